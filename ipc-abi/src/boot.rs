@@ -161,9 +161,84 @@ impl BootInfo {
     }
 }
 
+impl BootInfo {
+    /// Appends `[start, start + pages)` of kind `kind`; where the range is
+    /// usable, the parts covered by `reservations` (sorted by start, not
+    /// overlapping) are appended with their own kinds instead. Returns
+    /// `false` when the map is full.
+    pub fn push_carved(
+        &mut self,
+        start: u64,
+        pages: u64,
+        kind: MemoryKind,
+        reservations: &[MemoryRegion],
+    ) -> bool {
+        let end = start + pages * crate::layout::PAGE_SIZE;
+        let mut cur = start;
+        if kind == MemoryKind::Usable {
+            for r in reservations {
+                let (rs, re) = (r.start.max(cur), r.end().min(end));
+                if rs >= re {
+                    continue;
+                }
+                let ok = self.push_range(cur, rs, MemoryKind::Usable)
+                    && self.push_range(rs, re, r.kind);
+                if !ok {
+                    return false;
+                }
+                cur = re;
+            }
+        }
+        self.push_range(cur, end, kind)
+    }
+
+    fn push_range(&mut self, start: u64, end: u64, kind: MemoryKind) -> bool {
+        if start >= end {
+            return true;
+        }
+        self.push_region(MemoryRegion {
+            start,
+            pages: (end - start) / crate::layout::PAGE_SIZE,
+            kind,
+            _pad: 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_carved_splits_usable_memory_around_reservations() {
+        let mut bi = BootInfo::empty();
+        let res = [
+            region(0x3000, 1, MemoryKind::Kernel),
+            region(0x5000, 2, MemoryKind::Initrd),
+            region(0x20000, 1, MemoryKind::BootReserved), // outside: ignored
+        ];
+        assert!(bi.push_carved(0x1000, 8, MemoryKind::Usable, &res));
+        assert!(bi.push_carved(0x9000, 1, MemoryKind::Reserved, &res));
+        assert_eq!(
+            bi.memory_map(),
+            &[
+                region(0x1000, 2, MemoryKind::Usable),
+                region(0x3000, 1, MemoryKind::Kernel),
+                region(0x4000, 1, MemoryKind::Usable),
+                region(0x5000, 2, MemoryKind::Initrd),
+                region(0x7000, 2, MemoryKind::Usable),
+                region(0x9000, 1, MemoryKind::Reserved),
+            ]
+        );
+    }
+
+    #[test]
+    fn push_carved_leaves_non_usable_memory_whole() {
+        let mut bi = BootInfo::empty();
+        let res = [region(0x2000, 1, MemoryKind::Kernel)];
+        assert!(bi.push_carved(0x1000, 4, MemoryKind::AcpiNvs, &res));
+        assert_eq!(bi.memory_map(), &[region(0x1000, 4, MemoryKind::AcpiNvs)]);
+    }
 
     fn region(start: u64, pages: u64, kind: MemoryKind) -> MemoryRegion {
         MemoryRegion {
