@@ -1,0 +1,63 @@
+//! Everything that touches x86-64 machine state: descriptor tables, traps,
+//! the syscall gate, the local APIC, and the few instructions the rest of
+//! the kernel needs. The rest of the kernel is written against these safe
+//! wrappers.
+
+pub mod apic;
+pub mod gdt;
+pub mod idt;
+pub mod trap;
+
+use ipc_abi::exit::{DEBUG_EXIT_PORT, GuestStatus};
+
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc reads a counter and has no other effect.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+pub fn read_cr2() -> u64 {
+    // SAFETY: reading CR2 has no side effects; the kernel runs in ring 0.
+    unsafe { x86::controlregs::cr2() as u64 }
+}
+
+/// Loads an address space.
+///
+/// # Safety
+/// `pml4` must be a valid top-level table that maps the kernel exactly as
+/// the current one does (higher half), or the next instruction faults.
+pub unsafe fn load_cr3(pml4: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe { x86::controlregs::cr3_write(pml4) };
+}
+
+/// Enables SSE for user code and the kernel's own (soft-float) build:
+/// CR0.MP on, CR0.EM off, CR4.OSFXSR and OSXMMEXCPT on.
+pub fn enable_sse() {
+    use x86::controlregs::{Cr0, Cr4, cr0, cr0_write, cr4, cr4_write};
+    // SAFETY: these bits only permit SSE instructions; the CPU supports SSE2
+    // (part of x86-64).
+    unsafe {
+        cr0_write((cr0() | Cr0::CR0_MONITOR_COPROCESSOR) - Cr0::CR0_EMULATE_COPROCESSOR);
+        cr4_write(cr4() | Cr4::CR4_ENABLE_SSE | Cr4::CR4_UNMASKED_SSE);
+    }
+}
+
+/// Stops the machine: QEMU exits with `status` through `isa-debug-exit`;
+/// without that device the CPU halts for good.
+pub fn stop(status: GuestStatus) -> ! {
+    // SAFETY: the debug-exit port is write-only and harmless where absent.
+    unsafe { x86::io::outl(DEBUG_EXIT_PORT, status.port_value()) };
+    loop {
+        // SAFETY: interrupts off and halt: the intended end state.
+        unsafe { core::arch::asm!("cli; hlt") };
+    }
+}
+
+/// Waits for the next interrupt with interrupts enabled for that moment
+/// only. Used while the kernel waits for the timer at boot.
+pub fn wait_for_interrupt() {
+    // SAFETY: `sti; hlt` is the idiom that cannot miss a wake-up; the IDT
+    // is installed before anyone calls this, and `cli` restores the
+    // kernel's interrupts-off rule.
+    unsafe { core::arch::asm!("sti; hlt; cli") };
+}

@@ -1,0 +1,125 @@
+//! The microkernel. Boot order: console, CPU tables, frames, own page
+//! tables, own stack, timer, initrd, first task (the supervisor) in ring 3.
+//!
+//! The kernel runs with interrupts off; user tasks are preempted by the
+//! LAPIC timer. Each boot step logs a structured event (`docs/log-format.md`).
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+mod arch;
+mod console;
+mod mem;
+mod selftest;
+mod syscall;
+mod task;
+mod trap;
+mod usercopy;
+
+use ipc_abi::boot::{BOOT_INFO_MAGIC, BOOT_INFO_VERSION, BootInfo};
+use ipc_abi::exit::GuestStatus;
+use ipc_abi::log::FixedText;
+use mem::kernel_space;
+
+/// Entry from the loader, on the loader's stack and page tables.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.entry")]
+pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
+    let entry_tsc = arch::rdtsc();
+    console::init();
+    kprintln!("kernel: started");
+    kevent!("boot.phase", phase = "kernel.entry", tsc = entry_tsc);
+    if info.magic != BOOT_INFO_MAGIC || info.version != BOOT_INFO_VERSION {
+        kprintln!("kernel: boot info has the wrong magic or version; loader and kernel do not match");
+        kevent!("kernel.error", reason = "bad-boot-info");
+        arch::stop(GuestStatus::BadBootInfo);
+    }
+
+    arch::gdt::init(arch::trap::syscall_entry_address());
+    arch::idt::init();
+    arch::enable_sse();
+
+    let stats = mem::frames::init(info).unwrap_or_else(|e| fatal(GuestStatus::BadBootInfo, "frames", e));
+    kevent!("mem.frames", total = stats.total, free = stats.free, regions = info.memory_map_len);
+    if let Err(e) = kernel_space::build(info) {
+        fatal(GuestStatus::OutOfMemory, "paging", match e {
+            mem::paging::MapError::OutOfMemory => "out of memory building the kernel page tables",
+            _ => "conflicting mappings in the kernel page tables",
+        });
+    }
+    let top = kernel_space::stack_top();
+    arch::trap::set_kernel_stack(top);
+    // SAFETY: `top` is the top of the freshly mapped kernel stack, 16-byte
+    // aligned; `kernel_main` never returns, so nothing on the old stack is
+    // needed again.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "call {main}",
+            "ud2",
+            top = in(reg) top,
+            main = sym kernel_main,
+            in("rdi") info,
+            options(noreturn)
+        )
+    }
+}
+
+extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
+    let per_tick = arch::apic::init(info.tsc_hz);
+    selftest::check_timer(info.tsc_hz);
+    kevent!(
+        "timer",
+        hz = arch::apic::TIMER_HZ,
+        counts_per_tick = per_tick,
+        ticks = arch::apic::ticks(),
+        tsc_hz = info.tsc_hz
+    );
+
+    selftest::run_from_cmdline(info.cmdline());
+
+    // SAFETY: the loader placed the initrd in memory it reserved for us
+    // (kind Initrd), which nothing writes.
+    let bytes = unsafe { kernel_space::phys_slice(info.initrd.start, info.initrd.len) };
+    let image = initrd::Image::parse(bytes).unwrap_or_else(|e| bad_initrd(&e));
+    let manifest = image.manifest().unwrap_or_else(|e| bad_initrd(&e));
+    kevent!("initrd.ok", bytes = bytes.len(), files = image.len(), services = manifest.services.len());
+    let supervisor = manifest.supervisor().expect("validated by Image::manifest");
+    let elf = image.find(supervisor.file()).expect("validated by Image::manifest");
+    if let Err(e) = task::spawn(&supervisor.name, elf.data) {
+        let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
+        fatal(GuestStatus::BadInitrd, "spawn", msg.as_str());
+    }
+    kevent!("boot.phase", phase = "kernel.ready", tsc = arch::rdtsc());
+    task::start()
+}
+
+fn bad_initrd(e: &initrd::Error) -> ! {
+    let msg = FixedText::<200>::format(format_args!("{e}"));
+    kprintln!("kernel: initrd rejected: {}", msg.as_str());
+    kevent!("initrd.error", msg = msg.as_str(), status = GuestStatus::BadInitrd.name());
+    arch::stop(GuestStatus::BadInitrd)
+}
+
+fn fatal(status: GuestStatus, reason: &str, msg: &str) -> ! {
+    kprintln!("kernel: fatal: {msg}");
+    kevent!("kernel.error", reason = reason, msg = msg, status = status.name());
+    arch::stop(status)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let msg = FixedText::<200>::format(format_args!("{}", info.message()));
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    kprintln!("\nkernel: panic at {file}:{line}: {}", msg.as_str());
+    kevent!(
+        "kernel.panic",
+        msg = msg.as_str(),
+        file = file,
+        line = line,
+        status = GuestStatus::KernelPanic.name()
+    );
+    arch::stop(GuestStatus::KernelPanic)
+}
