@@ -1,0 +1,94 @@
+//! Builds each part for its own target and finds the results.
+//!
+//! Guest parts build into `target/guest` so that a `cargo test` that is
+//! itself running under cargo never waits on its own build lock.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
+pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+/// Paths of everything a boot needs.
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    pub loader: PathBuf,
+    pub kernel: PathBuf,
+    /// Where the native services' ELF files are (the initrd's search dir).
+    pub services_dir: PathBuf,
+    /// The default initrd, built from `initrd/manifests/default.toml`.
+    pub initrd: PathBuf,
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-harness sits in the workspace")
+        .to_path_buf()
+}
+
+pub fn guest_target_dir() -> PathBuf {
+    workspace_root().join("target").join("guest")
+}
+
+/// Scratch space for images and logs.
+pub fn work_dir() -> PathBuf {
+    let d = workspace_root().join("target").join("xtask");
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    // Flags meant for the host build must not leak into guest builds.
+    c.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+    c
+}
+
+fn run(mut cmd: Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+/// Builds loader, kernel and native services (release), then the default
+/// initrd.
+pub fn build_all() -> Result<Artifacts, String> {
+    let target_dir = guest_target_dir();
+    let mut loader = cargo();
+    loader
+        .args(["build", "--release", "--package", "loader", "--target", UEFI_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    run(loader)?;
+    let mut kernel = cargo();
+    kernel
+        .args(["build", "--release", "--package", "microkernel", "--package", "supervisor"])
+        .args(["--target", KERNEL_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    run(kernel)?;
+
+    let services_dir = target_dir.join(KERNEL_TARGET).join("release");
+    let initrd = work_dir().join("initrd.img");
+    let manifest = workspace_root().join("initrd/manifests/default.toml");
+    build_initrd(&manifest, &services_dir, &initrd)?;
+    Ok(Artifacts {
+        loader: target_dir.join(UEFI_TARGET).join("release").join("loader.efi"),
+        kernel: services_dir.join("kernel"),
+        services_dir,
+        initrd,
+    })
+}
+
+/// Builds an initrd from a TOML manifest, looking files up next to the
+/// manifest and in the services directory.
+pub fn build_initrd(manifest: &Path, services_dir: &Path, out: &Path) -> Result<(), String> {
+    let own = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let image = initrd::writer::build_from_manifest(manifest, &[own, services_dir.to_path_buf()])?;
+    std::fs::write(out, image).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}

@@ -1,0 +1,131 @@
+//! `cargo xtask`: build, boot, test and measure the system.
+//!
+//! ```text
+//! cargo xtask run   [--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT]
+//!                   [--qemu-arg ARG]... [--timeout SECS]
+//! cargo xtask test  host unit tests and QEMU integration tests
+//! cargo xtask build build every part, print where they are
+//! cargo xtask bench boot [--no-icount]
+//! ```
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+use test_harness::artifacts::{self, Artifacts};
+use test_harness::esp::EspContents;
+use test_harness::qemu::{self, BootConfig};
+use test_harness::{bench, host};
+
+const USAGE: &str = "usage:
+  cargo xtask run [--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT]
+                  [--qemu-arg ARG]... [--timeout SECS]
+      build everything and boot it under QEMU; exits with the guest's status
+  cargo xtask test
+      host unit tests, then QEMU integration tests
+  cargo xtask build
+      build loader, kernel, services and the default initrd
+  cargo xtask bench boot [--no-icount]
+      boot-phase timings, appended to docs/benchmarks.md";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("build") => build().map(|a| {
+            println!("loader: {}\nkernel: {}\ninitrd: {}", a.loader.display(), a.kernel.display(), a.initrd.display());
+            0
+        }),
+        Some("bench") => bench::main(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn build() -> Result<Artifacts, String> {
+    artifacts::build_all()
+}
+
+fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
+    it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+}
+
+fn run(args: &[String]) -> Result<i32, String> {
+    let firmware = host::ensure_tools()?;
+    let mut memory = "256M".to_string();
+    let mut initrd: Option<PathBuf> = None;
+    let mut manifest: Option<PathBuf> = None;
+    let mut cmdline = None;
+    let mut extra = Vec::new();
+    let mut timeout = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--memory" => memory = value(&mut it, a)?.clone(),
+            "--initrd" => initrd = Some(value(&mut it, a)?.into()),
+            "--manifest" => manifest = Some(value(&mut it, a)?.into()),
+            "--cmdline" => cmdline = Some(value(&mut it, a)?.clone()),
+            "--qemu-arg" => extra.push(value(&mut it, a)?.clone()),
+            "--timeout" => {
+                let secs: u64 = value(&mut it, a)?.parse().map_err(|_| "--timeout takes whole seconds")?;
+                timeout = Some(Duration::from_secs(secs));
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let art = build()?;
+    let initrd_path = match (initrd, manifest) {
+        (Some(_), Some(_)) => return Err("give --initrd or --manifest, not both".into()),
+        (Some(p), None) => p,
+        (None, Some(m)) => {
+            let out = artifacts::work_dir().join("custom-initrd.img");
+            artifacts::build_initrd(&m, &art.services_dir, &out)?;
+            out
+        }
+        (None, None) => art.initrd.clone(),
+    };
+    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let esp = artifacts::work_dir().join("esp.img");
+    EspContents {
+        loader: read(&art.loader)?,
+        kernel: Some(read(&art.kernel)?),
+        initrd: Some(read(&initrd_path)?),
+        cmdline,
+    }
+    .write(&esp)?;
+    let mut cfg = BootConfig::new(esp, firmware);
+    cfg.memory = memory;
+    cfg.extra_args = extra;
+    cfg.echo = true;
+    cfg.timeout = timeout.unwrap_or(Duration::from_secs(24 * 3600));
+    let boot = qemu::boot(&cfg)?;
+    let log_path = artifacts::work_dir().join("last-boot.log");
+    let _ = std::fs::write(&log_path, &boot.log.text);
+    eprintln!(
+        "xtask: boot ended: {:?} after {:.1}s (log: {})",
+        boot.outcome,
+        boot.wall.as_secs_f64(),
+        log_path.display()
+    );
+    Ok(boot.outcome.exit_code())
+}
+
+fn test(args: &[String]) -> Result<i32, String> {
+    host::ensure_tools()?;
+    build()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(artifacts::workspace_root())
+        .args(["test", "--workspace", "--exclude", "loader", "--exclude", "microkernel"])
+        .args(["--exclude", "supervisor", "--exclude", "rt"])
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    Ok(if status.success() { 0 } else { 1 })
+}

@@ -1,0 +1,163 @@
+//! One boot under QEMU (q35, OVMF, TCG): serial console captured line by
+//! line (and echoed when asked), a timeout, and the guest's exit status
+//! decoded from `isa-debug-exit`.
+
+use crate::host::{Firmware, QEMU};
+use crate::log::BootLog;
+use ipc_abi::exit::GuestStatus;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct BootConfig {
+    pub esp: PathBuf,
+    pub firmware: Firmware,
+    pub memory: String,
+    pub timeout: Duration,
+    /// `-icount` argument, for instruction-exact guest time.
+    pub icount: Option<String>,
+    pub extra_args: Vec<String>,
+    /// Copy the serial console to our stdout as it arrives.
+    pub echo: bool,
+}
+
+impl BootConfig {
+    pub fn new(esp: PathBuf, firmware: Firmware) -> BootConfig {
+        BootConfig {
+            esp,
+            firmware,
+            memory: "256M".into(),
+            timeout: Duration::from_secs(120),
+            icount: None,
+            extra_args: Vec::new(),
+            echo: false,
+        }
+    }
+}
+
+/// How a boot ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest reported a status through the debug-exit device.
+    Guest(GuestStatus),
+    /// QEMU exited on its own with this code (bad arguments, firmware
+    /// missing, guest reset with `-no-reboot`, ...).
+    QemuExited(i32),
+    /// Killed by a signal.
+    Killed,
+    /// Still running at the timeout; we killed it.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The status `xtask run` exits with: the guest's own, else 124 for a
+    /// timeout and 125 for a QEMU failure.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Guest(s) => s as i32,
+            Outcome::TimedOut => 124,
+            Outcome::QemuExited(_) | Outcome::Killed => 125,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Boot {
+    pub outcome: Outcome,
+    pub log: BootLog,
+    pub wall: Duration,
+}
+
+impl Boot {
+    /// The whole serial log with a heading, for failing tests.
+    pub fn dump(&self) -> String {
+        format!(
+            "--- boot ended {:?} after {:.1}s; serial log follows ---\n{}\n--- end of serial log ---",
+            self.outcome,
+            self.wall.as_secs_f64(),
+            self.log.text
+        )
+    }
+}
+
+pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
+    let scratch = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let vars = scratch.path().join("OVMF_VARS.fd");
+    std::fs::copy(&cfg.firmware.vars, &vars)
+        .map_err(|e| format!("cannot copy {}: {e}", cfg.firmware.vars.display()))?;
+
+    let mut cmd = Command::new(QEMU);
+    cmd.args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1"])
+        .args(["-m", &cfg.memory])
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,readonly=on,file={}", cfg.firmware.code.display()))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+        .arg("-drive")
+        .arg(format!("if=none,format=raw,id=esp,file={}", cfg.esp.display()))
+        .args(["-device", "virtio-blk-pci,drive=esp,bootindex=0"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(["-serial", "stdio", "-display", "none", "-monitor", "none"])
+        .args(["-nic", "none", "-no-reboot"]);
+    if let Some(ic) = &cfg.icount {
+        cmd.args(["-icount", ic]);
+    }
+    cmd.args(&cfg.extra_args);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let text = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let text = Arc::clone(&text);
+        let stdout = child.stdout.take().expect("piped");
+        let echo = cfg.echo;
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                let line = String::from_utf8_lossy(&buf).replace('\r', "");
+                if echo {
+                    print!("{line}");
+                    let _ = std::io::stdout().flush();
+                }
+                text.lock().unwrap().push_str(&line);
+                buf.clear();
+            }
+        })
+    };
+    let stderr_reader = {
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default())
+    };
+
+    let outcome = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break match status.code() {
+                Some(code) => match GuestStatus::from_qemu_exit_code(code) {
+                    Some(s) => Outcome::Guest(s),
+                    None => Outcome::QemuExited(code),
+                },
+                None => Outcome::Killed,
+            };
+        }
+        if start.elapsed() > cfg.timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Outcome::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = start.elapsed();
+    let _ = reader.join();
+    let stderr = stderr_reader.join().unwrap_or_default();
+    let mut text = std::mem::take(&mut *text.lock().unwrap());
+    if !stderr.trim().is_empty() {
+        text.push_str("\n[qemu stderr]\n");
+        text.push_str(&stderr);
+    }
+    Ok(Boot { outcome, log: BootLog::from_text(text), wall })
+}
