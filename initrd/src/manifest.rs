@@ -80,7 +80,10 @@ pub enum ManifestError {
     DuplicateService(String),
     EmptyName,
     /// A service or extra file names an entry the image does not have.
-    MissingFile { what: String, file: String },
+    MissingFile {
+        what: String,
+        file: String,
+    },
 }
 
 impl core::fmt::Display for ManifestError {
@@ -97,7 +100,10 @@ impl core::fmt::Display for ManifestError {
             ManifestError::DuplicateService(n) => write!(f, "service \"{n}\" is listed twice"),
             ManifestError::EmptyName => write!(f, "a service has an empty name"),
             ManifestError::MissingFile { what, file } => {
-                write!(f, "{what} needs file \"{file}\", which the image does not hold")
+                write!(
+                    f,
+                    "{what} needs file \"{file}\", which the image does not hold"
+                )
             }
         }
     }
@@ -223,7 +229,10 @@ mod tests {
             Manifest::from_json(br#"{"version":1,"service":[{"name":"a","restart":"sometimes"}]}"#),
             Err(ManifestError::Syntax(_))
         ));
-        assert!(matches!(Manifest::from_json(b"{"), Err(ManifestError::Syntax(_))));
+        assert!(matches!(
+            Manifest::from_json(b"{"),
+            Err(ManifestError::Syntax(_))
+        ));
         assert!(matches!(
             Manifest::from_json(br#"{"version":1,"service":[{"name":"a","restrat":"always"}]}"#),
             Err(ManifestError::Syntax(_))

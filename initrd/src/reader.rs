@@ -8,17 +8,32 @@ use core::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// Shorter than the header, or shorter than the header says.
-    Truncated { need: u64, have: u64 },
+    Truncated {
+        need: u64,
+        have: u64,
+    },
     BadMagic,
     UnsupportedVersion(u32),
     /// The header's length is not the length of the bytes given.
-    LengthMismatch { header: u64, actual: u64 },
-    ChecksumMismatch { stored: u32, computed: u32 },
+    LengthMismatch {
+        header: u64,
+        actual: u64,
+    },
+    ChecksumMismatch {
+        stored: u32,
+        computed: u32,
+    },
     TooManyEntries(u32),
     /// An entry's data lies (partly) outside the image or over the table.
-    EntryOutOfBounds { index: usize },
-    BadName { index: usize },
-    DuplicateName { index: usize },
+    EntryOutOfBounds {
+        index: usize,
+    },
+    BadName {
+        index: usize,
+    },
+    DuplicateName {
+        index: usize,
+    },
     NoManifest,
     Manifest(ManifestError),
 }
@@ -130,7 +145,9 @@ impl<'a> Image<'a> {
         for index in 0..count {
             let (name, off, len) = image.raw_entry(index);
             let name = decode_name(name).ok_or(Error::BadName { index })?;
-            let end = off.checked_add(len).ok_or(Error::EntryOutOfBounds { index })?;
+            let end = off
+                .checked_add(len)
+                .ok_or(Error::EntryOutOfBounds { index })?;
             if off < table_end as u64 || end > bytes.len() as u64 {
                 return Err(Error::EntryOutOfBounds { index });
             }

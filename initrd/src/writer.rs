@@ -53,8 +53,15 @@ pub fn build_from_manifest(manifest_path: &Path, dirs: &[PathBuf]) -> Result<Vec
     let text = std::fs::read_to_string(manifest_path)
         .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
     let manifest = parse_toml(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-    let own_dir = manifest_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let dirs: Vec<PathBuf> = if dirs.is_empty() { vec![own_dir] } else { dirs.to_vec() };
+    let own_dir = manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let dirs: Vec<PathBuf> = if dirs.is_empty() {
+        vec![own_dir]
+    } else {
+        dirs.to_vec()
+    };
     let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
     manifest
         .validate(|f| find(f).is_some())
@@ -68,7 +75,8 @@ pub fn build_from_manifest(manifest_path: &Path, dirs: &[PathBuf]) -> Result<Vec
             continue; // two services may run the same ELF
         }
         let path = find(name).ok_or_else(|| format!("file {name:?} vanished"))?;
-        let data = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let data =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         files.push((name.to_string(), data));
     }
     build_image(&files)

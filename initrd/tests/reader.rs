@@ -31,7 +31,10 @@ fn a_good_image_parses_and_lists_its_files() {
     let names: Vec<_> = image.entries().map(|e| e.name).collect();
     assert_eq!(names, ["manifest", "supervisor"]);
     assert_eq!(image.find("supervisor").unwrap().data, b"\x7fELF pretend");
-    assert_eq!(image.manifest().unwrap().supervisor().unwrap().file(), "supervisor");
+    assert_eq!(
+        image.manifest().unwrap().supervisor().unwrap().file(),
+        "supervisor"
+    );
 }
 
 #[test]
@@ -55,7 +58,10 @@ fn rejects_unknown_version() {
     let mut img = good();
     img[OFF_VERSION] = 7;
     seal(&mut img);
-    assert!(matches!(Image::parse(&img), Err(Error::UnsupportedVersion(7))));
+    assert!(matches!(
+        Image::parse(&img),
+        Err(Error::UnsupportedVersion(7))
+    ));
 }
 
 #[test]
@@ -69,7 +75,10 @@ fn rejects_truncation() {
 fn rejects_trailing_bytes() {
     let mut img = good();
     img.push(0);
-    assert!(matches!(Image::parse(&img), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(
+        Image::parse(&img),
+        Err(Error::LengthMismatch { .. })
+    ));
 }
 
 #[test]
@@ -77,7 +86,10 @@ fn rejects_a_flipped_bit_by_checksum() {
     let mut img = good();
     let last = img.len() - 1;
     img[last] ^= 0x20;
-    assert!(matches!(Image::parse(&img), Err(Error::ChecksumMismatch { .. })));
+    assert!(matches!(
+        Image::parse(&img),
+        Err(Error::ChecksumMismatch { .. })
+    ));
 }
 
 #[test]
@@ -85,7 +97,10 @@ fn rejects_too_many_entries() {
     let mut img = good();
     img[OFF_COUNT..OFF_COUNT + 4].copy_from_slice(&5000u32.to_le_bytes());
     seal(&mut img);
-    assert!(matches!(Image::parse(&img), Err(Error::TooManyEntries(5000))));
+    assert!(matches!(
+        Image::parse(&img),
+        Err(Error::TooManyEntries(5000))
+    ));
 }
 
 #[test]
@@ -103,20 +118,29 @@ fn rejects_entries_pointing_outside_the_image() {
     let len_at = entry_field(1, NAME_LEN + 8);
     img[len_at..len_at + 8].copy_from_slice(&1_000_000u64.to_le_bytes());
     seal(&mut img);
-    assert_eq!(Image::parse(&img).unwrap_err(), Error::EntryOutOfBounds { index: 1 });
+    assert_eq!(
+        Image::parse(&img).unwrap_err(),
+        Error::EntryOutOfBounds { index: 1 }
+    );
 
     // Offset + length overflowing u64.
     let mut img = good();
     let off_at = entry_field(0, NAME_LEN);
     img[off_at..off_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
     seal(&mut img);
-    assert_eq!(Image::parse(&img).unwrap_err(), Error::EntryOutOfBounds { index: 0 });
+    assert_eq!(
+        Image::parse(&img).unwrap_err(),
+        Error::EntryOutOfBounds { index: 0 }
+    );
 
     // Into the header and entry table.
     let mut img = good();
     img[off_at..off_at + 8].copy_from_slice(&8u64.to_le_bytes());
     seal(&mut img);
-    assert_eq!(Image::parse(&img).unwrap_err(), Error::EntryOutOfBounds { index: 0 });
+    assert_eq!(
+        Image::parse(&img).unwrap_err(),
+        Error::EntryOutOfBounds { index: 0 }
+    );
 }
 
 #[test]
@@ -144,7 +168,10 @@ fn rejects_duplicate_names() {
     let name = b"manifest\0\0";
     img[entry_field(1, 0)..entry_field(1, name.len())].copy_from_slice(name);
     seal(&mut img);
-    assert_eq!(Image::parse(&img).unwrap_err(), Error::DuplicateName { index: 1 });
+    assert_eq!(
+        Image::parse(&img).unwrap_err(),
+        Error::DuplicateName { index: 1 }
+    );
     // The writer refuses them in the first place.
     let mut f = files(MANIFEST);
     f[1].0 = "manifest".into();
@@ -154,7 +181,10 @@ fn rejects_duplicate_names() {
 #[test]
 fn rejects_a_missing_manifest() {
     let img = build_image(&[("supervisor".into(), vec![1])]).unwrap();
-    assert_eq!(Image::parse(&img).unwrap().manifest(), Err(Error::NoManifest));
+    assert_eq!(
+        Image::parse(&img).unwrap().manifest(),
+        Err(Error::NoManifest)
+    );
 }
 
 #[test]

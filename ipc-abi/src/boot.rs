@@ -181,8 +181,8 @@ impl BootInfo {
                 if rs >= re {
                     continue;
                 }
-                let ok = self.push_range(cur, rs, MemoryKind::Usable)
-                    && self.push_range(rs, re, r.kind);
+                let ok =
+                    self.push_range(cur, rs, MemoryKind::Usable) && self.push_range(rs, re, r.kind);
                 if !ok {
                     return false;
                 }

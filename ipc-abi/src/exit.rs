@@ -80,7 +80,10 @@ mod tests {
     fn qemu_codes_round_trip_and_never_collide_with_qemu_failure() {
         for s in GuestStatus::ALL {
             assert_ne!(s.qemu_exit_code(), 1);
-            assert_eq!(GuestStatus::from_qemu_exit_code(s.qemu_exit_code()), Some(s));
+            assert_eq!(
+                GuestStatus::from_qemu_exit_code(s.qemu_exit_code()),
+                Some(s)
+            );
         }
         assert_eq!(GuestStatus::from_qemu_exit_code(1), None);
         assert_eq!(GuestStatus::from_qemu_exit_code(0), None);

@@ -114,7 +114,10 @@ pub struct FixedText<const N: usize> {
 
 impl<const N: usize> FixedText<N> {
     pub fn format(args: fmt::Arguments<'_>) -> Self {
-        let mut t = FixedText { buf: [0; N], len: 0 };
+        let mut t = FixedText {
+            buf: [0; N],
+            len: 0,
+        };
         let _ = t.write_fmt(args);
         t
     }

@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn errors_round_trip_through_raw_results() {
         for e in SysError::ALL {
-            assert_eq!(SysError::from_raw(e.to_raw()), Err(SysErrorOrUnknown::Known(e)));
+            assert_eq!(
+                SysError::from_raw(e.to_raw()),
+                Err(SysErrorOrUnknown::Known(e))
+            );
         }
         assert_eq!(SysError::from_raw(0), Ok(0));
         assert_eq!(SysError::from_raw(4096), Ok(4096));
@@ -142,7 +145,10 @@ mod tests {
             Err(SysErrorOrUnknown::Unknown(77))
         );
         // An address in the higher half is a success value, not an error.
-        assert_eq!(SysError::from_raw(0xffff_8000_0000_0000), Ok(0xffff_8000_0000_0000));
+        assert_eq!(
+            SysError::from_raw(0xffff_8000_0000_0000),
+            Ok(0xffff_8000_0000_0000)
+        );
     }
 
     #[test]

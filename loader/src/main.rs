@@ -41,7 +41,10 @@ fn main() -> Status {
     let (kernel_file, initrd_file, cmdline) = read_boot_files();
     let plan = match elf::plan(&kernel_file, KERNEL_BASE..u64::MAX) {
         Ok(p) => p,
-        Err(e) => fail("bad-kernel", format_args!("\\kernel is not a loadable kernel: {e}")),
+        Err(e) => fail(
+            "bad-kernel",
+            format_args!("\\kernel is not a loadable kernel: {e}"),
+        ),
     };
     if let Err(e) = initrd::reader::check_header(&initrd_file) {
         fail("bad-initrd", format_args!("\\initrd rejected: {e}"));
@@ -87,7 +90,11 @@ fn main() -> Status {
 
     let mut reservations = [
         region(kernel.start, kernel.len / PAGE_SIZE, MemoryKind::Kernel),
-        region(initrd.start, initrd.len.div_ceil(PAGE_SIZE), MemoryKind::Initrd),
+        region(
+            initrd.start,
+            initrd.len.div_ceil(PAGE_SIZE),
+            MemoryKind::Initrd,
+        ),
         region(boot_info_addr, boot_info_pages, MemoryKind::BootReserved),
         region(stack, STACK_PAGES, MemoryKind::BootReserved),
         region(pool, TABLE_POOL_PAGES, MemoryKind::BootReserved),
@@ -112,7 +119,10 @@ fn main() -> Status {
     let map = unsafe { boot::exit_boot_services(None) };
     for d in map.entries() {
         if !info.push_carved(d.phys_start, d.page_count, kind_of(d.ty), &reservations) {
-            fail("memory-map", format_args!("the firmware's memory map does not fit"));
+            fail(
+                "memory-map",
+                format_args!("the firmware's memory map does not fit"),
+            );
         }
     }
     info.timestamps.loader_exit = rdtsc();
@@ -127,11 +137,25 @@ fn main() -> Status {
     // code, the stack and `boot_info_addr` live) and at PHYS_MAP_BASE, and
     // the kernel's segments, loaded and zero-filled above, at their link
     // addresses; `boot_info_addr` has room for a BootInfo.
-    unsafe { handoff::enter_kernel(info, boot_info_addr, tables.pml4, stack, STACK_PAGES, plan.entry) }
+    unsafe {
+        handoff::enter_kernel(
+            info,
+            boot_info_addr,
+            tables.pml4,
+            stack,
+            STACK_PAGES,
+            plan.entry,
+        )
+    }
 }
 
 fn region(start: u64, pages: u64, kind: MemoryKind) -> MemoryRegion {
-    MemoryRegion { start, pages, kind, _pad: 0 }
+    MemoryRegion {
+        start,
+        pages,
+        kind,
+        _pad: 0,
+    }
 }
 
 fn rdtsc() -> u64 {
@@ -141,9 +165,8 @@ fn rdtsc() -> u64 {
 
 /// Reads the boot files, failing with the file's name when one is missing.
 fn read_boot_files() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let proto = boot::get_image_file_system(boot::image_handle()).unwrap_or_else(|e| {
-        fail("no-esp", format_args!("cannot open the boot volume: {e:?}"))
-    });
+    let proto = boot::get_image_file_system(boot::image_handle())
+        .unwrap_or_else(|e| fail("no-esp", format_args!("cannot open the boot volume: {e:?}")));
     let mut fs = FileSystem::new(proto);
     let mut read = |name: &uefi::CStr16, required: bool| -> Vec<u8> {
         match fs.read(name) {
@@ -165,31 +188,51 @@ fn read_boot_files() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 fn alloc_pages(pages: u64) -> u64 {
-    match boot::allocate_pages(AllocateType::AnyPages, MemoryType::LOADER_DATA, pages as usize) {
+    match boot::allocate_pages(
+        AllocateType::AnyPages,
+        MemoryType::LOADER_DATA,
+        pages as usize,
+    ) {
         Ok(p) => p.as_ptr() as u64,
-        Err(e) => fail("out-of-memory", format_args!("cannot allocate {pages} pages: {e:?}")),
+        Err(e) => fail(
+            "out-of-memory",
+            format_args!("cannot allocate {pages} pages: {e:?}"),
+        ),
     }
 }
 
 fn kernel_base(plan: &LoadPlan) -> u64 {
-    plan.segments.iter().map(|s| s.page_range().start).min().unwrap_or(KERNEL_BASE)
+    plan.segments
+        .iter()
+        .map(|s| s.page_range().start)
+        .min()
+        .unwrap_or(KERNEL_BASE)
 }
 
 /// Copies the kernel's segments into one physically contiguous block laid
 /// out like the virtual image, zero-filling the gaps and `.bss`.
 fn load_kernel(file: &[u8], plan: &LoadPlan) -> PhysRange {
     let base = kernel_base(plan);
-    let end = plan.segments.iter().map(|s| s.page_range().end).max().unwrap_or(base);
+    let end = plan
+        .segments
+        .iter()
+        .map(|s| s.page_range().end)
+        .max()
+        .unwrap_or(base);
     let pages = (end - base) / PAGE_SIZE;
     let phys = alloc_pages(pages);
     // SAFETY: `phys` is a fresh allocation of `pages` pages, identity-mapped.
-    let block = unsafe { core::slice::from_raw_parts_mut(phys as *mut u8, (pages * PAGE_SIZE) as usize) };
+    let block =
+        unsafe { core::slice::from_raw_parts_mut(phys as *mut u8, (pages * PAGE_SIZE) as usize) };
     block.fill(0);
     for s in &plan.segments {
         let at = (s.vaddr - base) as usize;
         block[at..at + s.file_size()].copy_from_slice(&file[s.file_range.0..s.file_range.1]);
     }
-    PhysRange { start: phys, len: pages * PAGE_SIZE }
+    PhysRange {
+        start: phys,
+        len: pages * PAGE_SIZE,
+    }
 }
 
 fn copy_to_pages(bytes: &[u8]) -> PhysRange {
@@ -198,7 +241,10 @@ fn copy_to_pages(bytes: &[u8]) -> PhysRange {
     // SAFETY: fresh identity-mapped allocation of at least `bytes.len()` bytes.
     let dst = unsafe { core::slice::from_raw_parts_mut(phys as *mut u8, bytes.len()) };
     dst.copy_from_slice(bytes);
-    PhysRange { start: phys, len: bytes.len() as u64 }
+    PhysRange {
+        start: phys,
+        len: bytes.len() as u64,
+    }
 }
 
 /// Measures the TSC against the firmware's 10 ms stall.
@@ -224,7 +270,10 @@ fn highest_address() -> u64 {
             .map(|d| d.phys_start + d.page_count * PAGE_SIZE)
             .max()
             .unwrap_or(0),
-        Err(e) => fail("memory-map", format_args!("cannot read the memory map: {e:?}")),
+        Err(e) => fail(
+            "memory-map",
+            format_args!("cannot read the memory map: {e:?}"),
+        ),
     }
 }
 

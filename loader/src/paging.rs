@@ -92,7 +92,13 @@ impl TableBuilder {
     }
 
     /// Maps one 4 KiB page.
-    pub fn map_page(&mut self, virt: u64, phys: u64, writable: bool, executable: bool) -> Result<(), &'static str> {
+    pub fn map_page(
+        &mut self,
+        virt: u64,
+        phys: u64,
+        writable: bool,
+        executable: bool,
+    ) -> Result<(), &'static str> {
         let idx = |level: u32| ((virt >> (12 + 9 * level)) & 511) as usize;
         let pdpt = self.next(self.pml4, idx(3))?;
         let pd = self.next(pdpt, idx(2))?;

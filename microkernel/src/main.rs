@@ -32,7 +32,9 @@ pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
     kprintln!("kernel: started");
     kevent!("boot.phase", phase = "kernel.entry", tsc = entry_tsc);
     if info.magic != BOOT_INFO_MAGIC || info.version != BOOT_INFO_VERSION {
-        kprintln!("kernel: boot info has the wrong magic or version; loader and kernel do not match");
+        kprintln!(
+            "kernel: boot info has the wrong magic or version; loader and kernel do not match"
+        );
         kevent!("kernel.error", reason = "bad-boot-info");
         arch::stop(GuestStatus::BadBootInfo);
     }
@@ -41,13 +43,25 @@ pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
     arch::idt::init();
     arch::enable_sse();
 
-    let stats = mem::frames::init(info).unwrap_or_else(|e| fatal(GuestStatus::BadBootInfo, "frames", e));
-    kevent!("mem.frames", total = stats.total, free = stats.free, regions = info.memory_map_len);
+    let stats =
+        mem::frames::init(info).unwrap_or_else(|e| fatal(GuestStatus::BadBootInfo, "frames", e));
+    kevent!(
+        "mem.frames",
+        total = stats.total,
+        free = stats.free,
+        regions = info.memory_map_len
+    );
     if let Err(e) = kernel_space::build(info) {
-        fatal(GuestStatus::OutOfMemory, "paging", match e {
-            mem::paging::MapError::OutOfMemory => "out of memory building the kernel page tables",
-            _ => "conflicting mappings in the kernel page tables",
-        });
+        fatal(
+            GuestStatus::OutOfMemory,
+            "paging",
+            match e {
+                mem::paging::MapError::OutOfMemory => {
+                    "out of memory building the kernel page tables"
+                }
+                _ => "conflicting mappings in the kernel page tables",
+            },
+        );
     }
     let top = kernel_space::stack_top();
     arch::trap::set_kernel_stack(top);
@@ -85,9 +99,16 @@ extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
     let bytes = unsafe { kernel_space::phys_slice(info.initrd.start, info.initrd.len) };
     let image = initrd::Image::parse(bytes).unwrap_or_else(|e| bad_initrd(&e));
     let manifest = image.manifest().unwrap_or_else(|e| bad_initrd(&e));
-    kevent!("initrd.ok", bytes = bytes.len(), files = image.len(), services = manifest.services.len());
+    kevent!(
+        "initrd.ok",
+        bytes = bytes.len(),
+        files = image.len(),
+        services = manifest.services.len()
+    );
     let supervisor = manifest.supervisor().expect("validated by Image::manifest");
-    let elf = image.find(supervisor.file()).expect("validated by Image::manifest");
+    let elf = image
+        .find(supervisor.file())
+        .expect("validated by Image::manifest");
     if let Err(e) = task::spawn(&supervisor.name, elf.data) {
         let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
         fatal(GuestStatus::BadInitrd, "spawn", msg.as_str());
@@ -99,13 +120,22 @@ extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
 fn bad_initrd(e: &initrd::Error) -> ! {
     let msg = FixedText::<200>::format(format_args!("{e}"));
     kprintln!("kernel: initrd rejected: {}", msg.as_str());
-    kevent!("initrd.error", msg = msg.as_str(), status = GuestStatus::BadInitrd.name());
+    kevent!(
+        "initrd.error",
+        msg = msg.as_str(),
+        status = GuestStatus::BadInitrd.name()
+    );
     arch::stop(GuestStatus::BadInitrd)
 }
 
 fn fatal(status: GuestStatus, reason: &str, msg: &str) -> ! {
     kprintln!("kernel: fatal: {msg}");
-    kevent!("kernel.error", reason = reason, msg = msg, status = status.name());
+    kevent!(
+        "kernel.error",
+        reason = reason,
+        msg = msg,
+        status = status.name()
+    );
     arch::stop(status)
 }
 

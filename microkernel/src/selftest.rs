@@ -32,7 +32,7 @@ fn run(name: &str) {
         "kernel-page-fault" => {
             // SAFETY: deliberately not safe: this read of an unmapped
             // address exists to raise a page fault in ring 0.
-            let v = unsafe { core::ptr::read_volatile(0xdead_0000_0000 as *const u64) };
+            let v = unsafe { core::ptr::read_volatile(0x0bad_0000_0000 as *const u64) };
             kprintln!("unreachable: read {v}");
         }
         "kernel-invalid-opcode" => {

@@ -2,9 +2,9 @@
 //! pointers and bad lengths come back as errors in `rax`.
 
 use crate::arch::trap::TrapFrame;
+use crate::kprintln;
 use crate::task::{self, ExitReason};
 use crate::usercopy::UserSlice;
-use crate::kprintln;
 use alloc::vec;
 use ipc_abi::syscall::{CONSOLE_WRITE_MAX, Sys, SysError};
 

@@ -32,7 +32,12 @@ pub struct Task {
 #[derive(Clone, Copy, Debug)]
 pub enum ExitReason {
     Exit(u64),
-    Fault { vector: u64, error: u64, rip: u64, addr: u64 },
+    Fault {
+        vector: u64,
+        error: u64,
+        rip: u64,
+        addr: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -83,7 +88,11 @@ pub fn spawn(name: &str, image: &[u8]) -> Result<u64, SpawnError> {
         }
         for i in 1..=USER_STACK_PAGES {
             let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-            space.map(USER_STACK_TOP - i * PAGE_SIZE, frame, USER | WRITABLE | NO_EXECUTE)?;
+            space.map(
+                USER_STACK_TOP - i * PAGE_SIZE,
+                frame,
+                USER | WRITABLE | NO_EXECUTE,
+            )?;
         }
         Ok(())
     })();
@@ -103,8 +112,19 @@ pub fn spawn(name: &str, image: &[u8]) -> Result<u64, SpawnError> {
     let mut sched = SCHED.lock();
     let id = sched.next_id;
     sched.next_id += 1;
-    kevent!("task.start", id = id, name = name, entry = Hex(plan.entry), ring = 3u64);
-    sched.ready.push_back(Task { id, name: name.into(), space, context });
+    kevent!(
+        "task.start",
+        id = id,
+        name = name,
+        entry = Hex(plan.entry),
+        ring = 3u64
+    );
+    sched.ready.push_back(Task {
+        id,
+        name: name.into(),
+        space,
+        context,
+    });
     Ok(id)
 }
 
@@ -158,7 +178,10 @@ pub fn yield_current(frame: &mut TrapFrame) {
     let Some(next) = sched.ready.pop_front() else {
         return;
     };
-    let mut prev = sched.current.replace(next).expect("yield without a current task");
+    let mut prev = sched
+        .current
+        .replace(next)
+        .expect("yield without a current task");
     prev.context = *frame;
     sched.ready.push_back(prev);
     switch_into(&sched, frame);
@@ -171,9 +194,20 @@ pub fn exit_current(frame: &mut TrapFrame, reason: ExitReason) {
     let task = sched.current.take().expect("exit without a current task");
     match reason {
         ExitReason::Exit(code) => {
-            kevent!("task.exit", id = task.id, name = task.name.as_str(), reason = "exit", code = code)
+            kevent!(
+                "task.exit",
+                id = task.id,
+                name = task.name.as_str(),
+                reason = "exit",
+                code = code
+            )
         }
-        ExitReason::Fault { vector, error, rip, addr } => {
+        ExitReason::Fault {
+            vector,
+            error,
+            rip,
+            addr,
+        } => {
             let name = crate::arch::idt::exception_name(vector);
             kprintln!(
                 "kernel: task {} ({}) killed by {name} at rip {rip:#x} (addr {addr:#x}, error {error:#x})",
@@ -215,6 +249,11 @@ fn switch_into(sched: &Scheduler, frame: &mut TrapFrame) {
 fn shutdown_no_tasks() -> ! {
     let f = frames::stats();
     kprintln!("kernel: the last task has exited; powering off");
-    kevent!("shutdown", status = GuestStatus::Success.name(), reason = "last-task-exited", frames_free = f.free);
+    kevent!(
+        "shutdown",
+        status = GuestStatus::Success.name(),
+        reason = "last-task-exited",
+        frames_free = f.free
+    );
     arch::stop(GuestStatus::Success)
 }

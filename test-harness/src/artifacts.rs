@@ -42,12 +42,15 @@ fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(workspace_root());
     // Flags meant for the host build must not leak into guest builds.
-    c.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+    c.env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
     c
 }
 
 fn run(mut cmd: Command) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -61,13 +64,27 @@ pub fn build_all() -> Result<Artifacts, String> {
     let target_dir = guest_target_dir();
     let mut loader = cargo();
     loader
-        .args(["build", "--release", "--package", "loader", "--target", UEFI_TARGET])
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "loader",
+            "--target",
+            UEFI_TARGET,
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     run(loader)?;
     let mut kernel = cargo();
     kernel
-        .args(["build", "--release", "--package", "microkernel", "--package", "supervisor"])
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "microkernel",
+            "--package",
+            "supervisor",
+        ])
         .args(["--target", KERNEL_TARGET])
         .arg("--target-dir")
         .arg(&target_dir);
@@ -78,7 +95,10 @@ pub fn build_all() -> Result<Artifacts, String> {
     let manifest = workspace_root().join("initrd/manifests/default.toml");
     build_initrd(&manifest, &services_dir, &initrd)?;
     Ok(Artifacts {
-        loader: target_dir.join(UEFI_TARGET).join("release").join("loader.efi"),
+        loader: target_dir
+            .join(UEFI_TARGET)
+            .join("release")
+            .join("loader.efi"),
         kernel: services_dir.join("kernel"),
         services_dir,
         initrd,

@@ -12,7 +12,9 @@ pub const BOOT_PROGRAM: &str = "EFI/BOOT/BOOTX64.EFI";
 /// Writes a FAT image at `path` holding `files` (FAT paths with `/`).
 pub fn write_fat_image(path: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), String> {
     let payload: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
-    let size = (payload + payload / 4 + (8 << 20)).max(34 << 20).next_multiple_of(1 << 20);
+    let size = (payload + payload / 4 + (8 << 20))
+        .max(34 << 20)
+        .next_multiple_of(1 << 20);
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let file = OpenOptions::new()
         .read(true)
@@ -22,8 +24,11 @@ pub fn write_fat_image(path: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Str
         .open(path)
         .map_err(err)?;
     file.set_len(size).map_err(err)?;
-    fatfs::format_volume(&file, FormatVolumeOptions::new().volume_label(*b"JITOS ESP  "))
-        .map_err(err)?;
+    fatfs::format_volume(
+        &file,
+        FormatVolumeOptions::new().volume_label(*b"JITOS ESP  "),
+    )
+    .map_err(err)?;
     let fs = FileSystem::new(&file, FsOptions::new()).map_err(err)?;
     for (name, data) in files {
         let mut dir = fs.root_dir();
@@ -78,14 +83,26 @@ mod tests {
     fn files_can_be_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("esp.img");
-        write_fat_image(&img, &[(BOOT_PROGRAM, vec![1, 2, 3]), ("kernel", vec![9; 70_000])]).unwrap();
+        write_fat_image(
+            &img,
+            &[(BOOT_PROGRAM, vec![1, 2, 3]), ("kernel", vec![9; 70_000])],
+        )
+        .unwrap();
         let file = std::fs::File::open(&img).unwrap();
         let fs = FileSystem::new(file, FsOptions::new()).unwrap();
         let mut data = Vec::new();
-        fs.root_dir().open_file(BOOT_PROGRAM).unwrap().read_to_end(&mut data).unwrap();
+        fs.root_dir()
+            .open_file(BOOT_PROGRAM)
+            .unwrap()
+            .read_to_end(&mut data)
+            .unwrap();
         assert_eq!(data, [1, 2, 3]);
         data.clear();
-        fs.root_dir().open_file("kernel").unwrap().read_to_end(&mut data).unwrap();
+        fs.root_dir()
+            .open_file("kernel")
+            .unwrap()
+            .read_to_end(&mut data)
+            .unwrap();
         assert_eq!(data.len(), 70_000);
     }
 }

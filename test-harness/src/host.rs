@@ -15,18 +15,30 @@ pub struct Firmware {
 }
 
 const FIRMWARE_CANDIDATES: &[(&str, &str)] = &[
-    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
-    ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+    (
+        "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    ),
+    (
+        "/usr/share/OVMF/OVMF_CODE.fd",
+        "/usr/share/OVMF/OVMF_VARS.fd",
+    ),
 ];
 
 fn find_firmware() -> Option<Firmware> {
     if let (Ok(code), Ok(vars)) = (std::env::var("OVMF_CODE"), std::env::var("OVMF_VARS")) {
-        return Some(Firmware { code: code.into(), vars: vars.into() });
+        return Some(Firmware {
+            code: code.into(),
+            vars: vars.into(),
+        });
     }
     FIRMWARE_CANDIDATES
         .iter()
         .find(|(c, v)| Path::new(c).is_file() && Path::new(v).is_file())
-        .map(|(c, v)| Firmware { code: c.into(), vars: v.into() })
+        .map(|(c, v)| Firmware {
+            code: c.into(),
+            vars: v.into(),
+        })
 }
 
 fn have_qemu() -> bool {
@@ -45,12 +57,15 @@ fn is_root() -> bool {
 
 /// Makes sure QEMU and OVMF are present, installing them if we can.
 pub fn ensure_tools() -> Result<Firmware, String> {
-    if have_qemu() {
-        if let Some(fw) = find_firmware() {
-            return Ok(fw);
-        }
+    if have_qemu()
+        && let Some(fw) = find_firmware()
+    {
+        return Ok(fw);
     }
-    let hint = format!("install them with: sudo apt-get install {}", PACKAGES.join(" "));
+    let hint = format!(
+        "install them with: sudo apt-get install {}",
+        PACKAGES.join(" ")
+    );
     if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
         return Err(format!("QEMU ({QEMU}) or OVMF firmware is missing; {hint}"));
     }

@@ -110,7 +110,9 @@ impl BootLog {
 
     /// The TSC of a `boot.phase` event.
     pub fn phase_tsc(&self, phase: &str) -> Option<u64> {
-        self.events_with("boot.phase", "phase", phase).next()?.num("tsc")
+        self.events_with("boot.phase", "phase", phase)
+            .next()?
+            .num("tsc")
     }
 }
 

@@ -90,26 +90,38 @@ pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
         .map_err(|e| format!("cannot copy {}: {e}", cfg.firmware.vars.display()))?;
 
     let mut cmd = Command::new(QEMU);
-    cmd.args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1"])
-        .args(["-m", &cfg.memory])
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,readonly=on,file={}", cfg.firmware.code.display()))
-        .arg("-drive")
-        .arg(format!("if=pflash,format=raw,file={}", vars.display()))
-        .arg("-drive")
-        .arg(format!("if=none,format=raw,id=esp,file={}", cfg.esp.display()))
-        .args(["-device", "virtio-blk-pci,drive=esp,bootindex=0"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .args(["-serial", "stdio", "-display", "none", "-monitor", "none"])
-        .args(["-nic", "none", "-no-reboot"]);
+    cmd.args([
+        "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1",
+    ])
+    .args(["-m", &cfg.memory])
+    .arg("-drive")
+    .arg(format!(
+        "if=pflash,format=raw,readonly=on,file={}",
+        cfg.firmware.code.display()
+    ))
+    .arg("-drive")
+    .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+    .arg("-drive")
+    .arg(format!(
+        "if=none,format=raw,id=esp,file={}",
+        cfg.esp.display()
+    ))
+    .args(["-device", "virtio-blk-pci,drive=esp,bootindex=0"])
+    .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+    .args(["-serial", "stdio", "-display", "none", "-monitor", "none"])
+    .args(["-nic", "none", "-no-reboot"]);
     if let Some(ic) = &cfg.icount {
         cmd.args(["-icount", ic]);
     }
     cmd.args(&cfg.extra_args);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
 
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let text = Arc::new(Mutex::new(String::new()));
     let reader = {
         let text = Arc::clone(&text);
@@ -159,5 +171,9 @@ pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
         text.push_str("\n[qemu stderr]\n");
         text.push_str(&stderr);
     }
-    Ok(Boot { outcome, log: BootLog::from_text(text), wall })
+    Ok(Boot {
+        outcome,
+        log: BootLog::from_text(text),
+        wall,
+    })
 }

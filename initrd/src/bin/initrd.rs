@@ -39,7 +39,8 @@ fn run(args: &[String]) -> Result<(), String> {
                 return Err(USAGE.into());
             };
             let image = writer::build_from_manifest(&manifest, &dirs)?;
-            std::fs::write(&out, &image).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            std::fs::write(&out, &image)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
             println!("wrote {} ({} bytes)", out.display(), image.len());
             Ok(())
         }
@@ -54,7 +55,12 @@ fn run(args: &[String]) -> Result<(), String> {
             for s in &manifest.services {
                 println!(
                     "service {} file={} restart={:?} personality={:?} args={:?} caps={:?}",
-                    s.name, s.file(), s.restart, s.personality, s.args, s.capabilities
+                    s.name,
+                    s.file(),
+                    s.restart,
+                    s.personality,
+                    s.args,
+                    s.capabilities
                 );
             }
             Ok(())

@@ -33,7 +33,12 @@ impl<'a> FrameBitmap<'a> {
         assert!(bits.len() >= words, "frame bitmap storage too small");
         let bits = &mut bits[..words];
         bits.fill(u64::MAX);
-        FrameBitmap { bits, frames, free: 0, hint: 0 }
+        FrameBitmap {
+            bits,
+            frames,
+            free: 0,
+            hint: 0,
+        }
     }
 
     /// Marks `[first, first + count)` free, clipped to the tracked range;
@@ -150,7 +155,10 @@ mod tests {
         let mut fb = FrameBitmap::new(&mut store, 3);
         fb.release_range(0, 64);
         assert_eq!(fb.free_count(), 3);
-        assert_eq!((fb.alloc(), fb.alloc(), fb.alloc(), fb.alloc()), (Some(0), Some(1), Some(2), None));
+        assert_eq!(
+            (fb.alloc(), fb.alloc(), fb.alloc(), fb.alloc()),
+            (Some(0), Some(1), Some(2), None)
+        );
     }
 
     #[test]

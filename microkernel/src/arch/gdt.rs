@@ -50,7 +50,10 @@ pub fn init(syscall_entry: u64) {
     // the far return reloads CS with the kernel code selector just loaded.
     unsafe {
         let tss = &mut *core::ptr::addr_of_mut!(TSS);
-        tss.set_ist(IST_DOUBLE_FAULT as usize - 1, stack_top(addr_of!(DOUBLE_FAULT_STACK)));
+        tss.set_ist(
+            IST_DOUBLE_FAULT as usize - 1,
+            stack_top(addr_of!(DOUBLE_FAULT_STACK)),
+        );
         tss.set_ist(IST_NMI as usize - 1, stack_top(addr_of!(NMI_STACK)));
         let base = addr_of!(TSS) as u64;
         let limit = (size_of::<TaskStateSegment>() - 1) as u64;
@@ -81,7 +84,10 @@ pub fn init(syscall_entry: u64) {
         x86::task::load_tr(x86::segmentation::SegmentSelector::from_raw(TSS_SEL));
 
         wrmsr(IA32_EFER, rdmsr(IA32_EFER) | EFER_SCE);
-        wrmsr(IA32_STAR, ((KERNEL_DS as u64) << 48) | ((KERNEL_CS as u64) << 32));
+        wrmsr(
+            IA32_STAR,
+            ((KERNEL_DS as u64) << 48) | ((KERNEL_CS as u64) << 32),
+        );
         wrmsr(IA32_LSTAR, syscall_entry);
         wrmsr(IA32_FMASK, SYSCALL_FLAG_MASK);
     }

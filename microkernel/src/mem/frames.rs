@@ -36,9 +36,8 @@ pub fn init(info: &BootInfo) -> Result<FrameStats, &'static str> {
     // SAFETY: `home` is usable RAM that nothing else owns yet (the loader's
     // reservations are not `Usable`), it is mapped by the direct map, and it
     // is reserved in the bitmap below so it is never handed out.
-    let storage = unsafe {
-        core::slice::from_raw_parts_mut(phys_to_virt(home.start) as *mut u64, words)
-    };
+    let storage =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(home.start) as *mut u64, words) };
     let mut bitmap = FrameBitmap::new(storage, frames);
     for r in map.iter().filter(|r| r.kind == MemoryKind::Usable) {
         bitmap.release_range(r.start / PAGE_SIZE, r.pages);
@@ -46,7 +45,10 @@ pub fn init(info: &BootInfo) -> Result<FrameStats, &'static str> {
     bitmap.reserve_range(home.start / PAGE_SIZE, bytes.div_ceil(PAGE_SIZE));
     // Frame 0 stays out: a zero physical address doubles as "none".
     bitmap.reserve_range(0, 1);
-    let stats = FrameStats { total: frames, free: bitmap.free_count() };
+    let stats = FrameStats {
+        total: frames,
+        free: bitmap.free_count(),
+    };
     *FRAMES.lock() = Some(bitmap);
     Ok(stats)
 }
@@ -70,7 +72,10 @@ pub fn free(phys: u64) -> Result<(), FreeError> {
 
 pub fn stats() -> FrameStats {
     match FRAMES.lock().as_ref() {
-        Some(b) => FrameStats { total: b.frames(), free: b.free_count() },
+        Some(b) => FrameStats {
+            total: b.frames(),
+            free: b.free_count(),
+        },
         None => FrameStats { total: 0, free: 0 },
     }
 }

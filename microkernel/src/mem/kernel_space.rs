@@ -33,7 +33,9 @@ static KERNEL: Once<AddressSpace> = Once::new();
 
 /// The shared kernel half, for building user address spaces.
 pub fn kernel_space() -> &'static AddressSpace {
-    KERNEL.get().expect("kernel address space used before it was built")
+    KERNEL
+        .get()
+        .expect("kernel address space used before it was built")
 }
 
 /// Top of the kernel stack built by [`build`].
@@ -86,7 +88,11 @@ pub fn build(info: &BootInfo) -> Result<(), MapError> {
 
     for i in 0..KERNEL_STACK_PAGES {
         let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-        space.map(KERNEL_STACK_GUARD + PAGE_SIZE * (1 + i), frame, WRITABLE | NO_EXECUTE)?;
+        space.map(
+            KERNEL_STACK_GUARD + PAGE_SIZE * (1 + i),
+            frame,
+            WRITABLE | NO_EXECUTE,
+        )?;
     }
 
     // SAFETY: the new tables map the kernel image at its link addresses

@@ -45,7 +45,9 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// An empty address space.
     pub fn new_empty() -> Result<AddressSpace, MapError> {
-        Ok(AddressSpace { pml4: frames::alloc_zeroed().ok_or(MapError::OutOfMemory)? })
+        Ok(AddressSpace {
+            pml4: frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?,
+        })
     }
 
     /// A user address space that shares `kernel`'s higher half.

@@ -24,7 +24,10 @@ impl Write for Line {
 
 #[doc(hidden)]
 pub fn print(args: fmt::Arguments<'_>) {
-    let mut line = Line { buf: [0; CONSOLE_WRITE_MAX], len: 0 };
+    let mut line = Line {
+        buf: [0; CONSOLE_WRITE_MAX],
+        len: 0,
+    };
     let _ = line.write_fmt(args);
     // Only whole characters were copied in.
     let text = core::str::from_utf8(&line.buf[..line.len]).unwrap_or("");

@@ -6,7 +6,13 @@ use ipc_abi::syscall::{Sys, SysError, SysErrorOrUnknown, raw};
 pub fn console_write(text: &str) -> Result<u64, SysErrorOrUnknown> {
     // SAFETY: the pointer and length describe `text`, which is readable for
     // the duration of the call.
-    let r = unsafe { raw::syscall2(Sys::ConsoleWrite as u64, text.as_ptr() as u64, text.len() as u64) };
+    let r = unsafe {
+        raw::syscall2(
+            Sys::ConsoleWrite as u64,
+            text.as_ptr() as u64,
+            text.len() as u64,
+        )
+    };
     SysError::from_raw(r)
 }
 

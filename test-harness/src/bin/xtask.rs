@@ -33,7 +33,12 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("build") => build().map(|a| {
-            println!("loader: {}\nkernel: {}\ninitrd: {}", a.loader.display(), a.kernel.display(), a.initrd.display());
+            println!(
+                "loader: {}\nkernel: {}\ninitrd: {}",
+                a.loader.display(),
+                a.kernel.display(),
+                a.initrd.display()
+            );
             0
         }),
         Some("bench") => bench::main(&args[1..]),
@@ -53,7 +58,8 @@ fn build() -> Result<Artifacts, String> {
 }
 
 fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
-    it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+    it.next()
+        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
 }
 
 fn run(args: &[String]) -> Result<i32, String> {
@@ -73,7 +79,9 @@ fn run(args: &[String]) -> Result<i32, String> {
             "--cmdline" => cmdline = Some(value(&mut it, a)?.clone()),
             "--qemu-arg" => extra.push(value(&mut it, a)?.clone()),
             "--timeout" => {
-                let secs: u64 = value(&mut it, a)?.parse().map_err(|_| "--timeout takes whole seconds")?;
+                let secs: u64 = value(&mut it, a)?
+                    .parse()
+                    .map_err(|_| "--timeout takes whole seconds")?;
                 timeout = Some(Duration::from_secs(secs));
             }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -90,7 +98,8 @@ fn run(args: &[String]) -> Result<i32, String> {
         }
         (None, None) => art.initrd.clone(),
     };
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let esp = artifacts::work_dir().join("esp.img");
     EspContents {
         loader: read(&art.loader)?,
@@ -122,7 +131,14 @@ fn test(args: &[String]) -> Result<i32, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(artifacts::workspace_root())
-        .args(["test", "--workspace", "--exclude", "loader", "--exclude", "microkernel"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "loader",
+            "--exclude",
+            "microkernel",
+        ])
         .args(["--exclude", "supervisor", "--exclude", "rt"])
         .args(args)
         .status()

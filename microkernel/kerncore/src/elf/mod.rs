@@ -10,9 +10,9 @@
 
 use core::fmt;
 use core::ops::Range;
+use object::LittleEndian as LE;
 use object::elf::{EM_X86_64, ET_EXEC, FileHeader64, PF_W, PF_X, PT_LOAD};
 use object::read::elf::{FileHeader, ProgramHeader};
-use object::LittleEndian as LE;
 
 /// At most this many loadable segments.
 pub const MAX_SEGMENTS: usize = 16;
@@ -61,13 +61,25 @@ pub enum ElfError {
     NoLoadableSegment,
     TooManySegments,
     /// A segment's bytes are not all inside the file.
-    SegmentOutsideFile { index: usize },
-    FileSizeAboveMemSize { index: usize },
+    SegmentOutsideFile {
+        index: usize,
+    },
+    FileSizeAboveMemSize {
+        index: usize,
+    },
     /// A segment's addresses overflow or leave the allowed range.
-    SegmentOutsideRange { index: usize },
-    WritableAndExecutable { index: usize },
-    Overlap { index: usize },
-    EntryNotInCode { entry: u64 },
+    SegmentOutsideRange {
+        index: usize,
+    },
+    WritableAndExecutable {
+        index: usize,
+    },
+    Overlap {
+        index: usize,
+    },
+    EntryNotInCode {
+        entry: u64,
+    },
 }
 
 impl fmt::Display for ElfError {
@@ -80,7 +92,10 @@ impl fmt::Display for ElfError {
                 write!(f, "ELF type {t} is not a static executable (ET_EXEC)")
             }
             ElfError::BadProgramHeaders => {
-                write!(f, "program header table outside the file or of the wrong entry size")
+                write!(
+                    f,
+                    "program header table outside the file or of the wrong entry size"
+                )
             }
             ElfError::NoLoadableSegment => write!(f, "no loadable segment"),
             ElfError::TooManySegments => write!(f, "more than {MAX_SEGMENTS} loadable segments"),
@@ -98,7 +113,10 @@ impl fmt::Display for ElfError {
             }
             ElfError::Overlap { index } => write!(f, "segment {index} overlaps an earlier one"),
             ElfError::EntryNotInCode { entry } => {
-                write!(f, "entry point {entry:#x} is not inside an executable segment")
+                write!(
+                    f,
+                    "entry point {entry:#x} is not inside an executable segment"
+                )
             }
         }
     }

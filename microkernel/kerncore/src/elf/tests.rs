@@ -17,11 +17,25 @@ struct Ph {
 }
 
 fn code(vaddr: u64) -> Ph {
-    Ph { p_type: PT_LOAD, flags: PF_R | PF_X, offset: 0x1000, vaddr, filesz: 0x100, memsz: 0x100 }
+    Ph {
+        p_type: PT_LOAD,
+        flags: PF_R | PF_X,
+        offset: 0x1000,
+        vaddr,
+        filesz: 0x100,
+        memsz: 0x100,
+    }
 }
 
 fn data(vaddr: u64) -> Ph {
-    Ph { p_type: PT_LOAD, flags: PF_R | PF_W, offset: 0x1100, vaddr, filesz: 0x10, memsz: 0x2000 }
+    Ph {
+        p_type: PT_LOAD,
+        flags: PF_R | PF_W,
+        offset: 0x1100,
+        vaddr,
+        filesz: 0x10,
+        memsz: 0x2000,
+    }
 }
 
 fn build(machine: u16, e_type: u16, entry: u64, phs: &[Ph]) -> Vec<u8> {
@@ -53,7 +67,12 @@ fn build(machine: u16, e_type: u16, entry: u64, phs: &[Ph]) -> Vec<u8> {
 }
 
 fn good() -> Vec<u8> {
-    build(EM_X86_64, ET_EXEC, 0x20_0010, &[code(0x20_0000), data(0x20_1000)])
+    build(
+        EM_X86_64,
+        ET_EXEC,
+        0x20_0010,
+        &[code(0x20_0000), data(0x20_1000)],
+    )
 }
 
 #[test]
@@ -106,7 +125,10 @@ fn rejects_segments_outside_the_file() {
     c.filesz = 0x10_0000;
     c.memsz = 0x10_0000;
     let f = build(EM_X86_64, ET_EXEC, 0x20_0010, &[c]);
-    assert_eq!(plan(&f, USER), Err(ElfError::SegmentOutsideFile { index: 0 }));
+    assert_eq!(
+        plan(&f, USER),
+        Err(ElfError::SegmentOutsideFile { index: 0 })
+    );
 }
 
 #[test]
@@ -114,19 +136,36 @@ fn rejects_file_size_above_mem_size() {
     let mut c = code(0x20_0000);
     c.memsz = 0x10;
     let f = build(EM_X86_64, ET_EXEC, 0x20_0008, &[c]);
-    assert_eq!(plan(&f, USER), Err(ElfError::FileSizeAboveMemSize { index: 0 }));
+    assert_eq!(
+        plan(&f, USER),
+        Err(ElfError::FileSizeAboveMemSize { index: 0 })
+    );
 }
 
 #[test]
 fn rejects_addresses_outside_the_allowed_range_or_overflowing() {
-    let f = build(EM_X86_64, ET_EXEC, 0xffff_ffff_8000_0010, &[code(0xffff_ffff_8000_0000)]);
-    assert_eq!(plan(&f, USER), Err(ElfError::SegmentOutsideRange { index: 0 }));
+    let f = build(
+        EM_X86_64,
+        ET_EXEC,
+        0xffff_ffff_8000_0010,
+        &[code(0xffff_ffff_8000_0000)],
+    );
+    assert_eq!(
+        plan(&f, USER),
+        Err(ElfError::SegmentOutsideRange { index: 0 })
+    );
     let f = build(EM_X86_64, ET_EXEC, 0x10, &[code(0)]);
-    assert_eq!(plan(&f, USER), Err(ElfError::SegmentOutsideRange { index: 0 }));
+    assert_eq!(
+        plan(&f, USER),
+        Err(ElfError::SegmentOutsideRange { index: 0 })
+    );
     let mut c = code(u64::MAX - 0x50);
     c.memsz = 0x100;
     let f = build(EM_X86_64, ET_EXEC, u64::MAX - 0x40, &[c]);
-    assert_eq!(plan(&f, 0..u64::MAX), Err(ElfError::SegmentOutsideRange { index: 0 }));
+    assert_eq!(
+        plan(&f, 0..u64::MAX),
+        Err(ElfError::SegmentOutsideRange { index: 0 })
+    );
 }
 
 #[test]
@@ -134,19 +173,35 @@ fn rejects_writable_and_executable_segments() {
     let mut c = code(0x20_0000);
     c.flags |= PF_W;
     let f = build(EM_X86_64, ET_EXEC, 0x20_0010, &[c]);
-    assert_eq!(plan(&f, USER), Err(ElfError::WritableAndExecutable { index: 0 }));
+    assert_eq!(
+        plan(&f, USER),
+        Err(ElfError::WritableAndExecutable { index: 0 })
+    );
 }
 
 #[test]
 fn rejects_overlapping_segments() {
-    let f = build(EM_X86_64, ET_EXEC, 0x20_0010, &[code(0x20_0000), data(0x20_0800)]);
+    let f = build(
+        EM_X86_64,
+        ET_EXEC,
+        0x20_0010,
+        &[code(0x20_0000), data(0x20_0800)],
+    );
     assert_eq!(plan(&f, USER), Err(ElfError::Overlap { index: 1 }));
 }
 
 #[test]
 fn rejects_an_entry_outside_code() {
-    let f = build(EM_X86_64, ET_EXEC, 0x20_1000, &[code(0x20_0000), data(0x20_1000)]);
-    assert_eq!(plan(&f, USER), Err(ElfError::EntryNotInCode { entry: 0x20_1000 }));
+    let f = build(
+        EM_X86_64,
+        ET_EXEC,
+        0x20_1000,
+        &[code(0x20_0000), data(0x20_1000)],
+    );
+    assert_eq!(
+        plan(&f, USER),
+        Err(ElfError::EntryNotInCode { entry: 0x20_1000 })
+    );
     let f = build(EM_X86_64, ET_EXEC, 0x20_0010, &[]);
     assert_eq!(plan(&f, USER), Err(ElfError::NoLoadableSegment));
 }

@@ -1,0 +1,49 @@
+//! Shared set-up for QEMU tests: build once per test binary, then boot
+//! ESPs assembled per test.
+
+use std::sync::OnceLock;
+use test_harness::artifacts::{self, Artifacts};
+use test_harness::esp::EspContents;
+use test_harness::host::{self, Firmware};
+use test_harness::qemu::{self, Boot, BootConfig};
+
+pub struct Setup {
+    pub artifacts: Artifacts,
+    pub firmware: Firmware,
+}
+
+pub fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| Setup {
+        firmware: host::ensure_tools().expect("QEMU and OVMF"),
+        artifacts: artifacts::build_all().expect("guest build"),
+    })
+}
+
+/// The ESP of a normal boot.
+pub fn default_esp() -> EspContents {
+    let a = &setup().artifacts;
+    EspContents {
+        loader: std::fs::read(&a.loader).unwrap(),
+        kernel: Some(std::fs::read(&a.kernel).unwrap()),
+        initrd: Some(std::fs::read(&a.initrd).unwrap()),
+        cmdline: None,
+    }
+}
+
+/// Boots `esp` and returns what happened; panics only on harness trouble.
+pub fn boot(esp: &EspContents) -> Boot {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("esp.img");
+    esp.write(&path).unwrap();
+    let cfg = BootConfig::new(path, setup().firmware.clone());
+    qemu::boot(&cfg).unwrap()
+}
+
+/// Asserts with the serial log attached.
+#[macro_export]
+macro_rules! check {
+    ($boot:expr, $cond:expr, $($msg:tt)*) => {
+        assert!($cond, "{}\n{}", format!($($msg)*), $boot.dump())
+    };
+}
