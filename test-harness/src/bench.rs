@@ -1,6 +1,160 @@
 //! `cargo xtask bench ...`: measurements printed and appended to
 //! `docs/benchmarks.md` with the command that made them.
+//!
+//! Figures come from the guest's own TSC readings in the structured log.
+//! Under `-icount shift=0` QEMU advances guest time by exactly 1 ns per
+//! instruction, so those figures repeat from run to run; plain TCG figures
+//! follow the host's speed and are shown for scale.
 
-pub fn main(_args: &[String]) -> Result<i32, String> {
-    Err("not yet".into())
+use crate::artifacts::{self, workspace_root};
+use crate::esp::EspContents;
+use crate::host;
+use crate::log::BootLog;
+use crate::qemu::{self, BootConfig, Outcome};
+use ipc_abi::exit::GuestStatus;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+const ICOUNT: &str = "shift=0,align=off,sleep=off";
+
+pub fn main(args: &[String]) -> Result<i32, String> {
+    match args.first().map(String::as_str) {
+        Some("boot") => boot(&args[1..]),
+        _ => Err("usage: cargo xtask bench boot [--no-icount]".into()),
+    }
+}
+
+/// One phase: name, from-event, to-event (None = TSC 0, machine reset).
+const PHASES: &[(&str, Option<&str>, &str)] = &[
+    ("firmware (reset to loader entry)", None, "loader.entry"),
+    (
+        "loader (incl. 10 ms TSC calibration)",
+        Some("loader.entry"),
+        "loader.exit",
+    ),
+    (
+        "hand-off (loader exit to kernel entry)",
+        Some("loader.exit"),
+        "kernel.entry",
+    ),
+    (
+        "kernel init (entry to ready)",
+        Some("kernel.entry"),
+        "kernel.ready",
+    ),
+    (
+        "to first ring-3 instruction",
+        Some("kernel.ready"),
+        "user.enter",
+    ),
+    (
+        "total (reset to first ring-3 instruction)",
+        None,
+        "user.enter",
+    ),
+];
+
+fn boot(args: &[String]) -> Result<i32, String> {
+    let with_icount = !args.iter().any(|a| a == "--no-icount");
+    let firmware = host::ensure_tools()?;
+    let art = artifacts::build_all()?;
+    let esp_path = artifacts::work_dir().join("bench-esp.img");
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    EspContents {
+        loader: read(&art.loader)?,
+        kernel: Some(read(&art.kernel)?),
+        initrd: Some(read(&art.initrd)?),
+        cmdline: None,
+    }
+    .write(&esp_path)?;
+
+    let mut modes = vec![("TCG", None)];
+    if with_icount {
+        modes.insert(0, ("TCG -icount", Some(ICOUNT.to_string())));
+    }
+    let mut report = String::new();
+    let command = format!(
+        "cargo xtask bench boot{}",
+        if with_icount { "" } else { " --no-icount" }
+    );
+    writeln!(report, "\n## Boot phases ({})\n", today()).unwrap();
+    writeln!(report, "Command: `{command}` (commit {}).\n", git_commit()).unwrap();
+    for (label, icount) in modes {
+        let mut cfg = BootConfig::new(esp_path.clone(), firmware.clone());
+        cfg.icount = icount.clone();
+        let b = qemu::boot(&cfg)?;
+        if b.outcome != Outcome::Guest(GuestStatus::Success) {
+            return Err(format!("benchmark boot failed\n{}", b.dump()));
+        }
+        let table = phase_table(&b.log)?;
+        let mode = match &icount {
+            Some(ic) => format!("{label} (`-icount {ic}`: guest time = instructions, 1 ns each)"),
+            None => format!("{label} (guest TSC follows the host clock)"),
+        };
+        writeln!(
+            report,
+            "### {mode}\n\n{table}\nHost wall time of the whole QEMU run: {:.2} s.\n",
+            b.wall.as_secs_f64()
+        )
+        .unwrap();
+    }
+    print!("{report}");
+    let path = workspace_root().join("docs/benchmarks.md");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(report.as_bytes()).map_err(|e| e.to_string())?;
+    eprintln!("xtask: appended to {}", path.display());
+    Ok(0)
+}
+
+fn phase_table(log: &BootLog) -> Result<String, String> {
+    let hz = log
+        .first("timer")
+        .and_then(|e| e.num("tsc_hz"))
+        .ok_or("no tsc_hz in the log")?;
+    let mut t = String::from("| phase | guest TSC cycles | guest ms |\n| --- | ---: | ---: |\n");
+    for (name, from, to) in PHASES {
+        let start = match from {
+            Some(p) => log.phase_tsc(p).ok_or(format!("phase {p} missing"))?,
+            None => 0,
+        };
+        let end = log.phase_tsc(to).ok_or(format!("phase {to} missing"))?;
+        let cycles = end.saturating_sub(start);
+        writeln!(
+            t,
+            "| {name} | {cycles} | {:.3} |",
+            cycles as f64 * 1000.0 / hz as f64
+        )
+        .unwrap();
+    }
+    writeln!(
+        t,
+        "\nTSC frequency as measured by the loader: {:.1} MHz.",
+        hz as f64 / 1e6
+    )
+    .unwrap();
+    Ok(t)
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(workspace_root())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
