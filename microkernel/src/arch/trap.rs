@@ -1,7 +1,8 @@
 //! Trap entry and exit. Every way into the kernel (exception, interrupt,
 //! `syscall`) saves the interrupted context as one [`TrapFrame`] on the
 //! kernel stack and calls [`crate::trap::dispatch`]; every way out restores
-//! a `TrapFrame` (possibly another task's) and `iretq`s.
+//! a `TrapFrame` (possibly another task's), with `sysretq` when that frame
+//! was saved by `syscall` and `iretq` otherwise.
 //!
 //! One kernel stack serves all traps (the kernel never blocks inside a
 //! trap; it switches tasks by switching the saved frame, like seL4).
@@ -86,6 +87,34 @@ trap_common:
     call {dispatch}
     .global trap_return
 trap_return:
+    // A context saved by `syscall` goes back with `sysretq` (RCX = RIP,
+    // R11 = RFLAGS, as the instruction defines), unless its RIP is not a
+    // canonical lower-half address: sysret would then fault in ring 0.
+    cmp qword ptr [rsp + 15 * 8], {syscall_vector}
+    jne 2f
+    mov rax, [rsp + 17 * 8]
+    shr rax, 47
+    jnz 2f
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    mov rcx, [rsp + 16]
+    mov r11, [rsp + 32]
+    mov rsp, [rsp + 40]
+    sysretq
+2:
     pop r15
     pop r14
     pop r13
