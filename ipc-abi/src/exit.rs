@@ -30,10 +30,12 @@ pub enum GuestStatus {
     BadBootInfo = 5,
     /// The kernel ran out of physical memory during boot.
     OutOfMemory = 6,
+    /// Every live task was blocked with nothing that could ever wake it.
+    Deadlock = 7,
 }
 
 impl GuestStatus {
-    pub const ALL: [GuestStatus; 7] = [
+    pub const ALL: [GuestStatus; 8] = [
         GuestStatus::Success,
         GuestStatus::KernelPanic,
         GuestStatus::KernelException,
@@ -41,6 +43,7 @@ impl GuestStatus {
         GuestStatus::LoaderError,
         GuestStatus::BadBootInfo,
         GuestStatus::OutOfMemory,
+        GuestStatus::Deadlock,
     ];
 
     /// The value the guest writes to the debug-exit port.
@@ -68,6 +71,7 @@ impl GuestStatus {
             GuestStatus::LoaderError => "loader-error",
             GuestStatus::BadBootInfo => "bad-boot-info",
             GuestStatus::OutOfMemory => "out-of-memory",
+            GuestStatus::Deadlock => "deadlock",
         }
     }
 }

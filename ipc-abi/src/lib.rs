@@ -8,7 +8,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod boot;
+pub mod cap;
 pub mod exit;
+pub mod ipc;
 pub mod layout;
 pub mod log;
 pub mod syscall;

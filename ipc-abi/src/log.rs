@@ -104,6 +104,61 @@ fn write_quoted(w: &mut dyn Write, s: &str) -> fmt::Result {
     w.write_char('"')
 }
 
+/// True when `body` is `<event> key=value ...` in this format (no prefix,
+/// one line): what the kernel demands of events that tasks log.
+pub fn is_valid_event_body(body: &str) -> bool {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+    };
+    if body.contains(['\n', '\r']) {
+        return false;
+    }
+    let (name, mut rest) = body.split_once(' ').unwrap_or((body, ""));
+    if !ident(name) {
+        return false;
+    }
+    loop {
+        rest = rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            return true;
+        }
+        let Some((key, after)) = rest.split_once('=') else {
+            return false;
+        };
+        if !ident(key) {
+            return false;
+        }
+        if let Some(quoted) = after.strip_prefix('"') {
+            let mut escaped = false;
+            let mut end = None;
+            for (i, c) in quoted.char_indices() {
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Some(end) = end else { return false };
+            rest = &quoted[end + 1..];
+            if !rest.is_empty() && !rest.starts_with(' ') {
+                return false;
+            }
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            if !is_word(&after[..end]) {
+                return false;
+            }
+            rest = &after[end..];
+        }
+    }
+}
+
 /// Formats `args` into a fixed buffer, cutting at `N` bytes (on a character
 /// boundary), so that panic and error messages can be logged as one quoted
 /// value without an allocator.
@@ -185,6 +240,22 @@ mod tests {
         assert!(matches!(Value::from("a b"), Value::Str("a b")));
         assert!(matches!(Value::from("a=b"), Value::Str(_)));
         assert!(matches!(Value::from("supervisor"), Value::Word(_)));
+    }
+
+    #[test]
+    fn event_bodies_are_checked() {
+        assert!(is_valid_event_body("svc.start name=ping id=3"));
+        assert!(is_valid_event_body(
+            "svc.exit msg=\"died: \\\"x\\\"\" code=0x1"
+        ));
+        assert!(is_valid_event_body("bare"));
+        assert!(!is_valid_event_body(""));
+        assert!(!is_valid_event_body("Bad.Name x=1"));
+        assert!(!is_valid_event_body("ev key"));
+        assert!(!is_valid_event_body("ev key=\"open"));
+        assert!(!is_valid_event_body("ev key=a\n@@ forged=1"));
+        assert!(!is_valid_event_body("ev key=\"a\"b"));
+        assert!(!is_valid_event_body("ev key=a=b"));
     }
 
     #[test]

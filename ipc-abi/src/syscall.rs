@@ -12,30 +12,135 @@
 /// First native syscall number.
 pub const NATIVE_BASE: u64 = 0x1000;
 
-/// Native syscall numbers.
+/// Native syscall numbers. Arguments are listed in register order
+/// (`rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`); "slot" is a capability slot of
+/// the caller; `docs/abi.md` gives every error each can return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Sys {
-    /// `console_write(ptr, len) -> bytes written`: writes UTF-8 text to the
-    /// console, tagged with the task's name. At most [`CONSOLE_WRITE_MAX`]
-    /// bytes per call.
+    /// `(ptr, len) -> len`: UTF-8 text to the console, tagged with the
+    /// task's name; at most [`CONSOLE_WRITE_MAX`] bytes.
     ConsoleWrite = NATIVE_BASE,
-    /// `exit(code) -> !`: ends the calling task.
+    /// `(code) -> !`
     Exit = NATIVE_BASE + 1,
-    /// `yield() -> 0`: gives up the rest of the time slice.
+    /// `() -> 0`: gives up the rest of the time slice.
     Yield = NATIVE_BASE + 2,
+    /// `(ptr, len) -> 0`: logs a structured event (`name key=value ...`,
+    /// checked by the kernel), printed with `from=<task name>`.
+    LogEvent = NATIVE_BASE + 3,
+    /// `(ticks) -> 0`: sleeps at least `ticks` timer ticks.
+    Sleep = NATIVE_BASE + 4,
+    /// `(slot, rights_mask) -> new slot`: copy with rights ∩ mask.
+    CapDerive = NATIVE_BASE + 5,
+    /// `(slot, badge) -> new slot`: copy of an unbadged endpoint
+    /// capability carrying `badge`.
+    CapMint = NATIVE_BASE + 6,
+    /// `(slot) -> 0`
+    CapDrop = NATIVE_BASE + 7,
+    /// `(slot) -> kind << 32 | rights` (see [`crate::cap::ObjectKind`]).
+    CapInfo = NATIVE_BASE + 8,
+    /// `() -> slot` (all rights).
+    EndpointCreate = NATIVE_BASE + 9,
+    /// `() -> slot` (all rights).
+    NotificationCreate = NATIVE_BASE + 10,
+    /// `(slot, bits) -> 0`: ORs `bits` into the notification (SIGNAL).
+    Signal = NATIVE_BASE + 11,
+    /// `(slot, timeout_ticks) -> bits`: waits until any bit is set, takes
+    /// and clears them (WAIT); timeout 0 waits forever.
+    Wait = NATIVE_BASE + 12,
+    /// `(slot, msg_ptr) -> 0`: sends the [`crate::ipc::Message`] at
+    /// `msg_ptr` (SEND; GRANT to pass capabilities) and waits for the reply,
+    /// which overwrites it.
+    Call = NATIVE_BASE + 13,
+    /// `(slot, msg_ptr, timeout_ticks) -> RECV_MESSAGE | RECV_NOTIFICATION`:
+    /// waits for a call on the endpoint (RECV), or for the task's bound
+    /// notification (its bits land in `badge`).
+    Recv = NATIVE_BASE + 14,
+    /// `(msg_ptr) -> 0`: answers the call last received.
+    Reply = NATIVE_BASE + 15,
+    /// `(slot, msg_ptr, timeout_ticks) -> as Recv`: `Reply` then `Recv`.
+    ReplyRecv = NATIVE_BASE + 16,
+    /// `(slot) -> 0`: binds a notification (WAIT) to the caller, so that
+    /// `Recv` also returns for it.
+    NotificationBind = NATIVE_BASE + 17,
+    /// `(pages) -> slot`: a new zeroed memory object (all rights).
+    MemCreate = NATIVE_BASE + 18,
+    /// `(slot, vaddr, rights) -> 0`: maps the whole object at `vaddr` with
+    /// READ, READ|WRITE or READ|EXEC (needs those rights on the cap).
+    /// Never writable and executable in one address space, not even through
+    /// two mappings of one object.
+    MemMap = NATIVE_BASE + 19,
+    /// `(vaddr) -> 0`: removes the mapping that starts at `vaddr`.
+    MemUnmap = NATIVE_BASE + 20,
+    /// `(args_ptr) -> task slot`: loads an ELF from a memory object into a
+    /// new, not yet running task (see [`SpawnArgs`]).
+    TaskSpawn = NATIVE_BASE + 21,
+    /// `(task slot, slot) -> slot in the child`: copies a capability (GRANT)
+    /// into a task that has not started.
+    TaskGrant = NATIVE_BASE + 22,
+    /// `(task slot) -> 0` (CONTROL)
+    TaskStart = NATIVE_BASE + 23,
+    /// `(task slot) -> 0` (CONTROL): kills the task.
+    TaskKill = NATIVE_BASE + 24,
+    /// `(task slot, out_ptr) -> 0` (CONTROL): writes a [`TaskStatus`].
+    TaskStatus = NATIVE_BASE + 25,
+    /// `(out_ptr) -> 0`: writes a [`SysInfo`].
+    SysInfo = NATIVE_BASE + 26,
+    /// `(slot, port, width) -> value`: reads an I/O port inside the range
+    /// the capability grants (READ); width 1, 2 or 4.
+    IoRead = NATIVE_BASE + 27,
+    /// `(slot, port, width, value) -> 0` (WRITE).
+    IoWrite = NATIVE_BASE + 28,
 }
 
 impl Sys {
-    pub const ALL: [Sys; 3] = [Sys::ConsoleWrite, Sys::Exit, Sys::Yield];
+    pub const ALL: [Sys; 29] = [
+        Sys::ConsoleWrite,
+        Sys::Exit,
+        Sys::Yield,
+        Sys::LogEvent,
+        Sys::Sleep,
+        Sys::CapDerive,
+        Sys::CapMint,
+        Sys::CapDrop,
+        Sys::CapInfo,
+        Sys::EndpointCreate,
+        Sys::NotificationCreate,
+        Sys::Signal,
+        Sys::Wait,
+        Sys::Call,
+        Sys::Recv,
+        Sys::Reply,
+        Sys::ReplyRecv,
+        Sys::NotificationBind,
+        Sys::MemCreate,
+        Sys::MemMap,
+        Sys::MemUnmap,
+        Sys::TaskSpawn,
+        Sys::TaskGrant,
+        Sys::TaskStart,
+        Sys::TaskKill,
+        Sys::TaskStatus,
+        Sys::SysInfo,
+        Sys::IoRead,
+        Sys::IoWrite,
+    ];
 
     pub fn from_number(n: u64) -> Option<Sys> {
-        Self::ALL.into_iter().find(|s| *s as u64 == n)
+        let i = n.checked_sub(NATIVE_BASE)?;
+        Self::ALL.get(usize::try_from(i).ok()?).copied()
     }
 }
 
-/// Largest `console_write` in one call.
+/// Largest `console_write` (and `log_event`) in one call.
 pub const CONSOLE_WRITE_MAX: usize = 4096;
+
+/// `Recv` results.
+pub const RECV_MESSAGE: u64 = 0;
+pub const RECV_NOTIFICATION: u64 = 1;
+
+/// `Sleep`/`Wait`/`Recv` timeouts count timer ticks of this length.
+pub const TICK_MS: u64 = 10;
 
 /// Errors a syscall can return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,18 +151,59 @@ pub enum SysError {
     /// A pointer argument is null, not user memory, not mapped, or not
     /// mapped with the access the call needs.
     BadAddress = 2,
-    /// A length or other argument is out of range.
+    /// A length, flag or other argument is out of range.
     InvalidArgument = 3,
     /// Bytes that must be UTF-8 are not.
     NotUtf8 = 4,
+    /// The slot is out of range or empty (never filled, or dropped).
+    InvalidCap = 5,
+    /// The capability names another kind of object than the call needs.
+    WrongKind = 6,
+    /// The capability lacks a right the call needs.
+    MissingRights = 7,
+    /// The capability table is full.
+    TableFull = 8,
+    OutOfMemory = 9,
+    /// The other side of an IPC died (or can no longer answer).
+    PeerDied = 10,
+    TimedOut = 11,
+    /// `Reply` with no call to answer.
+    NoReplyPending = 12,
+    /// The mapping would make memory writable and executable in one
+    /// address space.
+    WritableAndExecutable = 13,
+    /// The range is already mapped, or not mapped (for unmap).
+    MappingConflict = 14,
+    /// A message longer than [`crate::ipc::MSG_MAX_BYTES`] or with more than
+    /// [`crate::ipc::MSG_MAX_CAPS`] capabilities.
+    MessageTooLong = 15,
+    /// The image is not a loadable static ELF executable.
+    BadImage = 16,
+    /// The task has already started (grant/start) or is dead.
+    BadTaskState = 17,
+    AlreadyBadged = 18,
 }
 
 impl SysError {
-    pub const ALL: [SysError; 4] = [
+    pub const ALL: [SysError; 18] = [
         SysError::NoSuchSyscall,
         SysError::BadAddress,
         SysError::InvalidArgument,
         SysError::NotUtf8,
+        SysError::InvalidCap,
+        SysError::WrongKind,
+        SysError::MissingRights,
+        SysError::TableFull,
+        SysError::OutOfMemory,
+        SysError::PeerDied,
+        SysError::TimedOut,
+        SysError::NoReplyPending,
+        SysError::WritableAndExecutable,
+        SysError::MappingConflict,
+        SysError::MessageTooLong,
+        SysError::BadImage,
+        SysError::BadTaskState,
+        SysError::AlreadyBadged,
     ];
 
     /// The value returned in `rax`.
@@ -80,6 +226,73 @@ impl SysError {
     }
 }
 
+/// Arguments of [`Sys::TaskSpawn`].
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct SpawnArgs {
+    /// Memory object (READ) holding the ELF file.
+    pub image_slot: u64,
+    /// Byte range of the ELF inside the object.
+    pub image_offset: u64,
+    pub image_len: u64,
+    /// Task name (UTF-8, at most 32 bytes).
+    pub name_ptr: u64,
+    pub name_len: u64,
+    /// Arguments, NUL-separated, copied to the child's stack (at most
+    /// [`SPAWN_ARGS_MAX`] bytes); the child gets pointer and length in
+    /// `rdi` and `rsi`.
+    pub args_ptr: u64,
+    pub args_len: u64,
+    /// Notification (SIGNAL) signalled with `death_bits` when the task dies;
+    /// [`NO_SLOT`] for none.
+    pub death_slot: u64,
+    pub death_bits: u64,
+    /// 0 (lowest) to [`MAX_PRIORITY`].
+    pub priority: u64,
+}
+
+pub const NO_SLOT: u64 = u64::MAX;
+pub const SPAWN_ARGS_MAX: usize = 1024;
+pub const TASK_NAME_MAX: usize = 32;
+pub const MAX_PRIORITY: u64 = 3;
+
+/// [`TaskStatus::state`] values.
+pub const TASK_NOT_STARTED: u64 = 0;
+pub const TASK_ALIVE: u64 = 1;
+pub const TASK_DEAD: u64 = 2;
+
+/// [`TaskStatus::exit_kind`] values.
+pub const EXIT_CODE: u64 = 1;
+pub const EXIT_FAULT: u64 = 2;
+pub const EXIT_KILLED: u64 = 3;
+
+/// Written by [`Sys::TaskStatus`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct TaskStatus {
+    pub state: u64,
+    /// For dead tasks: how it ended, and the exit code or fault details.
+    pub exit_kind: u64,
+    pub code: u64,
+    pub vector: u64,
+    pub fault_addr: u64,
+    pub fault_rip: u64,
+    /// Timer ticks the task has run since it last blocked or yielded: a
+    /// spinning task's count keeps growing.
+    pub running_ticks: u64,
+}
+
+/// Written by [`Sys::SysInfo`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SysInfo {
+    pub frames_free: u64,
+    pub frames_total: u64,
+    pub ticks: u64,
+    pub tsc_hz: u64,
+    pub tasks: u64,
+}
+
 /// A decoded error result, including codes this build does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SysErrorOrUnknown {
@@ -98,19 +311,36 @@ pub mod raw {
     /// The syscall's contract must hold for the arguments (pointers valid for
     /// the access it makes).
     #[inline(always)]
-    pub unsafe fn syscall2(n: u64, a0: u64, a1: u64) -> u64 {
+    pub unsafe fn syscall4(n: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
         let ret: u64;
         // SAFETY: `syscall` only transfers to the kernel; the caller vouches
         // for the arguments, and rcx/r11 are declared clobbered.
         unsafe {
             asm!("syscall", inlateout("rax") n => ret, in("rdi") a0, in("rsi") a1,
+                 in("rdx") a2, in("r10") a3,
                  lateout("rcx") _, lateout("r11") _, options(nostack));
         }
         ret
     }
 
     /// # Safety
-    /// As for [`syscall2`].
+    /// As for [`syscall4`].
+    #[inline(always)]
+    pub unsafe fn syscall3(n: u64, a0: u64, a1: u64, a2: u64) -> u64 {
+        // SAFETY: forwarded contract.
+        unsafe { syscall4(n, a0, a1, a2, 0) }
+    }
+
+    /// # Safety
+    /// As for [`syscall4`].
+    #[inline(always)]
+    pub unsafe fn syscall2(n: u64, a0: u64, a1: u64) -> u64 {
+        // SAFETY: forwarded contract.
+        unsafe { syscall4(n, a0, a1, 0, 0) }
+    }
+
+    /// # Safety
+    /// As for [`syscall4`].
     #[inline(always)]
     pub unsafe fn syscall1(n: u64, a0: u64) -> u64 {
         // SAFETY: forwarded contract.
@@ -118,7 +348,7 @@ pub mod raw {
     }
 
     /// # Safety
-    /// As for [`syscall2`].
+    /// As for [`syscall4`].
     #[inline(always)]
     pub unsafe fn syscall0(n: u64) -> u64 {
         // SAFETY: forwarded contract.
@@ -158,5 +388,9 @@ mod tests {
             assert_eq!(Sys::from_number(s as u64), Some(s));
         }
         assert_eq!(Sys::from_number(1), None, "Linux write must not be native");
+        assert_eq!(Sys::from_number(NATIVE_BASE + Sys::ALL.len() as u64), None);
+        for (i, s) in Sys::ALL.iter().enumerate() {
+            assert_eq!(*s as u64, NATIVE_BASE + i as u64, "ALL is in number order");
+        }
     }
 }

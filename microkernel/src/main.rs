@@ -11,8 +11,13 @@ extern crate alloc;
 
 mod arch;
 mod console;
+mod ipc;
 mod mem;
+mod memory;
+mod object;
+mod sched;
 mod selftest;
+mod state;
 mod syscall;
 mod task;
 mod trap;
@@ -109,12 +114,58 @@ extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
     let elf = image
         .find(supervisor.file())
         .expect("validated by Image::manifest");
-    if let Err(e) = task::spawn(&supervisor.name, elf.data) {
+    start_supervisor(info, &supervisor.name, elf.data)
+}
+
+/// Creates the first task with its birth capabilities: slot 0, the initrd
+/// (read-only memory object); slot 1, every I/O port (to hand out to
+/// drivers). Then leaves for ring 3 and never comes back here.
+fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
+    use kerncore::cap::Rights;
+    use object::{Object, cap};
+    let mut k = state::KERNEL.lock();
+    k.tsc_hz = info.tsc_hz;
+    let serial = k.next_serial;
+    k.next_serial += 1;
+    let t = task::load(serial, name, elf, &[], 2).unwrap_or_else(|e| {
         let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
-        fatal(GuestStatus::BadInitrd, "spawn", msg.as_str());
+        fatal(GuestStatus::BadInitrd, "spawn", msg.as_str())
+    });
+    let id = k.tasks.insert(t);
+    let initrd = k.mem_borrow(info.initrd.start, info.initrd.len);
+    let birth = [
+        cap(Object::Memory(initrd), Rights::READ.union(Rights::GRANT)),
+        cap(
+            Object::IoPorts {
+                base: 0,
+                len: 0x1_0000,
+            },
+            Rights::READ.union(Rights::WRITE).union(Rights::GRANT),
+        ),
+    ];
+    for c in birth {
+        k.grant(id, c).expect("an empty table has room");
     }
+    kevent!(
+        "task.start",
+        id = serial,
+        name = name,
+        ring = 3u64,
+        priority = 2u64
+    );
+    k.make_ready(id);
     kevent!("boot.phase", phase = "kernel.ready", tsc = arch::rdtsc());
-    task::start()
+    let mut frame = arch::trap::TrapFrame::default();
+    let sched::Next::Run(first) = k.schedule() else {
+        unreachable!("the supervisor is ready")
+    };
+    k.switch_to(first, &mut frame);
+    drop(k);
+    kevent!("boot.phase", phase = "user.enter", tsc = arch::rdtsc());
+    // SAFETY: `frame` is the supervisor's initial ring-3 context, and its
+    // address space was loaded by `switch_to`; the kernel stack is the one
+    // traps use.
+    unsafe { arch::trap::enter_user(&frame, kernel_space::stack_top()) }
 }
 
 fn bad_initrd(e: &initrd::Error) -> ! {

@@ -1,35 +1,81 @@
-//! Tasks and the scheduler: round-robin over ready tasks, one running.
-//!
-//! A running task's registers live in the trap frame on the kernel stack;
-//! switching tasks means saving that frame into the old task and loading
-//! the new task's saved frame (and address space) in its place.
+//! Tasks: what a task is, how it is loaded from an ELF image, and its
+//! register and FPU state.
 
 use crate::arch::gdt::{USER_CS, USER_DS};
 use crate::arch::trap::TrapFrame;
-use crate::mem::kernel_space::{kernel_space, stack_top};
+use crate::mem::kernel_space::kernel_space;
 use crate::mem::paging::{AddressSpace, MapError, NO_EXECUTE, USER, WRITABLE};
 use crate::mem::{frames, phys_to_virt};
-use crate::{arch, kevent, kprintln};
-use alloc::collections::VecDeque;
+use crate::object::Object;
+use alloc::boxed::Box;
 use alloc::string::String;
-use ipc_abi::exit::GuestStatus;
+use alloc::vec::Vec;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_STACK_PAGES, USER_STACK_TOP, USER_START};
-use ipc_abi::log::Hex;
+use kerncore::cap::CapTable;
 use kerncore::elf::{self, ElfError};
-use spin::Mutex;
+use kerncore::slab::Id;
 
 const RFLAGS_IF: u64 = 0x200;
 const RFLAGS_RESERVED: u64 = 0x2;
 
-pub struct Task {
-    pub id: u64,
-    pub name: String,
-    pub space: AddressSpace,
-    pub context: TrapFrame,
+/// The 512-byte `fxsave` area.
+#[derive(Clone)]
+#[repr(C, align(16))]
+pub struct FpuState(pub [u8; 512]);
+
+impl FpuState {
+    /// The state `fninit` and a default MXCSR would give.
+    pub fn initial() -> Box<FpuState> {
+        let mut s = Box::new(FpuState([0; 512]));
+        s.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
+        s.0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
+        s
+    }
 }
 
-/// Why a task ended.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    NotStarted,
+    Ready,
+    Running,
+    /// In `Call`, queued on an endpoint; `msg` is its message buffer,
+    /// `badge` that of the capability it called with.
+    Sending {
+        endpoint: Id,
+        msg: u64,
+        badge: u64,
+    },
+    /// In `Call`, received by `server`, waiting for the reply.
+    AwaitingReply {
+        server: Id,
+        msg: u64,
+    },
+    Receiving {
+        endpoint: Id,
+        msg: u64,
+        deadline: Option<u64>,
+    },
+    Waiting {
+        notification: Id,
+        deadline: Option<u64>,
+    },
+    Sleeping {
+        until: u64,
+    },
+    Dead,
+}
+
+impl TaskState {
+    pub fn deadline(&self) -> Option<u64> {
+        match *self {
+            TaskState::Receiving { deadline, .. } | TaskState::Waiting { deadline, .. } => deadline,
+            TaskState::Sleeping { until } => Some(until),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitReason {
     Exit(u64),
     Fault {
@@ -38,6 +84,52 @@ pub enum ExitReason {
         rip: u64,
         addr: u64,
     },
+    Killed,
+}
+
+/// A memory object mapped into a task.
+#[derive(Clone, Copy, Debug)]
+pub struct Mapping {
+    pub vaddr: u64,
+    pub pages: u64,
+    pub object: Id,
+    pub writable: bool,
+    pub executable: bool,
+}
+
+pub struct Task {
+    /// Sequence number for logs (never reused, unlike slab ids).
+    pub serial: u64,
+    pub name: String,
+    pub space: Option<AddressSpace>,
+    pub caps: CapTable<Object>,
+    pub context: TrapFrame,
+    pub fpu: Box<FpuState>,
+    pub state: TaskState,
+    pub priority: usize,
+    /// The caller this task received and must answer.
+    pub reply_to: Option<Id>,
+    pub bound: Option<Id>,
+    pub mappings: Vec<Mapping>,
+    /// Notification and bits signalled when the task dies.
+    pub death: Option<(Id, u64)>,
+    pub exit: Option<ExitReason>,
+    /// Capabilities naming this task; a dead task is kept (for its status)
+    /// until the last one is dropped.
+    pub refs: usize,
+    pub running_ticks: u64,
+}
+
+impl Task {
+    pub fn alive(&self) -> bool {
+        self.state != TaskState::Dead
+    }
+
+    pub fn space(&self) -> &AddressSpace {
+        self.space
+            .as_ref()
+            .expect("live task without an address space")
+    }
 }
 
 #[derive(Debug)]
@@ -55,22 +147,18 @@ impl core::fmt::Display for SpawnError {
     }
 }
 
-struct Scheduler {
-    ready: VecDeque<Task>,
-    current: Option<Task>,
-    next_id: u64,
-}
-
-static SCHED: Mutex<Scheduler> = Mutex::new(Scheduler {
-    ready: VecDeque::new(),
-    current: None,
-    next_id: 1,
-});
-
-/// Loads a static ELF into a fresh address space and queues it.
-pub fn spawn(name: &str, image: &[u8]) -> Result<u64, SpawnError> {
+/// Builds a task (not started) from a static ELF image, with `args` copied
+/// to the top of its stack.
+pub fn load(
+    serial: u64,
+    name: &str,
+    image: &[u8],
+    args: &[u8],
+    priority: usize,
+) -> Result<Task, SpawnError> {
     let plan = elf::plan(image, USER_START..USER_END).map_err(SpawnError::Elf)?;
     let mut space = AddressSpace::new_user(kernel_space()).map_err(SpawnError::Map)?;
+    let mut stack_top_frame = 0;
     let result = (|| {
         for seg in &plan.segments {
             let mut flags = USER;
@@ -83,16 +171,25 @@ pub fn spawn(name: &str, image: &[u8]) -> Result<u64, SpawnError> {
             for page in seg.page_range().step_by(PAGE_SIZE as usize) {
                 let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
                 copy_segment_page(image, seg, page, frame);
-                space.map(page, frame, flags)?;
+                if let Err(e) = space.map(page, frame, flags) {
+                    let _ = frames::free(frame);
+                    return Err(e);
+                }
             }
         }
         for i in 1..=USER_STACK_PAGES {
             let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-            space.map(
+            if i == 1 {
+                stack_top_frame = frame;
+            }
+            if let Err(e) = space.map(
                 USER_STACK_TOP - i * PAGE_SIZE,
                 frame,
                 USER | WRITABLE | NO_EXECUTE,
-            )?;
+            ) {
+                let _ = frames::free(frame);
+                return Err(e);
+            }
         }
         Ok(())
     })();
@@ -100,32 +197,43 @@ pub fn spawn(name: &str, image: &[u8]) -> Result<u64, SpawnError> {
         space.destroy();
         return Err(SpawnError::Map(e));
     }
+    // Arguments go at the very top of the stack (they fit in its top page:
+    // SPAWN_ARGS_MAX is a quarter of it).
+    let args_at = USER_STACK_TOP - (args.len() as u64).next_multiple_of(16);
+    // SAFETY: the stack's top frame is ours and mapped only into this new
+    // space; `args` fits inside it.
+    unsafe {
+        let dst = phys_to_virt(stack_top_frame) + (args_at - (USER_STACK_TOP - PAGE_SIZE));
+        core::ptr::copy_nonoverlapping(args.as_ptr(), dst as *mut u8, args.len());
+    }
     let context = TrapFrame {
         rip: plan.entry,
         cs: USER_CS as u64,
         rflags: RFLAGS_IF | RFLAGS_RESERVED,
         // As if `_start` had been called: rsp + 8 is 16-byte aligned.
-        rsp: USER_STACK_TOP - 8,
+        rsp: args_at - 8,
         ss: USER_DS as u64,
+        rdi: args_at,
+        rsi: args.len() as u64,
         ..TrapFrame::default()
     };
-    let mut sched = SCHED.lock();
-    let id = sched.next_id;
-    sched.next_id += 1;
-    kevent!(
-        "task.start",
-        id = id,
-        name = name,
-        entry = Hex(plan.entry),
-        ring = 3u64
-    );
-    sched.ready.push_back(Task {
-        id,
+    Ok(Task {
+        serial,
         name: name.into(),
-        space,
+        space: Some(space),
+        caps: CapTable::new(),
         context,
-    });
-    Ok(id)
+        fpu: FpuState::initial(),
+        state: TaskState::NotStarted,
+        priority,
+        reply_to: None,
+        bound: None,
+        mappings: Vec::new(),
+        death: None,
+        exit: None,
+        refs: 0,
+        running_ticks: 0,
+    })
 }
 
 /// Copies the part of `seg`'s file bytes that falls into `page` into `frame`.
@@ -145,115 +253,4 @@ fn copy_segment_page(image: &[u8], seg: &elf::Segment, page: u64, frame: u64) {
         core::slice::from_raw_parts_mut((phys_to_virt(frame) + (from - page)) as *mut u8, src.len())
     };
     dst.copy_from_slice(src);
-}
-
-/// Enters the first ready task; never returns.
-pub fn start() -> ! {
-    let frame = {
-        let mut sched = SCHED.lock();
-        let Some(task) = sched.ready.pop_front() else {
-            shutdown_no_tasks();
-        };
-        let frame = task.context;
-        // SAFETY: the task's space shares the kernel half, so the kernel
-        // keeps running after the switch.
-        unsafe { arch::load_cr3(task.space.pml4()) };
-        sched.current = Some(task);
-        frame
-    };
-    kevent!("boot.phase", phase = "user.enter", tsc = arch::rdtsc());
-    // SAFETY: the frame was built by `spawn` for ring 3 in the address
-    // space just loaded; the kernel stack is the one traps use.
-    unsafe { arch::trap::enter_user(&frame, stack_top()) }
-}
-
-/// Runs `f` with the current task.
-pub fn with_current<R>(f: impl FnOnce(&mut Task) -> R) -> Option<R> {
-    SCHED.lock().current.as_mut().map(f)
-}
-
-/// Gives the CPU to the next ready task, if any (round robin).
-pub fn yield_current(frame: &mut TrapFrame) {
-    let mut sched = SCHED.lock();
-    let Some(next) = sched.ready.pop_front() else {
-        return;
-    };
-    let mut prev = sched
-        .current
-        .replace(next)
-        .expect("yield without a current task");
-    prev.context = *frame;
-    sched.ready.push_back(prev);
-    switch_into(&sched, frame);
-}
-
-/// Ends the current task and switches to the next one; powers off when none
-/// is left.
-pub fn exit_current(frame: &mut TrapFrame, reason: ExitReason) {
-    let mut sched = SCHED.lock();
-    let task = sched.current.take().expect("exit without a current task");
-    match reason {
-        ExitReason::Exit(code) => {
-            kevent!(
-                "task.exit",
-                id = task.id,
-                name = task.name.as_str(),
-                reason = "exit",
-                code = code
-            )
-        }
-        ExitReason::Fault {
-            vector,
-            error,
-            rip,
-            addr,
-        } => {
-            let name = crate::arch::idt::exception_name(vector);
-            kprintln!(
-                "kernel: task {} ({}) killed by {name} at rip {rip:#x} (addr {addr:#x}, error {error:#x})",
-                task.id,
-                task.name
-            );
-            kevent!(
-                "task.exit",
-                id = task.id,
-                name = task.name.as_str(),
-                reason = "fault",
-                vector = vector,
-                fault = name,
-                error = Hex(error),
-                rip = Hex(rip),
-                addr = Hex(addr)
-            )
-        }
-    }
-    // SAFETY: the kernel's own space is always valid; the dying task's
-    // tables are freed next, so they must not be live in CR3.
-    unsafe { arch::load_cr3(kernel_space().pml4()) };
-    task.space.destroy();
-    let Some(next) = sched.ready.pop_front() else {
-        drop(sched);
-        shutdown_no_tasks();
-    };
-    sched.current = Some(next);
-    switch_into(&sched, frame);
-}
-
-fn switch_into(sched: &Scheduler, frame: &mut TrapFrame) {
-    let next = sched.current.as_ref().expect("switch without a task");
-    *frame = next.context;
-    // SAFETY: every task space shares the kernel half.
-    unsafe { arch::load_cr3(next.space.pml4()) };
-}
-
-fn shutdown_no_tasks() -> ! {
-    let f = frames::stats();
-    kprintln!("kernel: the last task has exited; powering off");
-    kevent!(
-        "shutdown",
-        status = GuestStatus::Success.name(),
-        reason = "last-task-exited",
-        frames_free = f.free
-    );
-    arch::stop(GuestStatus::Success)
 }

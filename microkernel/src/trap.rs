@@ -1,12 +1,15 @@
 //! What the kernel does with each trap: syscalls, timer ticks, faults in
 //! user tasks (the task dies, the kernel goes on) and faults in the kernel
-//! itself (a full report, then the machine stops).
+//! itself (a full report, then the machine stops). Every trap from ring 3
+//! ends by choosing who runs next.
 
 use crate::arch::apic::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::idt::exception_name;
 use crate::arch::trap::{SYSCALL_VECTOR, TrapFrame};
 use crate::mem::kernel_space;
-use crate::task::{self, ExitReason};
+use crate::sched::Next;
+use crate::state::{KERNEL, Kernel};
+use crate::task::ExitReason;
 use crate::{arch, kevent, kprintln, syscall};
 use ipc_abi::exit::GuestStatus;
 use ipc_abi::log::Hex;
@@ -16,33 +19,87 @@ const PAGE_FAULT: u64 = 14;
 /// Called by the entry code with the saved context; whatever `frame` holds
 /// on return is where the CPU goes next.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    if !frame.came_from_user() {
+        return kernel_trap(frame);
+    }
+    let mut k = KERNEL.lock();
+    k.save_current(frame);
     match frame.vector {
-        SYSCALL_VECTOR => syscall::handle(frame),
+        SYSCALL_VECTOR => syscall::handle(&mut k),
         v if v < 32 => {
-            if frame.came_from_user() {
-                let addr = if v == PAGE_FAULT { arch::read_cr2() } else { 0 };
-                let reason = ExitReason::Fault {
+            let addr = if v == PAGE_FAULT { arch::read_cr2() } else { 0 };
+            let me = k.current();
+            k.kill(
+                me,
+                ExitReason::Fault {
                     vector: v,
                     error: frame.error,
                     rip: frame.rip,
                     addr,
-                };
-                task::exit_current(frame, reason);
-            } else {
-                kernel_fault(frame)
-            }
+                },
+            );
         }
         v if v == TIMER_VECTOR as u64 => {
             apic::on_tick();
-            if frame.came_from_user() {
-                task::yield_current(frame);
-            }
+            k.on_tick();
         }
         v if v == SPURIOUS_VECTOR as u64 => {}
         v => {
             kevent!("irq.unexpected", vector = v);
             apic::eoi();
         }
+    }
+    run_next(k, frame)
+}
+
+/// Picks the next task and loads it into `frame`, idling (interrupts on,
+/// lock released) while nothing is ready.
+pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame) {
+    loop {
+        match k.schedule() {
+            Next::Run(id) => return k.switch_to(id, frame),
+            Next::Idle => {
+                drop(k);
+                arch::wait_for_interrupt();
+                k = KERNEL.lock();
+                k.wake_expired(apic::ticks());
+            }
+            Next::NoTasks => {
+                let f = crate::mem::frames::stats();
+                kprintln!("kernel: the last task has exited; powering off");
+                kevent!(
+                    "shutdown",
+                    status = GuestStatus::Success.name(),
+                    reason = "last-task-exited",
+                    frames_free = f.free
+                );
+                arch::stop(GuestStatus::Success)
+            }
+            Next::Deadlock => {
+                kprintln!(
+                    "kernel: every live task is blocked with nothing that could wake it; stopping"
+                );
+                for (_, t) in k.tasks.iter().filter(|(_, t)| t.alive()) {
+                    kprintln!("kernel:   task {} ({}) is {:?}", t.serial, t.name, t.state);
+                }
+                kevent!(
+                    "kernel.deadlock",
+                    tasks = k.alive_count(),
+                    status = GuestStatus::Deadlock.name()
+                );
+                arch::stop(GuestStatus::Deadlock)
+            }
+        }
+    }
+}
+
+/// A trap taken in ring 0: the timer while the kernel idles, or a fault.
+fn kernel_trap(frame: &TrapFrame) {
+    match frame.vector {
+        v if v == TIMER_VECTOR as u64 => apic::on_tick(),
+        v if v == SPURIOUS_VECTOR as u64 => {}
+        v if v < 32 => kernel_fault(frame),
+        _ => apic::eoi(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! copies through the direct map, so a wild pointer is an error, never a
 //! kernel page fault.
 
-use crate::mem::paging::{AddressSpace, USER};
+use crate::mem::paging::{AddressSpace, USER, WRITABLE};
 use crate::mem::phys_to_virt;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_START};
 use ipc_abi::syscall::SysError;
@@ -27,26 +27,88 @@ impl UserSlice {
         self.len as usize
     }
 
-    /// Copies the slice into `dst` (which must be exactly as long).
-    pub fn read(&self, space: &AddressSpace, dst: &mut [u8]) -> Result<(), SysError> {
-        debug_assert_eq!(dst.len() as u64, self.len);
+    /// Calls `f(offset, page_bytes)` for each piece of the slice, one page
+    /// at a time, after checking that the page is user-accessible (and
+    /// writable if `write`).
+    fn for_each_page(
+        &self,
+        space: &AddressSpace,
+        write: bool,
+        mut f: impl FnMut(usize, &mut [u8]),
+    ) -> Result<(), SysError> {
+        let need = if write { USER | WRITABLE } else { USER };
         let mut done = 0u64;
         while done < self.len {
             let virt = self.addr + done;
             let (phys, rights) = space.translate(virt).ok_or(SysError::BadAddress)?;
-            if rights & USER == 0 {
+            if rights & need != need {
                 return Err(SysError::BadAddress);
             }
             let in_page = (PAGE_SIZE - virt % PAGE_SIZE).min(self.len - done);
             // SAFETY: `phys..phys + in_page` lies within one mapped user page
             // (present, user-accessible), which is RAM reached through the
-            // direct map; the kernel is the only code running.
-            let src = unsafe {
-                core::slice::from_raw_parts(phys_to_virt(phys) as *const u8, in_page as usize)
+            // direct map; the kernel is the only code running, and the user
+            // task is stopped while the kernel handles its call.
+            let bytes = unsafe {
+                core::slice::from_raw_parts_mut(phys_to_virt(phys) as *mut u8, in_page as usize)
             };
-            dst[done as usize..(done + in_page) as usize].copy_from_slice(src);
+            f(done as usize, bytes);
             done += in_page;
         }
         Ok(())
+    }
+
+    /// Checks that every page is mapped (writable too if `write`) without
+    /// copying anything.
+    pub fn check(&self, space: &AddressSpace, write: bool) -> Result<(), SysError> {
+        self.for_each_page(space, write, |_, _| {})
+    }
+
+    /// Copies the slice into `dst` (which must be exactly as long).
+    pub fn read(&self, space: &AddressSpace, dst: &mut [u8]) -> Result<(), SysError> {
+        debug_assert_eq!(dst.len() as u64, self.len);
+        self.for_each_page(space, false, |off, page| {
+            dst[off..off + page.len()].copy_from_slice(page)
+        })
+    }
+
+    /// Copies `src` (exactly as long as the slice) into user memory.
+    pub fn write(&self, space: &AddressSpace, src: &[u8]) -> Result<(), SysError> {
+        debug_assert_eq!(src.len() as u64, self.len);
+        self.for_each_page(space, true, |off, page| {
+            let n = page.len();
+            page.copy_from_slice(&src[off..off + n])
+        })
+    }
+
+    /// Reads a plain-data value (no padding-sensitive invariants).
+    pub fn read_value<T: Copy + Default>(space: &AddressSpace, addr: u64) -> Result<T, SysError> {
+        let slice = UserSlice::new(addr, core::mem::size_of::<T>() as u64)?;
+        let mut value = T::default();
+        // SAFETY: `value` is a `Copy` plain-data struct of `size_of::<T>()`
+        // bytes; every byte pattern is a valid value for the ABI structs
+        // this is used with (integers only).
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(
+                &mut value as *mut T as *mut u8,
+                core::mem::size_of::<T>(),
+            )
+        };
+        slice.read(space, bytes)?;
+        Ok(value)
+    }
+
+    /// Writes a plain-data value.
+    pub fn write_value<T: Copy>(
+        space: &AddressSpace,
+        addr: u64,
+        value: &T,
+    ) -> Result<(), SysError> {
+        let slice = UserSlice::new(addr, core::mem::size_of::<T>() as u64)?;
+        // SAFETY: reading the bytes of a `Copy` value of integer fields.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+        };
+        slice.write(space, bytes)
     }
 }

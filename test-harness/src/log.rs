@@ -25,11 +25,13 @@ impl Event {
     }
 }
 
-/// Parses one line; `None` if it holds no event. The prefix may follow
-/// other output on the same line (firmware escape sequences, say).
+/// Parses one line; `None` if it holds no event. Only lines that start
+/// with the prefix count: task output is printed as `[name] ...`, so no task
+/// can forge a kernel event.
 pub fn parse_line(line: &str) -> Option<Event> {
-    let at = line.find(EVENT_PREFIX)?;
-    let mut rest = line[at + EVENT_PREFIX.len()..].trim_end_matches(['\r', '\n']);
+    let mut rest = line
+        .strip_prefix(EVENT_PREFIX)?
+        .trim_end_matches(['\r', '\n']);
     let name_end = rest.find(' ').unwrap_or(rest.len());
     let name = rest[..name_end].to_string();
     if name.is_empty() {
@@ -132,7 +134,12 @@ mod tests {
             msg = "a \"b\" \\ c\nd"
         )
         .unwrap();
-        let e = parse_line(&format!("\x1b[0mjunk{line}")).unwrap();
+        assert_eq!(
+            parse_line(&format!("[task] {line}")),
+            None,
+            "events only at line start"
+        );
+        let e = parse_line(&line).unwrap();
         assert_eq!(e.name, "task.exit");
         assert_eq!(e.num("id"), Some(3));
         assert_eq!(e.get("name"), Some("sup ervisor"));

@@ -42,6 +42,21 @@ pub fn enable_sse() {
     }
 }
 
+/// Saves the FPU/SSE state into a task's 512-byte, 16-byte-aligned area.
+pub fn fpu_save(area: &mut [u8; 512]) {
+    debug_assert_eq!(area.as_ptr() as usize % 16, 0);
+    // SAFETY: `area` is 512 writable bytes, 16-byte aligned (`FpuState` is
+    // `align(16)`), exactly what fxsave64 writes.
+    unsafe { core::arch::asm!("fxsave64 [{0}]", in(reg) area.as_mut_ptr(), options(nostack)) };
+}
+
+/// Loads a task's FPU/SSE state.
+pub fn fpu_restore(area: &[u8; 512]) {
+    // SAFETY: as for `fpu_save`; the area holds a state saved by fxsave64
+    // or the valid initial image of `FpuState::initial`.
+    unsafe { core::arch::asm!("fxrstor64 [{0}]", in(reg) area.as_ptr(), options(nostack)) };
+}
+
 /// Stops the machine: QEMU exits with `status` through `isa-debug-exit`;
 /// without that device the CPU halts for good.
 pub fn stop(status: GuestStatus) -> ! {

@@ -140,8 +140,29 @@ impl AddressSpace {
         None
     }
 
+    /// Removes the 4 KiB mapping at `virt`, returning the frame it mapped.
+    /// The caller flushes the TLB if this space is live.
+    pub fn unmap(&mut self, virt: u64) -> Option<u64> {
+        let mut t = self.pml4;
+        for level in (1..4).rev() {
+            let e = table(t)[index(virt, level)];
+            if e & PRESENT == 0 || e & HUGE != 0 {
+                return None;
+            }
+            t = e & ADDR_MASK;
+        }
+        let slot = &mut table(t)[index(virt, 0)];
+        if *slot & PRESENT == 0 {
+            return None;
+        }
+        let phys = *slot & ADDR_MASK;
+        *slot = 0;
+        Some(phys)
+    }
+
     /// Frees every frame and table of the lower half: the mapped user pages
-    /// and the tables that held them, then the PML4 itself.
+    /// and the tables that held them, then the PML4 itself. Pages that
+    /// belong to memory objects must have been unmapped first.
     pub fn destroy(self) {
         /// Frees a table of the given level (2 = PDPT, 0 = PT), what it maps,
         /// and everything below it.

@@ -1,0 +1,142 @@
+//! A generational arena: objects are named by an index and a generation, so
+//! a name kept after its object died can never reach the object that reuses
+//! the slot (a stale capability finds nothing, rather than something else).
+
+use alloc::vec::Vec;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id {
+    pub index: u32,
+    pub generation: u32,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+#[derive(Debug)]
+pub struct Slab<T> {
+    entries: Vec<Entry<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Slab<T> {
+    pub const fn new() -> Slab<T> {
+        Slab {
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub fn insert(&mut self, value: T) -> Id {
+        self.len += 1;
+        if let Some(index) = self.free.pop() {
+            let e = &mut self.entries[index as usize];
+            e.value = Some(value);
+            return Id {
+                index,
+                generation: e.generation,
+            };
+        }
+        self.entries.push(Entry {
+            generation: 0,
+            value: Some(value),
+        });
+        Id {
+            index: (self.entries.len() - 1) as u32,
+            generation: 0,
+        }
+    }
+
+    pub fn get(&self, id: Id) -> Option<&T> {
+        let e = self.entries.get(id.index as usize)?;
+        if e.generation != id.generation {
+            return None;
+        }
+        e.value.as_ref()
+    }
+
+    pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
+        let e = self.entries.get_mut(id.index as usize)?;
+        if e.generation != id.generation {
+            return None;
+        }
+        e.value.as_mut()
+    }
+
+    pub fn remove(&mut self, id: Id) -> Option<T> {
+        let e = self.entries.get_mut(id.index as usize)?;
+        if e.generation != id.generation || e.value.is_none() {
+            return None;
+        }
+        e.generation = e.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.len -= 1;
+        e.value.take()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> {
+        self.entries.iter().enumerate().filter_map(|(i, e)| {
+            e.value.as_ref().map(|v| {
+                (
+                    Id {
+                        index: i as u32,
+                        generation: e.generation,
+                    },
+                    v,
+                )
+            })
+        })
+    }
+
+    pub fn ids(&self) -> Vec<Id> {
+        self.iter().map(|(id, _)| id).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_ids_find_nothing_after_reuse() {
+        let mut s = Slab::new();
+        let a = s.insert("a");
+        assert_eq!(s.remove(a), Some("a"));
+        let b = s.insert("b");
+        assert_eq!(a.index, b.index, "slot reused");
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.remove(a), None);
+        assert_eq!(s.get(b), Some(&"b"));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn iterates_live_entries_only() {
+        let mut s = Slab::new();
+        let ids: Vec<Id> = (0..5).map(|i| s.insert(i)).collect();
+        s.remove(ids[1]);
+        s.remove(ids[3]);
+        let live: Vec<i32> = s.iter().map(|(_, v)| *v).collect();
+        assert_eq!(live, [0, 2, 4]);
+        assert_eq!(s.ids().len(), 3);
+    }
+}

@@ -1,0 +1,284 @@
+//! Synchronous IPC on endpoints (call, receive, reply) and notifications.
+//!
+//! A call rendezvouses with a receiver: the kernel copies the message (a
+//! header, `len` payload bytes, and copies of up to four capabilities) from
+//! the caller's buffer into the receiver's, and the caller waits until the
+//! receiver replies into the caller's buffer. Buffers are checked when a
+//! task blocks, so a copy into a blocked task cannot fail later.
+
+use crate::object::{KCap, Object};
+use crate::sched::deadline;
+use crate::state::Kernel;
+use crate::task::TaskState;
+use crate::usercopy::UserSlice;
+use ipc_abi::ipc::{MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, Message};
+use ipc_abi::syscall::{RECV_MESSAGE, RECV_NOTIFICATION, SysError};
+use kerncore::cap::Rights;
+use kerncore::slab::Id;
+
+/// A message read out of a sender, capabilities resolved.
+struct Outgoing {
+    len: usize,
+    data: [u8; MSG_MAX_BYTES],
+    caps: heapless::Vec<KCap, MSG_MAX_CAPS>,
+}
+
+const MESSAGE_SIZE: u64 = core::mem::size_of::<Message>() as u64;
+
+impl Kernel {
+    fn check_buffer(&self, task: Id, msg: u64) -> Result<(), SysError> {
+        UserSlice::new(msg, MESSAGE_SIZE)?.check(self.space_of(task), true)
+    }
+
+    fn read_message(&self, task: Id, msg: u64, may_grant: bool) -> Result<Outgoing, SysError> {
+        let space = self.space_of(task);
+        let mut header = [0u8; MSG_HEADER_BYTES];
+        UserSlice::new(msg, MSG_HEADER_BYTES as u64)?.read(space, &mut header)?;
+        let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+        let ncaps = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
+        if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
+            return Err(SysError::MessageTooLong);
+        }
+        if ncaps > 0 && !may_grant {
+            return Err(SysError::MissingRights);
+        }
+        let mut out = Outgoing {
+            len,
+            data: [0; MSG_MAX_BYTES],
+            caps: heapless::Vec::new(),
+        };
+        UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
+            .read(space, &mut out.data[..len])?;
+        let table = &self.task(task).caps;
+        for i in 0..ncaps {
+            let slot = u32::from_le_bytes(header[16 + 4 * i..20 + 4 * i].try_into().unwrap());
+            let cap = table.get(slot as u64).map_err(|_| SysError::InvalidCap)?;
+            let _ = out.caps.push(cap);
+        }
+        Ok(out)
+    }
+
+    /// Delivers `out` into `to`'s buffer (already checked writable). Caps
+    /// that do not fit in the receiver's table are dropped, and `ncaps`
+    /// says how many arrived.
+    fn deliver(&mut self, to: Id, msg: u64, out: &Outgoing, badge: u64) {
+        let mut header = [0u8; MSG_HEADER_BYTES];
+        let mut landed = 0u32;
+        for cap in &out.caps {
+            if let Ok(slot) = self.grant(to, *cap) {
+                header[16 + 4 * landed as usize..20 + 4 * landed as usize]
+                    .copy_from_slice(&slot.to_le_bytes());
+                landed += 1;
+            }
+        }
+        header[0..4].copy_from_slice(&(out.len as u32).to_le_bytes());
+        header[4..8].copy_from_slice(&landed.to_le_bytes());
+        header[8..16].copy_from_slice(&badge.to_le_bytes());
+        let space = self.space_of(to);
+        // Checked when `to` blocked; it cannot have changed since.
+        let _ = UserSlice::new(msg, MSG_HEADER_BYTES as u64).and_then(|s| s.write(space, &header));
+        let _ = UserSlice::new(msg + MSG_HEADER_BYTES as u64, out.len as u64)
+            .and_then(|s| s.write(space, &out.data[..out.len]));
+    }
+
+    fn endpoint_cap(&self, slot: u64, need: Rights) -> Result<(Id, KCap), SysError> {
+        let cap = self.lookup(slot, need)?;
+        match cap.object {
+            Object::Endpoint(id) => Ok((id, cap)),
+            _ => Err(SysError::WrongKind),
+        }
+    }
+
+    pub fn call(&mut self, slot: u64, msg: u64) -> Result<(), SysError> {
+        let me = self.current();
+        let (ep, cap) = self.endpoint_cap(slot, Rights::SEND)?;
+        self.check_buffer(me, msg)?;
+        let out = self.read_message(me, msg, cap.rights.contains(Rights::GRANT))?;
+        let receiver = self
+            .endpoints
+            .get_mut(ep)
+            .and_then(|e| e.receivers.pop_front());
+        match receiver {
+            Some(r) => {
+                let TaskState::Receiving { msg: rmsg, .. } = self.task(r).state else {
+                    unreachable!("a queued receiver is receiving")
+                };
+                self.deliver(r, rmsg, &out, cap.badge);
+                self.task_mut(r).reply_to = Some(me);
+                self.wake(r, Ok(RECV_MESSAGE));
+                self.block_current(TaskState::AwaitingReply { server: r, msg });
+            }
+            None => {
+                if self.endpoints.get(ep).is_some_and(|e| e.recv_refs == 0) {
+                    return Err(SysError::PeerDied);
+                }
+                self.endpoints
+                    .get_mut(ep)
+                    .expect("looked up")
+                    .senders
+                    .push_back(me);
+                self.block_current(TaskState::Sending {
+                    endpoint: ep,
+                    msg,
+                    badge: cap.badge,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives on an endpoint; on success the result is set when the task
+    /// is woken (or immediately if something is pending).
+    pub fn recv(&mut self, slot: u64, msg: u64, timeout: u64) -> Result<Option<u64>, SysError> {
+        let me = self.current();
+        let (ep, _) = self.endpoint_cap(slot, Rights::RECV)?;
+        self.check_buffer(me, msg)?;
+        if let Some(bits) = self.take_bound_bits(me) {
+            self.write_notification(me, msg, bits);
+            return Ok(Some(RECV_NOTIFICATION));
+        }
+        let sender = self
+            .endpoints
+            .get_mut(ep)
+            .and_then(|e| e.senders.pop_front());
+        if let Some(s) = sender {
+            let TaskState::Sending {
+                msg: smsg, badge, ..
+            } = self.task(s).state
+            else {
+                unreachable!("a queued sender is sending")
+            };
+            // The right to pass capabilities was checked when it called,
+            // and a blocked sender cannot have changed its message since.
+            match self.read_message(s, smsg, true) {
+                Ok(out) => {
+                    self.deliver(me, msg, &out, badge);
+                    self.task_mut(me).reply_to = Some(s);
+                    self.task_mut(s).state = TaskState::AwaitingReply {
+                        server: me,
+                        msg: smsg,
+                    };
+                    return Ok(Some(RECV_MESSAGE));
+                }
+                Err(e) => self.wake(s, Err(e)),
+            }
+        }
+        self.endpoints
+            .get_mut(ep)
+            .expect("looked up")
+            .receivers
+            .push_back(me);
+        self.block_current(TaskState::Receiving {
+            endpoint: ep,
+            msg,
+            deadline: deadline(timeout),
+        });
+        Ok(None)
+    }
+
+    pub fn reply(&mut self, msg: u64) -> Result<(), SysError> {
+        let me = self.current();
+        let caller = self
+            .task_mut(me)
+            .reply_to
+            .take()
+            .ok_or(SysError::NoReplyPending)?;
+        if !self.awaits_reply_from(caller, me) {
+            return Err(SysError::PeerDied);
+        }
+        let out = self.read_message(me, msg, true)?;
+        let TaskState::AwaitingReply { msg: cmsg, .. } = self.task(caller).state else {
+            unreachable!("checked above")
+        };
+        self.deliver(caller, cmsg, &out, 0);
+        self.wake(caller, Ok(0));
+        Ok(())
+    }
+
+    // ---- notifications -----------------------------------------------------
+
+    pub fn signal(&mut self, n: Id, bits: u64) {
+        let Some(note) = self.notifications.get_mut(n) else {
+            return;
+        };
+        note.bits |= bits;
+        if let Some(w) = note.waiter.take() {
+            let bits = core::mem::take(&mut note.bits);
+            self.wake(w, Ok(bits));
+            return;
+        }
+        if let Some(b) = note.bound
+            && let Some(t) = self.tasks.get(b)
+            && let TaskState::Receiving { endpoint, msg, .. } = t.state
+        {
+            let bits = core::mem::take(&mut self.notifications.get_mut(n).expect("present").bits);
+            if let Some(e) = self.endpoints.get_mut(endpoint) {
+                e.receivers.retain(|&r| r != b);
+            }
+            self.write_notification(b, msg, bits);
+            self.wake(b, Ok(RECV_NOTIFICATION));
+        }
+    }
+
+    fn take_bound_bits(&mut self, task: Id) -> Option<u64> {
+        let n = self.task(task).bound?;
+        let note = self.notifications.get_mut(n)?;
+        (note.bits != 0).then(|| core::mem::take(&mut note.bits))
+    }
+
+    fn write_notification(&self, task: Id, msg: u64, bits: u64) {
+        let mut header = [0u8; MSG_HEADER_BYTES];
+        header[8..16].copy_from_slice(&bits.to_le_bytes());
+        let _ = UserSlice::new(msg, MSG_HEADER_BYTES as u64)
+            .and_then(|s| s.write(self.space_of(task), &header));
+    }
+
+    fn notification_cap(&self, slot: u64, need: Rights) -> Result<Id, SysError> {
+        match self.lookup(slot, need)?.object {
+            Object::Notification(id) => Ok(id),
+            _ => Err(SysError::WrongKind),
+        }
+    }
+
+    pub fn signal_slot(&mut self, slot: u64, bits: u64) -> Result<(), SysError> {
+        let n = self.notification_cap(slot, Rights::SIGNAL)?;
+        self.signal(n, bits);
+        Ok(())
+    }
+
+    pub fn wait(&mut self, slot: u64, timeout: u64) -> Result<Option<u64>, SysError> {
+        let n = self.notification_cap(slot, Rights::WAIT)?;
+        let me = self.current();
+        let note = self
+            .notifications
+            .get_mut(n)
+            .expect("capability keeps it alive");
+        if note.bits != 0 {
+            return Ok(Some(core::mem::take(&mut note.bits)));
+        }
+        if note.waiter.is_some() {
+            return Err(SysError::InvalidArgument);
+        }
+        note.waiter = Some(me);
+        self.block_current(TaskState::Waiting {
+            notification: n,
+            deadline: deadline(timeout),
+        });
+        Ok(None)
+    }
+
+    pub fn bind(&mut self, slot: u64) -> Result<(), SysError> {
+        let n = self.notification_cap(slot, Rights::WAIT)?;
+        let me = self.current();
+        let note = self
+            .notifications
+            .get_mut(n)
+            .expect("capability keeps it alive");
+        if note.bound.is_some_and(|b| b != me) {
+            return Err(SysError::InvalidArgument);
+        }
+        note.bound = Some(me);
+        self.task_mut(me).bound = Some(n);
+        Ok(())
+    }
+}

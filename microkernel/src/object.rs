@@ -1,0 +1,90 @@
+//! Kernel objects that capabilities name (tasks live in `task`).
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use kerncore::cap::{Cap, Rights};
+use kerncore::slab::Id;
+
+/// What a capability points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    Endpoint(Id),
+    Notification(Id),
+    Memory(Id),
+    Task(Id),
+    /// Ports `base .. base + len`.
+    IoPorts {
+        base: u16,
+        len: u32,
+    },
+}
+
+impl Object {
+    pub fn kind(self) -> ipc_abi::cap::ObjectKind {
+        use ipc_abi::cap::ObjectKind as K;
+        match self {
+            Object::Endpoint(_) => K::Endpoint,
+            Object::Notification(_) => K::Notification,
+            Object::Memory(_) => K::Memory,
+            Object::Task(_) => K::Task,
+            Object::IoPorts { .. } => K::IoPorts,
+        }
+    }
+}
+
+pub type KCap = Cap<Object>;
+
+pub fn cap(object: Object, rights: Rights) -> KCap {
+    Cap {
+        object,
+        rights,
+        badge: 0,
+    }
+}
+
+/// A rendezvous point for `Call` and `Recv`.
+#[derive(Debug, Default)]
+pub struct Endpoint {
+    /// Capabilities naming it.
+    pub refs: usize,
+    /// Of those, the ones with RECV: when none is left, nobody can ever
+    /// answer, and waiting callers get `PeerDied`.
+    pub recv_refs: usize,
+    /// Callers waiting for a receiver.
+    pub senders: VecDeque<Id>,
+    /// Receivers waiting for a caller.
+    pub receivers: VecDeque<Id>,
+}
+
+/// A word of event bits.
+#[derive(Debug, Default)]
+pub struct Notification {
+    pub refs: usize,
+    pub bits: u64,
+    /// A task blocked in `Wait` on it.
+    pub waiter: Option<Id>,
+    /// A task it is bound to (its `Recv` also returns for these bits).
+    pub bound: Option<Id>,
+}
+
+/// Pages that can be mapped into several address spaces.
+#[derive(Debug)]
+pub struct MemObject {
+    /// Capabilities and mappings naming it.
+    pub refs: usize,
+    pub frames: Vec<u64>,
+    /// Frames the kernel does not own (the initrd): never freed.
+    pub borrowed: bool,
+}
+
+impl MemObject {
+    /// The physical start if the frames are contiguous.
+    pub fn contiguous(&self) -> Option<u64> {
+        let first = *self.frames.first()?;
+        self.frames
+            .iter()
+            .enumerate()
+            .all(|(i, &f)| f == first + i as u64 * ipc_abi::layout::PAGE_SIZE)
+            .then_some(first)
+    }
+}

@@ -1,0 +1,356 @@
+//! The kernel's state: every task and object, the ready queues, and the
+//! rules that keep them consistent (reference counts, what a death
+//! releases). One lock guards it all: the kernel is single-CPU and runs
+//! with interrupts off, so the lock is only ever taken once per trap.
+
+use crate::arch::trap::TrapFrame;
+use crate::mem::paging::AddressSpace;
+use crate::object::{Endpoint, KCap, MemObject, Notification, Object};
+use crate::task::{ExitReason, Task, TaskState};
+use crate::{arch, kevent, kprintln};
+use alloc::collections::VecDeque;
+use ipc_abi::log::Hex;
+use ipc_abi::syscall::SysError;
+use kerncore::cap::Rights;
+use kerncore::slab::{Id, Slab};
+use spin::Mutex;
+
+pub const PRIORITIES: usize = 4;
+
+pub struct Kernel {
+    pub tasks: Slab<Task>,
+    pub endpoints: Slab<Endpoint>,
+    pub notifications: Slab<Notification>,
+    pub memory: Slab<MemObject>,
+    pub ready: [VecDeque<Id>; PRIORITIES],
+    pub current: Option<Id>,
+    /// Whose FPU state and address space are loaded in the CPU.
+    pub fpu_owner: Option<Id>,
+    pub next_serial: u64,
+    /// Set by a timer tick: the running task's slice is over.
+    pub preempt: bool,
+    pub tsc_hz: u64,
+}
+
+pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
+    tasks: Slab::new(),
+    endpoints: Slab::new(),
+    notifications: Slab::new(),
+    memory: Slab::new(),
+    ready: [const { VecDeque::new() }; PRIORITIES],
+    current: None,
+    fpu_owner: None,
+    next_serial: 1,
+    preempt: false,
+    tsc_hz: 0,
+});
+
+impl Kernel {
+    pub fn task(&self, id: Id) -> &Task {
+        self.tasks.get(id).expect("task id out of date")
+    }
+
+    pub fn task_mut(&mut self, id: Id) -> &mut Task {
+        self.tasks.get_mut(id).expect("task id out of date")
+    }
+
+    pub fn current(&self) -> Id {
+        self.current.expect("no current task")
+    }
+
+    /// Sets the value a blocked or current task sees in `rax`.
+    pub fn set_result(&mut self, id: Id, result: Result<u64, SysError>) {
+        self.task_mut(id).context.rax = match result {
+            Ok(v) => v,
+            Err(e) => e.to_raw(),
+        };
+    }
+
+    pub fn make_ready(&mut self, id: Id) {
+        let t = self.task_mut(id);
+        t.state = TaskState::Ready;
+        let prio = t.priority;
+        self.ready[prio].push_back(id);
+    }
+
+    /// Wakes a blocked task with a result.
+    pub fn wake(&mut self, id: Id, result: Result<u64, SysError>) {
+        self.set_result(id, result);
+        self.make_ready(id);
+    }
+
+    // ---- capabilities and reference counts -------------------------------
+
+    /// Puts `cap` into `task`'s table, counting the new reference.
+    pub fn grant(&mut self, task: Id, cap: KCap) -> Result<u32, SysError> {
+        let slot = self
+            .task_mut(task)
+            .caps
+            .insert(cap)
+            .map_err(|_| SysError::TableFull)?;
+        self.add_ref(cap);
+        Ok(slot)
+    }
+
+    pub fn add_ref(&mut self, cap: KCap) {
+        match cap.object {
+            Object::Endpoint(id) => {
+                if let Some(e) = self.endpoints.get_mut(id) {
+                    e.refs += 1;
+                    if cap.rights.contains(Rights::RECV) {
+                        e.recv_refs += 1;
+                    }
+                }
+            }
+            Object::Notification(id) => {
+                if let Some(n) = self.notifications.get_mut(id) {
+                    n.refs += 1;
+                }
+            }
+            Object::Memory(id) => {
+                if let Some(m) = self.memory.get_mut(id) {
+                    m.refs += 1;
+                }
+            }
+            Object::Task(id) => {
+                if let Some(t) = self.tasks.get_mut(id) {
+                    t.refs += 1;
+                }
+            }
+            Object::IoPorts { .. } => {}
+        }
+    }
+
+    /// Forgets one reference; frees the object when it was the last, and
+    /// fails waiters that can no longer be served.
+    pub fn drop_ref(&mut self, cap: KCap) {
+        match cap.object {
+            Object::Endpoint(id) => {
+                let Some(e) = self.endpoints.get_mut(id) else {
+                    return;
+                };
+                e.refs -= 1;
+                if cap.rights.contains(Rights::RECV) {
+                    e.recv_refs -= 1;
+                }
+                let orphaned = e.recv_refs == 0;
+                let gone = e.refs == 0;
+                if orphaned {
+                    let senders: alloc::vec::Vec<Id> = e.senders.drain(..).collect();
+                    for s in senders {
+                        self.wake(s, Err(SysError::PeerDied));
+                    }
+                }
+                if gone {
+                    let e = self.endpoints.remove(id).expect("checked");
+                    for r in e.receivers {
+                        self.wake(r, Err(SysError::PeerDied));
+                    }
+                }
+            }
+            Object::Notification(id) => {
+                let Some(n) = self.notifications.get_mut(id) else {
+                    return;
+                };
+                n.refs -= 1;
+                if n.refs == 0 {
+                    let n = self.notifications.remove(id).expect("checked");
+                    if let Some(b) = n.bound.and_then(|t| self.tasks.get_mut(t)) {
+                        b.bound = None;
+                    }
+                }
+            }
+            Object::Memory(id) => self.drop_memory_ref(id),
+            Object::Task(id) => {
+                let Some(t) = self.tasks.get_mut(id) else {
+                    return;
+                };
+                t.refs -= 1;
+                if t.refs == 0 && !t.alive() {
+                    self.tasks.remove(id);
+                }
+            }
+            Object::IoPorts { .. } => {}
+        }
+    }
+
+    pub fn drop_memory_ref(&mut self, id: Id) {
+        let Some(m) = self.memory.get_mut(id) else {
+            return;
+        };
+        m.refs -= 1;
+        if m.refs == 0 {
+            let m = self.memory.remove(id).expect("checked");
+            if !m.borrowed {
+                for f in m.frames {
+                    let _ = crate::mem::frames::free(f);
+                }
+            }
+        }
+    }
+
+    /// A capability of the current task, checked for kind-independent rights.
+    pub fn lookup(&self, slot: u64, need: Rights) -> Result<KCap, SysError> {
+        self.task(self.current())
+            .caps
+            .check(slot, need)
+            .map_err(|e| match e {
+                kerncore::cap::CapError::MissingRights { .. } => SysError::MissingRights,
+                _ => SysError::InvalidCap,
+            })
+    }
+
+    // ---- death -------------------------------------------------------------
+
+    /// Ends a task: logs why, fails everyone waiting on it, releases all it
+    /// holds, and signals its death notification.
+    pub fn kill(&mut self, id: Id, reason: ExitReason) {
+        if !self.task(id).alive() {
+            return;
+        }
+        self.log_exit(id, reason);
+        let old_state = self.task(id).state;
+        {
+            let t = self.task_mut(id);
+            t.state = TaskState::Dead;
+            t.exit = Some(reason);
+        }
+        for q in &mut self.ready {
+            q.retain(|&t| t != id);
+        }
+        match old_state {
+            TaskState::Sending { endpoint, .. } | TaskState::Receiving { endpoint, .. } => {
+                if let Some(e) = self.endpoints.get_mut(endpoint) {
+                    e.senders.retain(|&t| t != id);
+                    e.receivers.retain(|&t| t != id);
+                }
+            }
+            TaskState::AwaitingReply { server, .. } => {
+                if let Some(s) = self.tasks.get_mut(server)
+                    && s.reply_to == Some(id)
+                {
+                    s.reply_to = None;
+                }
+            }
+            TaskState::Waiting { notification, .. } => {
+                if let Some(n) = self.notifications.get_mut(notification) {
+                    n.waiter = None;
+                }
+            }
+            _ => {}
+        }
+        // The caller it was serving will never get an answer.
+        if let Some(caller) = self.task_mut(id).reply_to.take()
+            && self.awaits_reply_from(caller, id)
+        {
+            self.wake(caller, Err(SysError::PeerDied));
+        }
+        if let Some(n) = self.task_mut(id).bound.take()
+            && let Some(n) = self.notifications.get_mut(n)
+        {
+            n.bound = None;
+        }
+        let caps: alloc::vec::Vec<KCap> = self.task_mut(id).caps.drain().collect();
+        for c in caps {
+            self.drop_ref(c);
+        }
+        if self.fpu_owner == Some(id) {
+            // SAFETY: the kernel's own space maps everything the kernel
+            // uses; the dying space must not stay live while it is freed.
+            unsafe { arch::load_cr3(crate::mem::kernel_space::kernel_space().pml4()) };
+            self.fpu_owner = None;
+        }
+        self.release_memory(id);
+        if let Some((n, bits)) = self.task_mut(id).death.take() {
+            self.signal(n, bits);
+            self.drop_ref(crate::object::cap(Object::Notification(n), Rights::NONE));
+        }
+        if self.current == Some(id) {
+            self.current = None;
+        }
+        if self.task(id).refs == 0 {
+            self.tasks.remove(id);
+        }
+    }
+
+    /// Unmaps memory objects and frees the task's own pages.
+    fn release_memory(&mut self, id: Id) {
+        let mappings = core::mem::take(&mut self.task_mut(id).mappings);
+        let Some(mut space) = self.task_mut(id).space.take() else {
+            return;
+        };
+        for m in &mappings {
+            for p in 0..m.pages {
+                space.unmap(m.vaddr + p * ipc_abi::layout::PAGE_SIZE);
+            }
+        }
+        space.destroy();
+        for m in mappings {
+            self.drop_memory_ref(m.object);
+        }
+    }
+
+    fn log_exit(&self, id: Id, reason: ExitReason) {
+        let t = self.task(id);
+        let name = t.name.as_str();
+        match reason {
+            ExitReason::Exit(code) => kevent!(
+                "task.exit",
+                id = t.serial,
+                name = name,
+                reason = "exit",
+                code = code
+            ),
+            ExitReason::Killed => {
+                kevent!("task.exit", id = t.serial, name = name, reason = "killed")
+            }
+            ExitReason::Fault {
+                vector,
+                error,
+                rip,
+                addr,
+            } => {
+                let fault = crate::arch::idt::exception_name(vector);
+                kprintln!(
+                    "kernel: task {} ({name}) killed by {fault} at rip {rip:#x} (addr {addr:#x}, error {error:#x})",
+                    t.serial
+                );
+                kevent!(
+                    "task.exit",
+                    id = t.serial,
+                    name = name,
+                    reason = "fault",
+                    vector = vector,
+                    fault = fault,
+                    error = Hex(error),
+                    rip = Hex(rip),
+                    addr = Hex(addr)
+                )
+            }
+        }
+    }
+
+    /// True when `caller` is blocked in `Call`, received by `server`.
+    pub fn awaits_reply_from(&self, caller: Id, server: Id) -> bool {
+        matches!(
+            self.tasks.get(caller).map(|c| c.state),
+            Some(TaskState::AwaitingReply { server: s, .. }) if s == server
+        )
+    }
+
+    /// Number of tasks not yet dead.
+    pub fn alive_count(&self) -> usize {
+        self.tasks.iter().filter(|(_, t)| t.alive()).count()
+    }
+
+    /// Saves the running task's registers (called on every entry from ring 3).
+    pub fn save_current(&mut self, frame: &TrapFrame) {
+        if let Some(c) = self.current {
+            self.task_mut(c).context = *frame;
+        }
+    }
+
+    pub fn space_of(&self, id: Id) -> &AddressSpace {
+        self.task(id).space()
+    }
+}
