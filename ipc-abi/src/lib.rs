@@ -13,4 +13,5 @@ pub mod exit;
 pub mod ipc;
 pub mod layout;
 pub mod log;
+pub mod proto;
 pub mod syscall;
