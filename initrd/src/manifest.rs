@@ -41,10 +41,41 @@ pub struct Service {
     pub restart: RestartPolicy,
     #[serde(default)]
     pub personality: Personality,
-    /// Capabilities granted at spawn, by name (for example `"console"`).
+    /// Capabilities granted at spawn, by name: `ioports` (every I/O port),
+    /// `shutdown` (may ask the supervisor to stop the system). Every
+    /// service also gets the name service in slot 0.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Scheduling priority, 0 (lowest) to 3; the supervisor runs at 2.
+    #[serde(default = "default_priority")]
+    pub priority: u8,
+    /// Restarts allowed before the supervisor gives up on the service.
+    #[serde(default = "default_max_restarts")]
+    pub max_restarts: u32,
+    /// Delay before the first restart; doubled for each further one
+    /// (at most 2 s).
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u32,
+    /// Kill the service when it runs this long without blocking or
+    /// yielding (a spinning task); none by default.
+    #[serde(default)]
+    pub watchdog_ms: Option<u32>,
 }
+
+fn default_priority() -> u8 {
+    1
+}
+
+fn default_max_restarts() -> u32 {
+    3
+}
+
+fn default_backoff_ms() -> u32 {
+    50
+}
+
+/// The capability names a manifest may grant.
+pub const CAPABILITY_NAMES: &[&str] = &["ioports", "shutdown"];
 
 impl Service {
     /// The image entry that holds this service's ELF.
@@ -79,6 +110,14 @@ pub enum ManifestError {
     NoSupervisor,
     DuplicateService(String),
     EmptyName,
+    UnknownCapability {
+        service: String,
+        capability: String,
+    },
+    BadPriority {
+        service: String,
+        priority: u8,
+    },
     /// A service or extra file names an entry the image does not have.
     MissingFile {
         what: String,
@@ -99,6 +138,19 @@ impl core::fmt::Display for ManifestError {
             }
             ManifestError::DuplicateService(n) => write!(f, "service \"{n}\" is listed twice"),
             ManifestError::EmptyName => write!(f, "a service has an empty name"),
+            ManifestError::UnknownCapability {
+                service,
+                capability,
+            } => write!(
+                f,
+                "service \"{service}\" asks for capability \"{capability}\"; known: {CAPABILITY_NAMES:?}"
+            ),
+            ManifestError::BadPriority { service, priority } => {
+                write!(
+                    f,
+                    "service \"{service}\" has priority {priority}; allowed 0 to 3"
+                )
+            }
             ManifestError::MissingFile { what, file } => {
                 write!(
                     f,
@@ -133,6 +185,22 @@ impl Manifest {
             }
             if self.services[..i].iter().any(|o| o.name == s.name) {
                 return Err(ManifestError::DuplicateService(s.name.clone()));
+            }
+            if let Some(c) = s
+                .capabilities
+                .iter()
+                .find(|c| !CAPABILITY_NAMES.contains(&c.as_str()))
+            {
+                return Err(ManifestError::UnknownCapability {
+                    service: s.name.clone(),
+                    capability: c.clone(),
+                });
+            }
+            if s.priority > 3 {
+                return Err(ManifestError::BadPriority {
+                    service: s.name.clone(),
+                    priority: s.priority,
+                });
             }
         }
         if self.supervisor().is_none() {
@@ -170,7 +238,7 @@ mod tests {
         Manifest::from_json(
             br#"{"version":1,"service":[{"name":"supervisor"},
                 {"name":"jit","file":"jit.elf","restart":"on-failure","personality":"linux",
-                 "args":["-v"],"capabilities":["console"]}]}"#,
+                 "args":["-v"],"capabilities":["ioports"],"watchdog_ms":300}]}"#,
         )
         .unwrap()
     }
@@ -184,6 +252,16 @@ mod tests {
         assert_eq!(m.services[1].file(), "jit.elf");
         assert_eq!(m.services[1].restart, RestartPolicy::OnFailure);
         assert_eq!(m.services[1].personality, Personality::Linux);
+        assert_eq!(
+            (
+                m.services[0].priority,
+                m.services[0].max_restarts,
+                m.services[0].backoff_ms
+            ),
+            (1, 3, 50)
+        );
+        assert_eq!(m.services[0].watchdog_ms, None);
+        assert_eq!(m.services[1].watchdog_ms, Some(300));
         assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
     }
 
@@ -206,6 +284,20 @@ mod tests {
             m.validate(all),
             Err(ManifestError::DuplicateService("supervisor".into()))
         );
+
+        let mut m = sample();
+        m.services[1].capabilities.push("root".into());
+        assert!(matches!(
+            m.validate(all),
+            Err(ManifestError::UnknownCapability { .. })
+        ));
+
+        let mut m = sample();
+        m.services[1].priority = 4;
+        assert!(matches!(
+            m.validate(all),
+            Err(ManifestError::BadPriority { .. })
+        ));
 
         let mut m = sample();
         m.services[1].name.clear();

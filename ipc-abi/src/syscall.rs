@@ -65,7 +65,7 @@ pub enum Sys {
     NotificationBind = NATIVE_BASE + 17,
     /// `(pages) -> slot`: a new zeroed memory object (all rights).
     MemCreate = NATIVE_BASE + 18,
-    /// `(slot, vaddr, rights) -> 0`: maps the whole object at `vaddr` with
+    /// `(slot, vaddr, rights) -> pages`: maps the whole object at `vaddr` with
     /// READ, READ|WRITE or READ|EXEC (needs those rights on the cap).
     /// Never writable and executable in one address space, not even through
     /// two mappings of one object.

@@ -63,7 +63,7 @@ impl Kernel {
         })
     }
 
-    pub fn mem_map(&mut self, slot: u64, vaddr: u64, rights: u64) -> Result<(), SysError> {
+    pub fn mem_map(&mut self, slot: u64, vaddr: u64, rights: u64) -> Result<u64, SysError> {
         let want = Rights(rights as u32);
         let (writable, executable) = match want {
             r if r == Rights::READ => (false, false),
@@ -134,7 +134,7 @@ impl Kernel {
             executable,
         });
         self.memory.get_mut(obj).expect("checked").refs += 1;
-        Ok(())
+        Ok(pages)
     }
 
     pub fn mem_unmap(&mut self, vaddr: u64) -> Result<(), SysError> {

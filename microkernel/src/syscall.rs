@@ -114,7 +114,7 @@ pub fn handle(k: &mut Kernel) {
         },
         Sys::NotificationBind => k.bind(a0).map(|()| 0).into(),
         Sys::MemCreate => k.mem_create(a0).into(),
-        Sys::MemMap => k.mem_map(a0, a1, a2).map(|()| 0).into(),
+        Sys::MemMap => k.mem_map(a0, a1, a2).into(),
         Sys::MemUnmap => k.mem_unmap(a0).map(|()| 0).into(),
         Sys::TaskSpawn => spawn(k, a0).into(),
         Sys::TaskGrant => task_grant(k, a0, a1).into(),

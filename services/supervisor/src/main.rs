@@ -1,31 +1,390 @@
-//! The supervisor: the first ring-3 task. For now it proves the ring-3
-//! path end to end: it prints the privilege level it runs at, checks that
-//! the kernel refuses a bad syscall and a wild pointer, yields, and exits.
-//! Spawning and restarting services arrives with the IPC work.
+//! The supervisor, the first ring-3 task. It maps the initrd the kernel
+//! gave it, reads the manifest, spawns every service with the capabilities
+//! the manifest grants, runs the name service, and restarts services by
+//! their policy. Every start, exit, restart and give-up is a structured
+//! log event (`svc.*`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
-use ipc_abi::syscall::{SysError, SysErrorOrUnknown};
-use rt::{println, sys};
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use initrd::manifest::Service as Spec;
+use ipc_abi::cap::{Rights, Slot};
+use ipc_abi::ipc::Message;
+use ipc_abi::proto::names::{NamesProtocol, NamesReply, NamesRequest};
+use ipc_abi::proto::{self, ClientFrame, ProtoError, ServerFrame, WireReply};
+use ipc_abi::syscall::{self as abi, SpawnArgs, TICK_MS};
+use rt::println;
+use rt::sys::{self, Received};
+use supervisor::policy::{self, Decision, Exit};
+use supervisor::registry::{RegisterError, Registry};
 
 rt::entry!(main);
 
+/// Birth capabilities the kernel gives the supervisor.
+const INITRD_SLOT: Slot = 0;
+const IOPORTS_SLOT: Slot = 1;
+/// Where the initrd is mapped.
+const INITRD_VADDR: u64 = 0x100_0000_0000;
+/// How often the loop wakes to check watchdogs.
+const POLL_TICKS: u64 = 5;
+
+struct Svc {
+    spec: Spec,
+    badge: u64,
+    task: Option<Slot>,
+    restarts: u32,
+    /// Tick at which a pending restart is due.
+    restart_at: Option<u64>,
+}
+
+fn log(text: &str) {
+    if sys::log_event(text).is_err() {
+        println!("bad event: {text}");
+    }
+}
+
 fn main() -> u64 {
-    println!("supervisor: hello from ring {}", sys::current_ring());
-    let bad_number = sys::raw_call(0xdead, 0, 0);
-    let wild_pointer = sys::raw_call(
-        ipc_abi::syscall::Sys::ConsoleWrite as u64,
-        0xffff_8000_0000_0000,
-        16,
-    );
-    let refused = bad_number == Err(SysErrorOrUnknown::Known(SysError::NoSuchSyscall))
-        && wild_pointer == Err(SysErrorOrUnknown::Known(SysError::BadAddress));
-    println!(
-        "supervisor: bad syscalls refused: {}",
-        if refused { "yes" } else { "NO" }
-    );
-    sys::yield_now();
-    println!("supervisor: done");
-    if refused { 0 } else { 1 }
+    println!("supervisor: running in ring {}", sys::current_ring());
+    let mapped = match rt::mem::map_read_only(INITRD_SLOT, INITRD_VADDR) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("cannot map the initrd: {e:?}");
+            return 1;
+        }
+    };
+    let image_bytes = initrd_bytes(mapped);
+    let image = match initrd::Image::parse(image_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("initrd rejected: {e}");
+            return 1;
+        }
+    };
+    let manifest = match image.manifest() {
+        Ok(m) => m,
+        Err(e) => {
+            println!("manifest rejected: {e}");
+            return 1;
+        }
+    };
+    let frames_at_start = sys::sys_info().frames_free;
+    let (Ok(ep), Ok(deaths)) = (sys::endpoint_create(), sys::notification_create()) else {
+        println!("cannot create the name service");
+        return 1;
+    };
+    sys::notification_bind(deaths).expect("fresh notification");
+
+    let mut services: Vec<Svc> = manifest
+        .services
+        .iter()
+        .filter(|s| s.name != initrd::manifest::SUPERVISOR)
+        .enumerate()
+        .map(|(i, s)| Svc {
+            spec: s.clone(),
+            badge: i as u64 + 1,
+            task: None,
+            restarts: 0,
+            restart_at: None,
+        })
+        .collect();
+    println!("starting {} services", services.len());
+    for s in services.iter_mut() {
+        start(&image, s, deaths, ep);
+    }
+
+    let mut names = Registry::default();
+    let mut msg = Message::new();
+    let mut have_reply = false;
+    let mut exit_code = 0;
+    loop {
+        let now = sys::sys_info().ticks;
+        for s in services.iter_mut() {
+            if s.restart_at.is_some_and(|t| t <= now) {
+                s.restart_at = None;
+                s.restarts += 1;
+                start(&image, s, deaths, ep);
+            }
+        }
+        watchdog(&mut services);
+        if services
+            .iter()
+            .all(|s| s.task.is_none() && s.restart_at.is_none())
+        {
+            if have_reply {
+                let _ = sys::reply(&msg);
+            }
+            break;
+        }
+        let r = if have_reply {
+            sys::reply_recv(ep, &mut msg, POLL_TICKS)
+        } else {
+            sys::recv(ep, &mut msg, POLL_TICKS)
+        };
+        have_reply = false;
+        match r {
+            Ok(Received::Message) => match serve(&mut msg, &mut services, &mut names) {
+                Served::Reply => have_reply = true,
+                Served::Shutdown(code) => {
+                    let _ = sys::reply(&msg);
+                    log(&format!("sup.shutdown code={code}"));
+                    for s in services.iter_mut() {
+                        s.restart_at = None;
+                        if let Some(t) = s.task {
+                            let _ = sys::task_kill(t);
+                        }
+                    }
+                    reap(&mut services, &mut names, true);
+                    exit_code = code;
+                }
+            },
+            Ok(Received::Notification) => reap(&mut services, &mut names, false),
+            Err(_) => {}
+        }
+    }
+    let frames_at_end = sys::sys_info().frames_free;
+    log(&format!(
+        "sup.frames start={frames_at_start} end={frames_at_end}"
+    ));
+    println!("every service has ended; exiting {exit_code}");
+    exit_code
+}
+
+/// The initrd's own bytes within its (page-rounded) mapping.
+fn initrd_bytes(mapped: &'static [u8]) -> &'static [u8] {
+    let total = mapped
+        .get(initrd::format::OFF_TOTAL_LEN..initrd::format::OFF_TOTAL_LEN + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    mapped.get(..total as usize).unwrap_or(mapped)
+}
+
+fn start(image: &initrd::Image<'_>, s: &mut Svc, deaths: Slot, name_service: Slot) {
+    let name = s.spec.name.as_str();
+    let Some(file) = image.find(s.spec.file()) else {
+        log(&format!(
+            "svc.error name={name} msg=\"file {} missing\"",
+            s.spec.file()
+        ));
+        return;
+    };
+    let mut args = String::new();
+    for a in &s.spec.args {
+        args.push_str(a);
+        args.push('\0');
+    }
+    let spawn = SpawnArgs {
+        image_slot: INITRD_SLOT,
+        image_offset: file.offset as u64,
+        image_len: file.data.len() as u64,
+        name_ptr: name.as_ptr() as u64,
+        name_len: name.len() as u64,
+        args_ptr: args.as_ptr() as u64,
+        args_len: args.len() as u64,
+        death_slot: deaths,
+        death_bits: 1 << (s.badge % 64),
+        priority: s.spec.priority as u64,
+    };
+    let task = match sys::task_spawn(&spawn) {
+        Ok(t) => t,
+        Err(e) => {
+            log(&format!(
+                "svc.error name={name} msg=\"spawn failed: {e:?}\""
+            ));
+            return;
+        }
+    };
+    if let Err(e) = grant_birth_caps(task, s, name_service) {
+        log(&format!(
+            "svc.error name={name} msg=\"grant failed: {e:?}\""
+        ));
+        let _ = sys::task_kill(task);
+        let _ = sys::cap_drop(task);
+        return;
+    }
+    if let Err(e) = sys::task_start(task) {
+        log(&format!(
+            "svc.error name={name} msg=\"start failed: {e:?}\""
+        ));
+        let _ = sys::cap_drop(task);
+        return;
+    }
+    s.task = Some(task);
+    log(&format!("svc.start name={name} attempt={}", s.restarts + 1));
+}
+
+/// Slot 0: the name service, badged with the service's identity; then
+/// what the manifest grants.
+fn grant_birth_caps(task: Slot, s: &Svc, name_service: Slot) -> sys::SysResult<()> {
+    let minted = sys::cap_mint(name_service, s.badge)?;
+    let client = sys::cap_derive(minted, Rights::SEND.union(Rights::GRANT));
+    let _ = sys::cap_drop(minted);
+    let client = client?;
+    let granted = sys::task_grant(task, client);
+    let _ = sys::cap_drop(client);
+    granted?;
+    if s.spec.capabilities.iter().any(|c| c == "ioports") {
+        sys::task_grant(task, IOPORTS_SLOT)?;
+    }
+    Ok(())
+}
+
+/// Collects dead services, logs how they ended, and applies their policy.
+fn reap(services: &mut [Svc], names: &mut Registry, shutting_down: bool) {
+    let now = sys::sys_info().ticks;
+    for s in services.iter_mut() {
+        let Some(task) = s.task else { continue };
+        let Ok(st) = sys::task_status(task) else {
+            continue;
+        };
+        if st.state != abi::TASK_DEAD {
+            continue;
+        }
+        let _ = sys::cap_drop(task);
+        s.task = None;
+        for e in names.remove_owner(s.badge) {
+            let _ = sys::cap_drop(e.slot);
+        }
+        let name = s.spec.name.as_str();
+        let exit = match st.exit_kind {
+            abi::EXIT_CODE => {
+                log(&format!(
+                    "svc.exit name={name} reason=exit code={}",
+                    st.code
+                ));
+                Exit::Code(st.code)
+            }
+            abi::EXIT_FAULT => {
+                log(&format!(
+                    "svc.exit name={name} reason=fault vector={} addr={:#x} rip={:#x}",
+                    st.vector, st.fault_addr, st.fault_rip
+                ));
+                Exit::Fault { vector: st.vector }
+            }
+            _ => {
+                log(&format!("svc.exit name={name} reason=killed"));
+                Exit::Killed
+            }
+        };
+        if shutting_down {
+            continue;
+        }
+        match policy::decide(
+            s.spec.restart,
+            exit,
+            s.restarts,
+            s.spec.max_restarts,
+            s.spec.backoff_ms,
+        ) {
+            Decision::Restart { after_ms } => {
+                let ticks = (after_ms as u64).div_ceil(TICK_MS).max(1);
+                s.restart_at = Some(now + ticks);
+                log(&format!(
+                    "svc.restart name={name} attempt={} after_ms={after_ms}",
+                    s.restarts + 2
+                ));
+            }
+            Decision::GiveUp { restarts } => log(&format!(
+                "svc.give_up name={name} restarts={restarts} msg=\"restart budget of {} used up\"",
+                s.spec.max_restarts
+            )),
+            Decision::Done => {}
+        }
+    }
+}
+
+/// Kills services that ran longer than their watchdog without blocking.
+fn watchdog(services: &mut [Svc]) {
+    for s in services.iter() {
+        let (Some(limit), Some(task)) = (s.spec.watchdog_ms, s.task) else {
+            continue;
+        };
+        let Ok(st) = sys::task_status(task) else {
+            continue;
+        };
+        let ran_ms = st.running_ticks * TICK_MS;
+        if st.state == abi::TASK_ALIVE && ran_ms > limit as u64 {
+            log(&format!(
+                "svc.watchdog name={} ran_ms={ran_ms} limit_ms={limit}",
+                s.spec.name
+            ));
+            let _ = sys::task_kill(task);
+        }
+    }
+}
+
+enum Served {
+    Reply,
+    Shutdown(u64),
+}
+
+/// Answers one name-service message, leaving the reply in `msg`.
+fn serve(msg: &mut Message, services: &mut [Svc], names: &mut Registry) -> Served {
+    let badge = msg.badge;
+    let caps: Vec<u32> = msg.received_caps().to_vec();
+    let caller = services.iter().find(|s| s.badge == badge);
+    let caller_name = caller.map_or("?", |s| s.spec.name.as_str());
+    let may_shutdown = caller.is_some_and(|s| s.spec.capabilities.iter().any(|c| c == "shutdown"));
+    let mut reply_cap = None;
+    let mut shutdown = None;
+    let answer: WireReply<NamesReply> = match proto::decode_request::<NamesProtocol>(msg) {
+        Err(e) => Err(e),
+        Ok(ClientFrame::Hello { .. }) => Ok(ServerFrame::Welcome {
+            version: <NamesProtocol as proto::Protocol>::VERSION,
+        }),
+        Ok(ClientFrame::Request(NamesRequest::Register { name })) => match caps.first() {
+            None => Err(ProtoError::MissingCapability),
+            Some(&slot) => match names.register(name, badge, slot as u64) {
+                Ok(old) => {
+                    if let Some(old) = old {
+                        let _ = sys::cap_drop(old);
+                    }
+                    log(&format!("svc.register name={name} by={caller_name}"));
+                    Ok(ServerFrame::Reply(NamesReply::Registered))
+                }
+                Err(RegisterError::Taken) => Ok(ServerFrame::Reply(NamesReply::Taken)),
+                Err(RegisterError::BadName) => Err(ProtoError::Malformed),
+            },
+        },
+        Ok(ClientFrame::Request(NamesRequest::Lookup { name })) => match names.lookup(name) {
+            Some(slot) => {
+                reply_cap = Some(slot);
+                Ok(ServerFrame::Reply(NamesReply::Found))
+            }
+            None => Ok(ServerFrame::Reply(NamesReply::NotFound)),
+        },
+        Ok(ClientFrame::Request(NamesRequest::Shutdown { code })) => {
+            if may_shutdown {
+                shutdown = Some(code);
+                Ok(ServerFrame::Reply(NamesReply::ShuttingDown))
+            } else {
+                Err(ProtoError::Denied)
+            }
+        }
+    };
+    // Capabilities that came with a request we did not keep are dropped.
+    let kept = matches!(answer, Ok(ServerFrame::Reply(NamesReply::Registered)));
+    for (i, &c) in caps.iter().enumerate() {
+        if !(kept && i == 0) {
+            let _ = sys::cap_drop(c as u64);
+        }
+    }
+    let caps_out: &[Slot] = match &reply_cap {
+        Some(c) => core::slice::from_ref(c),
+        None => &[],
+    };
+    if proto::encode(msg, &answer, caps_out).is_err() {
+        let _ = proto::encode(
+            msg,
+            &WireReply::<NamesReply>::Err(ProtoError::Malformed),
+            &[],
+        );
+    }
+    match shutdown {
+        Some(code) => Served::Shutdown(code),
+        None => Served::Reply,
+    }
 }

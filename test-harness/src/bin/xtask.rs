@@ -162,7 +162,7 @@ fn test(args: &[String]) -> Result<i32, String> {
 const GUEST_LINTS: &[(&str, &[&str])] = &[
     (
         artifacts::KERNEL_TARGET,
-        &["microkernel", "supervisor", "rt"],
+        &["microkernel", "supervisor", "rt", "testsvc"],
     ),
     (artifacts::UEFI_TARGET, &["loader"]),
 ];

@@ -1,0 +1,176 @@
+//! The IPC test driver: ping-pong, payloads, capability transfer, rights
+//! and stale-slot refusals, W^X on memory objects (also across aliases),
+//! protocol version checks and malformed messages. Each result is a
+//! `test.check` event; then it shuts the system down.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+use ipc_abi::cap::Rights;
+use ipc_abi::ipc::Message;
+use ipc_abi::proto::test::{TestProtocol, TestReply, TestRequest};
+use ipc_abi::proto::{self, CallError, ClientFrame, ProtoError, Protocol};
+use ipc_abi::syscall::SysError;
+use rt::sys::{self, err};
+use testsvc::check;
+
+rt::entry!(main);
+
+fn main() -> u64 {
+    let Ok(ep) = rt::names::connect_wait::<TestProtocol>("pong", 200) else {
+        check("ipc.connect", false);
+        return 1;
+    };
+    let mut msg = Message::new();
+    let mut all = true;
+
+    let mut n = 0;
+    let mut ok = true;
+    for _ in 0..100 {
+        match proto::call::<TestProtocol>(ep, &mut msg, &TestRequest::Ping { n }, &[]) {
+            Ok(TestReply::Pong { n: m }) if m == n + 1 => n = m,
+            _ => ok = false,
+        }
+    }
+    all &= check("ipc.ping_pong_100", ok && n == 100);
+
+    let payload: [u8; 256] = core::array::from_fn(|i| i as u8);
+    let echoed =
+        proto::call::<TestProtocol>(ep, &mut msg, &TestRequest::Echo { data: &payload }, &[]);
+    all &= check(
+        "ipc.echo_256",
+        matches!(echoed, Ok(TestReply::Echoed { data }) if data == payload),
+    );
+
+    let note = sys::notification_create().expect("notification");
+    let r = proto::call::<TestProtocol>(
+        ep,
+        &mut msg,
+        &TestRequest::SignalMe { bits: 0b101 },
+        &[note],
+    );
+    let got = sys::wait(note, 100);
+    all &= check(
+        "ipc.cap_transfer",
+        r == Ok(TestReply::Signalled) && got == Ok(0b101),
+    );
+
+    let no_send = sys::cap_derive(ep, Rights::NONE).expect("derive");
+    let r = proto::call::<TestProtocol>(no_send, &mut msg, &TestRequest::Ping { n: 1 }, &[]);
+    all &= check(
+        "cap.refused_without_send_right",
+        r == Err(CallError::Sys(err(SysError::MissingRights))),
+    );
+
+    let no_grant = sys::cap_derive(ep, Rights::SEND).expect("derive");
+    let r = proto::call::<TestProtocol>(
+        no_grant,
+        &mut msg,
+        &TestRequest::SignalMe { bits: 1 },
+        &[note],
+    );
+    all &= check(
+        "cap.passing_caps_needs_grant",
+        r == Err(CallError::Sys(err(SysError::MissingRights))),
+    );
+    let r = proto::call::<TestProtocol>(no_grant, &mut msg, &TestRequest::Ping { n: 1 }, &[]);
+    all &= check(
+        "cap.restricted_cap_still_sends",
+        r == Ok(TestReply::Pong { n: 2 }),
+    );
+
+    let stale = sys::cap_derive(ep, Rights::SEND).expect("derive");
+    sys::cap_drop(stale).expect("drop");
+    let r =
+        proto::call::<TestProtocol>(stale, &mut msg, &TestRequest::Ping { n: 1 }, &[]).map(drop);
+    let empty =
+        proto::call::<TestProtocol>(120, &mut msg, &TestRequest::Ping { n: 1 }, &[]).map(drop);
+    let huge =
+        proto::call::<TestProtocol>(u64::MAX, &mut msg, &TestRequest::Ping { n: 1 }, &[]).map(drop);
+    all &= check(
+        "cap.stale_and_empty_slots_refused",
+        [r, empty, huge]
+            .iter()
+            .all(|r| *r == Err(CallError::Sys(err(SysError::InvalidCap)))),
+    );
+    let r = proto::call::<TestProtocol>(note, &mut msg, &TestRequest::Ping { n: 1 }, &[]);
+    all &= check(
+        "cap.wrong_kind_refused",
+        r == Err(CallError::Sys(err(SysError::WrongKind))),
+    );
+
+    all &= wx_checks();
+
+    let bad = proto::encode(
+        &mut msg,
+        &ClientFrame::<TestRequest<'_>>::Hello {
+            protocol: TestProtocol::ID,
+            version: 99,
+        },
+        &[],
+    )
+    .and_then(|()| proto::raw_call(ep, &mut msg))
+    .and_then(|()| proto::decode_reply::<TestProtocol>(&msg).map(drop));
+    all &= check(
+        "proto.version_mismatch_refused",
+        bad == Err(CallError::Proto(ProtoError::VersionMismatch {
+            server: 1,
+            client: 99,
+        })),
+    );
+
+    msg.data[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    msg.len = 4;
+    msg.ncaps = 0;
+    let garbage = proto::raw_call(ep, &mut msg)
+        .and_then(|()| proto::decode_reply::<TestProtocol>(&msg).map(drop));
+    let after = proto::call::<TestProtocol>(ep, &mut msg, &TestRequest::Ping { n: 41 }, &[]);
+    all &= check(
+        "proto.malformed_gets_error_reply",
+        garbage == Err(CallError::Proto(ProtoError::Malformed))
+            && after == Ok(TestReply::Pong { n: 42 }),
+    );
+
+    msg.len = 5000;
+    let r = sys::call_raw(ep, &mut msg);
+    all &= check(
+        "ipc.oversized_message_refused",
+        r == Err(err(SysError::MessageTooLong)),
+    );
+
+    testsvc::event!("test.done name=ipc ok={}", if all { "yes" } else { "no" });
+    let _ = rt::names::shutdown(0);
+    0
+}
+
+/// W^X: never writable and executable at once in one address space, not
+/// even through two mappings of one object.
+fn wx_checks() -> bool {
+    const A: u64 = 0x200_0000_0000;
+    const B: u64 = 0x200_1000_0000;
+    let rw = Rights::READ.union(Rights::WRITE);
+    let rx = Rights::READ.union(Rights::EXEC);
+    let m = sys::mem_create(2).expect("memory object");
+    let mut all = true;
+    all &= check(
+        "wx.rwx_mapping_refused",
+        sys::mem_map(m, A, rw.union(Rights::EXEC)) == Err(err(SysError::WritableAndExecutable)),
+    );
+    all &= check("wx.rw_mapping_allowed", sys::mem_map(m, A, rw) == Ok(2));
+    all &= check(
+        "wx.rx_alias_of_rw_refused",
+        sys::mem_map(m, B, rx) == Err(err(SysError::WritableAndExecutable)),
+    );
+    all &= check("wx.unmap", sys::mem_unmap(A).is_ok());
+    all &= check("wx.rx_after_unmap_allowed", sys::mem_map(m, B, rx) == Ok(2));
+    all &= check(
+        "wx.rw_alias_of_rx_refused",
+        sys::mem_map(m, A, rw) == Err(err(SysError::WritableAndExecutable)),
+    );
+    let ro = sys::cap_derive(m, Rights::READ).expect("derive");
+    all &= check(
+        "wx.rights_of_the_cap_bound_the_mapping",
+        sys::mem_map(ro, 0x200_2000_0000, rw) == Err(err(SysError::MissingRights)),
+    );
+    all
+}

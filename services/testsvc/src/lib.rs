@@ -1,0 +1,111 @@
+//! Shared pieces of the test services (one binary per service in
+//! `src/bin`): reporting checks in a form the QEMU tests read, and the
+//! ping/pong server used by several of them.
+#![no_std]
+#![deny(unsafe_code)]
+
+use ipc_abi::proto::test::{TestProtocol, TestReply, TestRequest};
+use rt::server::{Answer, serve};
+use rt::sys;
+
+/// Logs `test.check name=<name> ok=yes|no` and returns `ok`.
+pub fn check(name: &str, ok: bool) -> bool {
+    let mut line = Line::default();
+    let _ = core::fmt::write(
+        &mut line,
+        format_args!(
+            "test.check name={name} ok={}",
+            if ok { "yes" } else { "no" }
+        ),
+    );
+    let _ = sys::log_event(line.as_str());
+    if !ok {
+        rt::println!("CHECK FAILED: {name}");
+    }
+    ok
+}
+
+/// A fixed line buffer for composing events without an allocator.
+pub struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Line {
+        Line {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+}
+
+impl Line {
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let b = s.as_bytes();
+        if self.len + b.len() > self.buf.len() {
+            return Err(core::fmt::Error);
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+}
+
+/// Logs a formatted event.
+#[macro_export]
+macro_rules! event {
+    ($($arg:tt)*) => {{
+        let mut line = $crate::Line::default();
+        let _ = core::fmt::write(&mut line, format_args!($($arg)*));
+        let _ = rt::sys::log_event(line.as_str());
+    }};
+}
+
+/// Registers `name` and serves the test protocol; `on_crash` runs for
+/// `Crash` requests (and should not return).
+pub fn serve_test(name: &str, on_crash: fn()) -> ! {
+    let ep = sys::endpoint_create().expect("endpoint");
+    let reg = rt::names::register(name, ep);
+    if !matches!(reg, Ok(ipc_abi::proto::names::NamesReply::Registered)) {
+        rt::println!("cannot register {name}: {reg:?}");
+        sys::exit(2);
+    }
+    serve::<TestProtocol>(
+        ep,
+        |_badge, req, caps, scratch| -> Answer<'_, TestProtocol> {
+            match req {
+                TestRequest::Ping { n } => Ok((TestReply::Pong { n: n + 1 }, None)),
+                TestRequest::Echo { data } => {
+                    let n = data.len().min(scratch.len());
+                    scratch[..n].copy_from_slice(&data[..n]);
+                    Ok((
+                        TestReply::Echoed {
+                            data: &scratch[..n],
+                        },
+                        None,
+                    ))
+                }
+                TestRequest::SignalMe { bits } => match caps.first() {
+                    Some(&n) => {
+                        let r = sys::signal(n as u64, bits);
+                        let _ = sys::cap_drop(n as u64);
+                        r.map_err(|_| ipc_abi::proto::ProtoError::MissingCapability)?;
+                        Ok((TestReply::Signalled, None))
+                    }
+                    None => Err(ipc_abi::proto::ProtoError::MissingCapability),
+                },
+                TestRequest::Crash => {
+                    on_crash();
+                    Err(ipc_abi::proto::ProtoError::Denied)
+                }
+            }
+        },
+    )
+}
