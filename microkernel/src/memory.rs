@@ -87,7 +87,7 @@ impl Kernel {
         let end = vaddr
             .checked_add(pages * PAGE_SIZE)
             .ok_or(SysError::BadAddress)?;
-        if vaddr % PAGE_SIZE != 0 || vaddr < USER_START || end > USER_END {
+        if !vaddr.is_multiple_of(PAGE_SIZE) || vaddr < USER_START || end > USER_END {
             return Err(SysError::BadAddress);
         }
         let task = self.task(me);

@@ -62,10 +62,10 @@ pub fn handle(k: &mut Kernel) {
             .caps
             .derive(a0, Rights(a1 as u32), None)
             .map_err(cap_error)
-            .and_then(|slot| {
+            .map(|slot| {
                 let new = k.task(me).caps.get(slot as u64).expect("just inserted");
                 k.add_ref(new);
-                Ok(slot as u64)
+                slot as u64
             })
             .into(),
         Sys::CapMint => mint(k, a0, a1).into(),
@@ -171,7 +171,13 @@ fn console_write(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
     let text = read_text(k, ptr, len, CONSOLE_WRITE_MAX)?;
     let name = &k.task(k.current()).name;
     for line in text.lines() {
-        kprintln!("[{name}] {line}");
+        // Control characters would let a task move the cursor, clear the
+        // screen or fake line starts on the console: shown as '.'.
+        let clean: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '.' } else { c })
+            .collect();
+        kprintln!("[{name}] {clean}");
     }
     Ok(len)
 }

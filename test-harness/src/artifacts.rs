@@ -9,6 +9,11 @@ use std::process::Command;
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
+/// Crates built for `KERNEL_TARGET`: the kernel and the native services.
+pub const GUEST_PACKAGES: &[&str] = &["microkernel", "supervisor", "testsvc"];
+/// Features that turn on the ring-3 programs of those crates.
+pub const GUEST_FEATURES: &str = "supervisor/guest";
+
 /// Paths of everything a boot needs.
 #[derive(Clone, Debug)]
 pub struct Artifacts {
@@ -76,16 +81,12 @@ pub fn build_all() -> Result<Artifacts, String> {
         .arg(&target_dir);
     run(loader)?;
     let mut kernel = cargo();
+    kernel.args(["build", "--release", "--target", KERNEL_TARGET]);
+    for package in GUEST_PACKAGES {
+        kernel.args(["--package", package]);
+    }
     kernel
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "microkernel",
-            "--package",
-            "supervisor",
-        ])
-        .args(["--target", KERNEL_TARGET])
+        .args(["--features", GUEST_FEATURES])
         .arg("--target-dir")
         .arg(&target_dir);
     run(kernel)?;

@@ -181,6 +181,9 @@ fn lint() -> Result<i32, String> {
         for krate in *crates {
             c.args(["--package", krate]);
         }
+        if *target == artifacts::KERNEL_TARGET {
+            c.args(["--features", artifacts::GUEST_FEATURES]);
+        }
         c.args(["--", "-D", "warnings"]);
         ok &= succeeded(c)?;
     }
