@@ -47,3 +47,18 @@ macro_rules! check {
         assert!($cond, "{}\n{}", format!($($msg)*), $boot.dump())
     };
 }
+
+/// Boots the default ESP with an initrd built from
+/// `test-harness/manifests/NAME.toml`.
+pub fn boot_manifest(name: &str) -> Boot {
+    let a = &setup().artifacts;
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("initrd.img");
+    let manifest = artifacts::workspace_root()
+        .join("test-harness/manifests")
+        .join(format!("{name}.toml"));
+    artifacts::build_initrd(&manifest, &a.services_dir, &img).unwrap();
+    let mut esp = default_esp();
+    esp.initrd = Some(std::fs::read(&img).unwrap());
+    boot(&esp)
+}
