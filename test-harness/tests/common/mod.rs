@@ -1,4 +1,5 @@
 //! Shared set-up for QEMU tests: build once per test binary, then boot
+#![allow(dead_code, reason = "each test binary uses a different part of this shared module")]
 //! ESPs assembled per test.
 
 use std::sync::OnceLock;
