@@ -1,6 +1,9 @@
 //! Shared set-up for QEMU tests: build once per test binary, then boot
-#![allow(dead_code, reason = "each test binary uses a different part of this shared module")]
 //! ESPs assembled per test.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of this shared module"
+)]
 
 use std::sync::OnceLock;
 use test_harness::artifacts::{self, Artifacts};
