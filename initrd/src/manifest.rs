@@ -41,9 +41,9 @@ pub struct Service {
     pub restart: RestartPolicy,
     #[serde(default)]
     pub personality: Personality,
-    /// Capabilities granted at spawn, by name: `ioports` (every I/O port),
-    /// `shutdown` (may ask the supervisor to stop the system). Every
-    /// service also gets the name service in slot 0.
+    /// Capabilities granted at spawn, in slots 1, 2, ... in this order (see
+    /// [`Capability::parse`]). Every service also gets the name service in
+    /// slot 0.
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// Scheduling priority, 0 (lowest) to 3; the supervisor runs at 2.
@@ -74,8 +74,51 @@ fn default_backoff_ms() -> u32 {
     50
 }
 
-/// The capability names a manifest may grant.
-pub const CAPABILITY_NAMES: &[&str] = &["ioports", "shutdown"];
+/// A capability a manifest can grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// `ioports`: every I/O port; `ioports:0x70-0x71`: that inclusive range.
+    IoPorts { base: u16, len: u32 },
+    /// `irq:8`: one interrupt line (0 to 23).
+    Irq { line: u8 },
+    /// `shutdown`: may ask the supervisor to stop the system (not a kernel
+    /// capability: the supervisor checks it).
+    Shutdown,
+}
+
+impl Capability {
+    pub fn parse(s: &str) -> Option<Capability> {
+        fn num(s: &str) -> Option<u64> {
+            match s.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => s.parse().ok(),
+            }
+        }
+        match s {
+            "shutdown" => return Some(Capability::Shutdown),
+            "ioports" => {
+                return Some(Capability::IoPorts {
+                    base: 0,
+                    len: 0x1_0000,
+                });
+            }
+            _ => {}
+        }
+        if let Some(range) = s.strip_prefix("ioports:") {
+            let (a, b) = range.split_once('-')?;
+            let (a, b) = (num(a)?, num(b)?);
+            if a > b || b > 0xffff {
+                return None;
+            }
+            return Some(Capability::IoPorts {
+                base: a as u16,
+                len: (b - a + 1) as u32,
+            });
+        }
+        let line = num(s.strip_prefix("irq:")?)?;
+        (line < 24).then_some(Capability::Irq { line: line as u8 })
+    }
+}
 
 impl Service {
     /// The image entry that holds this service's ELF.
@@ -143,7 +186,7 @@ impl core::fmt::Display for ManifestError {
                 capability,
             } => write!(
                 f,
-                "service \"{service}\" asks for capability \"{capability}\"; known: {CAPABILITY_NAMES:?}"
+                "service \"{service}\" asks for capability \"{capability}\"; known: shutdown, ioports, ioports:FIRST-LAST, irq:LINE"
             ),
             ManifestError::BadPriority { service, priority } => {
                 write!(
@@ -189,7 +232,7 @@ impl Manifest {
             if let Some(c) = s
                 .capabilities
                 .iter()
-                .find(|c| !CAPABILITY_NAMES.contains(&c.as_str()))
+                .find(|c| Capability::parse(c).is_none())
             {
                 return Err(ManifestError::UnknownCapability {
                     service: s.name.clone(),
@@ -313,6 +356,36 @@ mod tests {
             m.validate(|f| f != "data.bin"),
             Err(ManifestError::MissingFile { .. })
         ));
+    }
+
+    #[test]
+    fn capabilities_parse() {
+        assert_eq!(Capability::parse("shutdown"), Some(Capability::Shutdown));
+        assert_eq!(
+            Capability::parse("ioports"),
+            Some(Capability::IoPorts {
+                base: 0,
+                len: 0x10000
+            })
+        );
+        assert_eq!(
+            Capability::parse("ioports:0x70-0x71"),
+            Some(Capability::IoPorts { base: 0x70, len: 2 })
+        );
+        assert_eq!(
+            Capability::parse("irq:8"),
+            Some(Capability::Irq { line: 8 })
+        );
+        for bad in [
+            "irq:24",
+            "irq:",
+            "ioports:0x71-0x70",
+            "ioports:0-0x10000",
+            "root",
+            "ioports:1",
+        ] {
+            assert_eq!(Capability::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -91,10 +91,20 @@ pub enum Sys {
     IoRead = NATIVE_BASE + 27,
     /// `(slot, port, width, value) -> 0` (WRITE).
     IoWrite = NATIVE_BASE + 28,
+    /// `(slot, base, len) -> new slot`: a copy of an I/O-port or IRQ-line
+    /// range capability narrowed to `base .. base + len` (inside the
+    /// original).
+    CapNarrow = NATIVE_BASE + 29,
+    /// `(irq slot, line, notification slot, bits) -> 0`: routes IRQ `line`
+    /// (inside the capability's range) to the notification (SIGNAL) and
+    /// unmasks it. The line is masked again each time it fires.
+    IrqBind = NATIVE_BASE + 30,
+    /// `(irq slot, line) -> 0`: unmasks the line after handling.
+    IrqAck = NATIVE_BASE + 31,
 }
 
 impl Sys {
-    pub const ALL: [Sys; 29] = [
+    pub const ALL: [Sys; 32] = [
         Sys::ConsoleWrite,
         Sys::Exit,
         Sys::Yield,
@@ -124,6 +134,9 @@ impl Sys {
         Sys::SysInfo,
         Sys::IoRead,
         Sys::IoWrite,
+        Sys::CapNarrow,
+        Sys::IrqBind,
+        Sys::IrqAck,
     ];
 
     pub fn from_number(n: u64) -> Option<Sys> {
@@ -131,6 +144,9 @@ impl Sys {
         Self::ALL.get(usize::try_from(i).ok()?).copied()
     }
 }
+
+/// IRQ lines the kernel routes (the I/O APIC's 24 inputs).
+pub const IRQ_LINES: u64 = 24;
 
 /// Largest `console_write` (and `log_event`) in one call.
 pub const CONSOLE_WRITE_MAX: usize = 4096;

@@ -12,6 +12,7 @@ extern crate alloc;
 mod arch;
 mod console;
 mod ipc;
+mod irq;
 mod mem;
 mod memory;
 mod object;
@@ -88,6 +89,7 @@ pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
 
 extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
     let per_tick = arch::apic::init(info.tsc_hz);
+    arch::ioapic::init(ipc_abi::syscall::IRQ_LINES as u8);
     selftest::check_timer(info.tsc_hz);
     kevent!(
         "timer",
@@ -118,8 +120,8 @@ extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
 }
 
 /// Creates the first task with its birth capabilities: slot 0, the initrd
-/// (read-only memory object); slot 1, every I/O port (to hand out to
-/// drivers). Then leaves for ring 3 and never comes back here.
+/// (read-only memory object); slot 1, every I/O port; slot 2, every IRQ
+/// line (both to narrow and hand out to drivers). Then leaves for ring 3 and never comes back here.
 fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     use kerncore::cap::Rights;
     use object::{Object, cap};
@@ -141,6 +143,13 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
                 len: 0x1_0000,
             },
             Rights::READ.union(Rights::WRITE).union(Rights::GRANT),
+        ),
+        cap(
+            Object::Irq {
+                base: 0,
+                len: ipc_abi::syscall::IRQ_LINES as u8,
+            },
+            Rights::CONTROL.union(Rights::GRANT),
         ),
     ];
     for c in birth {

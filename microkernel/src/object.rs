@@ -17,6 +17,11 @@ pub enum Object {
         base: u16,
         len: u32,
     },
+    /// IRQ lines `base .. base + len`.
+    Irq {
+        base: u8,
+        len: u8,
+    },
 }
 
 impl Object {
@@ -28,6 +33,7 @@ impl Object {
             Object::Memory(_) => K::Memory,
             Object::Task(_) => K::Task,
             Object::IoPorts { .. } => K::IoPorts,
+            Object::Irq { .. } => K::Irq,
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Kernel {
     /// Set by a timer tick: the running task's slice is over.
     pub preempt: bool,
     pub tsc_hz: u64,
+    /// IRQ line bindings (see `irq`).
+    pub irqs: [Option<crate::irq::Binding>; ipc_abi::syscall::IRQ_LINES as usize],
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -43,6 +45,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     next_serial: 1,
     preempt: false,
     tsc_hz: 0,
+    irqs: [None; ipc_abi::syscall::IRQ_LINES as usize],
 });
 
 impl Kernel {
@@ -117,7 +120,7 @@ impl Kernel {
                     t.refs += 1;
                 }
             }
-            Object::IoPorts { .. } => {}
+            Object::IoPorts { .. } | Object::Irq { .. } => {}
         }
     }
 
@@ -170,7 +173,7 @@ impl Kernel {
                     self.tasks.remove(id);
                 }
             }
-            Object::IoPorts { .. } => {}
+            Object::IoPorts { .. } | Object::Irq { .. } => {}
         }
     }
 
@@ -250,6 +253,7 @@ impl Kernel {
         {
             n.bound = None;
         }
+        self.irq_release(id);
         let caps: alloc::vec::Vec<KCap> = self.task_mut(id).caps.drain().collect();
         for c in caps {
             self.drop_ref(c);

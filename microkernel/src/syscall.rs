@@ -129,6 +129,9 @@ pub fn handle(k: &mut Kernel) {
         Sys::SysInfo => sys_info(k, a0).into(),
         Sys::IoRead => io(k, a0, a1, a2, None).into(),
         Sys::IoWrite => io(k, a0, a1, a2, Some(a3)).into(),
+        Sys::CapNarrow => narrow(k, a0, a1, a2).into(),
+        Sys::IrqBind => k.irq_bind(a0, a1, a2, a3).map(|()| 0).into(),
+        Sys::IrqAck => k.irq_ack(a0, a1).map(|()| 0).into(),
     };
     if let Done::Now(r) = done
         && k.tasks.get(me).is_some_and(|t| t.alive())
@@ -360,6 +363,29 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
     };
     UserSlice::write_value(k.space_of(k.current()), out, &info)?;
     Ok(0)
+}
+
+fn narrow(k: &mut Kernel, slot: u64, base: u64, len: u64) -> Result<u64, SysError> {
+    let me = k.current();
+    let mut c = k.task(me).caps.get(slot).map_err(cap_error)?;
+    let end = base.checked_add(len).ok_or(SysError::InvalidArgument)?;
+    c.object = match c.object {
+        Object::IoPorts { base: b, len: l } if base >= b as u64 && end <= b as u64 + l as u64 => {
+            Object::IoPorts {
+                base: base as u16,
+                len: len as u32,
+            }
+        }
+        Object::Irq { base: b, len: l } if base >= b as u64 && end <= b as u64 + l as u64 => {
+            Object::Irq {
+                base: base as u8,
+                len: len as u8,
+            }
+        }
+        Object::IoPorts { .. } | Object::Irq { .. } => return Err(SysError::InvalidArgument),
+        _ => return Err(SysError::WrongKind),
+    };
+    k.grant(me, c).map(u64::from)
 }
 
 fn io(k: &Kernel, slot: u64, port: u64, width: u64, value: Option<u64>) -> Result<u64, SysError> {

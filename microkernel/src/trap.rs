@@ -44,6 +44,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             k.on_tick();
         }
         v if v == SPURIOUS_VECTOR as u64 => {}
+        v if irq_line(v).is_some() => {
+            k.on_irq(irq_line(v).expect("checked"));
+            apic::eoi();
+        }
         v => {
             kevent!("irq.unexpected", vector = v);
             apic::eoi();
@@ -93,13 +97,28 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame)
     }
 }
 
-/// A trap taken in ring 0: the timer while the kernel idles, or a fault.
+/// The IRQ line behind a vector, if it is one.
+fn irq_line(vector: u64) -> Option<u8> {
+    let base = arch::ioapic::IRQ_VECTOR_BASE as u64;
+    (base..base + ipc_abi::syscall::IRQ_LINES)
+        .contains(&vector)
+        .then(|| (vector - base) as u8)
+}
+
+/// A trap taken in ring 0: the timer or a device while the kernel idles
+/// (the only time interrupts are on in ring 0, and the kernel lock is free
+/// then), or a fault.
 fn kernel_trap(frame: &TrapFrame) {
     match frame.vector {
         v if v == TIMER_VECTOR as u64 => apic::on_tick(),
         v if v == SPURIOUS_VECTOR as u64 => {}
         v if v < 32 => kernel_fault(frame),
-        _ => apic::eoi(),
+        v => {
+            if let Some(line) = irq_line(v) {
+                KERNEL.lock().on_irq(line);
+            }
+            apic::eoi();
+        }
     }
 }
 

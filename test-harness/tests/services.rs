@@ -255,3 +255,18 @@ fn one_kernel_boots_two_implementations_of_one_service() {
         );
     }
 }
+
+#[test]
+fn a_driver_gets_exactly_its_ports_and_irq_line_and_takes_interrupts() {
+    let b = boot_manifest("irq");
+    clean_exit(&b);
+    checks_pass(
+        &b,
+        &[
+            "io.port_outside_grant_refused",
+            "irq.line_outside_grant_refused",
+            "irq.bind",
+            "irq.rtc_five_interrupts",
+        ],
+    );
+}

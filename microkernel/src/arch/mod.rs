@@ -6,6 +6,7 @@
 pub mod apic;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
 pub mod trap;
 
 use ipc_abi::exit::{DEBUG_EXIT_PORT, GuestStatus};

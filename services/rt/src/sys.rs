@@ -184,6 +184,20 @@ pub fn io_write(slot: Slot, port: u16, width: u64, value: u64) -> SysResult<()> 
     call(Sys::IoWrite, slot, port as u64, width, value).map(drop)
 }
 
+/// A copy of an I/O-port or IRQ range capability narrowed to
+/// `base .. base + len`.
+pub fn cap_narrow(slot: Slot, base: u64, len: u64) -> SysResult<Slot> {
+    call(Sys::CapNarrow, slot, base, len, 0)
+}
+
+pub fn irq_bind(irq: Slot, line: u64, notification: Slot, bits: u64) -> SysResult<()> {
+    call(Sys::IrqBind, irq, line, notification, bits).map(drop)
+}
+
+pub fn irq_ack(irq: Slot, line: u64) -> SysResult<()> {
+    call(Sys::IrqAck, irq, line, 0, 0).map(drop)
+}
+
 /// Issues an arbitrary syscall: for tests that probe the kernel with bad
 /// numbers, pointers and slots.
 pub fn raw_call(number: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> SysResult<u64> {

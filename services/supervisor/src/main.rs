@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use initrd::manifest::Service as Spec;
+use initrd::manifest::{Capability, Service as Spec};
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::names::{NamesProtocol, NamesReply, NamesRequest};
@@ -28,6 +28,7 @@ rt::entry!(main);
 /// Birth capabilities the kernel gives the supervisor.
 const INITRD_SLOT: Slot = 0;
 const IOPORTS_SLOT: Slot = 1;
+const IRQ_SLOT: Slot = 2;
 /// Where the initrd is mapped.
 const INITRD_VADDR: u64 = 0x100_0000_0000;
 /// How often the loop wakes to check watchdogs.
@@ -217,7 +218,8 @@ fn start(image: &initrd::Image<'_>, s: &mut Svc, deaths: Slot, name_service: Slo
 }
 
 /// Slot 0: the name service, badged with the service's identity; then
-/// what the manifest grants.
+/// what the manifest grants, in its order, each narrowed to exactly the
+/// ports or line named.
 fn grant_birth_caps(task: Slot, s: &Svc, name_service: Slot) -> sys::SysResult<()> {
     let minted = sys::cap_mint(name_service, s.badge)?;
     let client = sys::cap_derive(minted, Rights::SEND.union(Rights::GRANT));
@@ -226,8 +228,21 @@ fn grant_birth_caps(task: Slot, s: &Svc, name_service: Slot) -> sys::SysResult<(
     let granted = sys::task_grant(task, client);
     let _ = sys::cap_drop(client);
     granted?;
-    if s.spec.capabilities.iter().any(|c| c == "ioports") {
-        sys::task_grant(task, IOPORTS_SLOT)?;
+    for c in s
+        .spec
+        .capabilities
+        .iter()
+        .filter_map(|c| Capability::parse(c))
+    {
+        let (from, base, len) = match c {
+            Capability::IoPorts { base, len } => (IOPORTS_SLOT, base as u64, len as u64),
+            Capability::Irq { line } => (IRQ_SLOT, line as u64, 1),
+            Capability::Shutdown => continue,
+        };
+        let narrow = sys::cap_narrow(from, base, len)?;
+        let granted = sys::task_grant(task, narrow);
+        let _ = sys::cap_drop(narrow);
+        granted?;
     }
     Ok(())
 }
@@ -327,7 +342,12 @@ fn serve(msg: &mut Message, services: &mut [Svc], names: &mut Registry) -> Serve
     let caps: Vec<u32> = msg.received_caps().to_vec();
     let caller = services.iter().find(|s| s.badge == badge);
     let caller_name = caller.map_or("?", |s| s.spec.name.as_str());
-    let may_shutdown = caller.is_some_and(|s| s.spec.capabilities.iter().any(|c| c == "shutdown"));
+    let may_shutdown = caller.is_some_and(|s| {
+        s.spec
+            .capabilities
+            .iter()
+            .any(|c| Capability::parse(c) == Some(Capability::Shutdown))
+    });
     let mut reply_cap = None;
     let mut shutdown = None;
     let answer: WireReply<NamesReply> = match proto::decode_request::<NamesProtocol>(msg) {
