@@ -265,7 +265,19 @@ pub struct SpawnArgs {
     pub death_bits: u64,
     /// 0 (lowest) to [`MAX_PRIORITY`].
     pub priority: u64,
+    /// [`SPAWN_LINUX`] for the Linux personality.
+    pub flags: u64,
+    /// Stack size in pages; 0 for [`crate::layout::USER_STACK_PAGES`]; at
+    /// most [`MAX_STACK_PAGES`].
+    pub stack_pages: u64,
 }
+
+/// [`SpawnArgs::flags`]: run the task with the Linux-ABI personality: Linux
+/// syscall numbers (below [`NATIVE_BASE`]) go to the personality, and the
+/// stack starts with argc, argv, envp and the auxiliary vector.
+pub const SPAWN_LINUX: u64 = 1;
+/// Largest stack a spawn can ask for (8 MiB, like Linux's default limit).
+pub const MAX_STACK_PAGES: u64 = 2048;
 
 pub const NO_SLOT: u64 = u64::MAX;
 pub const SPAWN_ARGS_MAX: usize = 1024;

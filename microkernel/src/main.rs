@@ -13,6 +13,7 @@ mod arch;
 mod console;
 mod ipc;
 mod irq;
+mod linux;
 mod mem;
 mod memory;
 mod object;
@@ -129,7 +130,13 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     k.tsc_hz = info.tsc_hz;
     let serial = k.next_serial;
     k.next_serial += 1;
-    let t = task::load(serial, name, elf, &[], 2).unwrap_or_else(|e| {
+    let start = task::StartInfo {
+        args: &[],
+        priority: 2,
+        linux: false,
+        stack_pages: 0,
+    };
+    let t = task::load(serial, name, elf, &start).unwrap_or_else(|e| {
         let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
         fatal(GuestStatus::BadInitrd, "spawn", msg.as_str())
     });

@@ -74,6 +74,7 @@ impl Kernel {
             }
             let t = self.task(next);
             arch::fpu_restore(&t.fpu.0);
+            arch::set_fs_base(t.fs_base);
             // SAFETY: every task space shares the kernel half.
             unsafe { arch::load_cr3(t.space().pml4()) };
             self.fpu_owner = Some(next);

@@ -35,6 +35,9 @@ pub fn handle(k: &mut Kernel) {
     let me = k.current();
     let c = k.task(me).context;
     let (a0, a1, a2, a3) = (c.rdi, c.rsi, c.rdx, c.r10);
+    if c.rax < ipc_abi::syscall::NATIVE_BASE && k.task(me).linux.is_some() {
+        return crate::linux::handle(k);
+    }
     let Some(sys) = Sys::from_number(c.rax) else {
         k.set_result(me, Err(SysError::NoSuchSyscall));
         return;
@@ -238,7 +241,11 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     if !ipc_abi::log::is_word(&name) {
         return Err(SysError::InvalidArgument);
     }
-    if a.args_len as usize > SPAWN_ARGS_MAX || a.priority > MAX_PRIORITY {
+    if a.args_len as usize > SPAWN_ARGS_MAX
+        || a.priority > MAX_PRIORITY
+        || a.stack_pages > ipc_abi::syscall::MAX_STACK_PAGES
+        || a.flags & !ipc_abi::syscall::SPAWN_LINUX != 0
+    {
         return Err(SysError::InvalidArgument);
     }
     let args_slice = UserSlice::new(a.args_ptr, a.args_len)?;
@@ -273,7 +280,13 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     let image =
         unsafe { crate::mem::kernel_space::phys_slice(start + a.image_offset, a.image_len) };
     let serial = k.next_serial;
-    let mut t = task::load(serial, &name, image, &args, a.priority as usize).map_err(|e| {
+    let start = task::StartInfo {
+        args: &args,
+        priority: a.priority as usize,
+        linux: a.flags & ipc_abi::syscall::SPAWN_LINUX != 0,
+        stack_pages: a.stack_pages,
+    };
+    let mut t = task::load(serial, &name, image, &start).map_err(|e| {
         kprintln!("kernel: cannot spawn {name}: {e}");
         match e {
             task::SpawnError::Elf(_) => SysError::BadImage,
@@ -286,12 +299,14 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     if let Some((n, _)) = death {
         k.add_ref(cap(Object::Notification(n), Rights::NONE));
     }
+    let personality = if start.linux { "linux" } else { "native" };
     kevent!(
         "task.start",
         id = serial,
         name = name.as_str(),
         ring = 3u64,
-        priority = a.priority
+        priority = a.priority,
+        personality = personality
     );
     k.grant(me, cap(Object::Task(id), Rights::ALL))
         .map(u64::from)

@@ -111,6 +111,10 @@ pub struct Task {
     pub reply_to: Option<Id>,
     pub bound: Option<Id>,
     pub mappings: Vec<Mapping>,
+    /// `Some` for tasks with the Linux personality.
+    pub linux: Option<crate::linux::LinuxState>,
+    /// The FS segment base (thread pointer), set by `arch_prctl`.
+    pub fs_base: u64,
     /// Notification and bits signalled when the task dies.
     pub death: Option<(Id, u64)>,
     pub exit: Option<ExitReason>,
@@ -147,18 +151,32 @@ impl core::fmt::Display for SpawnError {
     }
 }
 
-/// Builds a task (not started) from a static ELF image, with `args` copied
-/// to the top of its stack.
+/// How a task starts.
+pub struct StartInfo<'a> {
+    /// NUL-separated arguments.
+    pub args: &'a [u8],
+    pub priority: usize,
+    pub linux: bool,
+    pub stack_pages: u64,
+}
+
+/// Builds a task (not started) from a static ELF image. A native task finds
+/// its arguments at the top of its stack (pointer in `rdi`, length in
+/// `rsi`); a Linux task gets the System V start-up stack: argc, argv (its
+/// name, then the arguments), an empty envp and the auxiliary vector.
 pub fn load(
     serial: u64,
     name: &str,
     image: &[u8],
-    args: &[u8],
-    priority: usize,
+    start: &StartInfo<'_>,
 ) -> Result<Task, SpawnError> {
     let plan = elf::plan(image, USER_START..USER_END).map_err(SpawnError::Elf)?;
     let mut space = AddressSpace::new_user(kernel_space()).map_err(SpawnError::Map)?;
-    let mut stack_top_frame = 0;
+    let stack_pages = if start.stack_pages == 0 {
+        USER_STACK_PAGES
+    } else {
+        start.stack_pages
+    };
     let result = (|| {
         for seg in &plan.segments {
             let mut flags = USER;
@@ -177,11 +195,8 @@ pub fn load(
                 }
             }
         }
-        for i in 1..=USER_STACK_PAGES {
+        for i in 1..=stack_pages {
             let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-            if i == 1 {
-                stack_top_frame = frame;
-            }
             if let Err(e) = space.map(
                 USER_STACK_TOP - i * PAGE_SIZE,
                 frame,
@@ -197,26 +212,34 @@ pub fn load(
         space.destroy();
         return Err(SpawnError::Map(e));
     }
-    // Arguments go at the very top of the stack (they fit in its top page:
-    // SPAWN_ARGS_MAX is a quarter of it).
-    let args_at = USER_STACK_TOP - (args.len() as u64).next_multiple_of(16);
-    // SAFETY: the stack's top frame is ours and mapped only into this new
-    // space; `args` fits inside it.
-    unsafe {
-        let dst = phys_to_virt(stack_top_frame) + (args_at - (USER_STACK_TOP - PAGE_SIZE));
-        core::ptr::copy_nonoverlapping(args.as_ptr(), dst as *mut u8, args.len());
-    }
-    let context = TrapFrame {
+    let mut context = TrapFrame {
         rip: plan.entry,
         cs: USER_CS as u64,
         rflags: RFLAGS_IF | RFLAGS_RESERVED,
-        // As if `_start` had been called: rsp + 8 is 16-byte aligned.
-        rsp: args_at - 8,
         ss: USER_DS as u64,
-        rdi: args_at,
-        rsi: args.len() as u64,
         ..TrapFrame::default()
     };
+    let top = if start.linux {
+        let (bytes, at) = crate::linux::startup_stack(name, start.args, &plan, serial);
+        (at, bytes)
+    } else {
+        let at = USER_STACK_TOP - (start.args.len() as u64).next_multiple_of(16);
+        context.rdi = at;
+        context.rsi = start.args.len() as u64;
+        (at, start.args.to_vec())
+    };
+    let (at, bytes) = top;
+    // The stack pages were just mapped user-writable in `space`.
+    if crate::usercopy::UserSlice::new(at, bytes.len() as u64)
+        .and_then(|s| s.write(&space, &bytes))
+        .is_err()
+    {
+        space.destroy();
+        return Err(SpawnError::Map(MapError::OutOfMemory));
+    }
+    // A native `_start` is entered as if called (rsp + 8 aligned); a Linux
+    // one finds argc at an aligned rsp.
+    context.rsp = if start.linux { at } else { at - 8 };
     Ok(Task {
         serial,
         name: name.into(),
@@ -225,10 +248,12 @@ pub fn load(
         context,
         fpu: FpuState::initial(),
         state: TaskState::NotStarted,
-        priority,
+        priority: start.priority,
         reply_to: None,
         bound: None,
         mappings: Vec::new(),
+        linux: start.linux.then(|| crate::linux::LinuxState::new(&plan)),
+        fs_base: 0,
         death: None,
         exit: None,
         refs: 0,

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
+/// Programs for the Linux personality: static glibc, not position
+/// independent (the kernel loads `ET_EXEC` files only).
+pub const LINUX_TARGET: &str = "x86_64-unknown-linux-gnu";
+pub const LINUX_PACKAGES: &[&str] = &["linuxhello"];
+const LINUX_RUSTFLAGS: &str = "-C\x1ftarget-feature=+crt-static\x1f-C\x1frelocation-model=static";
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
 /// Crates built for `KERNEL_TARGET`: the kernel and the native services.
@@ -30,6 +35,16 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("test-harness sits in the workspace")
         .to_path_buf()
+}
+
+/// Linux-personality programs build apart: their RUSTFLAGS differ.
+pub fn linux_target_dir() -> PathBuf {
+    workspace_root().join("target").join("linux")
+}
+
+/// Where Linux-personality programs end up.
+pub fn linux_dir() -> PathBuf {
+    linux_target_dir().join(LINUX_TARGET).join("release")
 }
 
 pub fn guest_target_dir() -> PathBuf {
@@ -91,6 +106,17 @@ pub fn build_all() -> Result<Artifacts, String> {
         .arg(&target_dir);
     run(kernel)?;
 
+    let mut linux = cargo();
+    linux
+        .args(["build", "--release", "--target", LINUX_TARGET])
+        .env("CARGO_ENCODED_RUSTFLAGS", LINUX_RUSTFLAGS)
+        .arg("--target-dir")
+        .arg(linux_target_dir());
+    for package in LINUX_PACKAGES {
+        linux.args(["--package", package]);
+    }
+    run(linux)?;
+
     let services_dir = target_dir.join(KERNEL_TARGET).join("release");
     let initrd = work_dir().join("initrd.img");
     let manifest = workspace_root().join("initrd/manifests/default.toml");
@@ -107,9 +133,10 @@ pub fn build_all() -> Result<Artifacts, String> {
 }
 
 /// Builds an initrd from a TOML manifest, looking files up next to the
-/// manifest and in the services directory.
+/// manifest, in the services directory and among the Linux programs.
 pub fn build_initrd(manifest: &Path, services_dir: &Path, out: &Path) -> Result<(), String> {
     let own = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let image = initrd::writer::build_from_manifest(manifest, &[own, services_dir.to_path_buf()])?;
+    let dirs = [own, services_dir.to_path_buf(), linux_dir()];
+    let image = initrd::writer::build_from_manifest(manifest, &dirs)?;
     std::fs::write(out, image).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

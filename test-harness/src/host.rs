@@ -1,11 +1,14 @@
-//! The host tools a boot needs (QEMU and OVMF): found, installed with
+//! The host tools a boot needs (QEMU, OVMF, and static glibc for
+//! Linux-personality programs): found, installed with
 //! apt-get when we are root on Debian, or named exactly when we cannot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const QEMU: &str = "qemu-system-x86_64";
-const PACKAGES: &[&str] = &["qemu-system-x86", "ovmf"];
+const PACKAGES: &[&str] = &["qemu-system-x86", "ovmf", "libc6-dev"];
+/// Static glibc, for Linux-personality programs.
+const STATIC_LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.a";
 
 /// Firmware code and the variable-store template that goes with it.
 #[derive(Clone, Debug)]
@@ -58,6 +61,7 @@ fn is_root() -> bool {
 /// Makes sure QEMU and OVMF are present, installing them if we can.
 pub fn ensure_tools() -> Result<Firmware, String> {
     if have_qemu()
+        && Path::new(STATIC_LIBC).is_file()
         && let Some(fw) = find_firmware()
     {
         return Ok(fw);
@@ -67,7 +71,9 @@ pub fn ensure_tools() -> Result<Firmware, String> {
         PACKAGES.join(" ")
     );
     if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
-        return Err(format!("QEMU ({QEMU}) or OVMF firmware is missing; {hint}"));
+        return Err(format!(
+            "QEMU ({QEMU}), OVMF firmware or static glibc is missing; {hint}"
+        ));
     }
     eprintln!("xtask: installing {} with apt-get", PACKAGES.join(" "));
     let ok = |c: &mut Command| c.status().is_ok_and(|s| s.success());
@@ -79,8 +85,13 @@ pub fn ensure_tools() -> Result<Firmware, String> {
     {
         return Err(format!("apt-get could not install the packages; {hint}"));
     }
-    match (have_qemu(), find_firmware()) {
+    match (
+        have_qemu() && Path::new(STATIC_LIBC).is_file(),
+        find_firmware(),
+    ) {
         (true, Some(fw)) => Ok(fw),
-        _ => Err(format!("QEMU or OVMF still missing after apt-get; {hint}")),
+        _ => Err(format!(
+            "QEMU, OVMF or static glibc still missing after apt-get; {hint}"
+        )),
     }
 }

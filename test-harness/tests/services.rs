@@ -59,6 +59,7 @@ fn ipc_capabilities_wx_and_protocol_checks() {
             "proto.version_mismatch_refused",
             "proto.malformed_gets_error_reply",
             "ipc.oversized_message_refused",
+            "abi.linux_numbers_refused_for_native_tasks",
         ],
     );
     check!(

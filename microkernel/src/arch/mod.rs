@@ -43,6 +43,13 @@ pub fn enable_sse() {
     }
 }
 
+/// Sets the FS segment base (a Linux task's thread pointer).
+pub fn set_fs_base(value: u64) {
+    // SAFETY: FS is not used by the kernel; any value is allowed in the
+    // MSR as long as it is canonical, which the caller checks.
+    unsafe { x86::msr::wrmsr(x86::msr::IA32_FS_BASE, value) };
+}
+
 /// Saves the FPU/SSE state into a task's 512-byte, 16-byte-aligned area.
 pub fn fpu_save(area: &mut [u8; 512]) {
     debug_assert_eq!(area.as_ptr() as usize % 16, 0);

@@ -140,6 +140,26 @@ impl AddressSpace {
         None
     }
 
+    /// Changes the rights of the 4 KiB page at `virt`, keeping its frame.
+    /// Refuses writable+executable; `false` if the page is not mapped.
+    pub fn protect(&mut self, virt: u64, flags: u64) -> Result<bool, MapError> {
+        Self::check_wx(flags)?;
+        let mut t = self.pml4;
+        for level in (1..4).rev() {
+            let e = table(t)[index(virt, level)];
+            if e & PRESENT == 0 || e & HUGE != 0 {
+                return Ok(false);
+            }
+            t = e & ADDR_MASK;
+        }
+        let slot = &mut table(t)[index(virt, 0)];
+        if *slot & PRESENT == 0 {
+            return Ok(false);
+        }
+        *slot = (*slot & ADDR_MASK) | flags | PRESENT;
+        Ok(true)
+    }
+
     /// Removes the 4 KiB mapping at `virt`, returning the frame it mapped.
     /// The caller flushes the TLB if this space is live.
     pub fn unmap(&mut self, virt: u64) -> Option<u64> {

@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use initrd::manifest::{Capability, Service as Spec};
+use initrd::manifest::{Capability, Personality, Service as Spec};
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::names::{NamesProtocol, NamesReply, NamesRequest};
@@ -31,6 +31,9 @@ const IOPORTS_SLOT: Slot = 1;
 const IRQ_SLOT: Slot = 2;
 /// Where the initrd is mapped.
 const INITRD_VADDR: u64 = 0x100_0000_0000;
+/// Stack of a Linux-personality service (2 MiB; glibc and Rust `std`
+/// expect more than a native service's 64 KiB).
+const LINUX_STACK_PAGES: u64 = 512;
 /// How often the loop wakes to check watchdogs.
 const POLL_TICKS: u64 = 5;
 
@@ -188,6 +191,14 @@ fn start(image: &initrd::Image<'_>, s: &mut Svc, deaths: Slot, name_service: Slo
         death_slot: deaths,
         death_bits: 1 << (s.badge % 64),
         priority: s.spec.priority as u64,
+        flags: match s.spec.personality {
+            Personality::Linux => abi::SPAWN_LINUX,
+            Personality::Native => 0,
+        },
+        stack_pages: match s.spec.personality {
+            Personality::Linux => LINUX_STACK_PAGES,
+            Personality::Native => 0,
+        },
     };
     let task = match sys::task_spawn(&spawn) {
         Ok(t) => t,

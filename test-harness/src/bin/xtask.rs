@@ -165,6 +165,7 @@ const GUEST_LINTS: &[(&str, &[&str])] = &[
         &["microkernel", "supervisor", "rt", "testsvc"],
     ),
     (artifacts::UEFI_TARGET, &["loader"]),
+    (artifacts::LINUX_TARGET, artifacts::LINUX_PACKAGES),
 ];
 
 fn lint() -> Result<i32, String> {

@@ -46,6 +46,10 @@ impl Segment {
 pub struct LoadPlan {
     pub entry: u64,
     pub segments: heapless::Vec<Segment, MAX_SEGMENTS>,
+    /// Where the program headers are in the loaded image (for the Linux
+    /// auxiliary vector's `AT_PHDR`), if a loaded segment covers them.
+    pub phdr: Option<u64>,
+    pub phnum: u16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,7 +194,28 @@ pub fn plan(file: &[u8], allowed: Range<u64>) -> Result<LoadPlan, ElfError> {
     {
         return Err(ElfError::EntryNotInCode { entry });
     }
-    Ok(LoadPlan { entry, segments })
+    let phoff = header.e_phoff(e);
+    let phdr_bytes = phdrs.len() as u64 * 56;
+    let phdr = phdrs
+        .iter()
+        .find(|ph| ph.p_type(e) == object::elf::PT_PHDR)
+        .map(|ph| ph.p_vaddr(e))
+        .or_else(|| {
+            phdrs
+                .iter()
+                .filter(|ph| ph.p_type(e) == PT_LOAD)
+                .find_map(|ph| {
+                    let (off, size) = (ph.p_offset(e), ph.p_filesz(e));
+                    (phoff >= off && phoff + phdr_bytes <= off + size)
+                        .then(|| ph.p_vaddr(e) + (phoff - off))
+                })
+        });
+    Ok(LoadPlan {
+        entry,
+        segments,
+        phdr,
+        phnum: phdrs.len() as u16,
+    })
 }
 
 #[cfg(test)]

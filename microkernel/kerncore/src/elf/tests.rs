@@ -84,6 +84,21 @@ fn plans_a_good_executable() {
     assert!(d.writable && !d.executable);
     assert_eq!(d.file_range, (0x1100, 0x1110));
     assert_eq!(d.page_range(), 0x20_1000..0x20_3000);
+    assert_eq!(
+        plan.phdr, None,
+        "no loaded segment covers the headers at offset 64"
+    );
+    assert_eq!(plan.phnum, 2);
+}
+
+#[test]
+fn finds_the_program_headers_in_a_segment_that_loads_them() {
+    let mut c = code(0x20_0000);
+    c.offset = 0;
+    c.filesz = 0x1100;
+    c.memsz = 0x1100;
+    let f = build(EM_X86_64, ET_EXEC, 0x20_0010, &[c]);
+    assert_eq!(plan(&f, USER).unwrap().phdr, Some(0x20_0040));
 }
 
 #[test]

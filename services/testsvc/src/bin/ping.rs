@@ -131,6 +131,12 @@ fn main() -> u64 {
             && after == Ok(TestReply::Pong { n: 42 }),
     );
 
+    let linux_write = sys::raw_call(1, 1, 0, 0, 0);
+    all &= check(
+        "abi.linux_numbers_refused_for_native_tasks",
+        linux_write == Err(err(SysError::NoSuchSyscall)),
+    );
+
     msg.len = 5000;
     let r = sys::call_raw(ep, &mut msg);
     all &= check(

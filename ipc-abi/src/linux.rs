@@ -1,0 +1,80 @@
+//! The Linux x86-64 ABI facts the kernel's Linux personality implements:
+//! syscall numbers, error numbers and the auxiliary-vector keys. Numbers are
+//! Linux's own (`arch/x86/entry/syscalls/syscall_64.tbl`, `errno.h`,
+//! `auxvec.h`).
+
+pub mod nr {
+    pub const READ: u64 = 0;
+    pub const WRITE: u64 = 1;
+    pub const CLOSE: u64 = 3;
+    pub const FSTAT: u64 = 5;
+    pub const POLL: u64 = 7;
+    pub const MMAP: u64 = 9;
+    pub const MPROTECT: u64 = 10;
+    pub const MUNMAP: u64 = 11;
+    pub const BRK: u64 = 12;
+    pub const RT_SIGACTION: u64 = 13;
+    pub const RT_SIGPROCMASK: u64 = 14;
+    pub const IOCTL: u64 = 16;
+    pub const WRITEV: u64 = 20;
+    pub const SCHED_YIELD: u64 = 24;
+    pub const MADVISE: u64 = 28;
+    pub const NANOSLEEP: u64 = 35;
+    pub const GETPID: u64 = 39;
+    pub const EXIT: u64 = 60;
+    pub const UNAME: u64 = 63;
+    pub const READLINK: u64 = 89;
+    pub const SIGALTSTACK: u64 = 131;
+    pub const ARCH_PRCTL: u64 = 158;
+    pub const GETTID: u64 = 186;
+    pub const FUTEX: u64 = 202;
+    pub const SCHED_GETAFFINITY: u64 = 204;
+    pub const SET_TID_ADDRESS: u64 = 218;
+    pub const CLOCK_GETTIME: u64 = 228;
+    pub const CLOCK_NANOSLEEP: u64 = 230;
+    pub const EXIT_GROUP: u64 = 231;
+    pub const OPENAT: u64 = 257;
+    pub const NEWFSTATAT: u64 = 262;
+    pub const SET_ROBUST_LIST: u64 = 273;
+    pub const PRLIMIT64: u64 = 302;
+    pub const GETRANDOM: u64 = 318;
+}
+
+pub mod errno {
+    pub const ENOENT: u64 = 2;
+    pub const EBADF: u64 = 9;
+    pub const EAGAIN: u64 = 11;
+    pub const ENOMEM: u64 = 12;
+    pub const EACCES: u64 = 13;
+    pub const EFAULT: u64 = 14;
+    pub const EINVAL: u64 = 22;
+    pub const ENOTTY: u64 = 25;
+    pub const ENOSYS: u64 = 38;
+    pub const ETIMEDOUT: u64 = 110;
+}
+
+pub mod auxv {
+    pub const AT_NULL: u64 = 0;
+    pub const AT_PHDR: u64 = 3;
+    pub const AT_PHENT: u64 = 4;
+    pub const AT_PHNUM: u64 = 5;
+    pub const AT_PAGESZ: u64 = 6;
+    pub const AT_ENTRY: u64 = 9;
+    pub const AT_UID: u64 = 11;
+    pub const AT_EUID: u64 = 12;
+    pub const AT_GID: u64 = 13;
+    pub const AT_EGID: u64 = 14;
+    pub const AT_SECURE: u64 = 23;
+    pub const AT_RANDOM: u64 = 25;
+    pub const AT_EXECFN: u64 = 31;
+}
+
+pub const ARCH_SET_FS: u64 = 0x1002;
+pub const PROT_READ: u64 = 1;
+pub const PROT_WRITE: u64 = 2;
+pub const PROT_EXEC: u64 = 4;
+pub const MAP_FIXED: u64 = 0x10;
+pub const MAP_ANONYMOUS: u64 = 0x20;
+pub const FUTEX_WAIT: u64 = 0;
+pub const FUTEX_WAKE: u64 = 1;
+pub const FUTEX_CMD_MASK: u64 = 0x7f;
