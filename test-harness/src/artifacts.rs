@@ -10,7 +10,7 @@ pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
 /// Programs for the Linux personality: static glibc, not position
 /// independent (the kernel loads `ET_EXEC` files only).
 pub const LINUX_TARGET: &str = "x86_64-unknown-linux-gnu";
-pub const LINUX_PACKAGES: &[&str] = &["linuxhello"];
+pub const LINUX_PACKAGES: &[&str] = &["linuxhello", "jit"];
 const LINUX_RUSTFLAGS: &str = "-C\x1ftarget-feature=+crt-static\x1f-C\x1frelocation-model=static";
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
@@ -110,6 +110,9 @@ pub fn build_all() -> Result<Artifacts, String> {
     linux
         .args(["build", "--release", "--target", LINUX_TARGET])
         .env("CARGO_ENCODED_RUSTFLAGS", LINUX_RUSTFLAGS)
+        // The JIT links LLVM (tens of MB); debug info would double the
+        // initrd for nothing the guest can use.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .arg("--target-dir")
         .arg(linux_target_dir());
     for package in LINUX_PACKAGES {

@@ -1,12 +1,31 @@
-//! The host tools a boot needs (QEMU, OVMF, and static glibc for
-//! Linux-personality programs): found, installed with
+//! The host tools a build and boot need (QEMU, OVMF, static glibc for
+//! Linux-personality programs, LLVM 19 and its static dependencies for the
+//! JIT server): found, installed with
 //! apt-get when we are root on Debian, or named exactly when we cannot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const QEMU: &str = "qemu-system-x86_64";
-const PACKAGES: &[&str] = &["qemu-system-x86", "ovmf", "libc6-dev"];
+const PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "ovmf",
+    "libc6-dev",
+    "llvm-19-dev",
+    "clang-19",
+    "libffi-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+];
+/// Files whose presence says the packages above are installed.
+const REQUIRED_FILES: &[&str] = &[
+    STATIC_LIBC,
+    "/usr/bin/llvm-config-19",
+    "/usr/bin/clang-19",
+    "/usr/lib/x86_64-linux-gnu/libffi.a",
+    "/usr/lib/x86_64-linux-gnu/libz.a",
+    "/usr/lib/x86_64-linux-gnu/libzstd.a",
+];
 /// Static glibc, for Linux-personality programs.
 const STATIC_LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.a";
 
@@ -44,6 +63,10 @@ fn find_firmware() -> Option<Firmware> {
         })
 }
 
+fn have_files() -> bool {
+    REQUIRED_FILES.iter().all(|f| Path::new(f).is_file())
+}
+
 fn have_qemu() -> bool {
     Command::new(QEMU)
         .arg("--version")
@@ -61,7 +84,7 @@ fn is_root() -> bool {
 /// Makes sure QEMU and OVMF are present, installing them if we can.
 pub fn ensure_tools() -> Result<Firmware, String> {
     if have_qemu()
-        && Path::new(STATIC_LIBC).is_file()
+        && have_files()
         && let Some(fw) = find_firmware()
     {
         return Ok(fw);

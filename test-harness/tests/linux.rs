@@ -53,3 +53,48 @@ fn a_static_glibc_rust_program_runs_under_the_linux_personality() {
         "the Linux task leaked frames"
     );
 }
+
+#[test]
+fn llvm_19_compiles_inside_the_os_as_a_ring_3_linux_service() {
+    let b = common::boot_manifest_with_memory("jit-selftest", "1G");
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "expected a clean power-off"
+    );
+    check!(
+        b,
+        b.log.text.contains("[jit] jit: LLVM 19."),
+        "LLVM did not initialize"
+    );
+    for level in 0..=3 {
+        let prefix = format!("[jit] jit: O{level}: object ");
+        let line = b.log.text.lines().find(|l| l.starts_with(&prefix));
+        check!(
+            b,
+            line.is_some_and(|l| l.contains("bytes, 2 functions")),
+            "no object code at O{level}"
+        );
+    }
+    check!(
+        b,
+        b.log.text.contains(
+            "[jit] jit: bad IR refused: IR does not parse: app:1:22: error: expected type"
+        ),
+        "unparsable IR was not refused with LLVM's message"
+    );
+    check!(
+        b,
+        b.log
+            .text
+            .contains("[jit] jit: invalid IR refused: IR does not verify:"),
+        "IR that does not verify was not refused"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("task.exit", "name", "jit")
+            .any(|e| e.get("reason") == Some("exit") && e.num("code") == Some(0)),
+        "the JIT server did not finish its self-test"
+    );
+}

@@ -146,10 +146,10 @@ fn succeeded(mut cmd: Command) -> Result<bool, String> {
 fn test(args: &[String]) -> Result<i32, String> {
     let lint_first = !args.iter().any(|a| a == "--no-lint");
     let rest = args.iter().filter(|a| *a != "--no-lint");
+    host::ensure_tools()?;
     if lint_first && lint()? != 0 {
         return Ok(1);
     }
-    host::ensure_tools()?;
     build()?;
     // The default members are the host crates; the guest crates are
     // exercised by the QEMU tests in test-harness.

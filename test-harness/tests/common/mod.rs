@@ -55,6 +55,11 @@ macro_rules! check {
 /// Boots the default ESP with an initrd built from
 /// `test-harness/manifests/NAME.toml`.
 pub fn boot_manifest(name: &str) -> Boot {
+    boot_manifest_with_memory(name, "256M")
+}
+
+/// As [`boot_manifest`], with `memory` for QEMU's `-m`.
+pub fn boot_manifest_with_memory(name: &str, memory: &str) -> Boot {
     let a = &setup().artifacts;
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("initrd.img");
@@ -64,5 +69,9 @@ pub fn boot_manifest(name: &str) -> Boot {
     artifacts::build_initrd(&manifest, &a.services_dir, &img).unwrap();
     let mut esp = default_esp();
     esp.initrd = Some(std::fs::read(&img).unwrap());
-    boot(&esp)
+    let path = dir.path().join("esp.img");
+    esp.write(&path).unwrap();
+    let mut cfg = BootConfig::new(path, setup().firmware.clone());
+    cfg.memory = memory.into();
+    qemu::boot(&cfg).unwrap()
 }

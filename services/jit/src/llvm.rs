@@ -1,0 +1,181 @@
+//! A small safe layer over LLVM's C API: initialize the x86 target, parse
+//! IR, verify, optimize at a level, emit object code. Every LLVM object is
+//! owned by a guard that disposes of it.
+
+use llvm_sys::core::*;
+use llvm_sys::error::*;
+use llvm_sys::ir_reader::LLVMParseIRInContext;
+use llvm_sys::prelude::*;
+use llvm_sys::target::*;
+use llvm_sys::target_machine::*;
+use llvm_sys::transforms::pass_builder::*;
+use std::ffi::{CStr, CString};
+use std::ptr;
+
+pub fn version() -> String {
+    let (mut major, mut minor, mut patch) = (0, 0, 0);
+    // SAFETY: writes three integers through valid pointers.
+    unsafe { LLVMGetVersion(&mut major, &mut minor, &mut patch) };
+    format!("{major}.{minor}.{patch}")
+}
+
+/// Takes an LLVM-allocated message.
+fn take_message(m: *mut std::ffi::c_char) -> String {
+    if m.is_null() {
+        return String::new();
+    }
+    // SAFETY: LLVM returned a NUL-terminated string it allocated; it is
+    // copied, then freed with the matching function.
+    unsafe {
+        let s = CStr::from_ptr(m).to_string_lossy().into_owned();
+        LLVMDisposeMessage(m);
+        s
+    }
+}
+
+pub struct Llvm {
+    machine: LLVMTargetMachineRef,
+    triple: String,
+}
+
+pub struct Object {
+    pub bytes: usize,
+    pub functions: usize,
+}
+
+struct Context(LLVMContextRef);
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: the context was created by us and everything in it (the
+        // module) is dropped before it, by field order in `compile`.
+        unsafe { LLVMContextDispose(self.0) }
+    }
+}
+
+impl Llvm {
+    pub fn init() -> Result<Llvm, String> {
+        // SAFETY: the target initializers only register the x86 backend;
+        // the triple and machine calls get valid, owned arguments.
+        unsafe {
+            LLVMInitializeX86TargetInfo();
+            LLVMInitializeX86Target();
+            LLVMInitializeX86TargetMC();
+            LLVMInitializeX86AsmPrinter();
+            let triple_ptr = LLVMGetDefaultTargetTriple();
+            let triple = CStr::from_ptr(triple_ptr).to_string_lossy().into_owned();
+            let mut target = ptr::null_mut();
+            let mut err = ptr::null_mut();
+            if LLVMGetTargetFromTriple(triple_ptr, &mut target, &mut err) != 0 {
+                LLVMDisposeMessage(triple_ptr);
+                return Err(take_message(err));
+            }
+            let cpu = CString::new("x86-64").unwrap();
+            let features = CString::new("").unwrap();
+            let machine = LLVMCreateTargetMachine(
+                target,
+                triple_ptr,
+                cpu.as_ptr(),
+                features.as_ptr(),
+                LLVMCodeGenOptLevel::LLVMCodeGenLevelDefault,
+                LLVMRelocMode::LLVMRelocStatic,
+                LLVMCodeModel::LLVMCodeModelLarge,
+            );
+            LLVMDisposeMessage(triple_ptr);
+            if machine.is_null() {
+                return Err("LLVMCreateTargetMachine failed".into());
+            }
+            Ok(Llvm { machine, triple })
+        }
+    }
+
+    pub fn triple(&self) -> &str {
+        &self.triple
+    }
+
+    /// Parses, verifies, optimizes at `level` (0..=3) and emits an object.
+    pub fn compile(&self, ir: &str, level: u8) -> Result<Object, String> {
+        // SAFETY: every handle below is created here and disposed of before
+        // returning (the module by `LLVMDisposeModule`, the context by its
+        // guard, buffers and options by their dispose functions); the IR
+        // buffer is copied by LLVM, so `ir` need not outlive the call.
+        unsafe {
+            let ctx = Context(LLVMContextCreate());
+            let name = CString::new("app").unwrap();
+            let buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                ir.as_ptr().cast(),
+                ir.len(),
+                name.as_ptr(),
+            );
+            let mut module = ptr::null_mut();
+            let mut err = ptr::null_mut();
+            // Takes ownership of `buf`.
+            if LLVMParseIRInContext(ctx.0, buf, &mut module, &mut err) != 0 {
+                return Err(format!("IR does not parse: {}", take_message(err)));
+            }
+            let result = self.optimize_and_emit(module, level);
+            LLVMDisposeModule(module);
+            drop(ctx);
+            result
+        }
+    }
+
+    /// # Safety
+    /// `module` must be a valid module; it stays owned by the caller.
+    unsafe fn optimize_and_emit(&self, module: LLVMModuleRef, level: u8) -> Result<Object, String> {
+        // SAFETY: as for `compile`.
+        unsafe {
+            let mut err = ptr::null_mut();
+            if llvm_sys::analysis::LLVMVerifyModule(
+                module,
+                llvm_sys::analysis::LLVMVerifierFailureAction::LLVMReturnStatusAction,
+                &mut err,
+            ) != 0
+            {
+                return Err(format!("IR does not verify: {}", take_message(err)));
+            }
+            take_message(err);
+            let passes = CString::new(format!("default<O{level}>")).unwrap();
+            let options = LLVMCreatePassBuilderOptions();
+            let e: LLVMErrorRef = LLVMRunPasses(module, passes.as_ptr(), self.machine, options);
+            LLVMDisposePassBuilderOptions(options);
+            if !e.is_null() {
+                return Err(format!(
+                    "optimization failed: {}",
+                    take_message(LLVMGetErrorMessage(e))
+                ));
+            }
+            let mut functions = 0;
+            let mut f = LLVMGetFirstFunction(module);
+            while !f.is_null() {
+                if LLVMIsDeclaration(f) == 0 {
+                    functions += 1;
+                }
+                f = LLVMGetNextFunction(f);
+            }
+            let mut out: LLVMMemoryBufferRef = ptr::null_mut();
+            let mut err = ptr::null_mut();
+            if LLVMTargetMachineEmitToMemoryBuffer(
+                self.machine,
+                module,
+                LLVMCodeGenFileType::LLVMObjectFile,
+                &mut err,
+                &mut out,
+            ) != 0
+            {
+                return Err(format!("code generation failed: {}", take_message(err)));
+            }
+            let bytes = LLVMGetBufferSize(out);
+            LLVMDisposeMemoryBuffer(out);
+            Ok(Object { bytes, functions })
+        }
+    }
+}
+
+impl Drop for Llvm {
+    fn drop(&mut self) {
+        // SAFETY: the machine was created in `init` and is used by nothing
+        // else.
+        unsafe { LLVMDisposeTargetMachine(self.machine) }
+    }
+}
