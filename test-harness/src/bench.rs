@@ -21,7 +21,8 @@ pub fn main(args: &[String]) -> Result<i32, String> {
     match args.first().map(String::as_str) {
         Some("boot") => boot(&args[1..]),
         Some("ipc") => ipc(),
-        _ => Err("usage: cargo xtask bench boot [--no-icount] | cargo xtask bench ipc".into()),
+        Some("jit") => jit(),
+        _ => Err("usage: cargo xtask bench boot [--no-icount] | ipc | jit".into()),
     }
 }
 
@@ -183,6 +184,123 @@ fn ipc() -> Result<i32, String> {
          where seL4 has a register-only fastpath.",
         2 * SEL4_ONE_WAY_CYCLES,
         round_trip as f64 / (2 * SEL4_ONE_WAY_CYCLES) as f64
+    )
+    .unwrap();
+    print!("{report}");
+    append_report(&report)?;
+    Ok(0)
+}
+
+/// Boots `manifest` (in `test-harness/manifests`) with `memory`, once
+/// under `-icount` and once under plain TCG.
+fn boot_twice(manifest: &str, memory: &str) -> Result<[crate::qemu::Boot; 2], String> {
+    let firmware = host::ensure_tools()?;
+    let art = artifacts::build_all()?;
+    let initrd = artifacts::work_dir().join(format!("bench-{manifest}-initrd.img"));
+    let path = workspace_root()
+        .join("test-harness/manifests")
+        .join(format!("{manifest}.toml"));
+    artifacts::build_initrd(&path, &art.services_dir, &initrd)?;
+    let esp_path = artifacts::work_dir().join(format!("bench-{manifest}-esp.img"));
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    EspContents {
+        loader: read(&art.loader)?,
+        kernel: Some(read(&art.kernel)?),
+        initrd: Some(read(&initrd)?),
+        cmdline: None,
+    }
+    .write(&esp_path)?;
+    let mut boots = Vec::new();
+    for icount in [Some(ICOUNT.to_string()), None] {
+        let mut cfg = BootConfig::new(esp_path.clone(), firmware.clone());
+        cfg.icount = icount;
+        cfg.memory = memory.into();
+        let b = qemu::boot(&cfg)?;
+        if b.outcome != Outcome::Guest(GuestStatus::Success) {
+            return Err(format!("benchmark boot failed\n{}", b.dump()));
+        }
+        boots.push(b);
+    }
+    let [a, b]: [crate::qemu::Boot; 2] = boots.try_into().map_err(|_| "two boots")?;
+    Ok([a, b])
+}
+
+fn jit() -> Result<i32, String> {
+    let boots = boot_twice("jit-selftest", "1G")?;
+    let elf_path = artifacts::linux_dir().join("jit");
+    let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let loaded: u64 = kerncore::elf::plan(&elf, 0x1000..0x7fff_ffff_f000)
+        .map_err(|e| format!("jit ELF: {e}"))?
+        .segments
+        .iter()
+        .map(|s| s.mem_size)
+        .sum();
+    let mut report = String::new();
+    writeln!(report, "\n## JIT server ({})\n", today()).unwrap();
+    writeln!(
+        report,
+        "Command: `cargo xtask bench jit` (commit {}).\n",
+        git_commit()
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "JIT server (`services/jit`, LLVM 19 components core, orcjit, x86, passes, irreader, bitreader, mcjit, \
+         linked statically with glibc): {:.1} MiB on disk, {:.1} MiB loaded.\n",
+        elf.len() as f64 / (1 << 20) as f64,
+        loaded as f64 / (1 << 20) as f64
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "Self-test: parse + verify + `default<On>` + object emission of a two-function module \
+         (`fib`, `sum_of_fibs`), inside the OS under the Linux personality. Guest microseconds; under \
+         `-icount shift=0` one microsecond is 1000 guest instructions.\n"
+    )
+    .unwrap();
+    writeln!(report, "| step | TCG -icount (guest us) | TCG (guest us) | object bytes |\n| --- | ---: | ---: | ---: |").unwrap();
+    let init = |b: &crate::qemu::Boot| {
+        b.log
+            .first("jit.ready")
+            .and_then(|e| e.num("init_us"))
+            .map_or("?".into(), |v| v.to_string())
+    };
+    writeln!(
+        report,
+        "| LLVM initialization | {} | {} | |",
+        init(&boots[0]),
+        init(&boots[1])
+    )
+    .unwrap();
+    for level in 0..=3u64 {
+        let of = |b: &crate::qemu::Boot| {
+            b.log
+                .events("jit.compile")
+                .find(|e| e.num("level") == Some(level))
+                .cloned()
+        };
+        let (a, c) = (of(&boots[0]), of(&boots[1]));
+        let us = |e: &Option<crate::log::Event>| {
+            e.as_ref()
+                .and_then(|e| e.num("guest_us"))
+                .map_or("?".into(), |v| v.to_string())
+        };
+        let bytes = a
+            .as_ref()
+            .and_then(|e| e.num("object_bytes"))
+            .map_or("?".into(), |v| v.to_string());
+        writeln!(
+            report,
+            "| compile at O{level} | {} | {} | {bytes} |",
+            us(&a),
+            us(&c)
+        )
+        .unwrap();
+    }
+    writeln!(
+        report,
+        "\nNot measured yet (the JIT does not serve an app yet): run time of example apps per tier against \
+         `clang-19 -O3`, and the time from a JIT crash to the restarted JIT's first served request."
     )
     .unwrap();
     print!("{report}");

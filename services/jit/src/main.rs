@@ -7,6 +7,7 @@
 //! the next step (docs/jit.md).
 
 mod llvm;
+mod native;
 
 use std::time::Instant;
 
@@ -51,22 +52,32 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let init_us = started.elapsed().as_micros();
     println!(
         "jit: LLVM {} ready for {} in {} ms",
         llvm::version(),
         llvm.triple(),
-        started.elapsed().as_millis()
+        init_us / 1000
     );
+    native::log_event(&format!(
+        "jit.ready llvm={} init_us={init_us}",
+        llvm::version()
+    ));
 
     for level in 0..=3 {
         let t = Instant::now();
         match llvm.compile(SAMPLE_IR, level) {
-            Ok(object) => println!(
-                "jit: O{level}: object {} bytes, {} functions, {} us",
-                object.bytes,
-                object.functions,
-                t.elapsed().as_micros()
-            ),
+            Ok(object) => {
+                let us = t.elapsed().as_micros();
+                println!(
+                    "jit: O{level}: object {} bytes, {} functions, {us} us",
+                    object.bytes, object.functions
+                );
+                native::log_event(&format!(
+                    "jit.compile level={level} object_bytes={} functions={} guest_us={us}",
+                    object.bytes, object.functions
+                ));
+            }
             Err(e) => {
                 println!("jit: O{level}: failed: {e}");
                 std::process::exit(1);
