@@ -84,6 +84,8 @@ pub enum Capability {
     /// `shutdown`: may ask the supervisor to stop the system (not a kernel
     /// capability: the supervisor checks it).
     Shutdown,
+    /// `initrd`: the initrd, read-only (for the app host's programs).
+    Initrd,
 }
 
 impl Capability {
@@ -96,6 +98,7 @@ impl Capability {
         }
         match s {
             "shutdown" => return Some(Capability::Shutdown),
+            "initrd" => return Some(Capability::Initrd),
             "ioports" => {
                 return Some(Capability::IoPorts {
                     base: 0,
@@ -186,7 +189,7 @@ impl core::fmt::Display for ManifestError {
                 capability,
             } => write!(
                 f,
-                "service \"{service}\" asks for capability \"{capability}\"; known: shutdown, ioports, ioports:FIRST-LAST, irq:LINE"
+                "service \"{service}\" asks for capability \"{capability}\"; known: shutdown, initrd, ioports, ioports:FIRST-LAST, irq:LINE"
             ),
             ManifestError::BadPriority { service, priority } => {
                 write!(

@@ -194,12 +194,14 @@ fn log_event(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
         return Err(SysError::InvalidArgument);
     }
     let (event, fields) = text.split_once(' ').unwrap_or((&text, ""));
+    let fields = fields.trim();
+    let sep = if fields.is_empty() { "" } else { " " };
     let name = &k.task(k.current()).name;
     crate::console::with(|w| {
         let _ = core::fmt::Write::write_fmt(
             w,
             format_args!(
-                "{}{event} from={name} {fields}\n",
+                "{}{event} from={name}{sep}{fields}\n",
                 ipc_abi::log::EVENT_PREFIX
             ),
         );

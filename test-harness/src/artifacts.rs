@@ -10,7 +10,7 @@ pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
 /// Programs for the Linux personality: static glibc, not position
 /// independent (the kernel loads `ET_EXEC` files only).
 pub const LINUX_TARGET: &str = "x86_64-unknown-linux-gnu";
-pub const LINUX_PACKAGES: &[&str] = &["linuxhello", "jit"];
+pub const LINUX_PACKAGES: &[&str] = &["linuxhello", "jit", "apphost"];
 const LINUX_RUSTFLAGS: &str = "-C\x1ftarget-feature=+crt-static\x1f-C\x1frelocation-model=static";
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
@@ -120,6 +120,8 @@ pub fn build_all() -> Result<Artifacts, String> {
     }
     run(linux)?;
 
+    build_apps()?;
+
     let services_dir = target_dir.join(KERNEL_TARGET).join("release");
     let initrd = work_dir().join("initrd.img");
     let manifest = workspace_root().join("initrd/manifests/default.toml");
@@ -135,11 +137,64 @@ pub fn build_all() -> Result<Artifacts, String> {
     })
 }
 
+/// Where the example apps' IR and native reference builds go.
+pub fn apps_dir() -> PathBuf {
+    workspace_root().join("target").join("apps")
+}
+
+/// Flags that turn C into the IR apps arrive as: unoptimized, but
+/// optimizable (no `optnone`), without unwind tables (nothing unwinds
+/// through app code).
+pub const APP_IR_FLAGS: &[&str] = &[
+    "-O0",
+    "-Xclang",
+    "-disable-O0-optnone",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+    "-emit-llvm",
+    "-S",
+];
+
+/// Compiles every `apps/*.c` to `NAME.ll`, and with `-O3` to a native
+/// `NAME-native` for reference output.
+pub fn build_apps() -> Result<(), String> {
+    let out = apps_dir();
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let src = workspace_root().join("apps");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&src)
+        .map_err(|e| format!("{}: {e}", src.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    entries.sort();
+    for c in entries {
+        let stem = c
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("app")
+            .to_string();
+        let mut ir = Command::new("clang-19");
+        ir.args(APP_IR_FLAGS)
+            .arg(&c)
+            .arg("-o")
+            .arg(out.join(format!("{stem}.ll")));
+        run(ir)?;
+        let mut native = Command::new("clang-19");
+        native
+            .args(["-O3"])
+            .arg(&c)
+            .arg("-o")
+            .arg(out.join(format!("{stem}-native")));
+        run(native)?;
+    }
+    Ok(())
+}
+
 /// Builds an initrd from a TOML manifest, looking files up next to the
 /// manifest, in the services directory and among the Linux programs.
 pub fn build_initrd(manifest: &Path, services_dir: &Path, out: &Path) -> Result<(), String> {
     let own = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let dirs = [own, services_dir.to_path_buf(), linux_dir()];
+    let dirs = [own, services_dir.to_path_buf(), linux_dir(), apps_dir()];
     let image = initrd::writer::build_from_manifest(manifest, &dirs)?;
     std::fs::write(out, image).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

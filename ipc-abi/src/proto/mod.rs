@@ -11,6 +11,7 @@
 //! Capabilities travel beside the payload in the message's `caps`.
 
 pub mod greeter;
+pub mod jit;
 pub mod names;
 pub mod test;
 

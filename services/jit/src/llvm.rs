@@ -20,7 +20,7 @@ pub fn version() -> String {
 }
 
 /// Takes an LLVM-allocated message.
-fn take_message(m: *mut std::ffi::c_char) -> String {
+pub fn take_message(m: *mut std::ffi::c_char) -> String {
     if m.is_null() {
         return String::new();
     }
@@ -36,6 +36,7 @@ fn take_message(m: *mut std::ffi::c_char) -> String {
 pub struct Llvm {
     machine: LLVMTargetMachineRef,
     triple: String,
+    target: LLVMTargetRef,
 }
 
 pub struct Object {
@@ -70,27 +71,48 @@ impl Llvm {
                 LLVMDisposeMessage(triple_ptr);
                 return Err(take_message(err));
             }
-            let cpu = CString::new("x86-64").unwrap();
-            let features = CString::new("").unwrap();
-            let machine = LLVMCreateTargetMachine(
-                target,
-                triple_ptr,
-                cpu.as_ptr(),
-                features.as_ptr(),
-                LLVMCodeGenOptLevel::LLVMCodeGenLevelDefault,
-                LLVMRelocMode::LLVMRelocStatic,
-                LLVMCodeModel::LLVMCodeModelLarge,
-            );
             LLVMDisposeMessage(triple_ptr);
-            if machine.is_null() {
-                return Err("LLVMCreateTargetMachine failed".into());
-            }
-            Ok(Llvm { machine, triple })
+            let mut llvm = Llvm {
+                machine: ptr::null_mut(),
+                triple,
+                target,
+            };
+            llvm.machine = llvm.new_machine()?;
+            Ok(llvm)
         }
     }
 
     pub fn triple(&self) -> &str {
         &self.triple
+    }
+
+    pub fn machine(&self) -> LLVMTargetMachineRef {
+        self.machine
+    }
+
+    /// A target machine for code the app runs: baseline x86-64 (no AVX:
+    /// the kernel saves SSE state only), static relocations, small code
+    /// model (the app's image and regions all lie in the low 2 GiB).
+    pub fn new_machine(&self) -> Result<LLVMTargetMachineRef, String> {
+        let triple = CString::new(self.triple.as_str()).unwrap();
+        let cpu = CString::new("x86-64").unwrap();
+        let features = CString::new("").unwrap();
+        // SAFETY: all arguments are valid, NUL-terminated and owned here.
+        let machine = unsafe {
+            LLVMCreateTargetMachine(
+                self.target,
+                triple.as_ptr(),
+                cpu.as_ptr(),
+                features.as_ptr(),
+                LLVMCodeGenOptLevel::LLVMCodeGenLevelDefault,
+                LLVMRelocMode::LLVMRelocStatic,
+                LLVMCodeModel::LLVMCodeModelSmall,
+            )
+        };
+        if machine.is_null() {
+            return Err("LLVMCreateTargetMachine failed".into());
+        }
+        Ok(machine)
     }
 
     /// Parses, verifies, optimizes at `level` (0..=3) and emits an object.

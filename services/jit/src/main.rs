@@ -1,13 +1,14 @@
-//! The JIT server. Today it runs a self-test that proves LLVM works inside
-//! our ring-3 Linux personality: it parses and verifies an IR module,
-//! optimizes a copy at O0, O1, O2 and O3 with the new pass manager, emits
-//! x86-64 object code for each, and reports sizes and times; then it shows
-//! that IR which does not parse is an error with LLVM's message, not a
-//! crash. Serving compile requests over IPC into a shared code region is
-//! the next step (docs/jit.md).
+//! The JIT server. By default it serves `ipc_abi::proto::jit`: it compiles
+//! an app's IR and links it into the app's shared code region (see `orc`).
+//! With the argument `selftest` it instead proves LLVM works inside our
+//! ring-3 Linux personality: it parses and verifies an IR module, optimizes
+//! a copy at O0..O3 with the new pass manager, emits x86-64 object code for
+//! each, and shows that bad IR is an error with LLVM's message.
 
 mod llvm;
 mod native;
+mod orc;
+mod serve;
 
 use std::time::Instant;
 
@@ -63,6 +64,28 @@ fn main() {
         "jit.ready llvm={} init_us={init_us}",
         llvm::version()
     ));
+    match std::env::args().nth(1).as_deref() {
+        Some("selftest") => {}
+        Some("linktest") => {
+            // Host-side debugging aid: link the sample into local buffers.
+            let code = vec![0u8; 1 << 20];
+            let data = vec![0u8; 1 << 20];
+            let ir = std::env::args()
+                .nth(2)
+                .map(|p| std::fs::read(p).expect("IR file"));
+            let r = orc::link(
+                &llvm,
+                ir.as_deref().unwrap_or(SAMPLE_IR.as_bytes()),
+                2,
+                &[("printf".to_string(), 0x1234)],
+                (code.as_ptr() as u64, 1 << 20),
+                (data.as_ptr() as u64, 1 << 20),
+            );
+            println!("linktest: {:?}", r.map(|l| (l.entry, l.code_bytes)));
+            return;
+        }
+        _ => serve::serve(&llvm),
+    }
 
     for level in 0..=3 {
         let t = Instant::now();

@@ -65,6 +65,7 @@ macro_rules! entry {
     };
 }
 
+#[cfg(not(feature = "hosted"))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     println!("panic: {info}");

@@ -1,19 +1,25 @@
 //! The name service (see `ipc_abi::proto::names`), from a client's side.
 
 use crate::sys;
-use ipc_abi::cap::Slot;
+use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::names::{NAME_SERVICE_SLOT, NamesProtocol, NamesReply, NamesRequest};
 use ipc_abi::proto::{self, CallError, Protocol};
 
+/// Registers `endpoint` under `name`. Clients get a copy that can call
+/// (and pass capabilities) but never receive.
 pub fn register(name: &str, endpoint: Slot) -> Result<NamesReply, CallError> {
+    let client =
+        sys::cap_derive(endpoint, Rights::SEND.union(Rights::GRANT)).map_err(CallError::Sys)?;
     let mut msg = Message::new();
-    proto::call::<NamesProtocol>(
+    let r = proto::call::<NamesProtocol>(
         NAME_SERVICE_SLOT,
         &mut msg,
         &NamesRequest::Register { name },
-        &[endpoint],
-    )
+        &[client],
+    );
+    let _ = sys::cap_drop(client);
+    r
 }
 
 /// The endpoint registered under `name`, as a new slot.

@@ -249,6 +249,13 @@ fn grant_birth_caps(task: Slot, s: &Svc, name_service: Slot) -> sys::SysResult<(
             Capability::IoPorts { base, len } => (IOPORTS_SLOT, base as u64, len as u64),
             Capability::Irq { line } => (IRQ_SLOT, line as u64, 1),
             Capability::Shutdown => continue,
+            Capability::Initrd => {
+                let ro = sys::cap_derive(INITRD_SLOT, Rights::READ.union(Rights::GRANT))?;
+                let granted = sys::task_grant(task, ro);
+                let _ = sys::cap_drop(ro);
+                granted?;
+                continue;
+            }
         };
         let narrow = sys::cap_narrow(from, base, len)?;
         let granted = sys::task_grant(task, narrow);

@@ -1,0 +1,115 @@
+//! The app host (Linux personality, no LLVM): `apphost FILE.ll LEVEL`.
+//!
+//! It finds the program's IR in the initrd, sets up the shared regions
+//! (code: mapped read-execute here and read-write in the JIT at the same
+//! address; data: read-write in both), sends the IR and its C-library
+//! export table (names and addresses of functions of this binary's static
+//! glibc) to the JIT server, and runs the program's `main` from the code
+//! the JIT linked. The program's output is its own `printf`s, tagged with
+//! the service name on the console; its exit status is logged.
+//!
+//! Not yet: dispatch slots and per-function tiers (the whole program is
+//! compiled at one level), lazy first calls, the interpreter tier.
+
+mod exports;
+
+use ipc_abi::cap::Rights;
+use ipc_abi::ipc::Message;
+use ipc_abi::layout::PAGE_SIZE;
+use ipc_abi::proto;
+use ipc_abi::proto::jit::*;
+use rt::sys;
+
+/// Slot of the read-only initrd (manifest capability `initrd`).
+const INITRD_SLOT: u64 = 1;
+const INITRD_VADDR: u64 = 0x7000_0000;
+const PACKAGE_VADDR: u64 = 0x6100_0000;
+
+fn fail(msg: &str) -> ! {
+    eprintln!("apphost: {msg}");
+    let _ = sys::log_event("app.error");
+    let _ = rt::names::shutdown(1);
+    std::process::exit(1);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(file), Some(level)) = (args.get(1), args.get(2).and_then(|l| l.parse::<u8>().ok()))
+    else {
+        fail("usage: apphost FILE.ll LEVEL");
+    };
+    let pages = sys::mem_map(INITRD_SLOT, INITRD_VADDR, Rights::READ)
+        .unwrap_or_else(|e| fail(&format!("no initrd: {e:?}")));
+    // SAFETY: the initrd object was just mapped read-only with `pages`
+    // pages at INITRD_VADDR and is never unmapped.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(INITRD_VADDR as *const u8, (pages * PAGE_SIZE) as usize)
+    };
+    let total = u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
+    let image = initrd::Image::parse(&bytes[..total.min(bytes.len())])
+        .unwrap_or_else(|e| fail(&format!("initrd: {e}")));
+    let ir = image
+        .find(file)
+        .unwrap_or_else(|| fail(&format!("{file} is not in the initrd")))
+        .data;
+
+    let mut table = vec![0u8; 4096];
+    let mut at = 0;
+    for (name, addr) in exports::table() {
+        at = push_export(&mut table, at, name, addr).unwrap_or_else(|| fail("export table full"));
+    }
+    table.truncate(at);
+
+    let rw = Rights::READ.union(Rights::WRITE);
+    let package_len = ir.len() as u64 + table.len() as u64;
+    let package = sys::mem_create(package_len.div_ceil(PAGE_SIZE))
+        .unwrap_or_else(|e| fail(&format!("{e:?}")));
+    sys::mem_map(package, PACKAGE_VADDR, rw).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    // SAFETY: `package` was just mapped read-write at PACKAGE_VADDR with
+    // room for `package_len` bytes; nothing else in this task uses it.
+    unsafe {
+        let dst = std::slice::from_raw_parts_mut(PACKAGE_VADDR as *mut u8, package_len as usize);
+        dst[..ir.len()].copy_from_slice(ir);
+        dst[ir.len()..].copy_from_slice(&table);
+    }
+    let code = sys::mem_create(APP_CODE_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    sys::mem_map(code, APP_CODE_BASE, Rights::READ.union(Rights::EXEC))
+        .unwrap_or_else(|e| fail(&format!("code: {e:?}")));
+    let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    sys::mem_map(data, APP_DATA_BASE, rw).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
+
+    let jit = rt::names::connect_wait::<JitProtocol>("jit", 1000)
+        .unwrap_or_else(|e| fail(&format!("no JIT: {e:?}")));
+    let mut msg = Message::new();
+    let request = JitRequest::Load {
+        ir_len: ir.len() as u64,
+        exports_len: table.len() as u64,
+        level,
+    };
+    let entry = match proto::call::<JitProtocol>(jit, &mut msg, &request, &[package, code, data]) {
+        Ok(JitReply::Loaded {
+            entry,
+            code_bytes,
+            data_bytes,
+            compile_us,
+        }) => {
+            let _ = sys::log_event(&format!(
+                "app.loaded file={file} level={level} code_bytes={code_bytes} data_bytes={data_bytes} compile_us={compile_us}"
+            ));
+            entry
+        }
+        Ok(JitReply::Failed { message }) => fail(&format!("the JIT refused {file}: {message}")),
+        Err(e) => fail(&format!("JIT call failed: {e:?}")),
+    };
+    if !(APP_CODE_BASE..APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE).contains(&entry) {
+        fail(&format!("entry {entry:#x} is outside the code region"));
+    }
+    // SAFETY: the JIT linked the program's `main` (`int main(void)`) at
+    // `entry`, inside our read-execute code region, against our exports.
+    let main: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry as usize) };
+    let code = main();
+    exports::flush();
+    let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
+    let _ = rt::names::shutdown(code as u64);
+    std::process::exit(code);
+}
