@@ -36,6 +36,9 @@ pub struct LinuxState {
     /// Numbers already reported as missing (0..512).
     enosys_logged: [u64; 8],
     rng: u64,
+    /// Console output not yet ended by a newline (programs write a line in
+    /// several pieces).
+    pending_line: Vec<u8>,
 }
 
 impl LinuxState {
@@ -52,6 +55,7 @@ impl LinuxState {
             mmap_next: MMAP_BASE,
             enosys_logged: [0; 8],
             rng: arch::rdtsc() | 1,
+            pending_line: Vec::new(),
         }
     }
 }
@@ -245,7 +249,7 @@ fn zero_out(k: &Kernel, at: u64, len: usize) -> u64 {
     }
 }
 
-fn write(k: &Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
+fn write(k: &mut Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
     if fd != 1 && fd != 2 {
         return neg(errno::EBADF);
     }
@@ -261,19 +265,45 @@ fn write(k: &Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
             return neg(errno::EFAULT);
         }
     }
-    let name = &k.task(k.current()).name;
-    let text = String::from_utf8_lossy(&text);
-    for line in text.lines() {
+    let written = text.len() as u64;
+    let me = k.current();
+    let t = k.task_mut(me);
+    let st = t.linux.as_mut().expect("linux task");
+    st.pending_line.extend_from_slice(&text);
+    // Print whole lines; keep a partial one (bounded) for the next write.
+    let cut = match st.pending_line.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None if st.pending_line.len() > 4096 => st.pending_line.len(),
+        None => return written,
+    };
+    let lines: Vec<u8> = st.pending_line.drain(..cut).collect();
+    print_lines(&t.name, &lines);
+    written
+}
+
+/// Prints text as `[name] line` lines, control characters shown as '.'.
+fn print_lines(name: &str, bytes: &[u8]) {
+    for line in String::from_utf8_lossy(bytes).lines() {
         let clean: String = line
             .chars()
             .map(|c| if c.is_control() && c != '\t' { '.' } else { c })
             .collect();
         kprintln!("[{name}] {clean}");
     }
-    text.len() as u64
 }
 
-fn writev(k: &Kernel, fd: u64, iov: u64, count: u64) -> u64 {
+/// Prints what a dying task left without a final newline.
+pub fn flush_output(k: &mut Kernel, id: kerncore::slab::Id) {
+    let t = k.task_mut(id);
+    if let Some(st) = t.linux.as_mut()
+        && !st.pending_line.is_empty()
+    {
+        let rest = core::mem::take(&mut st.pending_line);
+        print_lines(&t.name, &rest);
+    }
+}
+
+fn writev(k: &mut Kernel, fd: u64, iov: u64, count: u64) -> u64 {
     if count > 1024 {
         return neg(errno::EINVAL);
     }

@@ -211,6 +211,7 @@ impl Kernel {
         if !self.task(id).alive() {
             return;
         }
+        crate::linux::flush_output(self, id);
         self.log_exit(id, reason);
         let old_state = self.task(id).state;
         {

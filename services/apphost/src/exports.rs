@@ -17,6 +17,7 @@ unsafe extern "C" {
     fn strlen(s: *const c_char) -> usize;
     fn strcmp(a: *const c_char, b: *const c_char) -> c_int;
     fn fflush(f: *mut c_void) -> c_int;
+    fn sqrt(x: f64) -> f64;
 }
 
 /// (name, address) of every export.
@@ -33,6 +34,7 @@ pub fn table() -> Vec<(&'static str, u64)> {
         ("memset", memset as *const () as u64),
         ("strlen", strlen as *const () as u64),
         ("strcmp", strcmp as *const () as u64),
+        ("sqrt", sqrt as *const () as u64),
     ]
 }
 

@@ -103,6 +103,47 @@ extern "C" fn object_layer(
     }
 }
 
+/// External functions and globals of `module` that no export provides
+/// (LLVM intrinsics aside).
+///
+/// # Safety
+/// `module` must be a valid module.
+unsafe fn unresolved(
+    module: llvm_sys::prelude::LLVMModuleRef,
+    exports: &[(String, u64)],
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut check = |v: llvm_sys::prelude::LLVMValueRef| {
+        // SAFETY: `v` is a function or global of the valid module.
+        let (declaration, name) = unsafe {
+            let mut len = 0;
+            let p = LLVMGetValueName2(v, &mut len);
+            (
+                LLVMIsDeclaration(v) != 0,
+                String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned(),
+            )
+        };
+        if declaration && !name.starts_with("llvm.") && !exports.iter().any(|(e, _)| *e == name) {
+            missing.push(name);
+        }
+    };
+    // SAFETY: iterating the module's own lists.
+    unsafe {
+        let mut f = LLVMGetFirstFunction(module);
+        while !f.is_null() {
+            check(f);
+            f = LLVMGetNextFunction(f);
+        }
+        let mut g = LLVMGetFirstGlobal(module);
+        while !g.is_null() {
+            check(g);
+            g = LLVMGetNextGlobal(g);
+        }
+    }
+    missing.sort();
+    missing
+}
+
 pub struct Linked {
     pub entry: u64,
     pub code_bytes: u64,
@@ -162,6 +203,15 @@ pub fn link(
             return Err(format!("IR does not verify: {}", take_message(msg)));
         }
         take_message(msg);
+        let missing = unresolved(module, exports);
+        if !missing.is_empty() {
+            LLVMDisposeModule(module);
+            LLVMOrcDisposeThreadSafeContext(tsctx);
+            return Err(format!(
+                "the program uses C library functions the app host does not provide: {}",
+                missing.join(", ")
+            ));
+        }
         let passes = CString::new(format!("default<O{level}>")).unwrap();
         let options = LLVMCreatePassBuilderOptions();
         let e = LLVMRunPasses(module, passes.as_ptr(), llvm.machine(), options);

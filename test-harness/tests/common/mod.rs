@@ -75,3 +75,62 @@ pub fn boot_manifest_with_memory(name: &str, memory: &str) -> Boot {
     cfg.memory = memory.into();
     qemu::boot(&cfg).unwrap()
 }
+
+/// Boots an app: the JIT server plus the app host running `file` (an
+/// initrd file: `NAME.ll` from `apps/`, or one beside the manifests) at
+/// `level`, under the service name `name`.
+pub fn boot_app(name: &str, file: &str, level: u8) -> Boot {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"version = 1
+files = ["{file}"]
+
+[[service]]
+name = "supervisor"
+
+[[service]]
+name = "jit"
+personality = "linux"
+restart = "on-failure"
+
+[[service]]
+name = "{name}"
+file = "apphost"
+personality = "linux"
+args = ["{file}", "{level}"]
+capabilities = ["initrd", "shutdown"]
+"#
+        ),
+    )
+    .unwrap();
+    let extra = artifacts::workspace_root()
+        .join("test-harness/manifests")
+        .join(file);
+    if extra.is_file() {
+        std::fs::copy(&extra, dir.path().join(file)).unwrap();
+    }
+    let a = &setup().artifacts;
+    let img = dir.path().join("initrd.img");
+    artifacts::build_initrd(&manifest, &a.services_dir, &img).unwrap();
+    let mut esp = default_esp();
+    esp.initrd = Some(std::fs::read(&img).unwrap());
+    let path = dir.path().join("esp.img");
+    esp.write(&path).unwrap();
+    let mut cfg = BootConfig::new(path, setup().firmware.clone());
+    cfg.memory = "1G".into();
+    qemu::boot(&cfg).unwrap()
+}
+
+/// What a task printed, without the `[name] ` tag.
+pub fn output_of(boot: &Boot, name: &str) -> Vec<String> {
+    let tag = format!("[{name}] ");
+    boot.log
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&tag))
+        .map(str::to_string)
+        .collect()
+}
