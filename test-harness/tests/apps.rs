@@ -120,3 +120,60 @@ fn ir_that_does_not_parse_is_refused_with_llvms_message_and_the_jit_stays_up() {
         "the JIT died"
     );
 }
+
+/// The JIT crashes at `point` while serving the app; the app must survive,
+/// reconnect to the restarted JIT and print exactly what a crash-free run
+/// prints.
+fn survives_a_jit_crash(point: &str, logged_at: &str) {
+    common::setup();
+    let b = common::boot_app_with_args("fib", "fib.ll", &["2", point]);
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "{point}: no clean power-off"
+    );
+    check!(
+        b,
+        b.log.events_with("jit.crashing", "at", logged_at).count() == 1,
+        "{point}: the JIT did not crash where asked"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("task.exit", "name", "jit")
+            .any(|e| e.get("reason") == Some("fault")),
+        "{point}: the JIT did not die by a fault"
+    );
+    check!(
+        b,
+        b.log.events_with("svc.restart", "name", "jit").count() == 1,
+        "{point}: the JIT was not restarted"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("app.loaded", "from", "fib")
+            .any(|e| e.num("attempt") == Some(2)),
+        "{point}: the app did not reach the restarted JIT"
+    );
+    check!(
+        b,
+        output_of(&b, "fib") == native_output("fib"),
+        "{point}: output differs from a crash-free run"
+    );
+}
+
+#[test]
+fn the_app_survives_a_jit_crash_while_idle() {
+    survives_a_jit_crash("crash-idle", "idle");
+}
+
+#[test]
+fn the_app_survives_a_jit_crash_during_a_compile() {
+    survives_a_jit_crash("crash-compile", "during-compile");
+}
+
+#[test]
+fn the_app_survives_a_jit_crash_after_writing_code_before_publishing() {
+    survives_a_jit_crash("crash-publish", "before-publish");
+}

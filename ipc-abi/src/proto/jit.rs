@@ -36,7 +36,20 @@ pub enum JitRequest {
         ir_len: u64,
         exports_len: u64,
         level: u8,
+        crash: Option<CrashPoint>,
     },
+    /// Test only: crash now, between requests.
+    CrashIdle,
+}
+
+/// Test only: where a `Load` makes the JIT server crash on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CrashPoint {
+    /// After parsing, in the middle of compiling.
+    DuringCompile,
+    /// After the code is written into the app's region, before the reply
+    /// that publishes its address.
+    BeforePublish,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

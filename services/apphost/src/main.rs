@@ -8,6 +8,12 @@
 //! the JIT linked. The program's output is its own `printf`s, tagged with
 //! the service name on the console; its exit status is logged.
 //!
+//! If the JIT server dies while serving us (we see `PeerDied`), we wait for
+//! the supervisor to restart it, reconnect by name and ask again, for up to
+//! [`JIT_WAIT_TICKS`]. A third argument makes the first request crash the
+//! JIT on purpose (test only): `crash-idle`, `crash-compile` or
+//! `crash-publish`.
+//!
 //! Not yet: dispatch slots and per-function tiers (the whole program is
 //! compiled at one level), lazy first calls, the interpreter tier.
 
@@ -24,6 +30,10 @@ use rt::sys;
 const INITRD_SLOT: u64 = 1;
 const INITRD_VADDR: u64 = 0x7000_0000;
 const PACKAGE_VADDR: u64 = 0x6100_0000;
+/// How long to wait for a (restarted) JIT server: 10 s.
+const JIT_WAIT_TICKS: u64 = 1000;
+/// Requests sent before giving up on a JIT that keeps dying.
+const JIT_ATTEMPTS: u32 = 3;
 
 fn fail(msg: &str) -> ! {
     eprintln!("apphost: {msg}");
@@ -78,28 +88,47 @@ fn main() {
     let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
     sys::mem_map(data, APP_DATA_BASE, rw).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
 
-    let jit = rt::names::connect_wait::<JitProtocol>("jit", 1000)
-        .unwrap_or_else(|e| fail(&format!("no JIT: {e:?}")));
-    let mut msg = Message::new();
-    let request = JitRequest::Load {
-        ir_len: ir.len() as u64,
-        exports_len: table.len() as u64,
-        level,
+    let mut crash = match args.get(3).map(String::as_str) {
+        Some("crash-compile") => Some(CrashPoint::DuringCompile),
+        Some("crash-publish") => Some(CrashPoint::BeforePublish),
+        _ => None,
     };
-    let entry = match proto::call::<JitProtocol>(jit, &mut msg, &request, &[package, code, data]) {
-        Ok(JitReply::Loaded {
-            entry,
-            code_bytes,
-            data_bytes,
-            compile_us,
-        }) => {
-            let _ = sys::log_event(&format!(
-                "app.loaded file={file} level={level} code_bytes={code_bytes} data_bytes={data_bytes} compile_us={compile_us}"
-            ));
-            entry
+    let mut crash_idle = args.get(3).is_some_and(|a| a == "crash-idle");
+    let mut msg = Message::new();
+    let mut attempt = 0;
+    let entry = loop {
+        attempt += 1;
+        let jit = rt::names::connect_wait::<JitProtocol>("jit", JIT_WAIT_TICKS)
+            .unwrap_or_else(|e| fail(&format!("no JIT server within 10 s: {e:?}")));
+        if std::mem::take(&mut crash_idle) {
+            // The JIT dies between requests; our next call finds it gone.
+            let _ = proto::call::<JitProtocol>(jit, &mut msg, &JitRequest::CrashIdle, &[]);
         }
-        Ok(JitReply::Failed { message }) => fail(&format!("the JIT refused {file}: {message}")),
-        Err(e) => fail(&format!("JIT call failed: {e:?}")),
+        let request = JitRequest::Load {
+            ir_len: ir.len() as u64,
+            exports_len: table.len() as u64,
+            level,
+            crash: crash.take(),
+        };
+        match proto::call::<JitProtocol>(jit, &mut msg, &request, &[package, code, data]) {
+            Ok(JitReply::Loaded {
+                entry,
+                code_bytes,
+                data_bytes,
+                compile_us,
+            }) => {
+                let _ = sys::log_event(&format!(
+                    "app.loaded file={file} level={level} code_bytes={code_bytes} data_bytes={data_bytes} compile_us={compile_us} attempt={attempt}"
+                ));
+                break entry;
+            }
+            Ok(JitReply::Failed { message }) => fail(&format!("the JIT refused {file}: {message}")),
+            Err(e) if e.is_peer_died() && attempt < JIT_ATTEMPTS => {
+                let _ = sys::log_event(&format!("app.jit_died attempt={attempt}"));
+                let _ = sys::cap_drop(jit);
+            }
+            Err(e) => fail(&format!("JIT call failed: {e:?}")),
+        }
     };
     if !(APP_CODE_BASE..APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE).contains(&entry) {
         fail(&format!("entry {entry:#x} is outside the code region"));

@@ -78,6 +78,7 @@ fn main() {
                 ir.as_deref().unwrap_or(SAMPLE_IR.as_bytes()),
                 2,
                 &[("printf".to_string(), 0x1234)],
+                &mut || {},
                 (code.as_ptr() as u64, 1 << 20),
                 (data.as_ptr() as u64, 1 << 20),
             );

@@ -162,6 +162,7 @@ pub fn link(
     ir: &[u8],
     level: u8,
     exports: &[(String, u64)],
+    midway: &mut dyn FnMut(),
     code: (u64, u64),
     data: (u64, u64),
 ) -> Result<Linked, String> {
@@ -212,6 +213,7 @@ pub fn link(
                 missing.join(", ")
             ));
         }
+        midway();
         let passes = CString::new(format!("default<O{level}>")).unwrap();
         let options = LLVMCreatePassBuilderOptions();
         let e = LLVMRunPasses(module, passes.as_ptr(), llvm.machine(), options);

@@ -74,10 +74,12 @@ fn handle(llvm: &Llvm, msg: &Message, caps: &[u64]) -> Answer {
     match proto::decode_request::<JitProtocol>(msg) {
         Err(e) => Answer::Error(e),
         Ok(ClientFrame::Hello { .. }) => Answer::Welcome,
+        Ok(ClientFrame::Request(JitRequest::CrashIdle)) => crash("idle"),
         Ok(ClientFrame::Request(JitRequest::Load {
             ir_len,
             exports_len,
             level,
+            crash: crash_at,
         })) => {
             let [package, code, data] = caps else {
                 return Answer::Error(ProtoError::MissingCapability);
@@ -86,7 +88,17 @@ fn handle(llvm: &Llvm, msg: &Message, caps: &[u64]) -> Answer {
                 return Answer::Error(ProtoError::Malformed);
             }
             let started = Instant::now();
-            let result = load(llvm, (*package, *code, *data), ir_len, exports_len, level);
+            let result = load(
+                llvm,
+                (*package, *code, *data),
+                ir_len,
+                exports_len,
+                level,
+                crash_at,
+            );
+            if crash_at == Some(CrashPoint::BeforePublish) && result.is_ok() {
+                crash("before-publish");
+            }
             for base in [JIT_PACKAGE_BASE, APP_CODE_BASE, APP_DATA_BASE] {
                 let _ = sys::mem_unmap(base);
             }
@@ -108,12 +120,22 @@ fn handle(llvm: &Llvm, msg: &Message, caps: &[u64]) -> Answer {
     }
 }
 
+/// Test only: dies the way a real bug would, with a fault the kernel
+/// reports and the supervisor sees.
+fn crash(point: &str) -> ! {
+    crate::native::log_event(&format!("jit.crashing at={point}"));
+    // SAFETY: not safe, on purpose: a write to address 0 kills this task.
+    unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u64>(), 0) };
+    unreachable!("the write to address 0 faulted")
+}
+
 fn load(
     llvm: &Llvm,
     caps: (u64, u64, u64),
     ir_len: u64,
     exports_len: u64,
     level: u8,
+    crash_at: Option<CrashPoint>,
 ) -> Result<orc::Linked, String> {
     let rw = Rights::READ.union(Rights::WRITE);
     let pages = sys::mem_map(caps.0, JIT_PACKAGE_BASE, Rights::READ)
@@ -136,11 +158,17 @@ fn load(
         unsafe { std::slice::from_raw_parts(JIT_PACKAGE_BASE as *const u8, total as usize) };
     let (ir, table) = package.split_at(ir_len as usize);
     let exports: Vec<(String, u64)> = exports(table).map(|(n, a)| (n.to_string(), a)).collect();
+    let during_compile = crash_at == Some(CrashPoint::DuringCompile);
     orc::link(
         llvm,
         ir,
         level,
         &exports,
+        &mut || {
+            if during_compile {
+                crash("during-compile")
+            }
+        },
         (APP_CODE_BASE, code_pages * PAGE_SIZE),
         (APP_DATA_BASE, data_pages * PAGE_SIZE),
     )

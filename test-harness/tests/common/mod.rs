@@ -80,6 +80,15 @@ pub fn boot_manifest_with_memory(name: &str, memory: &str) -> Boot {
 /// initrd file: `NAME.ll` from `apps/`, or one beside the manifests) at
 /// `level`, under the service name `name`.
 pub fn boot_app(name: &str, file: &str, level: u8) -> Boot {
+    boot_app_with_args(name, file, &[&level.to_string()])
+}
+
+/// As [`boot_app`], with the app host's arguments after the file name.
+pub fn boot_app_with_args(name: &str, file: &str, rest: &[&str]) -> Boot {
+    let args: Vec<String> = std::iter::once(file.to_string())
+        .chain(rest.iter().map(|a| a.to_string()))
+        .collect();
+    let args = format!("{args:?}");
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("app.toml");
     std::fs::write(
@@ -100,7 +109,7 @@ restart = "on-failure"
 name = "{name}"
 file = "apphost"
 personality = "linux"
-args = ["{file}", "{level}"]
+args = {args}
 capabilities = ["initrd", "shutdown"]
 "#
         ),
