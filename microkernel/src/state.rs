@@ -304,10 +304,17 @@ impl Kernel {
                 id = t.serial,
                 name = name,
                 reason = "exit",
-                code = code
+                code = code,
+                tsc = arch::rdtsc()
             ),
             ExitReason::Killed => {
-                kevent!("task.exit", id = t.serial, name = name, reason = "killed")
+                kevent!(
+                    "task.exit",
+                    id = t.serial,
+                    name = name,
+                    reason = "killed",
+                    tsc = arch::rdtsc()
+                )
             }
             ExitReason::Fault {
                 vector,
@@ -329,7 +336,8 @@ impl Kernel {
                     fault = fault,
                     error = Hex(error),
                     rip = Hex(rip),
-                    addr = Hex(addr)
+                    addr = Hex(addr),
+                    tsc = arch::rdtsc()
                 )
             }
         }

@@ -201,8 +201,9 @@ fn log_event(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
         let _ = core::fmt::Write::write_fmt(
             w,
             format_args!(
-                "{}{event} from={name}{sep}{fields}\n",
-                ipc_abi::log::EVENT_PREFIX
+                "{}{event} from={name}{sep}{fields} tsc={}\n",
+                ipc_abi::log::EVENT_PREFIX,
+                arch::rdtsc()
             ),
         );
     });
@@ -308,7 +309,8 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
         name = name.as_str(),
         ring = 3u64,
         priority = a.priority,
-        personality = personality
+        personality = personality,
+        tsc = arch::rdtsc()
     );
     k.grant(me, cap(Object::Task(id), Rights::ALL))
         .map(u64::from)

@@ -1,4 +1,6 @@
-//! The app host (Linux personality, no LLVM): `apphost FILE.ll LEVEL`.
+//! The app host (Linux personality, no LLVM): `apphost FILE.ll LEVEL`
+//! (or a list such as `0,1,2,3`: the program runs once per level, each
+//! time freshly linked with freshly initialized globals).
 //!
 //! It finds the program's IR in the initrd, sets up the shared regions
 //! (code: mapped read-execute here and read-write in the JIT at the same
@@ -44,9 +46,13 @@ fn fail(msg: &str) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(file), Some(level)) = (args.get(1), args.get(2).and_then(|l| l.parse::<u8>().ok()))
-    else {
-        fail("usage: apphost FILE.ll LEVEL");
+    let levels: Option<Vec<u8>> = args.get(2).and_then(|l| {
+        l.split(',')
+            .map(|v| v.parse::<u8>().ok().filter(|&v| v <= 3))
+            .collect()
+    });
+    let (Some(file), Some(levels)) = (args.get(1), levels) else {
+        fail("usage: apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish]");
     };
     let pages = sys::mem_map(INITRD_SLOT, INITRD_VADDR, Rights::READ)
         .unwrap_or_else(|e| fail(&format!("no initrd: {e:?}")));
@@ -82,8 +88,8 @@ fn main() {
         dst[..ir.len()].copy_from_slice(ir);
         dst[ir.len()..].copy_from_slice(&table);
     }
-    let code = sys::mem_create(APP_CODE_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
-    sys::mem_map(code, APP_CODE_BASE, Rights::READ.union(Rights::EXEC))
+    let code_region = sys::mem_create(APP_CODE_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    sys::mem_map(code_region, APP_CODE_BASE, Rights::READ.union(Rights::EXEC))
         .unwrap_or_else(|e| fail(&format!("code: {e:?}")));
     let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
     sys::mem_map(data, APP_DATA_BASE, rw).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
@@ -95,49 +101,60 @@ fn main() {
     };
     let mut crash_idle = args.get(3).is_some_and(|a| a == "crash-idle");
     let mut msg = Message::new();
-    let mut attempt = 0;
-    let entry = loop {
-        attempt += 1;
-        let jit = rt::names::connect_wait::<JitProtocol>("jit", JIT_WAIT_TICKS)
-            .unwrap_or_else(|e| fail(&format!("no JIT server within 10 s: {e:?}")));
-        if std::mem::take(&mut crash_idle) {
-            // The JIT dies between requests; our next call finds it gone.
-            let _ = proto::call::<JitProtocol>(jit, &mut msg, &JitRequest::CrashIdle, &[]);
-        }
-        let request = JitRequest::Load {
-            ir_len: ir.len() as u64,
-            exports_len: table.len() as u64,
-            level,
-            crash: crash.take(),
+    let mut code = 0;
+    for &level in &levels {
+        let mut attempt = 0;
+        let entry = loop {
+            attempt += 1;
+            let jit = rt::names::connect_wait::<JitProtocol>("jit", JIT_WAIT_TICKS)
+                .unwrap_or_else(|e| fail(&format!("no JIT server within 10 s: {e:?}")));
+            if std::mem::take(&mut crash_idle) {
+                // The JIT dies between requests; our next call finds it gone.
+                let _ = proto::call::<JitProtocol>(jit, &mut msg, &JitRequest::CrashIdle, &[]);
+            }
+            let request = JitRequest::Load {
+                ir_len: ir.len() as u64,
+                exports_len: table.len() as u64,
+                level,
+                crash: crash.take(),
+            };
+            match proto::call::<JitProtocol>(jit, &mut msg, &request, &[package, code_region, data])
+            {
+                Ok(JitReply::Loaded {
+                    entry,
+                    code_bytes,
+                    data_bytes,
+                    compile_us,
+                }) => {
+                    let _ = sys::log_event(&format!(
+                        "app.loaded file={file} level={level} code_bytes={code_bytes} data_bytes={data_bytes} compile_us={compile_us} attempt={attempt}"
+                    ));
+                    break entry;
+                }
+                Ok(JitReply::Failed { message }) => {
+                    fail(&format!("the JIT refused {file}: {message}"))
+                }
+                Err(e) if e.is_peer_died() && attempt < JIT_ATTEMPTS => {
+                    let _ = sys::log_event(&format!("app.jit_died attempt={attempt}"));
+                    let _ = sys::cap_drop(jit);
+                }
+                Err(e) => fail(&format!("JIT call failed: {e:?}")),
+            }
         };
-        match proto::call::<JitProtocol>(jit, &mut msg, &request, &[package, code, data]) {
-            Ok(JitReply::Loaded {
-                entry,
-                code_bytes,
-                data_bytes,
-                compile_us,
-            }) => {
-                let _ = sys::log_event(&format!(
-                    "app.loaded file={file} level={level} code_bytes={code_bytes} data_bytes={data_bytes} compile_us={compile_us} attempt={attempt}"
-                ));
-                break entry;
-            }
-            Ok(JitReply::Failed { message }) => fail(&format!("the JIT refused {file}: {message}")),
-            Err(e) if e.is_peer_died() && attempt < JIT_ATTEMPTS => {
-                let _ = sys::log_event(&format!("app.jit_died attempt={attempt}"));
-                let _ = sys::cap_drop(jit);
-            }
-            Err(e) => fail(&format!("JIT call failed: {e:?}")),
+        if !(APP_CODE_BASE..APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE).contains(&entry) {
+            fail(&format!("entry {entry:#x} is outside the code region"));
         }
-    };
-    if !(APP_CODE_BASE..APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE).contains(&entry) {
-        fail(&format!("entry {entry:#x} is outside the code region"));
+        // SAFETY: the JIT linked the program's `main` (`int main(void)`) at
+        // `entry`, inside our read-execute code region, against our exports.
+        let main: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry as usize) };
+        let started = std::time::Instant::now();
+        code = main();
+        let run_us = started.elapsed().as_micros();
+        exports::flush();
+        let _ = sys::log_event(&format!(
+            "app.run file={file} level={level} code={code} run_us={run_us}"
+        ));
     }
-    // SAFETY: the JIT linked the program's `main` (`int main(void)`) at
-    // `entry`, inside our read-execute code region, against our exports.
-    let main: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry as usize) };
-    let code = main();
-    exports::flush();
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
     std::process::exit(code);
