@@ -58,17 +58,8 @@ const PHASES: &[(&str, Option<&str>, &str)] = &[
 
 fn boot(args: &[String]) -> Result<i32, String> {
     let with_icount = !args.iter().any(|a| a == "--no-icount");
-    let firmware = host::ensure_tools()?;
-    let art = artifacts::build_all()?;
     let esp_path = artifacts::work_dir().join("bench-esp.img");
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    EspContents {
-        loader: read(&art.loader)?,
-        kernel: Some(read(&art.kernel)?),
-        initrd: Some(read(&art.initrd)?),
-        cmdline: None,
-    }
-    .write(&esp_path)?;
+    let firmware = prepare_esp(None, &esp_path)?;
 
     let mut modes = vec![("TCG", None)];
     if with_icount {
@@ -112,20 +103,9 @@ fn boot(args: &[String]) -> Result<i32, String> {
 const SEL4_ONE_WAY_CYCLES: u64 = 301;
 
 fn ipc() -> Result<i32, String> {
-    let firmware = host::ensure_tools()?;
-    let art = artifacts::build_all()?;
-    let initrd = artifacts::work_dir().join("bench-ipc-initrd.img");
     let manifest = workspace_root().join("test-harness/manifests/bench-ipc.toml");
-    artifacts::build_initrd(&manifest, &art.services_dir, &initrd)?;
     let esp_path = artifacts::work_dir().join("bench-ipc-esp.img");
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    EspContents {
-        loader: read(&art.loader)?,
-        kernel: Some(read(&art.kernel)?),
-        initrd: Some(read(&initrd)?),
-        cmdline: None,
-    }
-    .write(&esp_path)?;
+    let firmware = prepare_esp(Some(&manifest), &esp_path)?;
     let mut report = String::new();
     writeln!(report, "\n## IPC ({})\n", today()).unwrap();
     writeln!(
@@ -194,22 +174,11 @@ fn ipc() -> Result<i32, String> {
 /// Boots `manifest` (in `test-harness/manifests`) with `memory`, once
 /// under `-icount` and once under plain TCG.
 fn boot_twice(manifest: &str, memory: &str) -> Result<[crate::qemu::Boot; 2], String> {
-    let firmware = host::ensure_tools()?;
-    let art = artifacts::build_all()?;
-    let initrd = artifacts::work_dir().join(format!("bench-{manifest}-initrd.img"));
     let path = workspace_root()
         .join("test-harness/manifests")
         .join(format!("{manifest}.toml"));
-    artifacts::build_initrd(&path, &art.services_dir, &initrd)?;
     let esp_path = artifacts::work_dir().join(format!("bench-{manifest}-esp.img"));
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    EspContents {
-        loader: read(&art.loader)?,
-        kernel: Some(read(&art.kernel)?),
-        initrd: Some(read(&initrd)?),
-        cmdline: None,
-    }
-    .write(&esp_path)?;
+    let firmware = prepare_esp(Some(&path), &esp_path)?;
     let mut boots = Vec::new();
     for icount in [Some(ICOUNT.to_string()), None] {
         let mut cfg = BootConfig::new(esp_path.clone(), firmware.clone());
@@ -308,22 +277,11 @@ const BENCH_APPS: &[&str] = &["fib", "sieve", "checksum", "nbody"];
 /// Boots a generated manifest (JIT server, app host, and optionally the
 /// native build at top priority so it runs alone) under `-icount`.
 fn boot_generated(manifest: &str) -> Result<crate::qemu::Boot, String> {
-    let firmware = host::ensure_tools()?;
-    let art = artifacts::build_all()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let path = dir.path().join("bench.toml");
     std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    let initrd = dir.path().join("initrd.img");
-    artifacts::build_initrd(&path, &art.services_dir, &initrd)?;
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let esp = dir.path().join("esp.img");
-    EspContents {
-        loader: read(&art.loader)?,
-        kernel: Some(read(&art.kernel)?),
-        initrd: Some(read(&initrd)?),
-        cmdline: None,
-    }
-    .write(&esp)?;
+    let firmware = prepare_esp(Some(&path), &esp)?;
     let mut cfg = BootConfig::new(esp, firmware);
     cfg.memory = "1G".into();
     cfg.icount = Some(ICOUNT.into());
@@ -443,6 +401,33 @@ fn apps_report(report: &mut String) -> Result<(), String> {
     )
     .unwrap();
     Ok(())
+}
+
+/// Builds everything and writes an ESP at `esp` whose initrd is built from
+/// `manifest` (the default initrd when `None`).
+fn prepare_esp(
+    manifest: Option<&std::path::Path>,
+    esp: &std::path::Path,
+) -> Result<crate::host::Firmware, String> {
+    let firmware = host::ensure_tools()?;
+    let art = artifacts::build_all()?;
+    let initrd = match manifest {
+        Some(m) => {
+            let out = esp.with_extension("initrd");
+            artifacts::build_initrd(m, &art.services_dir, &out)?;
+            out
+        }
+        None => art.initrd.clone(),
+    };
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    EspContents {
+        loader: read(&art.loader)?,
+        kernel: Some(read(&art.kernel)?),
+        initrd: Some(read(&initrd)?),
+        cmdline: None,
+    }
+    .write(esp)?;
+    Ok(firmware)
 }
 
 fn append_report(report: &str) -> Result<(), String> {

@@ -60,13 +60,18 @@ pub fn boot_manifest(name: &str) -> Boot {
 
 /// As [`boot_manifest`], with `memory` for QEMU's `-m`.
 pub fn boot_manifest_with_memory(name: &str, memory: &str) -> Boot {
-    let a = &setup().artifacts;
-    let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("initrd.img");
     let manifest = artifacts::workspace_root()
         .join("test-harness/manifests")
         .join(format!("{name}.toml"));
-    artifacts::build_initrd(&manifest, &a.services_dir, &img).unwrap();
+    boot_manifest_file(&manifest, memory)
+}
+
+/// Builds an initrd from the manifest at `manifest` (files are found beside
+/// it and among the build outputs) and boots it with `memory`.
+pub fn boot_manifest_file(manifest: &std::path::Path, memory: &str) -> Boot {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("initrd.img");
+    artifacts::build_initrd(manifest, &setup().artifacts.services_dir, &img).unwrap();
     let mut esp = default_esp();
     esp.initrd = Some(std::fs::read(&img).unwrap());
     let path = dir.path().join("esp.img");
@@ -121,16 +126,7 @@ capabilities = ["initrd", "shutdown"]
     if extra.is_file() {
         std::fs::copy(&extra, dir.path().join(file)).unwrap();
     }
-    let a = &setup().artifacts;
-    let img = dir.path().join("initrd.img");
-    artifacts::build_initrd(&manifest, &a.services_dir, &img).unwrap();
-    let mut esp = default_esp();
-    esp.initrd = Some(std::fs::read(&img).unwrap());
-    let path = dir.path().join("esp.img");
-    esp.write(&path).unwrap();
-    let mut cfg = BootConfig::new(path, setup().firmware.clone());
-    cfg.memory = "1G".into();
-    qemu::boot(&cfg).unwrap()
+    boot_manifest_file(&manifest, "1G")
 }
 
 /// What a task printed, without the `[name] ` tag.
