@@ -155,8 +155,9 @@ pub const APP_IR_FLAGS: &[&str] = &[
     "-S",
 ];
 
-/// Compiles every `apps/*.c` to `NAME.ll`, and with `-O3` to a native
-/// `NAME-native` for reference output.
+/// Compiles every `apps/*.c` to `NAME.ll`, and with `-O3` to a native,
+/// static, non-PIE `NAME-native`: the reference output, and the
+/// ahead-of-time baseline the Linux personality can run.
 pub fn build_apps() -> Result<(), String> {
     let out = apps_dir();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -181,8 +182,9 @@ pub fn build_apps() -> Result<(), String> {
         run(ir)?;
         let mut native = Command::new("clang-19");
         native
-            .args(["-O3"])
+            .args(["-O3", "-static", "-no-pie"])
             .arg(&c)
+            .arg("-lm")
             .arg("-o")
             .arg(out.join(format!("{stem}-native")));
         run(native)?;

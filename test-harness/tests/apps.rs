@@ -177,3 +177,30 @@ fn the_app_survives_a_jit_crash_during_a_compile() {
 fn the_app_survives_a_jit_crash_after_writing_code_before_publishing() {
     survives_a_jit_crash("crash-publish", "before-publish");
 }
+
+#[test]
+fn a_program_gets_its_arguments_and_reports_its_exit_status() {
+    common::setup();
+    let b = common::boot_app_with_args(
+        "echoargs",
+        "echoargs.ll",
+        &["2", "--", "first", "second arg"],
+    );
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "no clean power-off"
+    );
+    check!(
+        b,
+        output_of(&b, "echoargs") == ["arg 1: first", "arg 2: second arg"],
+        "arguments did not reach main"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("app.exit", "from", "echoargs")
+            .any(|e| e.num("code") == Some(2)),
+        "the exit status was not reported"
+    );
+}

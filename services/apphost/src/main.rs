@@ -52,7 +52,9 @@ fn main() {
             .collect()
     });
     let (Some(file), Some(levels)) = (args.get(1), levels) else {
-        fail("usage: apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish]");
+        fail(
+            "usage: apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [-- ARGS...]",
+        );
     };
     let pages = sys::mem_map(INITRD_SLOT, INITRD_VADDR, Rights::READ)
         .unwrap_or_else(|e| fail(&format!("no initrd: {e:?}")));
@@ -94,6 +96,17 @@ fn main() {
     let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
     sys::mem_map(data, APP_DATA_BASE, rw).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
 
+    // Arguments after "--" are the program's own (argv[1..]).
+    let (args, program_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
+        None => (args.clone(), Vec::new()),
+    };
+    let argv_strings: Vec<std::ffi::CString> = std::iter::once(file.as_str())
+        .chain(program_args.iter().map(String::as_str))
+        .map(|a| std::ffi::CString::new(a).unwrap_or_default())
+        .collect();
+    let mut argv: Vec<*const std::ffi::c_char> = argv_strings.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
     let mut crash = match args.get(3).map(String::as_str) {
         Some("crash-compile") => Some(CrashPoint::DuringCompile),
         Some("crash-publish") => Some(CrashPoint::BeforePublish),
@@ -144,11 +157,14 @@ fn main() {
         if !(APP_CODE_BASE..APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE).contains(&entry) {
             fail(&format!("entry {entry:#x} is outside the code region"));
         }
-        // SAFETY: the JIT linked the program's `main` (`int main(void)`) at
-        // `entry`, inside our read-execute code region, against our exports.
-        let main: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry as usize) };
+        // SAFETY: the JIT linked the program's `main` at `entry`, inside our
+        // read-execute code region, against our exports. C's `main` takes
+        // `(argc, argv)` or nothing; under the System V ABI passing both to
+        // a `main(void)` is harmless.
+        let main: extern "C" fn(i32, *const *const std::ffi::c_char) -> i32 =
+            unsafe { std::mem::transmute(entry as usize) };
         let started = std::time::Instant::now();
-        code = main();
+        code = main(argv.len() as i32 - 1, argv.as_ptr());
         let run_us = started.elapsed().as_micros();
         exports::flush();
         let _ = sys::log_event(&format!(

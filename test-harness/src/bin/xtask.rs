@@ -21,6 +21,8 @@ const USAGE: &str = "usage:
   cargo xtask run [--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT]
                   [--qemu-arg ARG]... [--timeout SECS]
       build everything and boot it under QEMU; exits with the guest's status
+  cargo xtask run --app FILE.c|FILE.ll|FILE.bc [--tier 0-3] [-- PROGRAM ARGS...]
+      run your own program through the JIT server (compiled at --tier, default 2)
   cargo xtask test [--no-lint] [CARGO TEST ARGS]
       fmt and clippy (unless --no-lint), host unit tests, then QEMU integration tests
   cargo xtask lint
@@ -69,6 +71,10 @@ fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'
 fn run(args: &[String]) -> Result<i32, String> {
     let firmware = host::ensure_tools()?;
     let mut memory = "256M".to_string();
+    let mut memory_default = true;
+    let mut app: Option<PathBuf> = None;
+    let mut tier = 2u8;
+    let mut program_args: Vec<String> = Vec::new();
     let mut initrd: Option<PathBuf> = None;
     let mut manifest: Option<PathBuf> = None;
     let mut cmdline = None;
@@ -77,7 +83,10 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--memory" => memory = value(&mut it, a)?.clone(),
+            "--memory" => {
+                memory = value(&mut it, a)?.clone();
+                memory_default = false;
+            }
             "--initrd" => initrd = Some(value(&mut it, a)?.into()),
             "--manifest" => manifest = Some(value(&mut it, a)?.into()),
             "--cmdline" => cmdline = Some(value(&mut it, a)?.clone()),
@@ -88,8 +97,30 @@ fn run(args: &[String]) -> Result<i32, String> {
                     .map_err(|_| "--timeout takes whole seconds")?;
                 timeout = Some(Duration::from_secs(secs));
             }
+            "--app" => app = Some(PathBuf::from(value(&mut it, a)?)),
+            "--tier" => {
+                tier = value(&mut it, a)?
+                    .parse()
+                    .ok()
+                    .filter(|t: &u8| *t <= 3)
+                    .ok_or("--tier takes 0, 1, 2 or 3")?;
+            }
+            "--" => {
+                program_args.extend(it.by_ref().cloned());
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
+    }
+    if let Some(app) = &app {
+        if initrd.is_some() || manifest.is_some() {
+            return Err("--app builds its own initrd: no --initrd or --manifest with it".into());
+        }
+        manifest = Some(app_manifest(app, tier, &program_args)?);
+        if memory_default {
+            memory = "1G".into();
+        }
+    } else if !program_args.is_empty() {
+        return Err("arguments after -- are for --app programs".into());
     }
     let art = build()?;
     let initrd_path = match (initrd, manifest) {
@@ -127,6 +158,57 @@ fn run(args: &[String]) -> Result<i32, String> {
         log_path.display()
     );
     Ok(boot.outcome.exit_code())
+}
+
+/// Prepares `--app FILE`: a `.c` file is compiled to IR with `clang-19`
+/// (the flags of `apps/`), a `.ll` or `.bc` file is taken as it is; returns
+/// a manifest that runs it through the JIT server and the app host.
+fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<PathBuf, String> {
+    let dir = artifacts::work_dir().join("app");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let ext = app.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let file = match ext {
+        "c" => {
+            let out = dir.join("program.ll");
+            let status = Command::new("clang-19")
+                .args(artifacts::APP_IR_FLAGS)
+                .arg(app)
+                .arg("-o")
+                .arg(&out)
+                .status()
+                .map_err(|e| format!("cannot run clang-19: {e}"))?;
+            if !status.success() {
+                return Err(format!("clang-19 could not compile {}", app.display()));
+            }
+            "program.ll"
+        }
+        "ll" | "bc" => {
+            let name = if ext == "ll" {
+                "program.ll"
+            } else {
+                "program.bc"
+            };
+            std::fs::copy(app, dir.join(name)).map_err(|e| format!("{}: {e}", app.display()))?;
+            name
+        }
+        _ => {
+            return Err(format!(
+                "{}: --app takes a .c, .ll or .bc file",
+                app.display()
+            ));
+        }
+    };
+    let mut argv = vec![file.to_string(), tier.to_string(), "--".to_string()];
+    argv.extend(args.iter().cloned());
+    let manifest = format!(
+        "version = 1\nfiles = [\"{file}\"]\n\n[[service]]\nname = \"supervisor\"\n\n\
+         [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
+         [[service]]\nname = \"app\"\nfile = \"apphost\"\npersonality = \"linux\"\nargs = {argv:?}\n\
+         capabilities = [\"initrd\", \"shutdown\"]\n"
+    );
+    let path = dir.join("app.toml");
+    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 fn cargo() -> Command {
