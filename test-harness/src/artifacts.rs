@@ -182,7 +182,7 @@ pub fn build_apps() -> Result<(), String> {
         run(ir)?;
         let mut native = Command::new("clang-19");
         native
-            .args(["-O3", "-static", "-no-pie"])
+            .args(["-O3", "-static"])
             .arg(&c)
             .arg("-lm")
             .arg("-o")

@@ -312,10 +312,12 @@ fn app_manifest(app: &str, levels: &str, native: bool, crash: Option<&str>) -> S
 fn apps_report(report: &mut String) -> Result<(), String> {
     writeln!(
         report,
-        "\nApp run time per tier (JIT code in the app host) against the same C built with \
-         `clang-19 -O3 -static` and run as a Linux-personality task in the same boot, at top priority \
-         so it runs alone. Under `-icount shift=0`, guest microseconds = thousands of guest \
-         instructions. Ratio = tier time / native time (one run).\n"
+        "\nApp run time per tier (JIT code in the app host: `main` plus flushing its output) against \
+         the same C built with `clang-19 -O3 -static` and run as a Linux-personality task in the same \
+         boot, at top priority so it runs alone (its whole life: glibc start-up, `main`, exit). Under \
+         `-icount shift=0`, guest microseconds = thousands of guest instructions. Ratio = tier time / \
+         native time (one run). Console output is slow under emulation (the kernel writes the UART a \
+         byte at a time), so output-heavy programs compare output more than code.\n"
     )
     .unwrap();
     writeln!(
