@@ -349,6 +349,13 @@ fn is_anon(st: &LinuxState, addr: u64) -> bool {
 fn map_fresh(k: &mut Kernel, at: u64, pages: u64, flags: u64) -> Result<(), u64> {
     let me = k.current();
     let t = k.task_mut(me);
+    // Memory objects' pages are not the personality's to replace or free.
+    if t.mappings
+        .iter()
+        .any(|m| m.vaddr < at + pages * PAGE_SIZE && at < m.vaddr + m.pages * PAGE_SIZE)
+    {
+        return Err(errno::ENOMEM);
+    }
     let space = t.space.as_mut().expect("live task");
     for i in 0..pages {
         if let Some(f) = space.unmap(at + i * PAGE_SIZE) {
@@ -424,6 +431,11 @@ fn munmap(k: &mut Kernel, addr: u64, len: u64) -> u64 {
     let pages: Vec<u64> = (0..len.div_ceil(PAGE_SIZE))
         .map(|i| addr + i * PAGE_SIZE)
         .filter(|&p| is_anon(st, p))
+        .filter(|&p| {
+            !t.mappings
+                .iter()
+                .any(|m| (m.vaddr..m.vaddr + m.pages * PAGE_SIZE).contains(&p))
+        })
         .collect();
     let space = t.space.as_mut().expect("live task");
     for p in pages {

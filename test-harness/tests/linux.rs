@@ -31,6 +31,7 @@ fn a_static_glibc_rust_program_runs_under_the_linux_personality() {
         "[linuxhello] linuxhello: mprotect_wx_refused=true",
         "[linuxhello] linuxhello: mmap_wx_refused=true",
         "[linuxhello] linuxhello: unknown_is_enosys=true",
+        "[linuxhello] linuxhello: memobj_survives_munmap=true",
     ] {
         check!(b, b.log.text.contains(line), "missing output line: {line}");
     }

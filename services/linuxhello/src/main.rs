@@ -65,12 +65,35 @@ fn main() {
         unknown.iter().all(|&r| r as i64 == -38)
     );
 
+    // A shared memory object mapped inside the mmap area is not the
+    // personality's to free: munmap leaves it alone.
+    let at: u64 = 0x1000_8000_0000;
+    let object = raw::syscall(0x1012, 1, 0, 0, 0); // MemCreate(1 page)
+    let mapped = raw::syscall(0x1013, object, at, 3, 0) == 1; // MemMap RW
+    raw::poke(at, 0x5eed);
+    let unmap = raw::syscall(11, at, 4096, 0, 0);
+    println!(
+        "linuxhello: memobj_survives_munmap={}",
+        mapped && unmap == 0 && raw::peek(at) == 0x5eed
+    );
+
     let code = args.get(1).and_then(|a| a.parse::<i32>().ok()).unwrap_or(0);
     std::process::exit(code);
 }
 
 /// Raw Linux syscalls for what `std` has no wrapper for.
 mod raw {
+    pub fn poke(at: u64, v: u64) {
+        // SAFETY: `at` is a page this program just mapped read-write.
+        unsafe { std::ptr::write_volatile(at as *mut u64, v) }
+    }
+
+    pub fn peek(at: u64) -> u64 {
+        // SAFETY: as for `poke`; if the kernel had freed the page this read
+        // would fault, which the test would see.
+        unsafe { std::ptr::read_volatile(at as *const u64) }
+    }
+
     pub fn syscall(n: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> u64 {
         let ret: u64;
         // SAFETY: the calls made through this (mmap of fresh anonymous
