@@ -33,15 +33,17 @@ impl Kernel {
     }
 
     /// Chooses who runs next. The current task keeps the CPU unless it
-    /// blocked, died, yielded, or its slice ended with an equal or higher
-    /// priority task ready.
+    /// blocked, died or yielded, a higher-priority task became ready (it
+    /// runs at once), or its slice ended with an equal-priority task ready.
     pub fn schedule(&mut self) -> Next {
         let preempt = core::mem::take(&mut self.preempt);
         if let Some(c) = self.current {
             let t = self.task(c);
             if t.state == TaskState::Running {
                 let prio = t.priority;
-                if !(preempt && self.highest_ready().is_some_and(|p| p >= prio)) {
+                let higher_ready = self.highest_ready().is_some_and(|p| p > prio);
+                let slice_over = preempt && self.highest_ready().is_some_and(|p| p >= prio);
+                if !higher_ready && !slice_over {
                     return Next::Run(c);
                 }
                 self.make_ready(c);
