@@ -76,6 +76,16 @@ fn nbody_runs_like_native_at_every_tier() {
 }
 
 #[test]
+fn spectral_norm_runs_like_native_at_every_tier() {
+    runs_like_native("spectralnorm");
+}
+
+#[test]
+fn fannkuch_runs_like_native_at_every_tier() {
+    runs_like_native("fannkuch");
+}
+
+#[test]
 fn a_program_using_unprovided_c_functions_is_refused_before_it_runs() {
     let b = boot_app("missing", "missing.ll", 2);
     let refusal = b
