@@ -214,3 +214,34 @@ fn a_program_gets_its_arguments_and_reports_its_exit_status() {
         "the exit status was not reported"
     );
 }
+
+#[test]
+fn a_tier_up_while_the_program_runs_switches_through_the_dispatch_slots() {
+    common::setup();
+    let b = common::boot_app_with_args("tierup", "tierup.ll", &["0", "tier-up=3"]);
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "no clean power-off"
+    );
+    let published = b.log.first("jit.publish").and_then(|e| e.num("tsc"));
+    let loaded = b.log.first("app.loaded").and_then(|e| e.num("tsc"));
+    let finished = b.log.first("app.run").and_then(|e| e.num("tsc"));
+    check!(
+        b,
+        b.log
+            .first("jit.publish")
+            .is_some_and(|e| e.num("level") == Some(3) && e.num("functions") == Some(3)),
+        "the JIT did not publish three functions at O3"
+    );
+    check!(
+        b,
+        matches!((loaded, published, finished), (Some(l), Some(p), Some(f)) if l < p && p < f),
+        "the new tier was not published while the program ran"
+    );
+    check!(
+        b,
+        output_of(&b, "tierup") == native_output("tierup"),
+        "output differs from native"
+    );
+}

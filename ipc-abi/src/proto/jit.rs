@@ -13,6 +13,11 @@ pub const APP_CODE_PAGES: u64 = 1024;
 /// Where the program's globals live in both.
 pub const APP_DATA_BASE: u64 = 0x5000_0000;
 pub const APP_DATA_PAGES: u64 = 1024;
+/// Dispatch slots: the first bytes of the data region hold one 8-byte
+/// slot per function of the program (in definition order); every call
+/// between program functions loads its callee's slot and jumps there, so a
+/// tier-up is one atomic store of the new code's address.
+pub const APP_SLOT_BYTES: u64 = 64 * 1024;
 /// Where the JIT maps the package (IR and export table) it is sent.
 pub const JIT_PACKAGE_BASE: u64 = 0x6000_0000;
 
@@ -37,6 +42,9 @@ pub enum JitRequest {
         exports_len: u64,
         level: u8,
         crash: Option<CrashPoint>,
+        /// Recompile every function at this level after replying, while
+        /// the app runs, and publish each through its slot.
+        tier_up: Option<u8>,
     },
     /// Test only: crash now, between requests.
     CrashIdle,

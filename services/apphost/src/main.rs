@@ -113,6 +113,12 @@ fn main() {
         _ => None,
     };
     let mut crash_idle = args.get(3).is_some_and(|a| a == "crash-idle");
+    // `tier-up=N`: the JIT recompiles every function at N while the program
+    // runs and switches it over through the dispatch slots.
+    let tier_up = args
+        .iter()
+        .find_map(|a| a.strip_prefix("tier-up="))
+        .and_then(|v| v.parse::<u8>().ok());
     let mut msg = Message::new();
     let mut code = 0;
     for &level in &levels {
@@ -130,6 +136,7 @@ fn main() {
                 exports_len: table.len() as u64,
                 level,
                 crash: crash.take(),
+                tier_up,
             };
             match proto::call::<JitProtocol>(jit, &mut msg, &request, &[package, code_region, data])
             {

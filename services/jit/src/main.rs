@@ -66,25 +66,6 @@ fn main() {
     ));
     match std::env::args().nth(1).as_deref() {
         Some("selftest") => {}
-        Some("linktest") => {
-            // Host-side debugging aid: link the sample into local buffers.
-            let code = vec![0u8; 1 << 20];
-            let data = vec![0u8; 1 << 20];
-            let ir = std::env::args()
-                .nth(2)
-                .map(|p| std::fs::read(p).expect("IR file"));
-            let r = orc::link(
-                &llvm,
-                ir.as_deref().unwrap_or(SAMPLE_IR.as_bytes()),
-                2,
-                &[("printf".to_string(), 0x1234)],
-                &mut || {},
-                (code.as_ptr() as u64, 1 << 20),
-                (data.as_ptr() as u64, 1 << 20),
-            );
-            println!("linktest: {:?}", r.map(|l| (l.entry, l.code_bytes)));
-            return;
-        }
         _ => serve::serve(&llvm),
     }
 

@@ -5,6 +5,7 @@
 //! symbols resolve only to the app's exports and to what it links itself.
 
 use crate::llvm::{Llvm, take_message};
+use ipc_abi::proto::jit::{APP_DATA_BASE, APP_SLOT_BYTES};
 use llvm_sys::core::*;
 use llvm_sys::error::*;
 use llvm_sys::ir_reader::LLVMParseIRInContext;
@@ -12,13 +13,13 @@ use llvm_sys::orc2::ee::*;
 use llvm_sys::orc2::lljit::*;
 use llvm_sys::orc2::*;
 use llvm_sys::prelude::LLVMBool;
+use llvm_sys::prelude::{LLVMContextRef, LLVMModuleRef, LLVMValueRef};
 use llvm_sys::transforms::pass_builder::*;
 use std::ffi::{CString, c_char, c_uint, c_void};
 use std::ptr;
 
 /// A bump allocator over one region.
 struct Bump {
-    base: u64,
     end: u64,
     next: u64,
 }
@@ -34,10 +35,27 @@ impl Bump {
     }
 }
 
-/// Where sections go.
-struct Regions {
+/// Where sections go: the app's code region and its data region after the
+/// dispatch slots. Kept across links, so a tier-up adds code beside the
+/// code that is still running.
+pub struct Regions {
     code: Bump,
     data: Bump,
+}
+
+impl Regions {
+    pub fn new(code: (u64, u64), data: (u64, u64)) -> Regions {
+        Regions {
+            code: Bump {
+                end: code.0 + code.1,
+                next: code.0,
+            },
+            data: Bump {
+                end: data.0 + data.1,
+                next: data.0 + APP_SLOT_BYTES,
+            },
+        }
+    }
 }
 
 extern "C" fn create_context(ctx: *mut c_void) -> *mut c_void {
@@ -148,6 +166,10 @@ pub struct Linked {
     pub entry: u64,
     pub code_bytes: u64,
     pub data_bytes: u64,
+    /// Defined functions in slot order, with their new code's address.
+    pub functions: Vec<(String, u64)>,
+    /// The program's globals and where they live (first link only).
+    pub globals: Vec<(String, u64)>,
 }
 
 fn error_text(e: LLVMErrorRef) -> String {
@@ -163,21 +185,10 @@ pub fn link(
     level: u8,
     exports: &[(String, u64)],
     midway: &mut dyn FnMut(),
-    code: (u64, u64),
-    data: (u64, u64),
+    regions: &mut Regions,
+    prior_globals: Option<&[(String, u64)]>,
 ) -> Result<Linked, String> {
-    let mut regions = Box::new(Regions {
-        code: Bump {
-            base: code.0,
-            end: code.0 + code.1,
-            next: code.0,
-        },
-        data: Bump {
-            base: data.0,
-            end: data.0 + data.1,
-            next: data.0,
-        },
-    });
+    let (code_start, data_start) = (regions.code.next, regions.data.next);
     // SAFETY: every LLVM object below is created here and disposed of
     // before returning; the module's ownership passes to the thread-safe
     // module and then to the JIT; `regions` outlives the JIT.
@@ -213,6 +224,36 @@ pub fn link(
                 missing.join(", ")
             ));
         }
+        let functions = match route_through_slots(ctx, module) {
+            Ok(f) => f,
+            Err(e) => {
+                LLVMDisposeModule(module);
+                LLVMOrcDisposeThreadSafeContext(tsctx);
+                return Err(e);
+            }
+        };
+        // A recompile reuses the globals' one home: their definitions become
+        // declarations resolved to where the first link put them.
+        let mut global_names = Vec::new();
+        let mut g = LLVMGetFirstGlobal(module);
+        while !g.is_null() {
+            if LLVMIsDeclaration(g) == 0 {
+                let mut len = 0;
+                let p = LLVMGetValueName2(g, &mut len);
+                global_names.push(
+                    String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned(),
+                );
+                if prior_globals.is_some() {
+                    LLVMSetInitializer(g, ptr::null_mut());
+                }
+            }
+            g = LLVMGetNextGlobal(g);
+        }
+        let mut all_exports: Vec<(String, u64)> = exports.to_vec();
+        if let Some(prior) = prior_globals {
+            all_exports.extend_from_slice(prior);
+        }
+        let exports = &all_exports;
         midway();
         let passes = CString::new(format!("default<O{level}>")).unwrap();
         let options = LLVMCreatePassBuilderOptions();
@@ -232,7 +273,7 @@ pub fn link(
         LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(
             builder,
             object_layer,
-            &mut *regions as *mut Regions as *mut c_void,
+            regions as *mut Regions as *mut c_void,
         );
         let mut jit = ptr::null_mut();
         let e = LLVMOrcCreateLLJIT(&mut jit, builder);
@@ -281,18 +322,137 @@ pub fn link(
             if !e.is_null() {
                 return Err(error_text(e));
             }
-            Ok(entry)
+            let lookup = |name: &str| -> Result<(String, u64), String> {
+                let c = CString::new(name).unwrap();
+                let mut addr = 0;
+                let e = LLVMOrcLLJITLookup(jit, &mut addr, c.as_ptr());
+                if e.is_null() {
+                    Ok((name.to_string(), addr))
+                } else {
+                    Err(error_text(e))
+                }
+            };
+            let functions = functions
+                .iter()
+                .map(|f| lookup(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            let globals = if prior_globals.is_some() {
+                Vec::new()
+            } else {
+                global_names
+                    .iter()
+                    .map(|g| lookup(g))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            Ok((entry, functions, globals))
         })();
         let e = LLVMOrcDisposeLLJIT(jit);
         if !e.is_null() {
             LLVMConsumeError(e);
         }
         LLVMOrcDisposeThreadSafeContext(tsctx);
-        let entry = result?;
+        let (entry, functions, globals) = result?;
         Ok(Linked {
             entry,
-            code_bytes: regions.code.next - regions.code.base,
-            data_bytes: regions.data.next - regions.data.base,
+            code_bytes: regions.code.next - code_start,
+            data_bytes: regions.data.next - data_start,
+            functions,
+            globals,
         })
+    }
+}
+
+/// Rewrites `module` so that every call to a function it defines goes
+/// through that function's dispatch slot (a load from a constant address in
+/// the data region, which the optimizer cannot fold), gives every defined
+/// function and global an external name (so a later compile can refer to
+/// them), and returns the defined functions in slot order.
+///
+/// # Safety
+/// `module` must be a valid module in `ctx`.
+pub unsafe fn route_through_slots(
+    ctx: LLVMContextRef,
+    module: LLVMModuleRef,
+) -> Result<Vec<String>, String> {
+    // SAFETY: iterates and edits the valid module; instructions are
+    // collected before any is replaced, and each is erased only after its
+    // uses moved to the new call.
+    unsafe {
+        let mut functions = Vec::new();
+        let mut f = LLVMGetFirstFunction(module);
+        while !f.is_null() {
+            if LLVMIsDeclaration(f) == 0 {
+                LLVMSetLinkage(f, llvm_sys::LLVMLinkage::LLVMExternalLinkage);
+                LLVMSetVisibility(f, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+                functions.push(f);
+            }
+            f = LLVMGetNextFunction(f);
+        }
+        if functions.len() as u64 * 8 > APP_SLOT_BYTES {
+            return Err(format!(
+                "{} functions: more than the slot table holds",
+                functions.len()
+            ));
+        }
+        let mut index = 0;
+        let mut g = LLVMGetFirstGlobal(module);
+        while !g.is_null() {
+            if LLVMIsDeclaration(g) == 0 {
+                LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMExternalLinkage);
+                LLVMSetVisibility(g, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
+                let name = CString::new(format!("__app_global.{index}")).unwrap();
+                LLVMSetValueName2(g, name.as_ptr(), name.as_bytes().len());
+                index += 1;
+            }
+            g = LLVMGetNextGlobal(g);
+        }
+        let ptr_ty = LLVMPointerTypeInContext(ctx, 0);
+        let i64_ty = LLVMInt64TypeInContext(ctx);
+        let builder = LLVMCreateBuilderInContext(ctx);
+        let mut calls = Vec::new();
+        for &func in &functions {
+            let mut bb = LLVMGetFirstBasicBlock(func);
+            while !bb.is_null() {
+                let mut inst = LLVMGetFirstInstruction(bb);
+                while !inst.is_null() {
+                    if !LLVMIsACallInst(inst).is_null() {
+                        let callee = LLVMGetCalledValue(inst);
+                        if let Some(slot) = functions.iter().position(|&f| f == callee) {
+                            calls.push((inst, slot));
+                        }
+                    }
+                    inst = LLVMGetNextInstruction(inst);
+                }
+                bb = LLVMGetNextBasicBlock(bb);
+            }
+        }
+        for (call, slot) in calls {
+            LLVMPositionBuilderBefore(builder, call);
+            let address = LLVMConstInt(i64_ty, APP_DATA_BASE + 8 * slot as u64, 0);
+            let slot_ptr = LLVMConstIntToPtr(address, ptr_ty);
+            let empty = CString::new("").unwrap();
+            let target = LLVMBuildLoad2(builder, ptr_ty, slot_ptr, empty.as_ptr());
+            let n = LLVMGetNumArgOperands(call);
+            let mut args: Vec<LLVMValueRef> = (0..n).map(|i| LLVMGetOperand(call, i)).collect();
+            let new = LLVMBuildCall2(
+                builder,
+                LLVMGetCalledFunctionType(call),
+                target,
+                args.as_mut_ptr(),
+                n,
+                empty.as_ptr(),
+            );
+            LLVMReplaceAllUsesWith(call, new);
+            LLVMInstructionEraseFromParent(call);
+        }
+        LLVMDisposeBuilder(builder);
+        Ok(functions
+            .iter()
+            .map(|&f| {
+                let mut len = 0;
+                let p = LLVMGetValueName2(f, &mut len);
+                String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned()
+            })
+            .collect())
     }
 }

@@ -2,6 +2,11 @@
 //! `ipc_abi::proto::jit` requests. A request that fails (IR that does not
 //! parse or verify, an unresolved symbol) gets LLVM's message back; the
 //! server goes on.
+//!
+//! It serves one app at a time and keeps that app's code and data regions
+//! mapped, so that after replying to a `Load` it can compile a higher tier
+//! while the app runs and publish each function with one atomic store into
+//! its dispatch slot.
 
 use crate::llvm::Llvm;
 use crate::orc;
@@ -11,7 +16,16 @@ use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::jit::*;
 use ipc_abi::proto::{self, ClientFrame, ProtoError, ServerFrame, WireReply};
 use rt::sys;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// The app being served.
+struct App {
+    regions: orc::Regions,
+    ir: Vec<u8>,
+    exports: Vec<(String, u64)>,
+    globals: Vec<(String, u64)>,
+}
 
 pub fn serve(llvm: &Llvm) -> ! {
     let ep = sys::endpoint_create().expect("endpoint");
@@ -21,21 +35,13 @@ pub fn serve(llvm: &Llvm) -> ! {
     }
     crate::native::log_event("jit.serving");
     let mut msg = Message::new();
-    let mut reply = Message::new();
-    let mut have_reply = false;
+    let mut app: Option<App> = None;
     loop {
-        let r = if have_reply {
-            msg = reply;
-            sys::reply_recv(ep, &mut msg, 0)
-        } else {
-            sys::recv(ep, &mut msg, 0)
-        };
-        have_reply = r.is_ok();
-        if !have_reply {
+        if sys::recv(ep, &mut msg, 0).is_err() {
             continue;
         }
         let caps: Vec<u64> = msg.received_caps().iter().map(|&c| c as u64).collect();
-        let answer = handle(llvm, &msg, &caps);
+        let (answer, tier_up) = handle(llvm, &msg, &caps, &mut app);
         for c in caps {
             let _ = sys::cap_drop(c);
         }
@@ -52,13 +58,17 @@ pub fn serve(llvm: &Llvm) -> ! {
             })),
             Answer::Error(e) => Err(*e),
         };
-        reply = Message::new();
+        let mut reply = Message::new();
         if proto::encode(&mut reply, &wire, &[]).is_err() {
             let _ = proto::encode(
                 &mut reply,
                 &WireReply::<JitReply<'_>>::Err(ProtoError::Malformed),
                 &[],
             );
+        }
+        let _ = sys::reply(&reply);
+        if let (Some(level), Some(app)) = (tier_up, app.as_mut()) {
+            tier_up_all(llvm, app, level);
         }
     }
 }
@@ -70,22 +80,65 @@ enum Answer {
     Error(ProtoError),
 }
 
-fn handle(llvm: &Llvm, msg: &Message, caps: &[u64]) -> Answer {
+/// Stores `address` into dispatch slot `index`: the one write that makes
+/// new code visible to the app.
+fn publish(index: usize, address: u64) {
+    let slot = (APP_DATA_BASE + 8 * index as u64) as *const AtomicU64;
+    // SAFETY: the data region is mapped read-write here while the app is
+    // served, slots are 8-byte aligned and lie in its first
+    // APP_SLOT_BYTES; the app only ever loads them.
+    unsafe { (*slot).store(address, Ordering::Release) };
+}
+
+fn tier_up_all(llvm: &Llvm, app: &mut App, level: u8) {
+    let started = Instant::now();
+    let linked = orc::link(
+        llvm,
+        &app.ir,
+        level,
+        &app.exports,
+        &mut || {},
+        &mut app.regions,
+        Some(&app.globals),
+    );
+    match linked {
+        Ok(l) => {
+            for (i, (_, address)) in l.functions.iter().enumerate() {
+                publish(i, *address);
+            }
+            crate::native::log_event(&format!(
+                "jit.publish level={level} functions={} code_bytes={} guest_us={}",
+                l.functions.len(),
+                l.code_bytes,
+                started.elapsed().as_micros()
+            ));
+        }
+        Err(_) => crate::native::log_event("jit.tier_up_failed"),
+    }
+}
+
+fn handle(llvm: &Llvm, msg: &Message, caps: &[u64], app: &mut Option<App>) -> (Answer, Option<u8>) {
     match proto::decode_request::<JitProtocol>(msg) {
-        Err(e) => Answer::Error(e),
-        Ok(ClientFrame::Hello { .. }) => Answer::Welcome,
+        Err(e) => (Answer::Error(e), None),
+        Ok(ClientFrame::Hello { .. }) => (Answer::Welcome, None),
         Ok(ClientFrame::Request(JitRequest::CrashIdle)) => crash("idle"),
         Ok(ClientFrame::Request(JitRequest::Load {
             ir_len,
             exports_len,
             level,
             crash: crash_at,
+            tier_up,
         })) => {
             let [package, code, data] = caps else {
-                return Answer::Error(ProtoError::MissingCapability);
+                return (Answer::Error(ProtoError::MissingCapability), None);
             };
-            if level > 3 {
-                return Answer::Error(ProtoError::Malformed);
+            if level > 3 || tier_up.is_some_and(|t| t > 3) {
+                return (Answer::Error(ProtoError::Malformed), None);
+            }
+            // A new app (or a reload) replaces the one served before.
+            *app = None;
+            for base in [JIT_PACKAGE_BASE, APP_CODE_BASE, APP_DATA_BASE] {
+                let _ = sys::mem_unmap(base);
             }
             let started = Instant::now();
             let result = load(
@@ -96,24 +149,28 @@ fn handle(llvm: &Llvm, msg: &Message, caps: &[u64]) -> Answer {
                 level,
                 crash_at,
             );
-            if crash_at == Some(CrashPoint::BeforePublish) && result.is_ok() {
-                crash("before-publish");
-            }
-            for base in [JIT_PACKAGE_BASE, APP_CODE_BASE, APP_DATA_BASE] {
-                let _ = sys::mem_unmap(base);
-            }
+            let _ = sys::mem_unmap(JIT_PACKAGE_BASE);
             match result {
-                Ok(linked) => {
+                Ok((linked, served)) => {
+                    if crash_at == Some(CrashPoint::BeforePublish) {
+                        crash("before-publish");
+                    }
+                    for (i, (_, address)) in linked.functions.iter().enumerate() {
+                        publish(i, *address);
+                    }
                     let us = started.elapsed().as_micros() as u64;
                     crate::native::log_event(&format!(
-                        "jit.load level={level} code_bytes={} data_bytes={} guest_us={us}",
-                        linked.code_bytes, linked.data_bytes
+                        "jit.load level={level} functions={} code_bytes={} data_bytes={} guest_us={us}",
+                        linked.functions.len(),
+                        linked.code_bytes,
+                        linked.data_bytes
                     ));
-                    Answer::Loaded(linked, us)
+                    *app = Some(served);
+                    (Answer::Loaded(linked, us), tier_up)
                 }
                 Err(m) => {
                     crate::native::log_event("jit.load_failed");
-                    Answer::Failed(m)
+                    (Answer::Failed(m), None)
                 }
             }
         }
@@ -136,7 +193,7 @@ fn load(
     exports_len: u64,
     level: u8,
     crash_at: Option<CrashPoint>,
-) -> Result<orc::Linked, String> {
+) -> Result<(orc::Linked, App), String> {
     let rw = Rights::READ.union(Rights::WRITE);
     let pages = sys::mem_map(caps.0, JIT_PACKAGE_BASE, Rights::READ)
         .map_err(|e| format!("package: {e:?}"))?;
@@ -158,8 +215,12 @@ fn load(
         unsafe { std::slice::from_raw_parts(JIT_PACKAGE_BASE as *const u8, total as usize) };
     let (ir, table) = package.split_at(ir_len as usize);
     let exports: Vec<(String, u64)> = exports(table).map(|(n, a)| (n.to_string(), a)).collect();
+    let mut regions = orc::Regions::new(
+        (APP_CODE_BASE, code_pages * PAGE_SIZE),
+        (APP_DATA_BASE, data_pages * PAGE_SIZE),
+    );
     let during_compile = crash_at == Some(CrashPoint::DuringCompile);
-    orc::link(
+    let linked = orc::link(
         llvm,
         ir,
         level,
@@ -169,7 +230,17 @@ fn load(
                 crash("during-compile")
             }
         },
-        (APP_CODE_BASE, code_pages * PAGE_SIZE),
-        (APP_DATA_BASE, data_pages * PAGE_SIZE),
-    )
+        &mut regions,
+        None,
+    )?;
+    let globals = linked.globals.clone();
+    Ok((
+        linked,
+        App {
+            regions,
+            ir: ir.to_vec(),
+            exports,
+            globals,
+        },
+    ))
 }

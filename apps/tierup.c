@@ -1,0 +1,18 @@
+/* Example app for tier-up while running: a long loop of small calls. */
+#include <stdio.h>
+
+static unsigned long step(unsigned long x) {
+    return x * 6364136223846793005UL + 1442695040888963407UL;
+}
+
+static unsigned long mix(unsigned long x, int rounds) {
+    for (int i = 0; i < rounds; i++) x = step(x) ^ (x >> 17);
+    return x;
+}
+
+int main(void) {
+    unsigned long acc = 0;
+    for (int i = 0; i < 4000; i++) acc += mix((unsigned long)i, 20000);
+    printf("acc = %lu\n", acc);
+    return 0;
+}
