@@ -48,6 +48,21 @@ pub fn with(f: impl FnOnce(&mut dyn Write)) {
     }
 }
 
+/// Prints a task's text as `[name] line` lines. Control characters would
+/// let a task move the cursor, clear the screen or fake a line start, so
+/// they are shown as '.'.
+pub fn print_task_lines(name: &str, text: &str) {
+    for line in text.lines() {
+        let clean: alloc::string::String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { '.' } else { c })
+            .collect();
+        with(|w| {
+            let _ = writeln!(w, "[{name}] {clean}");
+        });
+    }
+}
+
 #[macro_export]
 macro_rules! kprintln {
     ($($arg:tt)*) => {

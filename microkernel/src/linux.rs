@@ -11,7 +11,7 @@ use crate::mem::paging::{NO_EXECUTE, USER, WRITABLE};
 use crate::state::Kernel;
 use crate::task::{ExitReason, TaskState};
 use crate::usercopy::UserSlice;
-use crate::{arch, kevent, kprintln};
+use crate::{arch, kevent};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -281,15 +281,8 @@ fn write(k: &mut Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
     written
 }
 
-/// Prints text as `[name] line` lines, control characters shown as '.'.
 fn print_lines(name: &str, bytes: &[u8]) {
-    for line in String::from_utf8_lossy(bytes).lines() {
-        let clean: String = line
-            .chars()
-            .map(|c| if c.is_control() && c != '\t' { '.' } else { c })
-            .collect();
-        kprintln!("[{name}] {clean}");
-    }
+    crate::console::print_task_lines(name, &String::from_utf8_lossy(bytes));
 }
 
 /// Prints what a dying task left without a final newline.

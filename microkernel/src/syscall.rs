@@ -175,16 +175,7 @@ fn read_text(k: &Kernel, ptr: u64, len: u64, max: usize) -> Result<String, SysEr
 
 fn console_write(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
     let text = read_text(k, ptr, len, CONSOLE_WRITE_MAX)?;
-    let name = &k.task(k.current()).name;
-    for line in text.lines() {
-        // Control characters would let a task move the cursor, clear the
-        // screen or fake line starts on the console: shown as '.'.
-        let clean: String = line
-            .chars()
-            .map(|c| if c.is_control() && c != '\t' { '.' } else { c })
-            .collect();
-        kprintln!("[{name}] {clean}");
-    }
+    crate::console::print_task_lines(&k.task(k.current()).name, &text);
     Ok(len)
 }
 

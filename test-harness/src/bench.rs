@@ -332,11 +332,7 @@ fn apps_report(report: &mut String) -> Result<(), String> {
     .unwrap();
     for app in BENCH_APPS {
         let b = boot_generated(&app_manifest(app, "0,1,2,3", true, None))?;
-        let hz = b
-            .log
-            .first("timer")
-            .and_then(|e| e.num("tsc_hz"))
-            .ok_or("no tsc_hz")? as f64;
+        let hz = b.log.tsc_hz().ok_or("no tsc_hz")? as f64;
         let start = b
             .log
             .events_with("task.start", "name", "native")
@@ -374,11 +370,7 @@ fn apps_report(report: &mut String) -> Result<(), String> {
     }
 
     let b = boot_generated(&app_manifest("fib", "2", false, Some("crash-idle")))?;
-    let hz = b
-        .log
-        .first("timer")
-        .and_then(|e| e.num("tsc_hz"))
-        .ok_or("no tsc_hz")? as f64;
+    let hz = b.log.tsc_hz().ok_or("no tsc_hz")? as f64;
     let crashed = b
         .log
         .events_with("task.exit", "name", "jit")
@@ -445,10 +437,7 @@ fn append_report(report: &str) -> Result<(), String> {
 }
 
 fn phase_table(log: &BootLog) -> Result<String, String> {
-    let hz = log
-        .first("timer")
-        .and_then(|e| e.num("tsc_hz"))
-        .ok_or("no tsc_hz in the log")?;
+    let hz = log.tsc_hz().ok_or("no tsc_hz in the log")?;
     let mut t = String::from("| phase | guest TSC cycles | guest ms |\n| --- | ---: | ---: |\n");
     for (name, from, to) in PHASES {
         let start = match from {

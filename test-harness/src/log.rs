@@ -110,6 +110,11 @@ impl BootLog {
         self.events.iter().find(|e| e.name == name)
     }
 
+    /// Guest TSC ticks per second, as the kernel's `timer` event reports it.
+    pub fn tsc_hz(&self) -> Option<u64> {
+        self.first("timer")?.num("tsc_hz")
+    }
+
     /// The TSC of a `boot.phase` event.
     pub fn phase_tsc(&self, phase: &str) -> Option<u64> {
         self.events_with("boot.phase", "phase", phase)

@@ -217,6 +217,19 @@ fn the_syscall_fuzzer_leaves_the_kernel_up_and_leaks_no_frames() {
             .any(|e| e.get("reason") == Some("exit")),
         "the fuzzer did not exit normally"
     );
+    // The fuzzer writes random bytes to the console; task lines must reach
+    // it with every control character replaced.
+    let dirty = b
+        .log
+        .text
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .find(|l| l.chars().any(|c| c.is_control() && c != '\t'));
+    check!(
+        b,
+        dirty.is_none(),
+        "a task put control characters on the console: {dirty:?}"
+    );
     let frames = b.log.first("sup.frames");
     check!(
         b,

@@ -106,10 +106,6 @@ impl<T> Slab<T> {
             })
         })
     }
-
-    pub fn ids(&self) -> Vec<Id> {
-        self.iter().map(|(id, _)| id).collect()
-    }
 }
 
 #[cfg(test)]
@@ -137,6 +133,6 @@ mod tests {
         s.remove(ids[3]);
         let live: Vec<i32> = s.iter().map(|(_, v)| *v).collect();
         assert_eq!(live, [0, 2, 4]);
-        assert_eq!(s.ids().len(), 3);
+        assert_eq!(s.iter().count(), 3);
     }
 }
