@@ -6,7 +6,8 @@
 //!   specific [`reader::Error`]; the kernel and the loader use it.
 //! * [`manifest`]: the manifest schema (services, files, arguments, restart
 //!   policy, personality, capabilities).
-//! * `writer` (feature `std`): builds an image from a TOML manifest.
+//! * `writer` (feature `std`): builds an image from a TOML manifest,
+//!   adding the function table (`functions`) of every IR file it packs.
 //!
 //! `docs/initrd.md` describes the format for people.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -15,6 +16,8 @@
 extern crate alloc;
 
 pub mod format;
+#[cfg(feature = "std")]
+pub mod functions;
 pub mod manifest;
 pub mod reader;
 #[cfg(feature = "std")]

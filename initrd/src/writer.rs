@@ -77,6 +77,13 @@ pub fn build_from_manifest(manifest_path: &Path, dirs: &[PathBuf]) -> Result<Vec
         let path = find(name).ok_or_else(|| format!("file {name:?} vanished"))?;
         let data =
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if name.ends_with(".ll") {
+            let text = std::str::from_utf8(&data)
+                .map_err(|_| format!("{}: IR text is not UTF-8", path.display()))?;
+            let table = crate::functions::function_table(text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            files.push((format!("{name}.fns"), table.into_bytes()));
+        }
         files.push((name.to_string(), data));
     }
     build_image(&files)

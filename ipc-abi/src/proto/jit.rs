@@ -2,7 +2,18 @@
 //! with it. The app's code region is one memory object mapped read-execute
 //! in the app and read-write in the JIT *at the same address*, so code the
 //! JIT links for that address runs in the app unchanged; the data region
-//! (globals) is mapped read-write in both, never executable.
+//! (dispatch slots, the JIT's bookkeeping, globals) is mapped read-write in
+//! both, never executable.
+//!
+//! Every function of the program has an index (its line in the function
+//! table made when the initrd is built), a dispatch slot, and two stubs the
+//! JIT writes at load time:
+//!
+//! - the *entry stub* (`jmp [slot]`): the function's address wherever the
+//!   program takes it, so a function pointer follows tier-ups too;
+//! - the *lazy stub* (`mov r11d, index; jmp resolver`): every slot starts
+//!   here, so a function's first call reaches the app host's resolver, which
+//!   asks the JIT to compile it and jumps to the published code.
 
 use super::Protocol;
 use serde::{Deserialize, Serialize};
@@ -14,62 +25,208 @@ pub const APP_CODE_PAGES: u64 = 1024;
 pub const APP_DATA_BASE: u64 = 0x5000_0000;
 pub const APP_DATA_PAGES: u64 = 1024;
 /// Dispatch slots: the first bytes of the data region hold one 8-byte
-/// slot per function of the program (in definition order); every call
+/// slot per function of the program (in function-table order); every call
 /// between program functions loads its callee's slot and jumps there, so a
 /// tier-up is one atomic store of the new code's address.
 pub const APP_SLOT_BYTES: u64 = 64 * 1024;
-/// Where the JIT maps the package (IR and export table) it is sent.
+/// At most this many functions in a program: one slot each.
+pub const MAX_FUNCTIONS: usize = (APP_SLOT_BYTES / 8) as usize;
+/// Bytes of stubs per function at the start of the code region.
+pub const STUB_BYTES: u64 = 32;
+/// Offset of the lazy stub inside a function's stubs.
+const LAZY_STUB_OFFSET: u64 = 16;
+/// JIT-compiled code goes after the stubs of the largest program.
+pub const APP_UNIT_CODE_BASE: u64 = APP_CODE_BASE + MAX_FUNCTIONS as u64 * STUB_BYTES;
+/// The JIT's bookkeeping, after the slots: see [`JitState`].
+pub const APP_STATE_BASE: u64 = APP_DATA_BASE + APP_SLOT_BYTES;
+pub const APP_STATE_BYTES: u64 = 64 * 1024;
+/// The program's globals and the data sections of compiled functions.
+pub const APP_GLOBALS_BASE: u64 = APP_STATE_BASE + APP_STATE_BYTES;
+/// Where the JIT maps the package (IR, export table, function table).
 pub const JIT_PACKAGE_BASE: u64 = 0x6000_0000;
+
+/// The dispatch slot of function `index`.
+pub const fn slot(index: usize) -> u64 {
+    APP_DATA_BASE + 8 * index as u64
+}
+
+/// The entry stub of function `index`: its address for the program.
+pub const fn entry_stub(index: usize) -> u64 {
+    APP_CODE_BASE + STUB_BYTES * index as u64
+}
+
+/// The lazy stub of function `index`: its slot's value until it is compiled.
+pub const fn lazy_stub(index: usize) -> u64 {
+    entry_stub(index) + LAZY_STUB_OFFSET
+}
+
+/// The machine code of function `index`'s two stubs, for a resolver at
+/// `resolver`; `None` if the resolver is beyond a 32-bit jump.
+pub fn stubs(index: usize, resolver: u64) -> Option<[u8; STUB_BYTES as usize]> {
+    let rel = |from_end: u64, to: u64| i32::try_from(to as i64 - from_end as i64).ok();
+    let mut code = [0xCC; STUB_BYTES as usize]; // int3 between and after
+    // jmp qword ptr [rip + disp32]
+    let entry = entry_stub(index);
+    code[..2].copy_from_slice(&[0xFF, 0x25]);
+    code[2..6].copy_from_slice(&rel(entry + 6, slot(index))?.to_le_bytes());
+    // mov r11d, imm32; jmp rel32
+    let lazy = lazy_stub(index);
+    let at = LAZY_STUB_OFFSET as usize;
+    code[at..at + 2].copy_from_slice(&[0x41, 0xBB]);
+    code[at + 2..at + 6].copy_from_slice(&u32::try_from(index).ok()?.to_le_bytes());
+    code[at + 6] = 0xE9;
+    code[at + 7..at + 11].copy_from_slice(&rel(lazy + 11, resolver)?.to_le_bytes());
+    Some(code)
+}
+
+/// The JIT's bookkeeping for one app, kept in the app's data region at
+/// [`APP_STATE_BASE`] so that a restarted JIT goes on where the dead one
+/// stopped: where each global lives, and how much of the code and data
+/// regions is taken. Little-endian `u64` words: magic, functions, globals,
+/// code_next, data_next, then one home per global. The JIT writes
+/// `code_next` before it publishes code that lies below it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitState<'a> {
+    pub functions: u64,
+    pub code_next: u64,
+    pub data_next: u64,
+    /// Address of each global, in module order.
+    pub homes: &'a [u64],
+}
+
+pub const JIT_STATE_MAGIC: u64 = u64::from_le_bytes(*b"JITSTAT1");
+pub const STATE_HEADER_WORDS: usize = 5;
+/// At most this many globals in a program.
+pub const MAX_GLOBALS: usize = APP_STATE_BYTES as usize / 8 - STATE_HEADER_WORDS;
+
+impl<'a> JitState<'a> {
+    /// The first words to write at [`APP_STATE_BASE`]; the homes follow.
+    pub fn header(&self) -> [u64; STATE_HEADER_WORDS] {
+        [
+            JIT_STATE_MAGIC,
+            self.functions,
+            self.homes.len() as u64,
+            self.code_next,
+            self.data_next,
+        ]
+    }
+
+    /// Reads and checks the state of a program with `functions` functions
+    /// and `globals` globals, from words read at [`APP_STATE_BASE`] (the
+    /// app can write them, so nothing is trusted).
+    pub fn from_words(
+        words: &'a [u64],
+        functions: usize,
+        globals: usize,
+        code_end: u64,
+        data_end: u64,
+    ) -> Result<JitState<'a>, &'static str> {
+        let header = words.get(..STATE_HEADER_WORDS).ok_or("state cut short")?;
+        if header[0] != JIT_STATE_MAGIC {
+            return Err("no JIT state: the program was never loaded");
+        }
+        if header[1] != functions as u64 || header[2] != globals as u64 {
+            return Err("the JIT state is for another program");
+        }
+        let (code_next, data_next) = (header[3], header[4]);
+        if !(APP_UNIT_CODE_BASE..=code_end).contains(&code_next) {
+            return Err("code_next lies outside the code region");
+        }
+        if !(APP_GLOBALS_BASE..=data_end).contains(&data_next) {
+            return Err("data_next lies outside the data region");
+        }
+        let homes = words
+            .get(STATE_HEADER_WORDS..STATE_HEADER_WORDS + globals)
+            .ok_or("state cut short")?;
+        if homes
+            .iter()
+            .any(|h| !(APP_GLOBALS_BASE..data_next).contains(h))
+        {
+            return Err("a global's home lies outside the allocated data");
+        }
+        Ok(JitState {
+            functions: functions as u64,
+            code_next,
+            data_next,
+            homes,
+        })
+    }
+}
+
+/// The function table: the names of the functions the program defines, one
+/// per line, in module order; a function's line number is its index.
+pub fn function_table(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| !l.is_empty())
+}
 
 pub struct JitProtocol;
 
 impl Protocol for JitProtocol {
     const ID: u32 = 4;
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     type Request<'a> = JitRequest;
     type Reply<'a> = JitReply<'a>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JitRequest {
-    /// Compile the whole program at `level` (0..=3) into the app's regions
-    /// and return the address of `main`. Capabilities: the package (read),
-    /// the code region and the data region (read-write). The package holds
-    /// `ir_len` bytes of IR text, then the export table: entries of
-    /// `u16 name length, name, u64 address` (little-endian).
+    /// Take on a program. Capabilities: the package (read), the code region
+    /// and the data region (read-write). The package holds `ir_len` bytes
+    /// of IR, then `exports_len` bytes of export table (entries of `u16
+    /// name length, name, u64 address`, little-endian), then
+    /// `functions_len` bytes of function table. The JIT parses and
+    /// verifies the IR, checks the table and that every external symbol is
+    /// exported, and then, unless `resume`, links the globals into the data
+    /// region, writes every function's stubs (lazy ones jumping to
+    /// `resolver`) and points every slot at its lazy stub. Nothing is
+    /// compiled yet. With `resume` (after a JIT restart) it leaves globals,
+    /// slots and code alone and takes its bookkeeping from the data region.
     Load {
         ir_len: u64,
         exports_len: u64,
+        functions_len: u64,
+        resolver: u64,
+        resume: bool,
+    },
+    /// Compile function `function` (its index) at `level` (0..=3) as a unit
+    /// of its own, link it into the code region and publish it in its slot;
+    /// with `then`, after replying, compile it again at that level and
+    /// publish that while the app runs.
+    Compile {
+        function: u32,
         level: u8,
+        then: Option<u8>,
         crash: Option<CrashPoint>,
-        /// Recompile every function at this level after replying, while
-        /// the app runs, and publish each through its slot.
-        tier_up: Option<u8>,
     },
     /// Test only: crash now, between requests.
     CrashIdle,
 }
 
-/// Test only: where a `Load` makes the JIT server crash on purpose.
+/// Test only: where a `Compile` makes the JIT server crash on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CrashPoint {
-    /// After parsing, in the middle of compiling.
+    /// In the middle of compiling.
     DuringCompile,
-    /// After the code is written into the app's region, before the reply
-    /// that publishes its address.
+    /// After the code is written into the app's region, before it is
+    /// published.
     BeforePublish,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JitReply<'a> {
     Loaded {
-        entry: u64,
-        code_bytes: u64,
+        functions: u32,
         data_bytes: u64,
+        setup_us: u64,
+    },
+    /// The function's code is published at `address`.
+    Compiled {
+        address: u64,
+        code_bytes: u64,
         compile_us: u64,
     },
-    /// LLVM's own words: IR that does not parse or verify, symbols nothing
-    /// defines.
+    /// LLVM's own words (IR that does not parse or verify, symbols nothing
+    /// defines), or ours (an unknown function, no program loaded).
     Failed { message: &'a str },
 }
 
@@ -108,5 +265,74 @@ mod tests {
         assert_eq!(got, [("printf", 0x1234), ("malloc", 0x5678)]);
         assert_eq!(exports(&t[..at - 1]).count(), 1, "a cut entry is not read");
         assert!(push_export(&mut t, 60, "toolong", 1).is_none());
+    }
+
+    #[test]
+    fn the_layout_keeps_its_parts_apart() {
+        assert!(APP_UNIT_CODE_BASE < APP_CODE_BASE + APP_CODE_PAGES * 4096);
+        assert_eq!(slot(MAX_FUNCTIONS), APP_STATE_BASE);
+        assert!(APP_GLOBALS_BASE < APP_DATA_BASE + APP_DATA_PAGES * 4096);
+        assert_eq!(entry_stub(MAX_FUNCTIONS), APP_UNIT_CODE_BASE);
+        assert!(lazy_stub(0) + 11 <= entry_stub(1));
+    }
+
+    #[test]
+    fn stubs_jump_through_the_slot_and_to_the_resolver() {
+        let resolver = 0x40_1234u64;
+        let code = stubs(3, resolver).unwrap();
+        let entry = entry_stub(3);
+        assert_eq!(code[..2], [0xFF, 0x25]);
+        let disp = i32::from_le_bytes(code[2..6].try_into().unwrap());
+        assert_eq!((entry as i64 + 6 + disp as i64) as u64, slot(3));
+        let l = (lazy_stub(3) - entry) as usize;
+        assert_eq!(code[l..l + 2], [0x41, 0xBB]);
+        assert_eq!(
+            u32::from_le_bytes(code[l + 2..l + 6].try_into().unwrap()),
+            3
+        );
+        assert_eq!(code[l + 6], 0xE9);
+        let rel = i32::from_le_bytes(code[l + 7..l + 11].try_into().unwrap());
+        assert_eq!((lazy_stub(3) as i64 + 11 + rel as i64) as u64, resolver);
+        assert!(
+            stubs(0, 0x7fff_0000_0000).is_none(),
+            "a far resolver is refused"
+        );
+    }
+
+    #[test]
+    fn jit_state_round_trips_and_damage_is_refused() {
+        let code_end = APP_CODE_BASE + APP_CODE_PAGES * 4096;
+        let data_end = APP_DATA_BASE + APP_DATA_PAGES * 4096;
+        let s = JitState {
+            functions: 4,
+            code_next: APP_UNIT_CODE_BASE + 100,
+            data_next: APP_GLOBALS_BASE + 64,
+            homes: &[APP_GLOBALS_BASE, APP_GLOBALS_BASE + 16],
+        };
+        let mut w = s.header().to_vec();
+        w.extend_from_slice(s.homes);
+        assert_eq!(JitState::from_words(&w, 4, 2, code_end, data_end), Ok(s));
+        let check = |w: &[u64], f, g| JitState::from_words(w, f, g, code_end, data_end).is_ok();
+        assert!(!check(&w, 5, 2), "another program");
+        assert!(!check(&w, 4, 3), "another program");
+        assert!(!check(&w[..6], 4, 2), "cut short");
+        for (word, bad) in [
+            (0, 0),
+            (3, code_end + 1),
+            (3, APP_CODE_BASE),
+            (4, data_end + 8),
+            (5, APP_DATA_BASE),
+            (6, APP_GLOBALS_BASE + 64),
+        ] {
+            let mut d = w.clone();
+            d[word] = bad;
+            assert!(!check(&d, 4, 2), "word {word} = {bad:#x} accepted");
+        }
+    }
+
+    #[test]
+    fn function_tables_skip_blank_lines() {
+        let t: Vec<_> = function_table("main\n\nfib\n").collect();
+        assert_eq!(t, ["main", "fib"]);
     }
 }

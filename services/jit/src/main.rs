@@ -9,6 +9,7 @@ mod llvm;
 mod native;
 mod orc;
 mod serve;
+mod unit;
 
 use std::time::Instant;
 

@@ -1,19 +1,17 @@
-//! Linking a whole program into an app's regions with ORC's LLJIT and a
+//! Linking one compile unit into an app's regions with ORC's LLJIT and a
 //! RuntimeDyld object layer whose memory-manager callbacks hand out memory
 //! in the code region (mapped here read-write, in the app read-execute, at
 //! the same address) and the data region. The JIT never runs this code:
-//! symbols resolve only to the app's exports and to what it links itself.
+//! symbols resolve only to absolute addresses the caller gives (the app's
+//! exports, entry stubs, the globals' homes).
 
 use crate::llvm::{Llvm, take_message};
-use ipc_abi::proto::jit::{APP_DATA_BASE, APP_SLOT_BYTES};
 use llvm_sys::core::*;
 use llvm_sys::error::*;
-use llvm_sys::ir_reader::LLVMParseIRInContext;
 use llvm_sys::orc2::ee::*;
 use llvm_sys::orc2::lljit::*;
 use llvm_sys::orc2::*;
-use llvm_sys::prelude::LLVMBool;
-use llvm_sys::prelude::{LLVMContextRef, LLVMModuleRef, LLVMValueRef};
+use llvm_sys::prelude::{LLVMBool, LLVMModuleRef};
 use llvm_sys::transforms::pass_builder::*;
 use std::ffi::{CString, c_char, c_uint, c_void};
 use std::ptr;
@@ -35,26 +33,31 @@ impl Bump {
     }
 }
 
-/// Where sections go: the app's code region and its data region after the
-/// dispatch slots. Kept across links, so a tier-up adds code beside the
-/// code that is still running.
+/// Where sections go: free space in the app's code region and data region.
+/// Kept across links, so new code goes beside code that may be running.
 pub struct Regions {
     code: Bump,
     data: Bump,
 }
 
 impl Regions {
+    /// Free space from `next` to `end` in each region.
     pub fn new(code: (u64, u64), data: (u64, u64)) -> Regions {
         Regions {
             code: Bump {
-                end: code.0 + code.1,
                 next: code.0,
+                end: code.1,
             },
             data: Bump {
-                end: data.0 + data.1,
-                next: data.0 + APP_SLOT_BYTES,
+                next: data.0,
+                end: data.1,
             },
         }
+    }
+
+    /// Where the next code and data go.
+    pub fn next(&self) -> (u64, u64) {
+        (self.code.next, self.data.next)
     }
 }
 
@@ -121,55 +124,11 @@ extern "C" fn object_layer(
     }
 }
 
-/// External functions and globals of `module` that no export provides
-/// (LLVM intrinsics aside).
-///
-/// # Safety
-/// `module` must be a valid module.
-unsafe fn unresolved(
-    module: llvm_sys::prelude::LLVMModuleRef,
-    exports: &[(String, u64)],
-) -> Vec<String> {
-    let mut missing = Vec::new();
-    let mut check = |v: llvm_sys::prelude::LLVMValueRef| {
-        // SAFETY: `v` is a function or global of the valid module.
-        let (declaration, name) = unsafe {
-            let mut len = 0;
-            let p = LLVMGetValueName2(v, &mut len);
-            (
-                LLVMIsDeclaration(v) != 0,
-                String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned(),
-            )
-        };
-        if declaration && !name.starts_with("llvm.") && !exports.iter().any(|(e, _)| *e == name) {
-            missing.push(name);
-        }
-    };
-    // SAFETY: iterating the module's own lists.
-    unsafe {
-        let mut f = LLVMGetFirstFunction(module);
-        while !f.is_null() {
-            check(f);
-            f = LLVMGetNextFunction(f);
-        }
-        let mut g = LLVMGetFirstGlobal(module);
-        while !g.is_null() {
-            check(g);
-            g = LLVMGetNextGlobal(g);
-        }
-    }
-    missing.sort();
-    missing
-}
-
 pub struct Linked {
-    pub entry: u64,
+    /// The addresses of the names asked for, in order.
+    pub addresses: Vec<u64>,
     pub code_bytes: u64,
     pub data_bytes: u64,
-    /// Defined functions in slot order, with their new code's address.
-    pub functions: Vec<(String, u64)>,
-    /// The program's globals and where they live (first link only).
-    pub globals: Vec<(String, u64)>,
 }
 
 fn error_text(e: LLVMErrorRef) -> String {
@@ -177,83 +136,29 @@ fn error_text(e: LLVMErrorRef) -> String {
     take_message(unsafe { LLVMGetErrorMessage(e) })
 }
 
-/// Compiles `ir` at `level` and links it into the regions, resolving
-/// external symbols to `exports`; returns the address of `main`.
-pub fn link(
+/// Optimizes `module` (a unit, owned from here on) at `level`, links it
+/// into `regions` with every external symbol resolved to `symbols`, and
+/// returns the addresses of `lookups`. `midway` runs before optimizing (a
+/// test hook).
+///
+/// # Safety
+/// `module` must be a valid module in `tsctx`'s context, owned by no one
+/// else.
+pub unsafe fn link(
     llvm: &Llvm,
-    ir: &[u8],
+    tsctx: LLVMOrcThreadSafeContextRef,
+    module: LLVMModuleRef,
     level: u8,
-    exports: &[(String, u64)],
-    midway: &mut dyn FnMut(),
+    symbols: &[(String, u64)],
+    lookups: &[&str],
     regions: &mut Regions,
-    prior_globals: Option<&[(String, u64)]>,
+    midway: &mut dyn FnMut(),
 ) -> Result<Linked, String> {
-    let (code_start, data_start) = (regions.code.next, regions.data.next);
-    // SAFETY: every LLVM object below is created here and disposed of
-    // before returning; the module's ownership passes to the thread-safe
-    // module and then to the JIT; `regions` outlives the JIT.
+    let (code_start, data_start) = regions.next();
+    // SAFETY: the module passes to the thread-safe module and then to the
+    // JIT (or is disposed of on an early error); the JIT is disposed of
+    // before returning; `regions` outlives it.
     unsafe {
-        let tsctx = LLVMOrcCreateNewThreadSafeContext();
-        let ctx = LLVMOrcThreadSafeContextGetContext(tsctx);
-        let name = CString::new("app").unwrap();
-        let buf =
-            LLVMCreateMemoryBufferWithMemoryRangeCopy(ir.as_ptr().cast(), ir.len(), name.as_ptr());
-        let mut module = ptr::null_mut();
-        let mut msg = ptr::null_mut();
-        if LLVMParseIRInContext(ctx, buf, &mut module, &mut msg) != 0 {
-            LLVMOrcDisposeThreadSafeContext(tsctx);
-            return Err(format!("IR does not parse: {}", take_message(msg)));
-        }
-        if llvm_sys::analysis::LLVMVerifyModule(
-            module,
-            llvm_sys::analysis::LLVMVerifierFailureAction::LLVMReturnStatusAction,
-            &mut msg,
-        ) != 0
-        {
-            LLVMDisposeModule(module);
-            LLVMOrcDisposeThreadSafeContext(tsctx);
-            return Err(format!("IR does not verify: {}", take_message(msg)));
-        }
-        take_message(msg);
-        let missing = unresolved(module, exports);
-        if !missing.is_empty() {
-            LLVMDisposeModule(module);
-            LLVMOrcDisposeThreadSafeContext(tsctx);
-            return Err(format!(
-                "the program uses C library functions the app host does not provide: {}",
-                missing.join(", ")
-            ));
-        }
-        let functions = match route_through_slots(ctx, module) {
-            Ok(f) => f,
-            Err(e) => {
-                LLVMDisposeModule(module);
-                LLVMOrcDisposeThreadSafeContext(tsctx);
-                return Err(e);
-            }
-        };
-        // A recompile reuses the globals' one home: their definitions become
-        // declarations resolved to where the first link put them.
-        let mut global_names = Vec::new();
-        let mut g = LLVMGetFirstGlobal(module);
-        while !g.is_null() {
-            if LLVMIsDeclaration(g) == 0 {
-                let mut len = 0;
-                let p = LLVMGetValueName2(g, &mut len);
-                global_names.push(
-                    String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned(),
-                );
-                if prior_globals.is_some() {
-                    LLVMSetInitializer(g, ptr::null_mut());
-                }
-            }
-            g = LLVMGetNextGlobal(g);
-        }
-        let mut all_exports: Vec<(String, u64)> = exports.to_vec();
-        if let Some(prior) = prior_globals {
-            all_exports.extend_from_slice(prior);
-        }
-        let exports = &all_exports;
         midway();
         let passes = CString::new(format!("default<O{level}>")).unwrap();
         let options = LLVMCreatePassBuilderOptions();
@@ -261,14 +166,20 @@ pub fn link(
         LLVMDisposePassBuilderOptions(options);
         if !e.is_null() {
             LLVMDisposeModule(module);
-            LLVMOrcDisposeThreadSafeContext(tsctx);
             return Err(format!("optimization failed: {}", error_text(e)));
         }
-
         let builder = LLVMOrcCreateLLJITBuilder();
+        let machine = match llvm.new_machine() {
+            Ok(m) => m,
+            Err(e) => {
+                LLVMDisposeModule(module);
+                LLVMOrcDisposeLLJITBuilder(builder);
+                return Err(e);
+            }
+        };
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
             builder,
-            LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(llvm.new_machine()?),
+            LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(machine),
         );
         LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(
             builder,
@@ -279,12 +190,11 @@ pub fn link(
         let e = LLVMOrcCreateLLJIT(&mut jit, builder);
         if !e.is_null() {
             LLVMDisposeModule(module);
-            LLVMOrcDisposeThreadSafeContext(tsctx);
             return Err(format!("cannot create the JIT: {}", error_text(e)));
         }
         let result = (|| {
             let jd = LLVMOrcLLJITGetMainJITDylib(jit);
-            let mut pairs: Vec<LLVMOrcCSymbolMapPair> = exports
+            let mut pairs: Vec<LLVMOrcCSymbolMapPair> = symbols
                 .iter()
                 .map(|(n, a)| {
                     let n = CString::new(n.as_str()).unwrap();
@@ -305,10 +215,7 @@ pub fn link(
                 let mu = LLVMOrcAbsoluteSymbols(pairs.as_mut_ptr(), pairs.len());
                 let e = LLVMOrcJITDylibDefine(jd, mu);
                 if !e.is_null() {
-                    return Err(format!(
-                        "cannot define the app's exports: {}",
-                        error_text(e)
-                    ));
+                    return Err(format!("cannot define the symbols: {}", error_text(e)));
                 }
             }
             let tsm = LLVMOrcCreateNewThreadSafeModule(module, tsctx);
@@ -316,143 +223,29 @@ pub fn link(
             if !e.is_null() {
                 return Err(format!("cannot add the module: {}", error_text(e)));
             }
-            let mut entry = 0;
-            let main = CString::new("main").unwrap();
-            let e = LLVMOrcLLJITLookup(jit, &mut entry, main.as_ptr());
-            if !e.is_null() {
-                return Err(error_text(e));
-            }
-            let lookup = |name: &str| -> Result<(String, u64), String> {
-                let c = CString::new(name).unwrap();
-                let mut addr = 0;
-                let e = LLVMOrcLLJITLookup(jit, &mut addr, c.as_ptr());
-                if e.is_null() {
-                    Ok((name.to_string(), addr))
-                } else {
-                    Err(error_text(e))
-                }
-            };
-            let functions = functions
+            lookups
                 .iter()
-                .map(|f| lookup(f))
-                .collect::<Result<Vec<_>, _>>()?;
-            let globals = if prior_globals.is_some() {
-                Vec::new()
-            } else {
-                global_names
-                    .iter()
-                    .map(|g| lookup(g))
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            Ok((entry, functions, globals))
+                .map(|name| {
+                    let c = CString::new(*name).unwrap();
+                    let mut addr = 0;
+                    let e = LLVMOrcLLJITLookup(jit, &mut addr, c.as_ptr());
+                    if e.is_null() {
+                        Ok(addr)
+                    } else {
+                        Err(error_text(e))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
         })();
         let e = LLVMOrcDisposeLLJIT(jit);
         if !e.is_null() {
             LLVMConsumeError(e);
         }
-        LLVMOrcDisposeThreadSafeContext(tsctx);
-        let (entry, functions, globals) = result?;
+        let (code_end, data_end) = regions.next();
         Ok(Linked {
-            entry,
-            code_bytes: regions.code.next - code_start,
-            data_bytes: regions.data.next - data_start,
-            functions,
-            globals,
+            addresses: result?,
+            code_bytes: code_end - code_start,
+            data_bytes: data_end - data_start,
         })
-    }
-}
-
-/// Rewrites `module` so that every call to a function it defines goes
-/// through that function's dispatch slot (a load from a constant address in
-/// the data region, which the optimizer cannot fold), gives every defined
-/// function and global an external name (so a later compile can refer to
-/// them), and returns the defined functions in slot order.
-///
-/// # Safety
-/// `module` must be a valid module in `ctx`.
-pub unsafe fn route_through_slots(
-    ctx: LLVMContextRef,
-    module: LLVMModuleRef,
-) -> Result<Vec<String>, String> {
-    // SAFETY: iterates and edits the valid module; instructions are
-    // collected before any is replaced, and each is erased only after its
-    // uses moved to the new call.
-    unsafe {
-        let mut functions = Vec::new();
-        let mut f = LLVMGetFirstFunction(module);
-        while !f.is_null() {
-            if LLVMIsDeclaration(f) == 0 {
-                LLVMSetLinkage(f, llvm_sys::LLVMLinkage::LLVMExternalLinkage);
-                LLVMSetVisibility(f, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
-                functions.push(f);
-            }
-            f = LLVMGetNextFunction(f);
-        }
-        if functions.len() as u64 * 8 > APP_SLOT_BYTES {
-            return Err(format!(
-                "{} functions: more than the slot table holds",
-                functions.len()
-            ));
-        }
-        let mut index = 0;
-        let mut g = LLVMGetFirstGlobal(module);
-        while !g.is_null() {
-            if LLVMIsDeclaration(g) == 0 {
-                LLVMSetLinkage(g, llvm_sys::LLVMLinkage::LLVMExternalLinkage);
-                LLVMSetVisibility(g, llvm_sys::LLVMVisibility::LLVMDefaultVisibility);
-                let name = CString::new(format!("__app_global.{index}")).unwrap();
-                LLVMSetValueName2(g, name.as_ptr(), name.as_bytes().len());
-                index += 1;
-            }
-            g = LLVMGetNextGlobal(g);
-        }
-        let ptr_ty = LLVMPointerTypeInContext(ctx, 0);
-        let i64_ty = LLVMInt64TypeInContext(ctx);
-        let builder = LLVMCreateBuilderInContext(ctx);
-        let mut calls = Vec::new();
-        for &func in &functions {
-            let mut bb = LLVMGetFirstBasicBlock(func);
-            while !bb.is_null() {
-                let mut inst = LLVMGetFirstInstruction(bb);
-                while !inst.is_null() {
-                    if !LLVMIsACallInst(inst).is_null() {
-                        let callee = LLVMGetCalledValue(inst);
-                        if let Some(slot) = functions.iter().position(|&f| f == callee) {
-                            calls.push((inst, slot));
-                        }
-                    }
-                    inst = LLVMGetNextInstruction(inst);
-                }
-                bb = LLVMGetNextBasicBlock(bb);
-            }
-        }
-        for (call, slot) in calls {
-            LLVMPositionBuilderBefore(builder, call);
-            let address = LLVMConstInt(i64_ty, APP_DATA_BASE + 8 * slot as u64, 0);
-            let slot_ptr = LLVMConstIntToPtr(address, ptr_ty);
-            let empty = CString::new("").unwrap();
-            let target = LLVMBuildLoad2(builder, ptr_ty, slot_ptr, empty.as_ptr());
-            let n = LLVMGetNumArgOperands(call);
-            let mut args: Vec<LLVMValueRef> = (0..n).map(|i| LLVMGetOperand(call, i)).collect();
-            let new = LLVMBuildCall2(
-                builder,
-                LLVMGetCalledFunctionType(call),
-                target,
-                args.as_mut_ptr(),
-                n,
-                empty.as_ptr(),
-            );
-            LLVMReplaceAllUsesWith(call, new);
-            LLVMInstructionEraseFromParent(call);
-        }
-        LLVMDisposeBuilder(builder);
-        Ok(functions
-            .iter()
-            .map(|&f| {
-                let mut len = 0;
-                let p = LLVMGetValueName2(f, &mut len);
-                String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len)).into_owned()
-            })
-            .collect())
     }
 }

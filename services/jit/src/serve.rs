@@ -1,30 +1,41 @@
 //! The JIT service: registers `jit` with the name service and answers
 //! `ipc_abi::proto::jit` requests. A request that fails (IR that does not
-//! parse or verify, an unresolved symbol) gets LLVM's message back; the
-//! server goes on.
+//! parse or verify, an unresolved symbol, an unknown function) gets a
+//! message back; the server goes on.
 //!
-//! It serves one app at a time and keeps that app's code and data regions
-//! mapped, so that after replying to a `Load` it can compile a higher tier
-//! while the app runs and publish each function with one atomic store into
-//! its dispatch slot.
+//! It serves one app at a time and keeps that app's regions mapped: `Load`
+//! sets the program up (globals, stubs, slots), each `Compile` links one
+//! function and publishes it with one atomic store into its dispatch slot.
+//! Its bookkeeping lives in the app's data region (`JitState`), so a
+//! restarted server resumes with `Load { resume: true }`.
 
 use crate::llvm::Llvm;
-use crate::orc;
+use crate::native::log_event;
+use crate::orc::{self, Regions};
+use crate::unit::{Program, UNIT_FUNCTION, Unit, global_symbol};
 use ipc_abi::cap::Rights;
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::jit::*;
-use ipc_abi::proto::{self, ClientFrame, ProtoError, ServerFrame, WireReply};
+use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireReply};
 use rt::sys;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The app being served.
 struct App {
-    regions: orc::Regions,
-    ir: Vec<u8>,
-    exports: Vec<(String, u64)>,
-    globals: Vec<(String, u64)>,
+    program: Program,
+    /// Boxed: LLVM's memory-manager callbacks hold its address.
+    regions: Box<Regions>,
+    /// What a function unit's external names resolve to.
+    symbols: Vec<(String, u64)>,
+}
+
+enum Answer {
+    Welcome,
+    Reply(JitReply<'static>),
+    Failed(String),
+    Error(ProtoError),
 }
 
 pub fn serve(llvm: &Llvm) -> ! {
@@ -33,7 +44,7 @@ pub fn serve(llvm: &Llvm) -> ! {
         eprintln!("jit: cannot register: {e:?}");
         std::process::exit(2);
     }
-    crate::native::log_event("jit.serving");
+    log_event("jit.serving");
     let mut msg = Message::new();
     let mut app: Option<App> = None;
     loop {
@@ -41,18 +52,15 @@ pub fn serve(llvm: &Llvm) -> ! {
             continue;
         }
         let caps: Vec<u64> = msg.received_caps().iter().map(|&c| c as u64).collect();
-        let (answer, tier_up) = handle(llvm, &msg, &caps, &mut app);
+        let (answer, after) = handle(llvm, &msg, &caps, &mut app);
         for c in caps {
             let _ = sys::cap_drop(c);
         }
         let wire: WireReply<JitReply<'_>> = match &answer {
-            Answer::Welcome => Ok(ServerFrame::Welcome { version: 1 }),
-            Answer::Loaded(l, us) => Ok(ServerFrame::Reply(JitReply::Loaded {
-                entry: l.entry,
-                code_bytes: l.code_bytes,
-                data_bytes: l.data_bytes,
-                compile_us: *us,
-            })),
+            Answer::Welcome => Ok(ServerFrame::Welcome {
+                version: JitProtocol::VERSION,
+            }),
+            Answer::Reply(r) => Ok(ServerFrame::Reply(*r)),
             Answer::Failed(m) => Ok(ServerFrame::Reply(JitReply::Failed {
                 message: m.as_str(),
             })),
@@ -67,57 +75,44 @@ pub fn serve(llvm: &Llvm) -> ! {
             );
         }
         let _ = sys::reply(&reply);
-        if let (Some(level), Some(app)) = (tier_up, app.as_mut()) {
-            tier_up_all(llvm, app, level);
-        }
-    }
-}
-
-enum Answer {
-    Welcome,
-    Loaded(orc::Linked, u64),
-    Failed(String),
-    Error(ProtoError),
-}
-
-/// Stores `address` into dispatch slot `index`: the one write that makes
-/// new code visible to the app.
-fn publish(index: usize, address: u64) {
-    let slot = (APP_DATA_BASE + 8 * index as u64) as *const AtomicU64;
-    // SAFETY: the data region is mapped read-write here while the app is
-    // served, slots are 8-byte aligned and lie in its first
-    // APP_SLOT_BYTES; the app only ever loads them.
-    unsafe { (*slot).store(address, Ordering::Release) };
-}
-
-fn tier_up_all(llvm: &Llvm, app: &mut App, level: u8) {
-    let started = Instant::now();
-    let linked = orc::link(
-        llvm,
-        &app.ir,
-        level,
-        &app.exports,
-        &mut || {},
-        &mut app.regions,
-        Some(&app.globals),
-    );
-    match linked {
-        Ok(l) => {
-            for (i, (_, address)) in l.functions.iter().enumerate() {
-                publish(i, *address);
+        // A tier-up asked for with the first compile: done now, while the
+        // app runs on the code it was just given.
+        if let (Some((index, level)), Some(app)) = (after, app.as_mut()) {
+            let started = Instant::now();
+            match compile(llvm, app, index, level, None) {
+                Ok((address, _)) => log_event(&format!(
+                    "jit.publish fn={} level={level} address={address:#x} guest_us={}",
+                    event_word(&app.program.functions[index]),
+                    started.elapsed().as_micros()
+                )),
+                Err(e) => {
+                    eprintln!("jit: tier-up failed: {e}");
+                    log_event("jit.tier_up_failed");
+                }
             }
-            crate::native::log_event(&format!(
-                "jit.publish level={level} functions={} code_bytes={} guest_us={}",
-                l.functions.len(),
-                l.code_bytes,
-                started.elapsed().as_micros()
-            ));
         }
-        Err(_) => crate::native::log_event("jit.tier_up_failed"),
     }
 }
 
-fn handle(llvm: &Llvm, msg: &Message, caps: &[u64], app: &mut Option<App>) -> (Answer, Option<u8>) {
+/// A name as one word of a log event.
+fn event_word(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.$-".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+fn handle(
+    llvm: &Llvm,
+    msg: &Message,
+    caps: &[u64],
+    app: &mut Option<App>,
+) -> (Answer, Option<(usize, u8)>) {
     match proto::decode_request::<JitProtocol>(msg) {
         Err(e) => (Answer::Error(e), None),
         Ok(ClientFrame::Hello { .. }) => (Answer::Welcome, None),
@@ -125,51 +120,90 @@ fn handle(llvm: &Llvm, msg: &Message, caps: &[u64], app: &mut Option<App>) -> (A
         Ok(ClientFrame::Request(JitRequest::Load {
             ir_len,
             exports_len,
-            level,
-            crash: crash_at,
-            tier_up,
+            functions_len,
+            resolver,
+            resume,
         })) => {
             let [package, code, data] = caps else {
                 return (Answer::Error(ProtoError::MissingCapability), None);
             };
-            if level > 3 || tier_up.is_some_and(|t| t > 3) {
-                return (Answer::Error(ProtoError::Malformed), None);
-            }
             // A new app (or a reload) replaces the one served before.
             *app = None;
             for base in [JIT_PACKAGE_BASE, APP_CODE_BASE, APP_DATA_BASE] {
                 let _ = sys::mem_unmap(base);
             }
             let started = Instant::now();
-            let result = load(
-                llvm,
-                (*package, *code, *data),
-                ir_len,
-                exports_len,
-                level,
-                crash_at,
-            );
+            let lengths = (ir_len, exports_len, functions_len);
+            let result = load(llvm, (*package, *code, *data), lengths, resolver, resume);
             let _ = sys::mem_unmap(JIT_PACKAGE_BASE);
             match result {
-                Ok((linked, served)) => {
-                    if crash_at == Some(CrashPoint::BeforePublish) {
-                        crash("before-publish");
-                    }
-                    for (i, (_, address)) in linked.functions.iter().enumerate() {
-                        publish(i, *address);
-                    }
+                Ok((served, data_bytes)) => {
                     let us = started.elapsed().as_micros() as u64;
-                    crate::native::log_event(&format!(
-                        "jit.load level={level} functions={} code_bytes={} data_bytes={} guest_us={us}",
-                        linked.functions.len(),
-                        linked.code_bytes,
-                        linked.data_bytes
+                    log_event(&format!(
+                        "jit.load functions={} globals={} data_bytes={data_bytes} resume={} guest_us={us}",
+                        served.program.functions.len(),
+                        served.program.globals,
+                        resume as u8
                     ));
+                    let functions = served.program.functions.len() as u32;
                     *app = Some(served);
-                    (Answer::Loaded(linked, us), tier_up)
+                    let reply = JitReply::Loaded {
+                        functions,
+                        data_bytes,
+                        setup_us: us,
+                    };
+                    (Answer::Reply(reply), None)
                 }
                 Err(m) => {
-                    crate::native::log_event("jit.load_failed");
+                    for base in [APP_CODE_BASE, APP_DATA_BASE] {
+                        let _ = sys::mem_unmap(base);
+                    }
+                    log_event("jit.load_failed");
+                    (Answer::Failed(m), None)
+                }
+            }
+        }
+        Ok(ClientFrame::Request(JitRequest::Compile {
+            function,
+            level,
+            then,
+            crash: crash_at,
+        })) => {
+            if level > 3 || then.is_some_and(|t| t > 3) {
+                return (Answer::Error(ProtoError::Malformed), None);
+            }
+            let Some(app) = app.as_mut() else {
+                return (
+                    Answer::Failed("no program loaded: send Load first".into()),
+                    None,
+                );
+            };
+            let index = function as usize;
+            let Some(name) = app.program.functions.get(index).map(|n| event_word(n)) else {
+                return (
+                    Answer::Failed(format!(
+                        "no function #{index}: the program defines {}",
+                        app.program.functions.len()
+                    )),
+                    None,
+                );
+            };
+            let started = Instant::now();
+            match compile(llvm, app, index, level, crash_at) {
+                Ok((address, code_bytes)) => {
+                    let us = started.elapsed().as_micros() as u64;
+                    log_event(&format!(
+                        "jit.compile fn={name} index={index} level={level} code_bytes={code_bytes} guest_us={us}"
+                    ));
+                    let reply = JitReply::Compiled {
+                        address,
+                        code_bytes,
+                        compile_us: us,
+                    };
+                    (Answer::Reply(reply), then.map(|t| (index, t)))
+                }
+                Err(m) => {
+                    log_event(&format!("jit.compile_failed fn={name}"));
                     (Answer::Failed(m), None)
                 }
             }
@@ -180,20 +214,89 @@ fn handle(llvm: &Llvm, msg: &Message, caps: &[u64], app: &mut Option<App>) -> (A
 /// Test only: dies the way a real bug would, with a fault the kernel
 /// reports and the supervisor sees.
 fn crash(point: &str) -> ! {
-    crate::native::log_event(&format!("jit.crashing at={point}"));
+    log_event(&format!("jit.crashing at={point}"));
     // SAFETY: not safe, on purpose: a write to address 0 kills this task.
     unsafe { std::ptr::write_volatile(std::ptr::null_mut::<u64>(), 0) };
     unreachable!("the write to address 0 faulted")
 }
 
+/// Stores `address` into function `index`'s dispatch slot: the one write
+/// that makes new code visible to the app.
+fn publish(index: usize, address: u64) {
+    let slot = slot(index) as *const AtomicU64;
+    // SAFETY: the data region is mapped read-write here while the app is
+    // served; slots are 8-byte aligned and lie in its first
+    // APP_SLOT_BYTES (index < MAX_FUNCTIONS, checked at load); the app
+    // only ever loads them.
+    unsafe { (*slot).store(address, Ordering::Release) };
+}
+
+/// Writes `words` into the app's data region at `APP_STATE_BASE + 8 * at`.
+fn write_state(at: usize, words: &[u64]) {
+    for (i, w) in words.iter().enumerate() {
+        let p = (APP_STATE_BASE + 8 * (at + i) as u64) as *mut u64;
+        // SAFETY: the data region is mapped read-write here; the state area
+        // holds MAX_GLOBALS + header words, and `load` checked the count.
+        unsafe { p.write_volatile(*w) };
+    }
+}
+
+fn read_state(words: usize) -> Vec<u64> {
+    (0..words)
+        .map(|i| {
+            let p = (APP_STATE_BASE + 8 * i as u64) as *const u64;
+            // SAFETY: as in `write_state`.
+            unsafe { p.read_volatile() }
+        })
+        .collect()
+}
+
+/// Compiles function `index` at `level` as a unit, links it and publishes
+/// it; returns its address and code size.
+fn compile(
+    llvm: &Llvm,
+    app: &mut App,
+    index: usize,
+    level: u8,
+    crash_at: Option<CrashPoint>,
+) -> Result<(u64, u64), String> {
+    let module = app.program.unit(&Unit::Function(index));
+    let during = crash_at == Some(CrashPoint::DuringCompile);
+    // SAFETY: the unit is a fresh module in the program's context, handed
+    // over to `link`.
+    let linked = unsafe {
+        orc::link(
+            llvm,
+            app.program.context(),
+            module,
+            level,
+            &app.symbols,
+            &[UNIT_FUNCTION],
+            &mut app.regions,
+            &mut || {
+                if during {
+                    crash("during-compile")
+                }
+            },
+        )
+    }?;
+    if crash_at == Some(CrashPoint::BeforePublish) {
+        crash("before-publish");
+    }
+    // The space is taken before anyone can run code in it.
+    let (code_next, data_next) = app.regions.next();
+    write_state(3, &[code_next, data_next]);
+    publish(index, linked.addresses[0]);
+    Ok((linked.addresses[0], linked.code_bytes))
+}
+
 fn load(
     llvm: &Llvm,
     caps: (u64, u64, u64),
-    ir_len: u64,
-    exports_len: u64,
-    level: u8,
-    crash_at: Option<CrashPoint>,
-) -> Result<(orc::Linked, App), String> {
+    (ir_len, exports_len, functions_len): (u64, u64, u64),
+    resolver: u64,
+    resume: bool,
+) -> Result<(App, u64), String> {
     let rw = Rights::READ.union(Rights::WRITE);
     let pages = sys::mem_map(caps.0, JIT_PACKAGE_BASE, Rights::READ)
         .map_err(|e| format!("package: {e:?}"))?;
@@ -201,7 +304,17 @@ fn load(
         sys::mem_map(caps.1, APP_CODE_BASE, rw).map_err(|e| format!("code region: {e:?}"))?;
     let data_pages =
         sys::mem_map(caps.2, APP_DATA_BASE, rw).map_err(|e| format!("data region: {e:?}"))?;
-    let total = ir_len.checked_add(exports_len).ok_or("lengths overflow")?;
+    let (code_end, data_end) = (
+        APP_CODE_BASE + code_pages * PAGE_SIZE,
+        APP_DATA_BASE + data_pages * PAGE_SIZE,
+    );
+    if code_end <= APP_UNIT_CODE_BASE || data_end <= APP_GLOBALS_BASE {
+        return Err("the code or data region is too small".into());
+    }
+    let total = [ir_len, exports_len, functions_len]
+        .iter()
+        .try_fold(0u64, |a, &b| a.checked_add(b))
+        .ok_or("lengths overflow")?;
     if total > pages * PAGE_SIZE {
         return Err(format!(
             "package holds {} bytes, request says {total}",
@@ -213,34 +326,115 @@ fn load(
     // stays mapped until `handle` unmaps it after this function.
     let package =
         unsafe { std::slice::from_raw_parts(JIT_PACKAGE_BASE as *const u8, total as usize) };
-    let (ir, table) = package.split_at(ir_len as usize);
-    let exports: Vec<(String, u64)> = exports(table).map(|(n, a)| (n.to_string(), a)).collect();
-    let mut regions = orc::Regions::new(
-        (APP_CODE_BASE, code_pages * PAGE_SIZE),
-        (APP_DATA_BASE, data_pages * PAGE_SIZE),
+    let (ir, rest) = package.split_at(ir_len as usize);
+    let (export_table, table) = rest.split_at(exports_len as usize);
+    let table = std::str::from_utf8(table).map_err(|_| "the function table is not UTF-8")?;
+    let table: Vec<&str> = function_table(table).collect();
+
+    let program = Program::parse(ir)?;
+    if program.functions != table {
+        return Err(format!(
+            "the function table does not match the module: the table lists {}, the module defines {}",
+            table.join(" "),
+            program.functions.join(" ")
+        ));
+    }
+    if program.functions.len() > MAX_FUNCTIONS || program.globals > MAX_GLOBALS {
+        return Err(format!(
+            "{} functions and {} globals: at most {MAX_FUNCTIONS} and {MAX_GLOBALS}",
+            program.functions.len(),
+            program.globals
+        ));
+    }
+    let exports: Vec<(String, u64)> = exports(export_table)
+        .map(|(n, a)| (n.to_string(), a))
+        .collect();
+    let missing = program.unresolved(&exports);
+    if !missing.is_empty() {
+        return Err(format!(
+            "the program uses C library functions the app host does not provide: {}",
+            missing.join(", ")
+        ));
+    }
+    // A program's own function wins over a C library one of the same name.
+    let mut symbols: Vec<(String, u64)> = exports
+        .into_iter()
+        .filter(|(n, _)| !program.functions.contains(n))
+        .collect();
+    symbols.extend(
+        program
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), entry_stub(i))),
     );
-    let during_compile = crash_at == Some(CrashPoint::DuringCompile);
-    let linked = orc::link(
-        llvm,
-        ir,
-        level,
-        &exports,
-        &mut || {
-            if during_compile {
-                crash("during-compile")
-            }
-        },
-        &mut regions,
-        None,
-    )?;
-    let globals = linked.globals.clone();
-    Ok((
-        linked,
-        App {
+
+    let (homes, regions, data_bytes) = if resume {
+        let words = read_state(STATE_HEADER_WORDS + program.globals);
+        let state = JitState::from_words(
+            &words,
+            program.functions.len(),
+            program.globals,
+            code_end,
+            data_end,
+        )?;
+        let regions = Regions::new((state.code_next, code_end), (state.data_next, data_end));
+        (
+            state.homes.to_vec(),
             regions,
-            ir: ir.to_vec(),
-            exports,
-            globals,
+            state.data_next - APP_GLOBALS_BASE,
+        )
+    } else {
+        let mut regions =
+            Regions::new((APP_UNIT_CODE_BASE, code_end), (APP_GLOBALS_BASE, data_end));
+        for i in 0..program.functions.len() {
+            let code = stubs(i, resolver).ok_or("the resolver is out of a stub's reach")?;
+            let at = entry_stub(i) as *mut u8;
+            // SAFETY: the code region is mapped read-write here and the
+            // stubs of function i < MAX_FUNCTIONS lie below
+            // APP_UNIT_CODE_BASE < code_end; the app runs no program code
+            // while it waits for this reply.
+            unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at, code.len()) };
+            publish(i, lazy_stub(i));
+        }
+        let names: Vec<String> = (0..program.globals).map(global_symbol).collect();
+        let lookups: Vec<&str> = names.iter().map(String::as_str).collect();
+        // SAFETY: a fresh unit of this program, handed over to `link`.
+        let linked = unsafe {
+            orc::link(
+                llvm,
+                program.context(),
+                program.unit(&Unit::Globals),
+                0,
+                &symbols,
+                &lookups,
+                &mut regions,
+                &mut || {},
+            )
+        }?;
+        let (code_next, data_next) = regions.next();
+        let state = JitState {
+            functions: program.functions.len() as u64,
+            code_next,
+            data_next,
+            homes: &linked.addresses,
+        };
+        write_state(0, &state.header());
+        write_state(STATE_HEADER_WORDS, state.homes);
+        (linked.addresses, regions, linked.data_bytes)
+    };
+    symbols.extend(
+        homes
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| (global_symbol(i), h)),
+    );
+    Ok((
+        App {
+            program,
+            regions: Box::new(regions),
+            symbols,
         },
+        data_bytes,
     ))
 }

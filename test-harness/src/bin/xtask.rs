@@ -161,8 +161,10 @@ fn run(args: &[String]) -> Result<i32, String> {
 }
 
 /// Prepares `--app FILE`: a `.c` file is compiled to IR with `clang-19`
-/// (the flags of `apps/`), a `.ll` or `.bc` file is taken as it is; returns
-/// a manifest that runs it through the JIT server and the app host.
+/// (the flags of `apps/`), a `.bc` file is turned into text with
+/// `llvm-dis-19` (the initrd writer reads the function table from text), a
+/// `.ll` file is taken as it is; returns a manifest that runs it through
+/// the JIT server and the app host.
 fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<PathBuf, String> {
     let dir = artifacts::work_dir().join("app");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -182,14 +184,22 @@ fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<Path
             }
             "program.ll"
         }
-        "ll" | "bc" => {
-            let name = if ext == "ll" {
-                "program.ll"
-            } else {
-                "program.bc"
-            };
-            std::fs::copy(app, dir.join(name)).map_err(|e| format!("{}: {e}", app.display()))?;
-            name
+        "ll" => {
+            std::fs::copy(app, dir.join("program.ll"))
+                .map_err(|e| format!("{}: {e}", app.display()))?;
+            "program.ll"
+        }
+        "bc" => {
+            let status = Command::new("llvm-dis-19")
+                .arg(app)
+                .arg("-o")
+                .arg(dir.join("program.ll"))
+                .status()
+                .map_err(|e| format!("cannot run llvm-dis-19: {e}"))?;
+            if !status.success() {
+                return Err(format!("llvm-dis-19 could not read {}", app.display()));
+            }
+            "program.ll"
         }
         _ => {
             return Err(format!(

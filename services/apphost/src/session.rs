@@ -1,0 +1,183 @@
+//! The app host's side of the JIT protocol: one program's package and
+//! regions, the connection to the JIT server, and what to do when that
+//! server dies (`PeerDied`): wait for the supervisor to restart it,
+//! reconnect by name, `Load { resume: true }` (the program's globals, slots
+//! and code stay as they are) and ask again, at most [`JIT_ATTEMPTS`]
+//! times, each wait at most [`JIT_WAIT_TICKS`].
+
+use ipc_abi::cap::Slot;
+use ipc_abi::ipc::Message;
+use ipc_abi::proto::jit::*;
+use ipc_abi::proto::{self, CallError};
+use rt::sys;
+use std::time::Instant;
+
+/// How long to wait for a (restarted) JIT server: 10 s.
+pub const JIT_WAIT_TICKS: u64 = 1000;
+/// Requests sent before giving up on a JIT that keeps dying.
+pub const JIT_ATTEMPTS: u32 = 3;
+
+/// Test only: make the JIT crash on purpose.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CrashPlan {
+    /// Before the first `Load`.
+    Idle,
+    /// At the second `Compile`: the first call out of code that runs.
+    Compile(CrashPoint),
+}
+
+pub struct Session {
+    /// The package, the code region and the data region.
+    pub caps: [Slot; 3],
+    pub lengths: (u64, u64, u64),
+    pub resolver: u64,
+    /// The program's functions (its function table).
+    pub names: Vec<String>,
+    pub level: u8,
+    /// Recompile these functions (all when `None`) at this level after
+    /// their first compile.
+    pub tier_up: Option<(u8, Option<Vec<usize>>)>,
+    pub crash: Option<CrashPlan>,
+    jit: Option<Slot>,
+    msg: Message,
+    compiles: usize,
+    /// Time the program spent waiting for compiles.
+    pub compile_wait_us: u64,
+}
+
+impl Session {
+    pub fn new(
+        caps: [Slot; 3],
+        lengths: (u64, u64, u64),
+        resolver: u64,
+        names: Vec<String>,
+    ) -> Self {
+        Session {
+            caps,
+            lengths,
+            resolver,
+            names,
+            level: 0,
+            tier_up: None,
+            crash: None,
+            jit: None,
+            msg: Message::new(),
+            compiles: 0,
+            compile_wait_us: 0,
+        }
+    }
+
+    fn connected(&mut self) -> Result<Slot, String> {
+        if let Some(jit) = self.jit {
+            return Ok(jit);
+        }
+        let jit = rt::names::connect_wait::<JitProtocol>("jit", JIT_WAIT_TICKS)
+            .map_err(|e| format!("no JIT server within 10 s: {e:?}"))?;
+        self.jit = Some(jit);
+        Ok(jit)
+    }
+
+    /// Forgets a dead server; `Err` when the attempts are used up.
+    fn lost(&mut self, e: CallError, attempt: u32) -> Result<(), String> {
+        if let Some(jit) = self.jit.take() {
+            let _ = sys::cap_drop(jit);
+        }
+        if !e.is_peer_died() || attempt >= JIT_ATTEMPTS {
+            return Err(format!("JIT call failed after {attempt} attempts: {e:?}"));
+        }
+        let _ = sys::log_event(&format!("app.jit_died attempt={attempt}"));
+        Ok(())
+    }
+
+    /// Sends `Load`: a fresh set-up, or after a restart (`resume`) the
+    /// dead server's state taken over.
+    pub fn load(&mut self, resume: bool) -> Result<(), String> {
+        for attempt in 1.. {
+            let jit = self.connected()?;
+            if self.crash == Some(CrashPlan::Idle) {
+                self.crash = None;
+                // The JIT dies between requests; our next call finds it gone.
+                let _ = proto::call::<JitProtocol>(jit, &mut self.msg, &JitRequest::CrashIdle, &[]);
+            }
+            let request = JitRequest::Load {
+                ir_len: self.lengths.0,
+                exports_len: self.lengths.1,
+                functions_len: self.lengths.2,
+                resolver: self.resolver,
+                resume,
+            };
+            match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &self.caps) {
+                Ok(JitReply::Loaded {
+                    functions,
+                    data_bytes,
+                    setup_us,
+                }) => {
+                    let _ = sys::log_event(&format!(
+                        "app.loaded level={} functions={functions} data_bytes={data_bytes} setup_us={setup_us} resume={} attempt={attempt}",
+                        self.level, resume as u8
+                    ));
+                    return Ok(());
+                }
+                Ok(JitReply::Failed { message }) => {
+                    return Err(format!("the JIT refused it: {message}"));
+                }
+                Ok(_) => return Err("the JIT answered Load with something else".into()),
+                Err(e) => self.lost(e, attempt)?,
+            }
+        }
+        unreachable!()
+    }
+
+    /// Asks for function `index` at the session's level; returns the
+    /// address now in its slot.
+    pub fn compile(&mut self, index: usize) -> Result<u64, String> {
+        let started = Instant::now();
+        self.compiles += 1;
+        let mut crash = match self.crash {
+            Some(CrashPlan::Compile(point)) if self.compiles == 2 => {
+                self.crash = None;
+                Some(point)
+            }
+            _ => None,
+        };
+        let then = self.tier_up.as_ref().and_then(|(level, chosen)| {
+            chosen
+                .as_ref()
+                .is_none_or(|c| c.contains(&index))
+                .then_some(*level)
+        });
+        for attempt in 1.. {
+            let jit = self.connected()?;
+            let request = JitRequest::Compile {
+                function: index as u32,
+                level: self.level,
+                then,
+                crash: crash.take(),
+            };
+            match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &[]) {
+                Ok(JitReply::Compiled { address, .. }) => {
+                    let code_end = APP_CODE_BASE + APP_CODE_PAGES * ipc_abi::layout::PAGE_SIZE;
+                    if !(APP_UNIT_CODE_BASE..code_end).contains(&address) {
+                        return Err(format!(
+                            "the JIT placed code at {address:#x}, outside the code region"
+                        ));
+                    }
+                    self.compile_wait_us += started.elapsed().as_micros() as u64;
+                    return Ok(address);
+                }
+                Ok(JitReply::Failed { message }) => {
+                    return Err(format!(
+                        "the JIT could not compile {}: {message}",
+                        self.names[index]
+                    ));
+                }
+                Ok(_) => return Err("the JIT answered Compile with something else".into()),
+                Err(e) => {
+                    self.lost(e, attempt)?;
+                    self.load(true)?;
+                }
+            }
+        }
+        unreachable!()
+    }
+}
