@@ -31,13 +31,21 @@ fn runs_like_native(app: &str) {
             b.outcome == Outcome::Guest(GuestStatus::Success),
             "{app} O{level}: no clean power-off"
         );
-        let loaded = b.log.events_with("app.loaded", "from", app).next();
         check!(
             b,
-            loaded
-                .is_some_and(|e| e.num("level") == Some(level as u64)
+            b.log
+                .events("jit.compile")
+                .any(|e| e.get("fn") == Some("main")
+                    && e.num("level") == Some(level as u64)
                     && e.num("code_bytes").unwrap_or(0) > 0),
-            "{app} O{level}: the JIT did not link code into the app's region"
+            "{app} O{level}: the JIT did not link main into the app's region"
+        );
+        check!(
+            b,
+            b.log
+                .events("jit.compile")
+                .all(|e| e.num("level") == Some(level as u64)),
+            "{app} O{level}: a function was compiled at another level"
         );
         let got = output_of(&b, app);
         check!(
@@ -92,7 +100,7 @@ fn a_program_using_unprovided_c_functions_is_refused_before_it_runs() {
         .log
         .text
         .lines()
-        .find(|l| l.contains("the JIT refused missing.ll"));
+        .find(|l| l.contains("missing.ll: the JIT refused it"));
     check!(
         b,
         refusal.is_some_and(|l| l.contains("qsort")),
@@ -119,7 +127,7 @@ fn ir_that_does_not_parse_is_refused_with_llvms_message_and_the_jit_stays_up() {
         b,
         b.log
             .text
-            .contains("the JIT refused broken.ll: IR does not parse"),
+            .contains("broken.ll: the JIT refused it: IR does not parse"),
         "no refusal with LLVM's message"
     );
     check!(
@@ -133,7 +141,10 @@ fn ir_that_does_not_parse_is_refused_with_llvms_message_and_the_jit_stays_up() {
 
 /// The JIT crashes at `point` while serving the app; the app must survive,
 /// reconnect to the restarted JIT and print exactly what a crash-free run
-/// prints.
+/// prints. `crash-compile` and `crash-publish` hit the compile of `fib`,
+/// `main`'s first call: `main` (compiled by the dead JIT) must keep
+/// running, not be compiled again, and its pending call must be served by
+/// the restarted JIT, which resumes the program's state.
 fn survives_a_jit_crash(point: &str, logged_at: &str) {
     common::setup();
     let b = common::boot_app_with_args("fib", "fib.ll", &["2", point]);
@@ -159,13 +170,39 @@ fn survives_a_jit_crash(point: &str, logged_at: &str) {
         b.log.events_with("svc.restart", "name", "jit").count() == 1,
         "{point}: the JIT was not restarted"
     );
-    check!(
-        b,
+    let crashed = b
+        .log
+        .first("jit.crashing")
+        .and_then(|e| e.num("tsc"))
+        .unwrap_or(u64::MAX);
+    let compiled_after = |f: &str| {
         b.log
-            .events_with("app.loaded", "from", "fib")
-            .any(|e| e.num("attempt") == Some(2)),
-        "{point}: the app did not reach the restarted JIT"
-    );
+            .events("jit.compile")
+            .filter(|e| e.get("fn") == Some(f) && e.num("tsc").is_some_and(|t| t > crashed))
+            .count()
+    };
+    if point == "crash-idle" {
+        check!(
+            b,
+            b.log
+                .events_with("app.loaded", "from", "fib")
+                .any(|e| e.num("attempt") == Some(2) && e.num("resume") == Some(0)),
+            "{point}: the app did not reach the restarted JIT"
+        );
+    } else {
+        check!(
+            b,
+            b.log
+                .events_with("app.loaded", "from", "fib")
+                .any(|e| e.num("resume") == Some(1)),
+            "{point}: the app did not resume with the restarted JIT"
+        );
+        check!(
+            b,
+            compiled_after("fib") == 1 && compiled_after("main") == 0,
+            "{point}: the restarted JIT did not compile exactly the pending function"
+        );
+    }
     check!(
         b,
         output_of(&b, "fib") == native_output("fib"),
@@ -218,7 +255,7 @@ fn a_program_gets_its_arguments_and_reports_its_exit_status() {
 #[test]
 fn a_tier_up_while_the_program_runs_switches_through_the_dispatch_slots() {
     common::setup();
-    let b = common::boot_app_with_args("tierup", "tierup.ll", &["0", "tier-up=3"]);
+    let b = common::boot_app_with_args("tierup", "tierup.ll", &["0", "tier-up=3:mix"]);
     check!(
         b,
         b.outcome == Outcome::Guest(GuestStatus::Success),
@@ -227,12 +264,34 @@ fn a_tier_up_while_the_program_runs_switches_through_the_dispatch_slots() {
     let published = b.log.first("jit.publish").and_then(|e| e.num("tsc"));
     let loaded = b.log.first("app.loaded").and_then(|e| e.num("tsc"));
     let finished = b.log.first("app.run").and_then(|e| e.num("tsc"));
+    let first = b
+        .log
+        .events("jit.compile")
+        .find(|e| e.get("fn") == Some("mix"))
+        .and_then(|e| e.num("address"));
+    let publish = b.log.first("jit.publish");
+    let slot = b
+        .log
+        .events("app.slot")
+        .find(|e| e.get("fn") == Some("mix"))
+        .and_then(|e| e.num("address"));
     check!(
         b,
-        b.log
-            .first("jit.publish")
-            .is_some_and(|e| e.num("level") == Some(3) && e.num("functions") == Some(3)),
-        "the JIT did not publish three functions at O3"
+        publish.is_some_and(|e| e.get("fn") == Some("mix") && e.num("level") == Some(3)),
+        "the JIT did not publish mix at O3"
+    );
+    check!(
+        b,
+        b.log.events("jit.publish").count() == 1,
+        "functions not chosen were tiered up too"
+    );
+    check!(
+        b,
+        first.is_some()
+            && slot.is_some()
+            && slot == publish.and_then(|e| e.num("address"))
+            && slot != first,
+        "mix's slot does not hold the O3 code at the end (first {first:?}, slot {slot:?})"
     );
     check!(
         b,
@@ -243,5 +302,71 @@ fn a_tier_up_while_the_program_runs_switches_through_the_dispatch_slots() {
         b,
         output_of(&b, "tierup") == native_output("tierup"),
         "output differs from native"
+    );
+}
+
+#[test]
+fn functions_are_compiled_at_their_first_call_and_never_before() {
+    common::setup();
+    let b = common::boot_app("lazy", "lazy.ll", 1);
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "no clean power-off"
+    );
+    let tsc = |name: &str, f: Option<&str>| {
+        b.log
+            .events(name)
+            .find(|e| f.is_none() || e.get("fn") == f)
+            .and_then(|e| e.num("tsc"))
+    };
+    let (loaded, main, used) = (
+        tsc("app.loaded", None),
+        tsc("jit.compile", Some("main")),
+        tsc("jit.compile", Some("used")),
+    );
+    check!(
+        b,
+        matches!((loaded, main, used), (Some(l), Some(m), Some(u)) if l < m && m < u),
+        "main and used were not compiled after the load, in call order"
+    );
+    check!(
+        b,
+        tsc("jit.compile", Some("never_called")).is_none(),
+        "a function that is never called was compiled"
+    );
+    check!(
+        b,
+        b.log
+            .first("jit.load")
+            .is_some_and(|e| e.num("functions") == Some(3)),
+        "the JIT did not take the three-function table"
+    );
+    check!(
+        b,
+        output_of(&b, "lazy") == native_output("lazy"),
+        "output differs from native"
+    );
+}
+
+#[test]
+fn an_unknown_function_is_refused_and_the_jit_stays_up() {
+    common::setup();
+    let b = common::boot_app_with_args("fib", "fib.ll", &["2", "probe-unknown"]);
+    check!(
+        b,
+        b.log
+            .text
+            .contains("the JIT refused an unknown function: no function #2: the program defines 2"),
+        "no refusal naming the unknown function"
+    );
+    let program_output: Vec<String> = output_of(&b, "fib")
+        .into_iter()
+        .filter(|l| !l.starts_with("apphost:"))
+        .collect();
+    check!(
+        b,
+        program_output == native_output("fib"),
+        "the program did not run normally after the refusal"
     );
 }

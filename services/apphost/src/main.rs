@@ -16,7 +16,9 @@
 //!
 //! The program's output is its own `printf`s, tagged with the service name
 //! on the console; its exit status is logged. A JIT crash is survived
-//! (`session`); `crash-*` make the JIT crash on purpose (test only).
+//! (`session`); `crash-*` make the JIT crash on purpose, and
+//! `probe-unknown` asks the JIT for a function that does not exist (both
+//! test only).
 
 mod exports;
 mod resolver;
@@ -40,7 +42,7 @@ pub fn fail(msg: &str) -> ! {
     std::process::exit(1);
 }
 
-const USAGE: &str = "usage: apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [-- ARGS...]";
+const USAGE: &str = "usage: apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
 
 fn main() {
     let all: Vec<String> = std::env::args().collect();
@@ -146,6 +148,10 @@ fn main() {
             s.compile_wait_us = 0;
             s.load(false)
                 .unwrap_or_else(|e| fail(&format!("{file}: {e}")));
+            if args.iter().any(|a| a == "probe-unknown") {
+                let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
+                eprintln!("apphost: the JIT refused an unknown function: {refusal}");
+            }
         }
         // SAFETY: main's entry stub jumps through its slot, which the JIT
         // pointed at the lazy stub: the first call compiles `main` against

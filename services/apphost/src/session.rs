@@ -128,6 +128,23 @@ impl Session {
         unreachable!()
     }
 
+    /// Test only: asks for a function the program does not define; returns
+    /// the JIT's refusal.
+    pub fn ask_for_unknown(&mut self) -> Result<String, String> {
+        let jit = self.connected()?;
+        let request = JitRequest::Compile {
+            function: self.names.len() as u32,
+            level: self.level,
+            then: None,
+            crash: None,
+        };
+        match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &[]) {
+            Ok(JitReply::Failed { message }) => Ok(message.to_string()),
+            Ok(_) => Err("the JIT answered for a function that does not exist".into()),
+            Err(e) => Err(format!("JIT call failed: {e:?}")),
+        }
+    }
+
     /// Asks for function `index` at the session's level; returns the
     /// address now in its slot.
     pub fn compile(&mut self, index: usize) -> Result<u64, String> {

@@ -193,7 +193,7 @@ fn handle(
                 Ok((address, code_bytes)) => {
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
-                        "jit.compile fn={name} index={index} level={level} code_bytes={code_bytes} guest_us={us}"
+                        "jit.compile fn={name} index={index} level={level} address={address:#x} code_bytes={code_bytes} guest_us={us}"
                     ));
                     let reply = JitReply::Compiled {
                         address,
