@@ -39,7 +39,7 @@ pub fn function_table(ir: &str) -> Result<String, String> {
 fn global_name(s: &str) -> Option<String> {
     if let Some(quoted) = s.strip_prefix('"') {
         let end = quoted.find('"')?;
-        let raw = quoted[..end].as_bytes();
+        let raw = &quoted.as_bytes()[..end];
         let mut bytes = Vec::new();
         let mut i = 0;
         while i < raw.len() {

@@ -45,6 +45,15 @@ pub const APP_GLOBALS_BASE: u64 = APP_STATE_BASE + APP_STATE_BYTES;
 /// Where the JIT maps the package (IR, export table, function table).
 pub const JIT_PACKAGE_BASE: u64 = 0x6000_0000;
 
+// The parts of the layout do not overlap.
+const _: () = {
+    assert!(APP_UNIT_CODE_BASE < APP_CODE_BASE + APP_CODE_PAGES * 4096);
+    assert!(slot(MAX_FUNCTIONS) == APP_STATE_BASE);
+    assert!(APP_GLOBALS_BASE < APP_DATA_BASE + APP_DATA_PAGES * 4096);
+    assert!(entry_stub(MAX_FUNCTIONS) == APP_UNIT_CODE_BASE);
+    assert!(LAZY_STUB_OFFSET + 11 <= STUB_BYTES);
+};
+
 /// The dispatch slot of function `index`.
 pub const fn slot(index: usize) -> u64 {
     APP_DATA_BASE + 8 * index as u64
@@ -265,15 +274,6 @@ mod tests {
         assert_eq!(got, [("printf", 0x1234), ("malloc", 0x5678)]);
         assert_eq!(exports(&t[..at - 1]).count(), 1, "a cut entry is not read");
         assert!(push_export(&mut t, 60, "toolong", 1).is_none());
-    }
-
-    #[test]
-    fn the_layout_keeps_its_parts_apart() {
-        assert!(APP_UNIT_CODE_BASE < APP_CODE_BASE + APP_CODE_PAGES * 4096);
-        assert_eq!(slot(MAX_FUNCTIONS), APP_STATE_BASE);
-        assert!(APP_GLOBALS_BASE < APP_DATA_BASE + APP_DATA_PAGES * 4096);
-        assert_eq!(entry_stub(MAX_FUNCTIONS), APP_UNIT_CODE_BASE);
-        assert!(lazy_stub(0) + 11 <= entry_stub(1));
     }
 
     #[test]

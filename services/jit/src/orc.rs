@@ -138,8 +138,7 @@ fn error_text(e: LLVMErrorRef) -> String {
 
 /// Optimizes `module` (a unit, owned from here on) at `level`, links it
 /// into `regions` with every external symbol resolved to `symbols`, and
-/// returns the addresses of `lookups`. `midway` runs before optimizing (a
-/// test hook).
+/// returns the addresses of `lookups`.
 ///
 /// # Safety
 /// `module` must be a valid module in `tsctx`'s context, owned by no one
@@ -152,14 +151,12 @@ pub unsafe fn link(
     symbols: &[(String, u64)],
     lookups: &[&str],
     regions: &mut Regions,
-    midway: &mut dyn FnMut(),
 ) -> Result<Linked, String> {
     let (code_start, data_start) = regions.next();
     // SAFETY: the module passes to the thread-safe module and then to the
     // JIT (or is disposed of on an early error); the JIT is disposed of
     // before returning; `regions` outlives it.
     unsafe {
-        midway();
         let passes = CString::new(format!("default<O{level}>")).unwrap();
         let options = LLVMCreatePassBuilderOptions();
         let e = LLVMRunPasses(module, passes.as_ptr(), llvm.machine(), options);

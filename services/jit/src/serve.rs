@@ -261,7 +261,9 @@ fn compile(
     crash_at: Option<CrashPoint>,
 ) -> Result<(u64, u64), String> {
     let module = app.program.unit(&Unit::Function(index));
-    let during = crash_at == Some(CrashPoint::DuringCompile);
+    if crash_at == Some(CrashPoint::DuringCompile) {
+        crash("during-compile");
+    }
     // SAFETY: the unit is a fresh module in the program's context, handed
     // over to `link`.
     let linked = unsafe {
@@ -273,11 +275,6 @@ fn compile(
             &app.symbols,
             &[UNIT_FUNCTION],
             &mut app.regions,
-            &mut || {
-                if during {
-                    crash("during-compile")
-                }
-            },
         )
     }?;
     if crash_at == Some(CrashPoint::BeforePublish) {
@@ -409,7 +406,6 @@ fn load(
                 &symbols,
                 &lookups,
                 &mut regions,
-                &mut || {},
             )
         }?;
         let (code_next, data_next) = regions.next();
