@@ -202,6 +202,23 @@ fn survives_a_jit_crash(point: &str, logged_at: &str) {
             compiled_after("fib") == 1 && compiled_after("main") == 0,
             "{point}: the restarted JIT did not compile exactly the pending function"
         );
+        // The restarted JIT took over the dead one's bookkeeping: the new
+        // code lies past main's, which is still running.
+        let main_end = b
+            .log
+            .events("jit.compile")
+            .find(|e| e.get("fn") == Some("main"))
+            .and_then(|e| Some(e.num("address")? + e.num("code_bytes")?));
+        let fib = b
+            .log
+            .events("jit.compile")
+            .find(|e| e.get("fn") == Some("fib"))
+            .and_then(|e| e.num("address"));
+        check!(
+            b,
+            matches!((main_end, fib), (Some(m), Some(f)) if f >= m),
+            "{point}: the restarted JIT placed code over main's (main ends {main_end:?}, fib at {fib:?})"
+        );
     }
     check!(
         b,
