@@ -303,7 +303,7 @@ fn app_manifest(app: &str, levels: &str, native: bool, crash: Option<&str>) -> S
     m += "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n";
     let crash = crash.map_or(String::new(), |c| format!(", \"{c}\""));
     m += &format!(
-        "[[service]]\nname = \"app\"\nfile = \"apphost\"\npersonality = \"linux\"\n\
+        "[[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
          args = [\"{app}.ll\", \"{levels}\"{crash}]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
     );
     m

@@ -379,7 +379,7 @@ fn an_unknown_function_is_refused_and_the_jit_stays_up() {
     );
     let program_output: Vec<String> = output_of(&b, "fib")
         .into_iter()
-        .filter(|l| !l.starts_with("apphost:"))
+        .filter(|l| !l.starts_with("app:"))
         .collect();
     check!(
         b,

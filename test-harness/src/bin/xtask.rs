@@ -213,7 +213,7 @@ fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<Path
     let manifest = format!(
         "version = 1\nfiles = [\"{file}\"]\n\n[[service]]\nname = \"supervisor\"\n\n\
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
-         [[service]]\nname = \"app\"\nfile = \"apphost\"\npersonality = \"linux\"\nargs = {argv:?}\n\
+         [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
          capabilities = [\"initrd\", \"shutdown\"]\n"
     );
     let path = dir.join("app.toml");

@@ -112,7 +112,7 @@ restart = "on-failure"
 
 [[service]]
 name = "{name}"
-file = "apphost"
+file = "app"
 personality = "linux"
 args = {args}
 capabilities = ["initrd", "shutdown"]

@@ -1,5 +1,5 @@
 //! The app host (Linux personality, no LLVM):
-//! `apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish]
+//! `app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish]
 //! [tier-up=N[:FN,FN...]] [-- ARGS...]`. With several levels the program
 //! runs once per level, each time with freshly initialized globals.
 //!
@@ -36,13 +36,13 @@ const INITRD_VADDR: u64 = 0x7000_0000;
 const PACKAGE_VADDR: u64 = 0x6100_0000;
 
 pub fn fail(msg: &str) -> ! {
-    eprintln!("apphost: {msg}");
+    eprintln!("app: {msg}");
     let _ = sys::log_event("app.error");
     let _ = rt::names::shutdown(1);
     std::process::exit(1);
 }
 
-const USAGE: &str = "usage: apphost FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
+const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
 
 fn main() {
     let all: Vec<String> = std::env::args().collect();
@@ -150,7 +150,7 @@ fn main() {
                 .unwrap_or_else(|e| fail(&format!("{file}: {e}")));
             if args.iter().any(|a| a == "probe-unknown") {
                 let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
-                eprintln!("apphost: the JIT refused an unknown function: {refusal}");
+                eprintln!("app: the JIT refused an unknown function: {refusal}");
             }
         }
         // SAFETY: main's entry stub jumps through its slot, which the JIT
