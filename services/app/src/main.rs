@@ -75,6 +75,7 @@ fn main() {
             .unwrap_or_else(|| fail(&format!("{name} is not in the initrd")))
             .data
     };
+    let _ = FILE.set(file.clone());
     let ir = find(file);
     let functions = find(&format!("{file}.fns"));
     let names: Vec<String> = std::str::from_utf8(functions)
@@ -189,6 +190,17 @@ fn main() {
             }
         }
     }
+    finish(code)
+}
+
+/// The program's file name, for `finish`.
+static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Ends the program with `code` (a return from the last run's `main`, or
+/// the program's `exit`): flushes its output, reports the status, stops.
+pub fn finish(code: i32) -> ! {
+    exports::flush();
+    let file = FILE.get().map_or("?", String::as_str);
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
     std::process::exit(code);

@@ -131,6 +131,17 @@ pub struct Linked {
     pub data_bytes: u64,
 }
 
+/// Collects the errors ORC reports on the side: a failed link (such as a
+/// symbol no one defines) reaches the lookup only as "Failed to
+/// materialize", while the reason ("Symbols not found: [ fwrite ]") goes
+/// to the session's error reporter.
+extern "C" fn collect_error(ctx: *mut c_void, e: LLVMErrorRef) {
+    // SAFETY: `ctx` is the `Vec<String>` `link` registers, which outlives
+    // the JIT that calls this.
+    let errors = unsafe { &mut *(ctx as *mut Vec<String>) };
+    errors.push(error_text(e));
+}
+
 fn error_text(e: LLVMErrorRef) -> String {
     // SAFETY: `e` is a live error; getting its message consumes it.
     take_message(unsafe { LLVMGetErrorMessage(e) })
@@ -189,6 +200,12 @@ pub unsafe fn link(
             LLVMDisposeModule(module);
             return Err(format!("cannot create the JIT: {}", error_text(e)));
         }
+        let mut reported: Vec<String> = Vec::new();
+        LLVMOrcExecutionSessionSetErrorReporter(
+            LLVMOrcLLJITGetExecutionSession(jit),
+            collect_error,
+            &mut reported as *mut Vec<String> as *mut c_void,
+        );
         let result = (|| {
             let jd = LLVMOrcLLJITGetMainJITDylib(jit);
             let mut pairs: Vec<LLVMOrcCSymbolMapPair> = symbols
@@ -239,8 +256,15 @@ pub unsafe fn link(
             LLVMConsumeError(e);
         }
         let (code_end, data_end) = regions.next();
+        let addresses = result.map_err(|e| {
+            if reported.is_empty() {
+                e
+            } else {
+                format!("{e}: {}", reported.join("; "))
+            }
+        })?;
         Ok(Linked {
-            addresses: result?,
+            addresses,
             code_bytes: code_end - code_start,
             data_bytes: data_end - data_start,
         })
