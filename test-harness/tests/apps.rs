@@ -7,7 +7,14 @@ mod common;
 use common::{boot_app, output_of};
 use ipc_abi::exit::GuestStatus;
 use test_harness::artifacts::apps_dir;
-use test_harness::qemu::Outcome;
+use test_harness::qemu::{Boot, Outcome};
+
+/// Whether the app host running `app` reported exit status `code`.
+fn exited_with(b: &Boot, app: &str, code: u64) -> bool {
+    b.log
+        .events_with("app.exit", "from", app)
+        .any(|e| e.num("code") == Some(code))
+}
 
 fn native_output(app: &str) -> Vec<String> {
     let out = std::process::Command::new(apps_dir().join(format!("{app}-native")))
@@ -56,9 +63,7 @@ fn runs_like_native(app: &str) {
         );
         check!(
             b,
-            b.log
-                .events_with("app.exit", "from", app)
-                .any(|e| e.num("code") == Some(0)),
+            exited_with(&b, app, 0),
             "{app} O{level}: no exit status 0"
         );
     }
@@ -263,9 +268,7 @@ fn a_program_gets_its_arguments_and_reports_its_exit_status() {
     );
     check!(
         b,
-        b.log
-            .events_with("app.exit", "from", "echoargs")
-            .any(|e| e.num("code") == Some(2)),
+        exited_with(&b, "echoargs", 2),
         "the exit status was not reported"
     );
 }
@@ -418,11 +421,5 @@ fn c_library_run_matches_native(level: u8) {
         stdout == native_output("libc"),
         "output differs from native"
     );
-    check!(
-        b,
-        b.log
-            .events_with("app.exit", "from", "libc")
-            .any(|e| e.num("code") == Some(3)),
-        "exit(3) was not reported"
-    );
+    check!(b, exited_with(&b, "libc", 3), "exit(3) was not reported");
 }

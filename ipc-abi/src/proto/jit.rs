@@ -105,6 +105,9 @@ pub struct JitState<'a> {
 
 pub const JIT_STATE_MAGIC: u64 = u64::from_le_bytes(*b"JITSTAT1");
 pub const STATE_HEADER_WORDS: usize = 5;
+/// The header word holding `code_next` (`data_next` follows): the two the
+/// JIT rewrites after each compile.
+pub const STATE_NEXT_WORD: usize = 3;
 /// At most this many globals in a program.
 pub const MAX_GLOBALS: usize = APP_STATE_BYTES as usize / 8 - STATE_HEADER_WORDS;
 
@@ -137,7 +140,7 @@ impl<'a> JitState<'a> {
         if header[1] != functions as u64 || header[2] != globals as u64 {
             return Err("the JIT state is for another program");
         }
-        let (code_next, data_next) = (header[3], header[4]);
+        let (code_next, data_next) = (header[STATE_NEXT_WORD], header[STATE_NEXT_WORD + 1]);
         if !(APP_UNIT_CODE_BASE..=code_end).contains(&code_next) {
             return Err("code_next lies outside the code region");
         }
@@ -310,6 +313,8 @@ mod tests {
             homes: &[APP_GLOBALS_BASE, APP_GLOBALS_BASE + 16],
         };
         let mut w = s.header().to_vec();
+        // The JIT rewrites these two words alone after each compile.
+        assert_eq!(w[STATE_NEXT_WORD..][..2], [s.code_next, s.data_next]);
         w.extend_from_slice(s.homes);
         assert_eq!(JitState::from_words(&w, 4, 2, code_end, data_end), Ok(s));
         let check = |w: &[u64], f, g| JitState::from_words(w, f, g, code_end, data_end).is_ok();

@@ -1,6 +1,6 @@
 //! The app host (Linux personality, no LLVM):
 //! `app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish]
-//! [tier-up=N[:FN,FN...]] [-- ARGS...]`. With several levels the program
+//! [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]`. With several levels the program
 //! runs once per level, each time with freshly initialized globals.
 //!
 //! It finds the program's IR and its function table (`FILE.ll.fns`, made

@@ -33,6 +33,33 @@ pub fn take_message(m: *mut std::ffi::c_char) -> String {
     }
 }
 
+/// Takes an LLVM error's message (consuming the error).
+pub fn error_text(e: LLVMErrorRef) -> String {
+    // SAFETY: `e` is a live error; getting its message consumes it.
+    take_message(unsafe { LLVMGetErrorMessage(e) })
+}
+
+/// Runs LLVM's verifier over `module`.
+///
+/// # Safety
+/// `module` must be a valid module.
+pub unsafe fn verify(module: LLVMModuleRef) -> Result<(), String> {
+    let mut msg = ptr::null_mut();
+    // SAFETY: `module` is valid (caller); `msg` receives an owned message.
+    let broken = unsafe {
+        llvm_sys::analysis::LLVMVerifyModule(
+            module,
+            llvm_sys::analysis::LLVMVerifierFailureAction::LLVMReturnStatusAction,
+            &mut msg,
+        )
+    };
+    let text = take_message(msg);
+    if broken != 0 {
+        return Err(format!("IR does not verify: {text}"));
+    }
+    Ok(())
+}
+
 pub struct Llvm {
     machine: LLVMTargetMachineRef,
     triple: String,
@@ -86,10 +113,6 @@ impl Llvm {
         &self.triple
     }
 
-    pub fn machine(&self) -> LLVMTargetMachineRef {
-        self.machine
-    }
-
     /// A target machine for code the app runs: baseline x86-64 (no AVX:
     /// the kernel saves SSE state only), static relocations, small code
     /// model (the app's image and regions all lie in the low 2 GiB).
@@ -113,6 +136,27 @@ impl Llvm {
             return Err("LLVMCreateTargetMachine failed".into());
         }
         Ok(machine)
+    }
+
+    /// Runs the new pass manager's `default<O{level}>` pipeline over
+    /// `module`.
+    ///
+    /// # Safety
+    /// `module` must be a valid module.
+    pub unsafe fn optimize(&self, module: LLVMModuleRef, level: u8) -> Result<(), String> {
+        let passes = CString::new(format!("default<O{level}>")).unwrap();
+        // SAFETY: `module` is valid (caller), the machine is ours, the
+        // options are created and disposed of here.
+        let e = unsafe {
+            let options = LLVMCreatePassBuilderOptions();
+            let e = LLVMRunPasses(module, passes.as_ptr(), self.machine, options);
+            LLVMDisposePassBuilderOptions(options);
+            e
+        };
+        if !e.is_null() {
+            return Err(format!("optimization failed: {}", error_text(e)));
+        }
+        Ok(())
     }
 
     /// Parses, verifies, optimizes at `level` (0..=3) and emits an object.
@@ -147,26 +191,8 @@ impl Llvm {
     unsafe fn optimize_and_emit(&self, module: LLVMModuleRef, level: u8) -> Result<Object, String> {
         // SAFETY: as for `compile`.
         unsafe {
-            let mut err = ptr::null_mut();
-            if llvm_sys::analysis::LLVMVerifyModule(
-                module,
-                llvm_sys::analysis::LLVMVerifierFailureAction::LLVMReturnStatusAction,
-                &mut err,
-            ) != 0
-            {
-                return Err(format!("IR does not verify: {}", take_message(err)));
-            }
-            take_message(err);
-            let passes = CString::new(format!("default<O{level}>")).unwrap();
-            let options = LLVMCreatePassBuilderOptions();
-            let e: LLVMErrorRef = LLVMRunPasses(module, passes.as_ptr(), self.machine, options);
-            LLVMDisposePassBuilderOptions(options);
-            if !e.is_null() {
-                return Err(format!(
-                    "optimization failed: {}",
-                    take_message(LLVMGetErrorMessage(e))
-                ));
-            }
+            verify(module)?;
+            self.optimize(module, level)?;
             let mut functions = 0;
             let mut f = LLVMGetFirstFunction(module);
             while !f.is_null() {

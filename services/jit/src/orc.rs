@@ -5,14 +5,13 @@
 //! symbols resolve only to absolute addresses the caller gives (the app's
 //! exports, entry stubs, the globals' homes).
 
-use crate::llvm::{Llvm, take_message};
+use crate::llvm::{Llvm, error_text};
 use llvm_sys::core::*;
 use llvm_sys::error::*;
 use llvm_sys::orc2::ee::*;
 use llvm_sys::orc2::lljit::*;
 use llvm_sys::orc2::*;
 use llvm_sys::prelude::{LLVMBool, LLVMModuleRef};
-use llvm_sys::transforms::pass_builder::*;
 use std::ffi::{CString, c_char, c_uint, c_void};
 use std::ptr;
 
@@ -142,11 +141,6 @@ extern "C" fn collect_error(ctx: *mut c_void, e: LLVMErrorRef) {
     errors.push(error_text(e));
 }
 
-fn error_text(e: LLVMErrorRef) -> String {
-    // SAFETY: `e` is a live error; getting its message consumes it.
-    take_message(unsafe { LLVMGetErrorMessage(e) })
-}
-
 /// Optimizes `module` (a unit, owned from here on) at `level`, links it
 /// into `regions` with every external symbol resolved to `symbols`, and
 /// returns the addresses of `lookups`.
@@ -168,13 +162,9 @@ pub unsafe fn link(
     // JIT (or is disposed of on an early error); the JIT is disposed of
     // before returning; `regions` outlives it.
     unsafe {
-        let passes = CString::new(format!("default<O{level}>")).unwrap();
-        let options = LLVMCreatePassBuilderOptions();
-        let e = LLVMRunPasses(module, passes.as_ptr(), llvm.machine(), options);
-        LLVMDisposePassBuilderOptions(options);
-        if !e.is_null() {
+        if let Err(e) = llvm.optimize(module, level) {
             LLVMDisposeModule(module);
-            return Err(format!("optimization failed: {}", error_text(e)));
+            return Err(e);
         }
         let builder = LLVMOrcCreateLLJITBuilder();
         let machine = match llvm.new_machine() {

@@ -282,7 +282,7 @@ fn compile(
     }
     // The space is taken before anyone can run code in it.
     let (code_next, data_next) = app.regions.next();
-    write_state(3, &[code_next, data_next]);
+    write_state(STATE_NEXT_WORD, &[code_next, data_next]);
     publish(index, linked.addresses[0]);
     Ok((linked.addresses[0], linked.code_bytes))
 }

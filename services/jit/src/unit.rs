@@ -13,7 +13,7 @@
 //!   global is `available_externally` (its initializer stays visible to the
 //!   optimizer, its storage is the one home the globals unit made).
 
-use crate::llvm::take_message;
+use crate::llvm::{take_message, verify};
 use ipc_abi::proto::jit::slot;
 use llvm_sys::core::*;
 use llvm_sys::ir_reader::LLVMParseIRInContext;
@@ -113,22 +113,14 @@ impl Program {
                 LLVMOrcDisposeThreadSafeContext(tsctx);
                 return Err(format!("IR does not parse: {}", take_message(msg)));
             }
-            let program = Program {
+            // Owned from here on: an early return disposes of both.
+            let mut program = Program {
                 tsctx,
                 module,
                 functions: Vec::new(),
                 globals: 0,
             };
-            if llvm_sys::analysis::LLVMVerifyModule(
-                module,
-                llvm_sys::analysis::LLVMVerifierFailureAction::LLVMReturnStatusAction,
-                &mut msg,
-            ) != 0
-            {
-                return Err(format!("IR does not verify: {}", take_message(msg)));
-            }
-            take_message(msg);
-            let mut program = program;
+            verify(module)?;
             for f in defined_functions(module) {
                 LLVMSetLinkage(f, LLVMLinkage::LLVMExternalLinkage);
                 LLVMSetVisibility(f, LLVMVisibility::LLVMDefaultVisibility);
