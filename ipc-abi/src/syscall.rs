@@ -284,6 +284,18 @@ pub const SPAWN_ARGS_MAX: usize = 1024;
 pub const TASK_NAME_MAX: usize = 32;
 pub const MAX_PRIORITY: u64 = 3;
 
+/// Memory-object mappings one task may hold at once.
+pub const MAX_MAPPINGS: usize = 128;
+/// Tasks the kernel keeps at once (running, not started, or dead but still
+/// named by a capability). A spawn beyond it is `OutOfMemory`.
+pub const MAX_TASKS: usize = 256;
+/// Kernel heap one task may make the kernel hold for it: the objects it
+/// creates (endpoints, notifications, memory objects' frame lists) and the
+/// tasks it spawns. Past it, the call that asked gets `OutOfMemory`.
+pub const TASK_KMEM_QUOTA: u64 = 2 << 20;
+/// The first task's quota: it spawns every service.
+pub const SUPERVISOR_KMEM_QUOTA: u64 = 4 << 20;
+
 /// [`TaskStatus::state`] values.
 pub const TASK_NOT_STARTED: u64 = 0;
 pub const TASK_ALIVE: u64 = 1;
@@ -319,7 +331,15 @@ pub struct SysInfo {
     pub ticks: u64,
     pub tsc_hz: u64,
     pub tasks: u64,
+    /// Kernel heap bytes in live allocations, and free.
+    pub heap_used: u64,
+    pub heap_free: u64,
 }
+
+const _: () = assert!(core::mem::size_of::<SysInfo>() == 56);
+const _: () = assert!(core::mem::offset_of!(SysInfo, heap_used) == 40);
+const _: () = assert!(core::mem::size_of::<TaskStatus>() == 56);
+const _: () = assert!(core::mem::size_of::<SpawnArgs>() == 96);
 
 /// A decoded error result, including codes this build does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

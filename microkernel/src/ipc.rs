@@ -52,7 +52,14 @@ impl Kernel {
         let table = &self.task(task).caps;
         for i in 0..ncaps {
             let slot = u32::from_le_bytes(header[16 + 4 * i..20 + 4 * i].try_into().unwrap());
-            let cap = table.get(slot as u64).map_err(|_| SysError::InvalidCap)?;
+            // Like `TaskGrant`: only a capability that carries GRANT may be
+            // handed to another task.
+            let cap = table
+                .check(slot as u64, Rights::GRANT)
+                .map_err(|e| match e {
+                    kerncore::cap::CapError::MissingRights { .. } => SysError::MissingRights,
+                    _ => SysError::InvalidCap,
+                })?;
             let _ = out.caps.push(cap);
         }
         Ok(out)
@@ -93,7 +100,8 @@ impl Kernel {
         let me = self.current();
         let (ep, cap) = self.endpoint_cap(slot, Rights::SEND)?;
         self.check_buffer(me, msg)?;
-        let out = self.read_message(me, msg, cap.rights.contains(Rights::GRANT))?;
+        let may_grant = cap.rights.contains(Rights::GRANT);
+        let out = self.read_message(me, msg, may_grant)?;
         let receiver = self
             .endpoints
             .get_mut(ep)
@@ -121,6 +129,7 @@ impl Kernel {
                     endpoint: ep,
                     msg,
                     badge: cap.badge,
+                    may_grant,
                 });
             }
         }
@@ -133,6 +142,13 @@ impl Kernel {
         let me = self.current();
         let (ep, _) = self.endpoint_cap(slot, Rights::RECV)?;
         self.check_buffer(me, msg)?;
+        // A caller received earlier and not answered never will be: fail
+        // it now rather than leave it blocked forever.
+        if let Some(abandoned) = self.task_mut(me).reply_to.take()
+            && self.awaits_reply_from(abandoned, me)
+        {
+            self.wake(abandoned, Err(SysError::PeerDied));
+        }
         if let Some(bits) = self.take_bound_bits(me) {
             self.write_notification(me, msg, bits);
             return Ok(Some(RECV_NOTIFICATION));
@@ -143,14 +159,17 @@ impl Kernel {
             .and_then(|e| e.senders.pop_front());
         if let Some(s) = sender {
             let TaskState::Sending {
-                msg: smsg, badge, ..
+                msg: smsg,
+                badge,
+                may_grant,
+                ..
             } = self.task(s).state
             else {
                 unreachable!("a queued sender is sending")
             };
-            // The right to pass capabilities was checked when it called,
-            // and a blocked sender cannot have changed its message since.
-            match self.read_message(s, smsg, true) {
+            // The message is read again now (another task sharing its page
+            // may have changed it since the call), under the same rights.
+            match self.read_message(s, smsg, may_grant) {
                 Ok(out) => {
                     self.deliver(me, msg, &out, badge);
                     self.task_mut(me).reply_to = Some(s);
@@ -178,15 +197,14 @@ impl Kernel {
 
     pub fn reply(&mut self, msg: u64) -> Result<(), SysError> {
         let me = self.current();
-        let caller = self
-            .task_mut(me)
-            .reply_to
-            .take()
-            .ok_or(SysError::NoReplyPending)?;
+        let caller = self.task(me).reply_to.ok_or(SysError::NoReplyPending)?;
         if !self.awaits_reply_from(caller, me) {
+            self.task_mut(me).reply_to = None;
             return Err(SysError::PeerDied);
         }
+        // A bad reply leaves the caller waiting for a good one.
         let out = self.read_message(me, msg, true)?;
+        self.task_mut(me).reply_to = None;
         let TaskState::AwaitingReply { msg: cmsg, .. } = self.task(caller).state else {
             unreachable!("checked above")
         };
@@ -278,7 +296,13 @@ impl Kernel {
             return Err(SysError::InvalidArgument);
         }
         note.bound = Some(me);
-        self.task_mut(me).bound = Some(n);
+        // One bound notification per task: the one bound before lets go.
+        if let Some(old) = self.task_mut(me).bound.replace(n)
+            && old != n
+            && let Some(o) = self.notifications.get_mut(old)
+        {
+            o.bound = None;
+        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! everything else. `docs/linux.md` has the table.
 
 use crate::mem::frames;
-use crate::mem::paging::{NO_EXECUTE, USER, WRITABLE};
+use crate::mem::user::{Access, RangeError, UserPages};
 use crate::state::Kernel;
 use crate::task::{ExitReason, TaskState};
 use crate::usercopy::UserSlice;
@@ -26,6 +26,8 @@ const MMAP_END: u64 = 0x6000_0000_0000;
 const BRK_MAX: u64 = 1 << 30;
 /// Largest single write to the console.
 const WRITE_MAX: u64 = 64 * 1024;
+/// Longest partial line kept back between writes.
+pub const PENDING_MAX: usize = 4096;
 
 /// Per-task state of the personality.
 #[derive(Debug)]
@@ -42,6 +44,16 @@ pub struct LinuxState {
 }
 
 impl LinuxState {
+    /// The break may grow up to here: `BRK_MAX` above the image, never
+    /// into the mmap area or past user space.
+    fn brk_limit(&self) -> u64 {
+        let mut limit = self.brk_start.saturating_add(BRK_MAX).min(USER_END);
+        if self.brk_start < MMAP_BASE {
+            limit = limit.min(MMAP_BASE);
+        }
+        limit
+    }
+
     pub fn new(plan: &LoadPlan) -> LinuxState {
         let end = plan
             .segments
@@ -270,13 +282,21 @@ fn write(k: &mut Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
     let t = k.task_mut(me);
     let st = t.linux.as_mut().expect("linux task");
     st.pending_line.extend_from_slice(&text);
-    // Print whole lines; keep a partial one (bounded) for the next write.
-    let cut = match st.pending_line.iter().rposition(|&b| b == b'\n') {
-        Some(i) => i + 1,
-        None if st.pending_line.len() > 4096 => st.pending_line.len(),
-        None => return written,
-    };
+    // Print whole lines; keep a partial one (at most PENDING_MAX bytes)
+    // for the next write.
+    let mut cut = st
+        .pending_line
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    if st.pending_line.len() - cut > PENDING_MAX {
+        cut = st.pending_line.len();
+    }
+    if cut == 0 {
+        return written;
+    }
     let lines: Vec<u8> = st.pending_line.drain(..cut).collect();
+    st.pending_line.shrink_to(PENDING_MAX);
     print_lines(&t.name, &lines);
     written
 }
@@ -319,57 +339,70 @@ fn writev(k: &mut Kernel, fd: u64, iov: u64, count: u64) -> u64 {
     write(k, fd, &pieces)
 }
 
-fn page_flags(prot: u64) -> u64 {
-    let mut f = NO_EXECUTE;
-    if prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0 {
-        f |= USER;
+fn access(prot: u64) -> Access {
+    Access {
+        user: prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0,
+        write: prot & PROT_WRITE != 0,
+        exec: prot & PROT_EXEC != 0,
     }
-    if prot & PROT_WRITE != 0 {
-        f |= WRITABLE;
-    }
-    if prot & PROT_EXEC != 0 {
-        f &= !NO_EXECUTE;
-    }
-    f
 }
 
-fn is_anon(st: &LinuxState, addr: u64) -> bool {
-    (MMAP_BASE..MMAP_END).contains(&addr) || (st.brk_start..st.brk_start + BRK_MAX).contains(&addr)
+/// Where the personality hands out memory: the mmap area and the break's
+/// area. Everything else (the image, the stack, memory objects) is not its
+/// to replace or free.
+fn anon_areas(st: &LinuxState) -> [(u64, u64); 2] {
+    [(MMAP_BASE, MMAP_END), (st.brk_start, st.brk_limit())]
 }
 
-/// Maps fresh zeroed pages over `[at, at + pages)`, freeing anonymous
-/// pages already there; on failure nothing new stays mapped.
-fn map_fresh(k: &mut Kernel, at: u64, pages: u64, flags: u64) -> Result<(), u64> {
-    let me = k.current();
-    let t = k.task_mut(me);
-    // Memory objects' pages are not the personality's to replace or free.
-    if t.mappings
+fn is_anon(st: &LinuxState, range: UserPages) -> bool {
+    anon_areas(st)
         .iter()
-        .any(|m| m.vaddr < at + pages * PAGE_SIZE && at < m.vaddr + m.pages * PAGE_SIZE)
-    {
+        .any(|&(lo, hi)| range.start() >= lo && range.end() <= hi)
+}
+
+/// The anonymous pages of `range`, or an error if memory objects are
+/// mapped there.
+fn own_range(k: &Kernel, addr: u64, len: u64) -> Result<UserPages, u64> {
+    let range = UserPages::new(addr, len).map_err(|e| match e {
+        RangeError::Unaligned | RangeError::Empty => errno::EINVAL,
+        RangeError::NotUser => errno::ENOMEM,
+    })?;
+    if k.task(k.current()).maps_object_in(range) {
+        return Err(errno::EACCES);
+    }
+    Ok(range)
+}
+
+fn free_frame(f: u64) {
+    let _ = frames::free(f);
+}
+
+/// Maps fresh zeroed pages over `range`, freeing anonymous pages already
+/// there; on failure nothing new stays mapped. Asks for no more frames
+/// than are free, so a huge request fails at once.
+fn map_fresh(k: &mut Kernel, range: UserPages, access: Access) -> Result<(), u64> {
+    if range.count() > frames::stats().free {
         return Err(errno::ENOMEM);
     }
-    let space = t.space.as_mut().expect("live task");
-    for i in 0..pages {
-        if let Some(f) = space.unmap(at + i * PAGE_SIZE) {
-            let _ = frames::free(f);
+    let me = k.current();
+    let space = k.task_mut(me).space.as_mut().expect("live task");
+    space.unmap(range, free_frame);
+    let mut got = Vec::new();
+    if got.try_reserve_exact(range.count() as usize).is_err() {
+        return Err(errno::ENOMEM);
+    }
+    for _ in 0..range.count() {
+        match frames::alloc_zeroed() {
+            Some(f) => got.push(f),
+            None => {
+                got.into_iter().for_each(free_frame);
+                return Err(errno::ENOMEM);
+            }
         }
     }
-    for i in 0..pages {
-        let mapped = frames::alloc_zeroed().ok_or(errno::ENOMEM).and_then(|f| {
-            space.map(at + i * PAGE_SIZE, f, flags).map_err(|_| {
-                let _ = frames::free(f);
-                errno::ENOMEM
-            })
-        });
-        if let Err(e) = mapped {
-            for j in 0..i {
-                if let Some(f) = space.unmap(at + j * PAGE_SIZE) {
-                    let _ = frames::free(f);
-                }
-            }
-            return Err(e);
-        }
+    if space.map(range, got.iter().copied(), access).is_err() {
+        got.into_iter().for_each(free_frame);
+        return Err(errno::ENOMEM);
     }
     // SAFETY: reloading the running task's own CR3 flushes stale entries.
     unsafe { arch::load_cr3(space.pml4()) };
@@ -385,55 +418,83 @@ fn mmap(k: &mut Kernel, addr: u64, len: u64, prot: u64, flags: u64, fd: u64) -> 
         // No files to map.
         return neg(errno::EBADF);
     }
-    if len == 0 || len > MMAP_END - MMAP_BASE {
+    if len == 0 {
         return neg(errno::EINVAL);
     }
-    let pages = len.div_ceil(PAGE_SIZE);
+    let Some(len) = len.checked_next_multiple_of(PAGE_SIZE) else {
+        return neg(errno::ENOMEM);
+    };
     let me = k.current();
     let st = k.task_mut(me).linux.as_mut().expect("linux task");
-    let at = if flags & MAP_FIXED != 0 {
-        if !addr.is_multiple_of(PAGE_SIZE)
-            || !is_anon(st, addr)
-            || !is_anon(st, addr + pages * PAGE_SIZE - 1)
-        {
-            return neg(errno::EINVAL);
+    let range = if flags & MAP_FIXED != 0 {
+        match UserPages::new(addr, len) {
+            Ok(r) if is_anon(st, r) => r,
+            Ok(_) | Err(RangeError::NotUser) => return neg(errno::ENOMEM),
+            Err(_) => return neg(errno::EINVAL),
         }
-        addr
     } else {
-        let at = st.mmap_next;
-        if at + pages * PAGE_SIZE > MMAP_END {
-            return neg(errno::ENOMEM);
-        }
         // A page of gap keeps neighbouring mappings from running together.
-        st.mmap_next = at + (pages + 1) * PAGE_SIZE;
-        at
+        let Some(next) = st.mmap_next.checked_add(len + PAGE_SIZE) else {
+            return neg(errno::ENOMEM);
+        };
+        match UserPages::new(st.mmap_next, len) {
+            Ok(r) if r.end() <= MMAP_END => {
+                st.mmap_next = next;
+                r
+            }
+            _ => return neg(errno::ENOMEM),
+        }
     };
-    match map_fresh(k, at, pages, page_flags(prot)) {
-        Ok(()) => at,
+    if k.task(me).maps_object_in(range) {
+        return neg(errno::ENOMEM);
+    }
+    match map_fresh(k, range, access(prot)) {
+        Ok(()) => range.start(),
         Err(e) => neg(e),
     }
 }
 
 fn munmap(k: &mut Kernel, addr: u64, len: u64) -> u64 {
-    if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
-        return neg(errno::EINVAL);
-    }
+    let range = match UserPages::new(addr, len) {
+        Ok(r) => r,
+        Err(_) => return neg(errno::EINVAL),
+    };
     let me = k.current();
     let t = k.task_mut(me);
     let st = t.linux.as_ref().expect("linux task");
-    let pages: Vec<u64> = (0..len.div_ceil(PAGE_SIZE))
-        .map(|i| addr + i * PAGE_SIZE)
-        .filter(|&p| is_anon(st, p))
-        .filter(|&p| {
-            !t.mappings
-                .iter()
-                .any(|m| (m.vaddr..m.vaddr + m.pages * PAGE_SIZE).contains(&p))
-        })
-        .collect();
+    // Only the personality's own areas, minus memory objects' pages, which
+    // belong to their objects (another task may still map those frames).
+    let mut pieces: heapless::Vec<UserPages, 4> = heapless::Vec::new();
+    for (lo, hi) in anon_areas(st) {
+        let (s, e) = (range.start().max(lo), range.end().min(hi));
+        if s < e
+            && let Ok(r) = UserPages::new(s, e - s)
+        {
+            let _ = pieces.push(r);
+        }
+    }
+    let objects: Vec<UserPages> = t.mappings.iter().map(|m| m.range).collect();
     let space = t.space.as_mut().expect("live task");
-    for p in pages {
-        if let Some(f) = space.unmap(p) {
-            let _ = frames::free(f);
+    for piece in pieces {
+        // Unmap the gaps between memory objects inside the piece.
+        let mut inside: Vec<UserPages> = objects
+            .iter()
+            .filter(|o| piece.overlaps(o.start(), o.end()))
+            .copied()
+            .collect();
+        inside.sort_by_key(|o| o.start());
+        let mut at = piece.start();
+        let bounds = inside
+            .iter()
+            .map(|o| (o.start(), o.end()))
+            .chain(core::iter::once((piece.end(), piece.end())));
+        for (lo, hi) in bounds {
+            if lo > at
+                && let Ok(gap) = UserPages::new(at, lo.min(piece.end()) - at)
+            {
+                space.unmap(gap, free_frame);
+            }
+            at = at.max(hi);
         }
     }
     // SAFETY: as in `map_fresh`.
@@ -445,28 +506,21 @@ fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> u64 {
     if prot & PROT_WRITE != 0 && prot & PROT_EXEC != 0 {
         return neg(errno::EACCES);
     }
-    if !addr.is_multiple_of(PAGE_SIZE) {
-        return neg(errno::EINVAL);
+    if len == 0 && addr.is_multiple_of(PAGE_SIZE) {
+        return 0;
     }
-    let me = k.current();
-    let t = k.task_mut(me);
-    let end = addr.saturating_add(len);
-    if t.mappings
-        .iter()
-        .any(|m| m.vaddr < end && addr < m.vaddr + m.pages * PAGE_SIZE)
-    {
+    let range = match own_range(k, addr, len) {
+        Ok(r) => r,
         // Shared memory objects keep the rights they were mapped with.
-        return neg(errno::EACCES);
-    }
-    let space = t.space.as_mut().expect("live task");
-    let mut result = 0;
-    for i in 0..len.div_ceil(PAGE_SIZE) {
-        match space.protect(addr + i * PAGE_SIZE, page_flags(prot)) {
-            Ok(true) => {}
-            Ok(false) => result = neg(errno::ENOMEM),
-            Err(_) => result = neg(errno::EACCES),
-        }
-    }
+        Err(e) => return neg(e),
+    };
+    let me = k.current();
+    let space = k.task_mut(me).space.as_mut().expect("live task");
+    let result = match space.protect(range, access(prot)) {
+        Ok(n) if n == range.count() => 0,
+        Ok(_) => neg(errno::ENOMEM),
+        Err(_) => neg(errno::EACCES),
+    };
     // SAFETY: as in `map_fresh`.
     unsafe { arch::load_cr3(space.pml4()) };
     result
@@ -475,8 +529,8 @@ fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> u64 {
 fn brk(k: &mut Kernel, want: u64) -> u64 {
     let me = k.current();
     let st = k.task(me).linux.as_ref().expect("linux task");
-    let (start, end) = (st.brk_start, st.brk_end);
-    if want < start || want > start + BRK_MAX {
+    let (start, end, limit) = (st.brk_start, st.brk_end, st.brk_limit());
+    if want < start || want > limit {
         return end;
     }
     let (old_top, new_top) = (
@@ -484,14 +538,9 @@ fn brk(k: &mut Kernel, want: u64) -> u64 {
         want.next_multiple_of(PAGE_SIZE),
     );
     if new_top > old_top {
-        if map_fresh(
-            k,
-            old_top,
-            (new_top - old_top) / PAGE_SIZE,
-            USER | WRITABLE | NO_EXECUTE,
-        )
-        .is_err()
-        {
+        let grown = own_range(k, old_top, new_top - old_top)
+            .and_then(|r| map_fresh(k, r, Access::READ_WRITE));
+        if grown.is_err() {
             return end;
         }
     } else if new_top < old_top {

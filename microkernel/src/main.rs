@@ -17,6 +17,7 @@ mod linux;
 mod mem;
 mod memory;
 mod object;
+mod quota;
 mod sched;
 mod selftest;
 mod state;
@@ -49,6 +50,14 @@ pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
     arch::gdt::init(arch::trap::syscall_entry_address());
     arch::idt::init();
     arch::enable_sse();
+    let protect = arch::enable_protections();
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    kevent!(
+        "cpu.protect",
+        smep = on_off(protect.smep),
+        smap = on_off(protect.smap),
+        nx_direct_map = "on"
+    );
 
     let stats =
         mem::frames::init(info).unwrap_or_else(|e| fatal(GuestStatus::BadBootInfo, "frames", e));
@@ -133,6 +142,8 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     let start = task::StartInfo {
         args: &[],
         priority: 2,
+        max_priority: ipc_abi::syscall::MAX_PRIORITY as usize,
+        kmem_quota: ipc_abi::syscall::SUPERVISOR_KMEM_QUOTA,
         linux: false,
         stack_pages: 0,
     };
@@ -140,6 +151,7 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
         let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
         fatal(GuestStatus::BadInitrd, "spawn", msg.as_str())
     });
+    k.tasks.reserve_total(ipc_abi::syscall::MAX_TASKS);
     let id = k.tasks.insert(t);
     let initrd = k.mem_borrow(info.initrd.start, info.initrd.len);
     let birth = [

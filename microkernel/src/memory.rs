@@ -3,12 +3,13 @@
 //! never be writable through one mapping and executable through another).
 
 use crate::mem::frames;
-use crate::mem::paging::{MapError, NO_EXECUTE, USER, WRITABLE};
+use crate::mem::paging::MapError;
+use crate::mem::user::{Access, UserPages};
 use crate::object::{MemObject, Object, cap};
 use crate::state::Kernel;
 use crate::task::Mapping;
 use alloc::vec::Vec;
-use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_START};
+use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::syscall::SysError;
 use kerncore::cap::Rights;
 use kerncore::slab::Id;
@@ -21,29 +22,50 @@ impl Kernel {
         if pages == 0 || pages > MAX_OBJECT_PAGES {
             return Err(SysError::InvalidArgument);
         }
+        if pages > frames::stats().free {
+            return Err(SysError::OutOfMemory);
+        }
+        let me = self.current();
+        let bytes = pages * 8 + core::mem::size_of::<MemObject>() as u64;
+        let charge = self.charge(me, bytes)?;
         let mut got = Vec::new();
+        if got.try_reserve_exact(pages as usize).is_err() {
+            self.uncharge(Some(charge));
+            return Err(SysError::OutOfMemory);
+        }
         for _ in 0..pages {
             match frames::alloc_zeroed() {
                 Some(f) => got.push(f),
-                None => {
-                    for f in got {
-                        let _ = frames::free(f);
-                    }
-                    return Err(SysError::OutOfMemory);
-                }
+                None => break,
             }
         }
-        let id = self.memory.insert(MemObject {
+        let object = MemObject {
+            charge: Some(charge),
             refs: 0,
             frames: got,
             borrowed: false,
-        });
-        let me = self.current();
+        };
+        let inserted = if object.frames.len() as u64 == pages {
+            self.memory.try_insert(object)
+        } else {
+            Err(object)
+        };
+        let id = match inserted {
+            Ok(id) => id,
+            Err(object) => {
+                object.frames.into_iter().for_each(|f| {
+                    let _ = frames::free(f);
+                });
+                self.uncharge(Some(charge));
+                return Err(SysError::OutOfMemory);
+            }
+        };
         self.grant(me, cap(Object::Memory(id), Rights::ALL))
             .map(u64::from)
             .inspect_err(|_| {
                 // Nothing refers to it: free it again.
                 if let Some(m) = self.memory.remove(id) {
+                    self.uncharge(m.charge);
                     for f in m.frames {
                         let _ = frames::free(f);
                     }
@@ -57,6 +79,7 @@ impl Kernel {
             .map(|i| start + i * PAGE_SIZE)
             .collect();
         self.memory.insert(MemObject {
+            charge: None,
             refs: 0,
             frames,
             borrowed: true,
@@ -84,12 +107,7 @@ impl Kernel {
             .get(obj)
             .map(|m| m.frames.len() as u64)
             .ok_or(SysError::InvalidCap)?;
-        let end = vaddr
-            .checked_add(pages * PAGE_SIZE)
-            .ok_or(SysError::BadAddress)?;
-        if !vaddr.is_multiple_of(PAGE_SIZE) || vaddr < USER_START || end > USER_END {
-            return Err(SysError::BadAddress);
-        }
+        let range = UserPages::pages(vaddr, pages).map_err(|_| SysError::BadAddress)?;
         let task = self.task(me);
         if task
             .mappings
@@ -98,37 +116,32 @@ impl Kernel {
         {
             return Err(SysError::WritableAndExecutable);
         }
-        if task
-            .mappings
-            .iter()
-            .any(|m| m.vaddr < end && vaddr < m.vaddr + m.pages * PAGE_SIZE)
-        {
+        if task.maps_object_in(range) {
             return Err(SysError::MappingConflict);
         }
-        let mut flags = USER;
-        if writable {
-            flags |= WRITABLE;
+        if task.mappings.len() >= ipc_abi::syscall::MAX_MAPPINGS {
+            return Err(SysError::OutOfMemory);
         }
-        if !executable {
-            flags |= NO_EXECUTE;
-        }
-        let frames: Vec<u64> = self.memory.get(obj).expect("checked").frames.clone();
-        let space = self.task_mut(me).space.as_mut().expect("live task");
-        for (i, f) in frames.iter().enumerate() {
-            if let Err(e) = space.map(vaddr + i as u64 * PAGE_SIZE, *f, flags) {
-                for j in 0..i {
-                    space.unmap(vaddr + j as u64 * PAGE_SIZE);
-                }
-                return Err(match e {
-                    MapError::OutOfMemory => SysError::OutOfMemory,
-                    MapError::AlreadyMapped => SysError::MappingConflict,
-                    MapError::WritableAndExecutable => SysError::WritableAndExecutable,
-                });
-            }
-        }
+        let access = Access {
+            user: true,
+            write: writable,
+            exec: executable,
+        };
+        let frames = &self.memory.get(obj).expect("checked").frames;
+        let space = self
+            .tasks
+            .get_mut(me)
+            .and_then(|t| t.space.as_mut())
+            .expect("live task");
+        space
+            .map(range, frames.iter().copied(), access)
+            .map_err(|e| match e {
+                MapError::OutOfMemory => SysError::OutOfMemory,
+                MapError::AlreadyMapped => SysError::MappingConflict,
+                MapError::WritableAndExecutable => SysError::WritableAndExecutable,
+            })?;
         self.task_mut(me).mappings.push(Mapping {
-            vaddr,
-            pages,
+            range,
             object: obj,
             writable,
             executable,
@@ -143,13 +156,12 @@ impl Kernel {
         let i = task
             .mappings
             .iter()
-            .position(|m| m.vaddr == vaddr)
+            .position(|m| m.range.start() == vaddr)
             .ok_or(SysError::MappingConflict)?;
         let m = task.mappings.remove(i);
         let space = task.space.as_mut().expect("live task");
-        for p in 0..m.pages {
-            space.unmap(m.vaddr + p * PAGE_SIZE);
-        }
+        // The object's frames are not the task's: unmap without freeing.
+        space.unmap(m.range, |_| {});
         // SAFETY: reloading the running task's own CR3 flushes the TLB
         // entries of the pages just unmapped.
         unsafe { crate::arch::load_cr3(space.pml4()) };

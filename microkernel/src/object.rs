@@ -1,5 +1,6 @@
 //! Kernel objects that capabilities name (tasks live in `task`).
 
+use crate::quota::Charge;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use kerncore::cap::{Cap, Rights};
@@ -51,6 +52,8 @@ pub fn cap(object: Object, rights: Rights) -> KCap {
 /// A rendezvous point for `Call` and `Recv`.
 #[derive(Debug, Default)]
 pub struct Endpoint {
+    /// What its creator paid.
+    pub charge: Option<Charge>,
     /// Capabilities naming it.
     pub refs: usize,
     /// Of those, the ones with RECV: when none is left, nobody can ever
@@ -65,6 +68,7 @@ pub struct Endpoint {
 /// A word of event bits.
 #[derive(Debug, Default)]
 pub struct Notification {
+    pub charge: Option<Charge>,
     pub refs: usize,
     pub bits: u64,
     /// A task blocked in `Wait` on it.
@@ -76,6 +80,7 @@ pub struct Notification {
 /// Pages that can be mapped into several address spaces.
 #[derive(Debug)]
 pub struct MemObject {
+    pub charge: Option<Charge>,
     /// Capabilities and mappings naming it.
     pub refs: usize,
     pub frames: Vec<u64>,

@@ -4,7 +4,7 @@
 //! with interrupts off, so the lock is only ever taken once per trap.
 
 use crate::arch::trap::TrapFrame;
-use crate::mem::paging::AddressSpace;
+use crate::mem::user::UserSpace;
 use crate::object::{Endpoint, KCap, MemObject, Notification, Object};
 use crate::task::{ExitReason, Task, TaskState};
 use crate::{arch, kevent, kprintln};
@@ -32,6 +32,8 @@ pub struct Kernel {
     pub tsc_hz: u64,
     /// IRQ line bindings (see `irq`).
     pub irqs: [Option<crate::irq::Binding>; ipc_abi::syscall::IRQ_LINES as usize],
+    /// Deaths being handled (see `kill`).
+    dying: VecDeque<(Id, ExitReason)>,
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -46,6 +48,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     preempt: false,
     tsc_hz: 0,
     irqs: [None; ipc_abi::syscall::IRQ_LINES as usize],
+    dying: VecDeque::new(),
 });
 
 impl Kernel {
@@ -146,6 +149,7 @@ impl Kernel {
                 }
                 if gone {
                     let e = self.endpoints.remove(id).expect("checked");
+                    self.uncharge(e.charge);
                     for r in e.receivers {
                         self.wake(r, Err(SysError::PeerDied));
                     }
@@ -158,8 +162,12 @@ impl Kernel {
                 n.refs -= 1;
                 if n.refs == 0 {
                     let n = self.notifications.remove(id).expect("checked");
+                    self.uncharge(n.charge);
                     if let Some(b) = n.bound.and_then(|t| self.tasks.get_mut(t)) {
                         b.bound = None;
+                    }
+                    if let Some(w) = n.waiter {
+                        self.wake(w, Err(SysError::PeerDied));
                     }
                 }
             }
@@ -169,8 +177,13 @@ impl Kernel {
                     return;
                 };
                 t.refs -= 1;
-                if t.refs == 0 && !t.alive() {
-                    self.tasks.remove(id);
+                if t.refs == 0 {
+                    match t.state {
+                        TaskState::Dead => self.reap(id),
+                        // Nobody can ever start it: reclaim it now.
+                        TaskState::NotStarted => self.kill(id, ExitReason::Killed),
+                        _ => {}
+                    }
                 }
             }
             Object::IoPorts { .. } | Object::Irq { .. } => {}
@@ -184,6 +197,7 @@ impl Kernel {
         m.refs -= 1;
         if m.refs == 0 {
             let m = self.memory.remove(id).expect("checked");
+            self.uncharge(m.charge);
             if !m.borrowed {
                 for f in m.frames {
                     let _ = crate::mem::frames::free(f);
@@ -206,11 +220,38 @@ impl Kernel {
     // ---- death -------------------------------------------------------------
 
     /// Ends a task: logs why, fails everyone waiting on it, releases all it
-    /// holds, and signals its death notification.
+    /// holds, and signals its death notification. Deaths it causes (a
+    /// not-started task whose last capability it held) are queued and
+    /// handled in turn here, never by recursion, so a chain of them cannot
+    /// overflow the kernel stack.
     pub fn kill(&mut self, id: Id, reason: ExitReason) {
-        if !self.task(id).alive() {
+        if !self.tasks.get(id).is_some_and(|t| t.alive()) {
             return;
         }
+        let outermost = self.dying.is_empty();
+        if self.dying.try_reserve(1).is_err() {
+            // Cannot queue it: end it now (the queue only grows while a
+            // death is being handled, so this recursion is one level).
+            self.kill_one(id, reason);
+            return;
+        }
+        self.dying.push_back((id, reason));
+        if !outermost {
+            return;
+        }
+        while let Some((t, r)) = self.dying.front().copied() {
+            self.kill_one(t, r);
+            self.dying.pop_front();
+        }
+    }
+
+    fn kill_one(&mut self, id: Id, reason: ExitReason) {
+        if !self.tasks.get(id).is_some_and(|t| t.alive()) {
+            return;
+        }
+        // Held while its capabilities are dropped, so that dropping one
+        // naming itself cannot free the record under us.
+        self.task_mut(id).refs += 1;
         crate::linux::flush_output(self, id);
         self.log_exit(id, reason);
         let old_state = self.task(id).state;
@@ -273,8 +314,18 @@ impl Kernel {
         if self.current == Some(id) {
             self.current = None;
         }
-        if self.task(id).refs == 0 {
-            self.tasks.remove(id);
+        let t = self.task_mut(id);
+        t.refs -= 1;
+        if t.refs == 0 {
+            self.reap(id);
+        }
+    }
+
+    /// Frees a dead task's record once nothing names it, and gives its
+    /// spawner back what the record cost.
+    fn reap(&mut self, id: Id) {
+        if let Some(t) = self.tasks.remove(id) {
+            self.uncharge(t.charge);
         }
     }
 
@@ -284,10 +335,10 @@ impl Kernel {
         let Some(mut space) = self.task_mut(id).space.take() else {
             return;
         };
+        // The objects' frames are not the task's: unmap them first so that
+        // `destroy` frees only the task's own pages.
         for m in &mappings {
-            for p in 0..m.pages {
-                space.unmap(m.vaddr + p * ipc_abi::layout::PAGE_SIZE);
-            }
+            space.unmap(m.range, |_| {});
         }
         space.destroy();
         for m in mappings {
@@ -363,7 +414,7 @@ impl Kernel {
         }
     }
 
-    pub fn space_of(&self, id: Id) -> &AddressSpace {
+    pub fn space_of(&self, id: Id) -> &UserSpace {
         self.task(id).space()
     }
 }

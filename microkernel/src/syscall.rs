@@ -89,18 +89,8 @@ pub fn handle(k: &mut Kernel) {
             .map_err(cap_error)
             .map(|c| ((c.object.kind() as u64) << 32) | c.rights.0 as u64)
             .into(),
-        Sys::EndpointCreate => {
-            let id = k.endpoints.insert(Endpoint::default());
-            k.grant(me, cap(Object::Endpoint(id), Rights::ALL))
-                .map(u64::from)
-                .into()
-        }
-        Sys::NotificationCreate => {
-            let id = k.notifications.insert(Notification::default());
-            k.grant(me, cap(Object::Notification(id), Rights::ALL))
-                .map(u64::from)
-                .into()
-        }
+        Sys::EndpointCreate => endpoint_create(k).into(),
+        Sys::NotificationCreate => notification_create(k).into(),
         Sys::Signal => k.signal_slot(a0, a1).map(|()| 0).into(),
         Sys::Wait => blocking(k.wait(a0, a1).map(|r| r.map(Ok))),
         Sys::Call => match k.call(a0, a1) {
@@ -201,6 +191,44 @@ fn log_event(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
     Ok(0)
 }
 
+fn endpoint_create(k: &mut Kernel) -> Result<u64, SysError> {
+    let me = k.current();
+    let charge = k.charge(me, core::mem::size_of::<Endpoint>() as u64 * 2)?;
+    let endpoint = Endpoint {
+        charge: Some(charge),
+        ..Endpoint::default()
+    };
+    let Ok(id) = k.endpoints.try_insert(endpoint) else {
+        k.uncharge(Some(charge));
+        return Err(SysError::OutOfMemory);
+    };
+    // The capability is the only reference: dropping it on failure frees
+    // the endpoint and gives the charge back.
+    let c = cap(Object::Endpoint(id), Rights::ALL);
+    k.grant(me, c).map(u64::from).inspect_err(|_| {
+        k.add_ref(c);
+        k.drop_ref(c);
+    })
+}
+
+fn notification_create(k: &mut Kernel) -> Result<u64, SysError> {
+    let me = k.current();
+    let charge = k.charge(me, core::mem::size_of::<Notification>() as u64 * 2)?;
+    let note = Notification {
+        charge: Some(charge),
+        ..Notification::default()
+    };
+    let Ok(id) = k.notifications.try_insert(note) else {
+        k.uncharge(Some(charge));
+        return Err(SysError::OutOfMemory);
+    };
+    let c = cap(Object::Notification(id), Rights::ALL);
+    k.grant(me, c).map(u64::from).inspect_err(|_| {
+        k.add_ref(c);
+        k.drop_ref(c);
+    })
+}
+
 fn mint(k: &mut Kernel, slot: u64, badge: u64) -> Result<u64, SysError> {
     let me = k.current();
     let c = k.task(me).caps.get(slot).map_err(cap_error)?;
@@ -235,8 +263,9 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     if !ipc_abi::log::is_word(&name) {
         return Err(SysError::InvalidArgument);
     }
-    if a.args_len as usize > SPAWN_ARGS_MAX
+    if a.args_len > SPAWN_ARGS_MAX as u64
         || a.priority > MAX_PRIORITY
+        || a.priority > k.task(me).max_priority as u64
         || a.stack_pages > ipc_abi::syscall::MAX_STACK_PAGES
         || a.flags & !ipc_abi::syscall::SPAWN_LINUX != 0
     {
@@ -274,21 +303,37 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     let image =
         unsafe { crate::mem::kernel_space::phys_slice(start + a.image_offset, a.image_len) };
     let serial = k.next_serial;
+    if k.tasks.len() >= ipc_abi::syscall::MAX_TASKS {
+        return Err(SysError::OutOfMemory);
+    }
+    let charge = k.charge(me, task::TASK_COST)?;
     let start = task::StartInfo {
         args: &args,
         priority: a.priority as usize,
+        // A task can never raise a priority above the one it was given.
+        max_priority: a.priority as usize,
+        kmem_quota: ipc_abi::syscall::TASK_KMEM_QUOTA,
         linux: a.flags & ipc_abi::syscall::SPAWN_LINUX != 0,
         stack_pages: a.stack_pages,
     };
-    let mut t = task::load(serial, &name, image, &start).map_err(|e| {
+    let loaded = task::load(serial, &name, image, &start).map_err(|e| {
         kprintln!("kernel: cannot spawn {name}: {e}");
         match e {
             task::SpawnError::Elf(_) => SysError::BadImage,
             task::SpawnError::Map(_) => SysError::OutOfMemory,
         }
-    })?;
+    });
+    let mut t = match loaded {
+        Ok(t) => t,
+        Err(e) => {
+            k.uncharge(Some(charge));
+            return Err(e);
+        }
+    };
     k.next_serial += 1;
     t.death = death;
+    t.charge = Some(charge);
+    // Room for MAX_TASKS records was reserved at boot.
     let id = k.tasks.insert(t);
     if let Some((n, _)) = death {
         k.add_ref(cap(Object::Notification(n), Rights::NONE));
@@ -370,6 +415,8 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
         ticks: arch::apic::ticks(),
         tsc_hz: k.tsc_hz,
         tasks: k.alive_count() as u64,
+        heap_used: crate::mem::heap::stats().used,
+        heap_free: crate::mem::heap::stats().free,
     };
     UserSlice::write_value(k.space_of(k.current()), out, &info)?;
     Ok(0)
@@ -407,8 +454,8 @@ fn io(k: &Kernel, slot: u64, port: u64, width: u64, value: Option<u64>) -> Resul
     let Object::IoPorts { base, len } = k.lookup(slot, need)?.object else {
         return Err(SysError::WrongKind);
     };
-    if !matches!(width, 1 | 2 | 4) || port < base as u64 || port + width > base as u64 + len as u64
-    {
+    let end = port.checked_add(width).ok_or(SysError::InvalidArgument)?;
+    if !matches!(width, 1 | 2 | 4) || port < base as u64 || end > base as u64 + len as u64 {
         return Err(SysError::InvalidArgument);
     }
     let port = port as u16;

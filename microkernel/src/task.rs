@@ -3,16 +3,18 @@
 
 use crate::arch::gdt::{USER_CS, USER_DS};
 use crate::arch::trap::TrapFrame;
-use crate::mem::kernel_space::kernel_space;
-use crate::mem::paging::{AddressSpace, MapError, NO_EXECUTE, USER, WRITABLE};
+use crate::mem::paging::MapError;
+use crate::mem::user::{Access, UserPages, UserSpace};
 use crate::mem::{frames, phys_to_virt};
 use crate::object::Object;
+use crate::quota::Charge;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_STACK_PAGES, USER_STACK_TOP, USER_START};
 use kerncore::cap::CapTable;
 use kerncore::elf::{self, ElfError};
+use kerncore::quota::Quota;
 use kerncore::slab::Id;
 
 const RFLAGS_IF: u64 = 0x200;
@@ -44,6 +46,8 @@ pub enum TaskState {
         endpoint: Id,
         msg: u64,
         badge: u64,
+        /// Whether its capability to the endpoint carried GRANT.
+        may_grant: bool,
     },
     /// In `Call`, received by `server`, waiting for the reply.
     AwaitingReply {
@@ -90,8 +94,7 @@ pub enum ExitReason {
 /// A memory object mapped into a task.
 #[derive(Clone, Copy, Debug)]
 pub struct Mapping {
-    pub vaddr: u64,
-    pub pages: u64,
+    pub range: UserPages,
     pub object: Id,
     pub writable: bool,
     pub executable: bool,
@@ -101,12 +104,19 @@ pub struct Task {
     /// Sequence number for logs (never reused, unlike slab ids).
     pub serial: u64,
     pub name: String,
-    pub space: Option<AddressSpace>,
+    pub space: Option<UserSpace>,
     pub caps: CapTable<Object>,
     pub context: TrapFrame,
     pub fpu: Box<FpuState>,
     pub state: TaskState,
     pub priority: usize,
+    /// The highest priority it may give a task it spawns (seL4's maximum
+    /// controlled priority).
+    pub max_priority: usize,
+    /// Kernel heap held on its behalf, and its limit.
+    pub quota: Quota,
+    /// What its spawner paid for this record.
+    pub charge: Option<Charge>,
     /// The caller this task received and must answer.
     pub reply_to: Option<Id>,
     pub bound: Option<Id>,
@@ -125,11 +135,18 @@ pub struct Task {
 }
 
 impl Task {
+    /// Whether a memory object is mapped anywhere in `range`.
+    pub fn maps_object_in(&self, range: UserPages) -> bool {
+        self.mappings
+            .iter()
+            .any(|m| range.overlaps(m.range.start(), m.range.end()))
+    }
+
     pub fn alive(&self) -> bool {
         self.state != TaskState::Dead
     }
 
-    pub fn space(&self) -> &AddressSpace {
+    pub fn space(&self) -> &UserSpace {
         self.space
             .as_ref()
             .expect("live task without an address space")
@@ -156,9 +173,20 @@ pub struct StartInfo<'a> {
     /// NUL-separated arguments.
     pub args: &'a [u8],
     pub priority: usize,
+    pub max_priority: usize,
+    pub kmem_quota: u64,
     pub linux: bool,
     pub stack_pages: u64,
 }
+
+/// What a task record costs its spawner: the record (with its capability
+/// table and FPU area), its name, its memory-object mappings at their
+/// limit, and console output it may hold back (a partial line).
+pub const TASK_COST: u64 = (core::mem::size_of::<Task>()
+    + core::mem::size_of::<FpuState>()
+    + ipc_abi::syscall::TASK_NAME_MAX
+    + ipc_abi::syscall::MAX_MAPPINGS * core::mem::size_of::<Mapping>()
+    + crate::linux::PENDING_MAX) as u64;
 
 /// Builds a task (not started) from a static ELF image. A native task finds
 /// its arguments at the top of its stack (pointer in `rdi`, length in
@@ -171,7 +199,7 @@ pub fn load(
     start: &StartInfo<'_>,
 ) -> Result<Task, SpawnError> {
     let plan = elf::plan(image, USER_START..USER_END).map_err(SpawnError::Elf)?;
-    let mut space = AddressSpace::new_user(kernel_space()).map_err(SpawnError::Map)?;
+    let mut space = UserSpace::new().map_err(SpawnError::Map)?;
     let stack_pages = if start.stack_pages == 0 {
         USER_STACK_PAGES
     } else {
@@ -179,29 +207,27 @@ pub fn load(
     };
     let result = (|| {
         for seg in &plan.segments {
-            let mut flags = USER;
-            if seg.writable {
-                flags |= WRITABLE;
-            }
-            if !seg.executable {
-                flags |= NO_EXECUTE;
-            }
+            let access = Access {
+                user: true,
+                write: seg.writable,
+                exec: seg.executable,
+            };
             for page in seg.page_range().step_by(PAGE_SIZE as usize) {
+                // The plan keeps every segment inside USER_START..USER_END.
+                let at = UserPages::pages(page, 1).map_err(|_| MapError::AlreadyMapped)?;
                 let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
                 copy_segment_page(image, seg, page, frame);
-                if let Err(e) = space.map(page, frame, flags) {
+                if let Err(e) = space.map_one(at, frame, access) {
                     let _ = frames::free(frame);
                     return Err(e);
                 }
             }
         }
         for i in 1..=stack_pages {
+            let at = UserPages::pages(USER_STACK_TOP - i * PAGE_SIZE, 1)
+                .map_err(|_| MapError::AlreadyMapped)?;
             let frame = frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
-            if let Err(e) = space.map(
-                USER_STACK_TOP - i * PAGE_SIZE,
-                frame,
-                USER | WRITABLE | NO_EXECUTE,
-            ) {
+            if let Err(e) = space.map_one(at, frame, Access::READ_WRITE) {
                 let _ = frames::free(frame);
                 return Err(e);
             }
@@ -249,6 +275,9 @@ pub fn load(
         fpu: FpuState::initial(),
         state: TaskState::NotStarted,
         priority: start.priority,
+        max_priority: start.max_priority,
+        quota: Quota::new(start.kmem_quota),
+        charge: None,
         reply_to: None,
         bound: None,
         mappings: Vec::new(),

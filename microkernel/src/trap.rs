@@ -61,7 +61,24 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
 pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame) {
     loop {
         match k.schedule() {
-            Next::Run(id) => return k.switch_to(id, frame),
+            Next::Run(id) => {
+                let context = k.task(id).context;
+                if !context.resumes_in_user_half() {
+                    // `sysret`/`iretq` to a non-canonical RIP would fault in
+                    // ring 0: the task dies of a #GP instead.
+                    k.kill(
+                        id,
+                        ExitReason::Fault {
+                            vector: 13,
+                            error: 0,
+                            rip: context.rip,
+                            addr: 0,
+                        },
+                    );
+                    continue;
+                }
+                return k.switch_to(id, frame);
+            }
             Next::Idle => {
                 drop(k);
                 arch::wait_for_interrupt();

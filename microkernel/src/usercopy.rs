@@ -3,8 +3,9 @@
 //! copies through the direct map, so a wild pointer is an error, never a
 //! kernel page fault.
 
-use crate::mem::paging::{AddressSpace, USER, WRITABLE};
+use crate::mem::paging::{USER, WRITABLE};
 use crate::mem::phys_to_virt;
+use crate::mem::user::UserSpace;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_START};
 use ipc_abi::syscall::SysError;
 
@@ -32,7 +33,7 @@ impl UserSlice {
     /// writable if `write`).
     fn for_each_page(
         &self,
-        space: &AddressSpace,
+        space: &UserSpace,
         write: bool,
         mut f: impl FnMut(usize, &mut [u8]),
     ) -> Result<(), SysError> {
@@ -60,12 +61,12 @@ impl UserSlice {
 
     /// Checks that every page is mapped (writable too if `write`) without
     /// copying anything.
-    pub fn check(&self, space: &AddressSpace, write: bool) -> Result<(), SysError> {
+    pub fn check(&self, space: &UserSpace, write: bool) -> Result<(), SysError> {
         self.for_each_page(space, write, |_, _| {})
     }
 
     /// Copies the slice into `dst` (which must be exactly as long).
-    pub fn read(&self, space: &AddressSpace, dst: &mut [u8]) -> Result<(), SysError> {
+    pub fn read(&self, space: &UserSpace, dst: &mut [u8]) -> Result<(), SysError> {
         debug_assert_eq!(dst.len() as u64, self.len);
         self.for_each_page(space, false, |off, page| {
             dst[off..off + page.len()].copy_from_slice(page)
@@ -73,7 +74,7 @@ impl UserSlice {
     }
 
     /// Copies `src` (exactly as long as the slice) into user memory.
-    pub fn write(&self, space: &AddressSpace, src: &[u8]) -> Result<(), SysError> {
+    pub fn write(&self, space: &UserSpace, src: &[u8]) -> Result<(), SysError> {
         debug_assert_eq!(src.len() as u64, self.len);
         self.for_each_page(space, true, |off, page| {
             let n = page.len();
@@ -82,7 +83,7 @@ impl UserSlice {
     }
 
     /// Reads a plain-data value (no padding-sensitive invariants).
-    pub fn read_value<T: Copy + Default>(space: &AddressSpace, addr: u64) -> Result<T, SysError> {
+    pub fn read_value<T: Copy + Default>(space: &UserSpace, addr: u64) -> Result<T, SysError> {
         let slice = UserSlice::new(addr, core::mem::size_of::<T>() as u64)?;
         let mut value = T::default();
         // SAFETY: `value` is a `Copy` plain-data struct of `size_of::<T>()`
@@ -99,11 +100,7 @@ impl UserSlice {
     }
 
     /// Writes a plain-data value.
-    pub fn write_value<T: Copy>(
-        space: &AddressSpace,
-        addr: u64,
-        value: &T,
-    ) -> Result<(), SysError> {
+    pub fn write_value<T: Copy>(space: &UserSpace, addr: u64, value: &T) -> Result<(), SysError> {
         let slice = UserSlice::new(addr, core::mem::size_of::<T>() as u64)?;
         // SAFETY: reading the bytes of a `Copy` value of integer fields.
         let bytes = unsafe {

@@ -308,7 +308,12 @@ fn app_manifest(app: &str, levels: &str, native: bool, crash: Option<&str>) -> S
             "[[service]]\nname = \"native\"\nfile = \"{app}-native\"\npersonality = \"linux\"\npriority = 3\n\n"
         );
     }
-    m += "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n";
+    m += "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n";
+    if crash.is_some() {
+        // The JIT honours test-only crash requests only when told to.
+        m += &format!("args = [\"{}\"]\n", ipc_abi::proto::jit::ALLOW_TEST_CRASHES);
+    }
+    m += "\n";
     let crash = crash.map_or(String::new(), |c| format!(", \"{c}\""));
     m += &format!(
         "[[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\

@@ -214,6 +214,10 @@ pub enum JitRequest {
     CrashIdle,
 }
 
+/// The JIT server's argument (in the manifest) that makes it honour the
+/// test-only crash requests; without it they are refused as `Denied`.
+pub const ALLOW_TEST_CRASHES: &str = "allow-test-crashes";
+
 /// Test only: where a `Compile` makes the JIT server crash on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CrashPoint {

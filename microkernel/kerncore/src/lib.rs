@@ -10,4 +10,6 @@ extern crate alloc;
 pub mod cap;
 pub mod elf;
 pub mod frames;
+pub mod quota;
 pub mod slab;
+pub mod user;

@@ -58,6 +58,27 @@ impl<T> Slab<T> {
         }
     }
 
+    /// As [`Slab::insert`], but hands the value back instead of aborting
+    /// when memory for a new entry cannot be had. Also makes room for the
+    /// entry's later place on the free list, so that [`Slab::remove`]
+    /// never allocates.
+    pub fn try_insert(&mut self, value: T) -> Result<Id, T> {
+        if self.free.is_empty() {
+            let want = self.entries.len() + 1;
+            if self.entries.try_reserve(1).is_err() || self.free.try_reserve(want).is_err() {
+                return Err(value);
+            }
+        }
+        Ok(self.insert(value))
+    }
+
+    /// Room for `n` entries in all, allocated now (boot-time sizing of
+    /// tables with a fixed bound).
+    pub fn reserve_total(&mut self, n: usize) {
+        self.entries.reserve(n.saturating_sub(self.entries.len()));
+        self.free.reserve(n.saturating_sub(self.free.len()));
+    }
+
     pub fn get(&self, id: Id) -> Option<&T> {
         let e = self.entries.get(id.index as usize)?;
         if e.generation != id.generation {
@@ -123,6 +144,19 @@ mod tests {
         assert_eq!(s.remove(a), None);
         assert_eq!(s.get(b), Some(&"b"));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn try_insert_keeps_room_for_the_free_list() {
+        let mut s = Slab::new();
+        let ids: Vec<Id> = (0..100).map(|i| s.try_insert(i).unwrap()).collect();
+        let cap = s.free.capacity();
+        assert!(cap >= 100);
+        for id in ids {
+            s.remove(id);
+        }
+        assert_eq!(s.free.capacity(), cap, "remove never grew the free list");
+        assert!(s.try_insert(7).is_ok());
     }
 
     #[test]

@@ -43,6 +43,35 @@ pub fn enable_sse() {
     }
 }
 
+/// Which of the CPU's kernel-protection features are on.
+#[derive(Clone, Copy, Debug)]
+pub struct Protections {
+    pub smep: bool,
+    pub smap: bool,
+}
+
+/// Turns on SMEP (ring 0 never executes user pages) and SMAP (ring 0 never
+/// reads or writes user pages) where the CPU has them. The kernel reaches
+/// user memory only through the direct map (`usercopy`), never through a
+/// user address, so SMAP never needs to be opened with `stac`.
+pub fn enable_protections() -> Protections {
+    use x86::controlregs::{Cr4, cr4, cr4_write};
+    let features = x86::cpuid::CpuId::new().get_extended_feature_info();
+    let smep = features.as_ref().is_some_and(|f| f.has_smep());
+    let smap = features.as_ref().is_some_and(|f| f.has_smap());
+    let mut bits = Cr4::empty();
+    if smep {
+        bits |= Cr4::CR4_ENABLE_SMEP;
+    }
+    if smap {
+        bits |= Cr4::CR4_ENABLE_SMAP;
+    }
+    // SAFETY: both bits only add checks to ring-0 accesses of user pages,
+    // which the kernel never makes; each is set only if CPUID reports it.
+    unsafe { cr4_write(cr4() | bits) };
+    Protections { smep, smap }
+}
+
 /// Sets the FS segment base (a Linux task's thread pointer).
 pub fn set_fs_base(value: u64) {
     // SAFETY: FS is not used by the kernel; any value is allowed in the

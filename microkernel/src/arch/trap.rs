@@ -44,6 +44,12 @@ impl TrapFrame {
     pub fn came_from_user(&self) -> bool {
         self.cs & 3 == 3
     }
+
+    /// Whether returning to this context lands on a canonical lower-half
+    /// address (user tasks' RIP and RSP).
+    pub fn resumes_in_user_half(&self) -> bool {
+        self.rip < 1 << 47 && self.rsp < 1 << 47
+    }
 }
 
 // Exception vectors for which the CPU pushes an error code.

@@ -5,6 +5,7 @@ pub mod frames;
 pub mod heap;
 pub mod kernel_space;
 pub mod paging;
+pub mod user;
 
 use ipc_abi::layout::PHYS_MAP_BASE;
 

@@ -44,14 +44,14 @@ pub struct AddressSpace {
 
 impl AddressSpace {
     /// An empty address space.
-    pub fn new_empty() -> Result<AddressSpace, MapError> {
+    pub(super) fn new_empty() -> Result<AddressSpace, MapError> {
         Ok(AddressSpace {
             pml4: frames::alloc_zeroed().ok_or(MapError::OutOfMemory)?,
         })
     }
 
     /// A user address space that shares `kernel`'s higher half.
-    pub fn new_user(kernel: &AddressSpace) -> Result<AddressSpace, MapError> {
+    pub(super) fn new_user(kernel: &AddressSpace) -> Result<AddressSpace, MapError> {
         let space = Self::new_empty()?;
         let src = table(kernel.pml4);
         table(space.pml4)[KERNEL_PML4_FIRST..].copy_from_slice(&src[KERNEL_PML4_FIRST..]);
@@ -80,7 +80,7 @@ impl AddressSpace {
         Ok(t)
     }
 
-    fn check_wx(flags: u64) -> Result<(), MapError> {
+    pub(super) fn check_wx(flags: u64) -> Result<(), MapError> {
         if flags & WRITABLE != 0 && flags & NO_EXECUTE == 0 {
             return Err(MapError::WritableAndExecutable);
         }
@@ -89,7 +89,7 @@ impl AddressSpace {
 
     /// Maps one 4 KiB page; `flags` holds the leaf rights (PRESENT is
     /// implied). Refuses writable+executable and existing mappings.
-    pub fn map(&mut self, virt: u64, phys: u64, flags: u64) -> Result<(), MapError> {
+    pub(super) fn map(&mut self, virt: u64, phys: u64, flags: u64) -> Result<(), MapError> {
         Self::check_wx(flags)?;
         let user = flags & USER != 0;
         let pdpt = Self::next_table(self.pml4, index(virt, 3), user)?;
@@ -104,7 +104,7 @@ impl AddressSpace {
     }
 
     /// Maps one 2 MiB page (kernel direct map).
-    pub fn map_huge(&mut self, virt: u64, phys: u64, flags: u64) -> Result<(), MapError> {
+    pub(super) fn map_huge(&mut self, virt: u64, phys: u64, flags: u64) -> Result<(), MapError> {
         Self::check_wx(flags)?;
         let pdpt = Self::next_table(self.pml4, index(virt, 3), false)?;
         let pd = Self::next_table(pdpt, index(virt, 2), false)?;
@@ -119,7 +119,7 @@ impl AddressSpace {
     /// The physical address behind `virt` and the effective rights along
     /// the walk (WRITABLE and USER only if every level grants them,
     /// NO_EXECUTE if any level sets it).
-    pub fn translate(&self, virt: u64) -> Option<(u64, u64)> {
+    pub(super) fn translate(&self, virt: u64) -> Option<(u64, u64)> {
         let mut t = self.pml4;
         let mut rights = WRITABLE | USER;
         let mut nx = 0;
@@ -140,50 +140,56 @@ impl AddressSpace {
         None
     }
 
-    /// Changes the rights of the 4 KiB page at `virt`, keeping its frame.
-    /// Refuses writable+executable; `false` if the page is not mapped.
-    pub fn protect(&mut self, virt: u64, flags: u64) -> Result<bool, MapError> {
-        Self::check_wx(flags)?;
-        let mut t = self.pml4;
-        for level in (1..4).rev() {
-            let e = table(t)[index(virt, level)];
-            if e & PRESENT == 0 || e & HUGE != 0 {
-                return Ok(false);
+    /// Calls `f(virt, entry)` for every present 4 KiB leaf of the lower
+    /// half in `start..end` (`end` at most 2^47), descending only into
+    /// tables that exist: the work is bounded by what is mapped, not by the
+    /// length of the range.
+    pub(super) fn for_each_leaf(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
+        fn walk(
+            t: u64,
+            level: u32,
+            base: u64,
+            range: (u64, u64),
+            f: &mut dyn FnMut(u64, &mut u64),
+        ) {
+            let span = 1u64 << (12 + 9 * level);
+            let first = range.0.saturating_sub(base) / span;
+            let last = (range.1 - base).div_ceil(span).min(512);
+            for i in first..last {
+                let lo = base + i * span;
+                let e = &mut table(t)[i as usize];
+                if *e & PRESENT == 0 {
+                    continue;
+                }
+                if level == 0 {
+                    f(lo, e);
+                } else if *e & HUGE == 0 {
+                    walk(*e & ADDR_MASK, level - 1, lo, range, f);
+                }
             }
-            t = e & ADDR_MASK;
         }
-        let slot = &mut table(t)[index(virt, 0)];
-        if *slot & PRESENT == 0 {
-            return Ok(false);
+        debug_assert!(start <= end && end <= 1 << 47);
+        if start < end {
+            walk(self.pml4, 3, 0, (start, end), &mut f);
         }
-        *slot = (*slot & ADDR_MASK) | flags | PRESENT;
-        Ok(true)
     }
 
-    /// Removes the 4 KiB mapping at `virt`, returning the frame it mapped.
-    /// The caller flushes the TLB if this space is live.
-    pub fn unmap(&mut self, virt: u64) -> Option<u64> {
-        let mut t = self.pml4;
-        for level in (1..4).rev() {
-            let e = table(t)[index(virt, level)];
-            if e & PRESENT == 0 || e & HUGE != 0 {
-                return None;
-            }
-            t = e & ADDR_MASK;
-        }
-        let slot = &mut table(t)[index(virt, 0)];
-        if *slot & PRESENT == 0 {
-            return None;
-        }
-        let phys = *slot & ADDR_MASK;
-        *slot = 0;
-        Some(phys)
+    /// Clears a leaf entry, returning the frame it mapped.
+    pub(super) fn take_leaf(entry: &mut u64) -> u64 {
+        let phys = *entry & ADDR_MASK;
+        *entry = 0;
+        phys
+    }
+
+    /// Gives a leaf entry new rights, keeping its frame.
+    pub(super) fn set_leaf_rights(entry: &mut u64, flags: u64) {
+        *entry = (*entry & ADDR_MASK) | (flags & (USER | WRITABLE | NO_EXECUTE)) | PRESENT;
     }
 
     /// Frees every frame and table of the lower half: the mapped user pages
     /// and the tables that held them, then the PML4 itself. Pages that
     /// belong to memory objects must have been unmapped first.
-    pub fn destroy(self) {
+    pub(super) fn destroy(self) {
         /// Frees a table of the given level (2 = PDPT, 0 = PT), what it maps,
         /// and everything below it.
         fn free_table(t: u64, level: u32) {

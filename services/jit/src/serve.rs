@@ -38,7 +38,9 @@ enum Answer {
     Error(ProtoError),
 }
 
-pub fn serve(llvm: &Llvm) -> ! {
+/// Serves the app; `allow_crashes` (a manifest argument, for tests) makes
+/// it honour the test-only crash requests.
+pub fn serve(llvm: &Llvm, allow_crashes: bool) -> ! {
     let ep = sys::endpoint_create().expect("endpoint");
     if let Err(e) = rt::names::register("jit", ep) {
         eprintln!("jit: cannot register: {e:?}");
@@ -52,7 +54,7 @@ pub fn serve(llvm: &Llvm) -> ! {
             continue;
         }
         let caps: Vec<u64> = msg.received_caps().iter().map(|&c| c as u64).collect();
-        let (answer, after) = handle(llvm, &msg, &caps, &mut app);
+        let (answer, after) = handle(llvm, &msg, &caps, &mut app, allow_crashes);
         for c in caps {
             let _ = sys::cap_drop(c);
         }
@@ -112,10 +114,17 @@ fn handle(
     msg: &Message,
     caps: &[u64],
     app: &mut Option<App>,
+    allow_crashes: bool,
 ) -> (Answer, Option<(usize, u8)>) {
     match proto::decode_request::<JitProtocol>(msg) {
         Err(e) => (Answer::Error(e), None),
         Ok(ClientFrame::Hello { .. }) => (Answer::Welcome, None),
+        Ok(ClientFrame::Request(
+            JitRequest::CrashIdle | JitRequest::Compile { crash: Some(_), .. },
+        )) if !allow_crashes => {
+            log_event("jit.refused what=test-crash-request");
+            (Answer::Error(ProtoError::Denied), None)
+        }
         Ok(ClientFrame::Request(JitRequest::CrashIdle)) => crash("idle"),
         Ok(ClientFrame::Request(JitRequest::Load {
             ir_len,

@@ -82,6 +82,9 @@ fn main() -> u64 {
         return 1;
     };
     sys::notification_bind(deaths).expect("fresh notification");
+    // Kernel heap in use once the supervisor's own objects exist: what
+    // every service's life and death must leave as it was.
+    let heap_at_start = sys::sys_info().heap_used;
 
     let mut services: Vec<Svc> = manifest
         .services
@@ -102,6 +105,11 @@ fn main() -> u64 {
     }
 
     let mut names = Registry::default();
+    // A service's own name is its alone: no other service can register it,
+    // not even while the service is dead and waiting to restart.
+    for s in &services {
+        names.reserve(&s.spec.name, s.badge);
+    }
     let mut msg = Message::new();
     let mut have_reply = false;
     let mut exit_code = 0;
@@ -150,9 +158,10 @@ fn main() -> u64 {
             Err(_) => {}
         }
     }
-    let frames_at_end = sys::sys_info().frames_free;
+    let end = sys::sys_info();
     log(&format!(
-        "sup.frames start={frames_at_start} end={frames_at_end}"
+        "sup.frames start={frames_at_start} end={} heap_start={heap_at_start} heap_end={}",
+        end.frames_free, end.heap_used
     ));
     println!("every service has ended; exiting {exit_code}");
     exit_code

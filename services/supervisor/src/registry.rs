@@ -24,9 +24,18 @@ pub enum RegisterError {
 #[derive(Debug, Default)]
 pub struct Registry {
     entries: Vec<Entry>,
+    /// Names that only one owner may ever register (a manifest service's
+    /// own name belongs to it, also while it is dead and restarting).
+    reserved: Vec<(String, u64)>,
 }
 
 impl Registry {
+    /// Keeps `name` for `owner`: nobody else can register it, even while
+    /// `owner` is not running.
+    pub fn reserve(&mut self, name: &str, owner: u64) {
+        self.reserved.push((name.into(), owner));
+    }
+
     /// Registers `name`; a re-registration by the same owner replaces its
     /// old endpoint, whose slot is returned for dropping.
     pub fn register(
@@ -37,6 +46,9 @@ impl Registry {
     ) -> Result<Option<u64>, RegisterError> {
         if name.is_empty() || name.len() > ipc_abi::proto::names::NAME_MAX {
             return Err(RegisterError::BadName);
+        }
+        if self.reserved.iter().any(|(n, o)| n == name && *o != owner) {
+            return Err(RegisterError::Taken);
         }
         match self.entries.iter_mut().find(|e| e.name == name) {
             Some(e) if e.owner != owner => Err(RegisterError::Taken),
@@ -83,5 +95,21 @@ mod tests {
         assert_eq!(gone[0].slot, 12);
         assert_eq!(r.lookup("pong"), None);
         assert_eq!(r.register("pong", 2, 14), Ok(None));
+    }
+
+    #[test]
+    fn a_reserved_name_belongs_to_its_service_even_while_it_restarts() {
+        let mut r = Registry::default();
+        r.reserve("jit", 3);
+        assert_eq!(r.register("jit", 5, 10), Err(RegisterError::Taken));
+        assert_eq!(r.register("jit", 3, 11), Ok(None));
+        r.remove_owner(3);
+        assert_eq!(r.lookup("jit"), None);
+        assert_eq!(
+            r.register("jit", 5, 12),
+            Err(RegisterError::Taken),
+            "no squatting during the restart backoff"
+        );
+        assert_eq!(r.register("jit", 3, 13), Ok(None));
     }
 }

@@ -94,6 +94,12 @@ pub fn boot_app_with_args(name: &str, file: &str, rest: &[&str]) -> Boot {
         .chain(rest.iter().map(|a| a.to_string()))
         .collect();
     let args = format!("{args:?}");
+    // The JIT honours test-only crash requests only when told to.
+    let jit_args = if rest.iter().any(|a| a.starts_with("crash-")) {
+        format!("args = [\"{}\"]", ipc_abi::proto::jit::ALLOW_TEST_CRASHES)
+    } else {
+        String::new()
+    };
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("app.toml");
     std::fs::write(
@@ -109,6 +115,7 @@ name = "supervisor"
 name = "jit"
 personality = "linux"
 restart = "on-failure"
+{jit_args}
 
 [[service]]
 name = "{name}"

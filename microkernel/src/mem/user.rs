@@ -1,0 +1,145 @@
+//! User address spaces as a type that only accepts user ranges.
+//!
+//! Every change a syscall makes to a task's page tables (native `MemMap`,
+//! `MemUnmap`, the Linux personality's `mmap`, `munmap`, `mprotect`, `brk`,
+//! and loading an ELF) goes through [`UserSpace`], whose methods take a
+//! [`UserPages`]: a page-aligned range inside `USER_START..USER_END`, built
+//! with checked arithmetic. `USER_END` is one page below the canonical hole
+//! (the last page before it can never be mapped, so a `syscall` at its end
+//! cannot return to a non-canonical address), and every user address is
+//! below PML4 slot 256, so no syscall can reach the kernel's shared
+//! higher-half tables whatever it passes.
+//!
+//! Range operations walk only the page tables that exist, so unmapping or
+//! protecting a huge range costs what is mapped in it, not its length.
+
+use super::kernel_space::kernel_space;
+use super::paging::{AddressSpace, MapError, NO_EXECUTE, USER, WRITABLE};
+use ipc_abi::layout::{USER_END, USER_START};
+pub use kerncore::user::{RangeError, UserPages};
+
+/// The rights of a user page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Reachable from ring 3 at all (`PROT_NONE` pages keep their frame
+    /// but are not).
+    pub user: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Access {
+    pub const READ_WRITE: Access = Access {
+        user: true,
+        write: true,
+        exec: false,
+    };
+
+    fn flags(self) -> u64 {
+        let mut f = 0;
+        if self.user {
+            f |= USER;
+        }
+        if self.write {
+            f |= WRITABLE;
+        }
+        if !self.exec {
+            f |= NO_EXECUTE;
+        }
+        f
+    }
+}
+
+/// A task's address space: the kernel's higher half, shared, plus user
+/// pages that only [`UserPages`] ranges can name.
+#[derive(Debug)]
+pub struct UserSpace {
+    space: AddressSpace,
+}
+
+impl UserSpace {
+    pub fn new() -> Result<UserSpace, MapError> {
+        Ok(UserSpace {
+            space: AddressSpace::new_user(kernel_space())?,
+        })
+    }
+
+    pub fn pml4(&self) -> u64 {
+        self.space.pml4()
+    }
+
+    /// Maps `frames` (one per page, in order) over `pages`. On failure
+    /// nothing new stays mapped and the frames still belong to the caller.
+    pub fn map(
+        &mut self,
+        pages: UserPages,
+        frames: impl Iterator<Item = u64>,
+        access: Access,
+    ) -> Result<(), MapError> {
+        let mut done = 0;
+        for (i, frame) in (0..pages.count()).zip(frames) {
+            if let Err(e) = self.space.map(pages.page(i), frame, access.flags()) {
+                if done > 0 {
+                    self.unmap(
+                        UserPages::pages(pages.start(), done).expect("inside"),
+                        |_| {},
+                    );
+                }
+                return Err(e);
+            }
+            done += 1;
+        }
+        Ok(())
+    }
+
+    /// Maps one frame at `pages`' first page.
+    pub fn map_one(
+        &mut self,
+        pages: UserPages,
+        frame: u64,
+        access: Access,
+    ) -> Result<(), MapError> {
+        self.map(pages, core::iter::once(frame), access)
+    }
+
+    /// Unmaps every mapped page in `pages`, handing each frame to `freed`.
+    /// Returns how many pages were mapped.
+    pub fn unmap(&mut self, pages: UserPages, mut freed: impl FnMut(u64)) -> u64 {
+        let mut n = 0;
+        self.space
+            .for_each_leaf(pages.start(), pages.end(), |_, entry| {
+                freed(AddressSpace::take_leaf(entry));
+                n += 1;
+            });
+        n
+    }
+
+    /// Gives every mapped page in `pages` the rights `access`, keeping its
+    /// frame. Returns how many pages were mapped.
+    pub fn protect(&mut self, pages: UserPages, access: Access) -> Result<u64, MapError> {
+        let flags = access.flags();
+        AddressSpace::check_wx(flags)?;
+        let mut n = 0;
+        self.space
+            .for_each_leaf(pages.start(), pages.end(), |_, entry| {
+                AddressSpace::set_leaf_rights(entry, flags);
+                n += 1;
+            });
+        Ok(n)
+    }
+
+    /// Physical address and effective rights of a user address.
+    pub fn translate(&self, virt: u64) -> Option<(u64, u64)> {
+        if !(USER_START..USER_END).contains(&virt) {
+            return None;
+        }
+        self.space.translate(virt)
+    }
+
+    /// Frees every user page and table, then the top-level table. Pages of
+    /// memory objects must have been unmapped first (their frames are not
+    /// this space's).
+    pub fn destroy(self) {
+        self.space.destroy();
+    }
+}
