@@ -434,7 +434,10 @@ fn mmap(k: &mut Kernel, addr: u64, len: u64, prot: u64, flags: u64, fd: u64) -> 
         }
     } else {
         // A page of gap keeps neighbouring mappings from running together.
-        let Some(next) = st.mmap_next.checked_add(len + PAGE_SIZE) else {
+        let Some(next) = len
+            .checked_add(PAGE_SIZE)
+            .and_then(|l| st.mmap_next.checked_add(l))
+        else {
             return neg(errno::ENOMEM);
         };
         match UserPages::new(st.mmap_next, len) {

@@ -151,7 +151,7 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
         let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
         fatal(GuestStatus::BadInitrd, "spawn", msg.as_str())
     });
-    k.tasks.reserve_total(ipc_abi::syscall::MAX_TASKS);
+    k.reserve_tables();
     let id = k.tasks.insert(t);
     let initrd = k.mem_borrow(info.initrd.start, info.initrd.len);
     let birth = [

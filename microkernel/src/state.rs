@@ -52,6 +52,18 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
 });
 
 impl Kernel {
+    /// Sizes the tables whose bound is fixed (tasks, ready queues, the
+    /// queue of deaths) once, at boot: they never grow or allocate later,
+    /// so a task's life and death leaves the heap exactly as it was.
+    pub fn reserve_tables(&mut self) {
+        let n = ipc_abi::syscall::MAX_TASKS;
+        self.tasks.reserve_total(n);
+        for q in &mut self.ready {
+            q.reserve(n);
+        }
+        self.dying.reserve(n);
+    }
+
     pub fn task(&self, id: Id) -> &Task {
         self.tasks.get(id).expect("task id out of date")
     }

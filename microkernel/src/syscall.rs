@@ -193,11 +193,17 @@ fn log_event(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
 
 fn endpoint_create(k: &mut Kernel) -> Result<u64, SysError> {
     let me = k.current();
-    let charge = k.charge(me, core::mem::size_of::<Endpoint>() as u64 * 2)?;
-    let endpoint = Endpoint {
+    let charge = k.charge(me, core::mem::size_of::<Endpoint>() as u64 * 2 + 64)?;
+    let mut endpoint = Endpoint {
         charge: Some(charge),
         ..Endpoint::default()
     };
+    // Room for the usual few waiters up front, so that a server's first
+    // `Recv` does not grow the heap.
+    if endpoint.senders.try_reserve(4).is_err() || endpoint.receivers.try_reserve(4).is_err() {
+        k.uncharge(Some(charge));
+        return Err(SysError::OutOfMemory);
+    }
     let Ok(id) = k.endpoints.try_insert(endpoint) else {
         k.uncharge(Some(charge));
         return Err(SysError::OutOfMemory);
@@ -361,6 +367,12 @@ fn task_grant(k: &mut Kernel, task_slot: u64, slot: u64) -> Result<u64, SysError
         _ => return Err(SysError::WrongKind),
     };
     let c = k.lookup(slot, Rights::GRANT)?;
+    // A task that has not started holds no task capabilities, so tasks
+    // that never start can never keep each other alive in a cycle: each is
+    // reclaimed when its last capability goes (`drop_ref`).
+    if matches!(c.object, Object::Task(_)) {
+        return Err(SysError::WrongKind);
+    }
     if k.task(child).state != TaskState::NotStarted {
         return Err(SysError::BadTaskState);
     }

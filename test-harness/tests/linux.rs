@@ -99,3 +99,54 @@ fn llvm_19_compiles_inside_the_os_as_a_ring_3_linux_service() {
         "the JIT server did not finish its self-test"
     );
 }
+
+/// Every reproduction of the kernel-isolation issue that goes through the
+/// Linux personality, then 100,000 random Linux syscalls: each attack is
+/// refused with the right error, the kernel stays up, and every frame and
+/// heap byte comes back.
+#[test]
+fn a_hostile_linux_program_cannot_crash_hang_or_drain_the_kernel() {
+    let b = boot_manifest("hostile");
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "the kernel did not survive the hostile program"
+    );
+    let attacks: Vec<&str> = b
+        .log
+        .text
+        .lines()
+        .filter(|l| l.starts_with("[hostile] hostile: ") && l.contains('='))
+        .filter(|l| !l.contains("fuzz calls="))
+        .collect();
+    check!(b, attacks.len() >= 18, "attacks missing: {attacks:?}");
+    for a in &attacks {
+        check!(b, a.contains("=refused"), "an attack was not refused: {a}");
+    }
+    check!(
+        b,
+        b.log.text.contains("[hostile] hostile: fuzz calls=")
+            && b.log.text.lines().any(|l| l
+                .strip_prefix("[hostile] hostile: fuzz calls=")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n >= 90_000)),
+        "the Linux fuzzer did not finish its calls"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("task.exit", "name", "hostile")
+            .any(|e| e.get("reason") == Some("exit") && e.num("code") == Some(0)),
+        "the hostile program did not exit normally"
+    );
+    let f = b.log.first("sup.frames");
+    check!(
+        b,
+        f.is_some_and(|f| f.num("start").is_some()
+            && f.num("start") == f.num("end")
+            && f.num("heap_start").is_some()
+            && f.num("heap_start") == f.num("heap_end")),
+        "frames or kernel heap leaked: {:?}",
+        f.map(|f| f.fields.clone())
+    );
+}

@@ -284,3 +284,62 @@ fn a_driver_gets_exactly_its_ports_and_irq_line_and_takes_interrupts() {
         ],
     );
 }
+
+/// At least 1,000 deaths of every kind in one boot (exit, each fault,
+/// killed running, killed in `Recv` and awaiting a reply, dying with
+/// capabilities sent and received, a capability to itself among them,
+/// never started): the kernel survives and gets back every frame and
+/// every heap byte.
+#[test]
+fn a_thousand_deaths_of_every_kind_leak_nothing() {
+    let b = boot_manifest("death");
+    clean_exit(&b);
+    let d = b.log.first("death.done");
+    check!(
+        b,
+        d.is_some_and(|d| d.num("deaths").is_some_and(|n| n >= 1000)
+            && d.num("failures") == Some(0)
+            && d.num("kinds").is_some_and(|k| k >= 12)),
+        "the deaths did not all go as they must: {:?}",
+        d.map(|d| d.fields.clone())
+    );
+    check!(
+        b,
+        d.is_some_and(|d| d.num("frames_before").is_some()
+            && d.num("frames_before") == d.num("frames_after")
+            && d.num("heap_before").is_some()
+            && d.num("heap_before") == d.num("heap_after")
+            && d.num("tasks_before") == d.num("tasks_after")),
+        "deaths leaked frames, kernel heap or tasks: {:?}",
+        d.map(|d| d.fields.clone())
+    );
+}
+
+/// Native reproductions of the kernel-isolation issue, each a check that
+/// fails without its fix (see `services/testsvc/src/bin/attacker.rs`).
+#[test]
+fn native_reproductions_of_the_isolation_holes_are_refused() {
+    let b = boot_manifest("isolation");
+    clean_exit(&b);
+    checks_pass(
+        &b,
+        &[
+            "isolation.io_port_overflow_refused",
+            "isolation.spawn_above_own_priority_refused",
+            "isolation.send_of_a_cap_without_grant_refused",
+            "isolation.reply_of_a_cap_without_grant_refused",
+            "isolation.abandoned_caller_fails_instead_of_waiting",
+            "isolation.second_binding_replaces_the_first",
+            "isolation.unstarted_tasks_reclaimed",
+            "isolation.mappings_bounded",
+            "isolation.service_name_not_squatted",
+        ],
+    );
+    check!(
+        b,
+        b.log
+            .first("attack.done")
+            .is_some_and(|e| e.get("ok") == Some("yes")),
+        "the attacker did not finish"
+    );
+}
