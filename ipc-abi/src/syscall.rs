@@ -331,7 +331,8 @@ pub struct SysInfo {
     pub ticks: u64,
     pub tsc_hz: u64,
     pub tasks: u64,
-    /// Kernel heap bytes in live allocations, and free.
+    /// Kernel heap bytes held for live objects (the object tables' spare
+    /// room left out), and bytes free.
     pub heap_used: u64,
     pub heap_free: u64,
 }

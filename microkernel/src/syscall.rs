@@ -427,7 +427,9 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
         ticks: arch::apic::ticks(),
         tsc_hz: k.tsc_hz,
         tasks: k.alive_count() as u64,
-        heap_used: crate::mem::heap::stats().used,
+        heap_used: crate::mem::heap::stats()
+            .used
+            .saturating_sub(k.table_spare_bytes()),
         heap_free: crate::mem::heap::stats().free,
     };
     UserSlice::write_value(k.space_of(k.current()), out, &info)?;

@@ -199,15 +199,15 @@ fn the_restart_budget_ends_with_a_give_up() {
 }
 
 #[test]
-fn the_syscall_fuzzer_leaves_the_kernel_up_and_leaks_no_frames() {
+fn the_syscall_fuzzer_leaves_the_kernel_up_and_leaks_no_frames_or_heap() {
     let b = boot_manifest("fuzz");
     clean_exit(&b);
     let done = b.log.first("fuzz.done");
     check!(
         b,
-        done.is_some_and(|d| d.num("calls") == Some(20_000)
+        done.is_some_and(|d| d.num("calls") == Some(100_000)
             && d.num("unknown_errors") == Some(0)
-            && d.num("errors").unwrap_or(0) > 10_000),
+            && d.num("errors").unwrap_or(0) > 50_000),
         "fuzzer did not finish its calls, or got error codes the ABI does not define"
     );
     check!(
@@ -233,8 +233,17 @@ fn the_syscall_fuzzer_leaves_the_kernel_up_and_leaks_no_frames() {
     let frames = b.log.first("sup.frames");
     check!(
         b,
-        frames.is_some_and(|f| f.num("start").is_some() && f.num("start") == f.num("end")),
-        "free frames after the fuzzer differ from before"
+        frames.is_some_and(|f| f.num("start").is_some()
+            && f.num("start") == f.num("end")
+            && f.num("heap_start").is_some()
+            && f.num("heap_start") == f.num("heap_end")),
+        "free frames or kernel heap after the fuzzer differ from before: {:?}",
+        frames.map(|f| f.fields.clone())
+    );
+    check!(
+        b,
+        b.log.events_with("task.start", "name", "victim").count() > 100,
+        "the fuzzer spawned too few real tasks"
     );
 }
 

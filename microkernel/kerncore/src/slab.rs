@@ -110,6 +110,14 @@ impl<T> Slab<T> {
         self.len
     }
 
+    /// Heap bytes the slab holds beyond its live entries: room for entries
+    /// not in use and the free list. Tables grow and never shrink, so this
+    /// is what a count of the heap held for live objects leaves out.
+    pub fn spare_bytes(&self) -> usize {
+        (self.entries.capacity() - self.len) * core::mem::size_of::<Entry<T>>()
+            + self.free.capacity() * core::mem::size_of::<u32>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -157,6 +165,12 @@ mod tests {
         }
         assert_eq!(s.free.capacity(), cap, "remove never grew the free list");
         assert!(s.try_insert(7).is_ok());
+        let entry = core::mem::size_of::<Entry<i32>>();
+        assert_eq!(
+            s.spare_bytes(),
+            (s.entries.capacity() - 1) * entry + s.free.capacity() * 4,
+            "everything but the one live entry is spare"
+        );
     }
 
     #[test]

@@ -70,7 +70,11 @@ fn attacks() {
         raw::call(MPROTECT, heap_page, 4096, READ | WRITE | EXEC),
         EACCES,
     );
-    report("munmap_kernel_text", raw::call(MUNMAP, KERNEL_TEXT, 16 << 20, 0), EINVAL);
+    report(
+        "munmap_kernel_text",
+        raw::call(MUNMAP, KERNEL_TEXT, 16 << 20, 0),
+        EINVAL,
+    );
     report(
         "munmap_32_tib",
         raw::call(MUNMAP, 0x4000_0000_0000, 1 << 45, 0),
@@ -100,7 +104,15 @@ fn attacks() {
         ("mmap_fixed_kernel_direct_map", 0xffff_8000_0000_0000),
         ("mmap_fixed_kernel_text", KERNEL_TEXT),
     ] {
-        let r = raw::syscall(MMAP, at, 4096, READ | WRITE, PRIVATE_ANON | FIXED, u64::MAX, 0);
+        let r = raw::syscall(
+            MMAP,
+            at,
+            4096,
+            READ | WRITE,
+            PRIVATE_ANON | FIXED,
+            u64::MAX,
+            0,
+        );
         report(name, r as i64, ENOMEM);
     }
     let brk_now = raw::syscall(BRK, 0, 0, 0, 0, 0, 0);
@@ -174,8 +186,14 @@ fn fuzz(calls: u64, seed: u64) -> u64 {
             // Anonymous mappings at the sandbox, wild places, or anywhere,
             // small enough that the leak stays bounded.
             MMAP => {
-                a[0] = if rng.below(2) == 0 { SANDBOX + rng.below(SANDBOX_PAGES) * 4096 } else { a[0] };
-                if a[0] < 0x8000_0000_0000 && !(SANDBOX..SANDBOX + SANDBOX_PAGES * 4096).contains(&a[0]) {
+                a[0] = if rng.below(2) == 0 {
+                    SANDBOX + rng.below(SANDBOX_PAGES) * 4096
+                } else {
+                    a[0]
+                };
+                if a[0] < 0x8000_0000_0000
+                    && !(SANDBOX..SANDBOX + SANDBOX_PAGES * 4096).contains(&a[0])
+                {
                     a[3] &= !FIXED;
                 }
                 if rng.below(3) != 0 {
@@ -185,7 +203,9 @@ fn fuzz(calls: u64, seed: u64) -> u64 {
             }
             // The program's own memory stays out of reach.
             MPROTECT | MUNMAP => {
-                if a[0] < 0x8000_0000_0000 && !(SANDBOX..SANDBOX + SANDBOX_PAGES * 4096).contains(&a[0]) {
+                if a[0] < 0x8000_0000_0000
+                    && !(SANDBOX..SANDBOX + SANDBOX_PAGES * 4096).contains(&a[0])
+                {
                     a[0] = WILD[7 + rng.below(6) as usize];
                 }
             }

@@ -6,9 +6,9 @@
 #![deny(unsafe_code)]
 
 use ipc_abi::cap::Rights;
+use ipc_abi::cap::Slot;
 use ipc_abi::ipc::Message;
 use ipc_abi::syscall::{EXIT_CODE, SpawnArgs, Sys, SysError, SysErrorOrUnknown};
-use ipc_abi::cap::Slot;
 use rt::sys;
 use testsvc::check;
 
@@ -71,7 +71,10 @@ fn spawn(victim: (u64, u64), kind: &str, priority: u64) -> Result<Slot, SysError
 /// A port near 2^64 once wrapped past the capability's range check.
 fn io_range_overflow() -> bool {
     let r = sys::raw_call(Sys::IoRead as u64, PORTS, u64::MAX - 3, 4, 0);
-    check("isolation.io_port_overflow_refused", r == Err(err(SysError::InvalidArgument)))
+    check(
+        "isolation.io_port_overflow_refused",
+        r == Err(err(SysError::InvalidArgument)),
+    )
 }
 
 /// A task spawns only at or below its own priority (it runs at 1).
@@ -179,7 +182,10 @@ fn an_abandoned_caller_is_answered(victim: (u64, u64)) -> bool {
 
 /// Binding a second notification lets go of the first.
 fn a_second_binding_replaces_the_first() -> bool {
-    let (n1, n2) = (sys::notification_create().expect("n"), sys::notification_create().expect("n"));
+    let (n1, n2) = (
+        sys::notification_create().expect("n"),
+        sys::notification_create().expect("n"),
+    );
     let ep = sys::endpoint_create().expect("endpoint");
     let bound = sys::notification_bind(n1).is_ok() && sys::notification_bind(n2).is_ok();
     let _ = sys::signal(n1, 1);

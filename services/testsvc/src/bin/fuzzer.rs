@@ -1,14 +1,21 @@
 //! The syscall fuzzer: many thousands of syscalls with random numbers,
 //! wild pointers (null, kernel addresses, unmapped, misaligned, past the
-//! end of user space), huge lengths and stale or empty slots. The kernel
-//! must answer every one with a result or an error; the supervisor checks
-//! afterwards that every frame came back. Seeded, so a run repeats.
+//! end of user space), huge lengths and stale or empty slots. With the
+//! initrd capability (slot 1) it also spawns real tasks (the initrd's
+//! `victim`, which exits at once) at random priorities, grants them random
+//! capabilities, and sends and replies with random capabilities in
+//! messages (to an endpoint nobody receives on, so a call never blocks).
+//! The kernel must answer every one with a result or an error; the
+//! supervisor checks afterwards that every frame and heap byte came back.
+//! Seeded, so a run repeats.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
-use ipc_abi::syscall::{NATIVE_BASE, Sys};
-use rt::sys;
+use ipc_abi::cap::{ObjectKind, Rights};
+use ipc_abi::ipc::Message;
+use ipc_abi::syscall::{NATIVE_BASE, NO_SLOT, SpawnArgs, Sys};
+use rt::sys::{self, SysResult};
 
 rt::entry!(main);
 
@@ -46,14 +53,103 @@ const WILD: &[u64] = &[
     u64::MAX,
 ];
 
+/// Slot 1: the initrd, when the manifest grants it.
+const INITRD: u64 = 1;
+
+/// The initrd's `victim` (offset, length), if there is one.
+fn find_victim() -> Option<(u64, u64)> {
+    let mapped = rt::mem::map_read_only(INITRD, 0x100_0000_0000).ok()?;
+    let total = mapped
+        .get(initrd::format::OFF_TOTAL_LEN..initrd::format::OFF_TOTAL_LEN + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let bytes = mapped.get(..total as usize).unwrap_or(mapped);
+    let v = initrd::Image::parse(bytes).ok()?.find("victim")?;
+    Some((v.offset as u64, v.data.len() as u64))
+}
+
+/// Real spawns and capabilities in messages (the random calls above reach
+/// these only by luck).
+fn structured(rng: &mut Rng, victim: Option<(u64, u64)>, dead_end: u64) -> SysResult<u64> {
+    match rng.below(3) {
+        0 => {
+            let Some(v) = victim else { return Ok(0) };
+            let (name, kind) = ("victim", "exit");
+            let t = sys::task_spawn(&SpawnArgs {
+                image_slot: INITRD,
+                image_offset: v.0,
+                image_len: v.1,
+                name_ptr: name.as_ptr() as u64,
+                name_len: name.len() as u64,
+                args_ptr: kind.as_ptr() as u64,
+                args_len: kind.len() as u64,
+                death_slot: if rng.below(2) == 0 {
+                    NO_SLOT
+                } else {
+                    rng.below(16)
+                },
+                death_bits: rng.next(),
+                priority: rng.below(5),
+                flags: 0,
+                stack_pages: rng.below(3),
+            })?;
+            for _ in 0..rng.below(4) {
+                let _ = sys::task_grant(t, rng.below(20));
+            }
+            if rng.below(4) != 0 {
+                let _ = sys::task_start(t);
+            }
+            if rng.below(2) == 0 {
+                let _ = sys::cap_drop(t);
+            }
+            Ok(t)
+        }
+        which => {
+            let mut msg = Message::new();
+            msg.ncaps = rng.below(6) as u32;
+            for c in msg.caps.iter_mut() {
+                *c = rng.below(24) as u32;
+            }
+            msg.len = rng.below(1100) as u32;
+            // The random calls may have dropped `dead_end` and put a live
+            // endpoint in its slot; a call there would wait forever.
+            let still_dead_end = sys::cap_info(dead_end).is_ok_and(|(kind, rights)| {
+                kind == Some(ObjectKind::Endpoint) && rights == Rights::SEND.union(Rights::GRANT)
+            });
+            if which == 1 && still_dead_end {
+                sys::call_raw(dead_end, &mut msg).map(|()| 0)
+            } else {
+                sys::reply(&msg).map(|()| 0)
+            }
+        }
+    }
+}
+
 fn main() -> u64 {
     let seed = rt::arg(0).parse::<u64>().unwrap_or(0x5eed_1234_abcd);
     let calls = rt::arg(1).parse::<u64>().unwrap_or(20_000);
     let mut rng = Rng(seed | 1);
-    let mut scratch = [0u8; 4096];
+    // Pointers land in the first 4 KiB; the rest takes what the kernel
+    // writes past them (a whole message, a status record).
+    let mut scratch = [0u8; 8192];
     let scratch_at = scratch.as_mut_ptr() as u64;
     let (mut ok, mut errors, mut unknown) = (0u64, 0u64, 0u64);
+    let victim = find_victim();
+    // An endpoint nobody can receive on: calls to it fail, never block.
+    let dead_end = {
+        let ep = sys::endpoint_create().expect("endpoint");
+        let send = sys::cap_derive(ep, Rights::SEND.union(Rights::GRANT)).expect("derive");
+        let _ = sys::cap_drop(ep);
+        send
+    };
     for _ in 0..calls {
+        if rng.below(20) == 0 {
+            match structured(&mut rng, victim, dead_end) {
+                Ok(_) => ok += 1,
+                Err(ipc_abi::syscall::SysErrorOrUnknown::Known(_)) => errors += 1,
+                Err(_) => unknown += 1,
+            }
+            continue;
+        }
         let number = match rng.below(10) {
             0 => rng.below(500),
             1 => rng.next(),
@@ -73,6 +169,8 @@ fn main() -> u64 {
         match Sys::from_number(number) {
             // Ending ourselves would end the run early.
             Some(Sys::Exit) => continue,
+            // Keep the initrd (slot 1) for the real spawns.
+            Some(Sys::CapDrop) if a[0] == INITRD => continue,
             // A call on an endpoint we hold ourselves would wait forever:
             // only wild message pointers (refused before blocking).
             Some(Sys::Call) => a[1] = WILD[rng.below(WILD.len() as u64) as usize],

@@ -10,9 +10,9 @@
 #![deny(unsafe_code)]
 
 use ipc_abi::cap::Rights;
+use ipc_abi::cap::Slot;
 use ipc_abi::ipc::Message;
 use ipc_abi::syscall::{EXIT_CODE, EXIT_FAULT, EXIT_KILLED, SpawnArgs, SysInfo, TASK_DEAD};
-use ipc_abi::cap::Slot;
 use rt::sys;
 
 rt::entry!(main);
