@@ -76,18 +76,15 @@ impl UserSpace {
         frames: impl Iterator<Item = u64>,
         access: Access,
     ) -> Result<(), MapError> {
-        let mut done = 0;
         for (i, frame) in (0..pages.count()).zip(frames) {
             if let Err(e) = self.space.map(pages.page(i), frame, access.flags()) {
-                if done > 0 {
-                    self.unmap(
-                        UserPages::pages(pages.start(), done).expect("inside"),
-                        |_| {},
-                    );
+                if i > 0 {
+                    // Undo the pages mapped before this one.
+                    let mapped = UserPages::pages(pages.start(), i).expect("inside");
+                    self.unmap(mapped, |_| {});
                 }
                 return Err(e);
             }
-            done += 1;
         }
         Ok(())
     }

@@ -202,12 +202,11 @@ fn fuzz(calls: u64, seed: u64) -> u64 {
                 a[3] |= 0x20;
             }
             // The program's own memory stays out of reach.
-            MPROTECT | MUNMAP => {
+            MPROTECT | MUNMAP
                 if a[0] < 0x8000_0000_0000
-                    && !(SANDBOX..SANDBOX + SANDBOX_PAGES * 4096).contains(&a[0])
-                {
-                    a[0] = WILD[7 + rng.below(6) as usize];
-                }
+                    && !(SANDBOX..SANDBOX + SANDBOX_PAGES * 4096).contains(&a[0]) =>
+            {
+                a[0] = WILD[7 + rng.below(6) as usize];
             }
             BRK => a[0] = WILD[7 + rng.below(6) as usize],
             // rt_sigaction and friends write through their last pointers.
