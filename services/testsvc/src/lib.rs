@@ -109,3 +109,15 @@ pub fn serve_test(name: &str, on_crash: fn()) -> ! {
         },
     )
 }
+
+/// Where the initrd's file `name` lies in it: (offset, length), for
+/// `SpawnArgs`. Maps the initrd (capability `slot`) read-only at `vaddr`.
+pub fn initrd_file(slot: u64, vaddr: u64, name: &str) -> Option<(u64, u64)> {
+    let mapped = rt::mem::map_read_only(slot, vaddr).ok()?;
+    let total = mapped
+        .get(initrd::format::OFF_TOTAL_LEN..initrd::format::OFF_TOTAL_LEN + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let bytes = mapped.get(..total as usize).unwrap_or(mapped);
+    let f = initrd::Image::parse(bytes).ok()?.find(name)?;
+    Some((f.offset as u64, f.data.len() as u64))
+}

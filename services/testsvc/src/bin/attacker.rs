@@ -41,13 +41,7 @@ fn main() -> u64 {
 }
 
 fn find_victim() -> Option<(u64, u64)> {
-    let mapped = rt::mem::map_read_only(INITRD, INITRD_VADDR).ok()?;
-    let total = mapped
-        .get(initrd::format::OFF_TOTAL_LEN..initrd::format::OFF_TOTAL_LEN + 8)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
-    let bytes = mapped.get(..total as usize).unwrap_or(mapped);
-    let v = initrd::Image::parse(bytes).ok()?.find("victim")?;
-    Some((v.offset as u64, v.data.len() as u64))
+    testsvc::initrd_file(INITRD, INITRD_VADDR, "victim")
 }
 
 fn spawn(victim: (u64, u64), kind: &str, priority: u64) -> Result<Slot, SysErrorOrUnknown> {

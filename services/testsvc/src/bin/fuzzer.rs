@@ -58,13 +58,7 @@ const INITRD: u64 = 1;
 
 /// The initrd's `victim` (offset, length), if there is one.
 fn find_victim() -> Option<(u64, u64)> {
-    let mapped = rt::mem::map_read_only(INITRD, 0x100_0000_0000).ok()?;
-    let total = mapped
-        .get(initrd::format::OFF_TOTAL_LEN..initrd::format::OFF_TOTAL_LEN + 8)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
-    let bytes = mapped.get(..total as usize).unwrap_or(mapped);
-    let v = initrd::Image::parse(bytes).ok()?.find("victim")?;
-    Some((v.offset as u64, v.data.len() as u64))
+    testsvc::initrd_file(INITRD, 0x100_0000_0000, "victim")
 }
 
 /// Real spawns and capabilities in messages (the random calls above reach

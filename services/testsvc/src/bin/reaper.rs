@@ -44,23 +44,12 @@ struct Reaper {
 
 fn main() -> u64 {
     let target: u64 = rt::arg(0).parse().unwrap_or(1000);
-    let Ok(mapped) = rt::mem::map_read_only(INITRD, INITRD_VADDR) else {
-        rt::println!("reaper: no initrd capability");
-        return 2;
-    };
-    let total = mapped
-        .get(initrd::format::OFF_TOTAL_LEN..initrd::format::OFF_TOTAL_LEN + 8)
-        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
-    let bytes = mapped.get(..total as usize).unwrap_or(mapped);
-    let Some(victim) = initrd::Image::parse(bytes)
-        .ok()
-        .and_then(|i| i.find("victim"))
-    else {
-        rt::println!("reaper: no victim in the initrd");
+    let Some(victim) = testsvc::initrd_file(INITRD, INITRD_VADDR, "victim") else {
+        rt::println!("reaper: no initrd capability, or no victim in it");
         return 2;
     };
     let r = Reaper {
-        image: (victim.offset as u64, victim.data.len() as u64),
+        image: victim,
         deaths: sys::notification_create().expect("notification"),
         ep: sys::endpoint_create().expect("endpoint"),
     };
