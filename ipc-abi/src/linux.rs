@@ -3,6 +3,15 @@
 //! Linux's own (`arch/x86/entry/syscalls/syscall_64.tbl`, `errno.h`,
 //! `auxvec.h`).
 
+/// Anonymous `mmap` memory is handed out upward from here, below
+/// `MMAP_END`.
+pub const MMAP_BASE: u64 = 0x1000_0000_0000;
+pub const MMAP_END: u64 = 0x6000_0000_0000;
+/// The program break may grow this far above the end of the image.
+pub const BRK_MAX: u64 = 1 << 30;
+
+const _: () = assert!(MMAP_BASE < MMAP_END && MMAP_END <= crate::layout::USER_STACK_TOP);
+
 pub mod nr {
     pub const READ: u64 = 0;
     pub const WRITE: u64 = 1;

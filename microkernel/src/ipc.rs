@@ -11,9 +11,10 @@ use crate::sched::deadline;
 use crate::state::Kernel;
 use crate::task::TaskState;
 use crate::usercopy::UserSlice;
-use ipc_abi::ipc::{MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, Message};
+use ipc_abi::ipc::{Header, MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, Message};
 use ipc_abi::syscall::{RECV_MESSAGE, RECV_NOTIFICATION, SysError};
 use kerncore::cap::Rights;
+use kerncore::ipc::Signalled;
 use kerncore::slab::Id;
 
 /// A message read out of a sender, capabilities resolved.
@@ -34,8 +35,8 @@ impl Kernel {
         let space = self.space_of(task);
         let mut header = [0u8; MSG_HEADER_BYTES];
         UserSlice::new(msg, MSG_HEADER_BYTES as u64)?.read(space, &mut header)?;
-        let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
-        let ncaps = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
+        let header = Header::from_bytes(&header);
+        let (len, ncaps) = (header.len as usize, header.ncaps as usize);
         if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
             return Err(SysError::MessageTooLong);
         }
@@ -50,8 +51,7 @@ impl Kernel {
         UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
             .read(space, &mut out.data[..len])?;
         let table = &self.task(task).caps;
-        for i in 0..ncaps {
-            let slot = u32::from_le_bytes(header[16 + 4 * i..20 + 4 * i].try_into().unwrap());
+        for &slot in &header.caps[..ncaps] {
             // Like `TaskGrant`: only a capability that carries GRANT may be
             // handed to another task.
             let cap = table
@@ -69,18 +69,18 @@ impl Kernel {
     /// that do not fit in the receiver's table are dropped, and `ncaps`
     /// says how many arrived.
     fn deliver(&mut self, to: Id, msg: u64, out: &Outgoing, badge: u64) {
-        let mut header = [0u8; MSG_HEADER_BYTES];
-        let mut landed = 0u32;
+        let mut header = Header {
+            len: out.len as u32,
+            badge,
+            ..Header::default()
+        };
         for cap in &out.caps {
             if let Ok(slot) = self.grant(to, *cap) {
-                header[16 + 4 * landed as usize..20 + 4 * landed as usize]
-                    .copy_from_slice(&slot.to_le_bytes());
-                landed += 1;
+                header.caps[header.ncaps as usize] = slot;
+                header.ncaps += 1;
             }
         }
-        header[0..4].copy_from_slice(&(out.len as u32).to_le_bytes());
-        header[4..8].copy_from_slice(&landed.to_le_bytes());
-        header[8..16].copy_from_slice(&badge.to_le_bytes());
+        let header = header.to_bytes();
         let space = self.space_of(to);
         // Checked when `to` blocked; it cannot have changed since.
         let _ = UserSlice::new(msg, MSG_HEADER_BYTES as u64).and_then(|s| s.write(space, &header));
@@ -102,10 +102,7 @@ impl Kernel {
         self.check_buffer(me, msg)?;
         let may_grant = cap.rights.contains(Rights::GRANT);
         let out = self.read_message(me, msg, may_grant)?;
-        let receiver = self
-            .endpoints
-            .get_mut(ep)
-            .and_then(|e| e.receivers.pop_front());
+        let receiver = self.endpoints.get_mut(ep).and_then(|e| e.next_receiver());
         match receiver {
             Some(r) => {
                 let TaskState::Receiving { msg: rmsg, .. } = self.task(r).state else {
@@ -117,14 +114,11 @@ impl Kernel {
                 self.block_current(TaskState::AwaitingReply { server: r, msg });
             }
             None => {
-                if self.endpoints.get(ep).is_some_and(|e| e.recv_refs == 0) {
+                let e = self.endpoints.get_mut(ep).expect("looked up");
+                if !e.answerable() {
                     return Err(SysError::PeerDied);
                 }
-                self.endpoints
-                    .get_mut(ep)
-                    .expect("looked up")
-                    .senders
-                    .push_back(me);
+                e.enqueue_sender(me).map_err(|_| SysError::OutOfMemory)?;
                 self.block_current(TaskState::Sending {
                     endpoint: ep,
                     msg,
@@ -153,10 +147,7 @@ impl Kernel {
             self.write_notification(me, msg, bits);
             return Ok(Some(RECV_NOTIFICATION));
         }
-        let sender = self
-            .endpoints
-            .get_mut(ep)
-            .and_then(|e| e.senders.pop_front());
+        let sender = self.endpoints.get_mut(ep).and_then(|e| e.next_sender());
         if let Some(s) = sender {
             let TaskState::Sending {
                 msg: smsg,
@@ -185,8 +176,8 @@ impl Kernel {
         self.endpoints
             .get_mut(ep)
             .expect("looked up")
-            .receivers
-            .push_back(me);
+            .enqueue_receiver(me)
+            .map_err(|_| SysError::OutOfMemory)?;
         self.block_current(TaskState::Receiving {
             endpoint: ep,
             msg,
@@ -219,34 +210,33 @@ impl Kernel {
         let Some(note) = self.notifications.get_mut(n) else {
             return;
         };
-        note.bits |= bits;
-        if let Some(w) = note.waiter.take() {
-            let bits = core::mem::take(&mut note.bits);
-            self.wake(w, Ok(bits));
-            return;
-        }
-        if let Some(b) = note.bound
-            && let Some(t) = self.tasks.get(b)
-            && let TaskState::Receiving { endpoint, msg, .. } = t.state
-        {
-            let bits = core::mem::take(&mut self.notifications.get_mut(n).expect("present").bits);
-            if let Some(e) = self.endpoints.get_mut(endpoint) {
-                e.receivers.retain(|&r| r != b);
+        match note.signal(bits) {
+            Signalled::Waiter(w, bits) => self.wake(w, Ok(bits)),
+            Signalled::Bound(b) => {
+                let state = self.tasks.get(b).map(|t| t.state);
+                if let Some(state @ TaskState::Receiving { msg, .. }) = state {
+                    let note = self.notifications.get_mut(n).expect("present");
+                    let bits = note.take_bits().unwrap_or(0);
+                    self.cancel_wait(b, state);
+                    self.write_notification(b, msg, bits);
+                    self.wake(b, Ok(RECV_NOTIFICATION));
+                }
             }
-            self.write_notification(b, msg, bits);
-            self.wake(b, Ok(RECV_NOTIFICATION));
+            Signalled::Pending => {}
         }
     }
 
     fn take_bound_bits(&mut self, task: Id) -> Option<u64> {
         let n = self.task(task).bound?;
-        let note = self.notifications.get_mut(n)?;
-        (note.bits != 0).then(|| core::mem::take(&mut note.bits))
+        self.notifications.get_mut(n)?.take_bits()
     }
 
     fn write_notification(&self, task: Id, msg: u64, bits: u64) {
-        let mut header = [0u8; MSG_HEADER_BYTES];
-        header[8..16].copy_from_slice(&bits.to_le_bytes());
+        let header = Header {
+            badge: bits,
+            ..Header::default()
+        }
+        .to_bytes();
         let _ = UserSlice::new(msg, MSG_HEADER_BYTES as u64)
             .and_then(|s| s.write(self.space_of(task), &header));
     }
@@ -271,18 +261,17 @@ impl Kernel {
             .notifications
             .get_mut(n)
             .expect("capability keeps it alive");
-        if note.bits != 0 {
-            return Ok(Some(core::mem::take(&mut note.bits)));
+        match note.wait(me) {
+            Ok(Some(bits)) => Ok(Some(bits)),
+            Err(_) => Err(SysError::InvalidArgument),
+            Ok(None) => {
+                self.block_current(TaskState::Waiting {
+                    notification: n,
+                    deadline: deadline(timeout),
+                });
+                Ok(None)
+            }
         }
-        if note.waiter.is_some() {
-            return Err(SysError::InvalidArgument);
-        }
-        note.waiter = Some(me);
-        self.block_current(TaskState::Waiting {
-            notification: n,
-            deadline: deadline(timeout),
-        });
-        Ok(None)
     }
 
     pub fn bind(&mut self, slot: u64) -> Result<(), SysError> {
@@ -292,16 +281,13 @@ impl Kernel {
             .notifications
             .get_mut(n)
             .expect("capability keeps it alive");
-        if note.bound.is_some_and(|b| b != me) {
-            return Err(SysError::InvalidArgument);
-        }
-        note.bound = Some(me);
+        note.bind(me).map_err(|_| SysError::InvalidArgument)?;
         // One bound notification per task: the one bound before lets go.
         if let Some(old) = self.task_mut(me).bound.replace(n)
             && old != n
             && let Some(o) = self.notifications.get_mut(old)
         {
-            o.bound = None;
+            o.unbind(me);
         }
         Ok(())
     }

@@ -18,10 +18,11 @@ pub struct Binding {
 }
 
 impl Kernel {
-    fn irq_line(&self, slot: u64, line: u64) -> Result<u8, SysError> {
+    fn irq_line(&self, slot: u64, line: u8) -> Result<u8, SysError> {
         let Object::Irq { base, len } = self.lookup(slot, Rights::CONTROL)?.object else {
             return Err(SysError::WrongKind);
         };
+        let line = u64::from(line);
         if line < base as u64 || line >= base as u64 + len as u64 || line >= IRQ_LINES {
             return Err(SysError::InvalidArgument);
         }
@@ -31,7 +32,7 @@ impl Kernel {
     pub fn irq_bind(
         &mut self,
         slot: u64,
-        line: u64,
+        line: u8,
         notification: u64,
         bits: u64,
     ) -> Result<(), SysError> {
@@ -51,7 +52,7 @@ impl Kernel {
         Ok(())
     }
 
-    pub fn irq_ack(&mut self, slot: u64, line: u64) -> Result<(), SysError> {
+    pub fn irq_ack(&mut self, slot: u64, line: u8) -> Result<(), SysError> {
         let line = self.irq_line(slot, line)?;
         if self.irqs[line as usize].is_none() {
             return Err(SysError::InvalidArgument);

@@ -16,14 +16,9 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_STACK_TOP};
-use ipc_abi::linux::{auxv, errno, nr, *};
+use ipc_abi::linux::{BRK_MAX, MMAP_BASE, MMAP_END, auxv, errno, nr, *};
 use kerncore::elf::LoadPlan;
 
-/// Anonymous `mmap` memory is handed out upward from here.
-const MMAP_BASE: u64 = 0x1000_0000_0000;
-const MMAP_END: u64 = 0x6000_0000_0000;
-/// The program break may grow this far above the end of the image.
-const BRK_MAX: u64 = 1 << 30;
 /// Largest single write to the console.
 const WRITE_MAX: u64 = 64 * 1024;
 /// Longest partial line kept back between writes.
@@ -231,7 +226,7 @@ pub fn handle(k: &mut Kernel) {
         }
         other => {
             let name = k.task(me).name.clone();
-            if let Some(st) = k.task_mut(me).linux.as_mut()
+            if let Some(st) = k.task_mut(me).personality.linux_mut()
                 && other < 512
                 && st.enosys_logged[(other / 64) as usize] & (1 << (other % 64)) == 0
             {
@@ -280,7 +275,7 @@ fn write(k: &mut Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
     let written = text.len() as u64;
     let me = k.current();
     let t = k.task_mut(me);
-    let st = t.linux.as_mut().expect("linux task");
+    let st = t.personality.linux_mut().expect("linux task");
     st.pending_line.extend_from_slice(&text);
     // Print whole lines; keep a partial one (at most PENDING_MAX bytes)
     // for the next write.
@@ -308,7 +303,7 @@ fn print_lines(name: &str, bytes: &[u8]) {
 /// Prints what a dying task left without a final newline.
 pub fn flush_output(k: &mut Kernel, id: kerncore::slab::Id) {
     let t = k.task_mut(id);
-    if let Some(st) = t.linux.as_mut()
+    if let Some(st) = t.personality.linux_mut()
         && !st.pending_line.is_empty()
     {
         let rest = core::mem::take(&mut st.pending_line);
@@ -425,7 +420,7 @@ fn mmap(k: &mut Kernel, addr: u64, len: u64, prot: u64, flags: u64, fd: u64) -> 
         return neg(errno::ENOMEM);
     };
     let me = k.current();
-    let st = k.task_mut(me).linux.as_mut().expect("linux task");
+    let st = k.task_mut(me).personality.linux_mut().expect("linux task");
     let range = if flags & MAP_FIXED != 0 {
         match UserPages::new(addr, len) {
             Ok(r) if is_anon(st, r) => r,
@@ -464,7 +459,7 @@ fn munmap(k: &mut Kernel, addr: u64, len: u64) -> u64 {
     };
     let me = k.current();
     let t = k.task_mut(me);
-    let st = t.linux.as_ref().expect("linux task");
+    let st = t.personality.linux().expect("linux task");
     // Only the personality's own areas, minus memory objects' pages, which
     // belong to their objects (another task may still map those frames).
     let mut pieces: heapless::Vec<UserPages, 4> = heapless::Vec::new();
@@ -531,7 +526,7 @@ fn mprotect(k: &mut Kernel, addr: u64, len: u64, prot: u64) -> u64 {
 
 fn brk(k: &mut Kernel, want: u64) -> u64 {
     let me = k.current();
-    let st = k.task(me).linux.as_ref().expect("linux task");
+    let st = k.task(me).personality.linux().expect("linux task");
     let (start, end, limit) = (st.brk_start, st.brk_end, st.brk_limit());
     if want < start || want > limit {
         return end;
@@ -549,14 +544,18 @@ fn brk(k: &mut Kernel, want: u64) -> u64 {
     } else if new_top < old_top {
         munmap(k, new_top, old_top - new_top);
     }
-    k.task_mut(me).linux.as_mut().expect("linux task").brk_end = want;
+    k.task_mut(me)
+        .personality
+        .linux_mut()
+        .expect("linux task")
+        .brk_end = want;
     want
 }
 
 fn getrandom(k: &mut Kernel, buf: u64, len: u64) -> u64 {
     let len = len.min(4096);
     let me = k.current();
-    let st = k.task_mut(me).linux.as_mut().expect("linux task");
+    let st = k.task_mut(me).personality.linux_mut().expect("linux task");
     let mut bytes = vec![0u8; len as usize];
     for b in bytes.iter_mut() {
         st.rng ^= st.rng << 13;

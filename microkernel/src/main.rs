@@ -17,6 +17,7 @@ mod linux;
 mod mem;
 mod memory;
 mod object;
+mod personality;
 mod quota;
 mod sched;
 mod selftest;
@@ -144,7 +145,7 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
         priority: 2,
         max_priority: ipc_abi::syscall::MAX_PRIORITY as usize,
         kmem_quota: ipc_abi::syscall::SUPERVISOR_KMEM_QUOTA,
-        linux: false,
+        personality: personality::Kind::Native,
         stack_pages: 0,
     };
     let t = task::load(serial, name, elf, &start).unwrap_or_else(|e| {

@@ -14,8 +14,7 @@ use ipc_abi::syscall::SysError;
 use kerncore::cap::Rights;
 use kerncore::slab::Id;
 
-/// Largest object one `MemCreate` makes (256 MiB).
-pub const MAX_OBJECT_PAGES: u64 = 65536;
+use ipc_abi::syscall::MAX_OBJECT_PAGES;
 
 impl Kernel {
     pub fn mem_create(&mut self, pages: u64) -> Result<u64, SysError> {
@@ -86,8 +85,7 @@ impl Kernel {
         })
     }
 
-    pub fn mem_map(&mut self, slot: u64, vaddr: u64, rights: u64) -> Result<u64, SysError> {
-        let want = Rights(rights as u32);
+    pub fn mem_map(&mut self, slot: u64, vaddr: u64, want: Rights) -> Result<u64, SysError> {
         let (writable, executable) = match want {
             r if r == Rights::READ => (false, false),
             r if r == Rights::READ.union(Rights::WRITE) => (true, false),

@@ -1,7 +1,6 @@
 //! Kernel objects that capabilities name (tasks live in `task`).
 
 use crate::quota::Charge;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use kerncore::cap::{Cap, Rights};
 use kerncore::slab::Id;
@@ -49,33 +48,11 @@ pub fn cap(object: Object, rights: Rights) -> KCap {
     }
 }
 
-/// A rendezvous point for `Call` and `Recv`.
-#[derive(Debug, Default)]
-pub struct Endpoint {
-    /// What its creator paid.
-    pub charge: Option<Charge>,
-    /// Capabilities naming it.
-    pub refs: usize,
-    /// Of those, the ones with RECV: when none is left, nobody can ever
-    /// answer, and waiting callers get `PeerDied`.
-    pub recv_refs: usize,
-    /// Callers waiting for a receiver.
-    pub senders: VecDeque<Id>,
-    /// Receivers waiting for a caller.
-    pub receivers: VecDeque<Id>,
-}
+/// A rendezvous point for `Call` and `Recv` (its queues: `kerncore::ipc`).
+pub type Endpoint = kerncore::ipc::Endpoint<Option<Charge>>;
 
-/// A word of event bits.
-#[derive(Debug, Default)]
-pub struct Notification {
-    pub charge: Option<Charge>,
-    pub refs: usize,
-    pub bits: u64,
-    /// A task blocked in `Wait` on it.
-    pub waiter: Option<Id>,
-    /// A task it is bound to (its `Recv` also returns for these bits).
-    pub bound: Option<Id>,
-}
+/// A word of event bits (its waiter and bound task: `kerncore::ipc`).
+pub type Notification = kerncore::ipc::Notification<Option<Charge>>;
 
 /// Pages that can be mapped into several address spaces.
 #[derive(Debug)]

@@ -109,22 +109,13 @@ impl Kernel {
             .map(|(id, _)| id)
             .collect();
         for id in expired {
-            match self.task(id).state {
-                TaskState::Sleeping { .. } => self.wake(id, Ok(0)),
-                TaskState::Receiving { endpoint, .. } => {
-                    if let Some(e) = self.endpoints.get_mut(endpoint) {
-                        e.receivers.retain(|&t| t != id);
-                    }
-                    self.wake(id, Err(SysError::TimedOut));
-                }
-                TaskState::Waiting { notification, .. } => {
-                    if let Some(n) = self.notifications.get_mut(notification) {
-                        n.waiter = None;
-                    }
-                    self.wake(id, Err(SysError::TimedOut));
-                }
-                _ => {}
-            }
+            let state = self.task(id).state;
+            self.cancel_wait(id, state);
+            let result = match state {
+                TaskState::Sleeping { .. } => Ok(0),
+                _ => Err(SysError::TimedOut),
+            };
+            self.wake(id, result);
         }
     }
 

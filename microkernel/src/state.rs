@@ -125,15 +125,12 @@ impl Kernel {
         match cap.object {
             Object::Endpoint(id) => {
                 if let Some(e) = self.endpoints.get_mut(id) {
-                    e.refs += 1;
-                    if cap.rights.contains(Rights::RECV) {
-                        e.recv_refs += 1;
-                    }
+                    e.add_ref(cap.rights.contains(Rights::RECV));
                 }
             }
             Object::Notification(id) => {
                 if let Some(n) = self.notifications.get_mut(id) {
-                    n.refs += 1;
+                    n.add_ref();
                 }
             }
             Object::Memory(id) => {
@@ -158,22 +155,15 @@ impl Kernel {
                 let Some(e) = self.endpoints.get_mut(id) else {
                     return;
                 };
-                e.refs -= 1;
-                if cap.rights.contains(Rights::RECV) {
-                    e.recv_refs -= 1;
+                let dropped = e.drop_ref(cap.rights.contains(Rights::RECV));
+                for s in dropped.unanswerable {
+                    self.wake(s, Err(SysError::PeerDied));
                 }
-                let orphaned = e.recv_refs == 0;
-                let gone = e.refs == 0;
-                if orphaned {
-                    let senders: alloc::vec::Vec<Id> = e.senders.drain(..).collect();
-                    for s in senders {
-                        self.wake(s, Err(SysError::PeerDied));
-                    }
-                }
-                if gone {
-                    let e = self.endpoints.remove(id).expect("checked");
-                    self.uncharge(e.charge);
-                    for r in e.receivers {
+                if dropped.unreferenced {
+                    let (charge, receivers) =
+                        self.endpoints.remove(id).expect("checked").into_parts();
+                    self.uncharge(charge);
+                    for r in receivers {
                         self.wake(r, Err(SysError::PeerDied));
                     }
                 }
@@ -182,14 +172,14 @@ impl Kernel {
                 let Some(n) = self.notifications.get_mut(id) else {
                     return;
                 };
-                n.refs -= 1;
-                if n.refs == 0 {
-                    let n = self.notifications.remove(id).expect("checked");
-                    self.uncharge(n.charge);
-                    if let Some(b) = n.bound.and_then(|t| self.tasks.get_mut(t)) {
+                if n.drop_ref() {
+                    let (charge, waiter, bound) =
+                        self.notifications.remove(id).expect("checked").into_parts();
+                    self.uncharge(charge);
+                    if let Some(b) = bound.and_then(|t| self.tasks.get_mut(t)) {
                         b.bound = None;
                     }
-                    if let Some(w) = n.waiter {
+                    if let Some(w) = waiter {
                         self.wake(w, Err(SysError::PeerDied));
                     }
                 }
@@ -275,7 +265,7 @@ impl Kernel {
         // Held while its capabilities are dropped, so that dropping one
         // naming itself cannot free the record under us.
         self.task_mut(id).refs += 1;
-        crate::linux::flush_output(self, id);
+        crate::personality::on_exit(self, id);
         self.log_exit(id, reason);
         let old_state = self.task(id).state;
         {
@@ -286,27 +276,7 @@ impl Kernel {
         for q in &mut self.ready {
             q.retain(|&t| t != id);
         }
-        match old_state {
-            TaskState::Sending { endpoint, .. } | TaskState::Receiving { endpoint, .. } => {
-                if let Some(e) = self.endpoints.get_mut(endpoint) {
-                    e.senders.retain(|&t| t != id);
-                    e.receivers.retain(|&t| t != id);
-                }
-            }
-            TaskState::AwaitingReply { server, .. } => {
-                if let Some(s) = self.tasks.get_mut(server)
-                    && s.reply_to == Some(id)
-                {
-                    s.reply_to = None;
-                }
-            }
-            TaskState::Waiting { notification, .. } => {
-                if let Some(n) = self.notifications.get_mut(notification) {
-                    n.waiter = None;
-                }
-            }
-            _ => {}
-        }
+        self.cancel_wait(id, old_state);
         // The caller it was serving will never get an answer.
         if let Some(caller) = self.task_mut(id).reply_to.take()
             && self.awaits_reply_from(caller, id)
@@ -316,7 +286,7 @@ impl Kernel {
         if let Some(n) = self.task_mut(id).bound.take()
             && let Some(n) = self.notifications.get_mut(n)
         {
-            n.bound = None;
+            n.unbind(id);
         }
         self.irq_release(id);
         let caps: alloc::vec::Vec<KCap> = self.task_mut(id).caps.drain().collect();
@@ -341,6 +311,36 @@ impl Kernel {
         t.refs -= 1;
         if t.refs == 0 {
             self.reap(id);
+        }
+    }
+
+    /// Takes a task that was blocked in `state` out of whatever it waited
+    /// on. The one way a wait ends early: death, timeout, or a bound
+    /// notification that answers a `Recv` in the endpoint's place.
+    pub fn cancel_wait(&mut self, id: Id, state: TaskState) {
+        match state {
+            TaskState::Sending { endpoint, .. } | TaskState::Receiving { endpoint, .. } => {
+                if let Some(e) = self.endpoints.get_mut(endpoint) {
+                    e.cancel(id);
+                }
+            }
+            TaskState::AwaitingReply { server, .. } => {
+                if let Some(s) = self.tasks.get_mut(server)
+                    && s.reply_to == Some(id)
+                {
+                    s.reply_to = None;
+                }
+            }
+            TaskState::Waiting { notification, .. } => {
+                if let Some(n) = self.notifications.get_mut(notification) {
+                    n.cancel(id);
+                }
+            }
+            TaskState::NotStarted
+            | TaskState::Ready
+            | TaskState::Running
+            | TaskState::Sleeping { .. }
+            | TaskState::Dead => {}
         }
     }
 

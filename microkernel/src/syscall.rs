@@ -10,8 +10,8 @@ use crate::{arch, kevent, kprintln};
 use alloc::string::String;
 use alloc::vec;
 use ipc_abi::syscall::{
-    CONSOLE_WRITE_MAX, MAX_PRIORITY, SPAWN_ARGS_MAX, SpawnArgs, Sys, SysError, SysInfo, TASK_ALIVE,
-    TASK_DEAD, TASK_NAME_MAX, TASK_NOT_STARTED, TaskStatus,
+    CONSOLE_WRITE_MAX, IoWidth, MAX_PRIORITY, Request, SPAWN_ARGS_MAX, Slot, SpawnArgs, SysError,
+    SysInfo, TASK_ALIVE, TASK_DEAD, TASK_NAME_MAX, TASK_NOT_STARTED, TaskStatus, UserBuf,
 };
 use kerncore::cap::Rights;
 use kerncore::slab::Id;
@@ -32,38 +32,40 @@ impl From<Result<u64, SysError>> for Done {
 /// Handles the current task's syscall (its registers are in its saved
 /// context).
 pub fn handle(k: &mut Kernel) {
+    if crate::personality::on_syscall(k) {
+        return;
+    }
     let me = k.current();
     let c = k.task(me).context;
-    let (a0, a1, a2, a3) = (c.rdi, c.rsi, c.rdx, c.r10);
-    if c.rax < ipc_abi::syscall::NATIVE_BASE && k.task(me).linux.is_some() {
-        return crate::linux::handle(k);
-    }
-    let Some(sys) = Sys::from_number(c.rax) else {
-        k.set_result(me, Err(SysError::NoSuchSyscall));
-        return;
-    };
-    let done: Done = match sys {
-        Sys::ConsoleWrite => console_write(k, a0, a1).into(),
-        Sys::LogEvent => log_event(k, a0, a1).into(),
-        Sys::Exit => {
-            k.kill(me, ExitReason::Exit(a0));
+    let request = match Request::decode(c.rax, [c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9]) {
+        Ok(r) => r,
+        Err(e) => {
+            k.set_result(me, Err(e));
             return;
         }
-        Sys::Yield => {
+    };
+    let done: Done = match request {
+        Request::ConsoleWrite { text } => console_write(k, text).into(),
+        Request::LogEvent { text } => log_event(k, text).into(),
+        Request::Exit { code } => {
+            k.kill(me, ExitReason::Exit(code));
+            return;
+        }
+        Request::Yield => {
             k.set_result(me, Ok(0));
             k.yield_current();
             return;
         }
-        Sys::Sleep => {
-            let until = arch::apic::ticks().saturating_add(a0.max(1));
+        Request::Sleep { ticks } => {
+            let until = arch::apic::ticks().saturating_add(ticks.max(1));
             k.set_result(me, Ok(0));
             k.block_current(TaskState::Sleeping { until });
             Done::Blocked
         }
-        Sys::CapDerive => k
+        Request::CapDerive { slot, mask } => k
             .task_mut(me)
             .caps
-            .derive(a0, Rights(a1 as u32), None)
+            .derive(slot.0, mask, None)
             .map_err(cap_error)
             .map(|slot| {
                 let new = k.task(me).caps.get(slot as u64).expect("just inserted");
@@ -71,60 +73,79 @@ pub fn handle(k: &mut Kernel) {
                 slot as u64
             })
             .into(),
-        Sys::CapMint => mint(k, a0, a1).into(),
-        Sys::CapDrop => k
+        Request::CapMint { slot, badge } => mint(k, slot, badge).into(),
+        Request::CapDrop { slot } => k
             .task_mut(me)
             .caps
-            .remove(a0)
+            .remove(slot.0)
             .map_err(cap_error)
             .map(|c| {
                 k.drop_ref(c);
                 0
             })
             .into(),
-        Sys::CapInfo => k
+        Request::CapInfo { slot } => k
             .task(me)
             .caps
-            .get(a0)
+            .get(slot.0)
             .map_err(cap_error)
             .map(|c| ((c.object.kind() as u64) << 32) | c.rights.0 as u64)
             .into(),
-        Sys::EndpointCreate => endpoint_create(k).into(),
-        Sys::NotificationCreate => notification_create(k).into(),
-        Sys::Signal => k.signal_slot(a0, a1).map(|()| 0).into(),
-        Sys::Wait => blocking(k.wait(a0, a1).map(|r| r.map(Ok))),
-        Sys::Call => match k.call(a0, a1) {
+        Request::EndpointCreate => endpoint_create(k).into(),
+        Request::NotificationCreate => notification_create(k).into(),
+        Request::Signal { slot, bits } => k.signal_slot(slot.0, bits).map(|()| 0).into(),
+        Request::Wait { slot, timeout } => blocking(k.wait(slot.0, timeout).map(|r| r.map(Ok))),
+        Request::Call { slot, msg } => match k.call(slot.0, msg) {
             Ok(()) => Done::Blocked,
             Err(e) => Done::Now(Err(e)),
         },
-        Sys::Recv => blocking(k.recv(a0, a1, a2).map(|r| r.map(Ok))),
-        Sys::Reply => k.reply(a0).map(|()| 0).into(),
-        Sys::ReplyRecv => match k.reply(a1) {
+        Request::Recv { slot, msg, timeout } => {
+            blocking(k.recv(slot.0, msg, timeout).map(|r| r.map(Ok)))
+        }
+        Request::Reply { msg } => k.reply(msg).map(|()| 0).into(),
+        Request::ReplyRecv { slot, msg, timeout } => match k.reply(msg) {
             Ok(()) | Err(SysError::NoReplyPending) | Err(SysError::PeerDied) => {
-                blocking(k.recv(a0, a1, a2).map(|r| r.map(Ok)))
+                blocking(k.recv(slot.0, msg, timeout).map(|r| r.map(Ok)))
             }
             Err(e) => Done::Now(Err(e)),
         },
-        Sys::NotificationBind => k.bind(a0).map(|()| 0).into(),
-        Sys::MemCreate => k.mem_create(a0).into(),
-        Sys::MemMap => k.mem_map(a0, a1, a2).into(),
-        Sys::MemUnmap => k.mem_unmap(a0).map(|()| 0).into(),
-        Sys::TaskSpawn => spawn(k, a0).into(),
-        Sys::TaskGrant => task_grant(k, a0, a1).into(),
-        Sys::TaskStart => task_control(k, a0).and_then(|t| start(k, t)).into(),
-        Sys::TaskKill => task_control(k, a0)
+        Request::NotificationBind { slot } => k.bind(slot.0).map(|()| 0).into(),
+        Request::MemCreate { pages } => k.mem_create(pages).into(),
+        Request::MemMap {
+            slot,
+            vaddr,
+            rights,
+        } => k.mem_map(slot.0, vaddr, rights).into(),
+        Request::MemUnmap { vaddr } => k.mem_unmap(vaddr).map(|()| 0).into(),
+        Request::TaskSpawn { args } => spawn(k, args).into(),
+        Request::TaskGrant { task, slot } => task_grant(k, task, slot).into(),
+        Request::TaskStart { task } => task_control(k, task).and_then(|t| start(k, t)).into(),
+        Request::TaskKill { task } => task_control(k, task)
             .map(|t| {
                 k.kill(t, ExitReason::Killed);
                 0
             })
             .into(),
-        Sys::TaskStatus => task_status(k, a0, a1).into(),
-        Sys::SysInfo => sys_info(k, a0).into(),
-        Sys::IoRead => io(k, a0, a1, a2, None).into(),
-        Sys::IoWrite => io(k, a0, a1, a2, Some(a3)).into(),
-        Sys::CapNarrow => narrow(k, a0, a1, a2).into(),
-        Sys::IrqBind => k.irq_bind(a0, a1, a2, a3).map(|()| 0).into(),
-        Sys::IrqAck => k.irq_ack(a0, a1).map(|()| 0).into(),
+        Request::TaskStatus { task, out } => task_status(k, task, out).into(),
+        Request::SysInfo { out } => sys_info(k, out).into(),
+        Request::IoRead { slot, port, width } => io(k, slot, port, width, None).into(),
+        Request::IoWrite {
+            slot,
+            port,
+            width,
+            value,
+        } => io(k, slot, port, width, Some(value)).into(),
+        Request::CapNarrow { slot, base, len } => narrow(k, slot, base, len).into(),
+        Request::IrqBind {
+            slot,
+            line,
+            notification,
+            bits,
+        } => k
+            .irq_bind(slot.0, line, notification.0, bits)
+            .map(|()| 0)
+            .into(),
+        Request::IrqAck { slot, line } => k.irq_ack(slot.0, line).map(|()| 0).into(),
     };
     if let Done::Now(r) = done
         && k.tasks.get(me).is_some_and(|t| t.alive())
@@ -163,14 +184,14 @@ fn read_text(k: &Kernel, ptr: u64, len: u64, max: usize) -> Result<String, SysEr
     String::from_utf8(buf).map_err(|_| SysError::NotUtf8)
 }
 
-fn console_write(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
-    let text = read_text(k, ptr, len, CONSOLE_WRITE_MAX)?;
+fn console_write(k: &Kernel, buf: UserBuf) -> Result<u64, SysError> {
+    let text = read_text(k, buf.ptr, buf.len, CONSOLE_WRITE_MAX)?;
     crate::console::print_task_lines(&k.task(k.current()).name, &text);
-    Ok(len)
+    Ok(buf.len)
 }
 
-fn log_event(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
-    let text = read_text(k, ptr, len, CONSOLE_WRITE_MAX)?;
+fn log_event(k: &Kernel, buf: UserBuf) -> Result<u64, SysError> {
+    let text = read_text(k, buf.ptr, buf.len, CONSOLE_WRITE_MAX)?;
     if !ipc_abi::log::is_valid_event_body(&text) {
         return Err(SysError::InvalidArgument);
     }
@@ -194,16 +215,10 @@ fn log_event(k: &Kernel, ptr: u64, len: u64) -> Result<u64, SysError> {
 fn endpoint_create(k: &mut Kernel) -> Result<u64, SysError> {
     let me = k.current();
     let charge = k.charge(me, core::mem::size_of::<Endpoint>() as u64 * 2 + 64)?;
-    let mut endpoint = Endpoint {
-        charge: Some(charge),
-        ..Endpoint::default()
-    };
-    // Room for the usual few waiters up front, so that a server's first
-    // `Recv` does not grow the heap.
-    if endpoint.senders.try_reserve(4).is_err() || endpoint.receivers.try_reserve(4).is_err() {
+    let Ok(endpoint) = Endpoint::new(Some(charge)) else {
         k.uncharge(Some(charge));
         return Err(SysError::OutOfMemory);
-    }
+    };
     let Ok(id) = k.endpoints.try_insert(endpoint) else {
         k.uncharge(Some(charge));
         return Err(SysError::OutOfMemory);
@@ -220,10 +235,7 @@ fn endpoint_create(k: &mut Kernel) -> Result<u64, SysError> {
 fn notification_create(k: &mut Kernel) -> Result<u64, SysError> {
     let me = k.current();
     let charge = k.charge(me, core::mem::size_of::<Notification>() as u64 * 2)?;
-    let note = Notification {
-        charge: Some(charge),
-        ..Notification::default()
-    };
+    let note = Notification::new(Some(charge));
     let Ok(id) = k.notifications.try_insert(note) else {
         k.uncharge(Some(charge));
         return Err(SysError::OutOfMemory);
@@ -235,7 +247,7 @@ fn notification_create(k: &mut Kernel) -> Result<u64, SysError> {
     })
 }
 
-fn mint(k: &mut Kernel, slot: u64, badge: u64) -> Result<u64, SysError> {
+fn mint(k: &mut Kernel, Slot(slot): Slot, badge: u64) -> Result<u64, SysError> {
     let me = k.current();
     let c = k.task(me).caps.get(slot).map_err(cap_error)?;
     if !matches!(c.object, Object::Endpoint(_)) {
@@ -254,7 +266,7 @@ fn mint(k: &mut Kernel, slot: u64, badge: u64) -> Result<u64, SysError> {
     Ok(new as u64)
 }
 
-fn task_control(k: &Kernel, slot: u64) -> Result<Id, SysError> {
+fn task_control(k: &Kernel, Slot(slot): Slot) -> Result<Id, SysError> {
     match k.lookup(slot, Rights::CONTROL)?.object {
         Object::Task(id) => Ok(id),
         _ => Err(SysError::WrongKind),
@@ -319,7 +331,7 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
         // A task can never raise a priority above the one it was given.
         max_priority: a.priority as usize,
         kmem_quota: ipc_abi::syscall::TASK_KMEM_QUOTA,
-        linux: a.flags & ipc_abi::syscall::SPAWN_LINUX != 0,
+        personality: crate::personality::Kind::from_spawn_flags(a.flags),
         stack_pages: a.stack_pages,
     };
     let loaded = task::load(serial, &name, image, &start).map_err(|e| {
@@ -344,14 +356,13 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     if let Some((n, _)) = death {
         k.add_ref(cap(Object::Notification(n), Rights::NONE));
     }
-    let personality = if start.linux { "linux" } else { "native" };
     kevent!(
         "task.start",
         id = serial,
         name = name.as_str(),
         ring = 3u64,
         priority = a.priority,
-        personality = personality,
+        personality = start.personality.name(),
         tsc = arch::rdtsc()
     );
     k.grant(me, cap(Object::Task(id), Rights::ALL))
@@ -361,7 +372,7 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
         })
 }
 
-fn task_grant(k: &mut Kernel, task_slot: u64, slot: u64) -> Result<u64, SysError> {
+fn task_grant(k: &mut Kernel, Slot(task_slot): Slot, Slot(slot): Slot) -> Result<u64, SysError> {
     let child = match k.lookup(task_slot, Rights::GRANT)?.object {
         Object::Task(id) => id,
         _ => return Err(SysError::WrongKind),
@@ -387,7 +398,7 @@ fn start(k: &mut Kernel, t: Id) -> Result<u64, SysError> {
     Ok(0)
 }
 
-fn task_status(k: &Kernel, slot: u64, out: u64) -> Result<u64, SysError> {
+fn task_status(k: &Kernel, slot: Slot, out: u64) -> Result<u64, SysError> {
     let id = task_control(k, slot)?;
     let t = k.task(id);
     let mut s = TaskStatus {
@@ -436,7 +447,7 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
     Ok(0)
 }
 
-fn narrow(k: &mut Kernel, slot: u64, base: u64, len: u64) -> Result<u64, SysError> {
+fn narrow(k: &mut Kernel, Slot(slot): Slot, base: u64, len: u64) -> Result<u64, SysError> {
     let me = k.current();
     let mut c = k.task(me).caps.get(slot).map_err(cap_error)?;
     let end = base.checked_add(len).ok_or(SysError::InvalidArgument)?;
@@ -459,7 +470,13 @@ fn narrow(k: &mut Kernel, slot: u64, base: u64, len: u64) -> Result<u64, SysErro
     k.grant(me, c).map(u64::from)
 }
 
-fn io(k: &Kernel, slot: u64, port: u64, width: u64, value: Option<u64>) -> Result<u64, SysError> {
+fn io(
+    k: &Kernel,
+    Slot(slot): Slot,
+    port: u64,
+    width: IoWidth,
+    value: Option<u64>,
+) -> Result<u64, SysError> {
     let need = if value.is_some() {
         Rights::WRITE
     } else {
@@ -468,8 +485,10 @@ fn io(k: &Kernel, slot: u64, port: u64, width: u64, value: Option<u64>) -> Resul
     let Object::IoPorts { base, len } = k.lookup(slot, need)?.object else {
         return Err(SysError::WrongKind);
     };
-    let end = port.checked_add(width).ok_or(SysError::InvalidArgument)?;
-    if !matches!(width, 1 | 2 | 4) || port < base as u64 || end > base as u64 + len as u64 {
+    let end = port
+        .checked_add(width.bytes())
+        .ok_or(SysError::InvalidArgument)?;
+    if port < base as u64 || end > base as u64 + len as u64 {
         return Err(SysError::InvalidArgument);
     }
     let port = port as u16;
@@ -477,18 +496,18 @@ fn io(k: &Kernel, slot: u64, port: u64, width: u64, value: Option<u64>) -> Resul
     // cannot touch kernel memory.
     unsafe {
         match (width, value) {
-            (1, None) => Ok(x86::io::inb(port) as u64),
-            (2, None) => Ok(x86::io::inw(port) as u64),
-            (_, None) => Ok(x86::io::inl(port) as u64),
-            (1, Some(v)) => {
+            (IoWidth::Byte, None) => Ok(x86::io::inb(port) as u64),
+            (IoWidth::Word, None) => Ok(x86::io::inw(port) as u64),
+            (IoWidth::Dword, None) => Ok(x86::io::inl(port) as u64),
+            (IoWidth::Byte, Some(v)) => {
                 x86::io::outb(port, v as u8);
                 Ok(0)
             }
-            (2, Some(v)) => {
+            (IoWidth::Word, Some(v)) => {
                 x86::io::outw(port, v as u16);
                 Ok(0)
             }
-            (_, Some(v)) => {
+            (IoWidth::Dword, Some(v)) => {
                 x86::io::outl(port, v as u32);
                 Ok(0)
             }

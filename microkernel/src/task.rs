@@ -7,6 +7,7 @@ use crate::mem::paging::MapError;
 use crate::mem::user::{Access, UserPages, UserSpace};
 use crate::mem::{frames, phys_to_virt};
 use crate::object::Object;
+use crate::personality::{self, Personality};
 use crate::quota::Charge;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -121,8 +122,8 @@ pub struct Task {
     pub reply_to: Option<Id>,
     pub bound: Option<Id>,
     pub mappings: Vec<Mapping>,
-    /// `Some` for tasks with the Linux personality.
-    pub linux: Option<crate::linux::LinuxState>,
+    /// The ABI it speaks and that ABI's per-task state.
+    pub personality: Personality,
     /// The FS segment base (thread pointer), set by `arch_prctl`.
     pub fs_base: u64,
     /// Notification and bits signalled when the task dies.
@@ -175,7 +176,7 @@ pub struct StartInfo<'a> {
     pub priority: usize,
     pub max_priority: usize,
     pub kmem_quota: u64,
-    pub linux: bool,
+    pub personality: personality::Kind,
     pub stack_pages: u64,
 }
 
@@ -186,12 +187,10 @@ pub const TASK_COST: u64 = (core::mem::size_of::<Task>()
     + core::mem::size_of::<FpuState>()
     + ipc_abi::syscall::TASK_NAME_MAX
     + ipc_abi::syscall::MAX_MAPPINGS * core::mem::size_of::<Mapping>()
-    + crate::linux::PENDING_MAX) as u64;
+    + personality::STATE_COST) as u64;
 
-/// Builds a task (not started) from a static ELF image. A native task finds
-/// its arguments at the top of its stack (pointer in `rdi`, length in
-/// `rsi`); a Linux task gets the System V start-up stack: argc, argv (its
-/// name, then the arguments), an empty envp and the auxiliary vector.
+/// Builds a task (not started) from a static ELF image, with the start-up
+/// stack its personality expects (`personality::Kind::startup_stack`).
 pub fn load(
     serial: u64,
     name: &str,
@@ -245,16 +244,10 @@ pub fn load(
         ss: USER_DS as u64,
         ..TrapFrame::default()
     };
-    let top = if start.linux {
-        let (bytes, at) = crate::linux::startup_stack(name, start.args, &plan, serial);
-        (at, bytes)
-    } else {
-        let at = USER_STACK_TOP - (start.args.len() as u64).next_multiple_of(16);
-        context.rdi = at;
-        context.rsi = start.args.len() as u64;
-        (at, start.args.to_vec())
-    };
-    let (at, bytes) = top;
+    let (at, bytes) =
+        start
+            .personality
+            .startup_stack(name, start.args, &plan, serial, &mut context);
     // The stack pages were just mapped user-writable in `space`.
     if crate::usercopy::UserSlice::new(at, bytes.len() as u64)
         .and_then(|s| s.write(&space, &bytes))
@@ -263,9 +256,6 @@ pub fn load(
         space.destroy();
         return Err(SpawnError::Map(MapError::OutOfMemory));
     }
-    // A native `_start` is entered as if called (rsp + 8 aligned); a Linux
-    // one finds argc at an aligned rsp.
-    context.rsp = if start.linux { at } else { at - 8 };
     Ok(Task {
         serial,
         name: name.into(),
@@ -281,7 +271,7 @@ pub fn load(
         reply_to: None,
         bound: None,
         mappings: Vec::new(),
-        linux: start.linux.then(|| crate::linux::LinuxState::new(&plan)),
+        personality: Personality::new(start.personality, &plan),
         fs_base: 0,
         death: None,
         exit: None,

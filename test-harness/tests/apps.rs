@@ -423,3 +423,42 @@ fn c_library_run_matches_native(level: u8) {
     );
     check!(b, exited_with(&b, "libc", 3), "exit(3) was not reported");
 }
+
+/// Another service that looks up the JIT gets a capability that cannot
+/// receive, and the JIT refuses its compile and load requests while the
+/// app's session is on: only the app that loaded may use its regions.
+#[test]
+fn another_service_cannot_use_or_replace_the_apps_jit_session() {
+    common::setup();
+    let b = common::boot_manifest("jit-intruder");
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "no clean power-off"
+    );
+    for what in [
+        "recv-on-jit-endpoint",
+        "compile-in-app-session",
+        "load-over-app-session",
+    ] {
+        check!(
+            b,
+            b.log
+                .events_with("intruder.result", "what", what)
+                .any(|e| e.num("refused") == Some(1)),
+            "the intruder was not refused: {what}"
+        );
+    }
+    for what in ["compile-from-another-client", "load-from-another-client"] {
+        check!(
+            b,
+            b.log.events_with("jit.refused", "what", what).count() == 1,
+            "the JIT did not log its refusal: {what}"
+        );
+    }
+    check!(
+        b,
+        output_of(&b, "fib") == native_output("fib") && exited_with(&b, "fib", 0),
+        "the app's run was disturbed"
+    );
+}

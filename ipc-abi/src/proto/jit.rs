@@ -44,6 +44,14 @@ pub const APP_STATE_BYTES: u64 = 64 * 1024;
 pub const APP_GLOBALS_BASE: u64 = APP_STATE_BASE + APP_STATE_BYTES;
 /// Where the JIT maps the package (IR, export table, function table).
 pub const JIT_PACKAGE_BASE: u64 = 0x6000_0000;
+/// Largest package: a program whose IR and tables need more is refused
+/// by the app host before anything is sent.
+pub const MAX_PACKAGE_BYTES: u64 = 64 << 20;
+/// Where the app host builds the package, in its own space.
+pub const APP_PACKAGE_BASE: u64 = JIT_PACKAGE_BASE + MAX_PACKAGE_BYTES;
+/// Where the app host maps the initrd (read-only), above everything else
+/// it places by hand.
+pub const APP_INITRD_BASE: u64 = 0x7000_0000;
 
 // The parts of the layout do not overlap.
 const _: () = {
@@ -52,6 +60,11 @@ const _: () = {
     assert!(APP_GLOBALS_BASE < APP_DATA_BASE + APP_DATA_PAGES * 4096);
     assert!(entry_stub(MAX_FUNCTIONS) == APP_UNIT_CODE_BASE);
     assert!(LAZY_STUB_OFFSET + 11 <= STUB_BYTES);
+    // Code, data, the package (in the JIT, then in the app), the initrd.
+    assert!(APP_CODE_BASE + APP_CODE_PAGES * 4096 <= APP_DATA_BASE);
+    assert!(APP_DATA_BASE + APP_DATA_PAGES * 4096 <= JIT_PACKAGE_BASE);
+    assert!(APP_PACKAGE_BASE + MAX_PACKAGE_BYTES <= APP_INITRD_BASE);
+    assert!(APP_CODE_BASE >= crate::layout::USER_START);
 };
 
 /// The dispatch slot of function `index`.

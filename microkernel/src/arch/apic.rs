@@ -9,7 +9,7 @@ use x86::msr::{IA32_APIC_BASE, rdmsr};
 
 pub const TIMER_VECTOR: u8 = 0x20;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
-pub const TIMER_HZ: u64 = 100;
+pub const TIMER_HZ: u64 = ipc_abi::syscall::TICK_HZ;
 
 const REG_EOI: usize = 0xb0;
 const REG_SVR: usize = 0xf0;

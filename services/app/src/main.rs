@@ -32,8 +32,6 @@ use session::{CrashPlan, Session};
 
 /// Slot of the read-only initrd (manifest capability `initrd`).
 const INITRD_SLOT: u64 = 1;
-const INITRD_VADDR: u64 = 0x7000_0000;
-const PACKAGE_VADDR: u64 = 0x6100_0000;
 
 pub fn fail(msg: &str) -> ! {
     eprintln!("app: {msg}");
@@ -59,12 +57,12 @@ fn main() {
     let (Some(file), Some(levels)) = (args.get(1), levels) else {
         fail(USAGE);
     };
-    let pages = sys::mem_map(INITRD_SLOT, INITRD_VADDR, Rights::READ)
+    let pages = sys::mem_map(INITRD_SLOT, APP_INITRD_BASE, Rights::READ)
         .unwrap_or_else(|e| fail(&format!("no initrd: {e:?}")));
     // SAFETY: the initrd object was just mapped read-only with `pages`
-    // pages at INITRD_VADDR and is never unmapped.
+    // pages at APP_INITRD_BASE and is never unmapped.
     let bytes = unsafe {
-        std::slice::from_raw_parts(INITRD_VADDR as *const u8, (pages * PAGE_SIZE) as usize)
+        std::slice::from_raw_parts(APP_INITRD_BASE as *const u8, (pages * PAGE_SIZE) as usize)
     };
     let total = u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
     let image = initrd::Image::parse(&bytes[..total.min(bytes.len())])
@@ -96,13 +94,19 @@ fn main() {
     let rw = Rights::READ.union(Rights::WRITE);
     let parts: [&[u8]; 3] = [ir, &table, functions];
     let package_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    if package_len > MAX_PACKAGE_BYTES {
+        fail(&format!(
+            "{file} is too large: its IR and tables take {package_len} bytes, at most {MAX_PACKAGE_BYTES} fit"
+        ));
+    }
     let package = sys::mem_create(package_len.div_ceil(PAGE_SIZE))
         .unwrap_or_else(|e| fail(&format!("{e:?}")));
-    sys::mem_map(package, PACKAGE_VADDR, rw).unwrap_or_else(|e| fail(&format!("{e:?}")));
-    // SAFETY: `package` was just mapped read-write at PACKAGE_VADDR with
+    sys::mem_map(package, APP_PACKAGE_BASE, rw).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    // SAFETY: `package` was just mapped read-write at APP_PACKAGE_BASE with
     // room for `package_len` bytes; nothing else in this task uses it.
-    let dst =
-        unsafe { std::slice::from_raw_parts_mut(PACKAGE_VADDR as *mut u8, package_len as usize) };
+    let dst = unsafe {
+        std::slice::from_raw_parts_mut(APP_PACKAGE_BASE as *mut u8, package_len as usize)
+    };
     let mut at = 0;
     for part in parts {
         dst[at..at + part.len()].copy_from_slice(part);

@@ -24,6 +24,10 @@ use std::time::Instant;
 
 /// The app being served.
 struct App {
+    /// The badge of the client that loaded it (the supervisor gives each
+    /// service its own badge on a looked-up endpoint): only that client
+    /// may compile into its regions or replace it.
+    owner: u64,
     program: Program,
     /// Boxed: LLVM's memory-manager callbacks hold its address.
     regions: Box<Regions>,
@@ -136,6 +140,13 @@ fn handle(
             let [package, code, data] = caps else {
                 return (Answer::Error(ProtoError::MissingCapability), None);
             };
+            if let Some(a) = app.as_ref().filter(|a| a.owner != msg.badge) {
+                log_event(&format!(
+                    "jit.refused what=load-from-another-client client={} owner={}",
+                    msg.badge, a.owner
+                ));
+                return (Answer::Error(ProtoError::Denied), None);
+            }
             // A new app (or a reload) replaces the one served before.
             *app = None;
             for base in [JIT_PACKAGE_BASE, APP_CODE_BASE, APP_DATA_BASE] {
@@ -146,7 +157,8 @@ fn handle(
             let result = load(llvm, (*package, *code, *data), lengths, resolver, resume);
             let _ = sys::mem_unmap(JIT_PACKAGE_BASE);
             match result {
-                Ok((served, data_bytes)) => {
+                Ok((mut served, data_bytes)) => {
+                    served.owner = msg.badge;
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
                         "jit.load functions={} globals={} data_bytes={data_bytes} resume={} guest_us={us}",
@@ -187,6 +199,13 @@ fn handle(
                     None,
                 );
             };
+            if app.owner != msg.badge {
+                log_event(&format!(
+                    "jit.refused what=compile-from-another-client client={} owner={}",
+                    msg.badge, app.owner
+                ));
+                return (Answer::Error(ProtoError::Denied), None);
+            }
             let index = function as usize;
             let Some(name) = app.program.functions.get(index).map(|n| event_word(n)) else {
                 return (
@@ -436,6 +455,7 @@ fn load(
     );
     Ok((
         App {
+            owner: 0, // set by `handle`, which knows the client
             program,
             regions: Box::new(regions),
             symbols,

@@ -113,6 +113,7 @@ fn main() -> u64 {
     let mut msg = Message::new();
     let mut have_reply = false;
     let mut exit_code = 0;
+    let mut minted: Option<u64> = None;
     loop {
         let now = sys::sys_info().ticks;
         for s in services.iter_mut() {
@@ -130,6 +131,9 @@ fn main() -> u64 {
             if have_reply {
                 let _ = sys::reply(&msg);
             }
+            if let Some(m) = minted.take() {
+                let _ = sys::cap_drop(m);
+            }
             break;
         }
         let r = if have_reply {
@@ -138,22 +142,29 @@ fn main() -> u64 {
             sys::recv(ep, &mut msg, POLL_TICKS)
         };
         have_reply = false;
+        // A capability minted for the last reply has been copied into
+        // the caller by now.
+        if let Some(m) = minted.take() {
+            let _ = sys::cap_drop(m);
+        }
         match r {
-            Ok(Received::Message) => match serve(&mut msg, &mut services, &mut names) {
-                Served::Reply => have_reply = true,
-                Served::Shutdown(code) => {
-                    let _ = sys::reply(&msg);
-                    log(&format!("sup.shutdown code={code}"));
-                    for s in services.iter_mut() {
-                        s.restart_at = None;
-                        if let Some(t) = s.task {
-                            let _ = sys::task_kill(t);
+            Ok(Received::Message) => {
+                match serve(&mut msg, &mut services, &mut names, &mut minted) {
+                    Served::Reply => have_reply = true,
+                    Served::Shutdown(code) => {
+                        let _ = sys::reply(&msg);
+                        log(&format!("sup.shutdown code={code}"));
+                        for s in services.iter_mut() {
+                            s.restart_at = None;
+                            if let Some(t) = s.task {
+                                let _ = sys::task_kill(t);
+                            }
                         }
+                        reap(&mut services, &mut names, true);
+                        exit_code = code;
                     }
-                    reap(&mut services, &mut names, true);
-                    exit_code = code;
                 }
-            },
+            }
             Ok(Received::Notification) => reap(&mut services, &mut names, false),
             Err(_) => {}
         }
@@ -363,8 +374,26 @@ enum Served {
     Shutdown(u64),
 }
 
+/// The capability a client gets for a looked-up endpoint: badged with
+/// the client's identity (unless its server registered it badged), so the
+/// server can tell its clients apart, and with SEND and GRANT only: a
+/// client that could receive on it would take the server's messages.
+fn client_cap(slot: u64, badge: u64) -> Option<u64> {
+    let badged = sys::cap_mint(slot, badge).ok();
+    let narrowed = sys::cap_derive(badged.unwrap_or(slot), Rights::SEND.union(Rights::GRANT));
+    if let Some(b) = badged {
+        let _ = sys::cap_drop(b);
+    }
+    narrowed.ok()
+}
+
 /// Answers one name-service message, leaving the reply in `msg`.
-fn serve(msg: &mut Message, services: &mut [Svc], names: &mut Registry) -> Served {
+fn serve(
+    msg: &mut Message,
+    services: &mut [Svc],
+    names: &mut Registry,
+    minted_out: &mut Option<u64>,
+) -> Served {
     let badge = msg.badge;
     let caps: Vec<u32> = msg.received_caps().to_vec();
     let caller = services.iter().find(|s| s.badge == badge);
@@ -397,10 +426,16 @@ fn serve(msg: &mut Message, services: &mut [Svc], names: &mut Registry) -> Serve
             },
         },
         Ok(ClientFrame::Request(NamesRequest::Lookup { name })) => match names.lookup(name) {
-            Some(slot) => {
-                reply_cap = Some(slot);
-                Ok(ServerFrame::Reply(NamesReply::Found))
-            }
+            Some(slot) => match client_cap(slot, badge) {
+                Some(c) => {
+                    reply_cap = Some(c);
+                    *minted_out = Some(c);
+                    Ok(ServerFrame::Reply(NamesReply::Found))
+                }
+                // The supervisor's own table is full: say so as a refusal
+                // rather than hand out the server's receiving capability.
+                None => Err(ProtoError::Denied),
+            },
             None => Ok(ServerFrame::Reply(NamesReply::NotFound)),
         },
         Ok(ClientFrame::Request(NamesRequest::Shutdown { code })) => {

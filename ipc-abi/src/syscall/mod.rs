@@ -9,6 +9,9 @@
 //! syscall number, so a native task that issues a Linux number gets
 //! [`SysError::NoSuchSyscall`] instead of a Linux meaning.
 
+mod request;
+pub use request::{IoWidth, Request, Slot, Ticks, UserBuf};
+
 /// First native syscall number.
 pub const NATIVE_BASE: u64 = 0x1000;
 
@@ -157,6 +160,12 @@ pub const RECV_NOTIFICATION: u64 = 1;
 
 /// `Sleep`/`Wait`/`Recv` timeouts count timer ticks of this length.
 pub const TICK_MS: u64 = 10;
+/// Largest object one `MemCreate` makes (256 MiB).
+pub const MAX_OBJECT_PAGES: u64 = 65536;
+
+/// Timer ticks per second (the kernel programs its timer at this rate).
+pub const TICK_HZ: u64 = 1000 / TICK_MS;
+const _: () = assert!(1000 % TICK_MS == 0);
 
 /// Errors a syscall can return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
