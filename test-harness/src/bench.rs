@@ -8,9 +8,9 @@
 
 use crate::artifacts::{self, workspace_root};
 use crate::esp::EspContents;
-use crate::host;
 use crate::log::BootLog;
 use crate::qemu::{self, BootConfig, Outcome};
+use crate::{host, usage};
 use ipc_abi::exit::GuestStatus;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -19,10 +19,16 @@ const ICOUNT: &str = "shift=0,align=off,sleep=off";
 
 pub fn main(args: &[String]) -> Result<i32, String> {
     match args.first().map(String::as_str) {
-        Some("boot") => boot(&args[1..]),
-        Some("ipc") => ipc(),
-        Some("jit") => jit(),
-        _ => Err("usage: cargo xtask bench boot [--no-icount] | ipc | jit".into()),
+        Some("boot") => {
+            if let Some(a) = args[1..].iter().find(|a| *a != "--no-icount") {
+                return Err(usage::unknown("bench boot", a));
+            }
+            boot(&args[1..])
+        }
+        Some("ipc") => usage::no_args("bench ipc", &args[1..]).and_then(|()| ipc()),
+        Some("jit") => usage::no_args("bench jit", &args[1..]).and_then(|()| jit()),
+        Some(other) => Err(format!("no benchmark {other:?}\n{}", usage::of("bench"))),
+        None => Err(usage::of("bench")),
     }
 }
 

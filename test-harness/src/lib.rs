@@ -10,3 +10,5 @@ pub mod esp;
 pub mod host;
 pub mod log;
 pub mod qemu;
+pub mod toolchain;
+pub mod usage;

@@ -131,7 +131,7 @@ pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
             let mut r = BufReader::new(stdout);
             let mut buf = Vec::new();
             while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
-                let line = String::from_utf8_lossy(&buf).replace('\r', "");
+                let line = console_line(&buf);
                 if echo {
                     print!("{line}");
                     let _ = std::io::stdout().flush();
@@ -176,4 +176,30 @@ pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
         log: BootLog::from_text(text),
         wall,
     })
+}
+
+/// One console line as the user and the saved log see it: the firmware's
+/// terminal control sequences (OVMF clears the screen with `ESC[2J` and
+/// sets modes with `ESC[=3h`) and carriage returns removed, everything the
+/// kernel and tasks printed kept.
+pub fn console_line(raw: &[u8]) -> String {
+    let plain = strip_ansi_escapes::strip(raw);
+    String::from_utf8_lossy(&plain)
+        .chars()
+        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::console_line;
+
+    #[test]
+    fn firmware_control_sequences_are_removed_and_text_kept() {
+        let raw = b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001\r\n";
+        assert_eq!(console_line(raw), "BdsDxe: loading Boot0001\n");
+        let kernel = b"@@ kernel.entry tsc=123 name=a-b_c [x] {y}\n";
+        assert_eq!(console_line(kernel), String::from_utf8_lossy(kernel));
+        assert!(!console_line(b"a\x1b[0mb\x07c\n").contains(|c: char| c.is_control() && c != '\n'));
+    }
 }

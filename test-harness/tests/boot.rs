@@ -29,6 +29,13 @@ fn supervisor_runs_in_ring_3_and_the_machine_powers_off_cleanly() {
             "boot phase {phase} missing"
         );
     }
+    // OVMF clears the screen with terminal control sequences; the console
+    // the user sees and the saved log hold only text.
+    check!(
+        b,
+        !b.log.text.contains('\x1b') && b.log.text.contains("BdsDxe"),
+        "the console log holds terminal control sequences (or no firmware line)"
+    );
     let tsc = |p| b.log.phase_tsc(p).unwrap();
     check!(
         b,

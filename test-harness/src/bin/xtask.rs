@@ -1,13 +1,6 @@
-//! `cargo xtask`: build, boot, test and measure the system.
-//!
-//! ```text
-//! cargo xtask run   [--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT]
-//!                   [--qemu-arg ARG]... [--timeout SECS]
-//! cargo xtask test  formatting and clippy, host unit tests, QEMU integration tests
-//! cargo xtask lint  formatting and clippy only
-//! cargo xtask build build every part, print where they are
-//! cargo xtask bench boot [--no-icount]
-//! ```
+//! `cargo xtask`: build, boot, test and measure the system. Every
+//! subcommand and its options are in `test_harness::usage` (`cargo xtask
+//! --help` prints them).
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -15,40 +8,47 @@ use std::time::Duration;
 use test_harness::artifacts::{self, Artifacts};
 use test_harness::esp::EspContents;
 use test_harness::qemu::{self, BootConfig};
-use test_harness::{bench, host};
-
-const USAGE: &str = "usage:
-  cargo xtask run [--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT]
-                  [--qemu-arg ARG]... [--timeout SECS]
-      build everything and boot it under QEMU; exits with the guest's status
-  cargo xtask run --app FILE.c|FILE.ll|FILE.bc [--tier 0-3] [-- PROGRAM ARGS...]
-      run your own program through the JIT server (compiled at --tier, default 2)
-  cargo xtask test [--no-lint] [CARGO TEST ARGS]
-      fmt and clippy (unless --no-lint), host unit tests, then QEMU integration tests
-  cargo xtask lint
-      cargo fmt --check and clippy -D warnings for every part on its own target
-  cargo xtask build
-      build loader, kernel, services and the default initrd
-  cargo xtask bench boot [--no-icount]
-      boot-phase timings, appended to docs/benchmarks.md";
+use test_harness::{bench, host, toolchain, usage};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => run(&args[1..]),
-        Some("test") => test(&args[1..]),
-        Some("lint") => lint(),
-        Some("build") => build().map(|a| {
-            println!(
-                "loader: {}\nkernel: {}\ninitrd: {}",
-                a.loader.display(),
-                a.kernel.display(),
-                a.initrd.display()
-            );
-            0
-        }),
-        Some("bench") => bench::main(&args[1..]),
-        _ => Err(USAGE.to_string()),
+    let command = args.first().map(String::as_str);
+    if matches!(command, None | Some("--help" | "-h" | "help")) {
+        println!("{}", usage::all());
+        return ExitCode::from(if command.is_some() { 0 } else { 2 });
+    }
+    let known = ["run", "test", "lint", "build", "setup", "bench"];
+    if !known.contains(&command.unwrap_or("")) {
+        eprintln!("xtask: unknown subcommand {:?}\n{}", args[0], usage::all());
+        return ExitCode::from(2);
+    }
+    // The pinned toolchain's targets and components, and the host tools,
+    // before anything builds (`setup` does both itself).
+    if command != Some("setup")
+        && let Err(e) = toolchain::ensure(&artifacts::workspace_root(), false)
+            .and_then(|()| host::ensure_tools().map(drop))
+    {
+        eprintln!("xtask: {e}");
+        return ExitCode::from(2);
+    }
+    let rest = &args[1..];
+    let result = match command {
+        Some("run") => run(rest),
+        Some("test") => test(rest),
+        Some("lint") => usage::no_args("lint", rest).and_then(|()| lint()),
+        Some("build") => usage::no_args("build", rest)
+            .and_then(|()| build())
+            .map(|a| {
+                println!(
+                    "loader: {}\nkernel: {}\ninitrd: {}",
+                    a.loader.display(),
+                    a.kernel.display(),
+                    a.initrd.display()
+                );
+                0
+            }),
+        Some("setup") => setup(rest),
+        _ => bench::main(rest),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
@@ -59,13 +59,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// Installs what the build needs: the pinned Rust toolchain, components
+/// and targets, then the host tools. `--dry-run` only says what it would
+/// install of the Rust part.
+fn setup(args: &[String]) -> Result<i32, String> {
+    let dry_run = match args {
+        [] => false,
+        [a] if a == "--dry-run" => true,
+        [a, ..] => return Err(usage::unknown("setup", a)),
+    };
+    toolchain::ensure(&artifacts::workspace_root(), dry_run)?;
+    if !dry_run {
+        host::ensure_tools()?;
+        println!("xtask: the toolchain rust-toolchain.toml pins and the host tools are in place");
+    }
+    Ok(0)
+}
+
 fn build() -> Result<Artifacts, String> {
     artifacts::build_all()
 }
 
 fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
     it.next()
-        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        .ok_or_else(|| format!("{flag} needs a value\n{}", usage::of("run")))
 }
 
 fn run(args: &[String]) -> Result<i32, String> {
@@ -108,7 +125,7 @@ fn run(args: &[String]) -> Result<i32, String> {
             "--" => {
                 program_args.extend(it.by_ref().cloned());
             }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            other => return Err(usage::unknown("run", other)),
         }
     }
     if let Some(app) = &app {

@@ -1,0 +1,131 @@
+//! Every `cargo xtask` subcommand with its options: one table that
+//! `--help`, the errors for unknown options and the tests all read.
+
+/// One subcommand: the words after `cargo xtask`, its options, what it does.
+#[derive(Clone, Copy, Debug)]
+pub struct Command {
+    pub name: &'static str,
+    pub options: &'static str,
+    pub about: &'static str,
+}
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "run",
+        options: "[--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT] \
+                  [--qemu-arg ARG]... [--timeout SECS]",
+        about: "build everything and boot it under QEMU; exits with the guest's status",
+    },
+    Command {
+        name: "run",
+        options: "--app FILE.c|FILE.ll|FILE.bc [--tier 0-3] [--memory SIZE] [--timeout SECS] \
+                  [-- PROGRAM ARGS...]",
+        about: "run your own program through the JIT server (compiled at --tier, default 2)",
+    },
+    Command {
+        name: "test",
+        options: "[--no-lint] [CARGO TEST ARGS]",
+        about: "fmt and clippy (unless --no-lint), host unit tests, then QEMU integration tests",
+    },
+    Command {
+        name: "lint",
+        options: "",
+        about: "cargo fmt --check and clippy -D warnings for every part on its own target",
+    },
+    Command {
+        name: "build",
+        options: "",
+        about: "build loader, kernel, services and the default initrd",
+    },
+    Command {
+        name: "setup",
+        options: "[--dry-run]",
+        about: "install what rust-toolchain.toml pins (toolchain, components, targets) and \
+                the host tools (QEMU, OVMF, LLVM 19); every other subcommand does both first",
+    },
+    Command {
+        name: "bench boot",
+        options: "[--no-icount]",
+        about: "boot-phase timings, appended to docs/benchmarks.md",
+    },
+    Command {
+        name: "bench ipc",
+        options: "",
+        about: "IPC round trip and null syscall in guest instructions, appended to docs/benchmarks.md",
+    },
+    Command {
+        name: "bench jit",
+        options: "",
+        about: "every example app at each tier against native clang -O3, and compile cost per \
+                function, appended to docs/benchmarks.md",
+    },
+];
+
+fn line(c: &Command) -> String {
+    let head = if c.options.is_empty() {
+        format!("  cargo xtask {}", c.name)
+    } else {
+        format!("  cargo xtask {} {}", c.name, c.options)
+    };
+    format!("{head}\n      {}", c.about)
+}
+
+/// The whole usage, every subcommand.
+pub fn all() -> String {
+    let lines: Vec<String> = COMMANDS.iter().map(line).collect();
+    format!("usage:\n{}", lines.join("\n"))
+}
+
+/// The usage of the subcommands named `name` (e.g. `run`, `bench boot`),
+/// or starting with it (`bench`).
+pub fn of(name: &str) -> String {
+    let lines: Vec<String> = COMMANDS
+        .iter()
+        .filter(|c| c.name == name || c.name.starts_with(&format!("{name} ")))
+        .map(line)
+        .collect();
+    if lines.is_empty() {
+        all()
+    } else {
+        format!("usage:\n{}", lines.join("\n"))
+    }
+}
+
+/// The error for an argument `name` does not take.
+pub fn unknown(name: &str, arg: &str) -> String {
+    format!(
+        "unknown argument {arg:?} for `cargo xtask {name}`\n{}",
+        of(name)
+    )
+}
+
+/// Refuses any argument for a subcommand that takes none.
+pub fn no_args(name: &str, args: &[String]) -> Result<(), String> {
+    match args.first() {
+        Some(a) => Err(unknown(name, a)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subcommand_is_in_the_full_usage_and_its_own() {
+        let full = all();
+        for c in COMMANDS {
+            assert!(full.contains(&format!("cargo xtask {}", c.name)));
+            assert!(of(c.name).contains(c.about));
+        }
+        assert!(!of("lint").contains("bench"));
+    }
+
+    #[test]
+    fn unknown_arguments_name_the_subcommand_and_its_usage() {
+        let e = unknown("bench boot", "--fast");
+        assert!(e.contains("\"--fast\"") && e.contains("cargo xtask bench boot [--no-icount]"));
+        assert!(no_args("lint", &["x".into()]).is_err());
+        assert!(no_args("lint", &[]).is_ok());
+    }
+}
