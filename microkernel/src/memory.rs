@@ -38,13 +38,8 @@ impl Kernel {
                 None => break,
             }
         }
-        let object = MemObject {
-            charge: Some(charge),
-            refs: 0,
-            frames: got,
-            borrowed: false,
-        };
-        let inserted = if object.frames.len() as u64 == pages {
+        let object = MemObject::owned(charge, got);
+        let inserted = if object.pages() == pages {
             self.memory.try_insert(object)
         } else {
             Err(object)
@@ -52,10 +47,7 @@ impl Kernel {
         let id = match inserted {
             Ok(id) => id,
             Err(object) => {
-                object.frames.into_iter().for_each(|f| {
-                    let _ = frames::free(f);
-                });
-                self.uncharge(Some(charge));
+                self.free_memory(object);
                 return Err(SysError::OutOfMemory);
             }
         };
@@ -64,10 +56,7 @@ impl Kernel {
             .inspect_err(|_| {
                 // Nothing refers to it: free it again.
                 if let Some(m) = self.memory.remove(id) {
-                    self.uncharge(m.charge);
-                    for f in m.frames {
-                        let _ = frames::free(f);
-                    }
+                    self.free_memory(m);
                 }
             })
     }
@@ -77,12 +66,17 @@ impl Kernel {
         let frames = (0..len.div_ceil(PAGE_SIZE))
             .map(|i| start + i * PAGE_SIZE)
             .collect();
-        self.memory.insert(MemObject {
-            charge: None,
-            refs: 0,
-            frames,
-            borrowed: true,
-        })
+        self.memory.insert(MemObject::borrowed(frames))
+    }
+
+    /// Gives back what a memory object held: its creator's charge and
+    /// the frames the kernel owns.
+    pub fn free_memory(&mut self, m: MemObject) {
+        let (charge, owned) = m.release();
+        self.uncharge(charge);
+        for f in owned {
+            let _ = frames::free(f);
+        }
     }
 
     pub fn mem_map(&mut self, slot: u64, vaddr: u64, want: Rights) -> Result<u64, SysError> {
@@ -103,7 +97,7 @@ impl Kernel {
         let pages = self
             .memory
             .get(obj)
-            .map(|m| m.frames.len() as u64)
+            .map(|m| m.pages())
             .ok_or(SysError::InvalidCap)?;
         let range = UserPages::pages(vaddr, pages).map_err(|_| SysError::BadAddress)?;
         let task = self.task(me);
@@ -125,7 +119,7 @@ impl Kernel {
             write: writable,
             exec: executable,
         };
-        let frames = &self.memory.get(obj).expect("checked").frames;
+        let frames = self.memory.get(obj).expect("checked").frames();
         let space = self
             .tasks
             .get_mut(me)
@@ -144,7 +138,7 @@ impl Kernel {
             writable,
             executable,
         });
-        self.memory.get_mut(obj).expect("checked").refs += 1;
+        self.memory.get_mut(obj).expect("checked").add_ref();
         Ok(pages)
     }
 

@@ -57,15 +57,64 @@ pub type Notification = kerncore::ipc::Notification<Option<Charge>>;
 /// Pages that can be mapped into several address spaces.
 #[derive(Debug)]
 pub struct MemObject {
-    pub charge: Option<Charge>,
+    charge: Option<Charge>,
     /// Capabilities and mappings naming it.
-    pub refs: usize,
-    pub frames: Vec<u64>,
+    refs: usize,
+    frames: Vec<u64>,
     /// Frames the kernel does not own (the initrd): never freed.
-    pub borrowed: bool,
+    borrowed: bool,
 }
 
 impl MemObject {
+    /// Frames the kernel allocated for it, paid for by `charge`.
+    pub fn owned(charge: Charge, frames: Vec<u64>) -> MemObject {
+        MemObject {
+            charge: Some(charge),
+            refs: 0,
+            frames,
+            borrowed: false,
+        }
+    }
+
+    /// Physical memory the kernel does not own (the initrd).
+    pub fn borrowed(frames: Vec<u64>) -> MemObject {
+        MemObject {
+            charge: None,
+            refs: 0,
+            frames,
+            borrowed: true,
+        }
+    }
+
+    pub fn frames(&self) -> &[u64] {
+        &self.frames
+    }
+
+    pub fn pages(&self) -> u64 {
+        self.frames.len() as u64
+    }
+
+    pub fn add_ref(&mut self) {
+        self.refs += 1;
+    }
+
+    /// Forgets a reference; true when it was the last.
+    pub fn drop_ref(&mut self) -> bool {
+        self.refs -= 1;
+        self.refs == 0
+    }
+
+    /// Frees the object: what its creator paid, and the frames to give
+    /// back to the allocator (none for borrowed memory).
+    pub fn release(self) -> (Option<Charge>, Vec<u64>) {
+        let frames = if self.borrowed {
+            Vec::new()
+        } else {
+            self.frames
+        };
+        (self.charge, frames)
+    }
+
     /// The physical start if the frames are contiguous.
     pub fn contiguous(&self) -> Option<u64> {
         let first = *self.frames.first()?;

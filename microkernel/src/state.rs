@@ -135,7 +135,7 @@ impl Kernel {
             }
             Object::Memory(id) => {
                 if let Some(m) = self.memory.get_mut(id) {
-                    m.refs += 1;
+                    m.add_ref();
                 }
             }
             Object::Task(id) => {
@@ -204,18 +204,9 @@ impl Kernel {
     }
 
     pub fn drop_memory_ref(&mut self, id: Id) {
-        let Some(m) = self.memory.get_mut(id) else {
-            return;
-        };
-        m.refs -= 1;
-        if m.refs == 0 {
+        if self.memory.get_mut(id).is_some_and(|m| m.drop_ref()) {
             let m = self.memory.remove(id).expect("checked");
-            self.uncharge(m.charge);
-            if !m.borrowed {
-                for f in m.frames {
-                    let _ = crate::mem::frames::free(f);
-                }
-            }
+            self.free_memory(m);
         }
     }
 

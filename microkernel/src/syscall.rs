@@ -305,7 +305,7 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
         }
     };
     let m = k.memory.get(obj).ok_or(SysError::InvalidCap)?;
-    let size = m.frames.len() as u64 * ipc_abi::layout::PAGE_SIZE;
+    let size = m.pages() * ipc_abi::layout::PAGE_SIZE;
     let end = a
         .image_offset
         .checked_add(a.image_len)

@@ -4,6 +4,8 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod faults;
+
 use ipc_abi::proto::test::{TestProtocol, TestReply, TestRequest};
 use rt::server::{Answer, serve};
 use rt::sys;

@@ -10,6 +10,7 @@
 
 use ipc_abi::ipc::Message;
 use rt::sys;
+use testsvc::faults;
 
 rt::entry!(main);
 
@@ -19,7 +20,6 @@ const PARENT: u64 = 0;
 fn main() -> u64 {
     match rt::arg(0) {
         "exit" => 7,
-        "spin" => faults::spin(),
         "recv" => {
             let ep = sys::endpoint_create().expect("endpoint");
             let mut msg = Message::new();
@@ -46,67 +46,17 @@ fn main() -> u64 {
             msg.data[..kind.len()].copy_from_slice(kind.as_bytes());
             let answered = sys::call_raw(PARENT, &mut msg).is_ok();
             if kind == "call-fault" {
-                faults::read_null();
+                faults::cause("null");
             }
             if answered { 0 } else { 1 }
         }
-        "null" => faults::read_null(),
-        "ud" => faults::invalid_opcode(),
-        "gp" => faults::privileged(),
-        "de" => faults::divide_by_zero(),
-        "stack" => faults::recurse(1),
+        kind if faults::KINDS.contains(&kind) => {
+            faults::cause(kind);
+            2
+        }
         other => {
             rt::println!("victim: unknown kind {other:?}");
             2
-        }
-    }
-}
-
-/// The faults themselves; each is unsafe on purpose.
-#[allow(unsafe_code, reason = "these functions exist to fault")]
-mod faults {
-    pub fn read_null() -> u64 {
-        // SAFETY: not safe: a read of address 0, which is never mapped.
-        unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) }
-    }
-
-    pub fn invalid_opcode() -> u64 {
-        // SAFETY: raises #UD on purpose.
-        unsafe { core::arch::asm!("ud2") };
-        0
-    }
-
-    pub fn privileged() -> u64 {
-        // SAFETY: `hlt` in ring 3 raises #GP on purpose.
-        unsafe { core::arch::asm!("hlt") };
-        0
-    }
-
-    pub fn divide_by_zero() -> u64 {
-        // SAFETY: `div` by a zero register raises #DE on purpose.
-        unsafe {
-            core::arch::asm!("xor edx, edx", "mov eax, 1", "xor ecx, ecx", "div ecx", out("eax") _, out("ecx") _, out("edx") _)
-        };
-        0
-    }
-
-    #[inline(never)]
-    pub fn recurse(n: u64) -> u64 {
-        let mut pad = [n; 128];
-        // SAFETY: a volatile read of a local keeps the frame alive.
-        let first = unsafe { core::ptr::read_volatile(&pad[0]) };
-        if first == 0 {
-            return 0;
-        }
-        pad[1] = recurse(first + 1);
-        pad[1] + pad[2]
-    }
-
-    pub fn spin() -> ! {
-        let mut i: u64 = 0;
-        loop {
-            // SAFETY: a volatile write to a local; keeps the loop real.
-            unsafe { core::ptr::write_volatile(&mut i, i.wrapping_add(1)) };
         }
     }
 }
