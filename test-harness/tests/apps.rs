@@ -462,3 +462,23 @@ fn another_service_cannot_use_or_replace_the_apps_jit_session() {
         "the app's run was disturbed"
     );
 }
+
+/// Inline assembly (`rdtsc`, `cpuid`, arithmetic in `asm`) compiles in the
+/// JIT, which needs LLVM's x86 assembly parser, and runs like native.
+#[test]
+fn inline_assembly_compiles_and_runs_like_native() {
+    common::setup();
+    let b = boot_app("inlineasm", "inlineasm.ll", 2);
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "no clean power-off"
+    );
+    let got = output_of(&b, "inlineasm");
+    let want = native_output("inlineasm");
+    check!(
+        b,
+        got == want && exited_with(&b, "inlineasm", 0),
+        "output differs from native\n got: {got:?}\nwant: {want:?}"
+    );
+}

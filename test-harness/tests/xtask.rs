@@ -157,7 +157,11 @@ fn a_rustup_home_without_the_toolchain_gets_it_installed() {
     let out = xtask(
         &["setup", "--dry-run"],
         &path,
-        &[("RUSTUP_HOME", empty.path())],
+        // Never download a toolchain from a test.
+        &[
+            ("RUSTUP_HOME", empty.path()),
+            ("RUSTUP_AUTO_INSTALL", Path::new("0")),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(

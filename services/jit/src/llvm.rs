@@ -90,6 +90,9 @@ impl Llvm {
             LLVMInitializeX86Target();
             LLVMInitializeX86TargetMC();
             LLVMInitializeX86AsmPrinter();
+            // Inline assembly in a program is parsed by the x86 assembly
+            // parser; without it LLVM aborts on the first `asm` statement.
+            LLVMInitializeX86AsmParser();
             let triple_ptr = LLVMGetDefaultTargetTriple();
             let triple = CStr::from_ptr(triple_ptr).to_string_lossy().into_owned();
             let mut target = ptr::null_mut();
