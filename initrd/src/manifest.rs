@@ -60,6 +60,13 @@ pub struct Service {
     /// yielding (a spinning task); none by default.
     #[serde(default)]
     pub watchdog_ms: Option<u32>,
+    /// When the service ends for good (its policy does not restart it,
+    /// or its budget is spent, or it cannot be started), the supervisor
+    /// stops every service and exits with the service's status: its exit
+    /// code, or 128 + the signal for a fault, as a shell reports it. How
+    /// `cargo xtask run --app` ends when the program does.
+    #[serde(default)]
+    pub shutdown_on_exit: bool,
 }
 
 fn default_priority() -> u8 {

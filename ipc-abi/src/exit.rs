@@ -32,10 +32,28 @@ pub enum GuestStatus {
     OutOfMemory = 6,
     /// Every live task was blocked with nothing that could ever wake it.
     Deadlock = 7,
+    /// The last task exited, but the supervisor did not end with status 0
+    /// (a service whose end it follows failed, or it failed itself); the
+    /// `shutdown` event's `supervisor_code` is its status.
+    SupervisorFailed = 8,
 }
 
+/// The status a shell reports for a process killed by `signal`.
+pub const fn status_after_signal(signal: u64) -> u64 {
+    128 + signal
+}
+
+/// The status a shell reports for a process that took CPU exception
+/// `vector` in user mode (Linux sends the signal `for_exception` names).
+pub fn status_after_fault(vector: u64) -> u64 {
+    status_after_signal(crate::linux::sig::for_exception(vector))
+}
+
+/// The status a shell reports for a process that was killed outright.
+pub const STATUS_KILLED: u64 = status_after_signal(crate::linux::sig::SIGKILL);
+
 impl GuestStatus {
-    pub const ALL: [GuestStatus; 8] = [
+    pub const ALL: [GuestStatus; 9] = [
         GuestStatus::Success,
         GuestStatus::KernelPanic,
         GuestStatus::KernelException,
@@ -44,6 +62,7 @@ impl GuestStatus {
         GuestStatus::BadBootInfo,
         GuestStatus::OutOfMemory,
         GuestStatus::Deadlock,
+        GuestStatus::SupervisorFailed,
     ];
 
     /// The value the guest writes to the debug-exit port.
@@ -72,6 +91,7 @@ impl GuestStatus {
             GuestStatus::BadBootInfo => "bad-boot-info",
             GuestStatus::OutOfMemory => "out-of-memory",
             GuestStatus::Deadlock => "deadlock",
+            GuestStatus::SupervisorFailed => "supervisor-failed",
         }
     }
 }

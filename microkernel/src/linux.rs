@@ -181,6 +181,15 @@ pub fn handle(k: &mut Kernel) {
             }
         }
         nr::SET_TID_ADDRESS | nr::GETTID | nr::GETPID => k.task(me).serial,
+        // A process is one task here: a signal can only go to itself.
+        nr::KILL | nr::TKILL => return signal_self(k, a0, a1),
+        nr::TGKILL => {
+            if a0 != a1 {
+                neg(errno::ESRCH)
+            } else {
+                return signal_self(k, a1, a2);
+            }
+        }
         nr::SCHED_YIELD => {
             k.set_result(me, Ok(0));
             k.yield_current();
@@ -234,6 +243,28 @@ pub fn handle(k: &mut Kernel) {
                 kevent!("linux.enosys", task = name.as_str(), nr = other);
             }
             neg(errno::ENOSYS)
+        }
+    };
+    k.task_mut(me).context.rax = result;
+}
+
+/// `kill`/`tkill` of `target` with `signal`: only the task itself (or
+/// `0`, its process group) exists. No handler ever runs, so a signal whose
+/// default is to terminate ends the task (`abort()` raises `SIGABRT` this
+/// way) and the others are ignored.
+fn signal_self(k: &mut Kernel, target: u64, signal: u64) {
+    let me = k.current();
+    let result = if target != 0 && target != k.task(me).serial {
+        neg(errno::ESRCH)
+    } else {
+        match sig::default_action(signal) {
+            _ if signal == 0 => 0,
+            None => neg(errno::EINVAL),
+            Some(sig::Default::Ignore) => 0,
+            Some(sig::Default::Terminate) => {
+                k.kill(me, ExitReason::Signal(signal));
+                return;
+            }
         }
     };
     k.task_mut(me).context.rax = result;

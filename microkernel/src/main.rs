@@ -154,6 +154,7 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     });
     k.reserve_tables();
     let id = k.tasks.insert(t);
+    k.supervisor = Some(id);
     let initrd = k.mem_borrow(info.initrd.start, info.initrd.len);
     let birth = [
         cap(Object::Memory(initrd), Rights::READ.union(Rights::GRANT)),

@@ -34,6 +34,10 @@ pub struct Kernel {
     pub irqs: [Option<crate::irq::Binding>; ipc_abi::syscall::IRQ_LINES as usize],
     /// Deaths being handled (see `kill`).
     dying: VecDeque<(Id, ExitReason)>,
+    /// The first task, whose end decides the machine's status.
+    pub supervisor: Option<Id>,
+    /// How it ended.
+    pub supervisor_exit: Option<ExitReason>,
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -49,6 +53,8 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     tsc_hz: 0,
     irqs: [None; ipc_abi::syscall::IRQ_LINES as usize],
     dying: VecDeque::new(),
+    supervisor: None,
+    supervisor_exit: None,
 });
 
 impl Kernel {
@@ -258,6 +264,9 @@ impl Kernel {
         self.task_mut(id).refs += 1;
         crate::personality::on_exit(self, id);
         self.log_exit(id, reason);
+        if self.supervisor == Some(id) {
+            self.supervisor_exit = Some(reason);
+        }
         let old_state = self.task(id).state;
         {
             let t = self.task_mut(id);
@@ -372,6 +381,20 @@ impl Kernel {
                 code = code,
                 tsc = arch::rdtsc()
             ),
+            ExitReason::Signal(signal) => {
+                kprintln!(
+                    "kernel: task {} ({name}) killed by signal {signal}",
+                    t.serial
+                );
+                kevent!(
+                    "task.exit",
+                    id = t.serial,
+                    name = name,
+                    reason = "signal",
+                    signal = signal,
+                    tsc = arch::rdtsc()
+                )
+            }
             ExitReason::Killed => {
                 kevent!(
                     "task.exit",

@@ -424,6 +424,10 @@ fn task_status(k: &Kernel, slot: Slot, out: u64) -> Result<u64, SysError> {
             s.fault_addr = addr;
         }
         Some(ExitReason::Killed) => s.exit_kind = ipc_abi::syscall::EXIT_KILLED,
+        Some(ExitReason::Signal(signal)) => {
+            s.exit_kind = ipc_abi::syscall::EXIT_SIGNAL;
+            s.code = signal;
+        }
         None => {}
     }
     UserSlice::write_value(k.space_of(k.current()), out, &s)?;

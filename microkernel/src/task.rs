@@ -90,6 +90,21 @@ pub enum ExitReason {
         addr: u64,
     },
     Killed,
+    /// A Linux-personality task killed by a signal (its number).
+    Signal(u64),
+}
+
+impl ExitReason {
+    /// The status a shell would report for a process that ended so.
+    pub fn status(self) -> u64 {
+        use ipc_abi::exit::{STATUS_KILLED, status_after_fault, status_after_signal};
+        match self {
+            ExitReason::Exit(code) => code,
+            ExitReason::Fault { vector, .. } => status_after_fault(vector),
+            ExitReason::Signal(signal) => status_after_signal(signal),
+            ExitReason::Killed => STATUS_KILLED,
+        }
+    }
 }
 
 /// A memory object mapped into a task.

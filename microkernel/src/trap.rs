@@ -87,14 +87,23 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame)
             }
             Next::NoTasks => {
                 let f = crate::mem::frames::stats();
+                // The supervisor's status is the machine's (its services'
+                // outcome: `cargo xtask run` exits with it).
+                let code = k.supervisor_exit.map_or(0, |r| r.status());
+                let status = if code == 0 {
+                    GuestStatus::Success
+                } else {
+                    GuestStatus::SupervisorFailed
+                };
                 kprintln!("kernel: the last task has exited; powering off");
                 kevent!(
                     "shutdown",
-                    status = GuestStatus::Success.name(),
+                    status = status.name(),
                     reason = "last-task-exited",
+                    supervisor_code = code,
                     frames_free = f.free
                 );
-                arch::stop(GuestStatus::Success)
+                arch::stop(status)
             }
             Next::Deadlock => {
                 kprintln!(

@@ -52,17 +52,10 @@ pub enum Outcome {
     TimedOut,
 }
 
-impl Outcome {
-    /// The status `xtask run` exits with: the guest's own, else 124 for a
-    /// timeout and 125 for a QEMU failure.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Guest(s) => s as i32,
-            Outcome::TimedOut => 124,
-            Outcome::QemuExited(_) | Outcome::Killed => 125,
-        }
-    }
-}
+/// `cargo xtask run`'s status when the run hit its time limit.
+pub const STATUS_TIMED_OUT: i32 = 124;
+/// `cargo xtask run`'s status when QEMU itself failed or was killed.
+pub const STATUS_QEMU_FAILED: i32 = 125;
 
 #[derive(Clone, Debug)]
 pub struct Boot {
@@ -72,6 +65,43 @@ pub struct Boot {
 }
 
 impl Boot {
+    /// The status `cargo xtask run` exits with: 0 after a clean power-off;
+    /// the supervisor's own status when it ended non-zero (with `--app`,
+    /// the program's: its exit code, 128 + signal for a fault, or the app
+    /// host's refusal or failure status), from the kernel's `shutdown`
+    /// event; the guest status number for a kernel failure; 124 at the
+    /// time limit; 125 when QEMU failed.
+    pub fn exit_code(&self) -> i32 {
+        match self.outcome {
+            Outcome::Guest(GuestStatus::Success) => 0,
+            Outcome::Guest(GuestStatus::SupervisorFailed) => self
+                .log
+                .first("shutdown")
+                .and_then(|e| e.num("supervisor_code"))
+                .map_or(1, |c| u8::try_from(c).unwrap_or(255).max(1) as i32),
+            Outcome::Guest(s) => s as i32,
+            Outcome::TimedOut => STATUS_TIMED_OUT,
+            Outcome::QemuExited(_) | Outcome::Killed => STATUS_QEMU_FAILED,
+        }
+    }
+
+    /// Tasks that started and never exited (what was still running when
+    /// a run hit its time limit).
+    pub fn still_running(&self) -> Vec<String> {
+        let mut running: Vec<(u64, String)> = Vec::new();
+        for e in &self.log.events {
+            let (Some(id), Some(name)) = (e.num("id"), e.get("name")) else {
+                continue;
+            };
+            match e.name.as_str() {
+                "task.start" => running.push((id, name.to_string())),
+                "task.exit" => running.retain(|(i, _)| *i != id),
+                _ => {}
+            }
+        }
+        running.into_iter().map(|(_, n)| n).collect()
+    }
+
     /// The whole serial log with a heading, for failing tests.
     pub fn dump(&self) -> String {
         format!(
@@ -192,7 +222,47 @@ pub fn console_line(raw: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::console_line;
+    use super::*;
+
+    fn boot_with(outcome: Outcome, log: &str) -> Boot {
+        Boot {
+            outcome,
+            log: BootLog::from_text(log.into()),
+            wall: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_run_status_is_the_supervisors_or_the_failures() {
+        let ok = boot_with(Outcome::Guest(GuestStatus::Success), "");
+        assert_eq!(ok.exit_code(), 0);
+        let failed = "@@ shutdown status=supervisor-failed reason=last-task-exited supervisor_code=139 frames_free=1\n";
+        let b = boot_with(Outcome::Guest(GuestStatus::SupervisorFailed), failed);
+        assert_eq!(b.exit_code(), 139);
+        let huge = failed.replace("139", "4096");
+        let b = boot_with(Outcome::Guest(GuestStatus::SupervisorFailed), &huge);
+        assert_eq!(b.exit_code(), 255);
+        let b = boot_with(Outcome::Guest(GuestStatus::SupervisorFailed), "");
+        assert_eq!(b.exit_code(), 1);
+        assert_eq!(boot_with(Outcome::TimedOut, "").exit_code(), 124);
+        assert_eq!(boot_with(Outcome::Killed, "").exit_code(), 125);
+        let panic = boot_with(Outcome::Guest(GuestStatus::KernelPanic), "");
+        assert_eq!(panic.exit_code(), GuestStatus::KernelPanic as i32);
+    }
+
+    #[test]
+    fn still_running_lists_tasks_that_never_exited() {
+        let log = [
+            "@@ task.start id=1 name=supervisor ring=3 tsc=1",
+            "@@ task.start id=2 name=jit ring=3 tsc=2",
+            "@@ task.start id=3 name=app ring=3 tsc=3",
+            "@@ task.exit id=3 name=app reason=exit code=0 tsc=4",
+        ]
+        .join("\n");
+        let log = log.as_str();
+        let b = boot_with(Outcome::TimedOut, log);
+        assert_eq!(b.still_running(), ["supervisor", "jit"]);
+    }
 
     #[test]
     fn firmware_control_sequences_are_removed_and_text_kept() {

@@ -14,13 +14,17 @@ pub const COMMANDS: &[Command] = &[
         name: "run",
         options: "[--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT] \
                   [--qemu-arg ARG]... [--timeout SECS]",
-        about: "build everything and boot it under QEMU; exits with the guest's status",
+        about: "build everything and boot it under QEMU (at most 10 minutes unless --timeout); \
+                exits 0 after a clean power-off, else with the supervisor's status (124: time \
+                limit, 125: QEMU failed)",
     },
     Command {
         name: "run",
         options: "--app FILE.c|FILE.ll|FILE.bc [--tier 0-3] [--memory SIZE] [--timeout SECS] \
                   [-- PROGRAM ARGS...]",
-        about: "run your own program through the JIT server (compiled at --tier, default 2)",
+        about: "run your own program through the JIT server (compiled at --tier, default 2); \
+                exits with the program's status (128 + signal for a fault, 126: refused, 123: \
+                the app host could not run it)",
     },
     Command {
         name: "test",

@@ -6,6 +6,7 @@ mod common;
 
 use common::{boot_app, output_of};
 use ipc_abi::exit::GuestStatus;
+use ipc_abi::proto::jit::app_status;
 use test_harness::artifacts::apps_dir;
 use test_harness::qemu::{Boot, Outcome};
 
@@ -119,6 +120,11 @@ fn a_program_using_unprovided_c_functions_is_refused_before_it_runs() {
     );
     check!(
         b,
+        b.exit_code() == app_status::REFUSED as i32,
+        "a refused program did not end the run with the refusal status"
+    );
+    check!(
+        b,
         output_of(&b, "missing")
             .iter()
             .all(|l| !l.starts_with("1 2 3")),
@@ -135,6 +141,11 @@ fn ir_that_does_not_parse_is_refused_with_llvms_message_and_the_jit_stays_up() {
             .text
             .contains("broken.ll: the JIT refused it: IR does not parse"),
         "no refusal with LLVM's message"
+    );
+    check!(
+        b,
+        b.exit_code() == app_status::REFUSED as i32,
+        "unparsable IR did not end the run with the refusal status"
     );
     check!(
         b,
@@ -258,8 +269,8 @@ fn a_program_gets_its_arguments_and_reports_its_exit_status() {
     );
     check!(
         b,
-        b.outcome == Outcome::Guest(GuestStatus::Success),
-        "no clean power-off"
+        b.outcome == Outcome::Guest(GuestStatus::SupervisorFailed) && b.exit_code() == 2,
+        "the run did not end with the program's status 2"
     );
     check!(
         b,
@@ -406,8 +417,8 @@ fn c_library_run_matches_native(level: u8) {
     let b = common::boot_app("libc", "libc.ll", level);
     check!(
         b,
-        b.outcome == Outcome::Guest(GuestStatus::Success),
-        "no clean power-off"
+        b.exit_code() == 3,
+        "the run did not end with the program's status 3"
     );
     let got = output_of(&b, "libc");
     check!(
@@ -481,4 +492,55 @@ fn inline_assembly_compiles_and_runs_like_native() {
         got == want && exited_with(&b, "inlineasm", 0),
         "output differs from native\n got: {got:?}\nwant: {want:?}"
     );
+}
+
+/// However a program ends, the run ends with it and with the status a
+/// shell would report for the native program: `exit(42)`, a return of 3
+/// from `main`, a NULL read (139, SIGSEGV) and `abort()` (134, SIGABRT),
+/// with the JIT still up when the app host dies.
+#[test]
+fn the_run_ends_with_the_programs_own_status() {
+    common::setup();
+    for (how, status) in [("exit", 42), ("return", 3), ("null", 139), ("abort", 134)] {
+        let b = common::boot_app_with_args("exitstatus", "exitstatus.ll", &["0", "--", how]);
+        check!(
+            b,
+            b.exit_code() == status,
+            "{how}: the run ended with {} instead of {status}",
+            b.exit_code()
+        );
+        check!(
+            b,
+            output_of(&b, "exitstatus") == [format!("ending by {how}")],
+            "{how}: the program's line is missing"
+        );
+        check!(
+            b,
+            // The app host asks for it after `exit` or `main`'s return; the
+            // supervisor does it when the app host dies.
+            b.log
+                .events_with("sup.shutdown", "service", "exitstatus")
+                .any(|e| e.num("code") == Some(status as u64)
+                    && e.get("cause")
+                        == Some(if status > 128 {
+                            "service-ended"
+                        } else {
+                            "request"
+                        })),
+            "{how}: the supervisor did not stop the system when the program ended"
+        );
+    }
+    let native = |how: &str| {
+        std::process::Command::new(apps_dir().join("exitstatus-native"))
+            .arg(how)
+            .output()
+            .unwrap()
+            .status
+    };
+    // The native program agrees (a shell's 128 + signal).
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(native("exit").code(), Some(42));
+    assert_eq!(native("return").code(), Some(3));
+    assert_eq!(native("null").signal(), Some(11));
+    assert_eq!(native("abort").signal(), Some(6));
 }

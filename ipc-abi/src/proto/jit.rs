@@ -53,6 +53,18 @@ pub const APP_PACKAGE_BASE: u64 = JIT_PACKAGE_BASE + MAX_PACKAGE_BYTES;
 /// it places by hand.
 pub const APP_INITRD_BASE: u64 = 0x7000_0000;
 
+/// The app host's exit statuses when the program did not end by itself
+/// (otherwise its status is the program's: `exit()`, `main`'s return, or
+/// 128 + the signal of a fault, as a shell reports it).
+pub mod app_status {
+    /// Refused before it ran: functions it calls are not provided, its IR
+    /// does not parse or verify, it defines no `main`, it is too large.
+    pub const REFUSED: u64 = 126;
+    /// The app host could not run it: no JIT server answered (or it kept
+    /// dying), a compile failed, a bad argument, the file is missing.
+    pub const HOST_FAILED: u64 = 123;
+}
+
 // The parts of the layout do not overlap.
 const _: () = {
     assert!(APP_UNIT_CODE_BASE < APP_CODE_BASE + APP_CODE_PAGES * 4096);

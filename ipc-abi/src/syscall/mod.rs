@@ -314,6 +314,9 @@ pub const TASK_DEAD: u64 = 2;
 pub const EXIT_CODE: u64 = 1;
 pub const EXIT_FAULT: u64 = 2;
 pub const EXIT_KILLED: u64 = 3;
+/// Killed by a signal (Linux personality: `kill`/`tgkill` of itself, as
+/// `abort()` does); `code` is the signal number.
+pub const EXIT_SIGNAL: u64 = 4;
 
 /// Written by [`Sys::TaskStatus`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

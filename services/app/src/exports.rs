@@ -20,6 +20,7 @@ unsafe extern "C" {
     fn putchar(c: c_int) -> c_int;
     fn fputc(c: c_int, f: *mut c_void) -> c_int;
     fn fflush(f: *mut c_void) -> c_int;
+    fn abort() -> !;
     fn fwrite(p: *const c_void, size: usize, n: usize, f: *mut c_void) -> usize;
     fn malloc(size: usize) -> *mut c_void;
     fn calloc(n: usize, size: usize) -> *mut c_void;
@@ -149,6 +150,8 @@ pub fn table() -> Vec<(&'static str, u64)> {
         ("fmax", fmax as *const () as u64),
         ("sincos", sincos as *const () as u64),
         ("exit", program_exit as *const () as u64),
+        // glibc's: raises SIGABRT, which ends the app host (status 134).
+        ("abort", abort as *const () as u64),
         // Data: the address of the variable, which holds the FILE pointer.
         ("stdout", &raw const stdout as u64),
         ("stderr", &raw const stderr as u64),

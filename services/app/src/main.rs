@@ -33,11 +33,23 @@ use session::{CrashPlan, Session};
 /// Slot of the read-only initrd (manifest capability `initrd`).
 const INITRD_SLOT: u64 = 1;
 
+/// Stops because the app host could not run the program
+/// (`app_status::HOST_FAILED`).
 pub fn fail(msg: &str) -> ! {
+    stop(app_status::HOST_FAILED, "failed", msg)
+}
+
+/// Stops because the program was refused before it ran
+/// (`app_status::REFUSED`).
+pub fn refuse(msg: &str) -> ! {
+    stop(app_status::REFUSED, "refused", msg)
+}
+
+fn stop(status: u64, why: &str, msg: &str) -> ! {
     eprintln!("app: {msg}");
-    let _ = sys::log_event("app.error");
-    let _ = rt::names::shutdown(1);
-    std::process::exit(1);
+    let _ = sys::log_event(&format!("app.error why={why} status={status}"));
+    let _ = rt::names::shutdown(status);
+    std::process::exit(status as i32);
 }
 
 const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
@@ -82,7 +94,7 @@ fn main() {
     let main_index = names
         .iter()
         .position(|n| n == "main")
-        .unwrap_or_else(|| fail(&format!("{file} defines no main")));
+        .unwrap_or_else(|| refuse(&format!("{file} defines no main")));
 
     let mut table = vec![0u8; 4096];
     let mut at = 0;
@@ -95,7 +107,7 @@ fn main() {
     let parts: [&[u8]; 3] = [ir, &table, functions];
     let package_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
     if package_len > MAX_PACKAGE_BYTES {
-        fail(&format!(
+        refuse(&format!(
             "{file} is too large: its IR and tables take {package_len} bytes, at most {MAX_PACKAGE_BYTES} fit"
         ));
     }
@@ -151,8 +163,10 @@ fn main() {
             let s = guard.as_mut().unwrap();
             s.level = level;
             s.compile_wait_us = 0;
-            s.load(false)
-                .unwrap_or_else(|e| fail(&format!("{file}: {e}")));
+            s.load(false).unwrap_or_else(|e| match e {
+                session::Failure::Refused(m) => refuse(&format!("{file}: {m}")),
+                session::Failure::Failed(m) => fail(&format!("{file}: {m}")),
+            });
             if args.iter().any(|a| a == "probe-unknown") {
                 let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
                 eprintln!("app: the JIT refused an unknown function: {refusal}");

@@ -45,6 +45,15 @@ pub struct Session {
     pub compile_wait_us: u64,
 }
 
+/// Why a `Load` did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The JIT refused the program (it names what is wrong).
+    Refused(String),
+    /// No JIT answered, or it answered nonsense.
+    Failed(String),
+}
+
 impl Session {
     pub fn new(
         caps: [Slot; 3],
@@ -91,9 +100,9 @@ impl Session {
 
     /// Sends `Load`: a fresh set-up, or after a restart (`resume`) the
     /// dead server's state taken over.
-    pub fn load(&mut self, resume: bool) -> Result<(), String> {
+    pub fn load(&mut self, resume: bool) -> Result<(), Failure> {
         for attempt in 1.. {
-            let jit = self.connected()?;
+            let jit = self.connected().map_err(Failure::Failed)?;
             if self.crash == Some(CrashPlan::Idle) {
                 self.crash = None;
                 // The JIT dies between requests; our next call finds it gone.
@@ -119,10 +128,14 @@ impl Session {
                     return Ok(());
                 }
                 Ok(JitReply::Failed { message }) => {
-                    return Err(format!("the JIT refused it: {message}"));
+                    return Err(Failure::Refused(format!("the JIT refused it: {message}")));
                 }
-                Ok(_) => return Err("the JIT answered Load with something else".into()),
-                Err(e) => self.lost(e, attempt)?,
+                Ok(_) => {
+                    return Err(Failure::Failed(
+                        "the JIT answered Load with something else".into(),
+                    ));
+                }
+                Err(e) => self.lost(e, attempt).map_err(Failure::Failed)?,
             }
         }
         unreachable!()
@@ -191,7 +204,9 @@ impl Session {
                 Ok(_) => return Err("the JIT answered Compile with something else".into()),
                 Err(e) => {
                     self.lost(e, attempt)?;
-                    self.load(true)?;
+                    self.load(true).map_err(|f| match f {
+                        Failure::Refused(m) | Failure::Failed(m) => m,
+                    })?;
                 }
             }
         }

@@ -164,9 +164,10 @@ fn fuzz(calls: u64, seed: u64) -> u64 {
             _ => [MMAP, MPROTECT, MUNMAP, BRK][rng.below(4) as usize],
         };
         // Calls that would end or blind the fuzzer itself: exit,
-        // exit_group, arch_prctl (its TLS), and sleeps (a wild timespec
-        // may say "a century").
-        if matches!(nr, 60 | 231 | 158 | 35 | 230) {
+        // exit_group, kill/tkill/tgkill (a signal to itself ends it),
+        // arch_prctl (its TLS), and sleeps (a wild timespec may say "a
+        // century").
+        if matches!(nr, 60 | 231 | 62 | 200 | 234 | 158 | 35 | 230) {
             continue;
         }
         let mut a = [0u64; 6];

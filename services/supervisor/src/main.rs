@@ -100,8 +100,10 @@ fn main() -> u64 {
         })
         .collect();
     println!("starting {} services", services.len());
+    // A `shutdown_on_exit` service that ended for good: its status and name.
+    let mut ending: Option<(u64, String)> = None;
     for s in services.iter_mut() {
-        start(&image, s, deaths, ep);
+        start(&image, s, deaths, ep, &mut ending);
     }
 
     let mut names = Registry::default();
@@ -120,8 +122,15 @@ fn main() -> u64 {
             if s.restart_at.is_some_and(|t| t <= now) {
                 s.restart_at = None;
                 s.restarts += 1;
-                start(&image, s, deaths, ep);
+                start(&image, s, deaths, ep, &mut ending);
             }
+        }
+        if let Some((code, name)) = ending.take() {
+            log(&format!(
+                "sup.shutdown code={code} cause=service-ended service={name}"
+            ));
+            stop_all(&mut services, &mut names);
+            exit_code = code;
         }
         watchdog(&mut services);
         if services
@@ -151,21 +160,21 @@ fn main() -> u64 {
             Ok(Received::Message) => {
                 match serve(&mut msg, &mut services, &mut names, &mut minted) {
                     Served::Reply => have_reply = true,
-                    Served::Shutdown(code) => {
+                    Served::Shutdown(code, by) => {
                         let _ = sys::reply(&msg);
-                        log(&format!("sup.shutdown code={code}"));
-                        for s in services.iter_mut() {
-                            s.restart_at = None;
-                            if let Some(t) = s.task {
-                                let _ = sys::task_kill(t);
-                            }
-                        }
-                        reap(&mut services, &mut names, true);
+                        log(&format!(
+                            "sup.shutdown code={code} cause=request service={by}"
+                        ));
+                        stop_all(&mut services, &mut names);
                         exit_code = code;
                     }
                 }
             }
-            Ok(Received::Notification) => reap(&mut services, &mut names, false),
+            Ok(Received::Notification) => {
+                if let Some(end) = reap(&mut services, &mut names, false) {
+                    ending = ending.or(Some(end));
+                }
+            }
             Err(_) => {}
         }
     }
@@ -186,7 +195,33 @@ fn initrd_bytes(mapped: &'static [u8]) -> &'static [u8] {
     mapped.get(..total as usize).unwrap_or(mapped)
 }
 
-fn start(image: &initrd::Image<'_>, s: &mut Svc, deaths: Slot, name_service: Slot) {
+/// Kills every service (none restarts) and collects their deaths.
+fn stop_all(services: &mut [Svc], names: &mut Registry) {
+    for s in services.iter_mut() {
+        s.restart_at = None;
+        if let Some(t) = s.task {
+            let _ = sys::task_kill(t);
+        }
+    }
+    let _ = reap(services, names, true);
+}
+
+/// Starts a service; a `shutdown_on_exit` one that cannot be started
+/// ends the system (`ending`).
+fn start(
+    image: &initrd::Image<'_>,
+    s: &mut Svc,
+    deaths: Slot,
+    name_service: Slot,
+    ending: &mut Option<(u64, String)>,
+) {
+    spawn_service(image, s, deaths, name_service);
+    if s.task.is_none() && s.spec.shutdown_on_exit && ending.is_none() {
+        *ending = Some((Exit::NotStarted.status(), s.spec.name.clone()));
+    }
+}
+
+fn spawn_service(image: &initrd::Image<'_>, s: &mut Svc, deaths: Slot, name_service: Slot) {
     let name = s.spec.name.as_str();
     let Some(file) = image.find(s.spec.file()) else {
         log(&format!(
@@ -286,7 +321,10 @@ fn grant_birth_caps(task: Slot, s: &Svc, name_service: Slot) -> sys::SysResult<(
 }
 
 /// Collects dead services, logs how they ended, and applies their policy.
-fn reap(services: &mut [Svc], names: &mut Registry, shutting_down: bool) {
+/// Collects dead services and applies their restart policy; returns the
+/// status and name of a `shutdown_on_exit` service that ended for good.
+fn reap(services: &mut [Svc], names: &mut Registry, shutting_down: bool) -> Option<(u64, String)> {
+    let mut ended = None;
     let now = sys::sys_info().ticks;
     for s in services.iter_mut() {
         let Some(task) = s.task else { continue };
@@ -317,6 +355,13 @@ fn reap(services: &mut [Svc], names: &mut Registry, shutting_down: bool) {
                 ));
                 Exit::Fault { vector: st.vector }
             }
+            abi::EXIT_SIGNAL => {
+                log(&format!(
+                    "svc.exit name={name} reason=signal signal={}",
+                    st.code
+                ));
+                Exit::Signal(st.code)
+            }
             _ => {
                 log(&format!("svc.exit name={name} reason=killed"));
                 Exit::Killed
@@ -325,13 +370,17 @@ fn reap(services: &mut [Svc], names: &mut Registry, shutting_down: bool) {
         if shutting_down {
             continue;
         }
-        match policy::decide(
+        let decision = policy::decide(
             s.spec.restart,
             exit,
             s.restarts,
             s.spec.max_restarts,
             s.spec.backoff_ms,
-        ) {
+        );
+        if policy::ends_system(s.spec.shutdown_on_exit, decision) && ended.is_none() {
+            ended = Some((exit.status(), s.spec.name.clone()));
+        }
+        match decision {
             Decision::Restart { after_ms } => {
                 let ticks = (after_ms as u64).div_ceil(TICK_MS).max(1);
                 s.restart_at = Some(now + ticks);
@@ -347,6 +396,7 @@ fn reap(services: &mut [Svc], names: &mut Registry, shutting_down: bool) {
             Decision::Done => {}
         }
     }
+    ended
 }
 
 /// Kills services that ran longer than their watchdog without blocking.
@@ -371,7 +421,8 @@ fn watchdog(services: &mut [Svc]) {
 
 enum Served {
     Reply,
-    Shutdown(u64),
+    /// Asked by the service named.
+    Shutdown(u64, String),
 }
 
 /// The capability a client gets for a looked-up endpoint: badged with
@@ -466,7 +517,7 @@ fn serve(
         );
     }
     match shutdown {
-        Some(code) => Served::Shutdown(code),
+        Some(code) => Served::Shutdown(code, caller_name.into()),
         None => Served::Reply,
     }
 }

@@ -9,14 +9,43 @@ pub const MAX_BACKOFF_MS: u32 = 2000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Code(u64),
-    Fault { vector: u64 },
+    Fault {
+        vector: u64,
+    },
+    /// Killed by a signal (Linux personality).
+    Signal(u64),
     Killed,
+    /// Never ran: its file is missing or the spawn failed.
+    NotStarted,
 }
+
+/// A status for a service that could not be started (as a shell's
+/// "command not found").
+pub const STATUS_NOT_STARTED: u64 = 127;
 
 impl Exit {
     pub fn failed(self) -> bool {
         self != Exit::Code(0)
     }
+
+    /// The status a shell would report for a process that ended this way:
+    /// the exit code, or 128 + the signal Linux would have sent.
+    pub fn status(self) -> u64 {
+        use ipc_abi::exit::{STATUS_KILLED, status_after_fault, status_after_signal};
+        match self {
+            Exit::Code(c) => c,
+            Exit::Fault { vector } => status_after_fault(vector),
+            Exit::Signal(s) => status_after_signal(s),
+            Exit::Killed => STATUS_KILLED,
+            Exit::NotStarted => STATUS_NOT_STARTED,
+        }
+    }
+}
+
+/// Whether the system stops after a `shutdown_on_exit` service ended
+/// with `decision`: only when it will not run again.
+pub fn ends_system(shutdown_on_exit: bool, decision: Decision) -> bool {
+    shutdown_on_exit && !matches!(decision, Decision::Restart { .. })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +89,27 @@ pub fn decide(
 mod tests {
     use super::*;
     use RestartPolicy::*;
+
+    #[test]
+    fn statuses_are_what_a_shell_reports() {
+        assert_eq!(Exit::Code(42).status(), 42);
+        assert_eq!(Exit::Fault { vector: 14 }.status(), 139);
+        assert_eq!(Exit::Fault { vector: 13 }.status(), 139);
+        assert_eq!(Exit::Fault { vector: 6 }.status(), 132);
+        assert_eq!(Exit::Fault { vector: 0 }.status(), 136);
+        assert_eq!(Exit::Signal(6).status(), 134);
+        assert_eq!(Exit::Killed.status(), 137);
+        assert_eq!(Exit::NotStarted.status(), 127);
+    }
+
+    #[test]
+    fn only_a_service_that_will_not_run_again_ends_the_system() {
+        let restart = Decision::Restart { after_ms: 50 };
+        assert!(!ends_system(true, restart));
+        assert!(ends_system(true, Decision::Done));
+        assert!(ends_system(true, Decision::GiveUp { restarts: 3 }));
+        assert!(!ends_system(false, Decision::Done));
+    }
 
     #[test]
     fn policies() {

@@ -76,6 +76,9 @@ fn setup(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
+/// How long `cargo xtask run` lets a boot run (`--timeout` changes it).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
 fn build() -> Result<Artifacts, String> {
     artifacts::build_all()
 }
@@ -164,17 +167,25 @@ fn run(args: &[String]) -> Result<i32, String> {
     cfg.memory = memory;
     cfg.extra_args = extra;
     cfg.echo = true;
-    cfg.timeout = timeout.unwrap_or(Duration::from_secs(24 * 3600));
+    cfg.timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let boot = qemu::boot(&cfg)?;
     let log_path = artifacts::work_dir().join("last-boot.log");
     let _ = std::fs::write(&log_path, &boot.log.text);
+    if boot.outcome == qemu::Outcome::TimedOut {
+        eprintln!(
+            "xtask: the time limit ({} s; --timeout SECS to change it) ran out; still running: {}",
+            cfg.timeout.as_secs(),
+            boot.still_running().join(", ")
+        );
+    }
+    let code = boot.exit_code();
     eprintln!(
-        "xtask: boot ended: {:?} after {:.1}s (log: {})",
+        "xtask: boot ended: {:?} after {:.1}s, exit status {code} (log: {})",
         boot.outcome,
         boot.wall.as_secs_f64(),
         log_path.display()
     );
-    Ok(boot.outcome.exit_code())
+    Ok(code)
 }
 
 /// Prepares `--app FILE`: a `.c` file is compiled to IR with `clang-19`
@@ -231,7 +242,7 @@ fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<Path
         "version = 1\nfiles = [\"{file}\"]\n\n[[service]]\nname = \"supervisor\"\n\n\
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
-         capabilities = [\"initrd\", \"shutdown\"]\n"
+         capabilities = [\"initrd\", \"shutdown\"]\nshutdown_on_exit = true\n"
     );
     let path = dir.join("app.toml");
     std::fs::write(&path, manifest).map_err(|e| e.to_string())?;

@@ -123,6 +123,7 @@ file = "app"
 personality = "linux"
 args = {args}
 capabilities = ["initrd", "shutdown"]
+shutdown_on_exit = true
 "#
         ),
     )
