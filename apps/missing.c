@@ -1,13 +1,17 @@
-/* Uses C library functions the app host does not export (bsearch and
- * getenv): refused before it runs, with the missing names listed. */
+/* Calls two functions of a library the app host does not provide (zlib's
+ * zlibVersion and compressBound): refused before it runs, with both names
+ * listed. They are declared weak so that the native reference build links
+ * without zlib (and prints "no zlib"). */
 #include <stdio.h>
-#include <stdlib.h>
 
-static int cmp(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+extern const char *zlibVersion(void) __attribute__((weak));
+extern unsigned long compressBound(unsigned long) __attribute__((weak));
 
 int main(void) {
-    int v[3] = {1, 2, 3}, key = 2;
-    int *at = bsearch(&key, v, 3, sizeof v[0], cmp);
-    printf("%ld %s %d\n", at ? (long)(at - v) : -1L, getenv("HOME") ? "home" : "none", abs(-4));
+    if (zlibVersion && compressBound) {
+        printf("zlib %s, bound %lu\n", zlibVersion(), compressBound(100));
+    } else {
+        printf("no zlib\n");
+    }
     return 0;
 }

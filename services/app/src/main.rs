@@ -55,6 +55,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
 const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
 
 fn main() {
+    exports::at_exit(report_exit);
     let all: Vec<String> = std::env::args().collect();
     // Arguments after "--" are the program's own (argv[1..]).
     let (args, program_args) = match all.iter().position(|a| a == "--") {
@@ -96,9 +97,10 @@ fn main() {
         .position(|n| n == "main")
         .unwrap_or_else(|| refuse(&format!("{file} defines no main")));
 
-    let mut table = vec![0u8; 4096];
+    let exported = exports::table();
+    let mut table = vec![0u8; exported.iter().map(|(n, _)| n.len() + 10).sum()];
     let mut at = 0;
-    for (name, addr) in exports::table() {
+    for (name, addr) in exported {
         at = push_export(&mut table, at, name, addr).unwrap_or_else(|| fail("export table full"));
     }
     table.truncate(at);
@@ -214,14 +216,29 @@ fn main() {
 /// The program's file name, for `finish`.
 static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// The status the program ends with, once it ends (`i64::MIN` before).
+static EXIT_CODE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+
 /// Ends the program with `code` (a return from the last run's `main`, or
-/// the program's `exit`): flushes its output, reports the status, stops.
+/// the program's `exit`) the way C does: the C library's `exit` runs the
+/// program's `atexit` handlers, then [`report_exit`] (registered first,
+/// so run last) flushes its output, reports the status and stops.
 pub fn finish(code: i32) -> ! {
+    EXIT_CODE.store(code as i64, std::sync::atomic::Ordering::SeqCst);
+    std::process::exit(code);
+}
+
+/// The app host's own `atexit` handler: after the program's, when the
+/// program ended (not when the app host gave up on it).
+extern "C" fn report_exit() {
+    let code = EXIT_CODE.load(std::sync::atomic::Ordering::SeqCst);
+    if code == i64::MIN {
+        return;
+    }
     exports::flush();
     let file = FILE.get().map_or("?", String::as_str);
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
-    std::process::exit(code);
 }
 
 /// `N` (every function) or `N:FN,FN...`.

@@ -141,6 +141,36 @@ extern "C" fn collect_error(ctx: *mut c_void, e: LLVMErrorRef) {
     errors.push(error_text(e));
 }
 
+/// Names LLJIT's own platform support defines in the JITDylib it links
+/// into (its `atexit` machinery): a unit's declarations of them are
+/// renamed to [`RENAMED_PREFIX`] + name so that they reach the C library's
+/// functions the app host exports under the plain name.
+const LLJIT_DEFINES: &[&str] = &["atexit", "__cxa_atexit", "__dso_handle"];
+const RENAMED_PREFIX: &str = "__jitos.libc.";
+
+/// Renames `module`'s declarations of the names LLJIT defines itself.
+///
+/// # Safety
+/// `module` must be a valid module.
+unsafe fn rename_lljit_names(module: LLVMModuleRef) {
+    for name in LLJIT_DEFINES {
+        let c = CString::new(*name).unwrap();
+        let renamed = format!("{RENAMED_PREFIX}{name}");
+        // SAFETY: looking up and renaming values of a valid module.
+        unsafe {
+            let f = LLVMGetNamedFunction(module, c.as_ptr());
+            let v = if f.is_null() {
+                LLVMGetNamedGlobal(module, c.as_ptr())
+            } else {
+                f
+            };
+            if !v.is_null() && LLVMIsDeclaration(v) != 0 {
+                LLVMSetValueName2(v, renamed.as_ptr() as *const _, renamed.len());
+            }
+        }
+    }
+}
+
 /// Optimizes `module` (a unit, owned from here on) at `level`, links it
 /// into `regions` with every external symbol resolved to `symbols`, and
 /// returns the addresses of `lookups`.
@@ -198,14 +228,26 @@ pub unsafe fn link(
         );
         let result = (|| {
             let jd = LLVMOrcLLJITGetMainJITDylib(jit);
+            // Every export, except that LLJIT's own names go under their
+            // renamed form (`rename_lljit_names`). Not only what the unit
+            // declares: code generation adds calls of its own (`floor` for
+            // `llvm.floor` without SSE4.1, `memcpy`, `__divti3`, ...).
+            rename_lljit_names(module);
             let mut pairs: Vec<LLVMOrcCSymbolMapPair> = symbols
                 .iter()
                 .map(|(n, a)| {
-                    let n = CString::new(n.as_str()).unwrap();
+                    if LLJIT_DEFINES.contains(&n.as_str()) {
+                        (format!("{RENAMED_PREFIX}{n}"), *a)
+                    } else {
+                        (n.clone(), *a)
+                    }
+                })
+                .map(|(n, a)| {
+                    let n = CString::new(n).unwrap();
                     LLVMOrcCSymbolMapPair {
                         Name: LLVMOrcLLJITMangleAndIntern(jit, n.as_ptr()),
                         Sym: LLVMJITEvaluatedSymbol {
-                            Address: *a,
+                            Address: a,
                             Flags: LLVMJITSymbolFlags {
                                 GenericFlags: LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported as u8
                                     | LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8,
