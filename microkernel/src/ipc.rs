@@ -141,7 +141,7 @@ impl Kernel {
         if let Some(abandoned) = self.task_mut(me).reply_to.take()
             && self.awaits_reply_from(abandoned, me)
         {
-            self.wake(abandoned, Err(SysError::PeerDied));
+            self.wake(abandoned, Err(SysError::Unanswered));
         }
         if let Some(bits) = self.take_bound_bits(me) {
             self.write_notification(me, msg, bits);

@@ -281,7 +281,7 @@ impl Kernel {
         if let Some(caller) = self.task_mut(id).reply_to.take()
             && self.awaits_reply_from(caller, id)
         {
-            self.wake(caller, Err(SysError::PeerDied));
+            self.wake(caller, Err(SysError::Unanswered));
         }
         if let Some(n) = self.task_mut(id).bound.take()
             && let Some(n) = self.notifications.get_mut(n)

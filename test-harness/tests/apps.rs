@@ -276,6 +276,130 @@ fn the_app_survives_a_jit_crash_after_writing_code_before_publishing() {
     survives_a_jit_crash("crash-publish", "before-publish");
 }
 
+/// A crash while compiling is never asked for again: the function falls
+/// back a tier (`app.fallback ... why=jit-died`) and the restarted JIT
+/// compiles it there.
+#[test]
+fn a_compile_that_killed_the_jit_is_not_sent_again() {
+    common::setup();
+    let b = common::boot_app_with_args("fib", "fib.ll", &["2", "crash-compile"]);
+    check!(
+        b,
+        b.log
+            .events_with("app.fallback", "fn", "fib")
+            .any(|e| e.num("level") == Some(2)
+                && e.num("to") == Some(1)
+                && e.get("why") == Some("jit-died")),
+        "fib did not fall back from O2 to O1 after the JIT died compiling it"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("jit.crashing", "at", "during-compile")
+            .count()
+            == 1
+            && b.log
+                .events_with("jit.compile", "fn", "fib")
+                .all(|e| e.num("level") == Some(1)),
+        "the request that killed the JIT was sent again"
+    );
+    check!(
+        b,
+        output_of(&b, "fib") == native_output("fib") && b.exit_code() == 0,
+        "the program did not go on"
+    );
+}
+
+/// A real LLVM fatal error (the code generator meets an AVX-512 intrinsic
+/// it cannot handle) becomes an answer naming the function and LLVM's
+/// words; the JIT exits and is restarted, the app host falls back a tier
+/// and the program goes on with native output.
+#[test]
+fn an_llvm_fatal_error_is_an_answer_and_the_function_falls_back_a_tier() {
+    common::setup();
+    let b = common::boot_app_with_args("fib", "fib.ll", &["2", "crash-fatal"]);
+    check!(
+        b,
+        b.log
+            .events("jit.fatal")
+            .any(|e| e.get("while") == Some("compiling_fib_at_O2")
+                && e.get("msg").is_some_and(|m| !m.is_empty())),
+        "no jit.fatal event naming fib at O2 and LLVM's message"
+    );
+    check!(
+        b,
+        b.log.text.lines().any(|l| l.contains(
+            "app: the JIT could not compile fib at O2: LLVM fatal error while compiling fib at O2:"
+        )),
+        "the app host did not get the fatal error as an answer"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("task.exit", "name", "jit")
+            .any(|e| e.get("reason") == Some("exit") && e.num("code") == Some(70))
+            && b.log.events_with("svc.restart", "name", "jit").count() == 1,
+        "the JIT did not exit with 70 and get restarted once"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("app.fallback", "fn", "fib")
+            .any(|e| e.num("level") == Some(2)
+                && e.num("to") == Some(1)
+                && e.get("why") == Some("failed"))
+            && b.log
+                .events_with("jit.compile", "fn", "fib")
+                .all(|e| e.num("level") == Some(1)),
+        "fib did not fall back to O1"
+    );
+    check!(
+        b,
+        output_of(&b, "fib")
+            .into_iter()
+            .filter(|l| !l.starts_with("app: "))
+            .collect::<Vec<_>>()
+            == native_output("fib")
+            && b.exit_code() == 0,
+        "the program did not go on with native output"
+    );
+}
+
+/// An inline-assembly string the assembler rejects is an LLVM error
+/// diagnostic: the JIT answers with LLVM's message at each tier and stays
+/// up (no `exit(1)`), and the app host ends with its failure status.
+#[test]
+fn an_llvm_error_diagnostic_is_an_answer_and_the_jit_stays_up() {
+    common::setup();
+    let b = common::boot_app("badasm", "badasm.ll", 2);
+    check!(
+        b,
+        b.log
+            .text
+            .lines()
+            .any(|l| l.contains("LLVM could not compile main at O2")
+                && l.contains("bogus_instruction")),
+        "the JIT's answer does not carry LLVM's diagnostic"
+    );
+    check!(
+        b,
+        b.log.events_with("app.fallback", "fn", "main").count() == 2,
+        "main did not fall back O2 -> O1 -> O0"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("task.exit", "name", "jit")
+            .all(|e| e.get("reason") == Some("killed")),
+        "the JIT died"
+    );
+    check!(
+        b,
+        b.exit_code() == app_status::HOST_FAILED as i32,
+        "the run did not end with the app host's failure status"
+    );
+}
+
 #[test]
 fn a_program_gets_its_arguments_and_reports_its_exit_status() {
     common::setup();

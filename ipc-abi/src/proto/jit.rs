@@ -251,6 +251,9 @@ pub enum CrashPoint {
     /// After the code is written into the app's region, before it is
     /// published.
     BeforePublish,
+    /// LLVM reports a real fatal error: instead of the function, the JIT
+    /// compiles a construct its code generator cannot handle.
+    LlvmFatalError,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

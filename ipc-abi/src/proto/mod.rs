@@ -75,8 +75,18 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The server is gone (it died before or while handling the call):
+    /// reconnecting may help.
     pub fn is_peer_died(&self) -> bool {
-        *self == CallError::Sys(SysErrorOrUnknown::Known(SysError::PeerDied))
+        self.is_unanswered()
+            || *self == CallError::Sys(SysErrorOrUnknown::Known(SysError::PeerDied))
+    }
+
+    /// The server received the call and ended (or moved on) without
+    /// answering: the request itself may have killed it, so sending it
+    /// again may kill the next one too.
+    pub fn is_unanswered(&self) -> bool {
+        *self == CallError::Sys(SysErrorOrUnknown::Known(SysError::Unanswered))
     }
 }
 

@@ -207,10 +207,14 @@ pub enum SysError {
     /// The task has already started (grant/start) or is dead.
     BadTaskState = 17,
     AlreadyBadged = 18,
+    /// The server received the call and will never answer it: it died, or
+    /// received another call first. Unlike `PeerDied` (nobody received
+    /// it), the request itself may be what ended the server.
+    Unanswered = 19,
 }
 
 impl SysError {
-    pub const ALL: [SysError; 18] = [
+    pub const ALL: [SysError; 19] = [
         SysError::NoSuchSyscall,
         SysError::BadAddress,
         SysError::InvalidArgument,
@@ -229,6 +233,7 @@ impl SysError {
         SysError::BadImage,
         SysError::BadTaskState,
         SysError::AlreadyBadged,
+        SysError::Unanswered,
     ];
 
     /// The value returned in `rax`.

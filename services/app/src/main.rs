@@ -1,5 +1,5 @@
 //! The app host (Linux personality, no LLVM):
-//! `app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish]
+//! `app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal]
 //! [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]`. With several levels the program
 //! runs once per level, each time with freshly initialized globals.
 //!
@@ -52,7 +52,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
+const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -149,6 +149,7 @@ fn main() {
         Some("crash-idle") => Some(CrashPlan::Idle),
         Some("crash-compile") => Some(CrashPlan::Compile(CrashPoint::DuringCompile)),
         Some("crash-publish") => Some(CrashPlan::Compile(CrashPoint::BeforePublish)),
+        Some("crash-fatal") => Some(CrashPlan::Compile(CrashPoint::LlvmFatalError)),
         _ => None,
     };
     session.tier_up = args

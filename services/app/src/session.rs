@@ -1,9 +1,11 @@
 //! The app host's side of the JIT protocol: one program's package and
 //! regions, the connection to the JIT server, and what to do when that
-//! server dies (`PeerDied`): wait for the supervisor to restart it,
-//! reconnect by name, `Load { resume: true }` (the program's globals, slots
-//! and code stay as they are) and ask again, at most [`JIT_ATTEMPTS`]
-//! times, each wait at most [`JIT_WAIT_TICKS`].
+//! server dies: wait for the supervisor to restart it, reconnect by name,
+//! `Load { resume: true }` (the program's globals, slots and code stay as
+//! they are), at most [`JIT_ATTEMPTS`] times, each wait at most
+//! [`JIT_WAIT_TICKS`]. A request the JIT never received (`PeerDied`) is
+//! sent again; one it died serving (`Unanswered`) never is, nor one it
+//! refused: a compile falls back to the tier below instead (`app.fallback`).
 
 use ipc_abi::cap::Slot;
 use ipc_abi::ipc::Message;
@@ -135,7 +137,15 @@ impl Session {
                         "the JIT answered Load with something else".into(),
                     ));
                 }
-                Err(e) => self.lost(e, attempt).map_err(Failure::Failed)?,
+                Err(e) => {
+                    let killed_it = e.is_unanswered();
+                    self.lost(e, attempt).map_err(Failure::Failed)?;
+                    if killed_it {
+                        return Err(Failure::Failed(
+                            "the JIT died loading it (not sent again)".into(),
+                        ));
+                    }
+                }
             }
         }
         unreachable!()
@@ -176,15 +186,20 @@ impl Session {
                 .is_none_or(|c| c.contains(&index))
                 .then_some(*level)
         });
-        for attempt in 1.. {
+        // A request that failed, or that the JIT died serving, is never
+        // sent again: the function falls back one tier at a time.
+        let mut level = self.level;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let jit = self.connected()?;
             let request = JitRequest::Compile {
                 function: index as u32,
-                level: self.level,
+                level,
                 then,
                 crash: crash.take(),
             };
-            match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &[]) {
+            let why = match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &[]) {
                 Ok(JitReply::Compiled { address, .. }) => {
                     let code_end = APP_CODE_BASE + APP_CODE_PAGES * ipc_abi::layout::PAGE_SIZE;
                     if !(APP_UNIT_CODE_BASE..code_end).contains(&address) {
@@ -196,20 +211,51 @@ impl Session {
                     return Ok(address);
                 }
                 Ok(JitReply::Failed { message }) => {
-                    return Err(format!(
-                        "the JIT could not compile {}: {message}",
+                    eprintln!(
+                        "app: the JIT could not compile {} at O{level}: {message}",
                         self.names[index]
-                    ));
+                    );
+                    "failed"
                 }
                 Ok(_) => return Err("the JIT answered Compile with something else".into()),
                 Err(e) => {
+                    let killed_it = e.is_unanswered();
                     self.lost(e, attempt)?;
                     self.load(true).map_err(|f| match f {
                         Failure::Refused(m) | Failure::Failed(m) => m,
                     })?;
+                    if !killed_it {
+                        // It died before it got the request: ask again.
+                        continue;
+                    }
+                    "jit-died"
                 }
+            };
+            if level == 0 {
+                return Err(format!(
+                    "the JIT could not compile {} at any tier",
+                    self.names[index]
+                ));
             }
+            let _ = sys::log_event(&format!(
+                "app.fallback fn={} level={level} to={} why={why}",
+                event_word(&self.names[index]),
+                level - 1
+            ));
+            level -= 1;
         }
-        unreachable!()
     }
+}
+
+/// A name as one word of a log event.
+fn event_word(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@
 //! Its bookkeeping lives in the app's data region (`JitState`), so a
 //! restarted server resumes with `Load { resume: true }`.
 
+use crate::fatal;
 use crate::llvm::Llvm;
 use crate::native::log_event;
 use crate::orc::{self, Regions};
@@ -18,6 +19,7 @@ use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::jit::*;
 use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireReply};
+use llvm_sys::orc2::LLVMOrcThreadSafeContextGetContext;
 use rt::sys;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -241,6 +243,16 @@ fn handle(
 
 /// Test only: dies the way a real bug would, with a fault the kernel
 /// reports and the supervisor sees.
+/// Test only: IR that makes LLVM's x86 code generator report a fatal
+/// error (an AVX-512 intrinsic on a target without AVX-512).
+const FATAL_IR: &str =
+    "declare <16 x float> @llvm.x86.avx512.rsqrt14.ps.512(<16 x float>, <16 x float>, i16)
+define <16 x float> @f(<16 x float> %x) {
+  %r = call <16 x float> @llvm.x86.avx512.rsqrt14.ps.512(<16 x float> %x, <16 x float> %x, i16 -1)
+  ret <16 x float> %r
+}
+";
+
 fn crash(point: &str) -> ! {
     log_event(&format!("jit.crashing at={point}"));
     // SAFETY: not safe, on purpose: a write to address 0 kills this task.
@@ -292,6 +304,18 @@ fn compile(
     if crash_at == Some(CrashPoint::DuringCompile) {
         crash("during-compile");
     }
+    fatal::serving(Some(format!(
+        "compiling {} at O{level}",
+        app.program.functions[index]
+    )));
+    // SAFETY: the program's thread-safe context is live while `app` is.
+    fatal::watch(unsafe { LLVMOrcThreadSafeContextGetContext(app.program.context()) });
+    fatal::take_errors();
+    if crash_at == Some(CrashPoint::LlvmFatalError) {
+        log_event("jit.crashing at=llvm-fatal-error");
+        // Test only: a real fatal error, through the real handler.
+        let _ = llvm.compile(FATAL_IR, level);
+    }
     // SAFETY: the unit is a fresh module in the program's context, handed
     // over to `link`.
     let linked = unsafe {
@@ -304,7 +328,17 @@ fn compile(
             &[UNIT_FUNCTION],
             &mut app.regions,
         )
-    }?;
+    };
+    fatal::serving(None);
+    let errors = fatal::take_errors();
+    let linked = linked?;
+    if !errors.is_empty() {
+        return Err(format!(
+            "LLVM could not compile {} at O{level}: {}",
+            app.program.functions[index],
+            errors.join("; ")
+        ));
+    }
     if crash_at == Some(CrashPoint::BeforePublish) {
         crash("before-publish");
     }
