@@ -7,7 +7,7 @@ mod common;
 use common::{boot_app, output_of};
 use ipc_abi::exit::GuestStatus;
 use ipc_abi::proto::jit::app_status;
-use test_harness::artifacts::apps_dir;
+use test_harness::artifacts::{self, apps_dir};
 use test_harness::qemu::{Boot, Outcome};
 
 /// Whether the app host running `app` reported exit status `code`.
@@ -684,4 +684,54 @@ fn the_run_ends_with_the_programs_own_status() {
     assert_eq!(native("return").code(), Some(3));
     assert_eq!(native("null").signal(), Some(11));
     assert_eq!(native("abort").signal(), Some(6));
+}
+
+/// Standard input and a file opened by name come from the initrd; a file
+/// written is kept in memory and reads back; a file nobody gave is not
+/// found. Compared with the native build run on the same input.
+#[test]
+fn a_program_reads_stdin_and_files_and_writes_a_scratch_file() {
+    common::setup();
+    let inputs = artifacts::workspace_root().join("test-harness/manifests");
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        inputs.join("input-words.txt"),
+        scratch.path().join("input-words.txt"),
+    )
+    .unwrap();
+    let native = std::process::Command::new(apps_dir().join("input-native"))
+        .current_dir(scratch.path())
+        .stdin(std::fs::File::open(inputs.join("input-numbers.txt")).unwrap())
+        .output()
+        .unwrap();
+    let want: Vec<String> = String::from_utf8(native.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let b = common::boot_app_with_files(
+        "input",
+        "input.ll",
+        &["0", "stdin=input-numbers.txt", "file=input-words.txt"],
+        &["input-numbers.txt", "input-words.txt"],
+    );
+    let got = output_of(&b, "input");
+    check!(
+        b,
+        got == want && b.exit_code() == 0,
+        "output differs from native\n got: {got:?}\nwant: {want:?}"
+    );
+    // Without stdin=, standard input is empty.
+    let b = common::boot_app_with_files(
+        "input",
+        "input.ll",
+        &["0", "file=input-words.txt"],
+        &["input-words.txt"],
+    );
+    check!(
+        b,
+        output_of(&b, "input").first().map(String::as_str)
+            == Some("read 0 numbers from stdin, sum 0"),
+        "standard input was not empty without stdin="
+    );
 }

@@ -4,8 +4,9 @@
 //! archives themselves and refers to each, so the linker brings them all
 //! into the app host; nothing here lists functions by hand. A program that
 //! declares anything else is refused when the JIT loads it, with the
-//! missing names listed. `exit` is the app host's own: it reports the
-//! status like a return from `main` would.
+//! missing names listed. `exit` and `fopen` are the app host's own
+//! (`overrides`): `exit` reports the status like a return from `main`
+//! would, `fopen` serves the files the program was given (`input`).
 
 use std::ffi::{c_int, c_void};
 
@@ -13,6 +14,7 @@ mod generated {
     #![allow(
         non_upper_case_globals,
         dead_code,
+        clashing_extern_declarations,
         reason = "generated declarations of C library symbols, used only for their addresses"
     )]
     include!(concat!(env!("OUT_DIR"), "/c_library.rs"));
@@ -41,10 +43,25 @@ extern "C" fn program_exit(code: c_int) -> ! {
     crate::finish(code)
 }
 
+/// The app host's own versions of C library functions: `exit` reports
+/// the status, `fopen` serves the files the program was given.
+fn overrides() -> [(&'static str, u64); 3] {
+    [
+        ("exit", program_exit as *const () as u64),
+        ("fopen", crate::input::program_fopen as *const () as u64),
+        ("fopen64", crate::input::program_fopen as *const () as u64),
+    ]
+}
+
 /// (name, address) of every export.
 pub fn table() -> Vec<(&'static str, u64)> {
     let mut table = generated::c_library();
-    table.push(("exit", program_exit as *const () as u64));
+    for (name, address) in overrides() {
+        match table.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 = address,
+            None => table.push((name, address)),
+        }
+    }
     table
 }
 

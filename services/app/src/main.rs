@@ -1,6 +1,8 @@
 //! The app host (Linux personality, no LLVM):
 //! `app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal]
-//! [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]`. With several levels the program
+//! [tier-up=N[:FN,FN...]] [probe-unknown] [stdin=NAME] [file=NAME]... [-- ARGS...]`
+//! (`stdin=` and `file=` name initrd files: the program's standard input
+//! and files it may open, see `input`). With several levels the program
 //! runs once per level, each time with freshly initialized globals.
 //!
 //! It finds the program's IR and its function table (`FILE.ll.fns`, made
@@ -21,6 +23,7 @@
 //! test only).
 
 mod exports;
+mod input;
 mod resolver;
 mod session;
 
@@ -52,7 +55,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [probe-unknown] [-- ARGS...]";
+const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [probe-unknown] [stdin=NAME] [file=NAME]... [-- ARGS...]";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -87,6 +90,14 @@ fn main() {
             .data
     };
     let _ = FILE.set(file.clone());
+    // The program's input (initrd files named by `stdin=` and `file=`).
+    for a in &args[3.min(args.len())..] {
+        if let Some(name) = a.strip_prefix("stdin=") {
+            input::set_stdin(find(name));
+        } else if let Some(name) = a.strip_prefix("file=") {
+            input::provide(name, find(name));
+        }
+    }
     let ir = find(file);
     let functions = find(&format!("{file}.fns"));
     let names: Vec<String> = std::str::from_utf8(functions)

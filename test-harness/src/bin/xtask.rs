@@ -99,6 +99,7 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut manifest: Option<PathBuf> = None;
     let mut cmdline = None;
     let mut extra = Vec::new();
+    let mut input = Input::default();
     let mut timeout = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -118,6 +119,8 @@ fn run(args: &[String]) -> Result<i32, String> {
                 timeout = Some(Duration::from_secs(secs));
             }
             "--app" => app = Some(PathBuf::from(value(&mut it, a)?)),
+            "--stdin" => input.stdin = Some(PathBuf::from(value(&mut it, a)?)),
+            "--file" => input.files.push(value(&mut it, a)?.clone()),
             "--tier" => {
                 tier = value(&mut it, a)?
                     .parse()
@@ -135,12 +138,14 @@ fn run(args: &[String]) -> Result<i32, String> {
         if initrd.is_some() || manifest.is_some() {
             return Err("--app builds its own initrd: no --initrd or --manifest with it".into());
         }
-        manifest = Some(app_manifest(app, tier, &program_args)?);
+        manifest = Some(app_manifest(app, tier, &program_args, &input)?);
         if memory_default {
             memory = "1G".into();
         }
     } else if !program_args.is_empty() {
         return Err("arguments after -- are for --app programs".into());
+    } else if input.stdin.is_some() || !input.files.is_empty() {
+        return Err("--stdin and --file are for --app programs".into());
     }
     let art = build()?;
     let initrd_path = match (initrd, manifest) {
@@ -193,7 +198,54 @@ fn run(args: &[String]) -> Result<i32, String> {
 /// `llvm-dis-19` (the initrd writer reads the function table from text), a
 /// `.ll` file is taken as it is; returns a manifest that runs it through
 /// the JIT server and the app host.
-fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<PathBuf, String> {
+/// What an `--app` program reads: its standard input and the files it
+/// may open, by the paths it opens them with.
+#[derive(Default)]
+struct Input {
+    stdin: Option<PathBuf>,
+    files: Vec<String>,
+}
+
+/// Puts the program's input beside its manifest, so the initrd carries
+/// each file under the name the program uses; returns the manifest's
+/// file names and the app host's arguments for them.
+fn stage_input(dir: &std::path::Path, input: &Input) -> Result<(Vec<String>, Vec<String>), String> {
+    let (mut files, mut args) = (Vec::new(), Vec::new());
+    if let Some(stdin) = &input.stdin {
+        std::fs::copy(stdin, dir.join("program.stdin"))
+            .map_err(|e| format!("--stdin {}: {e}", stdin.display()))?;
+        files.push("program.stdin".to_string());
+        args.push("stdin=program.stdin".to_string());
+    }
+    for path in &input.files {
+        let p = std::path::Path::new(path);
+        if p.components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(format!(
+                "--file {path}: give a path without `..` (the program opens it by this name)"
+            ));
+        }
+        if !p.is_file() {
+            return Err(format!("--file {path}: no such file"));
+        }
+        if p.is_relative() {
+            let to = dir.join(p);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            std::fs::copy(p, &to).map_err(|e| format!("--file {path}: {e}"))?;
+        }
+        files.push(path.clone());
+        args.push(format!("file={path}"));
+    }
+    Ok((files, args))
+}
+
+fn app_manifest(
+    app: &std::path::Path,
+    tier: u8,
+    args: &[String],
+    input: &Input,
+) -> Result<PathBuf, String> {
     let dir = artifacts::work_dir().join("app");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let ext = app.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -236,10 +288,14 @@ fn app_manifest(app: &std::path::Path, tier: u8, args: &[String]) -> Result<Path
             ));
         }
     };
-    let mut argv = vec![file.to_string(), tier.to_string(), "--".to_string()];
+    let (mut files, input_args) = stage_input(&dir, input)?;
+    files.insert(0, file.to_string());
+    let mut argv = vec![file.to_string(), tier.to_string()];
+    argv.extend(input_args);
+    argv.push("--".to_string());
     argv.extend(args.iter().cloned());
     let manifest = format!(
-        "version = 1\nfiles = [\"{file}\"]\n\n[[service]]\nname = \"supervisor\"\n\n\
+        "version = 1\nfiles = {files:?}\n\n[[service]]\nname = \"supervisor\"\n\n\
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
          capabilities = [\"initrd\", \"shutdown\"]\nshutdown_on_exit = true\n"

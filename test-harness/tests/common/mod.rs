@@ -90,6 +90,16 @@ pub fn boot_app(name: &str, file: &str, level: u8) -> Boot {
 
 /// As [`boot_app`], with the app host's arguments after the file name.
 pub fn boot_app_with_args(name: &str, file: &str, rest: &[&str]) -> Boot {
+    boot_app_with_files(name, file, rest, &[])
+}
+
+/// As [`boot_app_with_args`], with more files from
+/// `test-harness/manifests` in the initrd (for `stdin=` and `file=`).
+pub fn boot_app_with_files(name: &str, file: &str, rest: &[&str], inputs: &[&str]) -> Boot {
+    let files: Vec<&str> = std::iter::once(file)
+        .chain(inputs.iter().copied())
+        .collect();
+    let files = format!("{files:?}");
     let args: Vec<String> = std::iter::once(file.to_string())
         .chain(rest.iter().map(|a| a.to_string()))
         .collect();
@@ -106,7 +116,7 @@ pub fn boot_app_with_args(name: &str, file: &str, rest: &[&str]) -> Boot {
         &manifest,
         format!(
             r#"version = 1
-files = ["{file}"]
+files = {files}
 
 [[service]]
 name = "supervisor"
@@ -128,11 +138,13 @@ shutdown_on_exit = true
         ),
     )
     .unwrap();
-    let extra = artifacts::workspace_root()
-        .join("test-harness/manifests")
-        .join(file);
-    if extra.is_file() {
-        std::fs::copy(&extra, dir.path().join(file)).unwrap();
+    for f in std::iter::once(file).chain(inputs.iter().copied()) {
+        let extra = artifacts::workspace_root()
+            .join("test-harness/manifests")
+            .join(f);
+        if extra.is_file() {
+            std::fs::copy(&extra, dir.path().join(f)).unwrap();
+        }
     }
     boot_manifest_file(&manifest, "1G")
 }
