@@ -612,7 +612,7 @@ fn uname(k: &Kernel, buf: u64) -> u64 {
 }
 
 fn now_ns(k: &Kernel) -> u64 {
-    let hz = k.tsc_hz.max(1) as u128;
+    let hz = k.tsc_hz().max(1) as u128;
     (arch::rdtsc() as u128 * 1_000_000_000 / hz) as u64
 }
 

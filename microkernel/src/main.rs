@@ -11,15 +11,10 @@ extern crate alloc;
 
 mod arch;
 mod console;
-mod ipc;
-mod irq;
 mod linux;
 mod mem;
-mod memory;
 mod object;
 mod personality;
-mod quota;
-mod sched;
 mod selftest;
 mod state;
 mod syscall;
@@ -137,9 +132,8 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     use kerncore::cap::Rights;
     use object::{Object, cap};
     let mut k = state::KERNEL.lock();
-    k.tsc_hz = info.tsc_hz;
-    let serial = k.next_serial;
-    k.next_serial += 1;
+    k.set_tsc_hz(info.tsc_hz);
+    let serial = k.take_serial();
     let start = task::StartInfo {
         args: &[],
         priority: 2,
@@ -152,9 +146,7 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
         let msg = FixedText::<160>::format(format_args!("cannot start the supervisor: {e}"));
         fatal(GuestStatus::BadInitrd, "spawn", msg.as_str())
     });
-    k.reserve_tables();
-    let id = k.tasks.insert(t);
-    k.supervisor = Some(id);
+    let id = k.start_first_task(t);
     let initrd = k.mem_borrow(info.initrd.start, info.initrd.len);
     let birth = [
         cap(Object::Memory(initrd), Rights::READ.union(Rights::GRANT)),
@@ -186,7 +178,7 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     k.make_ready(id);
     kevent!("boot.phase", phase = "kernel.ready", tsc = arch::rdtsc());
     let mut frame = arch::trap::TrapFrame::default();
-    let sched::Next::Run(first) = k.schedule() else {
+    let state::Next::Run(first) = k.schedule() else {
         unreachable!("the supervisor is ready")
     };
     k.switch_to(first, &mut frame);

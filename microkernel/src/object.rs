@@ -1,6 +1,6 @@
 //! Kernel objects that capabilities name (tasks live in `task`).
 
-use crate::quota::Charge;
+use crate::state::Charge;
 use alloc::vec::Vec;
 use kerncore::cap::{Cap, Rights};
 use kerncore::slab::Id;

@@ -2,7 +2,7 @@
 //! pointers, lengths and slots come back as errors in `rax`; nothing a task
 //! passes can crash or hang the kernel.
 
-use crate::object::{Endpoint, Notification, Object, cap};
+use crate::object::{Object, cap};
 use crate::state::Kernel;
 use crate::task::{self, ExitReason, TaskState};
 use crate::usercopy::UserSlice;
@@ -91,8 +91,8 @@ pub fn handle(k: &mut Kernel) {
             .map_err(cap_error)
             .map(|c| ((c.object.kind() as u64) << 32) | c.rights.0 as u64)
             .into(),
-        Request::EndpointCreate => endpoint_create(k).into(),
-        Request::NotificationCreate => notification_create(k).into(),
+        Request::EndpointCreate => k.endpoint_create().into(),
+        Request::NotificationCreate => k.notification_create().into(),
         Request::Signal { slot, bits } => k.signal_slot(slot.0, bits).map(|()| 0).into(),
         Request::Wait { slot, timeout } => blocking(k.wait(slot.0, timeout).map(|r| r.map(Ok))),
         Request::Call { slot, msg } => match k.call(slot.0, msg) {
@@ -148,7 +148,7 @@ pub fn handle(k: &mut Kernel) {
         Request::IrqAck { slot, line } => k.irq_ack(slot.0, line).map(|()| 0).into(),
     };
     if let Done::Now(r) = done
-        && k.tasks.get(me).is_some_and(|t| t.alive())
+        && k.is_alive(me)
     {
         k.set_result(me, r);
     }
@@ -212,41 +212,6 @@ fn log_event(k: &Kernel, buf: UserBuf) -> Result<u64, SysError> {
     Ok(0)
 }
 
-fn endpoint_create(k: &mut Kernel) -> Result<u64, SysError> {
-    let me = k.current();
-    let charge = k.charge(me, core::mem::size_of::<Endpoint>() as u64 * 2 + 64)?;
-    let Ok(endpoint) = Endpoint::new(Some(charge)) else {
-        k.uncharge(Some(charge));
-        return Err(SysError::OutOfMemory);
-    };
-    let Ok(id) = k.endpoints.try_insert(endpoint) else {
-        k.uncharge(Some(charge));
-        return Err(SysError::OutOfMemory);
-    };
-    // The capability is the only reference: dropping it on failure frees
-    // the endpoint and gives the charge back.
-    let c = cap(Object::Endpoint(id), Rights::ALL);
-    k.grant(me, c).map(u64::from).inspect_err(|_| {
-        k.add_ref(c);
-        k.drop_ref(c);
-    })
-}
-
-fn notification_create(k: &mut Kernel) -> Result<u64, SysError> {
-    let me = k.current();
-    let charge = k.charge(me, core::mem::size_of::<Notification>() as u64 * 2)?;
-    let note = Notification::new(Some(charge));
-    let Ok(id) = k.notifications.try_insert(note) else {
-        k.uncharge(Some(charge));
-        return Err(SysError::OutOfMemory);
-    };
-    let c = cap(Object::Notification(id), Rights::ALL);
-    k.grant(me, c).map(u64::from).inspect_err(|_| {
-        k.add_ref(c);
-        k.drop_ref(c);
-    })
-}
-
 fn mint(k: &mut Kernel, Slot(slot): Slot, badge: u64) -> Result<u64, SysError> {
     let me = k.current();
     let c = k.task(me).caps.get(slot).map_err(cap_error)?;
@@ -304,7 +269,7 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
             _ => return Err(SysError::WrongKind),
         }
     };
-    let m = k.memory.get(obj).ok_or(SysError::InvalidCap)?;
+    let m = k.memory_object(obj).ok_or(SysError::InvalidCap)?;
     let size = m.pages() * ipc_abi::layout::PAGE_SIZE;
     let end = a
         .image_offset
@@ -320,10 +285,10 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
     // whose frames stay allocated while we hold the kernel lock.
     let image =
         unsafe { crate::mem::kernel_space::phys_slice(start + a.image_offset, a.image_len) };
-    let serial = k.next_serial;
-    if k.tasks.len() >= ipc_abi::syscall::MAX_TASKS {
+    if !k.has_room_for_task() {
         return Err(SysError::OutOfMemory);
     }
+    let serial = k.take_serial();
     let charge = k.charge(me, task::TASK_COST)?;
     let start = task::StartInfo {
         args: &args,
@@ -348,11 +313,9 @@ fn spawn(k: &mut Kernel, args_ptr: u64) -> Result<u64, SysError> {
             return Err(e);
         }
     };
-    k.next_serial += 1;
     t.death = death;
     t.charge = Some(charge);
-    // Room for MAX_TASKS records was reserved at boot.
-    let id = k.tasks.insert(t);
+    let id = k.insert_task(t);
     if let Some((n, _)) = death {
         k.add_ref(cap(Object::Notification(n), Rights::NONE));
     }
@@ -440,7 +403,7 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
         frames_free: f.free,
         frames_total: f.total,
         ticks: arch::apic::ticks(),
-        tsc_hz: k.tsc_hz,
+        tsc_hz: k.tsc_hz(),
         tasks: k.alive_count() as u64,
         heap_used: crate::mem::heap::stats()
             .used

@@ -8,7 +8,7 @@ use crate::mem::user::{Access, UserPages, UserSpace};
 use crate::mem::{frames, phys_to_virt};
 use crate::object::Object;
 use crate::personality::{self, Personality};
-use crate::quota::Charge;
+use crate::state::Charge;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -7,7 +7,7 @@ use crate::arch::apic::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::idt::exception_name;
 use crate::arch::trap::{SYSCALL_VECTOR, TrapFrame};
 use crate::mem::kernel_space;
-use crate::sched::Next;
+use crate::state::Next;
 use crate::state::{KERNEL, Kernel};
 use crate::task::ExitReason;
 use crate::{arch, kevent, kprintln, syscall};
@@ -89,7 +89,7 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame)
                 let f = crate::mem::frames::stats();
                 // The supervisor's status is the machine's (its services'
                 // outcome: `cargo xtask run` exits with it).
-                let code = k.supervisor_exit.map_or(0, |r| r.status());
+                let code = k.supervisor_status();
                 let status = if code == 0 {
                     GuestStatus::Success
                 } else {
@@ -109,7 +109,7 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame)
                 kprintln!(
                     "kernel: every live task is blocked with nothing that could wake it; stopping"
                 );
-                for (_, t) in k.tasks.iter().filter(|(_, t)| t.alive()) {
+                for t in k.live_tasks() {
                     kprintln!("kernel:   task {} ({}) is {:?}", t.serial, t.name, t.state);
                 }
                 kevent!(

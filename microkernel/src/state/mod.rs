@@ -2,6 +2,22 @@
 //! rules that keep them consistent (reference counts, what a death
 //! releases). One lock guards it all: the kernel is single-CPU and runs
 //! with interrupts off, so the lock is only ever taken once per trap.
+//!
+//! `Kernel`'s fields are private to this module and its children, one per
+//! concern: `ipc` (endpoints, notifications, object creation), `sched`
+//! (ready queues, deadlines, the switch), `memory` (memory objects and
+//! mappings), `irq` (interrupt bindings), `quota` (kernel-memory charges).
+//! The rest of the kernel (syscall dispatch, the Linux personality, traps,
+//! boot) changes the state only through their methods.
+
+mod ipc;
+mod irq;
+mod memory;
+mod quota;
+mod sched;
+
+pub use quota::Charge;
+pub use sched::Next;
 
 use crate::arch::trap::TrapFrame;
 use crate::mem::user::UserSpace;
@@ -18,26 +34,26 @@ use spin::Mutex;
 pub const PRIORITIES: usize = 4;
 
 pub struct Kernel {
-    pub tasks: Slab<Task>,
-    pub endpoints: Slab<Endpoint>,
-    pub notifications: Slab<Notification>,
-    pub memory: Slab<MemObject>,
-    pub ready: [VecDeque<Id>; PRIORITIES],
-    pub current: Option<Id>,
+    tasks: Slab<Task>,
+    endpoints: Slab<Endpoint>,
+    notifications: Slab<Notification>,
+    memory: Slab<MemObject>,
+    ready: [VecDeque<Id>; PRIORITIES],
+    current: Option<Id>,
     /// Whose FPU state and address space are loaded in the CPU.
-    pub fpu_owner: Option<Id>,
-    pub next_serial: u64,
+    fpu_owner: Option<Id>,
+    next_serial: u64,
     /// Set by a timer tick: the running task's slice is over.
-    pub preempt: bool,
-    pub tsc_hz: u64,
+    preempt: bool,
+    tsc_hz: u64,
     /// IRQ line bindings (see `irq`).
-    pub irqs: [Option<crate::irq::Binding>; ipc_abi::syscall::IRQ_LINES as usize],
+    irqs: [Option<irq::Binding>; ipc_abi::syscall::IRQ_LINES as usize],
     /// Deaths being handled (see `kill`).
     dying: VecDeque<(Id, ExitReason)>,
     /// The first task, whose end decides the machine's status.
-    pub supervisor: Option<Id>,
+    supervisor: Option<Id>,
     /// How it ended.
-    pub supervisor_exit: Option<ExitReason>,
+    supervisor_exit: Option<ExitReason>,
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -61,7 +77,7 @@ impl Kernel {
     /// Sizes the tables whose bound is fixed (tasks, ready queues, the
     /// queue of deaths) once, at boot: they never grow or allocate later,
     /// so a task's life and death leaves the heap exactly as it was.
-    pub fn reserve_tables(&mut self) {
+    fn reserve_tables(&mut self) {
         let n = ipc_abi::syscall::MAX_TASKS;
         self.tasks.reserve_total(n);
         for q in &mut self.ready {
@@ -79,6 +95,61 @@ impl Kernel {
             + self.endpoints.spare_bytes()
             + self.notifications.spare_bytes()
             + self.memory.spare_bytes()) as u64
+    }
+
+    // ---- boot and bookkeeping -------------------------------------------
+
+    /// Records the TSC rate the loader measured.
+    pub fn set_tsc_hz(&mut self, hz: u64) {
+        self.tsc_hz = hz;
+    }
+
+    pub fn tsc_hz(&self) -> u64 {
+        self.tsc_hz
+    }
+
+    /// A fresh serial number for a task's logs.
+    pub fn take_serial(&mut self) -> u64 {
+        let s = self.next_serial;
+        self.next_serial += 1;
+        s
+    }
+
+    /// Makes `t` the first task (the supervisor), whose end decides the
+    /// machine's status; sizes the fixed tables first.
+    pub fn start_first_task(&mut self, t: Task) -> Id {
+        self.reserve_tables();
+        let id = self.tasks.insert(t);
+        self.supervisor = Some(id);
+        id
+    }
+
+    /// The supervisor's status once it has ended (0 while it has not).
+    pub fn supervisor_status(&self) -> u64 {
+        self.supervisor_exit.map_or(0, |r| r.status())
+    }
+
+    /// Tasks not yet dead.
+    pub fn live_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.iter().map(|(_, t)| t).filter(|t| t.alive())
+    }
+
+    /// Whether one more task record fits (`MAX_TASKS`, reserved at boot).
+    pub fn has_room_for_task(&self) -> bool {
+        self.tasks.len() < ipc_abi::syscall::MAX_TASKS
+    }
+
+    /// Adds a loaded task (not started); room was reserved at boot.
+    pub fn insert_task(&mut self, t: Task) -> Id {
+        self.tasks.insert(t)
+    }
+
+    pub fn memory_object(&self, id: Id) -> Option<&MemObject> {
+        self.memory.get(id)
+    }
+
+    pub fn is_alive(&self, id: Id) -> bool {
+        self.tasks.get(id).is_some_and(|t| t.alive())
     }
 
     pub fn task(&self, id: Id) -> &Task {

@@ -6,8 +6,8 @@
 //! receiver replies into the caller's buffer. Buffers are checked when a
 //! task blocks, so a copy into a blocked task cannot fail later.
 
-use crate::object::{KCap, Object};
-use crate::sched::deadline;
+use super::sched::deadline;
+use crate::object::{Endpoint, KCap, Notification, Object, cap};
 use crate::state::Kernel;
 use crate::task::TaskState;
 use crate::usercopy::UserSlice;
@@ -202,6 +202,43 @@ impl Kernel {
         self.deliver(caller, cmsg, &out, 0);
         self.wake(caller, Ok(0));
         Ok(())
+    }
+
+    // ---- creation ----------------------------------------------------------
+
+    pub fn endpoint_create(&mut self) -> Result<u64, SysError> {
+        let me = self.current();
+        let charge = self.charge(me, core::mem::size_of::<Endpoint>() as u64 * 2 + 64)?;
+        let Ok(endpoint) = Endpoint::new(Some(charge)) else {
+            self.uncharge(Some(charge));
+            return Err(SysError::OutOfMemory);
+        };
+        let Ok(id) = self.endpoints.try_insert(endpoint) else {
+            self.uncharge(Some(charge));
+            return Err(SysError::OutOfMemory);
+        };
+        // The capability is the only reference: dropping it on failure frees
+        // the endpoint and gives the charge back.
+        let c = cap(Object::Endpoint(id), Rights::ALL);
+        self.grant(me, c).map(u64::from).inspect_err(|_| {
+            self.add_ref(c);
+            self.drop_ref(c);
+        })
+    }
+
+    pub fn notification_create(&mut self) -> Result<u64, SysError> {
+        let me = self.current();
+        let charge = self.charge(me, core::mem::size_of::<Notification>() as u64 * 2)?;
+        let note = Notification::new(Some(charge));
+        let Ok(id) = self.notifications.try_insert(note) else {
+            self.uncharge(Some(charge));
+            return Err(SysError::OutOfMemory);
+        };
+        let c = cap(Object::Notification(id), Rights::ALL);
+        self.grant(me, c).map(u64::from).inspect_err(|_| {
+            self.add_ref(c);
+            self.drop_ref(c);
+        })
     }
 
     // ---- notifications -----------------------------------------------------
