@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_STACK_PAGES, USER_STACK_TOP, USER_START};
 use kerncore::cap::CapTable;
 use kerncore::elf::{self, ElfError};
+use kerncore::lifetime::{Phase, TaskRefs};
 use kerncore::quota::Quota;
 use kerncore::slab::Id;
 
@@ -146,7 +147,7 @@ pub struct Task {
     pub exit: Option<ExitReason>,
     /// Capabilities naming this task; a dead task is kept (for its status)
     /// until the last one is dropped.
-    pub refs: usize,
+    pub refs: TaskRefs,
     pub running_ticks: u64,
 }
 
@@ -160,6 +161,14 @@ impl Task {
 
     pub fn alive(&self) -> bool {
         self.state != TaskState::Dead
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            TaskState::NotStarted => Phase::NotStarted,
+            TaskState::Dead => Phase::Dead,
+            _ => Phase::Alive,
+        }
     }
 
     pub fn space(&self) -> &UserSpace {
@@ -290,7 +299,7 @@ pub fn load(
         fs_base: 0,
         death: None,
         exit: None,
-        refs: 0,
+        refs: TaskRefs::default(),
         running_ticks: 0,
     })
 }

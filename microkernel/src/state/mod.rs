@@ -28,6 +28,7 @@ use alloc::collections::VecDeque;
 use ipc_abi::log::Hex;
 use ipc_abi::syscall::SysError;
 use kerncore::cap::Rights;
+use kerncore::lifetime::{DeathQueue, Queued, Release};
 use kerncore::slab::{Id, Slab};
 use spin::Mutex;
 
@@ -49,7 +50,7 @@ pub struct Kernel {
     /// IRQ line bindings (see `irq`).
     irqs: [Option<irq::Binding>; ipc_abi::syscall::IRQ_LINES as usize],
     /// Deaths being handled (see `kill`).
-    dying: VecDeque<(Id, ExitReason)>,
+    dying: DeathQueue<(Id, ExitReason)>,
     /// The first task, whose end decides the machine's status.
     supervisor: Option<Id>,
     /// How it ended.
@@ -68,7 +69,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     preempt: false,
     tsc_hz: 0,
     irqs: [None; ipc_abi::syscall::IRQ_LINES as usize],
-    dying: VecDeque::new(),
+    dying: DeathQueue::new(),
     supervisor: None,
     supervisor_exit: None,
 });
@@ -83,7 +84,7 @@ impl Kernel {
         for q in &mut self.ready {
             q.reserve(n);
         }
-        self.dying.reserve(n);
+        let _ = self.dying.reserve(n);
     }
 
     /// Heap the object tables hold beyond their live entries (they grow
@@ -217,7 +218,7 @@ impl Kernel {
             }
             Object::Task(id) => {
                 if let Some(t) = self.tasks.get_mut(id) {
-                    t.refs += 1;
+                    t.refs.add();
                 }
             }
             Object::IoPorts { .. } | Object::Irq { .. } => {}
@@ -266,14 +267,11 @@ impl Kernel {
                 let Some(t) = self.tasks.get_mut(id) else {
                     return;
                 };
-                t.refs -= 1;
-                if t.refs == 0 {
-                    match t.state {
-                        TaskState::Dead => self.reap(id),
-                        // Nobody can ever start it: reclaim it now.
-                        TaskState::NotStarted => self.kill(id, ExitReason::Killed),
-                        _ => {}
-                    }
+                let phase = t.phase();
+                match t.refs.drop(phase) {
+                    Release::Reap => self.reap(id),
+                    Release::ReclaimUnstarted => self.kill(id, ExitReason::Killed),
+                    Release::Keep => {}
                 }
             }
             Object::IoPorts { .. } | Object::Irq { .. } => {}
@@ -309,20 +307,17 @@ impl Kernel {
         if !self.tasks.get(id).is_some_and(|t| t.alive()) {
             return;
         }
-        let outermost = self.dying.is_empty();
-        if self.dying.try_reserve(1).is_err() {
-            // Cannot queue it: end it now (the queue only grows while a
-            // death is being handled, so this recursion is one level).
-            self.kill_one(id, reason);
-            return;
-        }
-        self.dying.push_back((id, reason));
-        if !outermost {
-            return;
-        }
-        while let Some((t, r)) = self.dying.front().copied() {
-            self.kill_one(t, r);
-            self.dying.pop_front();
+        match self.dying.push((id, reason)) {
+            Queued::Behind => {}
+            // Cannot queue it: end it now (the queue was sized at boot for
+            // every task, so this does not happen in practice).
+            Queued::NoRoom => self.kill_one(id, reason),
+            Queued::Outermost => {
+                while let Some((t, r)) = self.dying.next() {
+                    self.kill_one(t, r);
+                    self.dying.done();
+                }
+            }
         }
     }
 
@@ -332,7 +327,7 @@ impl Kernel {
         }
         // Held while its capabilities are dropped, so that dropping one
         // naming itself cannot free the record under us.
-        self.task_mut(id).refs += 1;
+        self.task_mut(id).refs.begin_death();
         crate::personality::on_exit(self, id);
         self.log_exit(id, reason);
         if self.supervisor == Some(id) {
@@ -378,9 +373,7 @@ impl Kernel {
         if self.current == Some(id) {
             self.current = None;
         }
-        let t = self.task_mut(id);
-        t.refs -= 1;
-        if t.refs == 0 {
+        if self.task_mut(id).refs.end_death() == Release::Reap {
             self.reap(id);
         }
     }
