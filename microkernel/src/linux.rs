@@ -34,8 +34,8 @@ pub struct LinuxState {
     enosys_logged: [u64; 8],
     rng: u64,
     /// Console output not yet ended by a newline (programs write a line in
-    /// several pieces).
-    pending_line: Vec<u8>,
+    /// several pieces), for standard output and standard error apart.
+    pending: [Vec<u8>; 2],
 }
 
 impl LinuxState {
@@ -62,7 +62,7 @@ impl LinuxState {
             mmap_next: MMAP_BASE,
             enosys_logged: [0; 8],
             rng: arch::rdtsc() | 1,
-            pending_line: Vec::new(),
+            pending: [Vec::new(), Vec::new()],
         }
     }
 }
@@ -307,38 +307,52 @@ fn write(k: &mut Kernel, fd: u64, pieces: &[(u64, u64)]) -> u64 {
     let me = k.current();
     let t = k.task_mut(me);
     let st = t.personality.linux_mut().expect("linux task");
-    st.pending_line.extend_from_slice(&text);
+    let stream = (fd - 1) as usize;
+    let pending = &mut st.pending[stream];
+    pending.extend_from_slice(&text);
     // Print whole lines; keep a partial one (at most PENDING_MAX bytes)
     // for the next write.
-    let mut cut = st
-        .pending_line
+    let mut cut = pending
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    if st.pending_line.len() - cut > PENDING_MAX {
-        cut = st.pending_line.len();
+    if pending.len() - cut > PENDING_MAX {
+        cut = pending.len();
     }
     if cut == 0 {
         return written;
     }
-    let lines: Vec<u8> = st.pending_line.drain(..cut).collect();
-    st.pending_line.shrink_to(PENDING_MAX);
-    print_lines(&t.name, &lines);
+    let lines: Vec<u8> = pending.drain(..cut).collect();
+    pending.shrink_to(PENDING_MAX);
+    print_lines(&t.name, stream, &lines);
     written
 }
 
-fn print_lines(name: &str, bytes: &[u8]) {
-    crate::console::print_task_lines(name, &String::from_utf8_lossy(bytes));
+/// Prints a task's output lines: standard output tagged `[name]`,
+/// standard error `[name:err]`.
+fn print_lines(name: &str, stream: usize, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    if stream == 0 {
+        crate::console::print_task_lines(name, &text);
+    } else {
+        let mut tag = String::from(name);
+        tag.push_str(":err");
+        crate::console::print_task_lines(&tag, &text);
+    }
 }
 
-/// Prints what a dying task left without a final newline.
+/// Prints what a task has written without a final newline: when it dies,
+/// and before it logs an event, so that the console keeps the order in
+/// which things happened.
 pub fn flush_output(k: &mut Kernel, id: kerncore::slab::Id) {
     let t = k.task_mut(id);
-    if let Some(st) = t.personality.linux_mut()
-        && !st.pending_line.is_empty()
-    {
-        let rest = core::mem::take(&mut st.pending_line);
-        print_lines(&t.name, &rest);
+    if let Some(st) = t.personality.linux_mut() {
+        for stream in 0..2 {
+            if !st.pending[stream].is_empty() {
+                let rest = core::mem::take(&mut st.pending[stream]);
+                print_lines(&t.name, stream, &rest);
+            }
+        }
     }
 }
 

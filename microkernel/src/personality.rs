@@ -122,3 +122,9 @@ pub fn on_syscall(k: &mut Kernel) -> bool {
 pub fn on_exit(k: &mut Kernel, id: Id) {
     linux::flush_output(k, id);
 }
+
+/// What a personality does before a task's event is logged: the Linux one
+/// prints a partial line first, so output and events keep their order.
+pub fn before_event(k: &mut Kernel, id: Id) {
+    linux::flush_output(k, id);
+}

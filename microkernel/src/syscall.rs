@@ -46,7 +46,10 @@ pub fn handle(k: &mut Kernel) {
     };
     let done: Done = match request {
         Request::ConsoleWrite { text } => console_write(k, text).into(),
-        Request::LogEvent { text } => log_event(k, text).into(),
+        Request::LogEvent { text } => {
+            crate::personality::before_event(k, me);
+            log_event(k, text).into()
+        }
         Request::Exit { code } => {
             k.kill(me, ExitReason::Exit(code));
             return;

@@ -20,8 +20,41 @@ pub struct BootConfig {
     /// `-icount` argument, for instruction-exact guest time.
     pub icount: Option<String>,
     pub extra_args: Vec<String>,
-    /// Copy the serial console to our stdout as it arrives.
-    pub echo: bool,
+    /// What of the serial console to show as it arrives.
+    pub echo: Echo,
+}
+
+/// What a boot shows on the terminal while it runs (the whole log is
+/// kept either way).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Echo {
+    Nothing,
+    /// Every console line, on stdout.
+    Everything,
+    /// Only one task's own output, untagged: its `[name]` lines on stdout
+    /// and its `[name:err]` lines on stderr.
+    Task(String),
+}
+
+impl Echo {
+    /// Shows one console line (with its newline) as asked.
+    fn show(&self, line: &str) {
+        match self {
+            Echo::Nothing => {}
+            Echo::Everything => {
+                print!("{line}");
+                let _ = std::io::stdout().flush();
+            }
+            Echo::Task(name) => {
+                if let Some(out) = line.strip_prefix(&format!("[{name}] ")) {
+                    print!("{out}");
+                    let _ = std::io::stdout().flush();
+                } else if let Some(err) = line.strip_prefix(&format!("[{name}:err] ")) {
+                    eprint!("{err}");
+                }
+            }
+        }
+    }
 }
 
 impl BootConfig {
@@ -33,7 +66,7 @@ impl BootConfig {
             timeout: Duration::from_secs(120),
             icount: None,
             extra_args: Vec::new(),
-            echo: false,
+            echo: Echo::Nothing,
         }
     }
 }
@@ -156,16 +189,13 @@ pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
     let reader = {
         let text = Arc::clone(&text);
         let stdout = child.stdout.take().expect("piped");
-        let echo = cfg.echo;
+        let echo = cfg.echo.clone();
         std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             let mut buf = Vec::new();
             while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
                 let line = console_line(&buf);
-                if echo {
-                    print!("{line}");
-                    let _ = std::io::stdout().flush();
-                }
+                echo.show(&line);
                 text.lock().unwrap().push_str(&line);
                 buf.clear();
             }

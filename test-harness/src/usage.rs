@@ -20,11 +20,13 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "run",
-        options: "--app FILE.c|FILE.ll|FILE.bc [--tier 0-3] [--stdin FILE] [--file PATH]... \
-                  [--memory SIZE] [--timeout SECS] [-- PROGRAM ARGS...]",
-        about: "run your own program through the JIT server (compiled at --tier, default 2); \
-                exits with the program's status (128 + signal for a fault, 126: refused, 123: \
-                the app host could not run it)",
+        options: "--app FILE.c|FILE.ll|FILE.bc [--tier 0-3] [--cflags \"...\"] [-DX=Y -IDIR -W...] \
+                  [--stdin FILE] [--file PATH]... [--verbose] [--memory SIZE] [--timeout SECS] \
+                  [-- PROGRAM ARGS...]",
+        about: "run your own program through the JIT server (compiled at --tier, default 2); shows \
+                only its output and a one-line summary (--verbose: the whole console); exits with \
+                the program's status (128 + signal for a fault, 126: refused, 123: the app host \
+                could not run it)",
     },
     Command {
         name: "test",

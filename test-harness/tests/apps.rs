@@ -561,13 +561,12 @@ fn c_library_run_matches_native(level: u8) {
         b.exit_code() == 3,
         "the run did not end with the program's status 3"
     );
-    let got = output_of(&b, "libc");
     check!(
         b,
-        got.iter().any(|l| l == "to stderr"),
-        "nothing reached stderr"
+        b.log.text.lines().any(|l| l == "[libc:err] to stderr"),
+        "nothing reached stderr (marked apart from stdout)"
     );
-    let stdout: Vec<String> = got.into_iter().filter(|l| l != "to stderr").collect();
+    let stdout = output_of(&b, "libc");
     check!(
         b,
         stdout == native_output("libc"),
@@ -734,4 +733,64 @@ fn a_program_reads_stdin_and_files_and_writes_a_scratch_file() {
             == Some("read 0 numbers from stdin, sum 0"),
         "standard input was not empty without stdin="
     );
+}
+
+/// `cargo xtask run --app` as a drop-in for a native run: compiler flags
+/// pass through, argv[0] is the program's name, only the program's output
+/// is shown (stderr on stderr, the last partial line included) with a
+/// one-line summary, and the run exits with the program's status. The
+/// partial line reaches the log before the exit event, and stderr lines
+/// are marked apart.
+#[test]
+fn app_runs_like_a_native_program_from_the_command_line() {
+    common::setup();
+    let root = artifacts::workspace_root();
+    let xtask = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap()
+    };
+    // Without the flag the program does not compile: refused at once.
+    let out = xtask(&["run", "--app", "test-harness/manifests/dropin.c"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = xtask(&[
+        "run",
+        "--app",
+        "test-harness/manifests/dropin.c",
+        "--cflags",
+        "-DN=5",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert_eq!(
+        stdout, "argv[0] = dropin\nN = 5\nno final newline\n",
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("to stderr\n"), "{stderr}");
+    assert!(
+        stderr.contains("xtask: test-harness/manifests/dropin.c exited with status 5;"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(artifacts::work_dir().join("last-boot.log")).unwrap();
+    assert!(
+        log.contains("[app:err] to stderr\n"),
+        "stderr lines are not marked"
+    );
+    let partial = log
+        .find("[app] no final newline")
+        .expect("partial line missing");
+    let exit = log.find("@@ app.exit").expect("no app.exit event");
+    assert!(partial < exit, "the partial line came after the exit event");
 }

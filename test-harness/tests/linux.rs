@@ -26,7 +26,7 @@ fn a_static_glibc_rust_program_runs_under_the_linux_personality() {
         "[linuxhello] linuxhello: squares[9999]=99980001 sum=499999500000 text_len=21",
         "[linuxhello] linuxhello: slept_at_least_30ms=true",
         "[linuxhello] linuxhello: thread_local_count=4",
-        "[linuxhello] linuxhello: this line went to stderr",
+        "[linuxhello:err] linuxhello: this line went to stderr",
         "[linuxhello] linuxhello: mmap_rw_ok=true",
         "[linuxhello] linuxhello: mprotect_wx_refused=true",
         "[linuxhello] linuxhello: mmap_wx_refused=true",

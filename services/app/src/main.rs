@@ -55,7 +55,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [probe-unknown] [stdin=NAME] [file=NAME]... [-- ARGS...]";
+const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...]";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -89,7 +89,16 @@ fn main() {
             .unwrap_or_else(|| fail(&format!("{name} is not in the initrd")))
             .data
     };
-    let _ = FILE.set(file.clone());
+    let option = |key: &str| {
+        args[3.min(args.len())..]
+            .iter()
+            .find_map(|a| a.strip_prefix(key))
+    };
+    // The program's name for argv[0], and the user's file for messages
+    // (`cargo xtask run --app` gives both; the initrd's name otherwise).
+    let argv0 = option("argv0=").unwrap_or(file).to_string();
+    let shown = option("shown=").unwrap_or(file).to_string();
+    let _ = FILE.set(shown.clone());
     // The program's input (initrd files named by `stdin=` and `file=`).
     for a in &args[3.min(args.len())..] {
         if let Some(name) = a.strip_prefix("stdin=") {
@@ -106,7 +115,7 @@ fn main() {
     let main_index = names
         .iter()
         .position(|n| n == "main")
-        .unwrap_or_else(|| refuse(&format!("{file} defines no main")));
+        .unwrap_or_else(|| refuse(&format!("{shown} defines no main")));
 
     let exported = exports::table();
     let mut table = vec![0u8; exported.iter().map(|(n, _)| n.len() + 10).sum()];
@@ -121,7 +130,7 @@ fn main() {
     let package_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
     if package_len > MAX_PACKAGE_BYTES {
         refuse(&format!(
-            "{file} is too large: its IR and tables take {package_len} bytes, at most {MAX_PACKAGE_BYTES} fit"
+            "{shown} is too large: its IR and tables take {package_len} bytes, at most {MAX_PACKAGE_BYTES} fit"
         ));
     }
     let package = sys::mem_create(package_len.div_ceil(PAGE_SIZE))
@@ -143,7 +152,7 @@ fn main() {
     let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
     sys::mem_map(data, APP_DATA_BASE, rw).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
 
-    let argv_strings: Vec<std::ffi::CString> = std::iter::once(file.as_str())
+    let argv_strings: Vec<std::ffi::CString> = std::iter::once(argv0.as_str())
         .chain(program_args.iter().map(String::as_str))
         .map(|a| std::ffi::CString::new(a).unwrap_or_default())
         .collect();
@@ -178,8 +187,8 @@ fn main() {
             s.level = level;
             s.compile_wait_us = 0;
             s.load(false).unwrap_or_else(|e| match e {
-                session::Failure::Refused(m) => refuse(&format!("{file}: {m}")),
-                session::Failure::Failed(m) => fail(&format!("{file}: {m}")),
+                session::Failure::Refused(m) => refuse(&format!("{shown}: {m}")),
+                session::Failure::Failed(m) => fail(&format!("{shown}: {m}")),
             });
             if args.iter().any(|a| a == "probe-unknown") {
                 let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
@@ -248,7 +257,18 @@ extern "C" fn report_exit() {
         return;
     }
     exports::flush();
-    let file = FILE.get().map_or("?", String::as_str);
+    let file: String = FILE
+        .get()
+        .map_or("?", String::as_str)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
 }

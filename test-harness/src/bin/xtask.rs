@@ -76,6 +76,38 @@ fn setup(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
+/// One line on an `--app` run: how long the program ran and the tiers
+/// its functions reached.
+fn app_summary(boot: &qemu::Boot) -> String {
+    let run_ms = boot
+        .log
+        .events("app.run")
+        .filter_map(|e| e.num("run_us"))
+        .sum::<u64>()
+        / 1000;
+    let mut per_tier = [0u32; 4];
+    for e in boot.log.events("jit.compile") {
+        if let Some(l) = e.num("level").filter(|l| *l < 4) {
+            per_tier[l as usize] += 1;
+        }
+    }
+    let tiers: Vec<String> = per_tier
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(l, n)| format!("{n} at O{l}"))
+        .collect();
+    let tiers = if tiers.is_empty() {
+        "none".to_string()
+    } else {
+        tiers.join(", ")
+    };
+    format!(
+        "ran {run_ms} ms, functions compiled: {tiers}, boot {:.1} s",
+        boot.wall.as_secs_f64()
+    )
+}
+
 /// How long `cargo xtask run` lets a boot run (`--timeout` changes it).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
@@ -99,7 +131,7 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut manifest: Option<PathBuf> = None;
     let mut cmdline = None;
     let mut extra = Vec::new();
-    let mut input = Input::default();
+    let mut opts = AppOptions::default();
     let mut timeout = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -119,8 +151,8 @@ fn run(args: &[String]) -> Result<i32, String> {
                 timeout = Some(Duration::from_secs(secs));
             }
             "--app" => app = Some(PathBuf::from(value(&mut it, a)?)),
-            "--stdin" => input.stdin = Some(PathBuf::from(value(&mut it, a)?)),
-            "--file" => input.files.push(value(&mut it, a)?.clone()),
+            "--stdin" => opts.stdin = Some(PathBuf::from(value(&mut it, a)?)),
+            "--file" => opts.files.push(value(&mut it, a)?.clone()),
             "--tier" => {
                 tier = value(&mut it, a)?
                     .parse()
@@ -128,8 +160,19 @@ fn run(args: &[String]) -> Result<i32, String> {
                     .filter(|t: &u8| *t <= 3)
                     .ok_or("--tier takes 0, 1, 2 or 3")?;
             }
+            "--cflags" => opts
+                .cflags
+                .extend(value(&mut it, a)?.split_whitespace().map(String::from)),
+            "--verbose" => opts.verbose = true,
             "--" => {
                 program_args.extend(it.by_ref().cloned());
+            }
+            // Compiler flags a C program commonly needs, passed through.
+            flag if ["-D", "-I", "-W", "-U", "-std="]
+                .iter()
+                .any(|p| flag.starts_with(p)) =>
+            {
+                opts.cflags.push(flag.to_string())
             }
             other => return Err(usage::unknown("run", other)),
         }
@@ -138,14 +181,21 @@ fn run(args: &[String]) -> Result<i32, String> {
         if initrd.is_some() || manifest.is_some() {
             return Err("--app builds its own initrd: no --initrd or --manifest with it".into());
         }
-        manifest = Some(app_manifest(app, tier, &program_args, &input)?);
+        manifest = Some(app_manifest(app, tier, &program_args, &opts)?);
         if memory_default {
             memory = "1G".into();
         }
     } else if !program_args.is_empty() {
         return Err("arguments after -- are for --app programs".into());
-    } else if input.stdin.is_some() || !input.files.is_empty() {
-        return Err("--stdin and --file are for --app programs".into());
+    } else if opts.stdin.is_some()
+        || !opts.files.is_empty()
+        || !opts.cflags.is_empty()
+        || opts.verbose
+    {
+        return Err(
+            "--stdin, --file, --cflags (-D/-I/-W/-U/-std=) and --verbose are for --app programs"
+                .into(),
+        );
     }
     let art = build()?;
     let initrd_path = match (initrd, manifest) {
@@ -171,7 +221,10 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut cfg = BootConfig::new(esp, firmware);
     cfg.memory = memory;
     cfg.extra_args = extra;
-    cfg.echo = true;
+    cfg.echo = match &app {
+        Some(_) if !opts.verbose => qemu::Echo::Task("app".into()),
+        _ => qemu::Echo::Everything,
+    };
     cfg.timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let boot = qemu::boot(&cfg)?;
     let log_path = artifacts::work_dir().join("last-boot.log");
@@ -184,12 +237,20 @@ fn run(args: &[String]) -> Result<i32, String> {
         );
     }
     let code = boot.exit_code();
-    eprintln!(
-        "xtask: boot ended: {:?} after {:.1}s, exit status {code} (log: {})",
-        boot.outcome,
-        boot.wall.as_secs_f64(),
-        log_path.display()
-    );
+    match &app {
+        Some(app) if !opts.verbose => eprintln!(
+            "xtask: {} exited with status {code}; {} (whole log: {})",
+            app.display(),
+            app_summary(&boot),
+            log_path.display()
+        ),
+        _ => eprintln!(
+            "xtask: boot ended: {:?} after {:.1}s, exit status {code} (log: {})",
+            boot.outcome,
+            boot.wall.as_secs_f64(),
+            log_path.display()
+        ),
+    }
     Ok(code)
 }
 
@@ -198,18 +259,24 @@ fn run(args: &[String]) -> Result<i32, String> {
 /// `llvm-dis-19` (the initrd writer reads the function table from text), a
 /// `.ll` file is taken as it is; returns a manifest that runs it through
 /// the JIT server and the app host.
-/// What an `--app` program reads: its standard input and the files it
-/// may open, by the paths it opens them with.
+/// How an `--app` program is built and run: compiler flags, its standard
+/// input and the files it may open (by the paths it opens them with), and
+/// whether to show the whole console instead of only its output.
 #[derive(Default)]
-struct Input {
+struct AppOptions {
     stdin: Option<PathBuf>,
     files: Vec<String>,
+    cflags: Vec<String>,
+    verbose: bool,
 }
 
 /// Puts the program's input beside its manifest, so the initrd carries
 /// each file under the name the program uses; returns the manifest's
 /// file names and the app host's arguments for them.
-fn stage_input(dir: &std::path::Path, input: &Input) -> Result<(Vec<String>, Vec<String>), String> {
+fn stage_input(
+    dir: &std::path::Path,
+    input: &AppOptions,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let (mut files, mut args) = (Vec::new(), Vec::new());
     if let Some(stdin) = &input.stdin {
         std::fs::copy(stdin, dir.join("program.stdin"))
@@ -244,7 +311,7 @@ fn app_manifest(
     app: &std::path::Path,
     tier: u8,
     args: &[String],
-    input: &Input,
+    input: &AppOptions,
 ) -> Result<PathBuf, String> {
     let dir = artifacts::work_dir().join("app");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -254,6 +321,7 @@ fn app_manifest(
             let out = dir.join("program.ll");
             let status = Command::new("clang-19")
                 .args(artifacts::APP_IR_FLAGS)
+                .args(&input.cflags)
                 .arg(app)
                 .arg("-o")
                 .arg(&out)
@@ -288,9 +356,23 @@ fn app_manifest(
             ));
         }
     };
+    if ext != "c" && !input.cflags.is_empty() {
+        return Err("--cflags (and -D/-I/-W/-U/-std=) apply to a .c file only".into());
+    }
     let (mut files, input_args) = stage_input(&dir, input)?;
     files.insert(0, file.to_string());
-    let mut argv = vec![file.to_string(), tier.to_string()];
+    // As natively (`cc prog.c -o prog; ./prog`): argv[0] is the program's
+    // name, and messages name the file the user gave.
+    let stem = app
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("program");
+    let mut argv = vec![
+        file.to_string(),
+        tier.to_string(),
+        format!("argv0={stem}"),
+        format!("shown={}", app.display()),
+    ];
     argv.extend(input_args);
     argv.push("--".to_string());
     argv.extend(args.iter().cloned());
