@@ -22,6 +22,45 @@ pub fn defined_functions(ir: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Names `ir` uses but does not define: `declare`d functions and
+/// `external`/`extern_weak` globals, LLVM's own intrinsics (`llvm.*`) left
+/// out, sorted. What a program needs from the C library.
+pub fn external_names(ir: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in ir.lines() {
+        let line = line.trim_start();
+        let name = if line.starts_with("declare ") {
+            line.find('@').and_then(|at| global_name(&line[at + 1..]))
+        } else if let Some(rest) = line.strip_prefix('@') {
+            let (name, tail) = match global_name(rest) {
+                Some(n) => {
+                    let skip = if rest.starts_with('"') {
+                        n.len() + 2
+                    } else {
+                        n.len()
+                    };
+                    (n, rest.get(skip..).unwrap_or(""))
+                }
+                None => continue,
+            };
+            let tail = tail
+                .trim_start()
+                .strip_prefix('=')
+                .unwrap_or("")
+                .trim_start();
+            (tail.starts_with("external ") || tail.starts_with("extern_weak ")).then_some(name)
+        } else {
+            None
+        };
+        if let Some(n) = name.filter(|n| !n.starts_with("llvm.")) {
+            names.push(n);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The function table file for `ir`.
 pub fn function_table(ir: &str) -> Result<String, String> {
     let mut table = String::new();
@@ -63,6 +102,21 @@ fn global_name(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_names_are_declarations_and_external_globals() {
+        let ir = "@stdout = external global ptr, align 8\n\
+                  @counter = global i32 0\n\
+                  @\"odd name\" = extern_weak global i32\n\
+                  define i32 @main() {\n  ret i32 0\n}\n\
+                  declare i32 @printf(ptr noundef, ...) #1\n\
+                  declare extern_weak ptr @zlibVersion() #1\n\
+                  declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)\n";
+        assert_eq!(
+            external_names(ir),
+            ["odd name", "printf", "stdout", "zlibVersion"]
+        );
+    }
 
     #[test]
     fn defines_are_listed_in_order_and_declares_are_not() {

@@ -752,6 +752,18 @@ fn app_runs_like_a_native_program_from_the_command_line() {
             .output()
             .unwrap()
     };
+    // A program needing what the C library lacks is refused on the host,
+    // before anything boots, with the names its source uses.
+    let out = xtask(&["run", "--app", "apps/missing.c"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(app_status::REFUSED as i32), "{err}");
+    assert!(
+        err.contains("apps/missing.c: refused before it runs:")
+            && err.contains("zlibVersion")
+            && err.contains("compressBound")
+            && !err.contains("exited with status"),
+        "{err}"
+    );
     // Without the flag the program does not compile: refused at once.
     let out = xtask(&["run", "--app", "test-harness/manifests/dropin.c"]);
     assert_eq!(

@@ -53,6 +53,39 @@ pub const APP_PACKAGE_BASE: u64 = JIT_PACKAGE_BASE + MAX_PACKAGE_BYTES;
 /// it places by hand.
 pub const APP_INITRD_BASE: u64 = 0x7000_0000;
 
+/// The ELF section of the app host that lists its exports' names
+/// (NUL-separated), so that tools on the host can check a program against
+/// them before booting (the JIT's check in the guest stays the authority).
+pub const EXPORTS_SECTION: &str = ".jitos_exports";
+
+/// The name a program's source uses for `symbol`, where headers or the
+/// compiler renamed it: C99 `scanf` is `__isoc99_scanf`, fortified calls
+/// are `__NAME_chk`, large-file variants end in `64`.
+pub fn source_name(symbol: &str) -> Option<&str> {
+    if let Some(rest) = symbol
+        .strip_prefix("__isoc99_")
+        .or_else(|| symbol.strip_prefix("__isoc23_"))
+    {
+        return Some(rest);
+    }
+    if let Some(rest) = symbol
+        .strip_prefix("__")
+        .and_then(|r| r.strip_suffix("_chk"))
+    {
+        return Some(rest);
+    }
+    None
+}
+
+/// Writes how a refusal names a missing symbol: `scanf (as
+/// __isoc99_scanf)`, or just the name when the source uses it as it is.
+pub fn write_shown_name(out: &mut impl core::fmt::Write, symbol: &str) -> core::fmt::Result {
+    match source_name(symbol) {
+        Some(s) => write!(out, "{s} (as {symbol})"),
+        None => out.write_str(symbol),
+    }
+}
+
 /// The app host's exit statuses when the program did not end by itself
 /// (otherwise its status is the program's: `exit()`, `main`'s return, or
 /// 128 + the signal of a fault, as a shell reports it).
@@ -299,6 +332,18 @@ pub fn exports(table: &[u8]) -> impl Iterator<Item = (&str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_use_the_sources_names() {
+        let shown = |s: &str| {
+            let mut out = std::string::String::new();
+            write_shown_name(&mut out, s).unwrap();
+            out
+        };
+        assert_eq!(shown("__isoc99_scanf"), "scanf (as __isoc99_scanf)");
+        assert_eq!(shown("__printf_chk"), "printf (as __printf_chk)");
+        assert_eq!(shown("zlibVersion"), "zlibVersion");
+    }
 
     #[test]
     fn export_tables_round_trip_and_stop_at_garbage() {

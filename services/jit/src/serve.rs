@@ -412,7 +412,15 @@ fn load(
     if !missing.is_empty() {
         return Err(format!(
             "the program uses C library functions the app host does not provide: {}",
-            missing.join(", ")
+            missing
+                .iter()
+                .map(|m| {
+                    let mut shown = String::new();
+                    let _ = write_shown_name(&mut shown, m);
+                    shown
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     // A program's own function wins over a C library one of the same name.

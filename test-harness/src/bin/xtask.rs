@@ -76,6 +76,40 @@ fn setup(args: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
+/// The missing-function check, on the host before anything boots: the
+/// names the program's IR uses and does not define, against the app
+/// host's exports (listed in its ELF section `EXPORTS_SECTION`, so the
+/// list is the binary's own). The JIT's check in the guest stays the
+/// authority; this one only makes a refusal take no boot.
+fn refused_on_the_host(ir_path: &std::path::Path) -> Result<Option<String>, String> {
+    use object::{Object, ObjectSection};
+    let ir = std::fs::read_to_string(ir_path).map_err(|e| format!("{}: {e}", ir_path.display()))?;
+    let app = artifacts::linux_dir().join("app");
+    let elf = std::fs::read(&app).map_err(|e| format!("{}: {e}", app.display()))?;
+    let file = object::File::parse(&*elf).map_err(|e| format!("{}: {e}", app.display()))?;
+    let section = ipc_abi::proto::jit::EXPORTS_SECTION;
+    let Some(names) = file.section_by_name(section).and_then(|s| s.data().ok()) else {
+        return Err(format!("{}: no {section} section", app.display()));
+    };
+    let exported: std::collections::HashSet<&[u8]> =
+        names.split(|&b| b == 0).filter(|n| !n.is_empty()).collect();
+    let missing: Vec<String> = initrd::functions::external_names(&ir)
+        .into_iter()
+        .filter(|n| !exported.contains(n.as_bytes()))
+        .map(|n| {
+            let mut shown = String::new();
+            let _ = ipc_abi::proto::jit::write_shown_name(&mut shown, &n);
+            shown
+        })
+        .collect();
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "refused before it runs: it uses what the C library here does not provide: {}",
+            missing.join(", ")
+        )
+    }))
+}
+
 /// One line on an `--app` run: how long the program ran and the tiers
 /// its functions reached.
 fn app_summary(boot: &qemu::Boot) -> String {
@@ -198,6 +232,16 @@ fn run(args: &[String]) -> Result<i32, String> {
         );
     }
     let art = build()?;
+    if app.is_some()
+        && let Some(refusal) = refused_on_the_host(&artifacts::work_dir().join("app/program.ll"))?
+    {
+        eprintln!(
+            "xtask: {}: {refusal}",
+            app.as_ref()
+                .map_or(String::new(), |a| a.display().to_string())
+        );
+        return Ok(ipc_abi::proto::jit::app_status::REFUSED as i32);
+    }
     let initrd_path = match (initrd, manifest) {
         (Some(_), Some(_)) => return Err("give --initrd or --manifest, not both".into()),
         (Some(p), None) => p,
