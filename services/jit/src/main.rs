@@ -57,21 +57,23 @@ fn main() {
         }
     };
     let init_us = started.elapsed().as_micros();
+    native::log_event(&format!(
+        "jit.ready llvm={} init_us={init_us}",
+        llvm::version()
+    ));
+    // Serving, it says so in events only: its lines would fall between
+    // the program's own.
+    match std::env::args().nth(1).as_deref() {
+        Some("selftest") => {}
+        Some(ipc_abi::proto::jit::ALLOW_TEST_CRASHES) => serve::serve(&llvm, true),
+        _ => serve::serve(&llvm, false),
+    }
     println!(
         "jit: LLVM {} ready for {} in {} ms",
         llvm::version(),
         llvm.triple(),
         init_us / 1000
     );
-    native::log_event(&format!(
-        "jit.ready llvm={} init_us={init_us}",
-        llvm::version()
-    ));
-    match std::env::args().nth(1).as_deref() {
-        Some("selftest") => {}
-        Some(ipc_abi::proto::jit::ALLOW_TEST_CRASHES) => serve::serve(&llvm, true),
-        _ => serve::serve(&llvm, false),
-    }
 
     for level in 0..=3 {
         let t = Instant::now();
