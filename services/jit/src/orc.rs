@@ -171,6 +171,66 @@ unsafe fn rename_lljit_names(module: LLVMModuleRef) {
     }
 }
 
+/// What a unit's link may resolve outside itself: the C library's exports,
+/// every function's entry stub, every global's home.
+pub type SymbolTable = std::collections::HashMap<String, u64>;
+
+/// Defines, on demand, the names a link looks for and the unit does not
+/// define: only those, with their addresses from the [`SymbolTable`] in
+/// `ctx`. Defining all ~3,600 exports up front for every unit cost more
+/// than compiling a small function; asking on demand also covers the
+/// calls code generation adds itself (`floor` for `llvm.floor` without
+/// SSE4.1, `memcpy`, `__divti3`, ...).
+extern "C" fn define_on_demand(
+    _generator: LLVMOrcDefinitionGeneratorRef,
+    ctx: *mut c_void,
+    _state: *mut LLVMOrcLookupStateRef,
+    _kind: LLVMOrcLookupKind,
+    jd: LLVMOrcJITDylibRef,
+    _flags: LLVMOrcJITDylibLookupFlags,
+    set: LLVMOrcCLookupSet,
+    len: usize,
+) -> LLVMErrorRef {
+    // SAFETY: `ctx` is the table `link` registered, which outlives the JIT
+    // that calls this; ORC passes `len` live elements; each name that goes
+    // into a definition is retained for it, as `LLVMOrcAbsoluteSymbols`
+    // takes over one reference per name.
+    unsafe {
+        let table = &*(ctx as *const SymbolTable);
+        let elements = std::slice::from_raw_parts(set, len);
+        let mut pairs = Vec::new();
+        for e in elements {
+            let name = std::ffi::CStr::from_ptr(LLVMOrcSymbolStringPoolEntryStr(e.Name));
+            let Ok(name) = name.to_str() else { continue };
+            // LLJIT's own names reach the C library's under the renamed form.
+            let plain = name.strip_prefix(RENAMED_PREFIX).unwrap_or(name);
+            let Some(&address) = table.get(plain) else {
+                continue;
+            };
+            LLVMOrcRetainSymbolStringPoolEntry(e.Name);
+            pairs.push(LLVMOrcCSymbolMapPair {
+                Name: e.Name,
+                Sym: LLVMJITEvaluatedSymbol {
+                    Address: address,
+                    Flags: LLVMJITSymbolFlags {
+                        GenericFlags: LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported
+                            as u8
+                            | LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8,
+                        TargetFlags: 0,
+                    },
+                },
+            });
+        }
+        if pairs.is_empty() {
+            return ptr::null_mut();
+        }
+        let mu = LLVMOrcAbsoluteSymbols(pairs.as_mut_ptr(), pairs.len());
+        LLVMOrcJITDylibDefine(jd, mu)
+    }
+}
+
+extern "C" fn keep_table(_ctx: *mut c_void) {}
+
 /// Optimizes `module` (a unit, owned from here on) at `level`, links it
 /// into `regions` with every external symbol resolved to `symbols`, and
 /// returns the addresses of `lookups`.
@@ -183,7 +243,7 @@ pub unsafe fn link(
     tsctx: LLVMOrcThreadSafeContextRef,
     module: LLVMModuleRef,
     level: u8,
-    symbols: &[(String, u64)],
+    symbols: &SymbolTable,
     lookups: &[&str],
     regions: &mut Regions,
 ) -> Result<Linked, String> {
@@ -228,42 +288,16 @@ pub unsafe fn link(
         );
         let result = (|| {
             let jd = LLVMOrcLLJITGetMainJITDylib(jit);
-            // Every export, except that LLJIT's own names go under their
-            // renamed form (`rename_lljit_names`). Not only what the unit
-            // declares: code generation adds calls of its own (`floor` for
-            // `llvm.floor` without SSE4.1, `memcpy`, `__divti3`, ...).
+            // Names the unit needs from outside are defined when the link
+            // asks (`define_on_demand`); LLJIT's own names are renamed in
+            // the unit first (`rename_lljit_names`).
             rename_lljit_names(module);
-            let mut pairs: Vec<LLVMOrcCSymbolMapPair> = symbols
-                .iter()
-                .map(|(n, a)| {
-                    if LLJIT_DEFINES.contains(&n.as_str()) {
-                        (format!("{RENAMED_PREFIX}{n}"), *a)
-                    } else {
-                        (n.clone(), *a)
-                    }
-                })
-                .map(|(n, a)| {
-                    let n = CString::new(n).unwrap();
-                    LLVMOrcCSymbolMapPair {
-                        Name: LLVMOrcLLJITMangleAndIntern(jit, n.as_ptr()),
-                        Sym: LLVMJITEvaluatedSymbol {
-                            Address: a,
-                            Flags: LLVMJITSymbolFlags {
-                                GenericFlags: LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported as u8
-                                    | LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8,
-                                TargetFlags: 0,
-                            },
-                        },
-                    }
-                })
-                .collect();
-            if !pairs.is_empty() {
-                let mu = LLVMOrcAbsoluteSymbols(pairs.as_mut_ptr(), pairs.len());
-                let e = LLVMOrcJITDylibDefine(jd, mu);
-                if !e.is_null() {
-                    return Err(format!("cannot define the symbols: {}", error_text(e)));
-                }
-            }
+            let generator = LLVMOrcCreateCustomCAPIDefinitionGenerator(
+                define_on_demand,
+                symbols as *const SymbolTable as *mut c_void,
+                keep_table,
+            );
+            LLVMOrcJITDylibAddGenerator(jd, generator);
             let tsm = LLVMOrcCreateNewThreadSafeModule(module, tsctx);
             let e = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm);
             if !e.is_null() {

@@ -34,7 +34,7 @@ struct App {
     /// Boxed: LLVM's memory-manager callbacks hold its address.
     regions: Box<Regions>,
     /// What a function unit's external names resolve to.
-    symbols: Vec<(String, u64)>,
+    symbols: orc::SymbolTable,
 }
 
 enum Answer {
@@ -473,7 +473,7 @@ fn load(
                 program.context(),
                 program.unit(&Unit::Globals),
                 0,
-                &symbols,
+                &symbols.iter().cloned().collect(),
                 &lookups,
                 &mut regions,
             )
@@ -500,7 +500,7 @@ fn load(
             owner: 0, // set by `handle`, which knows the client
             program,
             regions: Box::new(regions),
-            symbols,
+            symbols: symbols.into_iter().collect(),
         },
         data_bytes,
     ))
