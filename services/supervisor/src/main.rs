@@ -99,7 +99,8 @@ fn main() -> u64 {
             restart_at: None,
         })
         .collect();
-    println!("starting {} services", services.len());
+    // Events, not lines: they would fall between the services' output.
+    log(&format!("sup.starting services={}", services.len()));
     // A `shutdown_on_exit` service that ended for good: its status and name.
     let mut ending: Option<(u64, String)> = None;
     for s in services.iter_mut() {
@@ -183,7 +184,7 @@ fn main() -> u64 {
         "sup.frames start={frames_at_start} end={} heap_start={heap_at_start} heap_end={}",
         end.frames_free, end.heap_used
     ));
-    println!("every service has ended; exiting {exit_code}");
+    log(&format!("sup.exit code={exit_code}"));
     exit_code
 }
 
