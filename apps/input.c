@@ -42,6 +42,15 @@ int main(void) {
     }
     fclose(back);
     printf("wrote and read back %ld\n", twice);
+
+    FILE *upd = fopen("result.txt", "r+");
+    char digit = 0;
+    if (!upd || fread(&digit, 1, 1, upd) != 1) {
+        printf("cannot open result.txt for update\n");
+        return 1;
+    }
+    fclose(upd);
+    printf("r+ reads the first digit: %c\n", digit);
     printf("a file nobody gave: %s\n", fopen("absent.txt", "r") ? "opened" : "not found");
     return 0;
 }

@@ -342,6 +342,7 @@ fn native_reproductions_of_the_isolation_holes_are_refused() {
             "isolation.unstarted_tasks_reclaimed",
             "isolation.mappings_bounded",
             "isolation.service_name_not_squatted",
+            "isolation.lookup_gives_no_receive_right",
         ],
     );
     check!(

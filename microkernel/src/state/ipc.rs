@@ -217,10 +217,15 @@ impl Kernel {
             self.uncharge(Some(charge));
             return Err(SysError::OutOfMemory);
         };
-        // The capability is the only reference: dropping it on failure frees
-        // the endpoint and gives the charge back.
-        let c = cap(Object::Endpoint(id), Rights::ALL);
-        self.grant(me, c).map(u64::from).inspect_err(|_| {
+        self.grant_created(me, Object::Endpoint(id))
+    }
+
+    /// Gives `task` the one capability (all rights) to an object it just
+    /// created. It is the only reference: if it cannot be granted, one
+    /// reference taken and dropped frees the object and its charge.
+    fn grant_created(&mut self, task: Id, object: Object) -> Result<u64, SysError> {
+        let c = cap(object, Rights::ALL);
+        self.grant(task, c).map(u64::from).inspect_err(|_| {
             self.add_ref(c);
             self.drop_ref(c);
         })
@@ -234,11 +239,7 @@ impl Kernel {
             self.uncharge(Some(charge));
             return Err(SysError::OutOfMemory);
         };
-        let c = cap(Object::Notification(id), Rights::ALL);
-        self.grant(me, c).map(u64::from).inspect_err(|_| {
-            self.add_ref(c);
-            self.drop_ref(c);
-        })
+        self.grant_created(me, Object::Notification(id))
     }
 
     // ---- notifications -----------------------------------------------------

@@ -82,16 +82,26 @@ pub extern "C" fn program_fopen(path: *const c_char, mode: *const c_char) -> *mu
     let m = m.to_string_lossy();
     let writing = m.contains(['w', 'a', '+']);
     with_files(|files| {
-        if writing {
-            let previous: &[u8] = match files.get(&name) {
-                Some(Stored::Given(d)) if m.starts_with('a') => d,
-                Some(Stored::Written(w)) if m.starts_with('a') && !w.ptr.is_null() => {
-                    // SAFETY: the buffer open_memstream last reported.
-                    unsafe { std::slice::from_raw_parts(w.ptr as *const u8, w.size) }
+        // "r+": read and update in place, over a copy of what is there.
+        if m.starts_with('r') && m.contains('+') {
+            let bytes = current(files.get(&name));
+            return match bytes {
+                Some(b) => {
+                    let copy = Box::leak(b.to_vec().into_boxed_slice());
+                    // SAFETY: the copy is leaked, so it outlives the stream,
+                    // which may read and write inside its length.
+                    unsafe { fmemopen(copy.as_mut_ptr().cast(), copy.len(), c"r+".as_ptr()) }
                 }
-                _ => &[],
+                // SAFETY: glibc's own fopen with the program's arguments.
+                None => unsafe { fopen(path, mode) },
             };
-            let previous = previous.to_vec();
+        }
+        if writing {
+            let previous = if m.starts_with('a') {
+                current(files.get(&name)).unwrap_or(&[]).to_vec()
+            } else {
+                Vec::new()
+            };
             let mut cell = Box::new(Written {
                 ptr: std::ptr::null_mut(),
                 size: 0,
@@ -111,18 +121,27 @@ pub extern "C" fn program_fopen(path: *const c_char, mode: *const c_char) -> *mu
         }
         match files.get(&name) {
             Some(Stored::Given(d)) => reader(d),
-            Some(Stored::Written(w)) => {
-                let bytes: &[u8] = if w.ptr.is_null() {
-                    &[]
-                } else {
-                    // SAFETY: the buffer open_memstream last reported.
-                    unsafe { std::slice::from_raw_parts(w.ptr as *const u8, w.size) }
-                };
-                // A snapshot: later writes do not move under the reader.
+            // A snapshot: later writes do not move under the reader.
+            written @ Some(Stored::Written(_)) => {
+                let bytes = current(written).unwrap_or(&[]);
                 reader(Box::leak(bytes.to_vec().into_boxed_slice()))
             }
             // SAFETY: glibc's own fopen with the program's arguments.
             None => unsafe { fopen(path, mode) },
         }
     })
+}
+
+/// What a stored file holds now.
+fn current(stored: Option<&Stored>) -> Option<&[u8]> {
+    match stored? {
+        Stored::Given(d) => Some(d),
+        Stored::Written(w) if w.ptr.is_null() => Some(&[]),
+        Stored::Written(w) => {
+            // SAFETY: the buffer open_memstream last reported (updated on
+            // every flush and close of the writer), alive while stored.
+            let bytes = unsafe { std::slice::from_raw_parts(w.ptr as *const u8, w.size) };
+            Some(bytes)
+        }
+    }
 }

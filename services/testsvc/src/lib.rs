@@ -112,6 +112,32 @@ pub fn serve_test(name: &str, on_crash: fn()) -> ! {
     )
 }
 
+/// Spawn arguments for the initrd's `victim` (at `image`, from
+/// [`initrd_file`], in the initrd capability `initrd`), told `kind`: no
+/// death notification, priority 1, the default stack. Callers change what
+/// they test with struct update syntax; `kind` must outlive the spawn.
+pub fn victim_spawn_args(
+    initrd: u64,
+    image: (u64, u64),
+    kind: &str,
+) -> ipc_abi::syscall::SpawnArgs {
+    let name = "victim";
+    ipc_abi::syscall::SpawnArgs {
+        image_slot: initrd,
+        image_offset: image.0,
+        image_len: image.1,
+        name_ptr: name.as_ptr() as u64,
+        name_len: name.len() as u64,
+        args_ptr: kind.as_ptr() as u64,
+        args_len: kind.len() as u64,
+        death_slot: ipc_abi::syscall::NO_SLOT,
+        death_bits: 0,
+        priority: 1,
+        flags: 0,
+        stack_pages: 0,
+    }
+}
+
 /// Where the initrd's file `name` lies in it: (offset, length), for
 /// `SpawnArgs`. Maps the initrd (capability `slot`) read-only at `vaddr`.
 pub fn initrd_file(slot: u64, vaddr: u64, name: &str) -> Option<(u64, u64)> {

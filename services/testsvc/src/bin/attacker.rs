@@ -36,6 +36,7 @@ fn main() -> u64 {
     all &= unstarted_tasks_are_reclaimed(victim);
     all &= mappings_are_bounded();
     all &= a_service_name_cannot_be_squatted();
+    all &= lookups_never_hand_out_receive_rights();
     testsvc::event!("attack.done ok={}", if all { "yes" } else { "no" });
     0
 }
@@ -45,20 +46,9 @@ fn find_victim() -> Option<(u64, u64)> {
 }
 
 fn spawn(victim: (u64, u64), kind: &str, priority: u64) -> Result<Slot, SysErrorOrUnknown> {
-    let name = "victim";
     sys::task_spawn(&SpawnArgs {
-        image_slot: INITRD,
-        image_offset: victim.0,
-        image_len: victim.1,
-        name_ptr: name.as_ptr() as u64,
-        name_len: name.len() as u64,
-        args_ptr: kind.as_ptr() as u64,
-        args_len: kind.len() as u64,
-        death_slot: ipc_abi::syscall::NO_SLOT,
-        death_bits: 0,
         priority,
-        flags: 0,
-        stack_pages: 0,
+        ..testsvc::victim_spawn_args(INITRD, victim, kind)
     })
 }
 
@@ -240,6 +230,35 @@ fn mappings_are_bounded() -> bool {
 
 /// `jit` is a manifest service's name: nobody else may register it, even
 /// while that service is not running.
+/// A server that registers its endpoint with every right (raw, not
+/// through `rt::names::register`, which narrows it) still hands its
+/// clients only SEND and GRANT: the supervisor narrows what `Lookup`
+/// gives out.
+fn lookups_never_hand_out_receive_rights() -> bool {
+    use ipc_abi::proto::names::{NAME_SERVICE_SLOT, NamesProtocol, NamesReply, NamesRequest};
+    let ep = sys::endpoint_create().expect("endpoint");
+    let mut msg = Message::new();
+    let registered = ipc_abi::proto::call::<NamesProtocol>(
+        NAME_SERVICE_SLOT,
+        &mut msg,
+        &NamesRequest::Register { name: "attacker" },
+        &[ep],
+    );
+    let ok = matches!(registered, Ok(NamesReply::Registered))
+        && match rt::names::lookup("attacker") {
+            Ok(Some(client)) => {
+                let rights = sys::cap_info(client).map(|(_, r)| r);
+                let _ = sys::cap_drop(client);
+                rights.is_ok_and(|r| {
+                    !r.contains(Rights::RECV) && r.contains(Rights::SEND.union(Rights::GRANT))
+                })
+            }
+            _ => false,
+        };
+    let _ = sys::cap_drop(ep);
+    check("isolation.lookup_gives_no_receive_right", ok)
+}
+
 fn a_service_name_cannot_be_squatted() -> bool {
     let ep = sys::endpoint_create().expect("endpoint");
     sys::sleep(5);

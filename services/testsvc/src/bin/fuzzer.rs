@@ -67,15 +67,7 @@ fn structured(rng: &mut Rng, victim: Option<(u64, u64)>, dead_end: u64) -> SysRe
     match rng.below(3) {
         0 => {
             let Some(v) = victim else { return Ok(0) };
-            let (name, kind) = ("victim", "exit");
             let t = sys::task_spawn(&SpawnArgs {
-                image_slot: INITRD,
-                image_offset: v.0,
-                image_len: v.1,
-                name_ptr: name.as_ptr() as u64,
-                name_len: name.len() as u64,
-                args_ptr: kind.as_ptr() as u64,
-                args_len: kind.len() as u64,
                 death_slot: if rng.below(2) == 0 {
                     NO_SLOT
                 } else {
@@ -83,8 +75,8 @@ fn structured(rng: &mut Rng, victim: Option<(u64, u64)>, dead_end: u64) -> SysRe
                 },
                 death_bits: rng.next(),
                 priority: rng.below(5),
-                flags: 0,
                 stack_pages: rng.below(3),
+                ..testsvc::victim_spawn_args(INITRD, v, "exit")
             })?;
             for _ in 0..rng.below(4) {
                 let _ = sys::task_grant(t, rng.below(20));

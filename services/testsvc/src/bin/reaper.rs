@@ -91,20 +91,10 @@ impl Reaper {
     /// One death of `kind`; true if it went as it must.
     fn one(&self, kind: &str) -> bool {
         let args = if kind == "unstarted" { "exit" } else { kind };
-        let name = "victim";
         let spawn = SpawnArgs {
-            image_slot: INITRD,
-            image_offset: self.image.0,
-            image_len: self.image.1,
-            name_ptr: name.as_ptr() as u64,
-            name_len: name.len() as u64,
-            args_ptr: args.as_ptr() as u64,
-            args_len: args.len() as u64,
             death_slot: self.deaths,
             death_bits: 1,
-            priority: 1,
-            flags: 0,
-            stack_pages: 0,
+            ..testsvc::victim_spawn_args(INITRD, self.image, args)
         };
         let Ok(task) = sys::task_spawn(&spawn) else {
             return false;
