@@ -157,37 +157,71 @@ pub const APP_IR_FLAGS: &[&str] = &[
 
 /// Compiles every `apps/*.c` to `NAME.ll`, and with `-O3` to a native,
 /// static, non-PIE `NAME-native`: the reference output, and the
-/// ahead-of-time baseline the Linux personality can run.
+/// ahead-of-time baseline the Linux personality can run. The conformance
+/// corpus (`apps/corpus/*.c`, third-party test programs) goes the same way
+/// into [`corpus_dir`], with warnings off (they are others' code, kept
+/// unchanged). Outputs newer than their source are kept.
 pub fn build_apps() -> Result<(), String> {
-    let out = apps_dir();
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let src = workspace_root().join("apps");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&src)
-        .map_err(|e| format!("{}: {e}", src.display()))?
+    let root = workspace_root().join("apps");
+    build_c_dir(&root, &apps_dir(), &[])?;
+    build_c_dir(&root.join("corpus"), &corpus_dir(), &["-w"])
+}
+
+/// Where the conformance corpus's IR and native builds go.
+pub fn corpus_dir() -> PathBuf {
+    apps_dir().join("corpus")
+}
+
+/// The names (file stems) of the conformance corpus's programs, sorted.
+pub fn corpus_programs() -> Result<Vec<String>, String> {
+    Ok(c_files(&workspace_root().join("apps").join("corpus"))?
+        .iter()
+        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+        .collect())
+}
+
+fn c_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
     entries.sort();
-    for c in entries {
+    Ok(entries)
+}
+
+/// Whether `out` exists and is newer than `src`.
+fn up_to_date(src: &Path, out: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(src), modified(out)), (Some(s), Some(o)) if o > s)
+}
+
+fn build_c_dir(src: &Path, out: &Path, extra: &[&str]) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for c in c_files(src)? {
         let stem = c
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("app")
             .to_string();
-        let mut ir = Command::new("clang-19");
-        ir.args(APP_IR_FLAGS)
-            .arg(&c)
-            .arg("-o")
-            .arg(out.join(format!("{stem}.ll")));
-        run(ir)?;
-        let mut native = Command::new("clang-19");
-        native
-            .args(["-O3", "-static"])
-            .arg(&c)
-            .arg("-lm")
-            .arg("-o")
-            .arg(out.join(format!("{stem}-native")));
-        run(native)?;
+        let ll = out.join(format!("{stem}.ll"));
+        if !up_to_date(&c, &ll) {
+            let mut ir = Command::new("clang-19");
+            ir.args(APP_IR_FLAGS).args(extra).arg(&c).arg("-o").arg(&ll);
+            run(ir)?;
+        }
+        let native_exe = out.join(format!("{stem}-native"));
+        if !up_to_date(&c, &native_exe) {
+            let mut native = Command::new("clang-19");
+            native
+                .args(["-O3", "-static"])
+                .args(extra)
+                .arg(&c)
+                .arg("-lm")
+                .arg("-o")
+                .arg(&native_exe);
+            run(native)?;
+        }
     }
     Ok(())
 }
@@ -196,7 +230,13 @@ pub fn build_apps() -> Result<(), String> {
 /// manifest, in the services directory and among the Linux programs.
 pub fn build_initrd(manifest: &Path, services_dir: &Path, out: &Path) -> Result<(), String> {
     let own = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let dirs = [own, services_dir.to_path_buf(), linux_dir(), apps_dir()];
+    let dirs = [
+        own,
+        services_dir.to_path_buf(),
+        linux_dir(),
+        apps_dir(),
+        corpus_dir(),
+    ];
     let image = initrd::writer::build_from_manifest(manifest, &dirs)?;
     std::fs::write(out, image).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

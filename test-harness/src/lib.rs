@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod bench;
+pub mod corpus;
 pub mod esp;
 pub mod host;
 pub mod log;

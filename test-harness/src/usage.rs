@@ -65,6 +65,12 @@ pub const COMMANDS: &[Command] = &[
         about: "every example app at each tier against native clang -O3, and compile cost per \
                 function, appended to docs/benchmarks.md",
     },
+    Command {
+        name: "bench suite",
+        options: "",
+        about: "the conformance corpus (apps/corpus) at O0 and O3 against native: pass table and \
+                run-time ratios, appended to docs/benchmarks.md",
+    },
 ];
 
 fn line(c: &Command) -> String {

@@ -4,9 +4,10 @@
 //! archives themselves and refers to each, so the linker brings them all
 //! into the app host; nothing here lists functions by hand. A program that
 //! declares anything else is refused when the JIT loads it, with the
-//! missing names listed. `exit` and `fopen` are the app host's own
-//! (`overrides`): `exit` reports the status like a return from `main`
-//! would, `fopen` serves the files the program was given (`input`).
+//! missing names listed. `exit`, the exit-handler registrations and
+//! `fopen` are the app host's own (`overrides`): `exit` ends the run like
+//! a return from `main` would (`run`), `fopen` serves the files the
+//! program was given (`input`).
 
 use std::ffi::{c_int, c_void};
 
@@ -37,17 +38,16 @@ pub fn at_exit(f: extern "C" fn()) {
     unsafe { atexit(f) };
 }
 
-/// The program's `exit(code)`: flushes its output, reports the status and
-/// ends the app host (and so the program).
-extern "C" fn program_exit(code: c_int) -> ! {
-    crate::finish(code)
-}
-
-/// The app host's own versions of C library functions: `exit` reports
-/// the status, `fopen` serves the files the program was given.
-fn overrides() -> [(&'static str, u64); 3] {
+/// The app host's own versions of C library functions: `exit` and the
+/// exit handlers end the run, not the app host (`run`), `fopen` serves the
+/// files the program was given.
+fn overrides() -> [(&'static str, u64); 6] {
+    use crate::run;
     [
-        ("exit", program_exit as *const () as u64),
+        ("exit", run::program_exit as *const () as u64),
+        ("atexit", run::program_atexit as *const () as u64),
+        ("on_exit", run::program_on_exit as *const () as u64),
+        ("__cxa_atexit", run::program_cxa_atexit as *const () as u64),
         ("fopen", crate::input::program_fopen as *const () as u64),
         ("fopen64", crate::input::program_fopen as *const () as u64),
     ]

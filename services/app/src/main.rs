@@ -25,6 +25,7 @@
 mod exports;
 mod input;
 mod resolver;
+mod run;
 mod session;
 
 use ipc_abi::cap::Rights;
@@ -107,15 +108,30 @@ fn main() {
             input::provide(name, find(name));
         }
     }
-    let ir = find(file);
-    let functions = find(&format!("{file}.fns"));
-    let names: Vec<String> = std::str::from_utf8(functions)
-        .map(|t| function_table(t).map(str::to_string).collect())
-        .unwrap_or_else(|_| fail("the function table is not UTF-8"));
-    let main_index = names
-        .iter()
-        .position(|n| n == "main")
-        .unwrap_or_else(|| refuse(&format!("{shown} defines no main")));
+    // One program, or several (`a.ll,b.ll`) run in turn in this app host.
+    let programs: Vec<Program> = file
+        .split(',')
+        .map(|f| {
+            let ir = find(f);
+            let functions = find(&format!("{f}.fns"));
+            let names: Vec<String> = std::str::from_utf8(functions)
+                .map(|t| function_table(t).map(str::to_string).collect())
+                .unwrap_or_else(|_| fail(&format!("{f}: the function table is not UTF-8")));
+            let main_index = names.iter().position(|n| n == "main").unwrap_or_else(|| {
+                refuse(&format!(
+                    "{} defines no main",
+                    if f == file { &shown } else { f }
+                ))
+            });
+            Program {
+                file: f.to_string(),
+                ir,
+                functions,
+                names,
+                main_index,
+            }
+        })
+        .collect();
 
     let exported = exports::table();
     let mut table = vec![0u8; exported.iter().map(|(n, _)| n.len() + 10).sum()];
@@ -126,30 +142,24 @@ fn main() {
     table.truncate(at);
 
     let rw = Rights::READ.union(Rights::WRITE);
-    let parts: [&[u8]; 3] = [ir, &table, functions];
-    let package_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-    if package_len > MAX_PACKAGE_BYTES {
-        refuse(&format!(
-            "{shown} is too large: its IR and tables take {package_len} bytes, at most {MAX_PACKAGE_BYTES} fit"
-        ));
+    let package_len = |p: &Program| (p.ir.len() + table.len() + p.functions.len()) as u64;
+    let largest = programs.iter().map(package_len).max().unwrap_or(0);
+    for p in &programs {
+        if package_len(p) > MAX_PACKAGE_BYTES {
+            let name = if programs.len() == 1 { &shown } else { &p.file };
+            refuse(&format!(
+                "{name} is too large: its IR and tables take {} bytes, at most {MAX_PACKAGE_BYTES} fit",
+                package_len(p)
+            ));
+        }
     }
-    let package = sys::mem_create(package_len.div_ceil(PAGE_SIZE))
+    let package = sys::mem_create(largest.div_ceil(PAGE_SIZE).max(1))
         .unwrap_or_else(|e| fail(&format!("{e:?}")));
     sys::mem_map(package, APP_PACKAGE_BASE, rw).unwrap_or_else(|e| fail(&format!("{e:?}")));
-    // SAFETY: `package` was just mapped read-write at APP_PACKAGE_BASE with
-    // room for `package_len` bytes; nothing else in this task uses it.
-    let dst = unsafe {
-        std::slice::from_raw_parts_mut(APP_PACKAGE_BASE as *mut u8, package_len as usize)
-    };
-    let mut at = 0;
-    for part in parts {
-        dst[at..at + part.len()].copy_from_slice(part);
-        at += part.len();
-    }
     let code_region = sys::mem_create(APP_CODE_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
     sys::mem_map(code_region, APP_CODE_BASE, Rights::READ.union(Rights::EXEC))
         .unwrap_or_else(|e| fail(&format!("code: {e:?}")));
-    let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("{e:?}")));
+    let data = sys::mem_create(APP_DATA_PAGES).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
     sys::mem_map(data, APP_DATA_BASE, rw).unwrap_or_else(|e| fail(&format!("data: {e:?}")));
 
     let argv_strings: Vec<std::ffi::CString> = std::iter::once(argv0.as_str())
@@ -161,9 +171,9 @@ fn main() {
 
     let mut session = Session::new(
         [package, code_region, data],
-        (ir.len() as u64, table.len() as u64, functions.len() as u64),
+        (0, 0, 0),
         resolver::lazy_entry as *const () as u64,
-        names.clone(),
+        Vec::new(),
     );
     session.crash = match args.get(3).map(String::as_str) {
         Some("crash-idle") => Some(CrashPlan::Idle),
@@ -172,54 +182,45 @@ fn main() {
         Some("crash-fatal") => Some(CrashPlan::Compile(CrashPoint::LlvmFatalError)),
         _ => None,
     };
-    session.tier_up = args
-        .iter()
-        .find_map(|a| a.strip_prefix("tier-up="))
-        .map(|v| tier_up_plan(v, &names).unwrap_or_else(|e| fail(&e)));
-    let chosen = session.tier_up.clone();
     *resolver::SESSION.lock().unwrap() = Some(session);
+    let tier_up = args.iter().find_map(|a| a.strip_prefix("tier-up="));
 
     let mut code = 0;
-    for &level in &levels {
+    let mut chosen = None;
+    for program in &programs {
+        // SAFETY: `package` is mapped read-write at APP_PACKAGE_BASE with
+        // room for the largest program's package; nothing else in this
+        // task uses it, and the JIT reads it only while serving `Load`.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(
+                APP_PACKAGE_BASE as *mut u8,
+                package_len(program) as usize,
+            )
+        };
+        let mut at = 0;
+        for part in [program.ir, &table[..], program.functions] {
+            dst[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        chosen = tier_up.map(|v| tier_up_plan(v, &program.names).unwrap_or_else(|e| fail(&e)));
         {
             let mut guard = resolver::SESSION.lock().unwrap();
             let s = guard.as_mut().unwrap();
-            s.level = level;
-            s.compile_wait_us = 0;
-            s.load(false).unwrap_or_else(|e| match e {
-                session::Failure::Refused(m) => refuse(&format!("{shown}: {m}")),
-                session::Failure::Failed(m) => fail(&format!("{shown}: {m}")),
-            });
-            if args.iter().any(|a| a == "probe-unknown") {
-                let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
-                eprintln!("app: the JIT refused an unknown function: {refusal}");
-            }
+            s.lengths = (
+                program.ir.len() as u64,
+                table.len() as u64,
+                program.functions.len() as u64,
+            );
+            s.names = program.names.clone();
+            s.tier_up = chosen.clone();
         }
-        // SAFETY: main's entry stub jumps through its slot, which the JIT
-        // pointed at the lazy stub: the first call compiles `main` against
-        // our exports, in our read-execute code region. C's `main` takes
-        // `(argc, argv)` or nothing; under the System V ABI passing both to
-        // a `main(void)` is harmless.
-        let main: extern "C" fn(i32, *const *const std::ffi::c_char) -> i32 =
-            unsafe { std::mem::transmute(entry_stub(main_index) as usize) };
-        let started = std::time::Instant::now();
-        code = main(argv.len() as i32 - 1, argv.as_ptr());
-        // The flush is timed too: a native program's run includes writing
-        // its buffered output at exit, and so must ours.
-        exports::flush();
-        let run_us = started.elapsed().as_micros();
-        let compile_us = resolver::SESSION
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map_or(0, |s| s.compile_wait_us);
-        let _ = sys::log_event(&format!(
-            "app.run file={file} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
-        ));
+        for &level in &levels {
+            code = run_once(program, level, &argv, &args, &shown, programs.len() > 1);
+        }
     }
     // Which code each tiered-up function's slot holds now.
-    if let Some((_, chosen)) = chosen {
-        for (i, name) in names.iter().enumerate() {
+    if let (Some((_, chosen)), Some(last)) = (chosen, programs.last()) {
+        for (i, name) in last.names.iter().enumerate() {
             if chosen.as_ref().is_none_or(|c| c.contains(&i)) {
                 // SAFETY: slot i lies in our data region, mapped read-write
                 // for our whole life; the JIT writes it atomically.
@@ -232,6 +233,64 @@ fn main() {
         }
     }
     finish(code)
+}
+
+/// A program from the initrd: its IR, its function table and `main`.
+struct Program {
+    file: String,
+    ir: &'static [u8],
+    functions: &'static [u8],
+    names: Vec<String>,
+    main_index: usize,
+}
+
+/// Loads `program` at `level` (fresh globals) and runs its `main` to the
+/// end (`run`); returns its status.
+fn run_once(
+    program: &Program,
+    level: u8,
+    argv: &[*const std::ffi::c_char],
+    args: &[String],
+    shown: &str,
+    several: bool,
+) -> i32 {
+    let file = &program.file;
+    let name = if several { file.as_str() } else { shown };
+    {
+        let mut guard = resolver::SESSION.lock().unwrap();
+        let s = guard.as_mut().unwrap();
+        s.level = level;
+        s.compile_wait_us = 0;
+        s.load(false).unwrap_or_else(|e| match e {
+            session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
+            session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
+        });
+        if args.iter().any(|a| a == "probe-unknown") {
+            let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
+            eprintln!("app: the JIT refused an unknown function: {refusal}");
+        }
+    }
+    let _ = sys::log_event(&format!("app.start file={file} level={level}"));
+    // SAFETY: main's entry stub jumps through its slot, which the JIT
+    // pointed at the lazy stub: the first call compiles `main` against our
+    // exports, in our read-execute code region. C's `main` takes `(argc,
+    // argv)` or nothing; under the System V ABI passing both to a
+    // `main(void)` is harmless.
+    let main: run::Main = unsafe { std::mem::transmute(entry_stub(program.main_index) as usize) };
+    let started = std::time::Instant::now();
+    // The flush at the end is timed too: a native program's run includes
+    // writing its buffered output at exit, and so must ours.
+    let code = run::run(main, argv.len() as i32 - 1, argv.as_ptr());
+    let run_us = started.elapsed().as_micros();
+    let compile_us = resolver::SESSION
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map_or(0, |s| s.compile_wait_us);
+    let _ = sys::log_event(&format!(
+        "app.run file={file} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
+    ));
+    code
 }
 
 /// The program's file name, for `finish`.

@@ -15,6 +15,8 @@ use ipc_abi::exit::GuestStatus;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+mod suite;
+
 const ICOUNT: &str = "shift=0,align=off,sleep=off";
 
 pub fn main(args: &[String]) -> Result<i32, String> {
@@ -27,6 +29,7 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         }
         Some("ipc") => usage::no_args("bench ipc", &args[1..]).and_then(|()| ipc()),
         Some("jit") => usage::no_args("bench jit", &args[1..]).and_then(|()| jit()),
+        Some("suite") => usage::no_args("bench suite", &args[1..]).and_then(|()| suite::run()),
         Some(other) => Err(format!("no benchmark {other:?}\n{}", usage::of("bench"))),
         None => Err(usage::of("bench")),
     }

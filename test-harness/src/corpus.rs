@@ -1,0 +1,156 @@
+//! The conformance corpus (`apps/corpus/`, third-party C test programs):
+//! what each does natively, a manifest that runs them all in one app host
+//! in one boot, and the runs read back from that boot's log.
+
+use crate::artifacts::corpus_dir;
+use crate::log::{BootLog, parse_line};
+
+/// The service name the corpus runs under (its output is `[corpus] ...`).
+pub const SERVICE: &str = "corpus";
+
+/// What one program did: its output lines and its exit status (0-255;
+/// 128 + the signal for a program killed by one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub output: Vec<String>,
+    pub status: i32,
+}
+
+/// One run in the OS: which program at which level, what it did, and how
+/// long it took (guest microseconds, compile waits excluded).
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub program: String,
+    pub level: u64,
+    pub outcome: Outcome,
+    pub run_us: u64,
+}
+
+/// Runs the native build of `program` (from a scratch directory: some
+/// programs write files) and returns what it did.
+pub fn native(program: &str) -> Result<Outcome, String> {
+    let exe = corpus_dir().join(format!("{program}-native"));
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(&exe)
+        .current_dir(scratch.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    use std::os::unix::process::ExitStatusExt;
+    let status = match (out.status.code(), out.status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => -1,
+    };
+    Ok(Outcome {
+        output: lines(&String::from_utf8_lossy(&out.stdout)),
+        status,
+    })
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+/// A manifest that runs `programs` (corpus names) one after another at
+/// each of `levels` (`"0,3"`) in one app host, with the JIT beside it.
+pub fn manifest(programs: &[String], levels: &str) -> String {
+    let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
+    format!(
+        r#"version = 1
+files = {files:?}
+
+[[service]]
+name = "supervisor"
+
+[[service]]
+name = "jit"
+personality = "linux"
+restart = "on-failure"
+
+[[service]]
+name = "{SERVICE}"
+file = "app"
+personality = "linux"
+args = ["{list}", "{levels}"]
+capabilities = ["initrd", "shutdown"]
+shutdown_on_exit = true
+"#,
+        list = files.join(",")
+    )
+}
+
+/// The runs in `log`, in order: each starts at an `app.start` event, owns
+/// the `[corpus] ` lines after it, and ends at its `app.run` event. A run
+/// with no `app.run` (the app host died in it) is returned with status -1
+/// so the caller can name the program that was running.
+pub fn runs(log: &BootLog) -> Vec<Run> {
+    let tag = format!("[{SERVICE}] ");
+    let mut done = Vec::new();
+    let mut open: Option<Run> = None;
+    for line in log.text.lines() {
+        if let Some(e) = parse_line(line) {
+            match e.name.as_str() {
+                "app.start" => {
+                    done.extend(open.take());
+                    open = Some(Run {
+                        program: e
+                            .get("file")
+                            .unwrap_or("?")
+                            .trim_end_matches(".ll")
+                            .to_string(),
+                        level: e.num("level").unwrap_or(u64::MAX),
+                        outcome: Outcome {
+                            output: Vec::new(),
+                            status: -1,
+                        },
+                        run_us: 0,
+                    });
+                }
+                "app.run" => {
+                    if let Some(mut r) = open.take() {
+                        let code = e.get("code").and_then(|c| c.parse::<i64>().ok());
+                        r.outcome.status = code.map_or(-1, |c| (c & 0xff) as i32);
+                        r.run_us = e.num("run_us").unwrap_or(0)
+                            - e.num("compile_wait_us")
+                                .unwrap_or(0)
+                                .min(e.num("run_us").unwrap_or(0));
+                        done.push(r);
+                    }
+                }
+                _ => {}
+            }
+        } else if let (Some(r), Some(text)) = (open.as_mut(), line.strip_prefix(&tag)) {
+            r.outcome
+                .output
+                .push(text.trim_end_matches('\r').to_string());
+        }
+    }
+    done.extend(open);
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_split_by_their_events_and_keep_their_own_output() {
+        let p = ipc_abi::log::EVENT_PREFIX;
+        let text = format!(
+            "{p}app.start file=a.ll level=0\n[corpus] one\n[jit] noise\n{p}app.run file=a.ll level=0 code=256 run_us=50 compile_wait_us=20\n\
+             {p}app.start file=b.ll level=3\n[corpus] two\n"
+        );
+        let r = runs(&BootLog::from_text(text));
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].program.as_str(), r[0].level), ("a", 0));
+        assert_eq!(r[0].outcome.output, vec!["one".to_string()]);
+        assert_eq!(
+            r[0].outcome.status, 0,
+            "statuses are one byte, as exit() gives them"
+        );
+        assert_eq!(r[0].run_us, 30);
+        assert_eq!((r[1].program.as_str(), r[1].level), ("b", 3));
+        assert_eq!(r[1].outcome.status, -1, "a run that never ended");
+    }
+}
