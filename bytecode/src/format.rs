@@ -1,0 +1,447 @@
+//! What a bytecode file holds, and its encoding.
+//!
+//! A file is a fixed header and a postcard-encoded [`Module`]:
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 0..4 | magic `JTBC` |
+//! | 4..6 | format version, little-endian ([`VERSION`]) |
+//! | 6..8 | zero |
+//! | 8..12 | payload length |
+//! | 12..16 | CRC-32 of the payload |
+//! | 16..24 | [`ir_digest`] of the IR it was lowered from |
+//! | 24.. | payload: the module |
+//!
+//! Registers are 64-bit; integers narrower than 64 bits are kept
+//! zero-extended, `float` in the low 32 bits, `double` as its bits.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+pub const MAGIC: [u8; 4] = *b"JTBC";
+/// Bumped whenever [`Module`] or an instruction changes meaning.
+pub const VERSION: u16 = 1;
+pub const HEADER_BYTES: usize = 24;
+
+/// A register of the current frame.
+pub type Reg = u16;
+/// An instruction index in the current function.
+pub type Target = u32;
+
+/// Integer width of an operation, in bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Width {
+    W1,
+    W8,
+    W16,
+    W32,
+    W64,
+}
+
+impl Width {
+    pub fn bits(self) -> u32 {
+        match self {
+            Width::W1 => 1,
+            Width::W8 => 8,
+            Width::W16 => 16,
+            Width::W32 => 32,
+            Width::W64 => 64,
+        }
+    }
+}
+
+/// Size of a memory access in bytes (floats are loaded as their bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Size {
+    B1,
+    B2,
+    B4,
+    B8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Float {
+    F32,
+    F64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    UDiv,
+    SDiv,
+    URem,
+    SRem,
+    And,
+    Or,
+    Xor,
+    Shl,
+    LShr,
+    AShr,
+    SMin,
+    SMax,
+    UMin,
+    UMax,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FBinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    /// `llvm.minnum` / `llvm.maxnum`: the other operand when one is NaN.
+    MinNum,
+    MaxNum,
+    CopySign,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FUnOp {
+    Neg,
+    Abs,
+    Sqrt,
+    Floor,
+    Ceil,
+    Trunc,
+    Round,
+    RoundEven,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntPred {
+    Eq,
+    Ne,
+    Ugt,
+    Uge,
+    Ult,
+    Ule,
+    Sgt,
+    Sge,
+    Slt,
+    Sle,
+}
+
+/// LLVM's `fcmp` predicates: ordered (`O*`: false if either is NaN),
+/// unordered (`U*`: true if either is NaN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FloatPred {
+    False,
+    Oeq,
+    Ogt,
+    Oge,
+    Olt,
+    Ole,
+    One,
+    Ord,
+    Ueq,
+    Ugt,
+    Uge,
+    Ult,
+    Ule,
+    Une,
+    Uno,
+    True,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cast {
+    /// Keep the low bits (truncation, and `ptrtoint`/`inttoptr`).
+    Trunc(Width),
+    SExt {
+        from: Width,
+        to: Width,
+    },
+    FpToSi {
+        from: Float,
+        to: Width,
+    },
+    FpToUi {
+        from: Float,
+        to: Width,
+    },
+    SiToFp {
+        from: Width,
+        to: Float,
+    },
+    UiToFp {
+        from: Width,
+        to: Float,
+    },
+    FpTrunc,
+    FpExt,
+}
+
+/// How a value travels in a call under the System V ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Class {
+    /// In a general register; `signed` values narrower than 32 bits are
+    /// sign-extended on the way (`signext`), others zero-extended.
+    Int {
+        width: Width,
+        signed: bool,
+    },
+    F32,
+    F64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Callee {
+    /// A function of the program, by its index in the function table.
+    Function(u32),
+    /// A symbol (the C library), by its index in [`Module::symbols`].
+    Symbol(u32),
+    /// A function pointer in a register.
+    Indirect(Reg),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Inst {
+    Const {
+        dst: Reg,
+        value: u64,
+    },
+    /// The address of symbol `sym` ([`Module::symbols`]).
+    Addr {
+        dst: Reg,
+        sym: u32,
+    },
+    /// The address of program function `func` (what compiled code uses
+    /// as its function pointer).
+    FuncAddr {
+        dst: Reg,
+        func: u32,
+    },
+    Move {
+        dst: Reg,
+        src: Reg,
+    },
+    Bin {
+        op: BinOp,
+        w: Width,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// `|a|` as a signed integer of width `w` (`llvm.abs`).
+    Abs {
+        w: Width,
+        dst: Reg,
+        a: Reg,
+    },
+    FBin {
+        op: FBinOp,
+        f: Float,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    FUn {
+        op: FUnOp,
+        f: Float,
+        dst: Reg,
+        a: Reg,
+    },
+    /// `a * b + c` (`llvm.fmuladd`: rounded once or twice, both allowed).
+    FMulAdd {
+        f: Float,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    ICmp {
+        p: IntPred,
+        w: Width,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    FCmp {
+        p: FloatPred,
+        f: Float,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Cast {
+        op: Cast,
+        dst: Reg,
+        a: Reg,
+    },
+    Select {
+        dst: Reg,
+        cond: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Load {
+        size: Size,
+        dst: Reg,
+        addr: Reg,
+    },
+    Store {
+        size: Size,
+        addr: Reg,
+        src: Reg,
+    },
+    /// `base + index * scale + offset` (GEP; `index` is a signed 64-bit
+    /// value).
+    Offset {
+        dst: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i64,
+    },
+    AddImm {
+        dst: Reg,
+        a: Reg,
+        imm: i64,
+    },
+    /// Frame memory of `size` bytes aligned to `align`, zero-filled.
+    Alloca {
+        dst: Reg,
+        size: u32,
+        align: u32,
+    },
+    /// `count * elem` bytes (a VLA).
+    AllocaDyn {
+        dst: Reg,
+        count: Reg,
+        elem: u32,
+        align: u32,
+    },
+    StackSave {
+        dst: Reg,
+    },
+    StackRestore {
+        src: Reg,
+    },
+    MemCopy {
+        dst: Reg,
+        src: Reg,
+        len: Reg,
+    },
+    MemSet {
+        dst: Reg,
+        byte: Reg,
+        len: Reg,
+    },
+    Jump {
+        to: Target,
+    },
+    Branch {
+        cond: Reg,
+        then: Target,
+        els: Target,
+    },
+    Switch {
+        w: Width,
+        value: Reg,
+        default: Target,
+        cases: Vec<(u64, Target)>,
+    },
+    Call {
+        callee: Callee,
+        args: Vec<(Reg, Class)>,
+        fixed: u16,
+        ret: Option<(Reg, Class)>,
+    },
+    Ret {
+        value: Option<Reg>,
+    },
+    /// Initializes the `va_list` at the address in `list` for this
+    /// (variadic) function's extra arguments.
+    VaStart {
+        list: Reg,
+    },
+    VaCopy {
+        dst: Reg,
+        src: Reg,
+    },
+    VaArg {
+        dst: Reg,
+        list: Reg,
+        class: Class,
+    },
+    Unreachable,
+}
+
+impl Inst {
+    /// Whether control never goes on to the next instruction.
+    pub fn is_terminator(&self) -> bool {
+        matches!(
+            self,
+            Inst::Jump { .. }
+                | Inst::Branch { .. }
+                | Inst::Switch { .. }
+                | Inst::Ret { .. }
+                | Inst::Unreachable
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Body {
+    /// Registers used, and the code (parameters arrive in registers
+    /// `0..params.len()`).
+    Code { regs: u16, code: Vec<Inst> },
+    /// The lowering met something the interpreter does not run; the
+    /// function starts compiled instead.
+    Unsupported { construct: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<Class>,
+    pub ret: Option<Class>,
+    pub variadic: bool,
+    pub body: Body,
+}
+
+/// Whether a symbol is code or data (for the loader's messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SymbolKind {
+    /// A global variable of the program (its home in the data region).
+    Global,
+    /// A function or object outside the program (the C library).
+    External,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Symbol {
+    pub name: String,
+    pub kind: SymbolKind,
+}
+
+/// One program: its functions in function-table order, and the symbols
+/// their code refers to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Module {
+    pub functions: Vec<Function>,
+    pub symbols: Vec<Symbol>,
+}
+
+/// What ties a bytecode file to its IR: the IR's CRC-32 and length.
+pub fn ir_digest(ir: &[u8]) -> u64 {
+    ((crc32fast::hash(ir) as u64) << 32) | (ir.len() as u64 & 0xffff_ffff)
+}
+
+/// Encodes `module`, lowered from `ir`, as a bytecode file.
+pub fn encode(module: &Module, ir: &[u8]) -> Vec<u8> {
+    let payload = postcard::to_allocvec(module).expect("a module always encodes");
+    let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&ir_digest(ir).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}

@@ -1,0 +1,590 @@
+//! The interpreter: runs a validated [`Module`]'s functions on real memory
+//! (the program's loads and stores are its own, as in compiled code; frame
+//! objects live in the interpreter's stack, at real addresses), calling
+//! out through a [`Machine`] for everything outside the interpreted code:
+//! native code (the C library, compiled functions) and addresses.
+//!
+//! Calls between interpreted functions use an explicit frame stack, not the
+//! host's: deep recursion in the program costs interpreter memory only.
+
+use crate::abi;
+use crate::format::*;
+use crate::mem;
+use alloc::vec::Vec;
+
+/// What the interpreter needs from its host.
+pub trait Machine {
+    /// Calls native code at `addr` with System V arguments; returns `rax`
+    /// or `xmm0` as `ret` says (0 for none).
+    fn call_native(
+        &self,
+        addr: u64,
+        args: &[(u64, Class)],
+        variadic: bool,
+        ret: Option<Class>,
+    ) -> u64;
+    /// Where a call to program function `func` goes: `None` to interpret
+    /// it, or the address of its compiled code.
+    fn compiled(&self, func: u32) -> Option<u64>;
+    /// The program function whose address (entry) `addr` is, if any.
+    fn function_at(&self, addr: u64) -> Option<u32>;
+    /// The address of program function `func` (its function pointer).
+    fn function_address(&self, func: u32) -> u64;
+    /// The address of symbol `sym`.
+    fn symbol(&self, sym: u32) -> u64;
+}
+
+/// Why an interpreted run stopped short (what native code would have been
+/// killed for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// Integer division by zero, or of the minimum by -1 (SIGFPE).
+    Divide,
+    /// `unreachable` was reached (SIGILL, as `ud2` would).
+    Unreachable,
+    /// The interpreter's frame memory ran out (SIGSEGV, as a native stack
+    /// overflow would).
+    StackOverflow,
+    /// A function without interpretable code was called with nothing to
+    /// run it (the caller should have compiled it).
+    NotInterpretable(u32),
+}
+
+/// How a variadic frame's extra arguments arrived: placed as a native
+/// caller places them (registers, and stack slots at an address).
+#[derive(Clone, Debug)]
+pub struct VarArgs {
+    pub gp: [u64; 6],
+    pub xmm: [u64; 8],
+    /// Where the first stack slot is.
+    pub stack: u64,
+    /// Registers and stack slots the fixed parameters took.
+    pub gp_used: usize,
+    pub xmm_used: usize,
+    pub stack_used: usize,
+}
+
+struct Frame {
+    func: u32,
+    pc: usize,
+    base: usize,
+    /// Where the caller wants the result.
+    ret: Option<Reg>,
+    stack_mark: usize,
+    va: Option<VarArgs>,
+    /// Stack slots of a variadic call this frame made to an interpreted
+    /// function: they must live as long as the callee.
+    outgoing: Vec<u64>,
+}
+
+/// Bytes of frame memory (allocas, `va_list` save areas).
+pub const STACK_BYTES: usize = 8 << 20;
+
+/// An interpreter for one module. Its methods take `&self`: native code it
+/// calls may call back into it (a `qsort` comparator), and each call runs
+/// with registers of its own, on the frame memory above the caller's.
+pub struct Interp<'m> {
+    module: &'m Module,
+    /// Frame memory; never moves (addresses handed out stay valid).
+    stack: mem::Region,
+    /// Bytes of `stack` in use.
+    sp: core::cell::Cell<usize>,
+}
+
+/// Keeps the low `w` bits of `v`.
+pub fn mask(w: Width, v: u64) -> u64 {
+    match w {
+        Width::W64 => v,
+        w => v & ((1u64 << w.bits()) - 1),
+    }
+}
+
+/// `v` (width `w`) sign-extended to 64 bits.
+pub fn sext(w: Width, v: u64) -> i64 {
+    let s = 64 - w.bits();
+    ((v << s) as i64) >> s
+}
+
+/// A value of `class` as registers hold it (narrow integers zero-extended,
+/// a `float` in the low 32 bits).
+pub fn canonical(v: u64, class: Class) -> u64 {
+    match class {
+        Class::Int { width, .. } => mask(width, v),
+        Class::F32 => v & 0xffff_ffff,
+        Class::F64 => v,
+    }
+}
+
+fn f32_of(v: u64) -> f32 {
+    f32::from_bits(v as u32)
+}
+
+fn f64_of(v: u64) -> f64 {
+    f64::from_bits(v)
+}
+
+fn from_f32(x: f32) -> u64 {
+    x.to_bits() as u64
+}
+
+impl<'m> Interp<'m> {
+    pub fn new(module: &'m Module) -> Self {
+        Interp {
+            module,
+            stack: mem::Region::new(STACK_BYTES),
+            sp: core::cell::Cell::new(0),
+        }
+    }
+
+    pub fn module(&self) -> &'m Module {
+        self.module
+    }
+
+    /// Runs function `func` with `args` (one per parameter) and, for a
+    /// variadic one, where its extra arguments are. Returns its result
+    /// (0 for none).
+    pub fn call(
+        &self,
+        m: &dyn Machine,
+        func: u32,
+        args: &[u64],
+        va: Option<VarArgs>,
+    ) -> Result<u64, Trap> {
+        let mark = self.sp.get();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut regs: Vec<u64> = Vec::new();
+        let result = self
+            .enter(&mut regs, &mut frames, func, args, None, va)
+            .and_then(|()| self.run(m, &mut regs, &mut frames));
+        // A trap leaves frames behind: their memory goes with them.
+        self.sp.set(mark);
+        result
+    }
+
+    fn enter(
+        &self,
+        regs_file: &mut Vec<u64>,
+        frames: &mut Vec<Frame>,
+        func: u32,
+        args: &[u64],
+        ret: Option<Reg>,
+        va: Option<VarArgs>,
+    ) -> Result<(), Trap> {
+        let f = &self.module.functions[func as usize];
+        let Body::Code { regs, .. } = &f.body else {
+            return Err(Trap::NotInterpretable(func));
+        };
+        let base = regs_file.len();
+        regs_file.resize(base + *regs as usize, 0);
+        for (i, (&a, &c)) in args.iter().zip(&f.params).enumerate() {
+            regs_file[base + i] = canonical(a, c);
+        }
+        frames.push(Frame {
+            func,
+            pc: 0,
+            base,
+            ret,
+            stack_mark: self.sp.get(),
+            va,
+            outgoing: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Frame memory of `size` bytes at `align`, zeroed.
+    fn alloca(&self, size: u64, align: u64) -> Result<u64, Trap> {
+        let start = self.stack.start();
+        let at = (start + self.sp.get() as u64).next_multiple_of(align.max(16));
+        let end = at.checked_add(size).ok_or(Trap::StackOverflow)?;
+        if end > start + STACK_BYTES as u64 {
+            return Err(Trap::StackOverflow);
+        }
+        mem::set(at, 0, size);
+        self.sp.set((end - start).next_multiple_of(16) as usize);
+        Ok(at)
+    }
+
+    fn run(
+        &self,
+        m: &dyn Machine,
+        regs: &mut Vec<u64>,
+        frames: &mut Vec<Frame>,
+    ) -> Result<u64, Trap> {
+        let module = self.module;
+        loop {
+            let top = frames.last_mut().expect("a frame");
+            let f = &module.functions[top.func as usize];
+            let Body::Code { code, .. } = &f.body else {
+                unreachable!("entered only with code")
+            };
+            let base = top.base;
+            let inst = &code[top.pc];
+            top.pc += 1;
+            let r = |i: Reg| base + i as usize;
+            match inst {
+                Inst::Const { dst, value } => regs[r(*dst)] = *value,
+                Inst::Addr { dst, sym } => regs[r(*dst)] = m.symbol(*sym),
+                Inst::FuncAddr { dst, func } => regs[r(*dst)] = m.function_address(*func),
+                Inst::Move { dst, src } => regs[r(*dst)] = regs[r(*src)],
+                Inst::Bin { op, w, dst, a, b } => {
+                    let v = bin(*op, *w, regs[r(*a)], regs[r(*b)])?;
+                    regs[r(*dst)] = v;
+                }
+                Inst::Abs { w, dst, a } => {
+                    regs[r(*dst)] = mask(*w, sext(*w, regs[r(*a)]).wrapping_abs() as u64)
+                }
+                Inst::FBin { op, f, dst, a, b } => {
+                    regs[r(*dst)] = fbin(*op, *f, regs[r(*a)], regs[r(*b)])
+                }
+                Inst::FUn { op, f, dst, a } => regs[r(*dst)] = fun(*op, *f, regs[r(*a)]),
+                Inst::FMulAdd { f, dst, a, b, c } => {
+                    let (a, b, c) = (regs[r(*a)], regs[r(*b)], regs[r(*c)]);
+                    regs[r(*dst)] = match f {
+                        Float::F32 => from_f32(f32_of(a) * f32_of(b) + f32_of(c)),
+                        Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
+                    }
+                }
+                Inst::ICmp { p, w, dst, a, b } => {
+                    regs[r(*dst)] = icmp(*p, *w, regs[r(*a)], regs[r(*b)]) as u64
+                }
+                Inst::FCmp { p, f, dst, a, b } => {
+                    regs[r(*dst)] = fcmp(*p, *f, regs[r(*a)], regs[r(*b)]) as u64
+                }
+                Inst::Cast { op, dst, a } => regs[r(*dst)] = cast(*op, regs[r(*a)]),
+                Inst::Select { dst, cond, a, b } => {
+                    let pick = if regs[r(*cond)] & 1 != 0 { a } else { b };
+                    regs[r(*dst)] = regs[r(*pick)];
+                }
+                Inst::Load { size, dst, addr } => regs[r(*dst)] = mem::load(regs[r(*addr)], *size),
+                Inst::Store { size, addr, src } => mem::store(regs[r(*addr)], *size, regs[r(*src)]),
+                Inst::Offset {
+                    dst,
+                    base: b,
+                    index,
+                    scale,
+                } => {
+                    let off = (regs[r(*index)] as i64).wrapping_mul(*scale);
+                    regs[r(*dst)] = regs[r(*b)].wrapping_add(off as u64);
+                }
+                Inst::AddImm { dst, a, imm } => {
+                    regs[r(*dst)] = regs[r(*a)].wrapping_add(*imm as u64)
+                }
+                Inst::Alloca { dst, size, align } => {
+                    let at = self.alloca(*size as u64, *align as u64)?;
+                    regs[r(*dst)] = at;
+                }
+                Inst::AllocaDyn {
+                    dst,
+                    count,
+                    elem,
+                    align,
+                } => {
+                    let size = regs[r(*count)]
+                        .checked_mul(*elem as u64)
+                        .ok_or(Trap::StackOverflow)?;
+                    let at = self.alloca(size, *align as u64)?;
+                    regs[r(*dst)] = at;
+                }
+                Inst::StackSave { dst } => regs[r(*dst)] = self.sp.get() as u64,
+                Inst::StackRestore { src } => {
+                    let to = regs[r(*src)] as usize;
+                    if to <= self.sp.get() && to >= top.stack_mark {
+                        self.sp.set(to);
+                    }
+                }
+                Inst::MemCopy { dst, src, len } => {
+                    mem::copy(regs[r(*dst)], regs[r(*src)], regs[r(*len)])
+                }
+                Inst::MemSet { dst, byte, len } => {
+                    mem::set(regs[r(*dst)], regs[r(*byte)] as u8, regs[r(*len)])
+                }
+                Inst::Jump { to } => top.pc = *to as usize,
+                Inst::Branch { cond, then, els } => {
+                    top.pc = if regs[r(*cond)] & 1 != 0 { *then } else { *els } as usize
+                }
+                Inst::Switch {
+                    w,
+                    value,
+                    default,
+                    cases,
+                } => {
+                    let v = mask(*w, regs[r(*value)]);
+                    top.pc = cases
+                        .iter()
+                        .find(|(c, _)| *c == v)
+                        .map_or(*default, |(_, t)| *t) as usize;
+                }
+                Inst::Ret { value } => {
+                    let v = value.map_or(0, |v| regs[r(v)]);
+                    let done = frames.pop().expect("the returning frame");
+                    regs.truncate(done.base);
+                    self.sp.set(done.stack_mark);
+                    match frames.last() {
+                        None => return Ok(v),
+                        Some(caller) => {
+                            if let Some(dst) = done.ret {
+                                let at = caller.base + dst as usize;
+                                regs[at] = v;
+                            }
+                        }
+                    }
+                }
+                Inst::Call {
+                    callee,
+                    args,
+                    fixed,
+                    ret,
+                } => {
+                    let values: Vec<(u64, Class)> =
+                        args.iter().map(|&(a, c)| (regs[r(a)], c)).collect();
+                    let target = match callee {
+                        Callee::Function(i) => match m.compiled(*i) {
+                            None => Ok(*i),
+                            Some(addr) => Err(addr),
+                        },
+                        Callee::Symbol(s) => Err(m.symbol(*s)),
+                        Callee::Indirect(p) => {
+                            let addr = regs[r(*p)];
+                            match m.function_at(addr) {
+                                Some(i)
+                                    if m.compiled(i).is_none()
+                                        && matches!(
+                                            module.functions[i as usize].body,
+                                            Body::Code { .. }
+                                        ) =>
+                                {
+                                    Ok(i)
+                                }
+                                _ => Err(addr),
+                            }
+                        }
+                    };
+                    let variadic = (*fixed as usize) < args.len();
+                    match target {
+                        Err(addr) => {
+                            let v = m.call_native(addr, &values, variadic, ret.map(|(_, c)| c));
+                            if let Some((dst, c)) = ret {
+                                regs[r(*dst)] = canonical(v, *c);
+                            }
+                        }
+                        Ok(i) => {
+                            let callee_fn = &module.functions[i as usize];
+                            let dst = ret.map(|(d, _)| d);
+                            if callee_fn.variadic {
+                                let placed = abi::place(values.iter().copied());
+                                let (params, g, x, s) =
+                                    abi::take(&callee_fn.params, &placed.gp, &placed.xmm, |k| {
+                                        placed.stack[k]
+                                    });
+                                let top = frames.last_mut().expect("caller");
+                                top.outgoing = placed.stack;
+                                let va = VarArgs {
+                                    gp: placed.gp,
+                                    xmm: placed.xmm,
+                                    stack: top.outgoing.as_ptr() as u64,
+                                    gp_used: g,
+                                    xmm_used: x,
+                                    stack_used: s,
+                                };
+                                self.enter(regs, frames, i, &params, dst, Some(va))?;
+                            } else {
+                                let params: Vec<u64> = values.iter().map(|v| v.0).collect();
+                                self.enter(regs, frames, i, &params, dst, None)?;
+                            }
+                        }
+                    }
+                }
+                Inst::VaStart { list } => {
+                    let list = regs[r(*list)];
+                    let va = top.va.clone().unwrap_or(VarArgs {
+                        gp: [0; 6],
+                        xmm: [0; 8],
+                        stack: 0,
+                        gp_used: 6,
+                        xmm_used: 8,
+                        stack_used: 0,
+                    });
+                    // The register save area, as a native prologue makes it:
+                    // six general registers, then eight 16-byte XMM slots.
+                    let area = self.alloca(176, 16)?;
+                    for (i, v) in va.gp.iter().enumerate() {
+                        mem::store(area + 8 * i as u64, Size::B8, *v);
+                    }
+                    for (i, v) in va.xmm.iter().enumerate() {
+                        mem::store(area + 48 + 16 * i as u64, Size::B8, *v);
+                    }
+                    mem::store(list, Size::B4, 8 * va.gp_used as u64);
+                    mem::store(list + 4, Size::B4, 48 + 16 * va.xmm_used as u64);
+                    mem::store(list + 8, Size::B8, va.stack + 8 * va.stack_used as u64);
+                    mem::store(list + 16, Size::B8, area);
+                }
+                Inst::VaCopy { dst, src } => mem::copy(regs[r(*dst)], regs[r(*src)], 24),
+                Inst::VaArg { dst, list, class } => {
+                    let list = regs[r(*list)];
+                    let (off_at, limit, step) = match class {
+                        Class::Int { .. } => (list, 48, 8),
+                        Class::F32 | Class::F64 => (list + 4, 176, 16),
+                    };
+                    let off = mem::load(off_at, Size::B4);
+                    let v = if off < limit {
+                        mem::store(off_at, Size::B4, off + step);
+                        mem::load(mem::load(list + 16, Size::B8) + off, Size::B8)
+                    } else {
+                        let over = mem::load(list + 8, Size::B8);
+                        mem::store(list + 8, Size::B8, over + 8);
+                        mem::load(over, Size::B8)
+                    };
+                    regs[r(*dst)] = canonical(v, *class);
+                }
+                Inst::Unreachable => return Err(Trap::Unreachable),
+            }
+        }
+    }
+}
+
+fn bin(op: BinOp, w: Width, a: u64, b: u64) -> Result<u64, Trap> {
+    let (sa, sb) = (sext(w, a), sext(w, b));
+    let (ua, ub) = (mask(w, a), mask(w, b));
+    let shift = (ub as u32) & (w.bits().max(8) - 1);
+    let v = match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::UDiv | BinOp::URem if ub == 0 => return Err(Trap::Divide),
+        BinOp::UDiv => ua / ub,
+        BinOp::URem => ua % ub,
+        BinOp::SDiv | BinOp::SRem if sb == 0 => return Err(Trap::Divide),
+        BinOp::SDiv | BinOp::SRem if sb == -1 && sa == sext(w, 1u64 << (w.bits() - 1)) => {
+            return Err(Trap::Divide);
+        }
+        BinOp::SDiv => (sa / sb) as u64,
+        BinOp::SRem => (sa % sb) as u64,
+        BinOp::And => a & b,
+        BinOp::Or => a | b,
+        BinOp::Xor => a ^ b,
+        BinOp::Shl => ua << shift,
+        BinOp::LShr => ua >> shift,
+        BinOp::AShr => (sa >> shift) as u64,
+        BinOp::SMin => sa.min(sb) as u64,
+        BinOp::SMax => sa.max(sb) as u64,
+        BinOp::UMin => ua.min(ub),
+        BinOp::UMax => ua.max(ub),
+    };
+    Ok(mask(w, v))
+}
+
+fn fbin(op: FBinOp, f: Float, a: u64, b: u64) -> u64 {
+    macro_rules! apply {
+        ($x:expr, $y:expr) => {
+            match op {
+                FBinOp::Add => $x + $y,
+                FBinOp::Sub => $x - $y,
+                FBinOp::Mul => $x * $y,
+                FBinOp::Div => $x / $y,
+                FBinOp::Rem => $x % $y,
+                FBinOp::MinNum => $x.min($y),
+                FBinOp::MaxNum => $x.max($y),
+                FBinOp::CopySign => $x.copysign($y),
+            }
+        };
+    }
+    match f {
+        Float::F32 => from_f32(apply!(f32_of(a), f32_of(b))),
+        Float::F64 => apply!(f64_of(a), f64_of(b)).to_bits(),
+    }
+}
+
+fn fun(op: FUnOp, f: Float, a: u64) -> u64 {
+    macro_rules! apply {
+        ($x:expr) => {
+            match op {
+                FUnOp::Neg => -$x,
+                FUnOp::Abs => $x.abs(),
+                FUnOp::Sqrt => $x.sqrt(),
+                FUnOp::Floor => $x.floor(),
+                FUnOp::Ceil => $x.ceil(),
+                FUnOp::Trunc => $x.trunc(),
+                FUnOp::Round => $x.round(),
+                FUnOp::RoundEven => $x.round_ties_even(),
+            }
+        };
+    }
+    match f {
+        Float::F32 => from_f32(apply!(f32_of(a))),
+        Float::F64 => apply!(f64_of(a)).to_bits(),
+    }
+}
+
+fn icmp(p: IntPred, w: Width, a: u64, b: u64) -> bool {
+    let (ua, ub) = (mask(w, a), mask(w, b));
+    let (sa, sb) = (sext(w, a), sext(w, b));
+    match p {
+        IntPred::Eq => ua == ub,
+        IntPred::Ne => ua != ub,
+        IntPred::Ugt => ua > ub,
+        IntPred::Uge => ua >= ub,
+        IntPred::Ult => ua < ub,
+        IntPred::Ule => ua <= ub,
+        IntPred::Sgt => sa > sb,
+        IntPred::Sge => sa >= sb,
+        IntPred::Slt => sa < sb,
+        IntPred::Sle => sa <= sb,
+    }
+}
+
+fn fcmp(p: FloatPred, f: Float, a: u64, b: u64) -> bool {
+    let (x, y) = match f {
+        Float::F32 => (f32_of(a) as f64, f32_of(b) as f64),
+        Float::F64 => (f64_of(a), f64_of(b)),
+    };
+    let uno = x.is_nan() || y.is_nan();
+    match p {
+        FloatPred::False => false,
+        FloatPred::True => true,
+        FloatPred::Ord => !uno,
+        FloatPred::Uno => uno,
+        FloatPred::Oeq => !uno && x == y,
+        FloatPred::Ogt => !uno && x > y,
+        FloatPred::Oge => !uno && x >= y,
+        FloatPred::Olt => !uno && x < y,
+        FloatPred::Ole => !uno && x <= y,
+        FloatPred::One => !uno && x != y,
+        FloatPred::Ueq => uno || x == y,
+        FloatPred::Ugt => uno || x > y,
+        FloatPred::Uge => uno || x >= y,
+        FloatPred::Ult => uno || x < y,
+        FloatPred::Ule => uno || x <= y,
+        FloatPred::Une => uno || x != y,
+    }
+}
+
+fn cast(op: Cast, a: u64) -> u64 {
+    match op {
+        Cast::Trunc(w) => mask(w, a),
+        Cast::SExt { from, to } => mask(to, sext(from, a) as u64),
+        Cast::FpToSi { from, to } => {
+            let x = match from {
+                Float::F32 => f32_of(a) as f64,
+                Float::F64 => f64_of(a),
+            };
+            mask(to, x as i64 as u64)
+        }
+        Cast::FpToUi { from, to } => {
+            let x = match from {
+                Float::F32 => f32_of(a) as f64,
+                Float::F64 => f64_of(a),
+            };
+            mask(to, if x < 0.0 { x as i64 as u64 } else { x as u64 })
+        }
+        Cast::SiToFp { from, to } => match to {
+            Float::F32 => from_f32(sext(from, a) as f32),
+            Float::F64 => (sext(from, a) as f64).to_bits(),
+        },
+        Cast::UiToFp { from, to } => match to {
+            Float::F32 => from_f32(mask(from, a) as f32),
+            Float::F64 => (mask(from, a) as f64).to_bits(),
+        },
+        Cast::FpTrunc => from_f32(f64_of(a) as f32),
+        Cast::FpExt => (f32_of(a) as f64).to_bits(),
+    }
+}

@@ -1,0 +1,23 @@
+//! The interpreter tier's bytecode: the format ([`format`], versioned and
+//! encoded with postcard behind a checked header), the checks a file must
+//! pass before it runs ([`validate`]), where System V puts a call's
+//! arguments ([`abi`]), and the interpreter itself ([`interp`]). The
+//! lowering from LLVM IR lives in the host tool `bytecode-lower`; running
+//! bytecode inside the OS is the app host's job.
+//!
+//! Everything here is pure logic tested on the host, except [`mem`] (the
+//! program's own loads and stores) and [`native`] (calls to and from
+//! native code), the only modules with `unsafe`.
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod abi;
+pub mod format;
+pub mod interp;
+pub mod mem;
+pub mod native;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;

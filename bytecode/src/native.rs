@@ -1,0 +1,187 @@
+//! Crossing between interpreted and native code under the System V ABI.
+//!
+//! [`call`] calls native code (the C library, compiled functions) with
+//! arguments the interpreter placed ([`crate::abi::place`]). [`entry`] is
+//! the other way: native code that calls an interpreted function lands in
+//! it (through a stub that puts the function's index in `r11d`, as the
+//! JIT's lazy stubs do) with the caller's registers and stack, and it hands
+//! them to the handler the host registered with [`set_entry_handler`].
+#![allow(unsafe_code, reason = "calls into and out of native code by address")]
+
+use crate::abi::Placed;
+use crate::format::Class;
+use std::sync::OnceLock;
+
+/// What [`call_shim`] reads and writes.
+#[repr(C)]
+struct CallFrame {
+    func: u64,
+    gp: [u64; 6],
+    xmm: [u64; 8],
+    stack: *const u64,
+    stack_len: u64,
+    al: u64,
+    rax: u64,
+    xmm0: u64,
+}
+
+/// Calls native code at `addr` with arguments placed as System V wants;
+/// `variadic` sets `al` to the number of XMM registers used. Returns `rax`
+/// for an integer result, `xmm0`'s low bits for a floating one.
+///
+/// # Safety
+/// `addr` must be code that takes these arguments (as the program's own
+/// call would: the interpreter makes exactly the call the program makes).
+pub unsafe fn call(addr: u64, placed: &Placed, variadic: bool, ret: Option<Class>) -> u64 {
+    let mut frame = CallFrame {
+        func: addr,
+        gp: placed.gp,
+        xmm: placed.xmm,
+        stack: placed.stack.as_ptr(),
+        stack_len: placed.stack.len() as u64,
+        al: if variadic { placed.xmm_used as u64 } else { 0 },
+        rax: 0,
+        xmm0: 0,
+    };
+    // SAFETY: `frame` is valid for the call; the callee's contract is the
+    // caller's (above).
+    unsafe { call_shim(&mut frame) };
+    match ret {
+        Some(Class::F32 | Class::F64) => frame.xmm0,
+        _ => frame.rax,
+    }
+}
+
+/// `call_shim(frame)`: copies the stack arguments (keeping the stack
+/// 16-byte aligned at the call), loads the argument registers, calls, and
+/// stores `rax` and `xmm0` back into `frame`.
+#[unsafe(naked)]
+unsafe extern "C" fn call_shim(frame: *mut CallFrame) {
+    // SAFETY: saves and restores every callee-saved register it uses (rbp,
+    // rbx) and returns with the stack as it found it.
+    core::arch::naked_asm!(
+        "push rbp",
+        "mov rbp, rsp",
+        "push rbx",
+        "sub rsp, 8",
+        "mov rbx, rdi",
+        "mov rcx, [rbx + 128]",
+        "test rcx, 1",
+        "jz 2f",
+        "sub rsp, 8",
+        "2:",
+        "mov rsi, [rbx + 120]",
+        "3:",
+        "test rcx, rcx",
+        "jz 4f",
+        "dec rcx",
+        "push qword ptr [rsi + rcx*8]",
+        "jmp 3b",
+        "4:",
+        "mov rdi, [rbx + 8]",
+        "mov rsi, [rbx + 16]",
+        "mov rdx, [rbx + 24]",
+        "mov rcx, [rbx + 32]",
+        "mov r8, [rbx + 40]",
+        "mov r9, [rbx + 48]",
+        "movq xmm0, [rbx + 56]",
+        "movq xmm1, [rbx + 64]",
+        "movq xmm2, [rbx + 72]",
+        "movq xmm3, [rbx + 80]",
+        "movq xmm4, [rbx + 88]",
+        "movq xmm5, [rbx + 96]",
+        "movq xmm6, [rbx + 104]",
+        "movq xmm7, [rbx + 112]",
+        "mov rax, [rbx + 136]",
+        "call qword ptr [rbx]",
+        "mov [rbx + 144], rax",
+        "movq [rbx + 152], xmm0",
+        "lea rsp, [rbp - 8]",
+        "pop rbx",
+        "pop rbp",
+        "ret",
+    )
+}
+
+const _: () = {
+    assert!(core::mem::offset_of!(CallFrame, stack) == 120);
+    assert!(core::mem::offset_of!(CallFrame, stack_len) == 128);
+    assert!(core::mem::offset_of!(CallFrame, al) == 136);
+    assert!(core::mem::offset_of!(CallFrame, rax) == 144);
+    assert!(core::mem::offset_of!(CallFrame, xmm0) == 152);
+};
+
+/// The argument registers of a call into an interpreted function, and
+/// where its stack arguments are.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Incoming {
+    pub gp: [u64; 6],
+    pub xmm: [u64; 8],
+    /// Set by the handler: the value for `xmm0` (a floating result).
+    pub ret_xmm0: u64,
+    _pad: u64,
+}
+
+/// What [`entry`] calls: function index, registers, address of the first
+/// stack argument; returns the value for `rax` (and sets `ret_xmm0`).
+pub type EntryHandler = fn(u32, &mut Incoming, u64) -> u64;
+
+static HANDLER: OnceLock<EntryHandler> = OnceLock::new();
+
+/// Registers where calls into interpreted functions go (once).
+pub fn set_entry_handler(h: EntryHandler) {
+    let _ = HANDLER.set(h);
+}
+
+extern "C" fn dispatch(index: u32, incoming: *mut Incoming, stack: u64) -> u64 {
+    // SAFETY: `entry` passes its own save area, live for this call.
+    let incoming = unsafe { &mut *incoming };
+    match HANDLER.get() {
+        Some(h) => h(index, incoming, stack),
+        None => std::process::abort(),
+    }
+}
+
+/// Where stubs for interpreted functions jump, with the function's index
+/// in `r11d` and the caller's arguments untouched. Entry leaves the stack
+/// at 8 mod 16; `push rbp` and 128 bytes make it 0 at the call.
+#[unsafe(naked)]
+pub extern "C" fn entry() {
+    // SAFETY: reached only as the first instruction of a call (through a
+    // stub): it saves the argument registers, calls `dispatch` under the
+    // System V convention and returns to the caller with `rax` and `xmm0`
+    // set and every callee-saved register kept.
+    core::arch::naked_asm!(
+        "push rbp",
+        "mov rbp, rsp",
+        "sub rsp, 128",
+        "mov [rsp], rdi",
+        "mov [rsp + 8], rsi",
+        "mov [rsp + 16], rdx",
+        "mov [rsp + 24], rcx",
+        "mov [rsp + 32], r8",
+        "mov [rsp + 40], r9",
+        "movq [rsp + 48], xmm0",
+        "movq [rsp + 56], xmm1",
+        "movq [rsp + 64], xmm2",
+        "movq [rsp + 72], xmm3",
+        "movq [rsp + 80], xmm4",
+        "movq [rsp + 88], xmm5",
+        "movq [rsp + 96], xmm6",
+        "movq [rsp + 104], xmm7",
+        "mov edi, r11d",
+        "mov rsi, rsp",
+        "lea rdx, [rbp + 16]",
+        "call {dispatch}",
+        "movq xmm0, [rsp + 112]",
+        "leave",
+        "ret",
+        dispatch = sym dispatch,
+    )
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<Incoming>() == 128);
+    assert!(core::mem::offset_of!(Incoming, ret_xmm0) == 112);
+};

@@ -1,0 +1,932 @@
+//! The format, the validator and the interpreter on small functions
+//! written by hand, including calls out to native code and back in.
+#![allow(unsafe_code, reason = "test stubs and C functions called by address")]
+
+use crate::abi;
+use crate::format::*;
+use crate::interp::{Interp, Machine, Trap};
+use crate::native;
+use crate::validate::{self, Refusal};
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+const I32: Class = Class::Int {
+    width: Width::W32,
+    signed: true,
+};
+const I64: Class = Class::Int {
+    width: Width::W64,
+    signed: false,
+};
+const PTR: Class = I64;
+
+fn func(
+    name: &str,
+    params: Vec<Class>,
+    ret: Option<Class>,
+    regs: u16,
+    code: Vec<Inst>,
+) -> Function {
+    Function {
+        name: name.to_string(),
+        params,
+        ret,
+        variadic: false,
+        body: Body::Code { regs, code },
+    }
+}
+
+fn names(m: &Module) -> Vec<String> {
+    m.functions.iter().map(|f| f.name.clone()).collect()
+}
+
+/// fib(n) = n < 2 ? n : fib(n-1) + fib(n-2), recursively, in i32.
+fn fib_module() -> Module {
+    use Inst::*;
+    let w = Width::W32;
+    Module {
+        functions: vec![func(
+            "fib",
+            vec![I32],
+            Some(I32),
+            6,
+            vec![
+                Const { dst: 1, value: 2 },
+                ICmp {
+                    p: IntPred::Slt,
+                    w,
+                    dst: 2,
+                    a: 0,
+                    b: 1,
+                },
+                Branch {
+                    cond: 2,
+                    then: 3,
+                    els: 4,
+                },
+                Ret { value: Some(0) },
+                Const { dst: 1, value: 1 },
+                Bin {
+                    op: BinOp::Sub,
+                    w,
+                    dst: 3,
+                    a: 0,
+                    b: 1,
+                },
+                Call {
+                    callee: Callee::Function(0),
+                    args: vec![(3, I32)],
+                    fixed: 1,
+                    ret: Some((4, I32)),
+                },
+                Bin {
+                    op: BinOp::Sub,
+                    w,
+                    dst: 3,
+                    a: 3,
+                    b: 1,
+                },
+                Call {
+                    callee: Callee::Function(0),
+                    args: vec![(3, I32)],
+                    fixed: 1,
+                    ret: Some((5, I32)),
+                },
+                Bin {
+                    op: BinOp::Add,
+                    w,
+                    dst: 4,
+                    a: 4,
+                    b: 5,
+                },
+                Ret { value: Some(4) },
+            ],
+        )],
+        symbols: vec![],
+    }
+}
+
+/// Knows no native code: every call is interpreted.
+struct Alone;
+
+impl Machine for Alone {
+    fn call_native(&self, _: u64, _: &[(u64, Class)], _: bool, _: Option<Class>) -> u64 {
+        panic!("no native calls here")
+    }
+    fn compiled(&self, _: u32) -> Option<u64> {
+        None
+    }
+    fn function_at(&self, _: u64) -> Option<u32> {
+        None
+    }
+    fn function_address(&self, f: u32) -> u64 {
+        0x1000 + f as u64
+    }
+    fn symbol(&self, _: u32) -> u64 {
+        0
+    }
+}
+
+#[test]
+fn recursion_runs_on_the_interpreters_own_frames() {
+    let m = fib_module();
+    let i = Interp::new(&m);
+    assert_eq!(i.call(&Alone, 0, &[20], None), Ok(6765));
+    // Deeper than a small host stack would allow if frames were recursive
+    // Rust calls: fib(25) makes 25-deep chains, a countdown 100,000 deep.
+    use Inst::*;
+    let down = Module {
+        functions: vec![func(
+            "down",
+            vec![I64],
+            Some(I64),
+            4,
+            vec![
+                Const { dst: 1, value: 0 },
+                ICmp {
+                    p: IntPred::Eq,
+                    w: Width::W64,
+                    dst: 3,
+                    a: 0,
+                    b: 1,
+                },
+                Branch {
+                    cond: 3,
+                    then: 3,
+                    els: 4,
+                },
+                Ret { value: Some(0) },
+                Const {
+                    dst: 1,
+                    value: u64::MAX,
+                },
+                Bin {
+                    op: BinOp::Add,
+                    w: Width::W64,
+                    dst: 1,
+                    a: 0,
+                    b: 1,
+                },
+                Call {
+                    callee: Callee::Function(0),
+                    args: vec![(1, I64)],
+                    fixed: 1,
+                    ret: Some((2, I64)),
+                },
+                Ret { value: Some(2) },
+            ],
+        )],
+        symbols: vec![],
+    };
+    let i = Interp::new(&down);
+    assert_eq!(i.call(&Alone, 0, &[100_000], None), Ok(0));
+}
+
+#[test]
+fn integer_widths_wrap_and_extend_like_llvm() {
+    use crate::interp::{mask, sext};
+    assert_eq!(mask(Width::W8, 0x1ff), 0xff);
+    assert_eq!(sext(Width::W8, 0x80), -128);
+    assert_eq!(sext(Width::W1, 1), -1);
+    use Inst::*;
+    let m = Module {
+        functions: vec![func(
+            "f",
+            vec![I32, I32],
+            Some(I32),
+            4,
+            vec![
+                // (a * b) as i8, sign-extended to i32, then arithmetic >> 1
+                Bin {
+                    op: BinOp::Mul,
+                    w: Width::W8,
+                    dst: 2,
+                    a: 0,
+                    b: 1,
+                },
+                Cast {
+                    op: crate::format::Cast::SExt {
+                        from: Width::W8,
+                        to: Width::W32,
+                    },
+                    dst: 2,
+                    a: 2,
+                },
+                Const { dst: 3, value: 1 },
+                Bin {
+                    op: BinOp::AShr,
+                    w: Width::W32,
+                    dst: 2,
+                    a: 2,
+                    b: 3,
+                },
+                Ret { value: Some(2) },
+            ],
+        )],
+        symbols: vec![],
+    };
+    // 16 * 9 = 144 = 0x90 as i8 = -112; >> 1 = -56 as i32.
+    let got = Interp::new(&m).call(&Alone, 0, &[16, 9], None).unwrap();
+    assert_eq!(got, (-56i32) as u32 as u64);
+}
+
+#[test]
+fn division_by_zero_and_unreachable_trap_instead_of_running_on() {
+    use Inst::*;
+    let m = Module {
+        functions: vec![
+            func(
+                "div",
+                vec![I32, I32],
+                Some(I32),
+                3,
+                vec![
+                    Bin {
+                        op: BinOp::SDiv,
+                        w: Width::W32,
+                        dst: 2,
+                        a: 0,
+                        b: 1,
+                    },
+                    Ret { value: Some(2) },
+                ],
+            ),
+            func("never", vec![], None, 0, vec![Unreachable]),
+        ],
+        symbols: vec![],
+    };
+    let i = Interp::new(&m);
+    assert_eq!(i.call(&Alone, 0, &[7, 2], None), Ok(3));
+    assert_eq!(i.call(&Alone, 0, &[7, 0], None), Err(Trap::Divide));
+    assert_eq!(
+        i.call(&Alone, 0, &[0x8000_0000, 0xffff_ffff], None),
+        Err(Trap::Divide)
+    );
+    assert_eq!(i.call(&Alone, 1, &[], None), Err(Trap::Unreachable));
+}
+
+#[test]
+fn frame_memory_switch_and_select() {
+    use Inst::*;
+    let w = Width::W32;
+    // int f(int x) { int a[4]; a[x & 3] = x; switch (x) { case 1: return 10;
+    //   case 7: return a[3]; default: return x > 100 ? 1 : 2; } }
+    let m = Module {
+        functions: vec![func(
+            "f",
+            vec![I32],
+            Some(I32),
+            8,
+            vec![
+                Alloca {
+                    dst: 1,
+                    size: 16,
+                    align: 4,
+                },
+                Const { dst: 2, value: 3 },
+                Bin {
+                    op: BinOp::And,
+                    w,
+                    dst: 2,
+                    a: 0,
+                    b: 2,
+                },
+                Offset {
+                    dst: 3,
+                    base: 1,
+                    index: 2,
+                    scale: 4,
+                },
+                Store {
+                    size: Size::B4,
+                    addr: 3,
+                    src: 0,
+                },
+                Switch {
+                    w,
+                    value: 0,
+                    default: 11,
+                    cases: vec![(1, 6), (7, 8)],
+                },
+                Const { dst: 4, value: 10 },
+                Ret { value: Some(4) },
+                AddImm {
+                    dst: 5,
+                    a: 1,
+                    imm: 12,
+                },
+                Load {
+                    size: Size::B4,
+                    dst: 4,
+                    addr: 5,
+                },
+                Jump { to: 16 },
+                Const { dst: 5, value: 100 },
+                ICmp {
+                    p: IntPred::Sgt,
+                    w,
+                    dst: 6,
+                    a: 0,
+                    b: 5,
+                },
+                Const { dst: 5, value: 1 },
+                Const { dst: 7, value: 2 },
+                Select {
+                    dst: 4,
+                    cond: 6,
+                    a: 5,
+                    b: 7,
+                },
+                Ret { value: Some(4) },
+            ],
+        )],
+        symbols: vec![],
+    };
+    validate::check(&m, &names(&m)).unwrap();
+    let i = Interp::new(&m);
+    assert_eq!(i.call(&Alone, 0, &[1], None), Ok(10));
+    assert_eq!(i.call(&Alone, 0, &[7], None), Ok(7));
+    assert_eq!(i.call(&Alone, 0, &[200], None), Ok(1));
+    assert_eq!(i.call(&Alone, 0, &[5], None), Ok(2));
+}
+
+#[test]
+fn floats_compare_and_convert_like_llvm() {
+    use Inst::*;
+    let m = Module {
+        functions: vec![func(
+            "f",
+            vec![Class::F64, Class::F32],
+            Some(Class::F64),
+            5,
+            vec![
+                // (double)(float)(a * 2) + b, via fmuladd
+                Const {
+                    dst: 2,
+                    value: 2.0f64.to_bits(),
+                },
+                FBin {
+                    op: FBinOp::Mul,
+                    f: Float::F64,
+                    dst: 3,
+                    a: 0,
+                    b: 2,
+                },
+                Cast {
+                    op: crate::format::Cast::FpTrunc,
+                    dst: 3,
+                    a: 3,
+                },
+                Cast {
+                    op: crate::format::Cast::FpExt,
+                    dst: 3,
+                    a: 3,
+                },
+                Cast {
+                    op: crate::format::Cast::FpExt,
+                    dst: 4,
+                    a: 1,
+                },
+                FBin {
+                    op: FBinOp::Add,
+                    f: Float::F64,
+                    dst: 3,
+                    a: 3,
+                    b: 4,
+                },
+                Ret { value: Some(3) },
+            ],
+        )],
+        symbols: vec![],
+    };
+    let got = Interp::new(&m)
+        .call(
+            &Alone,
+            0,
+            &[1.25f64.to_bits(), 0.5f32.to_bits() as u64],
+            None,
+        )
+        .unwrap();
+    assert_eq!(f64::from_bits(got), 3.0);
+    let nan = f64::NAN.to_bits();
+    let one = 1.0f64.to_bits();
+    use crate::format::FloatPred as P;
+    let cmp = |p, a, b| {
+        let m = Module {
+            functions: vec![func(
+                "c",
+                vec![Class::F64, Class::F64],
+                Some(Class::Int {
+                    width: Width::W1,
+                    signed: false,
+                }),
+                3,
+                vec![
+                    FCmp {
+                        p,
+                        f: Float::F64,
+                        dst: 2,
+                        a: 0,
+                        b: 1,
+                    },
+                    Ret { value: Some(2) },
+                ],
+            )],
+            symbols: vec![],
+        };
+        Interp::new(&m).call(&Alone, 0, &[a, b], None).unwrap()
+    };
+    assert_eq!(cmp(P::Oeq, nan, nan), 0);
+    assert_eq!(cmp(P::Une, nan, nan), 1);
+    assert_eq!(cmp(P::Olt, one, nan), 0);
+    assert_eq!(cmp(P::Ult, one, nan), 1);
+    assert_eq!(cmp(P::Ole, one, one), 1);
+}
+
+// --- native code ---------------------------------------------------------
+
+/// Calls the C library and the test's own C-ABI functions for real.
+struct Native {
+    symbols: Vec<u64>,
+    stubs: Vec<u64>,
+}
+
+impl Machine for Native {
+    fn call_native(
+        &self,
+        addr: u64,
+        args: &[(u64, Class)],
+        variadic: bool,
+        ret: Option<Class>,
+    ) -> u64 {
+        // SAFETY: the tests call only functions with these signatures.
+        unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
+    }
+    fn compiled(&self, _: u32) -> Option<u64> {
+        None
+    }
+    fn function_at(&self, addr: u64) -> Option<u32> {
+        self.stubs.iter().position(|&s| s == addr).map(|i| i as u32)
+    }
+    fn function_address(&self, f: u32) -> u64 {
+        self.stubs[f as usize]
+    }
+    fn symbol(&self, s: u32) -> u64 {
+        self.symbols[s as usize]
+    }
+}
+
+extern "C" fn many(
+    a: i64,
+    b: f64,
+    c: i64,
+    d: i64,
+    e: i64,
+    f: i64,
+    g: i64,
+    h: i64,
+    x: f32,
+    y: i8,
+) -> f64 {
+    (a + c + d + e + f + g + h + y as i64) as f64 + b + x as f64
+}
+
+unsafe extern "C" {
+    fn snprintf(buf: *mut u8, n: usize, fmt: *const u8, ...) -> i32;
+    fn qsort(base: *mut u8, n: usize, size: usize, cmp: extern "C" fn(*const u8, *const u8) -> i32);
+}
+
+#[test]
+fn calls_to_native_code_pass_registers_stack_and_varargs() {
+    use Inst::*;
+    let i8s = Class::Int {
+        width: Width::W8,
+        signed: true,
+    };
+    let m = Module {
+        functions: vec![func(
+            "f",
+            vec![],
+            Some(Class::F64),
+            11,
+            vec![
+                Const { dst: 0, value: 1 },
+                Const {
+                    dst: 1,
+                    value: 0.5f64.to_bits(),
+                },
+                Const {
+                    dst: 2,
+                    value: 0xff,
+                }, // (i8)-1
+                Const {
+                    dst: 3,
+                    value: 0.25f32.to_bits() as u64,
+                },
+                Call {
+                    callee: Callee::Symbol(0),
+                    args: vec![
+                        (0, I64),
+                        (1, Class::F64),
+                        (0, I64),
+                        (0, I64),
+                        (0, I64),
+                        (0, I64),
+                        (0, I64),
+                        (0, I64),
+                        (3, Class::F32),
+                        (2, i8s),
+                    ],
+                    fixed: 10,
+                    ret: Some((4, Class::F64)),
+                },
+                Ret { value: Some(4) },
+            ],
+        )],
+        symbols: vec![Symbol {
+            name: "many".into(),
+            kind: SymbolKind::External,
+        }],
+    };
+    let machine = Native {
+        symbols: vec![many as *const () as u64],
+        stubs: vec![],
+    };
+    let got = Interp::new(&m).call(&machine, 0, &[], None).unwrap();
+    assert_eq!(f64::from_bits(got), 7.0 - 1.0 + 0.5 + 0.25);
+
+    // snprintf(buf, 64, "%d %.2f %s %ld", 42, 2.5, "x", -7): variadic.
+    let mut buf = [0u8; 64];
+    let fmt = b"%d %.2f %s %ld\0";
+    let s = b"x\0";
+    let m = Module {
+        functions: vec![func(
+            "g",
+            vec![PTR, PTR, PTR],
+            Some(I32),
+            9,
+            vec![
+                Const { dst: 3, value: 64 },
+                Const { dst: 4, value: 42 },
+                Const {
+                    dst: 5,
+                    value: 2.5f64.to_bits(),
+                },
+                Const {
+                    dst: 6,
+                    value: (-7i64) as u64,
+                },
+                Call {
+                    callee: Callee::Symbol(0),
+                    args: vec![
+                        (0, PTR),
+                        (3, I64),
+                        (1, PTR),
+                        (4, I32),
+                        (5, Class::F64),
+                        (2, PTR),
+                        (6, I64),
+                    ],
+                    fixed: 3,
+                    ret: Some((7, I32)),
+                },
+                Ret { value: Some(7) },
+            ],
+        )],
+        symbols: vec![Symbol {
+            name: "snprintf".into(),
+            kind: SymbolKind::External,
+        }],
+    };
+    let machine = Native {
+        symbols: vec![snprintf as *const () as u64],
+        stubs: vec![],
+    };
+    let n = Interp::new(&m)
+        .call(
+            &machine,
+            0,
+            &[
+                buf.as_mut_ptr() as u64,
+                fmt.as_ptr() as u64,
+                s.as_ptr() as u64,
+            ],
+            None,
+        )
+        .unwrap();
+    assert_eq!(&buf[..n as usize], b"42 2.50 x -7");
+}
+
+// The comparator below is interpreted; qsort reaches it through a stub
+// that enters the interpreter, as compiled code and the C library will.
+#[unsafe(naked)]
+extern "C" fn stub_compare() {
+    core::arch::naked_asm!("mov r11d, 1", "jmp {entry}", entry = sym native::entry)
+}
+
+thread_local! {
+    static CURRENT: core::cell::Cell<(usize, usize)> = const { core::cell::Cell::new((0, 0)) };
+}
+
+fn handler(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
+    let (interp, machine) = CURRENT.with(|c| c.get());
+    // SAFETY: set by the test below to objects that outlive the qsort call.
+    let (interp, machine) = unsafe {
+        (
+            &*(interp as *const Interp<'_>),
+            &*(machine as *const Native),
+        )
+    };
+    let f = &interp_module(interp).functions[index as usize];
+    // SAFETY: `stack` is the caller's first stack argument slot.
+    let (args, ..) = abi::take(&f.params, &incoming.gp, &incoming.xmm, |k| unsafe {
+        *((stack + 8 * k as u64) as *const u64)
+    });
+    interp.call(machine, index, &args, None).unwrap()
+}
+
+fn interp_module<'a>(i: &'a Interp<'_>) -> &'a Module {
+    i.module()
+}
+
+#[test]
+fn native_code_calls_back_into_interpreted_functions() {
+    use Inst::*;
+    let w = Width::W32;
+    // sort(base, n): qsort(base, n, 4, compare); compare(a, b) = *a - *b.
+    let m = Module {
+        functions: vec![
+            func(
+                "sort",
+                vec![PTR, I64],
+                None,
+                4,
+                vec![
+                    Const { dst: 2, value: 4 },
+                    FuncAddr { dst: 3, func: 1 },
+                    Call {
+                        callee: Callee::Symbol(0),
+                        args: vec![(0, PTR), (1, I64), (2, I64), (3, PTR)],
+                        fixed: 4,
+                        ret: None,
+                    },
+                    Ret { value: None },
+                ],
+            ),
+            func(
+                "compare",
+                vec![PTR, PTR],
+                Some(I32),
+                4,
+                vec![
+                    Load {
+                        size: Size::B4,
+                        dst: 2,
+                        addr: 0,
+                    },
+                    Load {
+                        size: Size::B4,
+                        dst: 3,
+                        addr: 1,
+                    },
+                    Bin {
+                        op: BinOp::Sub,
+                        w,
+                        dst: 2,
+                        a: 2,
+                        b: 3,
+                    },
+                    Ret { value: Some(2) },
+                ],
+            ),
+        ],
+        symbols: vec![Symbol {
+            name: "qsort".into(),
+            kind: SymbolKind::External,
+        }],
+    };
+    let machine = Native {
+        symbols: vec![qsort as *const () as u64],
+        stubs: vec![0x10, stub_compare as *const () as u64],
+    };
+    let interp = Interp::new(&m);
+    native::set_entry_handler(handler);
+    CURRENT.with(|c| {
+        c.set((
+            &interp as *const Interp<'_> as usize,
+            &machine as *const Native as usize,
+        ))
+    });
+    let mut data: [i32; 7] = [5, -3, 9, 0, 2, 2, -8];
+    interp
+        .call(
+            &machine,
+            0,
+            &[data.as_mut_ptr() as u64, data.len() as u64],
+            None,
+        )
+        .unwrap();
+    assert_eq!(data, [-8, -3, 0, 2, 2, 5, 9]);
+}
+
+#[test]
+fn an_interpreted_variadic_function_hands_its_va_list_to_vsnprintf() {
+    use Inst::*;
+    // int fmt(char *buf, const char *f, ...) { va_list ap; va_start(ap, f);
+    //   int n = vsnprintf(buf, 64, f, ap); va_end(ap); return n; }
+    unsafe extern "C" {
+        fn vsnprintf(buf: *mut u8, n: usize, fmt: *const u8, ap: *mut u8) -> i32;
+    }
+    let mut f = func(
+        "fmt",
+        vec![PTR, PTR],
+        Some(I32),
+        6,
+        vec![
+            Alloca {
+                dst: 2,
+                size: 24,
+                align: 16,
+            },
+            VaStart { list: 2 },
+            Const { dst: 3, value: 64 },
+            Call {
+                callee: Callee::Symbol(0),
+                args: vec![(0, PTR), (3, I64), (1, PTR), (2, PTR)],
+                fixed: 4,
+                ret: Some((4, I32)),
+            },
+            Ret { value: Some(4) },
+        ],
+    );
+    f.variadic = true;
+    // main calls fmt(buf, "%d-%g-%d-%d-%d-%d-%d", 1, 2.5, 3, 4, 5, 6, 7):
+    // more integers than registers, so some come from the stack.
+    let mut main_code = vec![];
+    let vals: [(u64, Class); 7] = [
+        (1, I32),
+        (2.5f64.to_bits(), Class::F64),
+        (3, I32),
+        (4, I32),
+        (5, I32),
+        (6, I32),
+        (7, I32),
+    ];
+    let mut args = vec![(0, PTR), (1, PTR)];
+    for (k, (v, c)) in vals.iter().enumerate() {
+        main_code.push(Const {
+            dst: 2 + k as u16,
+            value: *v,
+        });
+        args.push((2 + k as u16, *c));
+    }
+    main_code.push(Call {
+        callee: Callee::Function(0),
+        args,
+        fixed: 2,
+        ret: Some((9, I32)),
+    });
+    main_code.push(Ret { value: Some(9) });
+    let m = Module {
+        functions: vec![f, func("main", vec![PTR, PTR], Some(I32), 10, main_code)],
+        symbols: vec![Symbol {
+            name: "vsnprintf".into(),
+            kind: SymbolKind::External,
+        }],
+    };
+    validate::check(&m, &names(&m)).unwrap();
+    let machine = Native {
+        symbols: vec![vsnprintf as *const () as u64],
+        stubs: vec![],
+    };
+    let mut buf = [0u8; 64];
+    let format = b"%d-%g-%d-%d-%d-%d-%d\0";
+    let n = Interp::new(&m)
+        .call(
+            &machine,
+            1,
+            &[buf.as_mut_ptr() as u64, format.as_ptr() as u64],
+            None,
+        )
+        .unwrap();
+    assert_eq!(&buf[..n as usize], b"1-2.5-3-4-5-6-7");
+}
+
+// --- the file format and its checks ---------------------------------------
+
+#[test]
+fn a_module_round_trips_through_its_file() {
+    let m = fib_module();
+    let file = encode(&m, b"the ir");
+    assert_eq!(validate::load(&file, b"the ir", &names(&m)), Ok(m));
+}
+
+#[test]
+fn damaged_truncated_stale_or_foreign_files_are_refused() {
+    let m = fib_module();
+    let ir = b"the ir";
+    let table = names(&m);
+    let file = encode(&m, ir);
+    let refused = |f: &[u8], ir: &[u8], t: &[String]| validate::load(f, ir, t).unwrap_err();
+    assert!(matches!(
+        refused(&file[..10], ir, &table),
+        Refusal::Truncated { .. }
+    ));
+    assert!(matches!(
+        refused(&file[..file.len() - 1], ir, &table),
+        Refusal::Truncated { .. }
+    ));
+    let mut bad = file.clone();
+    bad[0] = b'X';
+    assert_eq!(refused(&bad, ir, &table), Refusal::BadMagic);
+    let mut bad = file.clone();
+    bad[4] = 99;
+    assert_eq!(refused(&bad, ir, &table), Refusal::Version { found: 99 });
+    let mut bad = file.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(refused(&bad, ir, &table), Refusal::Checksum);
+    assert_eq!(refused(&file, b"other ir", &table), Refusal::OtherIr);
+    assert!(matches!(
+        refused(&file, ir, &["main".to_string()]),
+        Refusal::FunctionTable(_)
+    ));
+    // Every single flipped byte of the payload is caught (by the checksum).
+    for at in HEADER_BYTES..file.len() {
+        let mut bad = file.clone();
+        bad[at] ^= 0x40;
+        assert!(validate::load(&bad, ir, &table).is_err(), "byte {at}");
+    }
+}
+
+#[test]
+fn malformed_code_is_refused_before_it_runs() {
+    use Inst::*;
+    let check = |code: Vec<Inst>, regs: u16| {
+        let m = Module {
+            functions: vec![func("f", vec![I32], Some(I32), regs, code)],
+            symbols: vec![],
+        };
+        validate::check(&m, &names(&m))
+    };
+    assert!(check(vec![Ret { value: Some(0) }], 1).is_ok());
+    let bad = [
+        (vec![Ret { value: Some(5) }], 1, "register"),
+        (vec![Jump { to: 9 }], 1, "jump"),
+        (vec![Const { dst: 0, value: 1 }], 1, "off its end"),
+        (vec![Ret { value: None }], 1, "signature"),
+        (
+            vec![
+                Call {
+                    callee: Callee::Function(3),
+                    args: vec![],
+                    fixed: 0,
+                    ret: None,
+                },
+                Ret { value: Some(0) },
+            ],
+            1,
+            "function 3",
+        ),
+        (
+            vec![Addr { dst: 0, sym: 0 }, Ret { value: Some(0) }],
+            1,
+            "symbol",
+        ),
+        (
+            vec![
+                Alloca {
+                    dst: 0,
+                    size: 1 << 30,
+                    align: 8,
+                },
+                Ret { value: Some(0) },
+            ],
+            1,
+            "alloca",
+        ),
+        (
+            vec![
+                Alloca {
+                    dst: 0,
+                    size: 8,
+                    align: 3,
+                },
+                Ret { value: Some(0) },
+            ],
+            1,
+            "alignment",
+        ),
+        (
+            vec![VaStart { list: 0 }, Ret { value: Some(0) }],
+            1,
+            "not variadic",
+        ),
+        (vec![Ret { value: Some(0) }], 0, "parameters"),
+    ];
+    for (code, regs, what) in bad {
+        let e = check(code, regs).unwrap_err().to_string();
+        assert!(e.contains(what), "{e:?} should mention {what}");
+    }
+}

@@ -1,0 +1,314 @@
+//! Loading a bytecode file: every check that makes it safe to interpret
+//! (as safe as the program itself), before anything runs. A file that
+//! fails any of them is refused with what failed; it is never partly run.
+
+use crate::format::*;
+use alloc::format;
+use alloc::string::{String, ToString};
+
+/// The largest frame object one `alloca` may ask for (a larger one is a
+/// damaged file, not a program: the interpreter's stack is not that big).
+pub const MAX_ALLOCA: u32 = 1 << 24;
+
+/// Why a bytecode file was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Truncated {
+        len: usize,
+        needed: usize,
+    },
+    BadMagic,
+    Version {
+        found: u16,
+    },
+    Checksum,
+    /// Lowered from other IR than the program's.
+    OtherIr,
+    Decode(String),
+    /// The functions differ from the program's function table.
+    FunctionTable(String),
+    /// Function `function` is malformed at instruction `at`.
+    Malformed {
+        function: String,
+        at: usize,
+        what: String,
+    },
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Refusal::Truncated { len, needed } => {
+                write!(f, "truncated: {len} bytes, the header says {needed}")
+            }
+            Refusal::BadMagic => write!(f, "not a bytecode file (bad magic)"),
+            Refusal::Version { found } => write!(
+                f,
+                "format version {found}, this interpreter reads version {VERSION}"
+            ),
+            Refusal::Checksum => write!(f, "damaged: the payload checksum does not match"),
+            Refusal::OtherIr => write!(
+                f,
+                "lowered from other IR than this program's (stale bytecode)"
+            ),
+            Refusal::Decode(e) => write!(f, "damaged: the module does not decode ({e})"),
+            Refusal::FunctionTable(e) => write!(f, "does not match the program: {e}"),
+            Refusal::Malformed { function, at, what } => {
+                write!(
+                    f,
+                    "malformed function {function} at instruction {at}: {what}"
+                )
+            }
+        }
+    }
+}
+
+/// Checks and decodes `file`, which must have been lowered from `ir` and
+/// hold exactly the functions of `table` (the program's function table),
+/// in that order.
+pub fn load(file: &[u8], ir: &[u8], table: &[String]) -> Result<Module, Refusal> {
+    if file.len() < HEADER_BYTES {
+        return Err(Refusal::Truncated {
+            len: file.len(),
+            needed: HEADER_BYTES,
+        });
+    }
+    if file[0..4] != MAGIC {
+        return Err(Refusal::BadMagic);
+    }
+    let word = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    let version = u16::from_le_bytes([file[4], file[5]]);
+    if version != VERSION {
+        return Err(Refusal::Version { found: version });
+    }
+    let needed = HEADER_BYTES + word(8) as usize;
+    if file.len() != needed {
+        return Err(Refusal::Truncated {
+            len: file.len(),
+            needed,
+        });
+    }
+    let payload = &file[HEADER_BYTES..];
+    if crc32fast::hash(payload) != word(12) {
+        return Err(Refusal::Checksum);
+    }
+    if u64::from_le_bytes(file[16..24].try_into().unwrap()) != ir_digest(ir) {
+        return Err(Refusal::OtherIr);
+    }
+    let module: Module =
+        postcard::from_bytes(payload).map_err(|e| Refusal::Decode(e.to_string()))?;
+    check(&module, table)?;
+    Ok(module)
+}
+
+/// The structural checks, on a decoded module.
+pub fn check(module: &Module, table: &[String]) -> Result<(), Refusal> {
+    if module.functions.len() != table.len() {
+        return Err(Refusal::FunctionTable(format!(
+            "{} functions, the program has {}",
+            module.functions.len(),
+            table.len()
+        )));
+    }
+    for (f, name) in module.functions.iter().zip(table) {
+        if &f.name != name {
+            return Err(Refusal::FunctionTable(format!(
+                "function {} where the program has {name}",
+                f.name
+            )));
+        }
+        if let Body::Code { regs, code } = &f.body {
+            check_code(module, f, *regs, code)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result<(), Refusal> {
+    let bad = |at: usize, what: String| Refusal::Malformed {
+        function: f.name.clone(),
+        at,
+        what,
+    };
+    if f.params.len() > regs as usize {
+        return Err(bad(
+            0,
+            format!("{} parameters in {regs} registers", f.params.len()),
+        ));
+    }
+    match code.last() {
+        Some(last) if last.is_terminator() => {}
+        _ => return Err(bad(code.len(), "the code can run off its end".into())),
+    }
+    let n = code.len();
+    for (at, inst) in code.iter().enumerate() {
+        let reg = |r: Reg| -> Result<(), Refusal> {
+            if r < regs {
+                Ok(())
+            } else {
+                Err(bad(at, format!("register {r} of {regs}")))
+            }
+        };
+        let target = |t: Target| -> Result<(), Refusal> {
+            if (t as usize) < n {
+                Ok(())
+            } else {
+                Err(bad(at, format!("jump to {t} of {n} instructions")))
+            }
+        };
+        match inst {
+            Inst::Const { dst, .. } | Inst::StackSave { dst } => reg(*dst)?,
+            Inst::Addr { dst, sym } => {
+                reg(*dst)?;
+                if *sym as usize >= module.symbols.len() {
+                    return Err(bad(at, format!("symbol {sym} of {}", module.symbols.len())));
+                }
+            }
+            Inst::FuncAddr { dst, func } => {
+                reg(*dst)?;
+                if *func as usize >= module.functions.len() {
+                    return Err(bad(at, format!("function {func}")));
+                }
+            }
+            Inst::Move { dst, src: a }
+            | Inst::Abs { dst, a, .. }
+            | Inst::FUn { dst, a, .. }
+            | Inst::Cast { dst, a, .. }
+            | Inst::AddImm { dst, a, .. }
+            | Inst::Load { dst, addr: a, .. }
+            | Inst::VaCopy { dst, src: a }
+            | Inst::VaArg { dst, list: a, .. } => {
+                reg(*dst)?;
+                reg(*a)?;
+            }
+            Inst::Bin { dst, a, b, .. }
+            | Inst::FBin { dst, a, b, .. }
+            | Inst::ICmp { dst, a, b, .. }
+            | Inst::FCmp { dst, a, b, .. }
+            | Inst::Offset {
+                dst,
+                base: a,
+                index: b,
+                ..
+            } => {
+                reg(*dst)?;
+                reg(*a)?;
+                reg(*b)?;
+            }
+            Inst::FMulAdd { dst, a, b, c, .. }
+            | Inst::Select {
+                dst,
+                cond: a,
+                a: b,
+                b: c,
+            } => {
+                for r in [dst, a, b, c] {
+                    reg(*r)?;
+                }
+            }
+            Inst::MemCopy {
+                dst,
+                src: a,
+                len: b,
+            }
+            | Inst::MemSet {
+                dst,
+                byte: a,
+                len: b,
+            } => {
+                for r in [dst, a, b] {
+                    reg(*r)?;
+                }
+            }
+            Inst::Store { addr, src, .. } => {
+                reg(*addr)?;
+                reg(*src)?;
+            }
+            Inst::Alloca { dst, size, align }
+            | Inst::AllocaDyn {
+                dst,
+                elem: size,
+                align,
+                ..
+            } => {
+                reg(*dst)?;
+                if *size > MAX_ALLOCA {
+                    return Err(bad(at, format!("alloca of {size} bytes")));
+                }
+                if !align.is_power_of_two() || *align > 4096 {
+                    return Err(bad(at, format!("alignment {align}")));
+                }
+                if let Inst::AllocaDyn { count, .. } = inst {
+                    reg(*count)?;
+                }
+            }
+            Inst::StackRestore { src } => reg(*src)?,
+            Inst::Jump { to } => target(*to)?,
+            Inst::Branch { cond, then, els } => {
+                reg(*cond)?;
+                target(*then)?;
+                target(*els)?;
+            }
+            Inst::Switch {
+                value,
+                default,
+                cases,
+                ..
+            } => {
+                reg(*value)?;
+                target(*default)?;
+                for (_, t) in cases {
+                    target(*t)?;
+                }
+            }
+            Inst::Call {
+                callee,
+                args,
+                fixed,
+                ret,
+            } => {
+                match callee {
+                    Callee::Function(i) if *i as usize >= module.functions.len() => {
+                        return Err(bad(at, format!("call of function {i}")));
+                    }
+                    Callee::Symbol(s) if *s as usize >= module.symbols.len() => {
+                        return Err(bad(at, format!("call of symbol {s}")));
+                    }
+                    Callee::Indirect(r) => reg(*r)?,
+                    _ => {}
+                }
+                if *fixed as usize > args.len() {
+                    return Err(bad(
+                        at,
+                        format!("{fixed} fixed of {} arguments", args.len()),
+                    ));
+                }
+                for (r, _) in args {
+                    reg(*r)?;
+                }
+                if let Some((r, _)) = ret {
+                    reg(*r)?;
+                }
+            }
+            Inst::Ret { value } => {
+                if value.is_some() != f.ret.is_some() {
+                    return Err(bad(at, "return value does not match the signature".into()));
+                }
+                if let Some(r) = value {
+                    reg(*r)?;
+                }
+            }
+            Inst::VaStart { list } => {
+                reg(*list)?;
+                if !f.variadic {
+                    return Err(bad(
+                        at,
+                        "va_start in a function that is not variadic".into(),
+                    ));
+                }
+            }
+            Inst::Unreachable => {}
+        }
+    }
+    Ok(())
+}
