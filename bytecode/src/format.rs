@@ -351,6 +351,16 @@ pub enum Inst {
         fixed: u16,
         ret: Option<(Reg, Class)>,
     },
+    /// A call to a function that may return twice (`setjmp`, marked
+    /// `returns_twice`): native code at the callee's address, with at most
+    /// two integer arguments. The interpreter keeps running inside the
+    /// call's native frame, so a `longjmp` from anywhere (interpreted,
+    /// compiled or C library code) comes back to it.
+    CallReturnsTwice {
+        callee: Callee,
+        args: Vec<Reg>,
+        ret: Option<(Reg, Class)>,
+    },
     Ret {
         value: Option<Reg>,
     },
@@ -419,12 +429,45 @@ pub struct Symbol {
     pub kind: SymbolKind,
 }
 
-/// One program: its functions in function-table order, and the symbols
-/// their code refers to.
+/// What an address stored in a global's initial image points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelocTarget {
+    /// A global of [`Module::globals`].
+    Global(u32),
+    /// A program function (its function pointer).
+    Function(u32),
+    /// A symbol of [`Module::symbols`].
+    Symbol(u32),
+}
+
+/// An 8-byte address at `offset` in a global's image: the target's
+/// address plus `addend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reloc {
+    pub offset: u64,
+    pub target: RelocTarget,
+    pub addend: i64,
+}
+
+/// A global variable the program defines: its size, alignment and
+/// initial image (zeros past `init`), for a host that lays out globals
+/// itself (with no JIT to do it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Global {
+    pub name: String,
+    pub size: u64,
+    pub align: u32,
+    pub init: Vec<u8>,
+    pub relocs: Vec<Reloc>,
+}
+
+/// One program: its functions in function-table order, the symbols their
+/// code refers to, and the globals it defines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Module {
     pub functions: Vec<Function>,
     pub symbols: Vec<Symbol>,
+    pub globals: Vec<Global>,
 }
 
 /// What ties a bytecode file to its IR: the IR's CRC-32 and length.

@@ -23,6 +23,10 @@ pub trait Machine {
         variadic: bool,
         ret: Option<Class>,
     ) -> u64;
+    /// Calls native code at `addr` that may return twice (`setjmp`) with
+    /// two integer arguments, running `then` with each of its results
+    /// (`native::call_returns_twice`).
+    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64));
     /// Where a call to program function `func` goes: `None` to interpret
     /// it, or the address of its compiled code.
     fn compiled(&self, func: u32) -> Option<u64>;
@@ -155,7 +159,8 @@ impl<'m> Interp<'m> {
         let mut regs: Vec<u64> = Vec::new();
         let result = self
             .enter(&mut regs, &mut frames, func, args, None, va)
-            .and_then(|()| self.run(m, &mut regs, &mut frames));
+            .and_then(|()| self.run(m, &mut regs, &mut frames, 0))
+            .map(|v| v.unwrap_or(0));
         // A trap leaves frames behind: their memory goes with them.
         self.sp.set(mark);
         result
@@ -204,12 +209,17 @@ impl<'m> Interp<'m> {
         Ok(at)
     }
 
+    /// Runs until the frame above `floor` returns: `Some(result)` when
+    /// that was the last frame, `None` when the result went to the caller
+    /// frame at `floor` (a run resumed after `setjmp`, see
+    /// `CallReturnsTwice`).
     fn run(
         &self,
         m: &dyn Machine,
         regs: &mut Vec<u64>,
         frames: &mut Vec<Frame>,
-    ) -> Result<u64, Trap> {
+        floor: usize,
+    ) -> Result<Option<u64>, Trap> {
         let module = self.module;
         loop {
             let top = frames.last_mut().expect("a frame");
@@ -320,11 +330,14 @@ impl<'m> Interp<'m> {
                     regs.truncate(done.base);
                     self.sp.set(done.stack_mark);
                     match frames.last() {
-                        None => return Ok(v),
+                        None => return Ok(Some(v)),
                         Some(caller) => {
                             if let Some(dst) = done.ret {
                                 let at = caller.base + dst as usize;
                                 regs[at] = v;
+                            }
+                            if frames.len() == floor {
+                                return Ok(None);
                             }
                         }
                     }
@@ -392,6 +405,40 @@ impl<'m> Interp<'m> {
                                 self.enter(regs, frames, i, &params, dst, None)?;
                             }
                         }
+                    }
+                }
+                Inst::CallReturnsTwice { callee, args, ret } => {
+                    let addr = match callee {
+                        Callee::Symbol(s) => m.symbol(*s),
+                        Callee::Indirect(p) => regs[r(*p)],
+                        Callee::Function(_) => unreachable!("refused by the validator"),
+                    };
+                    let mut a = [0u64; 2];
+                    for (k, &reg) in args.iter().enumerate() {
+                        a[k] = regs[r(reg)];
+                    }
+                    let pc = top.pc;
+                    let depth = frames.len();
+                    let sp = self.sp.get();
+                    let regs_len = regs.len();
+                    let ret = *ret;
+                    let mut outcome = None;
+                    let mut then = |value: u64| {
+                        // Back to the state right after the call (after a
+                        // longjmp, frames pushed since are gone).
+                        frames.truncate(depth);
+                        frames[depth - 1].pc = pc;
+                        regs.truncate(regs_len);
+                        self.sp.set(sp);
+                        if let Some((dst, c)) = ret {
+                            regs[base + dst as usize] = canonical(value, c);
+                        }
+                        outcome = Some(self.run(m, regs, frames, depth - 1));
+                    };
+                    m.call_returns_twice(addr, a, &mut then);
+                    match outcome.expect("the continuation ran") {
+                        Ok(None) => {}
+                        done => return done,
                     }
                 }
                 Inst::VaStart { list } => {

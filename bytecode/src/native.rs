@@ -111,6 +111,67 @@ const _: () = {
     assert!(core::mem::offset_of!(CallFrame, xmm0) == 152);
 };
 
+/// Calls native code at `addr` that may return twice (`setjmp`) with
+/// integer arguments `args`, and runs `then` with its result each time it
+/// returns: the first time, and again for every `longjmp` to it. `then`
+/// runs inside this call's native frame, which is what keeps the jump
+/// target alive for as long as the interpreted frame that called `setjmp`.
+/// A `longjmp` abandons the native frames between (the interpreter's, as a
+/// C `longjmp` abandons C frames): what they own is leaked, never dropped
+/// twice.
+///
+/// # Safety
+/// `addr` must be a function taking up to two integer arguments.
+pub unsafe fn call_returns_twice(addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
+    let mut then: &mut dyn FnMut(u64) = then;
+    // SAFETY: `twice_shim` calls `addr` with `args`, then `resume` with the
+    // address of `then` (alive: it is this frame's) for each return.
+    unsafe {
+        twice_shim(
+            addr,
+            args[0],
+            args[1],
+            &mut then as *mut &mut dyn FnMut(u64) as u64,
+        )
+    };
+}
+
+extern "C" fn resume(then: u64, value: u64) {
+    // SAFETY: `then` is the address `call_returns_twice` passed, whose
+    // frame is below us on the stack and so alive.
+    let then = unsafe { &mut *(then as *mut &mut dyn FnMut(u64)) };
+    then(value)
+}
+
+/// `twice_shim(addr, a, b, then)`: `addr(a, b)`, then `resume(then,
+/// result)`; a `longjmp` back into `addr`'s return lands before the second
+/// call again, with `rbx` (callee-saved, so restored by `longjmp`) still
+/// holding `then`.
+#[unsafe(naked)]
+unsafe extern "C" fn twice_shim(addr: u64, a: u64, b: u64, then: u64) {
+    // SAFETY: a System V function that keeps rbx and rbp and returns with
+    // the stack as it found it.
+    core::arch::naked_asm!(
+        "push rbp",
+        "mov rbp, rsp",
+        "push rbx",
+        "sub rsp, 8",
+        "mov rbx, rcx",
+        "mov rax, rdi",
+        "mov rdi, rsi",
+        "mov rsi, rdx",
+        "call rax",
+        "mov rdi, rbx",
+        "mov rsi, rax",
+        "call {resume}",
+        "add rsp, 8",
+        "pop rbx",
+        "pop rbp",
+        "ret",
+        resume = sym resume,
+    )
+}
+
 /// The argument registers of a call into an interpreted function, and
 /// where its stack arguments are.
 #[repr(C)]

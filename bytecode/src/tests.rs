@@ -104,6 +104,7 @@ fn fib_module() -> Module {
             ],
         )],
         symbols: vec![],
+        globals: vec![],
     }
 }
 
@@ -112,6 +113,9 @@ struct Alone;
 
 impl Machine for Alone {
     fn call_native(&self, _: u64, _: &[(u64, Class)], _: bool, _: Option<Class>) -> u64 {
+        panic!("no native calls here")
+    }
+    fn call_returns_twice(&self, _: u64, _: [u64; 2], _: &mut dyn FnMut(u64)) {
         panic!("no native calls here")
     }
     fn compiled(&self, _: u32) -> Option<u64> {
@@ -178,6 +182,7 @@ fn recursion_runs_on_the_interpreters_own_frames() {
             ],
         )],
         symbols: vec![],
+        globals: vec![],
     };
     let i = Interp::new(&down);
     assert_eq!(i.call(&Alone, 0, &[100_000], None), Ok(0));
@@ -225,6 +230,7 @@ fn integer_widths_wrap_and_extend_like_llvm() {
             ],
         )],
         symbols: vec![],
+        globals: vec![],
     };
     // 16 * 9 = 144 = 0x90 as i8 = -112; >> 1 = -56 as i32.
     let got = Interp::new(&m).call(&Alone, 0, &[16, 9], None).unwrap();
@@ -255,6 +261,7 @@ fn division_by_zero_and_unreachable_trap_instead_of_running_on() {
             func("never", vec![], None, 0, vec![Unreachable]),
         ],
         symbols: vec![],
+        globals: vec![],
     };
     let i = Interp::new(&m);
     assert_eq!(i.call(&Alone, 0, &[7, 2], None), Ok(3));
@@ -342,6 +349,7 @@ fn frame_memory_switch_and_select() {
             ],
         )],
         symbols: vec![],
+        globals: vec![],
     };
     validate::check(&m, &names(&m)).unwrap();
     let i = Interp::new(&m);
@@ -399,6 +407,7 @@ fn floats_compare_and_convert_like_llvm() {
             ],
         )],
         symbols: vec![],
+        globals: vec![],
     };
     let got = Interp::new(&m)
         .call(
@@ -434,6 +443,7 @@ fn floats_compare_and_convert_like_llvm() {
                 ],
             )],
             symbols: vec![],
+            globals: vec![],
         };
         Interp::new(&m).call(&Alone, 0, &[a, b], None).unwrap()
     };
@@ -462,6 +472,10 @@ impl Machine for Native {
     ) -> u64 {
         // SAFETY: the tests call only functions with these signatures.
         unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
+    }
+    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
+        // SAFETY: the program's own call of `setjmp` (or its kin).
+        unsafe { native::call_returns_twice(addr, args, then) }
     }
     fn compiled(&self, _: u32) -> Option<u64> {
         None
@@ -548,6 +562,7 @@ fn calls_to_native_code_pass_registers_stack_and_varargs() {
             name: "many".into(),
             kind: SymbolKind::External,
         }],
+        globals: vec![],
     };
     let machine = Native {
         symbols: vec![many as *const () as u64],
@@ -598,6 +613,7 @@ fn calls_to_native_code_pass_registers_stack_and_varargs() {
             name: "snprintf".into(),
             kind: SymbolKind::External,
         }],
+        globals: vec![],
     };
     let machine = Native {
         symbols: vec![snprintf as *const () as u64],
@@ -705,6 +721,7 @@ fn native_code_calls_back_into_interpreted_functions() {
             name: "qsort".into(),
             kind: SymbolKind::External,
         }],
+        globals: vec![],
     };
     let machine = Native {
         symbols: vec![qsort as *const () as u64],
@@ -794,6 +811,7 @@ fn an_interpreted_variadic_function_hands_its_va_list_to_vsnprintf() {
             name: "vsnprintf".into(),
             kind: SymbolKind::External,
         }],
+        globals: vec![],
     };
     validate::check(&m, &names(&m)).unwrap();
     let machine = Native {
@@ -867,6 +885,7 @@ fn malformed_code_is_refused_before_it_runs() {
         let m = Module {
             functions: vec![func("f", vec![I32], Some(I32), regs, code)],
             symbols: vec![],
+            globals: vec![],
         };
         validate::check(&m, &names(&m))
     };

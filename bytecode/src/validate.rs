@@ -110,6 +110,9 @@ pub fn check(module: &Module, table: &[String]) -> Result<(), Refusal> {
             table.len()
         )));
     }
+    for g in &module.globals {
+        check_global(module, g)?;
+    }
     for (f, name) in module.functions.iter().zip(table) {
         if &f.name != name {
             return Err(Refusal::FunctionTable(format!(
@@ -119,6 +122,41 @@ pub fn check(module: &Module, table: &[String]) -> Result<(), Refusal> {
         }
         if let Body::Code { regs, code } = &f.body {
             check_code(module, f, *regs, code)?;
+        }
+    }
+    Ok(())
+}
+
+/// The largest global the loader will place (larger is a damaged file).
+pub const MAX_GLOBAL: u64 = 1 << 30;
+
+fn check_global(module: &Module, g: &Global) -> Result<(), Refusal> {
+    let bad = |what: String| Refusal::Malformed {
+        function: format!("(global {})", g.name),
+        at: 0,
+        what,
+    };
+    if g.size > MAX_GLOBAL || g.init.len() as u64 > g.size {
+        return Err(bad(format!(
+            "{} bytes, {} initialized",
+            g.size,
+            g.init.len()
+        )));
+    }
+    if !g.align.is_power_of_two() || g.align > 4096 {
+        return Err(bad(format!("alignment {}", g.align)));
+    }
+    for r in &g.relocs {
+        if r.offset.checked_add(8).is_none_or(|end| end > g.size) {
+            return Err(bad(format!("address at {} outside it", r.offset)));
+        }
+        let in_range = match r.target {
+            RelocTarget::Global(i) => (i as usize) < module.globals.len(),
+            RelocTarget::Function(i) => (i as usize) < module.functions.len(),
+            RelocTarget::Symbol(i) => (i as usize) < module.symbols.len(),
+        };
+        if !in_range {
+            return Err(bad(format!("address of a missing {:?}", r.target)));
         }
     }
     Ok(())
@@ -284,6 +322,30 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                     ));
                 }
                 for (r, _) in args {
+                    reg(*r)?;
+                }
+                if let Some((r, _)) = ret {
+                    reg(*r)?;
+                }
+            }
+            Inst::CallReturnsTwice { callee, args, ret } => {
+                match callee {
+                    Callee::Function(_) => {
+                        return Err(bad(at, "a program function that returns twice".into()));
+                    }
+                    Callee::Symbol(s) if *s as usize >= module.symbols.len() => {
+                        return Err(bad(at, format!("call of symbol {s}")));
+                    }
+                    Callee::Indirect(r) => reg(*r)?,
+                    _ => {}
+                }
+                if args.len() > 2 {
+                    return Err(bad(
+                        at,
+                        format!("{} arguments to a returns-twice call", args.len()),
+                    ));
+                }
+                for r in args {
                     reg(*r)?;
                 }
                 if let Some((r, _)) = ret {

@@ -1,0 +1,837 @@
+//! One function's IR to bytecode. Every SSA value gets a register;
+//! constants and constant expressions are computed once, in a prologue;
+//! a phi becomes moves on each edge into its block (through a small stub
+//! when the edge leaves a conditional branch or switch). Anything the
+//! interpreter does not run makes the function `Unsupported`, naming the
+//! construct; the function is then compiled instead.
+
+use crate::Names;
+use crate::llvm::{Block, IntPredicate, Ir, Kind, Opcode, RealPredicate, Type, Value};
+use bytecode::format::{self as bc, Callee, Class, Float, Inst, Reg, Size, Width};
+use std::collections::HashMap;
+
+pub type Unsupported = String;
+
+/// Where a jump target is patched once block positions are known.
+enum Fix {
+    /// `code[at]`'s `n`th target goes to the start of `block`.
+    Block { at: usize, n: usize, block: Block },
+    /// ... to the `stub`th edge stub.
+    Stub { at: usize, n: usize, stub: usize },
+}
+
+pub struct FnLower<'a> {
+    ir: &'a Ir,
+    names: &'a mut Names,
+    regs: HashMap<Value, Reg>,
+    next: u32,
+    consts: HashMap<u64, Reg>,
+    prologue: Vec<Inst>,
+    body: Vec<Inst>,
+    /// Emitting into the prologue (constant expressions) or the body.
+    in_prologue: bool,
+    starts: HashMap<Block, usize>,
+    fixes: Vec<Fix>,
+    /// Edge stubs: moves, then a jump to the block.
+    stubs: Vec<(Vec<Inst>, Block)>,
+}
+
+pub fn width(t: Type) -> Result<Width, Unsupported> {
+    match t.kind() {
+        Kind::Int(1) => Ok(Width::W1),
+        Kind::Int(8) => Ok(Width::W8),
+        Kind::Int(16) => Ok(Width::W16),
+        Kind::Int(32) => Ok(Width::W32),
+        Kind::Int(64) | Kind::Pointer => Ok(Width::W64),
+        _ => Err(format!("values of type {}", t.print())),
+    }
+}
+
+fn float(t: Type) -> Result<Float, Unsupported> {
+    match t.kind() {
+        Kind::Float => Ok(Float::F32),
+        Kind::Double => Ok(Float::F64),
+        _ => Err(format!("floating-point type {}", t.print())),
+    }
+}
+
+/// How a value of type `t` travels in a call.
+pub fn class(t: Type, signed: bool) -> Result<Class, Unsupported> {
+    match t.kind() {
+        Kind::Float => Ok(Class::F32),
+        Kind::Double => Ok(Class::F64),
+        Kind::Int(_) | Kind::Pointer => Ok(Class::Int {
+            width: width(t)?,
+            signed,
+        }),
+        _ => Err(format!("passing or returning {}", t.print())),
+    }
+}
+
+fn size(t: Type, ir: &Ir) -> Result<Size, Unsupported> {
+    match (t.kind(), ir.size_of(t)) {
+        (Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double, 1) => Ok(Size::B1),
+        (Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double, 2) => Ok(Size::B2),
+        (Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double, 4) => Ok(Size::B4),
+        (Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double, 8) => Ok(Size::B8),
+        _ => Err(format!("loads and stores of {}", t.print())),
+    }
+}
+
+fn int_pred(p: IntPredicate) -> bc::IntPred {
+    use IntPredicate::*;
+    use bc::IntPred as P;
+    match p {
+        LLVMIntEQ => P::Eq,
+        LLVMIntNE => P::Ne,
+        LLVMIntUGT => P::Ugt,
+        LLVMIntUGE => P::Uge,
+        LLVMIntULT => P::Ult,
+        LLVMIntULE => P::Ule,
+        LLVMIntSGT => P::Sgt,
+        LLVMIntSGE => P::Sge,
+        LLVMIntSLT => P::Slt,
+        LLVMIntSLE => P::Sle,
+    }
+}
+
+fn real_pred(p: RealPredicate) -> bc::FloatPred {
+    use RealPredicate::*;
+    use bc::FloatPred as P;
+    match p {
+        LLVMRealPredicateFalse => P::False,
+        LLVMRealOEQ => P::Oeq,
+        LLVMRealOGT => P::Ogt,
+        LLVMRealOGE => P::Oge,
+        LLVMRealOLT => P::Olt,
+        LLVMRealOLE => P::Ole,
+        LLVMRealONE => P::One,
+        LLVMRealORD => P::Ord,
+        LLVMRealUNO => P::Uno,
+        LLVMRealUEQ => P::Ueq,
+        LLVMRealUGT => P::Ugt,
+        LLVMRealUGE => P::Uge,
+        LLVMRealULT => P::Ult,
+        LLVMRealULE => P::Ule,
+        LLVMRealUNE => P::Une,
+        LLVMRealPredicateTrue => P::True,
+    }
+}
+
+impl<'a> FnLower<'a> {
+    pub fn new(ir: &'a Ir, names: &'a mut Names) -> Self {
+        FnLower {
+            ir,
+            names,
+            regs: HashMap::new(),
+            next: 0,
+            consts: HashMap::new(),
+            prologue: Vec::new(),
+            body: Vec::new(),
+            in_prologue: false,
+            starts: HashMap::new(),
+            fixes: Vec::new(),
+            stubs: Vec::new(),
+        }
+    }
+
+    fn fresh(&mut self) -> Result<Reg, Unsupported> {
+        let r = self.next;
+        self.next += 1;
+        Reg::try_from(r).map_err(|_| "more than 65,535 values in one function".to_string())
+    }
+
+    fn emit(&mut self, i: Inst) {
+        if self.in_prologue {
+            self.prologue.push(i)
+        } else {
+            self.body.push(i)
+        }
+    }
+
+    fn constant(&mut self, value: u64) -> Result<Reg, Unsupported> {
+        if let Some(&r) = self.consts.get(&value) {
+            return Ok(r);
+        }
+        let r = self.fresh()?;
+        self.prologue.push(Inst::Const { dst: r, value });
+        self.consts.insert(value, r);
+        Ok(r)
+    }
+
+    /// The register holding `v` (constants are materialized once).
+    fn operand(&mut self, v: Value) -> Result<Reg, Unsupported> {
+        if let Some(&r) = self.regs.get(&v) {
+            return Ok(r);
+        }
+        let r = if v.is_constant_int() {
+            let w = width(v.ty())?;
+            let value = v
+                .const_int(w.bits())
+                .ok_or_else(|| format!("constant {}", v.print()))?;
+            return self.constant(value);
+        } else if v.is_constant_fp() {
+            let bits = match float(v.ty())? {
+                Float::F32 => (v.const_real() as f32).to_bits() as u64,
+                Float::F64 => v.const_real().to_bits(),
+            };
+            return self.constant(bits);
+        } else if v.is_zero_like() {
+            match v.ty().kind() {
+                Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double => {
+                    return self.constant(0);
+                }
+                _ => return Err(format!("aggregate value {}", v.print())),
+            }
+        } else if v.is_function() {
+            let r = self.fresh()?;
+            let inst = match self.names.function(&v.name()) {
+                Some(func) => Inst::FuncAddr { dst: r, func },
+                None => Inst::Addr {
+                    dst: r,
+                    sym: self.names.external(&v.name()),
+                },
+            };
+            self.prologue.push(inst);
+            r
+        } else if v.is_global_variable() {
+            let r = self.fresh()?;
+            let sym = self.names.global_symbol(&v);
+            self.prologue.push(Inst::Addr { dst: r, sym });
+            r
+        } else if v.is_constant_expr() {
+            let r = self.fresh()?;
+            self.regs.insert(v, r);
+            let was = self.in_prologue;
+            self.in_prologue = true;
+            let done = self.instruction(v, r);
+            self.in_prologue = was;
+            done?;
+            return Ok(r);
+        } else {
+            return Err(format!("operand {}", v.print()));
+        };
+        self.regs.insert(v, r);
+        Ok(r)
+    }
+
+    /// Lowers function `f`: its body, or why it cannot be interpreted.
+    pub fn function(mut self, f: Value) -> Result<bc::Body, Unsupported> {
+        for p in f.params() {
+            let r = self.fresh()?;
+            self.regs.insert(p, r);
+        }
+        let blocks = f.blocks();
+        for b in &blocks {
+            for i in b.instructions() {
+                if i.ty().kind() != Kind::Void {
+                    let r = self.fresh()?;
+                    self.regs.insert(i, r);
+                }
+            }
+        }
+        for b in &blocks {
+            self.starts.insert(*b, self.body.len());
+            for i in b.instructions() {
+                let dst = self.regs.get(&i).copied().unwrap_or(0);
+                self.instruction(i, dst)?;
+            }
+        }
+        // Stubs after the body, then every target patched: the prologue
+        // comes first, so body positions move by its length.
+        let shift = self.prologue.len();
+        let mut stub_at = Vec::new();
+        let stubs = std::mem::take(&mut self.stubs);
+        for (moves, block) in stubs {
+            stub_at.push(self.body.len());
+            self.body.extend(moves);
+            let at = self.body.len();
+            self.body.push(Inst::Jump { to: 0 });
+            self.fixes.push(Fix::Block { at, n: 0, block });
+        }
+        for fix in std::mem::take(&mut self.fixes) {
+            let (at, n, to) = match fix {
+                Fix::Block { at, n, block } => (at, n, self.starts[&block]),
+                Fix::Stub { at, n, stub } => (at, n, stub_at[stub]),
+            };
+            let to = (to + shift) as u32;
+            match &mut self.body[at] {
+                Inst::Jump { to: t } => *t = to,
+                Inst::Branch { then, els, .. } => *(if n == 0 { then } else { els }) = to,
+                Inst::Switch { default, cases, .. } => {
+                    if n == 0 {
+                        *default = to
+                    } else {
+                        cases[n - 1].1 = to
+                    }
+                }
+                _ => unreachable!("only jumps are patched"),
+            }
+        }
+        let mut code = std::mem::take(&mut self.prologue);
+        code.extend(self.body);
+        Ok(bc::Body::Code {
+            regs: u16::try_from(self.next).map_err(|_| "too many values".to_string())?,
+            code,
+        })
+    }
+
+    /// The parallel moves into `to`'s phis along the edge from `from`.
+    fn edge_moves(&mut self, from: Block, to: Block) -> Result<Vec<Inst>, Unsupported> {
+        let mut pairs = Vec::new();
+        for i in to.instructions() {
+            if i.opcode() != Some(Opcode::LLVMPHI) {
+                break;
+            }
+            let value = i
+                .incoming()
+                .into_iter()
+                .find(|(_, b)| *b == from)
+                .map(|(v, _)| v)
+                .ok_or("a phi without a value for an edge")?;
+            let src = self.operand(value)?;
+            pairs.push((self.regs[&i], src));
+        }
+        let mut moves = Vec::new();
+        let mut temps = Vec::new();
+        for &(_, src) in &pairs {
+            let t = self.fresh()?;
+            moves.push(Inst::Move { dst: t, src });
+            temps.push(t);
+        }
+        for (&(dst, _), t) in pairs.iter().zip(temps) {
+            moves.push(Inst::Move { dst, src: t });
+        }
+        Ok(moves)
+    }
+
+    /// Target `n` of the terminator at `at` goes to `to` (from `from`),
+    /// through a stub when `to` has phis.
+    fn edge(&mut self, at: usize, n: usize, from: Block, to: Block) -> Result<(), Unsupported> {
+        let moves = self.edge_moves(from, to)?;
+        if moves.is_empty() {
+            self.fixes.push(Fix::Block { at, n, block: to });
+        } else {
+            self.stubs.push((moves, to));
+            let stub = self.stubs.len() - 1;
+            self.fixes.push(Fix::Stub { at, n, stub });
+        }
+        Ok(())
+    }
+
+    fn block_of(i: Value) -> Block {
+        i.parent_block()
+    }
+
+    fn instruction(&mut self, i: Value, dst: Reg) -> Result<(), Unsupported> {
+        use Opcode::*;
+        let op = i.opcode().ok_or_else(|| format!("value {}", i.print()))?;
+        let a = |s: &mut Self, k: u32| s.operand(i.operand(k));
+        match op {
+            LLVMRet => {
+                let value = if i.operand_count() > 0 {
+                    Some(a(self, 0)?)
+                } else {
+                    None
+                };
+                self.emit(Inst::Ret { value });
+            }
+            LLVMBr => {
+                let from = Self::block_of(i);
+                let succ = i.successors();
+                if i.is_conditional() {
+                    let cond = self.operand(i.condition())?;
+                    let at = self.body.len();
+                    self.emit(Inst::Branch {
+                        cond,
+                        then: 0,
+                        els: 0,
+                    });
+                    self.edge(at, 0, from, succ[0])?;
+                    self.edge(at, 1, from, succ[1])?;
+                } else {
+                    let moves = self.edge_moves(from, succ[0])?;
+                    self.body.extend(moves);
+                    let at = self.body.len();
+                    self.emit(Inst::Jump { to: 0 });
+                    self.fixes.push(Fix::Block {
+                        at,
+                        n: 0,
+                        block: succ[0],
+                    });
+                }
+            }
+            LLVMSwitch => {
+                let from = Self::block_of(i);
+                let value = a(self, 0)?;
+                let w = width(i.operand(0).ty())?;
+                let succ = i.successors();
+                let mut cases = Vec::new();
+                for k in 1..succ.len() {
+                    let c = i.operand(2 * k as u32);
+                    let v = c
+                        .const_int(w.bits())
+                        .ok_or_else(|| format!("switch on {}", c.print()))?;
+                    cases.push((v, 0));
+                }
+                let at = self.body.len();
+                self.emit(Inst::Switch {
+                    w,
+                    value,
+                    default: 0,
+                    cases,
+                });
+                for (n, s) in succ.iter().enumerate() {
+                    self.edge(at, n, from, *s)?;
+                }
+            }
+            LLVMUnreachable => self.emit(Inst::Unreachable),
+            LLVMPHI => {} // moves on the edges
+            LLVMAdd | LLVMSub | LLVMMul | LLVMUDiv | LLVMSDiv | LLVMURem | LLVMSRem | LLVMShl
+            | LLVMLShr | LLVMAShr | LLVMAnd | LLVMOr | LLVMXor => {
+                let w = width(i.ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                let op = match op {
+                    LLVMAdd => bc::BinOp::Add,
+                    LLVMSub => bc::BinOp::Sub,
+                    LLVMMul => bc::BinOp::Mul,
+                    LLVMUDiv => bc::BinOp::UDiv,
+                    LLVMSDiv => bc::BinOp::SDiv,
+                    LLVMURem => bc::BinOp::URem,
+                    LLVMSRem => bc::BinOp::SRem,
+                    LLVMShl => bc::BinOp::Shl,
+                    LLVMLShr => bc::BinOp::LShr,
+                    LLVMAShr => bc::BinOp::AShr,
+                    LLVMAnd => bc::BinOp::And,
+                    LLVMOr => bc::BinOp::Or,
+                    _ => bc::BinOp::Xor,
+                };
+                self.emit(Inst::Bin {
+                    op,
+                    w,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            LLVMFAdd | LLVMFSub | LLVMFMul | LLVMFDiv | LLVMFRem => {
+                let f = float(i.ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                let op = match op {
+                    LLVMFAdd => bc::FBinOp::Add,
+                    LLVMFSub => bc::FBinOp::Sub,
+                    LLVMFMul => bc::FBinOp::Mul,
+                    LLVMFDiv => bc::FBinOp::Div,
+                    _ => bc::FBinOp::Rem,
+                };
+                self.emit(Inst::FBin {
+                    op,
+                    f,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            LLVMFNeg => {
+                let f = float(i.ty())?;
+                let x = a(self, 0)?;
+                self.emit(Inst::FUn {
+                    op: bc::FUnOp::Neg,
+                    f,
+                    dst,
+                    a: x,
+                });
+            }
+            LLVMICmp => {
+                let w = width(i.operand(0).ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                self.emit(Inst::ICmp {
+                    p: int_pred(i.int_predicate()),
+                    w,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            LLVMFCmp => {
+                let f = float(i.operand(0).ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                self.emit(Inst::FCmp {
+                    p: real_pred(i.real_predicate()),
+                    f,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            LLVMTrunc | LLVMPtrToInt => {
+                let x = a(self, 0)?;
+                let to = width(i.ty())?;
+                self.emit(Inst::Cast {
+                    op: bc::Cast::Trunc(to),
+                    dst,
+                    a: x,
+                });
+            }
+            LLVMZExt | LLVMIntToPtr | LLVMBitCast | LLVMAddrSpaceCast | LLVMFreeze => {
+                // Registers hold narrow integers zero-extended and floats
+                // as their bits: these change nothing.
+                let from = i.operand(0).ty();
+                let to = i.ty();
+                for t in [from, to] {
+                    if !matches!(
+                        t.kind(),
+                        Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double
+                    ) {
+                        return Err(format!("{} of {}", i.opcode_name(), t.print()));
+                    }
+                }
+                width(from).or_else(|_| float(from).map(|_| Width::W64))?;
+                let x = a(self, 0)?;
+                self.emit(Inst::Move { dst, src: x });
+            }
+            LLVMSExt => {
+                let x = a(self, 0)?;
+                let (from, to) = (width(i.operand(0).ty())?, width(i.ty())?);
+                self.emit(Inst::Cast {
+                    op: bc::Cast::SExt { from, to },
+                    dst,
+                    a: x,
+                });
+            }
+            LLVMFPToSI | LLVMFPToUI => {
+                let x = a(self, 0)?;
+                let (from, to) = (float(i.operand(0).ty())?, width(i.ty())?);
+                let op = if op == LLVMFPToSI {
+                    bc::Cast::FpToSi { from, to }
+                } else {
+                    bc::Cast::FpToUi { from, to }
+                };
+                self.emit(Inst::Cast { op, dst, a: x });
+            }
+            LLVMSIToFP | LLVMUIToFP => {
+                let x = a(self, 0)?;
+                let (from, to) = (width(i.operand(0).ty())?, float(i.ty())?);
+                let op = if op == LLVMSIToFP {
+                    bc::Cast::SiToFp { from, to }
+                } else {
+                    bc::Cast::UiToFp { from, to }
+                };
+                self.emit(Inst::Cast { op, dst, a: x });
+            }
+            LLVMFPTrunc | LLVMFPExt => {
+                let (from, to) = (float(i.operand(0).ty())?, float(i.ty())?);
+                let x = a(self, 0)?;
+                let op = match (from, to) {
+                    (Float::F64, Float::F32) => bc::Cast::FpTrunc,
+                    (Float::F32, Float::F64) => bc::Cast::FpExt,
+                    _ => {
+                        self.emit(Inst::Move { dst, src: x });
+                        return Ok(());
+                    }
+                };
+                self.emit(Inst::Cast { op, dst, a: x });
+            }
+            LLVMSelect => {
+                let (c, x, y) = (a(self, 0)?, a(self, 1)?, a(self, 2)?);
+                self.emit(Inst::Select {
+                    dst,
+                    cond: c,
+                    a: x,
+                    b: y,
+                });
+            }
+            LLVMLoad => {
+                let size = size(i.ty(), self.ir)?;
+                let addr = a(self, 0)?;
+                self.emit(Inst::Load { size, dst, addr });
+            }
+            LLVMStore => {
+                let size = size(i.operand(0).ty(), self.ir)?;
+                let (src, addr) = (a(self, 0)?, a(self, 1)?);
+                self.emit(Inst::Store { size, addr, src });
+            }
+            LLVMAlloca => {
+                let t = i.allocated_type();
+                let elem = u32::try_from(self.ir.size_of(t))
+                    .map_err(|_| "an alloca larger than 4 GiB".to_string())?;
+                let align = i.alignment().max(1);
+                let count = i.operand(0);
+                if count.is_constant_int() {
+                    let n = count.const_int(64).unwrap_or(u64::MAX);
+                    let size = (elem as u64)
+                        .checked_mul(n)
+                        .and_then(|s| u32::try_from(s).ok())
+                        .ok_or("an alloca larger than 4 GiB")?;
+                    self.emit(Inst::Alloca { dst, size, align });
+                } else {
+                    let count = a(self, 0)?;
+                    self.emit(Inst::AllocaDyn {
+                        dst,
+                        count,
+                        elem,
+                        align,
+                    });
+                }
+            }
+            LLVMGetElementPtr => self.gep(i, dst)?,
+            LLVMCall => self.call(i, dst)?,
+            LLVMVAArg => {
+                let list = a(self, 0)?;
+                let class = class(i.ty(), false)?;
+                self.emit(Inst::VaArg { dst, list, class });
+            }
+            _ => return Err(format!("the {} instruction", i.opcode_name())),
+        }
+        Ok(())
+    }
+
+    fn gep(&mut self, i: Value, dst: Reg) -> Result<(), Unsupported> {
+        let mut cur = self.operand(i.operand(0))?;
+        let mut ty = i.gep_source_type();
+        let mut started = false;
+        for k in 1..i.operand_count() {
+            let idx = i.operand(k);
+            let scale = if k == 1 {
+                self.ir.size_of(ty)
+            } else {
+                match ty.kind() {
+                    Kind::Struct => {
+                        let field = idx.const_int(32).ok_or("a struct index")? as u32;
+                        let off = self.ir.field_offset(ty, field);
+                        ty = ty.field(field);
+                        if off != 0 {
+                            let out = self.fresh()?;
+                            self.emit(Inst::AddImm {
+                                dst: out,
+                                a: cur,
+                                imm: off as i64,
+                            });
+                            cur = out;
+                            started = true;
+                        }
+                        continue;
+                    }
+                    Kind::Array => {
+                        ty = ty.element();
+                        self.ir.size_of(ty)
+                    }
+                    _ => return Err(format!("getelementptr into {}", ty.print())),
+                }
+            };
+            let w = width(idx.ty())?;
+            let out = self.fresh()?;
+            if idx.is_constant_int() {
+                let v = bytecode::interp::sext(w, idx.const_int(w.bits()).unwrap_or(0));
+                if v == 0 {
+                    continue;
+                }
+                self.emit(Inst::AddImm {
+                    dst: out,
+                    a: cur,
+                    imm: v.wrapping_mul(scale as i64),
+                });
+            } else {
+                let mut index = self.operand(idx)?;
+                if w != Width::W64 {
+                    let wide = self.fresh()?;
+                    self.emit(Inst::Cast {
+                        op: bc::Cast::SExt {
+                            from: w,
+                            to: Width::W64,
+                        },
+                        dst: wide,
+                        a: index,
+                    });
+                    index = wide;
+                }
+                self.emit(Inst::Offset {
+                    dst: out,
+                    base: cur,
+                    index,
+                    scale: scale as i64,
+                });
+            }
+            cur = out;
+            started = true;
+        }
+        let _ = started;
+        self.emit(Inst::Move { dst, src: cur });
+        Ok(())
+    }
+
+    fn call(&mut self, i: Value, dst: Reg) -> Result<(), Unsupported> {
+        let callee = i.called_value();
+        if callee.is_inline_asm() {
+            return Err("inline assembly".into());
+        }
+        let name = if callee.is_function() {
+            callee.name()
+        } else {
+            String::new()
+        };
+        if let Some(intrinsic) = name.strip_prefix("llvm.") {
+            return self.intrinsic(intrinsic, i, dst);
+        }
+        let fty = i.called_function_type();
+        let fixed = fty.param_types().len();
+        let mut args = Vec::new();
+        for k in 0..i.arg_count() {
+            if i.has_param_attribute(k, "byval") {
+                return Err("a struct passed by value (byval)".into());
+            }
+            let v = i.operand(k);
+            let c = class(v.ty(), i.has_param_attribute(k, "signext"))?;
+            args.push((self.operand(v)?, c));
+        }
+        let ret = match fty.return_type().kind() {
+            Kind::Void => None,
+            _ => Some((dst, class(fty.return_type(), false)?)),
+        };
+        let twice = i.has_function_attribute("returns_twice")
+            || (callee.is_function() && callee.has_function_attribute("returns_twice"));
+        if twice {
+            if args.len() > 2 || args.iter().any(|(_, c)| !matches!(c, Class::Int { .. })) {
+                return Err("a returns-twice call with more than two integer arguments".into());
+            }
+            let callee = if callee.is_function() && self.names.function(&name).is_none() {
+                Callee::Symbol(self.names.external(&name))
+            } else if callee.is_function() {
+                return Err("a program function that returns twice".into());
+            } else {
+                Callee::Indirect(self.operand(callee)?)
+            };
+            self.emit(Inst::CallReturnsTwice {
+                callee,
+                args: args.into_iter().map(|(r, _)| r).collect(),
+                ret,
+            });
+            return Ok(());
+        }
+        let callee = if callee.is_function() {
+            match self.names.function(&name) {
+                Some(f) => Callee::Function(f),
+                None => Callee::Symbol(self.names.external(&name)),
+            }
+        } else {
+            Callee::Indirect(self.operand(callee)?)
+        };
+        self.emit(Inst::Call {
+            callee,
+            args,
+            fixed: fixed as u16,
+            ret,
+        });
+        Ok(())
+    }
+
+    fn intrinsic(&mut self, name: &str, i: Value, dst: Reg) -> Result<(), Unsupported> {
+        let family = name.split('.').next().unwrap_or("");
+        let a = |s: &mut Self, k: u32| s.operand(i.operand(k));
+        let fun = |op| -> Option<bc::FUnOp> { Some(op) };
+        let unary = match family {
+            "fabs" => fun(bc::FUnOp::Abs),
+            "sqrt" => fun(bc::FUnOp::Sqrt),
+            "floor" => fun(bc::FUnOp::Floor),
+            "ceil" => fun(bc::FUnOp::Ceil),
+            "trunc" => fun(bc::FUnOp::Trunc),
+            "round" => fun(bc::FUnOp::Round),
+            "roundeven" | "rint" | "nearbyint" => fun(bc::FUnOp::RoundEven),
+            _ => None,
+        };
+        if let Some(op) = unary {
+            let f = float(i.ty())?;
+            let x = a(self, 0)?;
+            self.emit(Inst::FUn { op, f, dst, a: x });
+            return Ok(());
+        }
+        match family {
+            "memcpy" | "memmove" => {
+                let (d, s, n) = (a(self, 0)?, a(self, 1)?, a(self, 2)?);
+                self.emit(Inst::MemCopy {
+                    dst: d,
+                    src: s,
+                    len: n,
+                });
+            }
+            "memset" => {
+                let (d, b, n) = (a(self, 0)?, a(self, 1)?, a(self, 2)?);
+                self.emit(Inst::MemSet {
+                    dst: d,
+                    byte: b,
+                    len: n,
+                });
+            }
+            "fmuladd" => {
+                let f = float(i.ty())?;
+                let (x, y, z) = (a(self, 0)?, a(self, 1)?, a(self, 2)?);
+                self.emit(Inst::FMulAdd {
+                    f,
+                    dst,
+                    a: x,
+                    b: y,
+                    c: z,
+                });
+            }
+            "copysign" | "minnum" | "maxnum" => {
+                let f = float(i.ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                let op = match family {
+                    "copysign" => bc::FBinOp::CopySign,
+                    "minnum" => bc::FBinOp::MinNum,
+                    _ => bc::FBinOp::MaxNum,
+                };
+                self.emit(Inst::FBin {
+                    op,
+                    f,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            "smin" | "smax" | "umin" | "umax" => {
+                let w = width(i.ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                let op = match family {
+                    "smin" => bc::BinOp::SMin,
+                    "smax" => bc::BinOp::SMax,
+                    "umin" => bc::BinOp::UMin,
+                    _ => bc::BinOp::UMax,
+                };
+                self.emit(Inst::Bin {
+                    op,
+                    w,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            "abs" => {
+                let w = width(i.ty())?;
+                let x = a(self, 0)?;
+                self.emit(Inst::Abs { w, dst, a: x });
+            }
+            "stacksave" => self.emit(Inst::StackSave { dst }),
+            "stackrestore" => {
+                let x = a(self, 0)?;
+                self.emit(Inst::StackRestore { src: x });
+            }
+            "va_start" => {
+                let x = a(self, 0)?;
+                self.emit(Inst::VaStart { list: x });
+            }
+            "va_copy" => {
+                let (d, s) = (a(self, 0)?, a(self, 1)?);
+                self.emit(Inst::VaCopy { dst: d, src: s });
+            }
+            "va_end" | "lifetime" | "dbg" | "assume" | "experimental" | "donothing" => {}
+            "expect" => {
+                let x = a(self, 0)?;
+                self.emit(Inst::Move { dst, src: x });
+            }
+            "trap" | "debugtrap" | "ubsantrap" => self.emit(Inst::Unreachable),
+            _ => return Err(format!("the intrinsic llvm.{name}")),
+        }
+        Ok(())
+    }
+}
