@@ -83,6 +83,14 @@ pub fn build_from_manifest(manifest_path: &Path, dirs: &[PathBuf]) -> Result<Vec
             let table = crate::functions::function_table(text)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             files.push((format!("{name}.fns"), table.into_bytes()));
+            // Its bytecode for the interpreter tier, when the host tool
+            // `irlower` made one (this crate has no LLVM to make it).
+            let lowered = format!("{name}.bytecode");
+            if let Some(path) = find(&lowered) {
+                let data = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                files.push((lowered, data));
+            }
         }
         files.push((name.to_string(), data));
     }

@@ -12,6 +12,7 @@ pub mod cap;
 pub mod exit;
 pub mod ipc;
 pub mod layout;
+pub mod tier;
 pub mod linux;
 pub mod log;
 pub mod proto;

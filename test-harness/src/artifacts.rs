@@ -121,6 +121,10 @@ pub fn build_all() -> Result<Artifacts, String> {
     run(linux)?;
 
     build_apps()?;
+    // The host tool that lowers programs' IR to bytecode for the initrd.
+    let mut irlower = cargo();
+    irlower.args(["build", "--release", "--package", "irlower", "--bin", "irlower"]);
+    run(irlower)?;
 
     let services_dir = target_dir.join(KERNEL_TARGET).join("release");
     let initrd = work_dir().join("initrd.img");
@@ -227,16 +231,47 @@ fn build_c_dir(src: &Path, out: &Path, extra: &[&str]) -> Result<(), String> {
 }
 
 /// Builds an initrd from a TOML manifest, looking files up next to the
-/// manifest, in the services directory and among the Linux programs.
+/// manifest, in the services directory and among the Linux programs and
+/// apps. Every program's IR (`NAME.ll`) is lowered to bytecode
+/// (`NAME.ll.bytecode`, by `irlower`) for the interpreter tier first; IR
+/// that does not lower gets none (the app host refuses to interpret it).
 pub fn build_initrd(manifest: &Path, services_dir: &Path, out: &Path) -> Result<(), String> {
     let own = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let dirs = [
+    let mut dirs = vec![
         own,
         services_dir.to_path_buf(),
         linux_dir(),
         apps_dir(),
         corpus_dir(),
     ];
+    let lowered = tempfile::tempdir().map_err(|e| e.to_string())?;
+    lower_programs(manifest, &dirs, lowered.path())?;
+    dirs.insert(0, lowered.path().to_path_buf());
     let image = initrd::writer::build_from_manifest(manifest, &dirs)?;
     std::fs::write(out, image).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// Where `cargo xtask build` puts the `irlower` host tool.
+pub fn irlower_path() -> PathBuf {
+    workspace_root().join("target/release/irlower")
+}
+
+/// Runs `irlower` on every `.ll` file `manifest` names, into `out`.
+fn lower_programs(manifest: &Path, dirs: &[PathBuf], out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let m = initrd::writer::parse_toml(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    for name in m.files.iter().filter(|f| f.ends_with(".ll")) {
+        let Some(src) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) else {
+            continue; // the writer reports missing files
+        };
+        let status = Command::new(irlower_path())
+            .arg(&src)
+            .arg(out.join(format!("{name}.bytecode")))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("{}: {e}", irlower_path().display()))?;
+        let _ = status; // IR that does not lower simply has no bytecode
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@
 
 mod exports;
 mod input;
+mod interp;
 mod resolver;
 mod run;
 mod session;
@@ -31,6 +32,7 @@ mod session;
 use ipc_abi::cap::Rights;
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::jit::*;
+use ipc_abi::tier::Tier;
 use rt::sys;
 use session::{CrashPlan, Session};
 
@@ -66,11 +68,9 @@ fn main() {
         Some(i) => (all[..i].to_vec(), all[i + 1..].to_vec()),
         None => (all.clone(), Vec::new()),
     };
-    let levels: Option<Vec<u8>> = args.get(2).and_then(|l| {
-        l.split(',')
-            .map(|v| v.parse::<u8>().ok().filter(|&v| v <= 3))
-            .collect()
-    });
+    let levels: Option<Vec<Tier>> = args
+        .get(2)
+        .and_then(|l| l.split(',').map(Tier::parse).collect());
     let (Some(file), Some(levels)) = (args.get(1), levels) else {
         fail(USAGE);
     };
@@ -117,11 +117,26 @@ fn main() {
             let names: Vec<String> = std::str::from_utf8(functions)
                 .map(|t| function_table(t).map(str::to_string).collect())
                 .unwrap_or_else(|_| fail(&format!("{f}: the function table is not UTF-8")));
-            let main_index = names.iter().position(|n| n == "main").unwrap_or_else(|| {
-                refuse(&format!(
-                    "{} defines no main",
-                    if f == file { &shown } else { f }
-                ))
+            let shown_name = if f == file { shown.as_str() } else { f };
+            let main_index = names
+                .iter()
+                .position(|n| n == "main")
+                .unwrap_or_else(|| refuse(&format!("{shown_name} defines no main")));
+            // The bytecode, checked before anything runs, when a run is
+            // interpreted.
+            let bytecode = levels.contains(&Tier::Interp).then(|| {
+                let name = format!("{f}.bytecode");
+                let file = image
+                    .find(&name)
+                    .unwrap_or_else(|| {
+                        refuse(&format!(
+                            "{shown_name} has no bytecode ({name} is not in the initrd)"
+                        ))
+                    })
+                    .data;
+                interp::load(file, ir, &names).unwrap_or_else(|e| {
+                    refuse(&format!("{shown_name}: its bytecode is refused: {e}"))
+                })
             });
             Program {
                 file: f.to_string(),
@@ -129,6 +144,7 @@ fn main() {
                 functions,
                 names,
                 main_index,
+                bytecode,
             }
         })
         .collect();
@@ -136,7 +152,7 @@ fn main() {
     let exported = exports::table();
     let mut table = vec![0u8; exported.iter().map(|(n, _)| n.len() + 10).sum()];
     let mut at = 0;
-    for (name, addr) in exported {
+    for &(name, addr) in &exported {
         at = push_export(&mut table, at, name, addr).unwrap_or_else(|| fail("export table full"));
     }
     table.truncate(at);
@@ -215,7 +231,7 @@ fn main() {
             s.tier_up = chosen.clone();
         }
         for &level in &levels {
-            code = run_once(program, level, &argv, &args, &shown, programs.len() > 1);
+            code = run_once(program, level, &exported, &argv, &args, &shown, programs.len() > 1);
         }
     }
     // Which code each tiered-up function's slot holds now.
@@ -242,13 +258,16 @@ struct Program {
     functions: &'static [u8],
     names: Vec<String>,
     main_index: usize,
+    /// Its bytecode, when a run is interpreted.
+    bytecode: Option<&'static bytecode::format::Module>,
 }
 
 /// Loads `program` at `level` (fresh globals) and runs its `main` to the
 /// end (`run`); returns its status.
 fn run_once(
     program: &Program,
-    level: u8,
+    tier: Tier,
+    exported: &[(&'static str, u64)],
     argv: &[*const std::ffi::c_char],
     args: &[String],
     shown: &str,
@@ -259,7 +278,13 @@ fn run_once(
     {
         let mut guard = resolver::SESSION.lock().unwrap();
         let s = guard.as_mut().unwrap();
-        s.level = level;
+        // An interpreted run compiles (at O0) only what the interpreter
+        // cannot run; its lazy stubs lead to the interpreter's gate.
+        s.level = tier.level().unwrap_or(0);
+        s.resolver = match tier {
+            Tier::Interp => interp::gate as *const () as u64,
+            Tier::Compiled(_) => resolver::lazy_entry as *const () as u64,
+        };
         s.compile_wait_us = 0;
         s.load(false).unwrap_or_else(|e| match e {
             session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
@@ -270,7 +295,12 @@ fn run_once(
             eprintln!("app: the JIT refused an unknown function: {refusal}");
         }
     }
-    let _ = sys::log_event(&format!("app.start file={file} level={level}"));
+    if tier == Tier::Interp {
+        let module = program.bytecode.expect("loaded for interpreted runs");
+        interp::start(module, exported).unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+    }
+    let level = tier.level().map_or("-".to_string(), |l| l.to_string());
+    let _ = sys::log_event(&format!("app.start file={file} tier={tier} level={level}"));
     // SAFETY: main's entry stub jumps through its slot, which the JIT
     // pointed at the lazy stub: the first call compiles `main` against our
     // exports, in our read-execute code region. C's `main` takes `(argc,
@@ -288,7 +318,7 @@ fn run_once(
         .as_ref()
         .map_or(0, |s| s.compile_wait_us);
     let _ = sys::log_event(&format!(
-        "app.run file={file} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
+        "app.run file={file} tier={tier} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
     ));
     code
 }

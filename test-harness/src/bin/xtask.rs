@@ -2,6 +2,7 @@
 //! subcommand and its options are in `test_harness::usage` (`cargo xtask
 //! --help` prints them).
 
+use ipc_abi::tier::Tier;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -159,7 +160,7 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut memory = "256M".to_string();
     let mut memory_default = true;
     let mut app: Option<PathBuf> = None;
-    let mut tier = 2u8;
+    let mut tier = Tier::Compiled(2);
     let mut program_args: Vec<String> = Vec::new();
     let mut initrd: Option<PathBuf> = None;
     let mut manifest: Option<PathBuf> = None;
@@ -188,11 +189,8 @@ fn run(args: &[String]) -> Result<i32, String> {
             "--stdin" => opts.stdin = Some(PathBuf::from(value(&mut it, a)?)),
             "--file" => opts.files.push(value(&mut it, a)?.clone()),
             "--tier" => {
-                tier = value(&mut it, a)?
-                    .parse()
-                    .ok()
-                    .filter(|t: &u8| *t <= 3)
-                    .ok_or("--tier takes 0, 1, 2 or 3")?;
+                tier = Tier::parse(value(&mut it, a)?)
+                    .ok_or("--tier takes interp, O0, O1, O2 or O3")?;
             }
             "--cflags" => opts
                 .cflags
@@ -353,7 +351,7 @@ fn stage_input(
 
 fn app_manifest(
     app: &std::path::Path,
-    tier: u8,
+    tier: Tier,
     args: &[String],
     input: &AppOptions,
 ) -> Result<PathBuf, String> {

@@ -1,0 +1,288 @@
+//! The interpreter tier in the app host: a program's bytecode (made from
+//! its IR when the initrd was built, `irlower`) runs here without LLVM.
+//!
+//! Calls reach interpreted functions the way they reach compiled ones:
+//! every dispatch slot starts at its function's lazy stub (`mov r11d,
+//! index; jmp resolver`), and in an interpreted run the resolver is
+//! [`gate`]: for a function with bytecode it enters the interpreter
+//! (`bytecode::native::entry`) with the caller's registers and stack, so
+//! compiled code, the C library (`qsort`) and function pointers all call
+//! interpreted functions as they call native ones; for a function the
+//! interpreter cannot run it asks the JIT for it at O0 (one `app.interp`
+//! event names the construct) and jumps there. The interpreter calls a
+//! program function through its slot when the slot holds compiled code,
+//! the C library at its export address. Globals are the homes the JIT
+//! laid out (its state in the data region says where).
+
+use bytecode::abi;
+use bytecode::format::{Body, Class, Module, SymbolKind};
+use bytecode::interp::{Interp, Machine, Trap, VarArgs};
+use bytecode::native;
+use ipc_abi::proto::jit::*;
+use rt::sys;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Loads and checks `file` (the program's bytecode) against its IR and
+/// function table; the module lives as long as the app host.
+pub fn load(file: &[u8], ir: &[u8], names: &[String]) -> Result<&'static Module, String> {
+    bytecode::validate::load(file, ir, names)
+        .map(|m| &*Box::leak(Box::new(m)))
+        .map_err(|e| e.to_string())
+}
+
+/// What an interpreted run calls out to.
+struct Host {
+    module: &'static Module,
+    symbols: Vec<u64>,
+    /// Functions that fell back to O0 and were reported.
+    reported: Vec<Cell<bool>>,
+}
+
+fn slot_value(index: u32) -> u64 {
+    // SAFETY: slot `index` lies in our data region, mapped read-write for
+    // our whole life; the JIT writes it atomically.
+    unsafe { (*(slot(index as usize) as *const AtomicU64)).load(Ordering::Acquire) }
+}
+
+impl Machine for Host {
+    fn call_native(&self, addr: u64, args: &[(u64, Class)], variadic: bool, ret: Option<Class>) -> u64 {
+        // SAFETY: the program's own call, with the arguments it passes.
+        unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
+    }
+
+    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
+        // SAFETY: the program's own call of `setjmp` (or its kin).
+        unsafe { native::call_returns_twice(addr, args, then) }
+    }
+
+    fn compiled(&self, func: u32) -> Option<u64> {
+        if matches!(self.module.functions[func as usize].body, Body::Unsupported { .. }) {
+            // Through its stub: the gate compiles it.
+            return Some(entry_stub(func as usize));
+        }
+        let code = slot_value(func);
+        (code != lazy_stub(func as usize)).then_some(code)
+    }
+
+    fn function_at(&self, addr: u64) -> Option<u32> {
+        let off = addr.checked_sub(APP_CODE_BASE)?;
+        let i = off / STUB_BYTES;
+        (off % STUB_BYTES == 0 && i < self.module.functions.len() as u64).then_some(i as u32)
+    }
+
+    fn function_address(&self, func: u32) -> u64 {
+        entry_stub(func as usize)
+    }
+
+    fn symbol(&self, sym: u32) -> u64 {
+        self.symbols[sym as usize]
+    }
+}
+
+thread_local! {
+    /// The run under way: its interpreter and host (leaked per run).
+    static CURRENT: Cell<Option<(&'static Interp<'static>, &'static Host)>> = const { Cell::new(None) };
+}
+
+/// Sets up an interpreted run of `module` after the JIT loaded it: the
+/// globals' homes from the JIT's state, the C library's addresses from
+/// `exports`. `Err` names what does not fit.
+pub fn start(module: &'static Module, exports: &[(&'static str, u64)]) -> Result<(), String> {
+    // SAFETY: the JIT's state lies in our data region (read-write, ours for
+    // life); it is only read here.
+    let header = unsafe {
+        std::slice::from_raw_parts(APP_STATE_BASE as *const u64, STATE_HEADER_WORDS)
+    };
+    let globals = header[2] as usize;
+    if header[0] != JIT_STATE_MAGIC || globals != module.globals.len() || globals > MAX_GLOBALS {
+        return Err(format!(
+            "the JIT laid out {globals} globals, the bytecode has {}",
+            module.globals.len()
+        ));
+    }
+    // SAFETY: as above; `globals` homes follow the header (checked bound).
+    let homes = unsafe {
+        std::slice::from_raw_parts((APP_STATE_BASE as *const u64).add(STATE_HEADER_WORDS), globals)
+    };
+    let by_name: HashMap<&str, u64> = exports.iter().copied().collect();
+    let mut missing = Vec::new();
+    let symbols = module
+        .symbols
+        .iter()
+        .map(|s| match s.kind {
+            SymbolKind::Global => module
+                .globals
+                .iter()
+                .position(|g| g.name == s.name)
+                .map_or(0, |i| homes[i]),
+            SymbolKind::External => by_name.get(s.name.as_str()).copied().unwrap_or_else(|| {
+                missing.push(s.name.clone());
+                0
+            }),
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("the C library lacks {}", missing.join(", ")));
+    }
+    let host: &'static Host = Box::leak(Box::new(Host {
+        module,
+        symbols,
+        reported: module.functions.iter().map(|_| Cell::new(false)).collect(),
+    }));
+    let interp: &'static Interp<'static> = Box::leak(Box::new(Interp::new(module)));
+    native::set_entry_handler(enter);
+    CURRENT.with(|c| c.set(Some((interp, host))));
+    Ok(())
+}
+
+/// Where lazy stubs jump in an interpreted run, with the function's index
+/// in `r11d`: asks [`decide`] whether to run compiled code (then jumps to
+/// it with the caller's registers restored) or to interpret (then goes on
+/// to the interpreter's entry with `r11d` and the registers as they came).
+/// Entry leaves the stack at 8 mod 16; eight pushes and 136 bytes make it
+/// 0 at the call.
+#[unsafe(naked)]
+pub extern "C" fn gate() {
+    // SAFETY: reached only from a lazy stub as the first instruction of a
+    // call: every argument register is restored before either jump, and
+    // the stack is back where the caller left it.
+    core::arch::naked_asm!(
+        "push r11",
+        "push rdi",
+        "push rsi",
+        "push rdx",
+        "push rcx",
+        "push r8",
+        "push r9",
+        "push rax",
+        "sub rsp, 136",
+        "movdqu [rsp], xmm0",
+        "movdqu [rsp + 16], xmm1",
+        "movdqu [rsp + 32], xmm2",
+        "movdqu [rsp + 48], xmm3",
+        "movdqu [rsp + 64], xmm4",
+        "movdqu [rsp + 80], xmm5",
+        "movdqu [rsp + 96], xmm6",
+        "movdqu [rsp + 112], xmm7",
+        "mov edi, r11d",
+        "call {decide}",
+        "mov r11, rax",
+        "movdqu xmm0, [rsp]",
+        "movdqu xmm1, [rsp + 16]",
+        "movdqu xmm2, [rsp + 32]",
+        "movdqu xmm3, [rsp + 48]",
+        "movdqu xmm4, [rsp + 64]",
+        "movdqu xmm5, [rsp + 80]",
+        "movdqu xmm6, [rsp + 96]",
+        "movdqu xmm7, [rsp + 112]",
+        "add rsp, 136",
+        "pop rax",
+        "pop r9",
+        "pop r8",
+        "pop rcx",
+        "pop rdx",
+        "pop rsi",
+        "pop rdi",
+        "test r11, r11",
+        "jz 2f",
+        "add rsp, 8",
+        "jmp r11",
+        "2:",
+        "pop r11",
+        "jmp {entry}",
+        decide = sym decide,
+        entry = sym native::entry,
+    )
+}
+
+/// 0 to interpret function `index`, or the address of its compiled code
+/// (compiling it at O0 first when the interpreter cannot run it).
+extern "C" fn decide(index: u32) -> u64 {
+    let Some((_, host)) = CURRENT.with(Cell::get) else {
+        crate::fail("an interpreted call with no run under way")
+    };
+    let Some(f) = host.module.functions.get(index as usize) else {
+        crate::fail(&format!("a call of unknown function #{index}"))
+    };
+    let Body::Unsupported { construct } = &f.body else {
+        return 0;
+    };
+    let reported = &host.reported[index as usize];
+    if !reported.replace(true) {
+        let _ = sys::log_event(&format!(
+            "app.interp fn={} to=O0 why=\"{}\"",
+            event_word(&f.name),
+            construct.replace(['"', '\\'], "'")
+        ));
+    }
+    let mut guard = crate::resolver::SESSION.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(session) = guard.as_mut() else {
+        crate::fail("no JIT session for a function the interpreter cannot run")
+    };
+    session
+        .compile(index as usize)
+        .unwrap_or_else(|e| crate::fail(&e))
+}
+
+/// The interpreter's entry handler: runs function `index` with the
+/// arguments the caller placed.
+fn enter(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
+    let Some((interp, host)) = CURRENT.with(Cell::get) else {
+        crate::fail("an interpreted call with no run under way")
+    };
+    let f = &host.module.functions[index as usize];
+    // SAFETY: `stack` is the caller's first stack argument slot, and the
+    // callee's signature says how many there are.
+    let read = |k: usize| unsafe { *((stack + 8 * k as u64) as *const u64) };
+    let (args, gp_used, xmm_used, stack_used) = abi::take(&f.params, &incoming.gp, &incoming.xmm, read);
+    let va = f.variadic.then_some(VarArgs {
+        gp: incoming.gp,
+        xmm: incoming.xmm,
+        stack,
+        gp_used,
+        xmm_used,
+        stack_used,
+    });
+    match interp.call(host, index, &args, va) {
+        Ok(v) => {
+            incoming.ret_xmm0 = v;
+            v
+        }
+        Err(trap) => die(trap, host.module),
+    }
+}
+
+#[allow(
+    clashing_extern_declarations,
+    reason = "the generated export table declares every C symbol as `fn()` only to take its address"
+)]
+unsafe extern "C" {
+    fn raise(sig: i32) -> i32;
+}
+
+/// Ends the program the way native code would have ended on the trap.
+fn die(trap: Trap, module: &Module) -> ! {
+    let (what, signal) = match trap {
+        Trap::Divide => ("divide", ipc_abi::linux::sig::SIGFPE),
+        Trap::Unreachable => ("unreachable", ipc_abi::linux::sig::SIGILL),
+        Trap::StackOverflow => ("stack-overflow", ipc_abi::linux::sig::SIGSEGV),
+        Trap::NotInterpretable(f) => crate::fail(&format!(
+            "{} reached the interpreter without bytecode",
+            module.functions[f as usize].name
+        )),
+    };
+    crate::exports::flush();
+    let _ = sys::log_event(&format!("app.trap what={what} signal={signal}"));
+    // SAFETY: raising a signal ends the task with it (Linux personality).
+    unsafe { raise(signal as i32) };
+    std::process::abort()
+}
+
+/// A name as one word of a log event.
+fn event_word(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' { c } else { '?' })
+        .collect()
+}
