@@ -123,7 +123,14 @@ pub fn build_all() -> Result<Artifacts, String> {
     build_apps()?;
     // The host tool that lowers programs' IR to bytecode for the initrd.
     let mut irlower = cargo();
-    irlower.args(["build", "--release", "--package", "irlower", "--bin", "irlower"]);
+    irlower.args([
+        "build",
+        "--release",
+        "--package",
+        "irlower",
+        "--bin",
+        "irlower",
+    ]);
     run(irlower)?;
 
     let services_dir = target_dir.join(KERNEL_TARGET).join("release");
@@ -260,7 +267,8 @@ pub fn irlower_path() -> PathBuf {
 fn lower_programs(manifest: &Path, dirs: &[PathBuf], out: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(manifest)
         .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
-    let m = initrd::writer::parse_toml(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let m =
+        initrd::writer::parse_toml(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
     for name in m.files.iter().filter(|f| f.ends_with(".ll")) {
         let Some(src) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) else {
             continue; // the writer reports missing files

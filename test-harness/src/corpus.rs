@@ -16,12 +16,13 @@ pub struct Outcome {
     pub status: i32,
 }
 
-/// One run in the OS: which program at which level, what it did, and how
-/// long it took (guest microseconds, compile waits excluded).
+/// One run in the OS: which program at which tier (`interp`, `O0`..), what
+/// it did, and how long it took (guest microseconds, compile waits
+/// excluded).
 #[derive(Clone, Debug)]
 pub struct Run {
     pub program: String,
-    pub level: u64,
+    pub tier: String,
     pub outcome: Outcome,
     pub run_us: u64,
 }
@@ -29,7 +30,12 @@ pub struct Run {
 /// Runs the native build of `program` (from a scratch directory: some
 /// programs write files) and returns what it did.
 pub fn native(program: &str) -> Result<Outcome, String> {
-    let exe = corpus_dir().join(format!("{program}-native"));
+    native_in(&corpus_dir(), program)
+}
+
+/// As [`native`], for the program `NAME-native` in `dir`.
+pub fn native_in(dir: &std::path::Path, program: &str) -> Result<Outcome, String> {
+    let exe = dir.join(format!("{program}-native"));
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = std::process::Command::new(&exe)
         .current_dir(scratch.path())
@@ -52,9 +58,10 @@ fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
-/// A manifest that runs `programs` (corpus names) one after another at
-/// each of `levels` (`"0,3"`) in one app host, with the JIT beside it.
-pub fn manifest(programs: &[String], levels: &str) -> String {
+/// A manifest that runs `programs` (`NAME` for `NAME.ll`) one after
+/// another at each of `tiers` (`"interp,O0,O3"`) in one app host named
+/// [`SERVICE`], with the JIT beside it.
+pub fn manifest(programs: &[String], tiers: &str) -> String {
     let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
     format!(
         r#"version = 1
@@ -72,7 +79,7 @@ restart = "on-failure"
 name = "{SERVICE}"
 file = "app"
 personality = "linux"
-args = ["{list}", "{levels}"]
+args = ["{list}", "{tiers}"]
 capabilities = ["initrd", "shutdown"]
 shutdown_on_exit = true
 "#,
@@ -99,7 +106,7 @@ pub fn runs(log: &BootLog) -> Vec<Run> {
                             .unwrap_or("?")
                             .trim_end_matches(".ll")
                             .to_string(),
-                        level: e.num("level").unwrap_or(u64::MAX),
+                        tier: e.get("tier").unwrap_or("?").to_string(),
                         outcome: Outcome {
                             output: Vec::new(),
                             status: -1,
@@ -138,19 +145,19 @@ mod tests {
     fn runs_are_split_by_their_events_and_keep_their_own_output() {
         let p = ipc_abi::log::EVENT_PREFIX;
         let text = format!(
-            "{p}app.start file=a.ll level=0\n[corpus] one\n[jit] noise\n{p}app.run file=a.ll level=0 code=256 run_us=50 compile_wait_us=20\n\
-             {p}app.start file=b.ll level=3\n[corpus] two\n"
+            "{p}app.start file=a.ll tier=O0\n[corpus] one\n[jit] noise\n{p}app.run file=a.ll tier=O0 code=256 run_us=50 compile_wait_us=20\n\
+             {p}app.start file=b.ll tier=interp\n[corpus] two\n"
         );
         let r = runs(&BootLog::from_text(text));
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].program.as_str(), r[0].level), ("a", 0));
+        assert_eq!((r[0].program.as_str(), r[0].tier.as_str()), ("a", "O0"));
         assert_eq!(r[0].outcome.output, vec!["one".to_string()]);
         assert_eq!(
             r[0].outcome.status, 0,
             "statuses are one byte, as exit() gives them"
         );
         assert_eq!(r[0].run_us, 30);
-        assert_eq!((r[1].program.as_str(), r[1].level), ("b", 3));
+        assert_eq!((r[1].program.as_str(), r[1].tier.as_str()), ("b", "interp"));
         assert_eq!(r[1].outcome.status, -1, "a run that never ended");
     }
 }

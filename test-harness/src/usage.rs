@@ -68,7 +68,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "bench suite",
         options: "",
-        about: "the conformance corpus (apps/corpus) at O0 and O3 against native: pass table and \
+        about: "the conformance corpus (apps/corpus) interpreted, at O0 and at O3 against native: pass table and \
                 run-time ratios, appended to docs/benchmarks.md",
     },
 ];

@@ -47,7 +47,13 @@ fn slot_value(index: u32) -> u64 {
 }
 
 impl Machine for Host {
-    fn call_native(&self, addr: u64, args: &[(u64, Class)], variadic: bool, ret: Option<Class>) -> u64 {
+    fn call_native(
+        &self,
+        addr: u64,
+        args: &[(u64, Class)],
+        variadic: bool,
+        ret: Option<Class>,
+    ) -> u64 {
         // SAFETY: the program's own call, with the arguments it passes.
         unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
     }
@@ -58,7 +64,10 @@ impl Machine for Host {
     }
 
     fn compiled(&self, func: u32) -> Option<u64> {
-        if matches!(self.module.functions[func as usize].body, Body::Unsupported { .. }) {
+        if matches!(
+            self.module.functions[func as usize].body,
+            Body::Unsupported { .. }
+        ) {
             // Through its stub: the gate compiles it.
             return Some(entry_stub(func as usize));
         }
@@ -92,9 +101,8 @@ thread_local! {
 pub fn start(module: &'static Module, exports: &[(&'static str, u64)]) -> Result<(), String> {
     // SAFETY: the JIT's state lies in our data region (read-write, ours for
     // life); it is only read here.
-    let header = unsafe {
-        std::slice::from_raw_parts(APP_STATE_BASE as *const u64, STATE_HEADER_WORDS)
-    };
+    let header =
+        unsafe { std::slice::from_raw_parts(APP_STATE_BASE as *const u64, STATE_HEADER_WORDS) };
     let globals = header[2] as usize;
     if header[0] != JIT_STATE_MAGIC || globals != module.globals.len() || globals > MAX_GLOBALS {
         return Err(format!(
@@ -104,7 +112,10 @@ pub fn start(module: &'static Module, exports: &[(&'static str, u64)]) -> Result
     }
     // SAFETY: as above; `globals` homes follow the header (checked bound).
     let homes = unsafe {
-        std::slice::from_raw_parts((APP_STATE_BASE as *const u64).add(STATE_HEADER_WORDS), globals)
+        std::slice::from_raw_parts(
+            (APP_STATE_BASE as *const u64).add(STATE_HEADER_WORDS),
+            globals,
+        )
     };
     let by_name: HashMap<&str, u64> = exports.iter().copied().collect();
     let mut missing = Vec::new();
@@ -217,7 +228,9 @@ extern "C" fn decide(index: u32) -> u64 {
             construct.replace(['"', '\\'], "'")
         ));
     }
-    let mut guard = crate::resolver::SESSION.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = crate::resolver::SESSION
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let Some(session) = guard.as_mut() else {
         crate::fail("no JIT session for a function the interpreter cannot run")
     };
@@ -236,7 +249,8 @@ fn enter(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
     // SAFETY: `stack` is the caller's first stack argument slot, and the
     // callee's signature says how many there are.
     let read = |k: usize| unsafe { *((stack + 8 * k as u64) as *const u64) };
-    let (args, gp_used, xmm_used, stack_used) = abi::take(&f.params, &incoming.gp, &incoming.xmm, read);
+    let (args, gp_used, xmm_used, stack_used) =
+        abi::take(&f.params, &incoming.gp, &incoming.xmm, read);
     let va = f.variadic.then_some(VarArgs {
         gp: incoming.gp,
         xmm: incoming.xmm,
@@ -283,6 +297,12 @@ fn die(trap: Trap, module: &Module) -> ! {
 /// A name as one word of a log event.
 fn event_word(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }

@@ -231,7 +231,15 @@ fn main() {
             s.tier_up = chosen.clone();
         }
         for &level in &levels {
-            code = run_once(program, level, &exported, &argv, &args, &shown, programs.len() > 1);
+            code = run_once(
+                program,
+                level,
+                &exported,
+                &argv,
+                &args,
+                &shown,
+                programs.len() > 1,
+            );
         }
     }
     // Which code each tiered-up function's slot holds now.
