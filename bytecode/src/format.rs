@@ -345,11 +345,14 @@ pub enum Inst {
         default: Target,
         cases: Vec<(u64, Target)>,
     },
+    /// `ret2` receives the second register of a two-register result (a
+    /// small struct returned in `rax:rdx`, `xmm0:xmm1` or a mix).
     Call {
         callee: Callee,
         args: Vec<(Reg, Class)>,
         fixed: u16,
         ret: Option<(Reg, Class)>,
+        ret2: Option<(Reg, Class)>,
     },
     /// A call to a function that may return twice (`setjmp`, marked
     /// `returns_twice`): native code at the callee's address, with at most
@@ -363,6 +366,11 @@ pub enum Inst {
     },
     Ret {
         value: Option<Reg>,
+    },
+    /// Returns a two-register result (see [`Function::ret2`]).
+    Ret2 {
+        a: Reg,
+        b: Reg,
     },
     /// Initializes the `va_list` at the address in `list` for this
     /// (variadic) function's extra arguments.
@@ -390,6 +398,7 @@ impl Inst {
                 | Inst::Branch { .. }
                 | Inst::Switch { .. }
                 | Inst::Ret { .. }
+                | Inst::Ret2 { .. }
                 | Inst::Unreachable
         )
     }
@@ -410,6 +419,9 @@ pub struct Function {
     pub name: String,
     pub params: Vec<Class>,
     pub ret: Option<Class>,
+    /// The second register of a small struct returned in two (`{ i64,
+    /// i64 }` in `rax:rdx`, `{ double, double }` in `xmm0:xmm1`, ...).
+    pub ret2: Option<Class>,
     pub variadic: bool,
     pub body: Body,
 }

@@ -14,15 +14,16 @@ use alloc::vec::Vec;
 
 /// What the interpreter needs from its host.
 pub trait Machine {
-    /// Calls native code at `addr` with System V arguments; returns `rax`
-    /// or `xmm0` as `ret` says (0 for none).
+    /// Calls native code at `addr` with System V arguments; returns the
+    /// result registers of classes `ret` (up to two; see
+    /// `native::call`).
     fn call_native(
         &self,
         addr: u64,
         args: &[(u64, Class)],
         variadic: bool,
-        ret: Option<Class>,
-    ) -> u64;
+        ret: &[Class],
+    ) -> [u64; 2];
     /// Calls native code at `addr` that may return twice (`setjmp`) with
     /// two integer arguments, running `then` with each of its results
     /// (`native::call_returns_twice`).
@@ -72,8 +73,9 @@ struct Frame {
     func: u32,
     pc: usize,
     base: usize,
-    /// Where the caller wants the result.
+    /// Where the caller wants the result (and its second register).
     ret: Option<Reg>,
+    ret2: Option<Reg>,
     stack_mark: usize,
     va: Option<VarArgs>,
     /// Stack slots of a variadic call this frame made to an interpreted
@@ -146,21 +148,21 @@ impl<'m> Interp<'m> {
 
     /// Runs function `func` with `args` (one per parameter) and, for a
     /// variadic one, where its extra arguments are. Returns its result
-    /// (0 for none).
+    /// registers (0 for none; the second for a two-register result).
     pub fn call(
         &self,
         m: &dyn Machine,
         func: u32,
         args: &[u64],
         va: Option<VarArgs>,
-    ) -> Result<u64, Trap> {
+    ) -> Result<[u64; 2], Trap> {
         let mark = self.sp.get();
         let mut frames: Vec<Frame> = Vec::new();
         let mut regs: Vec<u64> = Vec::new();
         let result = self
-            .enter(&mut regs, &mut frames, func, args, None, va)
+            .enter(&mut regs, &mut frames, func, args, (None, None), va)
             .and_then(|()| self.run(m, &mut regs, &mut frames, 0))
-            .map(|v| v.unwrap_or(0));
+            .map(|v| v.unwrap_or([0; 2]));
         // A trap leaves frames behind: their memory goes with them.
         self.sp.set(mark);
         result
@@ -172,7 +174,7 @@ impl<'m> Interp<'m> {
         frames: &mut Vec<Frame>,
         func: u32,
         args: &[u64],
-        ret: Option<Reg>,
+        ret: (Option<Reg>, Option<Reg>),
         va: Option<VarArgs>,
     ) -> Result<(), Trap> {
         let f = &self.module.functions[func as usize];
@@ -188,7 +190,8 @@ impl<'m> Interp<'m> {
             func,
             pc: 0,
             base,
-            ret,
+            ret: ret.0,
+            ret2: ret.1,
             stack_mark: self.sp.get(),
             va,
             outgoing: Vec::new(),
@@ -209,7 +212,7 @@ impl<'m> Interp<'m> {
         Ok(at)
     }
 
-    /// Runs until the frame above `floor` returns: `Some(result)` when
+    /// Runs until the frame above `floor` returns: `Some(results)` when
     /// that was the last frame, `None` when the result went to the caller
     /// frame at `floor` (a run resumed after `setjmp`, see
     /// `CallReturnsTwice`).
@@ -219,7 +222,7 @@ impl<'m> Interp<'m> {
         regs: &mut Vec<u64>,
         frames: &mut Vec<Frame>,
         floor: usize,
-    ) -> Result<Option<u64>, Trap> {
+    ) -> Result<Option<[u64; 2]>, Trap> {
         let module = self.module;
         loop {
             let top = frames.last_mut().expect("a frame");
@@ -324,17 +327,22 @@ impl<'m> Interp<'m> {
                         .find(|(c, _)| *c == v)
                         .map_or(*default, |(_, t)| *t) as usize;
                 }
-                Inst::Ret { value } => {
-                    let v = value.map_or(0, |v| regs[r(v)]);
+                Inst::Ret { .. } | Inst::Ret2 { .. } => {
+                    let v = match inst {
+                        Inst::Ret2 { a, b } => [regs[r(*a)], regs[r(*b)]],
+                        Inst::Ret { value } => [value.map_or(0, |v| regs[r(v)]), 0],
+                        _ => unreachable!(),
+                    };
                     let done = frames.pop().expect("the returning frame");
                     regs.truncate(done.base);
                     self.sp.set(done.stack_mark);
                     match frames.last() {
                         None => return Ok(Some(v)),
                         Some(caller) => {
-                            if let Some(dst) = done.ret {
-                                let at = caller.base + dst as usize;
-                                regs[at] = v;
+                            for (dst, v) in [done.ret, done.ret2].into_iter().zip(v) {
+                                if let Some(dst) = dst {
+                                    regs[caller.base + dst as usize] = v;
+                                }
                             }
                             if frames.len() == floor {
                                 return Ok(None);
@@ -347,6 +355,7 @@ impl<'m> Interp<'m> {
                     args,
                     fixed,
                     ret,
+                    ret2,
                 } => {
                     let values: Vec<(u64, Class)> =
                         args.iter().map(|&(a, c)| (regs[r(a)], c)).collect();
@@ -375,14 +384,16 @@ impl<'m> Interp<'m> {
                     let variadic = (*fixed as usize) < args.len();
                     match target {
                         Err(addr) => {
-                            let v = m.call_native(addr, &values, variadic, ret.map(|(_, c)| c));
-                            if let Some((dst, c)) = ret {
+                            let classes: Vec<Class> =
+                                ret.iter().chain(ret2).map(|(_, c)| *c).collect();
+                            let v = m.call_native(addr, &values, variadic, &classes);
+                            for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
                                 regs[r(*dst)] = canonical(v, *c);
                             }
                         }
                         Ok(i) => {
                             let callee_fn = &module.functions[i as usize];
-                            let dst = ret.map(|(d, _)| d);
+                            let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
                             if callee_fn.variadic {
                                 let placed = abi::place(values.iter().copied());
                                 let (params, g, x, s) =

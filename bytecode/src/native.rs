@@ -23,16 +23,19 @@ struct CallFrame {
     al: u64,
     rax: u64,
     xmm0: u64,
+    rdx: u64,
+    xmm1: u64,
 }
 
 /// Calls native code at `addr` with arguments placed as System V wants;
-/// `variadic` sets `al` to the number of XMM registers used. Returns `rax`
-/// for an integer result, `xmm0`'s low bits for a floating one.
+/// `variadic` sets `al` to the number of XMM registers used. Returns the
+/// result registers `ret` (up to two classes) name, in order: integers
+/// from `rax` then `rdx`, floating values from `xmm0` then `xmm1`.
 ///
 /// # Safety
 /// `addr` must be code that takes these arguments (as the program's own
 /// call would: the interpreter makes exactly the call the program makes).
-pub unsafe fn call(addr: u64, placed: &Placed, variadic: bool, ret: Option<Class>) -> u64 {
+pub unsafe fn call(addr: u64, placed: &Placed, variadic: bool, ret: &[Class]) -> [u64; 2] {
     let mut frame = CallFrame {
         func: addr,
         gp: placed.gp,
@@ -42,14 +45,25 @@ pub unsafe fn call(addr: u64, placed: &Placed, variadic: bool, ret: Option<Class
         al: if variadic { placed.xmm_used as u64 } else { 0 },
         rax: 0,
         xmm0: 0,
+        rdx: 0,
+        xmm1: 0,
     };
     // SAFETY: `frame` is valid for the call; the callee's contract is the
     // caller's (above).
     unsafe { call_shim(&mut frame) };
-    match ret {
-        Some(Class::F32 | Class::F64) => frame.xmm0,
-        _ => frame.rax,
+    let (mut ints, mut floats) = (
+        [frame.rax, frame.rdx].into_iter(),
+        [frame.xmm0, frame.xmm1].into_iter(),
+    );
+    let mut out = [0; 2];
+    for (slot, class) in out.iter_mut().zip(ret) {
+        *slot = match class {
+            Class::Int { .. } => ints.next(),
+            Class::F32 | Class::F64 => floats.next(),
+        }
+        .unwrap_or(0);
     }
+    out
 }
 
 /// `call_shim(frame)`: copies the stack arguments (keeping the stack
@@ -96,6 +110,8 @@ unsafe extern "C" fn call_shim(frame: *mut CallFrame) {
         "call qword ptr [rbx]",
         "mov [rbx + 144], rax",
         "movq [rbx + 152], xmm0",
+        "mov [rbx + 160], rdx",
+        "movq [rbx + 168], xmm1",
         "lea rsp, [rbp - 8]",
         "pop rbx",
         "pop rbp",
@@ -109,6 +125,8 @@ const _: () = {
     assert!(core::mem::offset_of!(CallFrame, al) == 136);
     assert!(core::mem::offset_of!(CallFrame, rax) == 144);
     assert!(core::mem::offset_of!(CallFrame, xmm0) == 152);
+    assert!(core::mem::offset_of!(CallFrame, rdx) == 160);
+    assert!(core::mem::offset_of!(CallFrame, xmm1) == 168);
 };
 
 /// Calls native code at `addr` that may return twice (`setjmp`) with
@@ -179,13 +197,35 @@ unsafe extern "C" fn twice_shim(addr: u64, a: u64, b: u64, then: u64) {
 pub struct Incoming {
     pub gp: [u64; 6],
     pub xmm: [u64; 8],
-    /// Set by the handler: the value for `xmm0` (a floating result).
-    pub ret_xmm0: u64,
+    /// Set by [`Incoming::set_results`]: `xmm0`, `xmm1` and `rdx` on
+    /// return (`rax` is the handler's own return value).
+    ret_xmm0: u64,
+    ret_xmm1: u64,
+    ret_rdx: u64,
     _pad: u64,
 }
 
+impl Incoming {
+    /// Puts `values` (of `classes`, up to two) where System V returns
+    /// them; returns the value for `rax`.
+    pub fn set_results(&mut self, classes: &[Class], values: [u64; 2]) -> u64 {
+        let (mut ints, mut floats) = (Vec::new(), Vec::new());
+        for (class, v) in classes.iter().zip(values) {
+            match class {
+                Class::Int { .. } => ints.push(v),
+                Class::F32 | Class::F64 => floats.push(v),
+            }
+        }
+        self.ret_xmm0 = floats.first().copied().unwrap_or(0);
+        self.ret_xmm1 = floats.get(1).copied().unwrap_or(0);
+        self.ret_rdx = ints.get(1).copied().unwrap_or(0);
+        ints.first().copied().unwrap_or(0)
+    }
+}
+
 /// What [`entry`] calls: function index, registers, address of the first
-/// stack argument; returns the value for `rax` (and sets `ret_xmm0`).
+/// stack argument; returns the value for `rax` (and sets the others with
+/// [`Incoming::set_results`]).
 pub type EntryHandler = fn(u32, &mut Incoming, u64) -> u64;
 
 static HANDLER: OnceLock<EntryHandler> = OnceLock::new();
@@ -206,7 +246,7 @@ extern "C" fn dispatch(index: u32, incoming: *mut Incoming, stack: u64) -> u64 {
 
 /// Where stubs for interpreted functions jump, with the function's index
 /// in `r11d` and the caller's arguments untouched. Entry leaves the stack
-/// at 8 mod 16; `push rbp` and 128 bytes make it 0 at the call.
+/// at 8 mod 16; `push rbp` and 144 bytes make it 0 at the call.
 #[unsafe(naked)]
 pub extern "C" fn entry() {
     // SAFETY: reached only as the first instruction of a call (through a
@@ -216,7 +256,7 @@ pub extern "C" fn entry() {
     core::arch::naked_asm!(
         "push rbp",
         "mov rbp, rsp",
-        "sub rsp, 128",
+        "sub rsp, 144",
         "mov [rsp], rdi",
         "mov [rsp + 8], rsi",
         "mov [rsp + 16], rdx",
@@ -236,6 +276,8 @@ pub extern "C" fn entry() {
         "lea rdx, [rbp + 16]",
         "call {dispatch}",
         "movq xmm0, [rsp + 112]",
+        "movq xmm1, [rsp + 120]",
+        "mov rdx, [rsp + 128]",
         "leave",
         "ret",
         dispatch = sym dispatch,
@@ -243,6 +285,8 @@ pub extern "C" fn entry() {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<Incoming>() == 128);
+    assert!(core::mem::size_of::<Incoming>() == 144);
     assert!(core::mem::offset_of!(Incoming, ret_xmm0) == 112);
+    assert!(core::mem::offset_of!(Incoming, ret_xmm1) == 120);
+    assert!(core::mem::offset_of!(Incoming, ret_rdx) == 128);
 };

@@ -32,8 +32,32 @@ fn func(
         name: name.to_string(),
         params,
         ret,
+        ret2: None,
         variadic: false,
         body: Body::Code { regs, code },
+    }
+}
+
+/// `call`'s first result register.
+trait CallOne {
+    fn call1(
+        &self,
+        m: &dyn Machine,
+        f: u32,
+        args: &[u64],
+        va: Option<crate::interp::VarArgs>,
+    ) -> Result<u64, Trap>;
+}
+
+impl CallOne for Interp<'_> {
+    fn call1(
+        &self,
+        m: &dyn Machine,
+        f: u32,
+        args: &[u64],
+        va: Option<crate::interp::VarArgs>,
+    ) -> Result<u64, Trap> {
+        self.call(m, f, args, va).map(|v| v[0])
     }
 }
 
@@ -79,6 +103,7 @@ fn fib_module() -> Module {
                     args: vec![(3, I32)],
                     fixed: 1,
                     ret: Some((4, I32)),
+                    ret2: None,
                 },
                 Bin {
                     op: BinOp::Sub,
@@ -92,6 +117,7 @@ fn fib_module() -> Module {
                     args: vec![(3, I32)],
                     fixed: 1,
                     ret: Some((5, I32)),
+                    ret2: None,
                 },
                 Bin {
                     op: BinOp::Add,
@@ -112,7 +138,7 @@ fn fib_module() -> Module {
 struct Alone;
 
 impl Machine for Alone {
-    fn call_native(&self, _: u64, _: &[(u64, Class)], _: bool, _: Option<Class>) -> u64 {
+    fn call_native(&self, _: u64, _: &[(u64, Class)], _: bool, _: &[Class]) -> [u64; 2] {
         panic!("no native calls here")
     }
     fn call_returns_twice(&self, _: u64, _: [u64; 2], _: &mut dyn FnMut(u64)) {
@@ -136,7 +162,7 @@ impl Machine for Alone {
 fn recursion_runs_on_the_interpreters_own_frames() {
     let m = fib_module();
     let i = Interp::new(&m);
-    assert_eq!(i.call(&Alone, 0, &[20], None), Ok(6765));
+    assert_eq!(i.call1(&Alone, 0, &[20], None), Ok(6765));
     // Deeper than a small host stack would allow if frames were recursive
     // Rust calls: fib(25) makes 25-deep chains, a countdown 100,000 deep.
     use Inst::*;
@@ -177,6 +203,7 @@ fn recursion_runs_on_the_interpreters_own_frames() {
                     args: vec![(1, I64)],
                     fixed: 1,
                     ret: Some((2, I64)),
+                    ret2: None,
                 },
                 Ret { value: Some(2) },
             ],
@@ -185,7 +212,7 @@ fn recursion_runs_on_the_interpreters_own_frames() {
         globals: vec![],
     };
     let i = Interp::new(&down);
-    assert_eq!(i.call(&Alone, 0, &[100_000], None), Ok(0));
+    assert_eq!(i.call1(&Alone, 0, &[100_000], None), Ok(0));
 }
 
 #[test]
@@ -233,7 +260,7 @@ fn integer_widths_wrap_and_extend_like_llvm() {
         globals: vec![],
     };
     // 16 * 9 = 144 = 0x90 as i8 = -112; >> 1 = -56 as i32.
-    let got = Interp::new(&m).call(&Alone, 0, &[16, 9], None).unwrap();
+    let got = Interp::new(&m).call1(&Alone, 0, &[16, 9], None).unwrap();
     assert_eq!(got, (-56i32) as u32 as u64);
 }
 
@@ -264,13 +291,13 @@ fn division_by_zero_and_unreachable_trap_instead_of_running_on() {
         globals: vec![],
     };
     let i = Interp::new(&m);
-    assert_eq!(i.call(&Alone, 0, &[7, 2], None), Ok(3));
-    assert_eq!(i.call(&Alone, 0, &[7, 0], None), Err(Trap::Divide));
+    assert_eq!(i.call1(&Alone, 0, &[7, 2], None), Ok(3));
+    assert_eq!(i.call1(&Alone, 0, &[7, 0], None), Err(Trap::Divide));
     assert_eq!(
-        i.call(&Alone, 0, &[0x8000_0000, 0xffff_ffff], None),
+        i.call1(&Alone, 0, &[0x8000_0000, 0xffff_ffff], None),
         Err(Trap::Divide)
     );
-    assert_eq!(i.call(&Alone, 1, &[], None), Err(Trap::Unreachable));
+    assert_eq!(i.call1(&Alone, 1, &[], None), Err(Trap::Unreachable));
 }
 
 #[test]
@@ -353,10 +380,10 @@ fn frame_memory_switch_and_select() {
     };
     validate::check(&m, &names(&m)).unwrap();
     let i = Interp::new(&m);
-    assert_eq!(i.call(&Alone, 0, &[1], None), Ok(10));
-    assert_eq!(i.call(&Alone, 0, &[7], None), Ok(7));
-    assert_eq!(i.call(&Alone, 0, &[200], None), Ok(1));
-    assert_eq!(i.call(&Alone, 0, &[5], None), Ok(2));
+    assert_eq!(i.call1(&Alone, 0, &[1], None), Ok(10));
+    assert_eq!(i.call1(&Alone, 0, &[7], None), Ok(7));
+    assert_eq!(i.call1(&Alone, 0, &[200], None), Ok(1));
+    assert_eq!(i.call1(&Alone, 0, &[5], None), Ok(2));
 }
 
 #[test]
@@ -410,7 +437,7 @@ fn floats_compare_and_convert_like_llvm() {
         globals: vec![],
     };
     let got = Interp::new(&m)
-        .call(
+        .call1(
             &Alone,
             0,
             &[1.25f64.to_bits(), 0.5f32.to_bits() as u64],
@@ -445,7 +472,7 @@ fn floats_compare_and_convert_like_llvm() {
             symbols: vec![],
             globals: vec![],
         };
-        Interp::new(&m).call(&Alone, 0, &[a, b], None).unwrap()
+        Interp::new(&m).call1(&Alone, 0, &[a, b], None).unwrap()
     };
     assert_eq!(cmp(P::Oeq, nan, nan), 0);
     assert_eq!(cmp(P::Une, nan, nan), 1);
@@ -468,8 +495,8 @@ impl Machine for Native {
         addr: u64,
         args: &[(u64, Class)],
         variadic: bool,
-        ret: Option<Class>,
-    ) -> u64 {
+        ret: &[Class],
+    ) -> [u64; 2] {
         // SAFETY: the tests call only functions with these signatures.
         unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
     }
@@ -554,6 +581,7 @@ fn calls_to_native_code_pass_registers_stack_and_varargs() {
                     ],
                     fixed: 10,
                     ret: Some((4, Class::F64)),
+                    ret2: None,
                 },
                 Ret { value: Some(4) },
             ],
@@ -568,7 +596,7 @@ fn calls_to_native_code_pass_registers_stack_and_varargs() {
         symbols: vec![many as *const () as u64],
         stubs: vec![],
     };
-    let got = Interp::new(&m).call(&machine, 0, &[], None).unwrap();
+    let got = Interp::new(&m).call1(&machine, 0, &[], None).unwrap();
     assert_eq!(f64::from_bits(got), 7.0 - 1.0 + 0.5 + 0.25);
 
     // snprintf(buf, 64, "%d %.2f %s %ld", 42, 2.5, "x", -7): variadic.
@@ -605,6 +633,7 @@ fn calls_to_native_code_pass_registers_stack_and_varargs() {
                     ],
                     fixed: 3,
                     ret: Some((7, I32)),
+                    ret2: None,
                 },
                 Ret { value: Some(7) },
             ],
@@ -620,7 +649,7 @@ fn calls_to_native_code_pass_registers_stack_and_varargs() {
         stubs: vec![],
     };
     let n = Interp::new(&m)
-        .call(
+        .call1(
             &machine,
             0,
             &[
@@ -659,7 +688,8 @@ fn handler(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
     let (args, ..) = abi::take(&f.params, &incoming.gp, &incoming.xmm, |k| unsafe {
         *((stack + 8 * k as u64) as *const u64)
     });
-    interp.call(machine, index, &args, None).unwrap()
+    let v = interp.call(machine, index, &args, None).unwrap();
+    incoming.set_results(&[I32], v)
 }
 
 fn interp_module<'a>(i: &'a Interp<'_>) -> &'a Module {
@@ -686,6 +716,7 @@ fn native_code_calls_back_into_interpreted_functions() {
                         args: vec![(0, PTR), (1, I64), (2, I64), (3, PTR)],
                         fixed: 4,
                         ret: None,
+                        ret2: None,
                     },
                     Ret { value: None },
                 ],
@@ -737,7 +768,7 @@ fn native_code_calls_back_into_interpreted_functions() {
     });
     let mut data: [i32; 7] = [5, -3, 9, 0, 2, 2, -8];
     interp
-        .call(
+        .call1(
             &machine,
             0,
             &[data.as_mut_ptr() as u64, data.len() as u64],
@@ -773,6 +804,7 @@ fn an_interpreted_variadic_function_hands_its_va_list_to_vsnprintf() {
                 args: vec![(0, PTR), (3, I64), (1, PTR), (2, PTR)],
                 fixed: 4,
                 ret: Some((4, I32)),
+                ret2: None,
             },
             Ret { value: Some(4) },
         ],
@@ -803,6 +835,7 @@ fn an_interpreted_variadic_function_hands_its_va_list_to_vsnprintf() {
         args,
         fixed: 2,
         ret: Some((9, I32)),
+        ret2: None,
     });
     main_code.push(Ret { value: Some(9) });
     let m = Module {
@@ -821,7 +854,7 @@ fn an_interpreted_variadic_function_hands_its_va_list_to_vsnprintf() {
     let mut buf = [0u8; 64];
     let format = b"%d-%g-%d-%d-%d-%d-%d\0";
     let n = Interp::new(&m)
-        .call(
+        .call1(
             &machine,
             1,
             &[buf.as_mut_ptr() as u64, format.as_ptr() as u64],
@@ -902,6 +935,7 @@ fn malformed_code_is_refused_before_it_runs() {
                     args: vec![],
                     fixed: 0,
                     ret: None,
+                    ret2: None,
                 },
                 Ret { value: Some(0) },
             ],

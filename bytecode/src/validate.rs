@@ -304,7 +304,14 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                 args,
                 fixed,
                 ret,
+                ret2,
             } => {
+                if ret2.is_some() && ret.is_none() {
+                    return Err(bad(at, "a second result without a first".into()));
+                }
+                if let Some((r, _)) = ret2 {
+                    reg(*r)?;
+                }
                 match callee {
                     Callee::Function(i) if *i as usize >= module.functions.len() => {
                         return Err(bad(at, format!("call of function {i}")));
@@ -352,8 +359,15 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                     reg(*r)?;
                 }
             }
+            Inst::Ret2 { a, b } => {
+                if f.ret.is_none() || f.ret2.is_none() {
+                    return Err(bad(at, "return value does not match the signature".into()));
+                }
+                reg(*a)?;
+                reg(*b)?;
+            }
             Inst::Ret { value } => {
-                if value.is_some() != f.ret.is_some() {
+                if value.is_some() != f.ret.is_some() || f.ret2.is_some() {
                     return Err(bad(at, "return value does not match the signature".into()));
                 }
                 if let Some(r) = value {

@@ -812,3 +812,65 @@ fn app_runs_like_a_native_program_from_the_command_line() {
     let exit = log.find("@@ app.exit").expect("no app.exit event");
     assert!(partial < exit, "the partial line came after the exit event");
 }
+
+/// Mixed mode: `mixed.c`'s calls of every shape (integer widths, float and
+/// double, pointers, small structs by value, variadic functions, function
+/// pointers, `qsort` calling back) cross between interpreted and compiled
+/// functions, pinned by name, in both directions: once with O0 as the rest
+/// and once with the interpreter as the rest, in one app host.
+#[test]
+fn interpreted_and_compiled_functions_call_each_other_in_every_shape() {
+    common::setup();
+    let native = native_output("mixed");
+    let b = common::boot_app_with_args(
+        "mixed",
+        "mixed.ll",
+        &[
+            "O0,interp",
+            "pin=O3:narrow,scale,swap,sum_mixed,by_value,add,apply",
+            "pin=interp:wide,mix9,rotate,shout,sum_ints,format,mul",
+        ],
+    );
+    let twice: Vec<String> = native.iter().chain(&native).cloned().collect();
+    let got = output_of(&b, "mixed");
+    check!(
+        b,
+        got == twice,
+        "output differs from native (twice)\n got: {got:?}"
+    );
+    let compiled = |f: &str, level: u64| {
+        b.log
+            .events("jit.compile")
+            .any(|e| e.get("fn") == Some(f) && e.num("level") == Some(level))
+    };
+    for f in [
+        "narrow",
+        "scale",
+        "swap",
+        "sum_mixed",
+        "by_value",
+        "add",
+        "apply",
+    ] {
+        check!(b, compiled(f, 3), "{f} was not compiled at O3");
+    }
+    for f in [
+        "wide", "mix9", "rotate", "shout", "sum_ints", "format", "mul",
+    ] {
+        check!(
+            b,
+            b.log.events("jit.compile").all(|e| e.get("fn") != Some(f)),
+            "{f} was compiled, not interpreted"
+        );
+    }
+    check!(
+        b,
+        b.log
+            .events("jit.compile")
+            .filter(|e| e.get("fn") == Some("main"))
+            .count()
+            == 1
+            && compiled("main", 0),
+        "main should be compiled at O0 for the first run and interpreted in the second"
+    );
+}

@@ -19,6 +19,7 @@ use bytecode::format::{Body, Class, Module, SymbolKind};
 use bytecode::interp::{Interp, Machine, Trap, VarArgs};
 use bytecode::native;
 use ipc_abi::proto::jit::*;
+use ipc_abi::tier::Tier;
 use rt::sys;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -35,6 +36,8 @@ pub fn load(file: &[u8], ir: &[u8], names: &[String]) -> Result<&'static Module,
 /// What an interpreted run calls out to.
 struct Host {
     module: &'static Module,
+    /// Each function's tier in this run.
+    tiers: Vec<Tier>,
     symbols: Vec<u64>,
     /// Functions that fell back to O0 and were reported.
     reported: Vec<Cell<bool>>,
@@ -52,8 +55,8 @@ impl Machine for Host {
         addr: u64,
         args: &[(u64, Class)],
         variadic: bool,
-        ret: Option<Class>,
-    ) -> u64 {
+        ret: &[Class],
+    ) -> [u64; 2] {
         // SAFETY: the program's own call, with the arguments it passes.
         unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
     }
@@ -64,15 +67,15 @@ impl Machine for Host {
     }
 
     fn compiled(&self, func: u32) -> Option<u64> {
-        if matches!(
-            self.module.functions[func as usize].body,
-            Body::Unsupported { .. }
-        ) {
-            // Through its stub: the gate compiles it.
-            return Some(entry_stub(func as usize));
-        }
         let code = slot_value(func);
-        (code != lazy_stub(func as usize)).then_some(code)
+        if code != lazy_stub(func as usize) {
+            return Some(code);
+        }
+        // Not compiled yet: interpret it, or go through its stub, where the
+        // gate compiles it.
+        let interpreted = self.tiers[func as usize] == Tier::Interp
+            && matches!(self.module.functions[func as usize].body, Body::Code { .. });
+        (!interpreted).then_some(entry_stub(func as usize))
     }
 
     fn function_at(&self, addr: u64) -> Option<u32> {
@@ -98,7 +101,11 @@ thread_local! {
 /// Sets up an interpreted run of `module` after the JIT loaded it: the
 /// globals' homes from the JIT's state, the C library's addresses from
 /// `exports`. `Err` names what does not fit.
-pub fn start(module: &'static Module, exports: &[(&'static str, u64)]) -> Result<(), String> {
+pub fn start(
+    module: &'static Module,
+    tiers: Vec<Tier>,
+    exports: &[(&'static str, u64)],
+) -> Result<(), String> {
     // SAFETY: the JIT's state lies in our data region (read-write, ours for
     // life); it is only read here.
     let header =
@@ -139,6 +146,7 @@ pub fn start(module: &'static Module, exports: &[(&'static str, u64)]) -> Result
     }
     let host: &'static Host = Box::leak(Box::new(Host {
         module,
+        tiers,
         symbols,
         reported: module.functions.iter().map(|_| Cell::new(false)).collect(),
     }));
@@ -208,8 +216,9 @@ pub extern "C" fn gate() {
     )
 }
 
-/// 0 to interpret function `index`, or the address of its compiled code
-/// (compiling it at O0 first when the interpreter cannot run it).
+/// 0 to interpret function `index`, or the address of its compiled code:
+/// compiled at its tier, or at O0 when it should be interpreted but the
+/// interpreter cannot run it.
 extern "C" fn decide(index: u32) -> u64 {
     let Some((_, host)) = CURRENT.with(Cell::get) else {
         crate::fail("an interpreted call with no run under way")
@@ -217,17 +226,21 @@ extern "C" fn decide(index: u32) -> u64 {
     let Some(f) = host.module.functions.get(index as usize) else {
         crate::fail(&format!("a call of unknown function #{index}"))
     };
-    let Body::Unsupported { construct } = &f.body else {
-        return 0;
+    let level = match (host.tiers[index as usize], &f.body) {
+        (Tier::Interp, Body::Code { .. }) => return 0,
+        (Tier::Compiled(level), _) => level,
+        (Tier::Interp, Body::Unsupported { construct }) => {
+            let reported = &host.reported[index as usize];
+            if !reported.replace(true) {
+                let _ = sys::log_event(&format!(
+                    "app.interp fn={} to=O0 why=\"{}\"",
+                    event_word(&f.name),
+                    construct.replace(['"', '\\'], "'")
+                ));
+            }
+            0
+        }
     };
-    let reported = &host.reported[index as usize];
-    if !reported.replace(true) {
-        let _ = sys::log_event(&format!(
-            "app.interp fn={} to=O0 why=\"{}\"",
-            event_word(&f.name),
-            construct.replace(['"', '\\'], "'")
-        ));
-    }
     let mut guard = crate::resolver::SESSION
         .lock()
         .unwrap_or_else(|p| p.into_inner());
@@ -235,7 +248,7 @@ extern "C" fn decide(index: u32) -> u64 {
         crate::fail("no JIT session for a function the interpreter cannot run")
     };
     session
-        .compile(index as usize)
+        .compile_at(index as usize, level)
         .unwrap_or_else(|e| crate::fail(&e))
 }
 
@@ -261,8 +274,8 @@ fn enter(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
     });
     match interp.call(host, index, &args, va) {
         Ok(v) => {
-            incoming.ret_xmm0 = v;
-            v
+            let classes: Vec<Class> = f.ret.iter().chain(&f.ret2).copied().collect();
+            incoming.set_results(&classes, v)
         }
         Err(trap) => die(trap, host.module),
     }

@@ -58,7 +58,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...]";
+const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: interp, O0, O1, O2, O3)";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -108,6 +108,13 @@ fn main() {
             input::provide(name, find(name));
         }
     }
+    // Bytecode is loaded (and checked) when a run or a pinned function is
+    // interpreted.
+    let interpreted = levels.contains(&Tier::Interp)
+        || args.iter().any(|a| {
+            a.strip_prefix("pin=")
+                .is_some_and(|p| p.starts_with("interp:"))
+        });
     // One program, or several (`a.ll,b.ll`) run in turn in this app host.
     let programs: Vec<Program> = file
         .split(',')
@@ -124,7 +131,7 @@ fn main() {
                 .unwrap_or_else(|| refuse(&format!("{shown_name} defines no main")));
             // The bytecode, checked before anything runs, when a run is
             // interpreted.
-            let bytecode = levels.contains(&Tier::Interp).then(|| {
+            let bytecode = interpreted.then(|| {
                 let name = format!("{f}.bytecode");
                 let file = image
                     .find(&name)
@@ -219,6 +226,7 @@ fn main() {
             at += part.len();
         }
         chosen = tier_up.map(|v| tier_up_plan(v, &program.names).unwrap_or_else(|e| fail(&e)));
+        let pinned = pins(&args, &program.names).unwrap_or_else(|e| fail(&e));
         {
             let mut guard = resolver::SESSION.lock().unwrap();
             let s = guard.as_mut().unwrap();
@@ -234,6 +242,7 @@ fn main() {
             code = run_once(
                 program,
                 level,
+                &pinned,
                 &exported,
                 &argv,
                 &args,
@@ -275,6 +284,7 @@ struct Program {
 fn run_once(
     program: &Program,
     tier: Tier,
+    pinned: &[Option<Tier>],
     exported: &[(&'static str, u64)],
     argv: &[*const std::ffi::c_char],
     args: &[String],
@@ -289,9 +299,10 @@ fn run_once(
         // An interpreted run compiles (at O0) only what the interpreter
         // cannot run; its lazy stubs lead to the interpreter's gate.
         s.level = tier.level().unwrap_or(0);
-        s.resolver = match tier {
-            Tier::Interp => interp::gate as *const () as u64,
-            Tier::Compiled(_) => resolver::lazy_entry as *const () as u64,
+        s.resolver = if program.bytecode.is_some() {
+            interp::gate as *const () as u64
+        } else {
+            resolver::lazy_entry as *const () as u64
         };
         s.compile_wait_us = 0;
         s.load(false).unwrap_or_else(|e| match e {
@@ -303,9 +314,9 @@ fn run_once(
             eprintln!("app: the JIT refused an unknown function: {refusal}");
         }
     }
-    if tier == Tier::Interp {
-        let module = program.bytecode.expect("loaded for interpreted runs");
-        interp::start(module, exported).unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+    if let Some(module) = program.bytecode {
+        let tiers = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
+        interp::start(module, tiers, exported).unwrap_or_else(|e| fail(&format!("{name}: {e}")));
     }
     let level = tier.level().map_or("-".to_string(), |l| l.to_string());
     let _ = sys::log_event(&format!("app.start file={file} tier={tier} level={level}"));
@@ -368,6 +379,27 @@ extern "C" fn report_exit() {
         .collect();
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
+}
+
+/// Each function's pinned tier from the `pin=TIER:FN,FN...` arguments
+/// (`None`: the run's tier).
+fn pins(args: &[String], names: &[String]) -> Result<Vec<Option<Tier>>, String> {
+    let mut out = vec![None; names.len()];
+    for spec in args.iter().filter_map(|a| a.strip_prefix("pin=")) {
+        let (tier, list) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("pin={spec}: write pin=TIER:FN,FN..."))?;
+        let tier = Tier::parse(tier)
+            .ok_or_else(|| format!("pin={spec}: the tier must be interp, O0, O1, O2 or O3"))?;
+        for f in list.split(',') {
+            let i = names
+                .iter()
+                .position(|n| n == f)
+                .ok_or_else(|| format!("pin: the program defines no function {f}"))?;
+            out[i] = Some(tier);
+        }
+    }
+    Ok(out)
 }
 
 /// `N` (every function) or `N:FN,FN...`.

@@ -168,6 +168,14 @@ impl Session {
         }
     }
 
+    /// As [`Session::compile`], at `level` instead of the session's.
+    pub fn compile_at(&mut self, index: usize, level: u8) -> Result<u64, String> {
+        let saved = std::mem::replace(&mut self.level, level);
+        let done = self.compile(index);
+        self.level = saved;
+        done
+    }
+
     /// Asks for function `index` at the session's level; returns the
     /// address now in its slot.
     pub fn compile(&mut self, index: usize) -> Result<u64, String> {

@@ -123,9 +123,13 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
             }
             params.push(lower::class(t, f.has_param_attribute(k as u32, "signext"))?);
         }
-        let ret = match fty.return_type().kind() {
-            Kind::Void => None,
-            _ => Some(lower::class(fty.return_type(), false)?),
+        let ret = match (fty.return_type().kind(), lower::pair(fty.return_type())) {
+            (Kind::Void, _) => (None, None),
+            (_, Some((t0, t1))) => (
+                Some(lower::class(t0, false)?),
+                Some(lower::class(t1, false)?),
+            ),
+            _ => (Some(lower::class(fty.return_type(), false)?), None),
         };
         Ok((params, ret))
     })();
@@ -136,12 +140,13 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
                 .unwrap_or_else(|construct| Body::Unsupported { construct });
             (params, ret, body)
         }
-        Err(construct) => (Vec::new(), None, Body::Unsupported { construct }),
+        Err(construct) => (Vec::new(), (None, None), Body::Unsupported { construct }),
     };
     Function {
         name: f.name(),
         params,
-        ret,
+        ret: ret.0,
+        ret2: ret.1,
         variadic: fty.is_variadic(),
         body,
     }

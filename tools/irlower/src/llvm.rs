@@ -388,6 +388,16 @@ impl Value {
         Type(unsafe { LLVMGetGEPSourceElementType(self.0) })
     }
 
+    /// The constant indices of an `extractvalue` or `insertvalue`.
+    pub fn indices(self) -> Vec<u32> {
+        // SAFETY: an extractvalue or insertvalue: LLVMGetIndices points at
+        // LLVMGetNumIndices entries owned by the instruction.
+        unsafe {
+            let n = LLVMGetNumIndices(self.0) as usize;
+            std::slice::from_raw_parts(LLVMGetIndices(self.0), n).to_vec()
+        }
+    }
+
     /// The block an instruction is in.
     pub fn parent_block(self) -> Block {
         // SAFETY: an instruction.

@@ -68,6 +68,20 @@ pub fn class(t: Type, signed: bool) -> Result<Class, Unsupported> {
     }
 }
 
+/// A struct of two scalars (what clang returns in two registers, and
+/// builds with `insertvalue`/`extractvalue`): its field types. Such a
+/// value takes two consecutive registers.
+pub fn pair(t: Type) -> Option<(Type, Type)> {
+    let scalar = |t: Type| {
+        matches!(
+            t.kind(),
+            Kind::Int(1 | 8 | 16 | 32 | 64) | Kind::Pointer | Kind::Float | Kind::Double
+        )
+    };
+    (t.kind() == Kind::Struct && t.field_count() == 2 && scalar(t.field(0)) && scalar(t.field(1)))
+        .then(|| (t.field(0), t.field(1)))
+}
+
 fn size(t: Type, ir: &Ir) -> Result<Size, Unsupported> {
     match (t.kind(), ir.size_of(t)) {
         (Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double, 1) => Ok(Size::B1),
@@ -176,10 +190,36 @@ impl<'a> FnLower<'a> {
                 Float::F64 => v.const_real().to_bits(),
             };
             return self.constant(bits);
-        } else if v.is_zero_like() {
+        } else if v.is_zero_like() || (pair(v.ty()).is_some() && v.is_constant_aggregate()) {
             match v.ty().kind() {
                 Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double => {
                     return self.constant(0);
+                }
+                _ if pair(v.ty()).is_some() => {
+                    // Two fresh registers filled in the prologue.
+                    let fields = if v.is_zero_like() {
+                        [None, None]
+                    } else {
+                        [v.element(0), v.element(1)]
+                    };
+                    let mut srcs = [0; 2];
+                    for (k, f) in fields.into_iter().enumerate() {
+                        srcs[k] = match f {
+                            Some(f) => self.operand(f)?,
+                            None => self.constant(0)?,
+                        };
+                    }
+                    let r = self.fresh()?;
+                    self.fresh()?;
+                    self.prologue.push(Inst::Move {
+                        dst: r,
+                        src: srcs[0],
+                    });
+                    self.prologue.push(Inst::Move {
+                        dst: r + 1,
+                        src: srcs[1],
+                    });
+                    r
                 }
                 _ => return Err(format!("aggregate value {}", v.print())),
             }
@@ -226,6 +266,9 @@ impl<'a> FnLower<'a> {
             for i in b.instructions() {
                 if i.ty().kind() != Kind::Void {
                     let r = self.fresh()?;
+                    if pair(i.ty()).is_some() {
+                        self.fresh()?;
+                    }
                     self.regs.insert(i, r);
                 }
             }
@@ -291,6 +334,9 @@ impl<'a> FnLower<'a> {
                 .ok_or("a phi without a value for an edge")?;
             let src = self.operand(value)?;
             pairs.push((self.regs[&i], src));
+            if pair(i.ty()).is_some() {
+                pairs.push((self.regs[&i] + 1, src + 1));
+            }
         }
         let mut moves = Vec::new();
         let mut temps = Vec::new();
@@ -329,12 +375,46 @@ impl<'a> FnLower<'a> {
         let a = |s: &mut Self, k: u32| s.operand(i.operand(k));
         match op {
             LLVMRet => {
+                if i.operand_count() > 0 && pair(i.operand(0).ty()).is_some() {
+                    let v = a(self, 0)?;
+                    self.emit(Inst::Ret2 { a: v, b: v + 1 });
+                    return Ok(());
+                }
                 let value = if i.operand_count() > 0 {
                     Some(a(self, 0)?)
                 } else {
                     None
                 };
                 self.emit(Inst::Ret { value });
+            }
+            LLVMExtractValue | LLVMInsertValue => {
+                let agg = i.operand(0).ty();
+                let indices = i.indices();
+                let (Some(_), &[k]) = (pair(agg), &indices[..]) else {
+                    return Err(format!(
+                        "the {} instruction on {}",
+                        i.opcode_name(),
+                        agg.print()
+                    ));
+                };
+                let src = a(self, 0)?;
+                if op == LLVMExtractValue {
+                    self.emit(Inst::Move {
+                        dst,
+                        src: src + k as Reg,
+                    });
+                } else {
+                    let v = a(self, 1)?;
+                    self.emit(Inst::Move { dst, src });
+                    self.emit(Inst::Move {
+                        dst: dst + 1,
+                        src: src + 1,
+                    });
+                    self.emit(Inst::Move {
+                        dst: dst + k as Reg,
+                        src: v,
+                    });
+                }
             }
             LLVMBr => {
                 let from = Self::block_of(i);
@@ -541,6 +621,14 @@ impl<'a> FnLower<'a> {
                     b: y,
                 });
             }
+            LLVMLoad if pair(i.ty()).is_some() => {
+                let addr = a(self, 0)?;
+                self.pair_access(i.ty(), addr, dst, true)?;
+            }
+            LLVMStore if pair(i.operand(0).ty()).is_some() => {
+                let (src, addr) = (a(self, 0)?, a(self, 1)?);
+                self.pair_access(i.operand(0).ty(), addr, src, false)?;
+            }
             LLVMLoad => {
                 let size = size(i.ty(), self.ir)?;
                 let addr = a(self, 0)?;
@@ -582,6 +670,37 @@ impl<'a> FnLower<'a> {
                 self.emit(Inst::VaArg { dst, list, class });
             }
             _ => return Err(format!("the {} instruction", i.opcode_name())),
+        }
+        Ok(())
+    }
+
+    /// Loads (or stores) the two fields of pair type `t` at `addr` into
+    /// (from) registers `r` and `r + 1`.
+    fn pair_access(&mut self, t: Type, addr: Reg, r: Reg, load: bool) -> Result<(), Unsupported> {
+        let (t0, t1) = pair(t).expect("a pair");
+        for (k, ft) in [t0, t1].into_iter().enumerate() {
+            let size = size(ft, self.ir)?;
+            let at = self.fresh()?;
+            let off = self.ir.field_offset(t, k as u32) as i64;
+            self.emit(Inst::AddImm {
+                dst: at,
+                a: addr,
+                imm: off,
+            });
+            let reg = r + k as Reg;
+            self.emit(if load {
+                Inst::Load {
+                    size,
+                    dst: reg,
+                    addr: at,
+                }
+            } else {
+                Inst::Store {
+                    size,
+                    addr: at,
+                    src: reg,
+                }
+            });
         }
         Ok(())
     }
@@ -684,11 +803,15 @@ impl<'a> FnLower<'a> {
             let c = class(v.ty(), i.has_param_attribute(k, "signext"))?;
             args.push((self.operand(v)?, c));
         }
-        let ret = match fty.return_type().kind() {
-            Kind::Void => None,
-            _ => Some((dst, class(fty.return_type(), false)?)),
+        let (ret, ret2) = match (fty.return_type().kind(), pair(fty.return_type())) {
+            (Kind::Void, _) => (None, None),
+            (_, Some((t0, t1))) => (
+                Some((dst, class(t0, false)?)),
+                Some((dst + 1, class(t1, false)?)),
+            ),
+            _ => (Some((dst, class(fty.return_type(), false)?)), None),
         };
-        let twice = i.has_function_attribute("returns_twice")
+        let twice = ret2.is_none() && i.has_function_attribute("returns_twice")
             || (callee.is_function() && callee.has_function_attribute("returns_twice"));
         if twice {
             if args.len() > 2 || args.iter().any(|(_, c)| !matches!(c, Class::Int { .. })) {
@@ -721,6 +844,7 @@ impl<'a> FnLower<'a> {
             args,
             fixed: fixed as u16,
             ret,
+            ret2,
         });
         Ok(())
     }

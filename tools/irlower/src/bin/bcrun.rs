@@ -54,8 +54,8 @@ impl Machine for Host {
         addr: u64,
         args: &[(u64, Class)],
         variadic: bool,
-        ret: Option<Class>,
-    ) -> u64 {
+        ret: &[Class],
+    ) -> [u64; 2] {
         // SAFETY: the program's own call, with the arguments it passes.
         unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
     }
@@ -141,8 +141,8 @@ fn entry(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
     let v = interp
         .call(host, index, &args, va)
         .unwrap_or_else(|t| die(t, module));
-    incoming.ret_xmm0 = v;
-    v
+    let classes: Vec<Class> = f.ret.iter().chain(&f.ret2).copied().collect();
+    incoming.set_results(&classes, v)
 }
 
 fn main() {
@@ -284,7 +284,7 @@ fn main() {
         .collect();
     let code = interp
         .call(host, main as u32, &call_args, None)
-        .unwrap_or_else(|t| die(t, module));
+        .unwrap_or_else(|t| die(t, module))[0];
     // SAFETY: C's exit: the program's atexit handlers, then its output.
     unsafe { exit(code as c_int) }
 }
