@@ -108,3 +108,77 @@ fn the_example_apps_run_interpreted_like_native() {
         "compiled {compiled:?}, fell back {fell_back:?} (cstdlib's main uses long double)"
     );
 }
+
+/// Bytecode that is damaged, cut short, or lowered from other IR is
+/// refused before anything runs, with what is wrong; no JIT is needed to
+/// find out.
+#[test]
+fn bad_bytecode_is_refused_before_anything_runs() {
+    common::setup();
+    let apps = test_harness::artifacts::apps_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let good = |name: &str| {
+        let out = dir.path().join(format!("{name}.good"));
+        let status = std::process::Command::new(test_harness::artifacts::irlower_path())
+            .arg(apps.join(format!("{name}.ll")))
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(out).unwrap()
+    };
+    let mut damaged = good("fib");
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    let mut cut = good("sieve");
+    cut.truncate(cut.len() - 3);
+    let other = good("fib");
+    for (file, bytes) in [
+        ("fib.ll", damaged),
+        ("sieve.ll", cut),
+        ("checksum.ll", other),
+    ] {
+        std::fs::copy(apps.join(file), dir.path().join(file)).unwrap();
+        std::fs::write(dir.path().join(format!("{file}.bytecode")), bytes).unwrap();
+    }
+    // No `shutdown` capability: each refusal ends its own app host only,
+    // so all three are seen in one boot.
+    let mut manifest = String::from(
+        "version = 1\nfiles = [\"fib.ll\", \"sieve.ll\", \"checksum.ll\"]\n\n[[service]]\nname = \"supervisor\"\n",
+    );
+    for (name, file) in [
+        ("damaged", "fib.ll"),
+        ("cut", "sieve.ll"),
+        ("stale", "checksum.ll"),
+    ] {
+        manifest += &format!(
+            "\n[[service]]\nname = \"{name}\"\nfile = \"app\"\npersonality = \"linux\"\nargs = [\"{file}\", \"interp\"]\ncapabilities = [\"initrd\"]\n"
+        );
+    }
+    std::fs::write(dir.path().join("bad.toml"), manifest).unwrap();
+    let b = common::boot_manifest_file(&dir.path().join("bad.toml"), "512M");
+    for (name, what) in [
+        ("damaged", "checksum does not match"),
+        ("cut", "truncated"),
+        ("stale", "lowered from other IR"),
+    ] {
+        check!(
+            b,
+            b.log
+                .text
+                .lines()
+                .any(|l| l.starts_with(&format!("[{name}:err] app: "))
+                    && l.contains("its bytecode is refused")
+                    && l.contains(what)),
+            "{name}: no refusal saying {what:?}"
+        );
+        check!(
+            b,
+            b.log
+                .events_with("app.start", "from", name)
+                .next()
+                .is_none(),
+            "{name}: the program ran"
+        );
+    }
+}

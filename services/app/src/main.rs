@@ -238,17 +238,15 @@ fn main() {
             s.names = program.names.clone();
             s.tier_up = chosen.clone();
         }
+        let every = Every {
+            exported: &exported,
+            argv: &argv,
+            args: &args,
+            shown: &shown,
+            several: programs.len() > 1,
+        };
         for &level in &levels {
-            code = run_once(
-                program,
-                level,
-                &pinned,
-                &exported,
-                &argv,
-                &args,
-                &shown,
-                programs.len() > 1,
-            );
+            code = run_once(program, level, &pinned, &every);
         }
     }
     // Which code each tiered-up function's slot holds now.
@@ -279,18 +277,27 @@ struct Program {
     bytecode: Option<&'static bytecode::format::Module>,
 }
 
-/// Loads `program` at `level` (fresh globals) and runs its `main` to the
-/// end (`run`); returns its status.
-fn run_once(
-    program: &Program,
-    tier: Tier,
-    pinned: &[Option<Tier>],
-    exported: &[(&'static str, u64)],
-    argv: &[*const std::ffi::c_char],
-    args: &[String],
-    shown: &str,
+/// What every run of this app host shares.
+struct Every<'a> {
+    exported: &'a [(&'static str, u64)],
+    argv: &'a [*const std::ffi::c_char],
+    args: &'a [String],
+    /// The file's name for messages (one program).
+    shown: &'a str,
+    /// Several programs run in turn.
     several: bool,
-) -> i32 {
+}
+
+/// Loads `program` at `tier` (fresh globals; functions in `pinned` at
+/// theirs) and runs its `main` to the end (`run`); returns its status.
+fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Every<'_>) -> i32 {
+    let Every {
+        exported,
+        argv,
+        args,
+        shown,
+        several,
+    } = *every;
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
     {
