@@ -66,6 +66,12 @@ pub const COMMANDS: &[Command] = &[
                 function, appended to docs/benchmarks.md",
     },
     Command {
+        name: "bench interp",
+        options: "",
+        about: "every example app interpreted against native (in the OS under -icount, and on the \
+                host against lli -force-interpreter), appended to docs/benchmarks.md",
+    },
+    Command {
         name: "bench suite",
         options: "",
         about: "the conformance corpus (apps/corpus) interpreted, at O0 and at O3 against native: pass table and \

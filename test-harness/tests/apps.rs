@@ -429,7 +429,7 @@ fn a_program_gets_its_arguments_and_reports_its_exit_status() {
 #[test]
 fn a_tier_up_while_the_program_runs_switches_through_the_dispatch_slots() {
     common::setup();
-    let b = common::boot_app_with_args("tierup", "tierup.ll", &["0", "tier-up=3:mix"]);
+    let b = common::boot_app_with_args("tierup", "tierup.ll", &["O0", "tier-up=O3:mix"]);
     check!(
         b,
         b.outcome == Outcome::Guest(GuestStatus::Success),

@@ -94,8 +94,19 @@ impl Machine for Host {
 }
 
 thread_local! {
-    /// The run under way: its interpreter and host (leaked per run).
-    static CURRENT: Cell<Option<(&'static Interp<'static>, &'static Host)>> = const { Cell::new(None) };
+    /// The run under way: its interpreter and host, owned here (from
+    /// `Box::into_raw`) until the next run starts. Not a `RefCell`: a
+    /// program's `exit` leaves interpreted frames without returning, and a
+    /// borrow guard in them would never be released.
+    static CURRENT: Cell<Option<(*const Interp<'static>, *const Host)>> = const { Cell::new(None) };
+}
+
+/// The run under way.
+fn current() -> Option<(&'static Interp<'static>, &'static Host)> {
+    // SAFETY: the pointers come from `Box::into_raw` in `start` and are
+    // freed only by the next `start`, which runs between runs, when no
+    // interpreted call is under way and nothing holds these references.
+    CURRENT.with(Cell::get).map(|(i, h)| unsafe { (&*i, &*h) })
 }
 
 /// Sets up an interpreted run of `module` after the JIT loaded it: the
@@ -144,13 +155,22 @@ pub fn start(
     if !missing.is_empty() {
         return Err(format!("the C library lacks {}", missing.join(", ")));
     }
-    let host: &'static Host = Box::leak(Box::new(Host {
+    let host = Box::into_raw(Box::new(Host {
         module,
         tiers,
         symbols,
         reported: module.functions.iter().map(|_| Cell::new(false)).collect(),
     }));
-    let interp: &'static Interp<'static> = Box::leak(Box::new(Interp::new(module)));
+    // The previous run's interpreter (8 MiB of frame memory) goes first.
+    if let Some((old_interp, old_host)) = CURRENT.with(Cell::take) {
+        // SAFETY: made by `Box::into_raw` below in the previous `start`;
+        // that run is over (see `current`), so nothing refers to them.
+        unsafe {
+            drop(Box::from_raw(old_interp as *mut Interp<'static>));
+            drop(Box::from_raw(old_host as *mut Host));
+        }
+    }
+    let interp = Box::into_raw(Box::new(Interp::new(module)));
     native::set_entry_handler(enter);
     CURRENT.with(|c| c.set(Some((interp, host))));
     Ok(())
@@ -220,7 +240,7 @@ pub extern "C" fn gate() {
 /// compiled at its tier, or at O0 when it should be interpreted but the
 /// interpreter cannot run it.
 extern "C" fn decide(index: u32) -> u64 {
-    let Some((_, host)) = CURRENT.with(Cell::get) else {
+    let Some((_, host)) = current() else {
         crate::fail("an interpreted call with no run under way")
     };
     let Some(f) = host.module.functions.get(index as usize) else {
@@ -255,7 +275,7 @@ extern "C" fn decide(index: u32) -> u64 {
 /// The interpreter's entry handler: runs function `index` with the
 /// arguments the caller placed.
 fn enter(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
-    let Some((interp, host)) = CURRENT.with(Cell::get) else {
+    let Some((interp, host)) = current() else {
         crate::fail("an interpreted call with no run under way")
     };
     let f = &host.module.functions[index as usize];

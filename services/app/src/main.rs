@@ -58,7 +58,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=N[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: interp, O0, O1, O2, O3)";
+const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: interp, O0, O1, O2, O3)";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -409,17 +409,16 @@ fn pins(args: &[String], names: &[String]) -> Result<Vec<Option<Tier>>, String> 
     Ok(out)
 }
 
-/// `N` (every function) or `N:FN,FN...`.
+/// `TIER` (every function) or `TIER:FN,FN...`, TIER one of `O0`..`O3`
+/// (or `0`..`3`).
 fn tier_up_plan(spec: &str, names: &[String]) -> Result<(u8, Option<Vec<usize>>), String> {
     let (level, list) = match spec.split_once(':') {
         Some((l, list)) => (l, Some(list)),
         None => (spec, None),
     };
-    let level = level
-        .parse::<u8>()
-        .ok()
-        .filter(|&l| l <= 3)
-        .ok_or_else(|| format!("tier-up={spec}: the level must be 0..3"))?;
+    let level = Tier::parse(level)
+        .and_then(Tier::level)
+        .ok_or_else(|| format!("tier-up={spec}: the tier must be O0, O1, O2 or O3"))?;
     let chosen = list
         .map(|list| {
             list.split(',')

@@ -15,6 +15,7 @@ use ipc_abi::exit::GuestStatus;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+mod interp;
 mod suite;
 
 const ICOUNT: &str = "shift=0,align=off,sleep=off";
@@ -30,6 +31,7 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         Some("ipc") => usage::no_args("bench ipc", &args[1..]).and_then(|()| ipc()),
         Some("jit") => usage::no_args("bench jit", &args[1..]).and_then(|()| jit()),
         Some("suite") => usage::no_args("bench suite", &args[1..]).and_then(|()| suite::run()),
+        Some("interp") => usage::no_args("bench interp", &args[1..]).and_then(|()| interp::run()),
         Some(other) => Err(format!("no benchmark {other:?}\n{}", usage::of("bench"))),
         None => Err(usage::of("bench")),
     }
