@@ -62,7 +62,17 @@ fn lines(text: &str) -> Vec<String> {
 /// another at each of `tiers` (`"interp,O0,O3"`) in one app host named
 /// [`SERVICE`], with the JIT beside it.
 pub fn manifest(programs: &[String], tiers: &str) -> String {
+    manifest_with(programs, tiers, true)
+}
+
+/// As [`manifest`], with the JIT server in the initrd or not.
+pub fn manifest_with(programs: &[String], tiers: &str, jit: bool) -> String {
     let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
+    let jit = if jit {
+        "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n"
+    } else {
+        ""
+    };
     format!(
         r#"version = 1
 files = {files:?}
@@ -70,11 +80,7 @@ files = {files:?}
 [[service]]
 name = "supervisor"
 
-[[service]]
-name = "jit"
-personality = "linux"
-restart = "on-failure"
-
+{jit}
 [[service]]
 name = "{SERVICE}"
 file = "app"

@@ -182,3 +182,58 @@ fn bad_bytecode_is_refused_before_anything_runs() {
         );
     }
 }
+
+/// With no JIT in the initrd at all, programs the interpreter runs
+/// entirely still run, and give native output.
+#[test]
+fn programs_run_interpreted_with_no_jit_in_the_initrd() {
+    common::setup();
+    let apps: Vec<String> = [
+        "fib",
+        "sieve",
+        "checksum",
+        "nbody",
+        "spectralnorm",
+        "fannkuch",
+        "lazy",
+        "libc",
+        "echoargs",
+        "mixed",
+    ]
+    .map(String::from)
+    .to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("nojit.toml");
+    std::fs::write(&manifest, corpus::manifest_with(&apps, "interp", false)).unwrap();
+    let b = common::boot_manifest_file(&manifest, "512M");
+    check!(
+        b,
+        b.log
+            .events_with("task.start", "name", "jit")
+            .next()
+            .is_none(),
+        "a JIT ran"
+    );
+    let runs = corpus::runs(&b.log);
+    for app in &apps {
+        let want = corpus::native_in(&test_harness::artifacts::apps_dir(), app).unwrap();
+        let r = runs
+            .iter()
+            .find(|r| &r.program == app && r.tier == "interp");
+        check!(
+            b,
+            r.is_some_and(|r| r.outcome == want),
+            "{app} without a JIT: {:?}, native: {want:?}",
+            r.map(|r| &r.outcome)
+        );
+    }
+    check!(
+        b,
+        b.log
+            .events("app.loaded")
+            .filter(|e| e.get("jit") == Some("none"))
+            .count()
+            == apps.len(),
+        "not every run was laid out by the app host itself"
+    );
+}

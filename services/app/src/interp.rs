@@ -14,6 +14,7 @@
 //! the C library at its export address. Globals are the homes the JIT
 //! laid out (its state in the data region says where).
 
+use crate::standalone;
 use bytecode::abi;
 use bytecode::format::{Body, Class, Module, SymbolKind};
 use bytecode::interp::{Interp, Machine, Trap, VarArgs};
@@ -36,6 +37,8 @@ pub fn load(file: &[u8], ir: &[u8], names: &[String]) -> Result<&'static Module,
 /// What an interpreted run calls out to.
 struct Host {
     module: &'static Module,
+    /// No JIT: the app host's own stubs and layout (`standalone`).
+    own: bool,
     /// Each function's tier in this run.
     tiers: Vec<Tier>,
     symbols: Vec<u64>,
@@ -68,24 +71,31 @@ impl Machine for Host {
 
     fn compiled(&self, func: u32) -> Option<u64> {
         let code = slot_value(func);
-        if code != lazy_stub(func as usize) {
+        if code != self.lazy_stub(func) {
             return Some(code);
         }
         // Not compiled yet: interpret it, or go through its stub, where the
         // gate compiles it.
         let interpreted = self.tiers[func as usize] == Tier::Interp
             && matches!(self.module.functions[func as usize].body, Body::Code { .. });
-        (!interpreted).then_some(entry_stub(func as usize))
+        (!interpreted).then_some(self.function_address(func))
     }
 
     fn function_at(&self, addr: u64) -> Option<u32> {
+        if self.own {
+            return standalone::function_at(addr, self.module.functions.len());
+        }
         let off = addr.checked_sub(APP_CODE_BASE)?;
         let i = off / STUB_BYTES;
         (off % STUB_BYTES == 0 && i < self.module.functions.len() as u64).then_some(i as u32)
     }
 
     fn function_address(&self, func: u32) -> u64 {
-        entry_stub(func as usize)
+        if self.own {
+            standalone::entry_stub(func as usize)
+        } else {
+            entry_stub(func as usize)
+        }
     }
 
     fn symbol(&self, sym: u32) -> u64 {
@@ -109,33 +119,22 @@ fn current() -> Option<(&'static Interp<'static>, &'static Host)> {
     CURRENT.with(Cell::get).map(|(i, h)| unsafe { (&*i, &*h) })
 }
 
-/// Sets up an interpreted run of `module` after the JIT loaded it: the
-/// globals' homes from the JIT's state, the C library's addresses from
-/// `exports`. `Err` names what does not fit.
+/// Sets up a run of `module` with functions at `tiers`: after the JIT
+/// loaded it (the globals' homes from the JIT's state), or with no JIT at
+/// all (`own`: the app host's own stubs and globals, `standalone`). The C
+/// library's addresses come from `exports`. `Err` names what does not fit.
 pub fn start(
     module: &'static Module,
     tiers: Vec<Tier>,
     exports: &[(&'static str, u64)],
+    own: bool,
 ) -> Result<(), String> {
-    // SAFETY: the JIT's state lies in our data region (read-write, ours for
-    // life); it is only read here.
-    let header =
-        unsafe { std::slice::from_raw_parts(APP_STATE_BASE as *const u64, STATE_HEADER_WORDS) };
-    let globals = header[2] as usize;
-    if header[0] != JIT_STATE_MAGIC || globals != module.globals.len() || globals > MAX_GLOBALS {
-        return Err(format!(
-            "the JIT laid out {globals} globals, the bytecode has {}",
-            module.globals.len()
-        ));
-    }
-    // SAFETY: as above; `globals` homes follow the header (checked bound).
-    let homes = unsafe {
-        std::slice::from_raw_parts(
-            (APP_STATE_BASE as *const u64).add(STATE_HEADER_WORDS),
-            globals,
-        )
-    };
     let by_name: HashMap<&str, u64> = exports.iter().copied().collect();
+    let homes = if own {
+        standalone::lay_out(module, |name| by_name.get(name).copied())?
+    } else {
+        jit_homes(module)?
+    };
     let mut missing = Vec::new();
     let symbols = module
         .symbols
@@ -157,6 +156,7 @@ pub fn start(
     }
     let host = Box::into_raw(Box::new(Host {
         module,
+        own,
         tiers,
         symbols,
         reported: module.functions.iter().map(|_| Cell::new(false)).collect(),
@@ -174,6 +174,40 @@ pub fn start(
     native::set_entry_handler(enter);
     CURRENT.with(|c| c.set(Some((interp, host))));
     Ok(())
+}
+
+impl Host {
+    /// Function `func`'s lazy stub: its slot's value until it is compiled.
+    fn lazy_stub(&self, func: u32) -> u64 {
+        if self.own {
+            standalone::lazy_stub(func as usize)
+        } else {
+            lazy_stub(func as usize)
+        }
+    }
+}
+
+/// The globals' homes the JIT laid out (its state in our data region).
+fn jit_homes(module: &Module) -> Result<Vec<u64>, String> {
+    // SAFETY: the JIT's state lies in our data region (read-write, ours for
+    // life); it is only read here.
+    let header =
+        unsafe { std::slice::from_raw_parts(APP_STATE_BASE as *const u64, STATE_HEADER_WORDS) };
+    let globals = header[2] as usize;
+    if header[0] != JIT_STATE_MAGIC || globals != module.globals.len() || globals > MAX_GLOBALS {
+        return Err(format!(
+            "the JIT laid out {globals} globals, the bytecode has {}",
+            module.globals.len()
+        ));
+    }
+    // SAFETY: as above; `globals` homes follow the header (checked bound).
+    let homes = unsafe {
+        std::slice::from_raw_parts(
+            (APP_STATE_BASE as *const u64).add(STATE_HEADER_WORDS),
+            globals,
+        )
+    };
+    Ok(homes.to_vec())
 }
 
 /// Where lazy stubs jump in an interpreted run, with the function's index

@@ -1,9 +1,12 @@
 //! The app host (Linux personality, no LLVM):
-//! `app FILE.ll LEVEL[,LEVEL...] [crash-idle|crash-compile|crash-publish|crash-fatal]
-//! [tier-up=N[:FN,FN...]] [probe-unknown] [stdin=NAME] [file=NAME]... [-- ARGS...]`
-//! (`stdin=` and `file=` name initrd files: the program's standard input
-//! and files it may open, see `input`). With several levels the program
-//! runs once per level, each time with freshly initialized globals.
+//! `app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal]
+//! [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]...
+//! [-- ARGS...]` (TIER: `interp`, `O0`..`O3`; `stdin=` and `file=` name
+//! initrd files: the program's standard input and files it may open, see
+//! `input`). With several tiers the program runs once per tier, and with
+//! several files each in turn, each run with freshly initialized globals.
+//! Interpreted runs (`interp`, and `pin=`) are in `interp`; one where
+//! everything is interpreted needs no JIT (`standalone`).
 //!
 //! It finds the program's IR and its function table (`FILE.ll.fns`, made
 //! when the initrd was built) in the initrd, sets up the shared regions
@@ -12,8 +15,8 @@
 //! table (`exports`) to the JIT server, and calls `main` through its entry
 //! stub. Nothing is compiled before that: each function's first call goes
 //! through the `resolver`, which asks the JIT for it at the run's level.
-//! `tier-up=N` asks the JIT to recompile every function (or the ones named)
-//! at N right after its first compile, while the program runs; the new code
+//! `tier-up=O3` asks the JIT to recompile every function (or the ones
+//! named) at O3 right after its first compile, while the program runs; the new code
 //! takes over through the function's dispatch slot.
 //!
 //! The program's output is its own `printf`s, tagged with the service name
@@ -28,6 +31,7 @@ mod interp;
 mod resolver;
 mod run;
 mod session;
+mod standalone;
 
 use ipc_abi::cap::Rights;
 use ipc_abi::layout::PAGE_SIZE;
@@ -300,7 +304,12 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
     } = *every;
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
-    {
+    let tiers: Vec<Tier> = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
+    // Everything interpreted and interpretable: no JIT at all.
+    let own = program
+        .bytecode
+        .is_some_and(|m| standalone::possible(m, &tiers));
+    if !own {
         let mut guard = resolver::SESSION.lock().unwrap();
         let s = guard.as_mut().unwrap();
         // An interpreted run compiles (at O0) only what the interpreter
@@ -322,17 +331,29 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
         }
     }
     if let Some(module) = program.bytecode {
-        let tiers = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
-        interp::start(module, tiers, exported).unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+        interp::start(module, tiers, exported, own)
+            .unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+    }
+    if own {
+        let _ = sys::log_event(&format!(
+            "app.loaded tier=interp jit=none functions={} globals={}",
+            program.names.len(),
+            program.bytecode.map_or(0, |m| m.globals.len())
+        ));
     }
     let level = tier.level().map_or("-".to_string(), |l| l.to_string());
     let _ = sys::log_event(&format!("app.start file={file} tier={tier} level={level}"));
-    // SAFETY: main's entry stub jumps through its slot, which the JIT
-    // pointed at the lazy stub: the first call compiles `main` against our
-    // exports, in our read-execute code region. C's `main` takes `(argc,
-    // argv)` or nothing; under the System V ABI passing both to a
+    let entry = if own {
+        standalone::entry_stub(program.main_index)
+    } else {
+        entry_stub(program.main_index)
+    };
+    // SAFETY: main's entry stub jumps through its slot, which points at its
+    // lazy stub: the first call compiles `main` against our exports, in our
+    // read-execute code region, or enters the interpreter. C's `main` takes
+    // `(argc, argv)` or nothing; under the System V ABI passing both to a
     // `main(void)` is harmless.
-    let main: run::Main = unsafe { std::mem::transmute(entry_stub(program.main_index) as usize) };
+    let main: run::Main = unsafe { std::mem::transmute(entry as usize) };
     let started = std::time::Instant::now();
     // The flush at the end is timed too: a native program's run includes
     // writing its buffered output at exit, and so must ours.

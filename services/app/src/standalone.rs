@@ -1,0 +1,141 @@
+//! Interpreted runs without a JIT. When every function of a program has
+//! bytecode and the run is interpreted, nothing needs LLVM: the app host
+//! lays the program out itself, as the JIT's `Load` would, and never
+//! contacts the JIT (which need not be in the initrd).
+//!
+//! - Stubs: the app host's own text holds an entry stub (`jmp [slot]`) and
+//!   a lazy stub (`mov r11d, index; jmp gate`) for every possible function
+//!   (`MAX_FUNCTIONS`, 32 bytes each), assembled once at build time: no
+//!   page is ever written and executed in one address space.
+//! - Slots: in the data region, as always; each starts at its lazy stub.
+//! - Globals: placed from `APP_GLOBALS_BASE` up, from the bytecode's
+//!   images, with the addresses in them filled in.
+
+use bytecode::format::{Body, Module, RelocTarget};
+use ipc_abi::layout::PAGE_SIZE;
+use ipc_abi::proto::jit::*;
+use ipc_abi::tier::Tier;
+
+core::arch::global_asm!(
+    ".pushsection .text.jitos_own_stubs,\"ax\",@progbits",
+    ".p2align 5",
+    ".globl jitos_own_stubs",
+    "jitos_own_stubs:",
+    ".set jitos_stub_n, 0",
+    ".rept {count}",
+    "jmp qword ptr [{slots} + 8 * jitos_stub_n]",
+    ".p2align 4, 0xcc",
+    "mov r11d, jitos_stub_n",
+    "jmp {gate}",
+    ".p2align 4, 0xcc",
+    ".set jitos_stub_n, jitos_stub_n + 1",
+    ".endr",
+    ".popsection",
+    count = const MAX_FUNCTIONS,
+    slots = const APP_DATA_BASE,
+    gate = sym crate::interp::gate,
+);
+
+unsafe extern "C" {
+    static jitos_own_stubs: u8;
+}
+
+/// Bytes per function: the entry stub, then the lazy stub.
+const OWN_STUB_BYTES: u64 = 32;
+
+fn stubs_base() -> u64 {
+    (&raw const jitos_own_stubs) as u64
+}
+
+/// Function `index`'s address (its entry stub) in a run without a JIT.
+pub fn entry_stub(index: usize) -> u64 {
+    stubs_base() + index as u64 * OWN_STUB_BYTES
+}
+
+/// Function `index`'s lazy stub: its slot's value while it is interpreted.
+pub fn lazy_stub(index: usize) -> u64 {
+    entry_stub(index) + OWN_STUB_BYTES / 2
+}
+
+/// The function whose entry stub `addr` is.
+pub fn function_at(addr: u64, functions: usize) -> Option<u32> {
+    let off = addr.checked_sub(stubs_base())?;
+    let i = off / OWN_STUB_BYTES;
+    (off % OWN_STUB_BYTES == 0 && i < functions as u64).then_some(i as u32)
+}
+
+/// Whether a run at `tiers` can go without the JIT: everything
+/// interpreted, and the interpreter can run every function.
+pub fn possible(module: &Module, tiers: &[Tier]) -> bool {
+    tiers.iter().all(|t| *t == Tier::Interp)
+        && module
+            .functions
+            .iter()
+            .all(|f| matches!(f.body, Body::Code { .. }))
+}
+
+/// Points every slot at its own lazy stub and places the globals (fresh
+/// images); returns their homes. `symbol` gives a C library name's
+/// address.
+pub fn lay_out(module: &Module, symbol: impl Fn(&str) -> Option<u64>) -> Result<Vec<u64>, String> {
+    let n = module.functions.len();
+    if n > MAX_FUNCTIONS {
+        return Err(format!("{n} functions, at most {MAX_FUNCTIONS} fit"));
+    }
+    for i in 0..n {
+        // SAFETY: slot i lies in our data region, mapped read-write for our
+        // whole life; no JIT writes it in a run without one.
+        unsafe { (slot(i) as *mut u64).write(lazy_stub(i)) };
+    }
+    let end = APP_DATA_BASE + APP_DATA_PAGES * PAGE_SIZE;
+    let mut next = APP_GLOBALS_BASE;
+    let mut homes = Vec::with_capacity(module.globals.len());
+    for g in &module.globals {
+        let at = next
+            .checked_next_multiple_of(g.align as u64)
+            .filter(|at| at.checked_add(g.size).is_some_and(|e| e <= end))
+            .ok_or_else(|| {
+                format!(
+                    "the globals do not fit in the data region ({} is too large)",
+                    g.name
+                )
+            })?;
+        // SAFETY: [at, at + size) lies in our data region (checked above),
+        // which only this task uses in a run without a JIT; `init` is no
+        // longer than `size` (validated when loaded).
+        unsafe {
+            std::ptr::write_bytes(at as *mut u8, 0, g.size as usize);
+            std::ptr::copy_nonoverlapping(g.init.as_ptr(), at as *mut u8, g.init.len());
+        }
+        homes.push(at);
+        next = at + g.size;
+    }
+    let mut missing = Vec::new();
+    for (g, &home) in module.globals.iter().zip(&homes) {
+        for r in &g.relocs {
+            let target = match r.target {
+                RelocTarget::Global(i) => homes[i as usize],
+                RelocTarget::Function(f) => entry_stub(f as usize),
+                RelocTarget::Symbol(s) => {
+                    let name = &module.symbols[s as usize].name;
+                    symbol(name).unwrap_or_else(|| {
+                        missing.push(name.clone());
+                        0
+                    })
+                }
+            };
+            // SAFETY: `offset + 8 <= size` (validated): inside the global
+            // placed above.
+            unsafe {
+                ((home + r.offset) as *mut u64)
+                    .write_unaligned(target.wrapping_add(r.addend as u64))
+            };
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        missing.dedup();
+        return Err(format!("the C library lacks {}", missing.join(", ")));
+    }
+    Ok(homes)
+}
