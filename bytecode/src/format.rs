@@ -302,7 +302,7 @@ pub enum Inst {
         a: Reg,
         imm: i64,
     },
-    /// Frame memory of `size` bytes aligned to `align`, zero-filled.
+    /// Frame memory of `size` bytes aligned to `align` (not cleared).
     Alloca {
         dst: Reg,
         size: u32,

@@ -77,7 +77,7 @@ struct Frame {
     ret: Option<Reg>,
     ret2: Option<Reg>,
     stack_mark: usize,
-    va: Option<VarArgs>,
+    va: Option<Box<VarArgs>>,
     /// Stack slots of a variadic call this frame made to an interpreted
     /// function: they must live as long as the callee.
     outgoing: Vec<u64>,
@@ -193,13 +193,13 @@ impl<'m> Interp<'m> {
             ret: ret.0,
             ret2: ret.1,
             stack_mark: self.sp.get(),
-            va,
+            va: va.map(Box::new),
             outgoing: Vec::new(),
         });
         Ok(())
     }
 
-    /// Frame memory of `size` bytes at `align`, zeroed.
+    /// Frame memory of `size` bytes at `align`.
     fn alloca(&self, size: u64, align: u64) -> Result<u64, Trap> {
         let start = self.stack.start();
         let at = (start + self.sp.get() as u64).next_multiple_of(align.max(16));
@@ -207,7 +207,8 @@ impl<'m> Interp<'m> {
         if end > start + STACK_BYTES as u64 {
             return Err(Trap::StackOverflow);
         }
-        mem::set(at, 0, size);
+        // Like a native stack, frame memory is not cleared: C leaves locals
+        // uninitialized, and LLVM's `alloca` is undefined until stored.
         self.sp.set((end - start).next_multiple_of(16) as usize);
         Ok(at)
     }
@@ -224,15 +225,12 @@ impl<'m> Interp<'m> {
         floor: usize,
     ) -> Result<Option<[u64; 2]>, Trap> {
         let module = self.module;
+        // The running frame's code, position and registers, kept in locals
+        // (the frame's own `pc` is written back only when it calls).
+        let (mut code, mut pc, mut base) = resume(module, frames);
         loop {
-            let top = frames.last_mut().expect("a frame");
-            let f = &module.functions[top.func as usize];
-            let Body::Code { code, .. } = &f.body else {
-                unreachable!("entered only with code")
-            };
-            let base = top.base;
-            let inst = &code[top.pc];
-            top.pc += 1;
+            let inst = &code[pc];
+            pc += 1;
             let r = |i: Reg| base + i as usize;
             match inst {
                 Inst::Const { dst, value } => regs[r(*dst)] = *value,
@@ -301,7 +299,8 @@ impl<'m> Interp<'m> {
                 Inst::StackSave { dst } => regs[r(*dst)] = self.sp.get() as u64,
                 Inst::StackRestore { src } => {
                     let to = regs[r(*src)] as usize;
-                    if to <= self.sp.get() && to >= top.stack_mark {
+                    let mark = frames.last().map_or(0, |f| f.stack_mark);
+                    if to <= self.sp.get() && to >= mark {
                         self.sp.set(to);
                     }
                 }
@@ -311,9 +310,9 @@ impl<'m> Interp<'m> {
                 Inst::MemSet { dst, byte, len } => {
                     mem::set(regs[r(*dst)], regs[r(*byte)] as u8, regs[r(*len)])
                 }
-                Inst::Jump { to } => top.pc = *to as usize,
+                Inst::Jump { to } => pc = *to as usize,
                 Inst::Branch { cond, then, els } => {
-                    top.pc = if regs[r(*cond)] & 1 != 0 { *then } else { *els } as usize
+                    pc = if regs[r(*cond)] & 1 != 0 { *then } else { *els } as usize
                 }
                 Inst::Switch {
                     w,
@@ -322,7 +321,7 @@ impl<'m> Interp<'m> {
                     cases,
                 } => {
                     let v = mask(*w, regs[r(*value)]);
-                    top.pc = cases
+                    pc = cases
                         .iter()
                         .find(|(c, _)| *c == v)
                         .map_or(*default, |(_, t)| *t) as usize;
@@ -349,6 +348,7 @@ impl<'m> Interp<'m> {
                             }
                         }
                     }
+                    (code, pc, base) = resume(module, frames);
                 }
                 Inst::Call {
                     callee,
@@ -357,8 +357,9 @@ impl<'m> Interp<'m> {
                     ret,
                     ret2,
                 } => {
-                    let values: Vec<(u64, Class)> =
-                        args.iter().map(|&(a, c)| (regs[r(a)], c)).collect();
+                    let values = || -> Vec<(u64, Class)> {
+                        args.iter().map(|&(a, c)| (regs[r(a)], c)).collect()
+                    };
                     let target = match callee {
                         Callee::Function(i) => match m.compiled(*i) {
                             None => Ok(*i),
@@ -386,16 +387,19 @@ impl<'m> Interp<'m> {
                         Err(addr) => {
                             let classes: Vec<Class> =
                                 ret.iter().chain(ret2).map(|(_, c)| *c).collect();
-                            let v = m.call_native(addr, &values, variadic, &classes);
+                            let v = m.call_native(addr, &values(), variadic, &classes);
                             for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
                                 regs[r(*dst)] = canonical(v, *c);
                             }
                         }
                         Ok(i) => {
+                            if let Some(f) = frames.last_mut() {
+                                f.pc = pc;
+                            }
                             let callee_fn = &module.functions[i as usize];
                             let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
                             if callee_fn.variadic {
-                                let placed = abi::place(values.iter().copied());
+                                let placed = abi::place(values());
                                 let (params, g, x, s) =
                                     abi::take(&callee_fn.params, &placed.gp, &placed.xmm, |k| {
                                         placed.stack[k]
@@ -411,9 +415,31 @@ impl<'m> Interp<'m> {
                                     stack_used: s,
                                 };
                                 self.enter(regs, frames, i, &params, dst, Some(va))?;
+                                (code, pc, base) = resume(module, frames);
                             } else {
-                                let params: Vec<u64> = values.iter().map(|v| v.0).collect();
-                                self.enter(regs, frames, i, &params, dst, None)?;
+                                // Straight from the caller's registers into
+                                // the callee's: no allocation on the way.
+                                let Body::Code { regs: n, .. } = &callee_fn.body else {
+                                    return Err(Trap::NotInterpretable(i));
+                                };
+                                let callee_base = regs.len();
+                                regs.resize(callee_base + *n as usize, 0);
+                                for (k, (&(a, _), &c)) in
+                                    args.iter().zip(&callee_fn.params).enumerate()
+                                {
+                                    regs[callee_base + k] = canonical(regs[base + a as usize], c);
+                                }
+                                frames.push(Frame {
+                                    func: i,
+                                    pc: 0,
+                                    base: callee_base,
+                                    ret: dst.0,
+                                    ret2: dst.1,
+                                    stack_mark: self.sp.get(),
+                                    va: None,
+                                    outgoing: Vec::new(),
+                                });
+                                (code, pc, base) = resume(module, frames);
                             }
                         }
                     }
@@ -428,7 +454,9 @@ impl<'m> Interp<'m> {
                     for (k, &reg) in args.iter().enumerate() {
                         a[k] = regs[r(reg)];
                     }
-                    let pc = top.pc;
+                    if let Some(f) = frames.last_mut() {
+                        f.pc = pc;
+                    }
                     let depth = frames.len();
                     let sp = self.sp.get();
                     let regs_len = regs.len();
@@ -448,20 +476,23 @@ impl<'m> Interp<'m> {
                     };
                     m.call_returns_twice(addr, a, &mut then);
                     match outcome.expect("the continuation ran") {
-                        Ok(None) => {}
+                        Ok(None) => (code, pc, base) = resume(module, frames),
                         done => return done,
                     }
                 }
                 Inst::VaStart { list } => {
                     let list = regs[r(*list)];
-                    let va = top.va.clone().unwrap_or(VarArgs {
-                        gp: [0; 6],
-                        xmm: [0; 8],
-                        stack: 0,
-                        gp_used: 6,
-                        xmm_used: 8,
-                        stack_used: 0,
-                    });
+                    let va = frames
+                        .last()
+                        .and_then(|f| f.va.as_deref().cloned())
+                        .unwrap_or(VarArgs {
+                            gp: [0; 6],
+                            xmm: [0; 8],
+                            stack: 0,
+                            gp_used: 6,
+                            xmm_used: 8,
+                            stack_used: 0,
+                        });
                     // The register save area, as a native prologue makes it:
                     // six general registers, then eight 16-byte XMM slots.
                     let area = self.alloca(176, 16)?;
@@ -498,6 +529,15 @@ impl<'m> Interp<'m> {
             }
         }
     }
+}
+
+/// The code, position and register base of the frame on top.
+fn resume<'m>(module: &'m Module, frames: &[Frame]) -> (&'m [Inst], usize, usize) {
+    let top = frames.last().expect("a frame");
+    let Body::Code { code, .. } = &module.functions[top.func as usize].body else {
+        unreachable!("entered only with code")
+    };
+    (code, top.pc, top.base)
 }
 
 fn bin(op: BinOp, w: Width, a: u64, b: u64) -> Result<u64, Trap> {

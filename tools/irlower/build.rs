@@ -5,7 +5,7 @@
 use std::process::Command;
 
 const LLVM_CONFIG: &str = "llvm-config-19";
-const COMPONENTS: &[&str] = &["core", "irreader", "bitreader", "target"];
+const COMPONENTS: &[&str] = &["core", "irreader", "bitreader", "target", "passes"];
 
 fn llvm_config(args: &[&str]) -> String {
     let out = Command::new(LLVM_CONFIG)

@@ -69,6 +69,33 @@ impl Ir {
         }
     }
 
+    /// Runs LLVM's new-pass-manager pipeline `passes` (`"mem2reg"`) over
+    /// the module.
+    pub fn run_passes(&self, passes: &str) -> Result<(), String> {
+        let text = CString::new(passes).map_err(|e| e.to_string())?;
+        // SAFETY: standard LLVM C API use on the module this `Ir` owns; a
+        // null target machine is allowed for target-independent passes; the
+        // options and any error are disposed of here.
+        unsafe {
+            let options = llvm_sys::transforms::pass_builder::LLVMCreatePassBuilderOptions();
+            let err = llvm_sys::transforms::pass_builder::LLVMRunPasses(
+                self.module,
+                text.as_ptr(),
+                std::ptr::null_mut(),
+                options,
+            );
+            llvm_sys::transforms::pass_builder::LLVMDisposePassBuilderOptions(options);
+            if err.is_null() {
+                Ok(())
+            } else {
+                let msg = llvm_sys::error::LLVMGetErrorMessage(err);
+                let out = CStr::from_ptr(msg).to_string_lossy().into_owned();
+                llvm_sys::error::LLVMDisposeErrorMessage(msg);
+                Err(out)
+            }
+        }
+    }
+
     /// Every function, defined or declared, in module order.
     pub fn functions(&self) -> Vec<Value> {
         let mut out = Vec::new();
