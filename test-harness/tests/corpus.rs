@@ -183,11 +183,37 @@ fn bad_bytecode_is_refused_before_anything_runs() {
     }
 }
 
+/// The corpus programs the interpreter runs entirely: those `irlower`
+/// lowers without naming a construct it leaves to the compiler.
+fn fully_interpretable(programs: &[String]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    programs
+        .iter()
+        .filter(|p| {
+            let out = std::process::Command::new(test_harness::artifacts::irlower_path())
+                .arg(test_harness::artifacts::corpus_dir().join(format!("{p}.ll")))
+                .arg(dir.path().join("out"))
+                .output()
+                .unwrap();
+            out.status.success()
+                && !String::from_utf8_lossy(&out.stderr).contains("not interpretable")
+        })
+        .cloned()
+        .collect()
+}
+
 /// With no JIT in the initrd at all, programs the interpreter runs
-/// entirely still run, and give native output.
+/// entirely still run, and give native output: the example apps and the
+/// corpus programs that need nothing compiled.
 #[test]
 fn programs_run_interpreted_with_no_jit_in_the_initrd() {
     common::setup();
+    let corpus = fully_interpretable(&corpus_programs().unwrap());
+    assert!(
+        corpus.len() >= 30,
+        "only {} corpus programs are fully interpretable",
+        corpus.len()
+    );
     let apps: Vec<String> = [
         "fib",
         "sieve",
@@ -204,7 +230,8 @@ fn programs_run_interpreted_with_no_jit_in_the_initrd() {
     .to_vec();
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("nojit.toml");
-    std::fs::write(&manifest, corpus::manifest_with(&apps, "interp", false)).unwrap();
+    let all: Vec<String> = apps.iter().chain(&corpus).cloned().collect();
+    std::fs::write(&manifest, corpus::manifest_with(&all, "interp", false)).unwrap();
     let b = common::boot_manifest_file(&manifest, "512M");
     check!(
         b,
@@ -233,7 +260,7 @@ fn programs_run_interpreted_with_no_jit_in_the_initrd() {
             .events("app.loaded")
             .filter(|e| e.get("jit") == Some("none"))
             .count()
-            == apps.len(),
+            == all.len(),
         "not every run was laid out by the app host itself"
     );
 }
