@@ -15,19 +15,22 @@ use alloc::vec::Vec;
 /// What the interpreter needs from its host.
 pub trait Machine {
     /// Calls native code at `addr` with System V arguments; returns the
-    /// result registers of classes `ret` (up to two; see
-    /// `native::call`).
+    /// result registers of classes `ret` (up to two; see `native::call`).
     fn call_native(
         &self,
         addr: u64,
         args: &[(u64, Class)],
         variadic: bool,
         ret: &[Class],
-    ) -> [u64; 2];
+    ) -> [u64; 2] {
+        crate::native::program_call(addr, args, variadic, ret)
+    }
     /// Calls native code at `addr` that may return twice (`setjmp`) with
     /// two integer arguments, running `then` with each of its results
     /// (`native::call_returns_twice`).
-    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64));
+    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
+        crate::native::program_call_returns_twice(addr, args, then)
+    }
     /// Where a call to program function `func` goes: `None` to interpret
     /// it, or the address of its compiled code.
     fn compiled(&self, func: u32) -> Option<u64>;
@@ -144,6 +147,36 @@ impl<'m> Interp<'m> {
 
     pub fn module(&self) -> &'m Module {
         self.module
+    }
+
+    /// Runs function `index` for a native caller that reached it through
+    /// `native::entry`: takes its arguments from the caller's registers
+    /// and stack (`stack`: the first stack argument's address), gives a
+    /// variadic function its extra arguments, and puts the result where
+    /// the caller expects it; returns the value for `rax`.
+    pub fn call_from_native(
+        &self,
+        m: &dyn Machine,
+        index: u32,
+        incoming: &mut crate::native::Incoming,
+        stack: u64,
+    ) -> Result<u64, Trap> {
+        let f = &self.module.functions[index as usize];
+        let (args, gp_used, xmm_used, stack_used) =
+            abi::take(&f.params, &incoming.gp, &incoming.xmm, |k| {
+                mem::load(stack + 8 * k as u64, Size::B8)
+            });
+        let va = f.variadic.then_some(VarArgs {
+            gp: incoming.gp,
+            xmm: incoming.xmm,
+            stack,
+            gp_used,
+            xmm_used,
+            stack_used,
+        });
+        let v = self.call(m, index, &args, va)?;
+        let classes: Vec<Class> = f.ret.iter().chain(&f.ret2).copied().collect();
+        Ok(incoming.set_results(&classes, v))
     }
 
     /// Runs function `func` with `args` (one per parameter) and, for a

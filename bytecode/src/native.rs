@@ -66,6 +66,27 @@ pub unsafe fn call(addr: u64, placed: &Placed, variadic: bool, ret: &[Class]) ->
     out
 }
 
+/// The interpreter's calls on the program's behalf: exactly the calls the
+/// program's own code makes (to the addresses it computed, with the
+/// arguments it passes), which compiled code would make unchecked too.
+pub fn program_call(addr: u64, args: &[(u64, Class)], variadic: bool, ret: &[Class]) -> [u64; 2] {
+    // SAFETY: as safe as the program itself (above).
+    unsafe {
+        call(
+            addr,
+            &crate::abi::place(args.iter().copied()),
+            variadic,
+            ret,
+        )
+    }
+}
+
+/// As [`program_call`], for a function that may return twice (`setjmp`).
+pub fn program_call_returns_twice(addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
+    // SAFETY: as safe as the program itself (see `program_call`).
+    unsafe { call_returns_twice(addr, args, then) }
+}
+
 /// `call_shim(frame)`: copies the stack arguments (keeping the stack
 /// 16-byte aligned at the call), loads the argument registers, calls, and
 /// stores `rax` and `xmm0` back into `frame`.

@@ -2,7 +2,6 @@
 //! written by hand, including calls out to native code and back in.
 #![allow(unsafe_code, reason = "test stubs and C functions called by address")]
 
-use crate::abi;
 use crate::format::*;
 use crate::interp::{Interp, Machine, Trap};
 use crate::native;
@@ -490,20 +489,6 @@ struct Native {
 }
 
 impl Machine for Native {
-    fn call_native(
-        &self,
-        addr: u64,
-        args: &[(u64, Class)],
-        variadic: bool,
-        ret: &[Class],
-    ) -> [u64; 2] {
-        // SAFETY: the tests call only functions with these signatures.
-        unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
-    }
-    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
-        // SAFETY: the program's own call of `setjmp` (or its kin).
-        unsafe { native::call_returns_twice(addr, args, then) }
-    }
     fn compiled(&self, _: u32) -> Option<u64> {
         None
     }
@@ -683,17 +668,9 @@ fn handler(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
             &*(machine as *const Native),
         )
     };
-    let f = &interp_module(interp).functions[index as usize];
-    // SAFETY: `stack` is the caller's first stack argument slot.
-    let (args, ..) = abi::take(&f.params, &incoming.gp, &incoming.xmm, |k| unsafe {
-        *((stack + 8 * k as u64) as *const u64)
-    });
-    let v = interp.call(machine, index, &args, None).unwrap();
-    incoming.set_results(&[I32], v)
-}
-
-fn interp_module<'a>(i: &'a Interp<'_>) -> &'a Module {
-    i.module()
+    interp
+        .call_from_native(machine, index, incoming, stack)
+        .unwrap()
 }
 
 #[test]

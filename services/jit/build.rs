@@ -1,46 +1,14 @@
-//! Links LLVM 19 statically: only the components the JIT uses (asking
-//! `llvm-config --libs` for everything drags in Polly, libxml2 and z3),
-//! plus the C++ runtime and compression libraries LLVM needs.
-
-use std::process::Command;
-
-const LLVM_CONFIG: &str = "llvm-config-19";
-const COMPONENTS: &[&str] = &[
-    "core",
-    "orcjit",
-    "x86",
-    "passes",
-    "irreader",
-    "bitreader",
-    "mcjit",
-];
-
-fn llvm_config(args: &[&str]) -> String {
-    let out = Command::new(LLVM_CONFIG)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {LLVM_CONFIG} (install llvm-19-dev): {e}"));
-    assert!(out.status.success(), "{LLVM_CONFIG} {args:?} failed");
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
-}
+//! Links the LLVM components the JIT uses.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!(
-        "cargo:rustc-link-search=native={}",
-        llvm_config(&["--libdir"])
-    );
-    let mut args = vec!["--link-static", "--libs"];
-    args.extend_from_slice(COMPONENTS);
-    for lib in llvm_config(&args).split_whitespace() {
-        if let Some(name) = lib.strip_prefix("-l") {
-            println!("cargo:rustc-link-lib=static={name}");
-        }
-    }
-    for lib in ["stdc++", "z", "zstd", "ffi"] {
-        println!("cargo:rustc-link-lib={lib}");
-    }
+    llvm_link::link(&[
+        "core",
+        "orcjit",
+        "x86",
+        "passes",
+        "irreader",
+        "bitreader",
+        "mcjit",
+    ]);
 }

@@ -15,9 +15,8 @@
 //! laid out (its state in the data region says where).
 
 use crate::standalone;
-use bytecode::abi;
-use bytecode::format::{Body, Class, Module, SymbolKind};
-use bytecode::interp::{Interp, Machine, Trap, VarArgs};
+use bytecode::format::{Body, Module, SymbolKind};
+use bytecode::interp::{Interp, Machine, Trap};
 use bytecode::native;
 use ipc_abi::proto::jit::*;
 use ipc_abi::tier::Tier;
@@ -53,22 +52,6 @@ fn slot_value(index: u32) -> u64 {
 }
 
 impl Machine for Host {
-    fn call_native(
-        &self,
-        addr: u64,
-        args: &[(u64, Class)],
-        variadic: bool,
-        ret: &[Class],
-    ) -> [u64; 2] {
-        // SAFETY: the program's own call, with the arguments it passes.
-        unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
-    }
-
-    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
-        // SAFETY: the program's own call of `setjmp` (or its kin).
-        unsafe { native::call_returns_twice(addr, args, then) }
-    }
-
     fn compiled(&self, func: u32) -> Option<u64> {
         let code = slot_value(func);
         if code != self.lazy_stub(func) {
@@ -288,7 +271,7 @@ extern "C" fn decide(index: u32) -> u64 {
             if !reported.replace(true) {
                 let _ = sys::log_event(&format!(
                     "app.interp fn={} to=O0 why=\"{}\"",
-                    event_word(&f.name),
+                    crate::event_word(&f.name),
                     construct.replace(['"', '\\'], "'")
                 ));
             }
@@ -312,27 +295,9 @@ fn enter(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
     let Some((interp, host)) = current() else {
         crate::fail("an interpreted call with no run under way")
     };
-    let f = &host.module.functions[index as usize];
-    // SAFETY: `stack` is the caller's first stack argument slot, and the
-    // callee's signature says how many there are.
-    let read = |k: usize| unsafe { *((stack + 8 * k as u64) as *const u64) };
-    let (args, gp_used, xmm_used, stack_used) =
-        abi::take(&f.params, &incoming.gp, &incoming.xmm, read);
-    let va = f.variadic.then_some(VarArgs {
-        gp: incoming.gp,
-        xmm: incoming.xmm,
-        stack,
-        gp_used,
-        xmm_used,
-        stack_used,
-    });
-    match interp.call(host, index, &args, va) {
-        Ok(v) => {
-            let classes: Vec<Class> = f.ret.iter().chain(&f.ret2).copied().collect();
-            incoming.set_results(&classes, v)
-        }
-        Err(trap) => die(trap, host.module),
-    }
+    interp
+        .call_from_native(host, index, incoming, stack)
+        .unwrap_or_else(|trap| die(trap, host.module))
 }
 
 #[allow(
@@ -359,17 +324,4 @@ fn die(trap: Trap, module: &Module) -> ! {
     // SAFETY: raising a signal ends the task with it (Linux personality).
     unsafe { raise(signal as i32) };
     std::process::abort()
-}
-
-/// A name as one word of a log event.
-fn event_word(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }

@@ -393,18 +393,7 @@ extern "C" fn report_exit() {
         return;
     }
     exports::flush();
-    let file: String = FILE
-        .get()
-        .map_or("?", String::as_str)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let file = event_word(FILE.get().map_or("?", String::as_str));
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
 }
@@ -428,6 +417,20 @@ fn pins(args: &[String], names: &[String]) -> Result<Vec<Option<Tier>>, String> 
         }
     }
     Ok(out)
+}
+
+/// `name` as one word of a log event (anything that could end or forge
+/// one becomes `?`).
+pub fn event_word(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// `TIER` (every function) or `TIER:FN,FN...`, TIER one of `O0`..`O3`

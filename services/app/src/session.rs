@@ -247,23 +247,10 @@ impl Session {
             }
             let _ = sys::log_event(&format!(
                 "app.fallback fn={} level={level} to={} why={why}",
-                event_word(&self.names[index]),
+                crate::event_word(&self.names[index]),
                 level - 1
             ));
             level -= 1;
         }
     }
-}
-
-/// A name as one word of a log event.
-fn event_word(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }

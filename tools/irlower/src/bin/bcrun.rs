@@ -9,9 +9,8 @@
 //! interpreted (the OS compiles those; the host runner has no JIT).
 #![allow(unsafe_code, reason = "a host runner: mmap, dlsym and raw globals")]
 
-use bytecode::abi;
-use bytecode::format::{Body, Class, Module, RelocTarget, SymbolKind};
-use bytecode::interp::{Interp, Machine, Trap, VarArgs};
+use bytecode::format::{Body, Module, RelocTarget, SymbolKind};
+use bytecode::interp::{Interp, Machine, Trap};
 use bytecode::native;
 use std::ffi::{CString, c_char, c_int, c_void};
 
@@ -49,20 +48,6 @@ struct Host {
 }
 
 impl Machine for Host {
-    fn call_native(
-        &self,
-        addr: u64,
-        args: &[(u64, Class)],
-        variadic: bool,
-        ret: &[Class],
-    ) -> [u64; 2] {
-        // SAFETY: the program's own call, with the arguments it passes.
-        unsafe { native::call(addr, &abi::place(args.iter().copied()), variadic, ret) }
-    }
-    fn call_returns_twice(&self, addr: u64, args: [u64; 2], then: &mut dyn FnMut(u64)) {
-        // SAFETY: the program's own call of `setjmp` (or its kin).
-        unsafe { native::call_returns_twice(addr, args, then) }
-    }
     fn compiled(&self, _: u32) -> Option<u64> {
         None
     }
@@ -124,25 +109,9 @@ fn entry(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
             &*(host as *const Host),
         )
     };
-    let module = interp.module();
-    let f = &module.functions[index as usize];
-    // SAFETY: `stack` is the caller's first stack argument slot, and the
-    // callee's signature says how many there are.
-    let read = |k: usize| unsafe { *((stack + 8 * k as u64) as *const u64) };
-    let (args, g, x, s) = abi::take(&f.params, &incoming.gp, &incoming.xmm, read);
-    let va = f.variadic.then_some(VarArgs {
-        gp: incoming.gp,
-        xmm: incoming.xmm,
-        stack,
-        gp_used: g,
-        xmm_used: x,
-        stack_used: s,
-    });
-    let v = interp
-        .call(host, index, &args, va)
-        .unwrap_or_else(|t| die(t, module));
-    let classes: Vec<Class> = f.ret.iter().chain(&f.ret2).copied().collect();
-    incoming.set_results(&classes, v)
+    interp
+        .call_from_native(host, index, incoming, stack)
+        .unwrap_or_else(|t| die(t, interp.module()))
 }
 
 fn main() {
