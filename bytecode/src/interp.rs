@@ -573,37 +573,43 @@ fn resume<'m>(module: &'m Module, frames: &[Frame]) -> (&'m [Inst], usize, usize
     (code, top.pc, top.base)
 }
 
+#[inline(always)]
 fn bin(op: BinOp, w: Width, a: u64, b: u64) -> Result<u64, Trap> {
-    let (sa, sb) = (sext(w, a), sext(w, b));
-    let (ua, ub) = (mask(w, a), mask(w, b));
-    let shift = (ub as u32) & (w.bits().max(8) - 1);
+    // Only what each operation needs: most are width-blind until the mask.
+    let shift = || (mask(w, b) as u32) & (w.bits().max(8) - 1);
     let v = match op {
         BinOp::Add => a.wrapping_add(b),
         BinOp::Sub => a.wrapping_sub(b),
         BinOp::Mul => a.wrapping_mul(b),
-        BinOp::UDiv | BinOp::URem if ub == 0 => return Err(Trap::Divide),
-        BinOp::UDiv => ua / ub,
-        BinOp::URem => ua % ub,
-        BinOp::SDiv | BinOp::SRem if sb == 0 => return Err(Trap::Divide),
-        BinOp::SDiv | BinOp::SRem if sb == -1 && sa == sext(w, 1u64 << (w.bits() - 1)) => {
-            return Err(Trap::Divide);
-        }
-        BinOp::SDiv => (sa / sb) as u64,
-        BinOp::SRem => (sa % sb) as u64,
         BinOp::And => a & b,
         BinOp::Or => a | b,
         BinOp::Xor => a ^ b,
-        BinOp::Shl => ua << shift,
-        BinOp::LShr => ua >> shift,
-        BinOp::AShr => (sa >> shift) as u64,
-        BinOp::SMin => sa.min(sb) as u64,
-        BinOp::SMax => sa.max(sb) as u64,
-        BinOp::UMin => ua.min(ub),
-        BinOp::UMax => ua.max(ub),
+        BinOp::Shl => a << shift(),
+        BinOp::LShr => mask(w, a) >> shift(),
+        BinOp::AShr => (sext(w, a) >> shift()) as u64,
+        BinOp::UDiv | BinOp::URem => {
+            let (ua, ub) = (mask(w, a), mask(w, b));
+            if ub == 0 {
+                return Err(Trap::Divide);
+            }
+            if op == BinOp::UDiv { ua / ub } else { ua % ub }
+        }
+        BinOp::SDiv | BinOp::SRem => {
+            let (sa, sb) = (sext(w, a), sext(w, b));
+            if sb == 0 || (sb == -1 && sa == sext(w, 1u64 << (w.bits() - 1))) {
+                return Err(Trap::Divide);
+            }
+            (if op == BinOp::SDiv { sa / sb } else { sa % sb }) as u64
+        }
+        BinOp::SMin => sext(w, a).min(sext(w, b)) as u64,
+        BinOp::SMax => sext(w, a).max(sext(w, b)) as u64,
+        BinOp::UMin => mask(w, a).min(mask(w, b)),
+        BinOp::UMax => mask(w, a).max(mask(w, b)),
     };
     Ok(mask(w, v))
 }
 
+#[inline(always)]
 fn fbin(op: FBinOp, f: Float, a: u64, b: u64) -> u64 {
     macro_rules! apply {
         ($x:expr, $y:expr) => {
@@ -646,6 +652,7 @@ fn fun(op: FUnOp, f: Float, a: u64) -> u64 {
     }
 }
 
+#[inline(always)]
 fn icmp(p: IntPred, w: Width, a: u64, b: u64) -> bool {
     let (ua, ub) = (mask(w, a), mask(w, b));
     let (sa, sb) = (sext(w, a), sext(w, b));
@@ -663,6 +670,7 @@ fn icmp(p: IntPred, w: Width, a: u64, b: u64) -> bool {
     }
 }
 
+#[inline(always)]
 fn fcmp(p: FloatPred, f: Float, a: u64, b: u64) -> bool {
     let (x, y) = match f {
         Float::F32 => (f32_of(a) as f64, f32_of(b) as f64),

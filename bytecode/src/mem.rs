@@ -9,6 +9,7 @@
 
 use crate::format::Size;
 
+#[inline(always)]
 pub fn load(addr: u64, size: Size) -> u64 {
     let p = addr as usize;
     // SAFETY: as safe as the program: it computed `addr` and loads from
@@ -23,6 +24,7 @@ pub fn load(addr: u64, size: Size) -> u64 {
     }
 }
 
+#[inline(always)]
 pub fn store(addr: u64, size: Size, v: u64) {
     let p = addr as usize;
     // SAFETY: as `load`: the program's own store.
