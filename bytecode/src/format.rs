@@ -254,6 +254,52 @@ pub enum Inst {
         b: Reg,
         c: Reg,
     },
+    /// 128-bit integer operation: `a`, `b` and `dst` each name a register
+    /// pair (low half first).
+    Wide {
+        op: BinOp,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// `llvm.{s,u}{add,sub,mul}.with.overflow`: the wrapped result of
+    /// width `w` in `dst`, whether it overflowed in `dst + 1`.
+    Overflow {
+        op: BinOp,
+        signed: bool,
+        w: Width,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// Compares two 128-bit pairs; `dst` is one register.
+    WideCmp {
+        p: IntPred,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// A 128-bit pair from a narrower integer `a`.
+    WideExt {
+        signed: bool,
+        from: Width,
+        dst: Reg,
+        a: Reg,
+    },
+    /// The low `to` bits of the pair `a`.
+    WideTrunc {
+        to: Width,
+        dst: Reg,
+        a: Reg,
+    },
+    /// Between a 128-bit pair and a float (`to_float`: pair -> float).
+    WideFloat {
+        signed: bool,
+        to_float: bool,
+        f: Float,
+        dst: Reg,
+        a: Reg,
+    },
     ICmp {
         p: IntPred,
         w: Width,

@@ -288,6 +288,77 @@ impl<'m> Interp<'m> {
                         Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
                     }
                 }
+                Inst::Wide { op, dst, a, b } => {
+                    let x = wide(regs[r(*a)], regs[r(*a + 1)]);
+                    let y = wide(regs[r(*b)], regs[r(*b + 1)]);
+                    let v = bin128(*op, x, y)?;
+                    regs[r(*dst)] = v as u64;
+                    regs[r(*dst + 1)] = (v >> 64) as u64;
+                }
+                Inst::Overflow {
+                    op,
+                    signed,
+                    w,
+                    dst,
+                    a,
+                    b,
+                } => {
+                    let (x, y) = (regs[r(*a)], regs[r(*b)]);
+                    let (value, overflowed) = overflow(*op, *signed, *w, x, y);
+                    regs[r(*dst)] = value;
+                    regs[r(*dst + 1)] = overflowed as u64;
+                }
+                Inst::WideCmp { p, dst, a, b } => {
+                    let x = wide(regs[r(*a)], regs[r(*a + 1)]);
+                    let y = wide(regs[r(*b)], regs[r(*b + 1)]);
+                    regs[r(*dst)] = icmp128(*p, x, y) as u64;
+                }
+                Inst::WideExt {
+                    signed,
+                    from,
+                    dst,
+                    a,
+                } => {
+                    let v = regs[r(*a)];
+                    let x = if *signed {
+                        sext(*from, v) as i128 as u128
+                    } else {
+                        mask(*from, v) as u128
+                    };
+                    regs[r(*dst)] = x as u64;
+                    regs[r(*dst + 1)] = (x >> 64) as u64;
+                }
+                Inst::WideTrunc { to, dst, a } => regs[r(*dst)] = mask(*to, regs[r(*a)]),
+                Inst::WideFloat {
+                    signed,
+                    to_float,
+                    f,
+                    dst,
+                    a,
+                } => {
+                    if *to_float {
+                        let x = wide(regs[r(*a)], regs[r(*a + 1)]);
+                        regs[r(*dst)] = match (f, signed) {
+                            (Float::F32, true) => from_f32(x as i128 as f32),
+                            (Float::F32, false) => from_f32(x as f32),
+                            (Float::F64, true) => (x as i128 as f64).to_bits(),
+                            (Float::F64, false) => (x as f64).to_bits(),
+                        };
+                    } else {
+                        let v = regs[r(*a)];
+                        let x = match f {
+                            Float::F32 => f32_of(v) as f64,
+                            Float::F64 => f64_of(v),
+                        };
+                        let bits = if *signed {
+                            x as i128 as u128
+                        } else {
+                            x as u128
+                        };
+                        regs[r(*dst)] = bits as u64;
+                        regs[r(*dst + 1)] = (bits >> 64) as u64;
+                    }
+                }
                 Inst::ICmp { p, w, dst, a, b } => {
                     regs[r(*dst)] = icmp(*p, *w, regs[r(*a)], regs[r(*b)]) as u64
                 }
@@ -607,6 +678,84 @@ fn bin(op: BinOp, w: Width, a: u64, b: u64) -> Result<u64, Trap> {
         BinOp::UMax => mask(w, a).max(mask(w, b)),
     };
     Ok(mask(w, v))
+}
+
+/// `a op b` at width `w` wrapped, and whether the exact result does not
+/// fit (`llvm.*.with.overflow`). Exact in 128 bits: operands of at most
+/// 64 bits cannot overflow that (an unsigned product is done unsigned).
+fn overflow(op: BinOp, signed: bool, w: Width, a: u64, b: u64) -> (u64, bool) {
+    let bits = w.bits();
+    if signed {
+        let (x, y) = (sext(w, a) as i128, sext(w, b) as i128);
+        let exact = match op {
+            BinOp::Add => x + y,
+            BinOp::Sub => x - y,
+            _ => x * y,
+        };
+        let fits = exact >= -(1i128 << (bits - 1)) && exact < (1i128 << (bits - 1));
+        (mask(w, exact as u64), !fits)
+    } else {
+        let (x, y) = (mask(w, a) as u128, mask(w, b) as u128);
+        let (exact, borrow) = match op {
+            BinOp::Add => (x + y, false),
+            BinOp::Sub => (x.wrapping_sub(y), x < y),
+            _ => (x * y, false),
+        };
+        (mask(w, exact as u64), borrow || exact >> bits != 0)
+    }
+}
+
+#[cfg(test)]
+pub fn overflow_for_tests(op: BinOp, signed: bool, w: Width, a: u64, b: u64) -> (u64, bool) {
+    overflow(op, signed, w, a, b)
+}
+
+fn wide(lo: u64, hi: u64) -> u128 {
+    (hi as u128) << 64 | lo as u128
+}
+
+fn bin128(op: BinOp, a: u128, b: u128) -> Result<u128, Trap> {
+    let (sa, sb) = (a as i128, b as i128);
+    let shift = (b as u32) & 127;
+    Ok(match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::And => a & b,
+        BinOp::Or => a | b,
+        BinOp::Xor => a ^ b,
+        BinOp::Shl => a << shift,
+        BinOp::LShr => a >> shift,
+        BinOp::AShr => (sa >> shift) as u128,
+        BinOp::UDiv | BinOp::URem if b == 0 => return Err(Trap::Divide),
+        BinOp::UDiv => a / b,
+        BinOp::URem => a % b,
+        BinOp::SDiv | BinOp::SRem if sb == 0 || (sb == -1 && sa == i128::MIN) => {
+            return Err(Trap::Divide);
+        }
+        BinOp::SDiv => (sa / sb) as u128,
+        BinOp::SRem => (sa % sb) as u128,
+        BinOp::SMin => sa.min(sb) as u128,
+        BinOp::SMax => sa.max(sb) as u128,
+        BinOp::UMin => a.min(b),
+        BinOp::UMax => a.max(b),
+    })
+}
+
+fn icmp128(p: IntPred, a: u128, b: u128) -> bool {
+    let (sa, sb) = (a as i128, b as i128);
+    match p {
+        IntPred::Eq => a == b,
+        IntPred::Ne => a != b,
+        IntPred::Ugt => a > b,
+        IntPred::Uge => a >= b,
+        IntPred::Ult => a < b,
+        IntPred::Ule => a <= b,
+        IntPred::Sgt => sa > sb,
+        IntPred::Sge => sa >= sb,
+        IntPred::Slt => sa < sb,
+        IntPred::Sle => sa <= sb,
+    }
 }
 
 #[inline(always)]

@@ -960,3 +960,97 @@ fn malformed_code_is_refused_before_it_runs() {
         assert!(e.contains(what), "{e:?} should mention {what}");
     }
 }
+
+#[test]
+fn wide_integers_compute_in_register_pairs() {
+    use Inst::*;
+    // (i128)a * (i128)b / 7, compared with (i128)a * b: both halves kept.
+    let m = Module {
+        functions: vec![func(
+            "w",
+            vec![I64, I64],
+            Some(I64),
+            12,
+            vec![
+                WideExt {
+                    signed: true,
+                    from: Width::W64,
+                    dst: 2,
+                    a: 0,
+                },
+                WideExt {
+                    signed: false,
+                    from: Width::W64,
+                    dst: 4,
+                    a: 1,
+                },
+                Wide {
+                    op: BinOp::Mul,
+                    dst: 6,
+                    a: 2,
+                    b: 4,
+                },
+                Const { dst: 8, value: 7 },
+                Const { dst: 9, value: 0 },
+                Wide {
+                    op: BinOp::SDiv,
+                    dst: 10,
+                    a: 6,
+                    b: 8,
+                },
+                // the high half of the quotient
+                Move { dst: 2, src: 11 },
+                Ret { value: Some(2) },
+            ],
+        )],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&m, &names(&m)).unwrap();
+    let a = -3i64;
+    let b = u64::MAX;
+    let want = ((a as i128) * (b as i128) / 7) >> 64;
+    let got = Interp::new(&m)
+        .call1(&Alone, 0, &[a as u64, b], None)
+        .unwrap();
+    assert_eq!(got, want as u64);
+    // Division by a zero pair traps.
+    let mut zero = m.clone();
+    if let Body::Code { code, .. } = &mut zero.functions[0].body {
+        code[3] = Const { dst: 8, value: 0 };
+    }
+    assert_eq!(
+        Interp::new(&zero).call1(&Alone, 0, &[1, 1], None),
+        Err(Trap::Divide)
+    );
+}
+
+#[test]
+fn overflow_checks_match_rusts() {
+    use crate::interp::overflow_for_tests as ov;
+    for (a, b) in [
+        (u64::MAX, 1),
+        (u64::MAX, u64::MAX),
+        (1 << 63, 2),
+        (5, 7),
+        (0, 1),
+    ] {
+        assert_eq!(
+            ov(BinOp::Mul, false, Width::W64, a, b),
+            a.overflowing_mul(b)
+        );
+        assert_eq!(
+            ov(BinOp::Add, false, Width::W64, a, b),
+            a.overflowing_add(b)
+        );
+        assert_eq!(
+            ov(BinOp::Sub, false, Width::W64, a, b),
+            a.overflowing_sub(b)
+        );
+        let (x, y) = (a as i64, b as i64);
+        let (v, o) = x.overflowing_mul(y);
+        assert_eq!(ov(BinOp::Mul, true, Width::W64, a, b), (v as u64, o));
+        let (v, o) = (a as i32).overflowing_add(b as i32);
+        assert_eq!(ov(BinOp::Add, true, Width::W32, a, b), (v as u32 as u64, o));
+    }
+}

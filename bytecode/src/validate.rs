@@ -258,6 +258,53 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                     reg(*r)?;
                 }
             }
+            Inst::Wide { dst, a, b, .. } => {
+                for r in [dst, a, b] {
+                    reg(*r)?;
+                    reg(r
+                        .checked_add(1)
+                        .ok_or_else(|| bad(at, "register pair past 65535".into()))?)?;
+                }
+            }
+            Inst::Overflow { dst, a, b, .. } => {
+                reg(*a)?;
+                reg(*b)?;
+                reg(*dst)?;
+                reg(dst
+                    .checked_add(1)
+                    .ok_or_else(|| bad(at, "register pair past 65535".into()))?)?;
+            }
+            Inst::WideCmp { dst, a, b, .. } => {
+                reg(*dst)?;
+                for r in [a, b] {
+                    reg(*r)?;
+                    reg(r
+                        .checked_add(1)
+                        .ok_or_else(|| bad(at, "register pair past 65535".into()))?)?;
+                }
+            }
+            Inst::WideExt {
+                dst: pair, a: one, ..
+            }
+            | Inst::WideTrunc {
+                dst: one, a: pair, ..
+            } => {
+                reg(*one)?;
+                reg(*pair)?;
+                reg(pair
+                    .checked_add(1)
+                    .ok_or_else(|| bad(at, "register pair past 65535".into()))?)?;
+            }
+            Inst::WideFloat {
+                to_float, dst, a, ..
+            } => {
+                let (pair, one) = if *to_float { (a, dst) } else { (dst, a) };
+                reg(*one)?;
+                reg(*pair)?;
+                reg(pair
+                    .checked_add(1)
+                    .ok_or_else(|| bad(at, "register pair past 65535".into()))?)?;
+            }
             Inst::Store { addr, src, .. } => {
                 reg(*addr)?;
                 reg(*src)?;

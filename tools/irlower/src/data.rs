@@ -153,7 +153,7 @@ fn address(ir: &Ir, names: &mut Names, c: Value) -> Result<(RelocTarget, i64), S
 }
 
 /// `i128 -5` -> -5.
-fn printed_int(text: &str) -> Option<i128> {
+pub fn printed_int(text: &str) -> Option<i128> {
     text.split_whitespace().last()?.parse().ok()
 }
 

@@ -129,6 +129,13 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
         }
         let ret = match (fty.return_type().kind(), lower::pair(fty.return_type())) {
             (Kind::Void, _) => (None, None),
+            (Kind::Int(128), _) => {
+                let w64 = bytecode::format::Class::Int {
+                    width: bytecode::format::Width::W64,
+                    signed: false,
+                };
+                (Some(w64), Some(w64))
+            }
             (_, Some((t0, t1))) => (
                 Some(lower::class(t0, false)?),
                 Some(lower::class(t1, false)?),

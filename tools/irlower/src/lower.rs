@@ -82,6 +82,11 @@ pub fn pair(t: Type) -> Option<(Type, Type)> {
         .then(|| (t.field(0), t.field(1)))
 }
 
+/// A 128-bit integer (`__int128`): two registers, low half first.
+pub fn is_wide(t: Type) -> bool {
+    t.kind() == Kind::Int(128)
+}
+
 fn size(t: Type, ir: &Ir) -> Result<Size, Unsupported> {
     match (t.kind(), ir.size_of(t)) {
         (Kind::Int(_) | Kind::Pointer | Kind::Float | Kind::Double, 1) => Ok(Size::B1),
@@ -178,7 +183,25 @@ impl<'a> FnLower<'a> {
         if let Some(&r) = self.regs.get(&v) {
             return Ok(r);
         }
-        let r = if v.is_constant_int() {
+        let r = if is_wide(v.ty()) && (v.is_constant_int() || v.is_zero_like()) {
+            let x = if v.is_zero_like() {
+                0
+            } else {
+                crate::data::printed_int(&v.print())
+                    .ok_or_else(|| format!("constant {}", v.print()))? as u128
+            };
+            let r = self.fresh()?;
+            self.fresh()?;
+            self.prologue.push(Inst::Const {
+                dst: r,
+                value: x as u64,
+            });
+            self.prologue.push(Inst::Const {
+                dst: r + 1,
+                value: (x >> 64) as u64,
+            });
+            r
+        } else if v.is_constant_int() {
             let w = width(v.ty())?;
             let value = v
                 .const_int(w.bits())
@@ -266,7 +289,7 @@ impl<'a> FnLower<'a> {
             for i in b.instructions() {
                 if i.ty().kind() != Kind::Void {
                     let r = self.fresh()?;
-                    if pair(i.ty()).is_some() {
+                    if pair(i.ty()).is_some() || is_wide(i.ty()) {
                         self.fresh()?;
                     }
                     self.regs.insert(i, r);
@@ -334,7 +357,7 @@ impl<'a> FnLower<'a> {
                 .ok_or("a phi without a value for an edge")?;
             let src = self.operand(value)?;
             pairs.push((self.regs[&i], src));
-            if pair(i.ty()).is_some() {
+            if pair(i.ty()).is_some() || is_wide(i.ty()) {
                 pairs.push((self.regs[&i] + 1, src + 1));
             }
         }
@@ -373,9 +396,15 @@ impl<'a> FnLower<'a> {
         use Opcode::*;
         let op = i.opcode().ok_or_else(|| format!("value {}", i.print()))?;
         let a = |s: &mut Self, k: u32| s.operand(i.operand(k));
+        let wide_operand = i.operand_count() > 0 && is_wide(i.operand(0).ty());
+        if (is_wide(i.ty()) || wide_operand) && !matches!(op, LLVMPHI | LLVMRet | LLVMCall) {
+            return self.wide(i, op, dst);
+        }
         match op {
             LLVMRet => {
-                if i.operand_count() > 0 && pair(i.operand(0).ty()).is_some() {
+                if i.operand_count() > 0
+                    && (pair(i.operand(0).ty()).is_some() || is_wide(i.operand(0).ty()))
+                {
                     let v = a(self, 0)?;
                     self.emit(Inst::Ret2 { a: v, b: v + 1 });
                     return Ok(());
@@ -674,6 +703,126 @@ impl<'a> FnLower<'a> {
         Ok(())
     }
 
+    /// A 128-bit integer instruction (result or first operand `i128`).
+    fn wide(&mut self, i: Value, op: Opcode, dst: Reg) -> Result<(), Unsupported> {
+        use Opcode::*;
+        let a = |s: &mut Self, k: u32| s.operand(i.operand(k));
+        let binop = match op {
+            LLVMAdd => Some(bc::BinOp::Add),
+            LLVMSub => Some(bc::BinOp::Sub),
+            LLVMMul => Some(bc::BinOp::Mul),
+            LLVMUDiv => Some(bc::BinOp::UDiv),
+            LLVMSDiv => Some(bc::BinOp::SDiv),
+            LLVMURem => Some(bc::BinOp::URem),
+            LLVMSRem => Some(bc::BinOp::SRem),
+            LLVMShl => Some(bc::BinOp::Shl),
+            LLVMLShr => Some(bc::BinOp::LShr),
+            LLVMAShr => Some(bc::BinOp::AShr),
+            LLVMAnd => Some(bc::BinOp::And),
+            LLVMOr => Some(bc::BinOp::Or),
+            LLVMXor => Some(bc::BinOp::Xor),
+            _ => None,
+        };
+        if let Some(op) = binop {
+            let (x, y) = (a(self, 0)?, a(self, 1)?);
+            self.emit(Inst::Wide {
+                op,
+                dst,
+                a: x,
+                b: y,
+            });
+            return Ok(());
+        }
+        let w64 = |s: &mut Self| s.fresh();
+        match op {
+            LLVMICmp => {
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                self.emit(Inst::WideCmp {
+                    p: int_pred(i.int_predicate()),
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            LLVMZExt | LLVMSExt => {
+                let from = width(i.operand(0).ty())?;
+                let x = a(self, 0)?;
+                self.emit(Inst::WideExt {
+                    signed: op == LLVMSExt,
+                    from,
+                    dst,
+                    a: x,
+                });
+            }
+            LLVMTrunc => {
+                let to = width(i.ty())?;
+                let x = a(self, 0)?;
+                self.emit(Inst::WideTrunc { to, dst, a: x });
+            }
+            LLVMSIToFP | LLVMUIToFP | LLVMFPToSI | LLVMFPToUI => {
+                let to_float = matches!(op, LLVMSIToFP | LLVMUIToFP);
+                let f = float(if to_float { i.ty() } else { i.operand(0).ty() })?;
+                let x = a(self, 0)?;
+                self.emit(Inst::WideFloat {
+                    signed: matches!(op, LLVMSIToFP | LLVMFPToSI),
+                    to_float,
+                    f,
+                    dst,
+                    a: x,
+                });
+            }
+            LLVMLoad | LLVMStore => {
+                let (addr, r) = if op == LLVMLoad {
+                    (a(self, 0)?, dst)
+                } else {
+                    (a(self, 1)?, a(self, 0)?)
+                };
+                for half in 0..2u16 {
+                    let at = w64(self)?;
+                    self.emit(Inst::AddImm {
+                        dst: at,
+                        a: addr,
+                        imm: 8 * half as i64,
+                    });
+                    self.emit(if op == LLVMLoad {
+                        Inst::Load {
+                            size: Size::B8,
+                            dst: r + half,
+                            addr: at,
+                        }
+                    } else {
+                        Inst::Store {
+                            size: Size::B8,
+                            addr: at,
+                            src: r + half,
+                        }
+                    });
+                }
+            }
+            LLVMSelect => {
+                let (c, x, y) = (a(self, 0)?, a(self, 1)?, a(self, 2)?);
+                for half in 0..2u16 {
+                    self.emit(Inst::Select {
+                        dst: dst + half,
+                        cond: c,
+                        a: x + half,
+                        b: y + half,
+                    });
+                }
+            }
+            LLVMBitCast | LLVMFreeze => {
+                let x = a(self, 0)?;
+                self.emit(Inst::Move { dst, src: x });
+                self.emit(Inst::Move {
+                    dst: dst + 1,
+                    src: x + 1,
+                });
+            }
+            _ => return Err(format!("the {} instruction on i128", i.opcode_name())),
+        }
+        Ok(())
+    }
+
     /// Loads (or stores) the two fields of pair type `t` at `addr` into
     /// (from) registers `r` and `r + 1`.
     fn pair_access(&mut self, t: Type, addr: Reg, r: Reg, load: bool) -> Result<(), Unsupported> {
@@ -803,8 +952,13 @@ impl<'a> FnLower<'a> {
             let c = class(v.ty(), i.has_param_attribute(k, "signext"))?;
             args.push((self.operand(v)?, c));
         }
+        let w64 = Class::Int {
+            width: Width::W64,
+            signed: false,
+        };
         let (ret, ret2) = match (fty.return_type().kind(), pair(fty.return_type())) {
             (Kind::Void, _) => (None, None),
+            (Kind::Int(128), _) => (Some((dst, w64)), Some((dst + 1, w64))),
             (_, Some((t0, t1))) => (
                 Some((dst, class(t0, false)?)),
                 Some((dst + 1, class(t1, false)?)),
@@ -924,6 +1078,25 @@ impl<'a> FnLower<'a> {
                 };
                 self.emit(Inst::Bin {
                     op,
+                    w,
+                    dst,
+                    a: x,
+                    b: y,
+                });
+            }
+            "sadd" | "uadd" | "ssub" | "usub" | "smul" | "umul"
+                if name.contains(".with.overflow.") =>
+            {
+                let w = width(i.operand(0).ty())?;
+                let (x, y) = (a(self, 0)?, a(self, 1)?);
+                let op = match &family[1..] {
+                    "add" => bc::BinOp::Add,
+                    "sub" => bc::BinOp::Sub,
+                    _ => bc::BinOp::Mul,
+                };
+                self.emit(Inst::Overflow {
+                    op,
+                    signed: family.starts_with('s'),
                     w,
                     dst,
                     a: x,
