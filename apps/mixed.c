@@ -1,7 +1,8 @@
 /* Calls of every common shape between functions that may run at different
  * tiers (the tests pin some interpreted and some compiled, by name):
- * integers of every width, float and double, pointers, small structs by
- * value, variadic functions, function pointers, and qsort calling back. */
+ * integers of every width, float and double, pointers, structs by value (in
+ * registers and in memory), variadic functions, function pointers, and qsort
+ * calling back. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,17 @@ static int by_value(const void *a, const void *b) {
     return (x->a * 100 + x->b) - (y->a * 100 + y->b);
 }
 
+/* Larger than 16 bytes: passed by value in memory (byval), returned
+ * through a hidden pointer. */
+struct big { long a[5]; double d; };
+double sum_big(struct big b) { double s = b.d; for (int i = 0; i < 5; i++) s += b.a[i]; return s; }
+struct big bump(struct big b, int k) {
+    for (int i = 0; i < 5; i++) b.a[i] += k;
+    b.d *= 2;
+    printf("sum_big %.1f\n", sum_big(b));
+    return b;
+}
+
 typedef double (*binop)(double, double);
 double add(double a, double b) { return a + b; }
 double mul(double a, double b) { return a * b; }
@@ -84,5 +96,8 @@ int main(void) {
     binop ops[2] = { add, mul };
     for (int i = 0; i < 2; i++) printf("apply %.2f\n", apply(ops[i], 6.5, 4.0));
     printf("same pointer %d\n", ops[0] == add && (void *)apply != (void *)add);
+    struct big g = { { 1, 2, 3, 4, 5 }, 0.5 };
+    struct big h = bump(g, 10);
+    printf("bump %ld %ld %.1f (the caller's copy %ld)\n", h.a[0], h.a[4], h.d, g.a[0]);
     return 0;
 }

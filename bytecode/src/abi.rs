@@ -6,7 +6,7 @@
 //! code this way, and reads calls into interpreted functions (from native
 //! code, or variadic ones from itself) the same way.
 
-use crate::format::{Class, Width};
+use crate::format::{Class, Size, Width};
 
 /// Argument registers and stack slots of one call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,7 +30,8 @@ pub fn widen(value: u64, class: Class) -> u64 {
     }
 }
 
-/// Places `args` as a caller does.
+/// Places `args` as a caller does (a `Memory` argument's bytes are read
+/// from its address into stack slots).
 pub fn place(args: impl IntoIterator<Item = (u64, Class)>) -> Placed {
     let mut p = Placed::default();
     for (value, class) in args {
@@ -44,6 +45,22 @@ pub fn place(args: impl IntoIterator<Item = (u64, Class)>) -> Placed {
                 p.xmm[p.xmm_used] = value;
                 p.xmm_used += 1;
             }
+            Class::Memory { size } => {
+                let start = p.stack.len();
+                p.stack.resize(start + class.slots(), 0);
+                let bytes = size as u64;
+                for (k, slot) in p.stack[start..].iter_mut().enumerate() {
+                    let at = 8 * k as u64;
+                    *slot = if at + 8 <= bytes {
+                        crate::mem::load(value + at, Size::B8)
+                    } else {
+                        // The tail, a byte at a time: never past the struct.
+                        (at..bytes).fold(0, |w, i| {
+                            w | crate::mem::load(value + i, Size::B1) << (8 * (i - at))
+                        })
+                    };
+                }
+            }
             _ => p.stack.push(value),
         }
     }
@@ -51,14 +68,15 @@ pub fn place(args: impl IntoIterator<Item = (u64, Class)>) -> Placed {
 }
 
 /// Reads a callee's parameters of `classes` from registers `gp`, `xmm` and
-/// the stack slots `stack(i)`; returns them and how many of each kind of
+/// the stack slots from address `stack` on (a `Memory` parameter is the
+/// address of its slots); returns them and how many of each kind of
 /// register and stack slot they took (where a variadic callee's extra
 /// arguments begin).
 pub fn take(
     classes: &[Class],
     gp: &[u64; 6],
     xmm: &[u64; 8],
-    mut stack: impl FnMut(usize) -> u64,
+    stack: u64,
 ) -> (alloc::vec::Vec<u64>, usize, usize, usize) {
     let (mut g, mut x, mut s) = (0, 0, 0);
     let mut out = alloc::vec::Vec::with_capacity(classes.len());
@@ -72,9 +90,13 @@ pub fn take(
                 x += 1;
                 xmm[x - 1]
             }
+            Class::Memory { .. } => {
+                s += class.slots();
+                stack + 8 * (s - class.slots()) as u64
+            }
             _ => {
                 s += 1;
-                stack(s - 1)
+                crate::mem::load(stack + 8 * (s - 1) as u64, Size::B8)
             }
         };
         out.push(crate::interp::canonical(v, class));
@@ -137,7 +159,7 @@ mod tests {
             1.5f32.to_bits() as u64,
         ];
         let p = place(values.iter().copied().zip(classes));
-        let (got, g, x, s) = take(&classes, &p.gp, &p.xmm, |i| p.stack[i]);
+        let (got, g, x, s) = take(&classes, &p.gp, &p.xmm, p.stack.as_ptr() as u64);
         assert_eq!(got, values.to_vec());
         assert_eq!((g, x, s), (6, 2, 1), "seven integers: one on the stack");
     }

@@ -187,6 +187,22 @@ pub enum Class {
     },
     F32,
     F64,
+    /// A struct passed by value in memory (`byval`, what System V does
+    /// with structs over 16 bytes): the value is its address; the bytes
+    /// travel in stack slots, and the callee gets the address of its copy.
+    Memory {
+        size: u32,
+    },
+}
+
+impl Class {
+    /// Stack slots a `Memory` argument takes.
+    pub fn slots(self) -> usize {
+        match self {
+            Class::Memory { size } => (size as usize).div_ceil(8),
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -120,7 +120,7 @@ pub fn canonical(v: u64, class: Class) -> u64 {
     match class {
         Class::Int { width, .. } => mask(width, v),
         Class::F32 => v & 0xffff_ffff,
-        Class::F64 => v,
+        Class::F64 | Class::Memory { .. } => v,
     }
 }
 
@@ -163,9 +163,7 @@ impl<'m> Interp<'m> {
     ) -> Result<u64, Trap> {
         let f = &self.module.functions[index as usize];
         let (args, gp_used, xmm_used, stack_used) =
-            abi::take(&f.params, &incoming.gp, &incoming.xmm, |k| {
-                mem::load(stack + 8 * k as u64, Size::B8)
-            });
+            abi::take(&f.params, &incoming.gp, &incoming.xmm, stack);
         let va = f.variadic.then_some(VarArgs {
             gp: incoming.gp,
             xmm: incoming.xmm,
@@ -504,10 +502,12 @@ impl<'m> Interp<'m> {
                             let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
                             if callee_fn.variadic {
                                 let placed = abi::place(values());
-                                let (params, g, x, s) =
-                                    abi::take(&callee_fn.params, &placed.gp, &placed.xmm, |k| {
-                                        placed.stack[k]
-                                    });
+                                let (params, g, x, s) = abi::take(
+                                    &callee_fn.params,
+                                    &placed.gp,
+                                    &placed.xmm,
+                                    placed.stack.as_ptr() as u64,
+                                );
                                 let top = frames.last_mut().expect("caller");
                                 top.outgoing = placed.stack;
                                 let va = VarArgs {
@@ -531,7 +531,15 @@ impl<'m> Interp<'m> {
                                 for (k, (&(a, _), &c)) in
                                     args.iter().zip(&callee_fn.params).enumerate()
                                 {
-                                    regs[callee_base + k] = canonical(regs[base + a as usize], c);
+                                    let mut v = canonical(regs[base + a as usize], c);
+                                    if let Class::Memory { size } = c {
+                                        // The callee's own copy, as a
+                                        // native call's stack slots are.
+                                        let copy = self.alloca(size as u64, 8)?;
+                                        mem::copy(copy, v, size as u64);
+                                        v = copy;
+                                    }
+                                    regs[callee_base + k] = v;
                                 }
                                 frames.push(Frame {
                                     func: i,
@@ -617,6 +625,7 @@ impl<'m> Interp<'m> {
                     let (off_at, limit, step) = match class {
                         Class::Int { .. } => (list, 48, 8),
                         Class::F32 | Class::F64 => (list + 4, 176, 16),
+                        Class::Memory { .. } => unreachable!("refused by the validator"),
                     };
                     let off = mem::load(off_at, Size::B4);
                     let v = if off < limit {

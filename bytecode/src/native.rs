@@ -58,7 +58,7 @@ pub unsafe fn call(addr: u64, placed: &Placed, variadic: bool, ret: &[Class]) ->
     let mut out = [0; 2];
     for (slot, class) in out.iter_mut().zip(ret) {
         *slot = match class {
-            Class::Int { .. } => ints.next(),
+            Class::Int { .. } | Class::Memory { .. } => ints.next(),
             Class::F32 | Class::F64 => floats.next(),
         }
         .unwrap_or(0);
@@ -233,7 +233,7 @@ impl Incoming {
         let (mut ints, mut floats) = (Vec::new(), Vec::new());
         for (class, v) in classes.iter().zip(values) {
             match class {
-                Class::Int { .. } => ints.push(v),
+                Class::Int { .. } | Class::Memory { .. } => ints.push(v),
                 Class::F32 | Class::F64 => floats.push(v),
             }
         }

@@ -162,6 +162,18 @@ fn check_global(module: &Module, g: &Global) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The largest struct passed by value the interpreter copies.
+pub const MAX_BYVAL: u32 = 1 << 20;
+
+fn memory_class(c: Class) -> Result<(), String> {
+    match c {
+        Class::Memory { size } if size == 0 || size > MAX_BYVAL => {
+            Err(format!("a struct of {size} bytes passed by value"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result<(), Refusal> {
     let bad = |at: usize, what: String| Refusal::Malformed {
         function: f.name.clone(),
@@ -173,6 +185,12 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
             0,
             format!("{} parameters in {regs} registers", f.params.len()),
         ));
+    }
+    for c in &f.params {
+        memory_class(*c).map_err(|e| bad(0, e))?;
+    }
+    if matches!(f.ret, Some(Class::Memory { .. })) || matches!(f.ret2, Some(Class::Memory { .. })) {
+        return Err(bad(0, "a result of memory class".into()));
     }
     match code.last() {
         Some(last) if last.is_terminator() => {}
@@ -195,6 +213,10 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
             }
         };
         match inst {
+            Inst::VaArg {
+                class: Class::Memory { .. },
+                ..
+            } => return Err(bad(at, "va_arg of a memory-class value".into())),
             Inst::Const { dst, .. } | Inst::StackSave { dst } => reg(*dst)?,
             Inst::Addr { dst, sym } => {
                 reg(*dst)?;
@@ -353,6 +375,16 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                 ret,
                 ret2,
             } => {
+                for (_, c) in args {
+                    memory_class(*c).map_err(|e| bad(at, e))?;
+                }
+                if [ret, ret2]
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, c)| matches!(c, Class::Memory { .. }))
+                {
+                    return Err(bad(at, "a result of memory class".into()));
+                }
                 if ret2.is_some() && ret.is_none() {
                     return Err(bad(at, "a second result without a first".into()));
                 }

@@ -814,7 +814,7 @@ fn app_runs_like_a_native_program_from_the_command_line() {
 }
 
 /// Mixed mode: `mixed.c`'s calls of every shape (integer widths, float and
-/// double, pointers, small structs by value, variadic functions, function
+/// double, pointers, structs by value in registers and in memory, variadic functions, function
 /// pointers, `qsort` calling back) cross between interpreted and compiled
 /// functions, pinned by name, in both directions: once with O0 as the rest
 /// and once with the interpreter as the rest, in one app host.
@@ -827,8 +827,8 @@ fn interpreted_and_compiled_functions_call_each_other_in_every_shape() {
         "mixed.ll",
         &[
             "O0,interp",
-            "pin=O3:narrow,scale,swap,sum_mixed,by_value,add,apply",
-            "pin=interp:wide,mix9,rotate,shout,sum_ints,format,mul",
+            "pin=O3:narrow,scale,swap,sum_mixed,by_value,add,apply,sum_big",
+            "pin=interp:wide,mix9,rotate,shout,sum_ints,format,mul,bump",
         ],
     );
     let twice: Vec<String> = native.iter().chain(&native).cloned().collect();

@@ -122,10 +122,10 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
     let signature = (|| -> Result<_, String> {
         let mut params = Vec::new();
         for (k, t) in fty.param_types().into_iter().enumerate() {
-            if f.has_param_attribute(k as u32, "byval") {
-                return Err("a struct parameter passed by value (byval)".into());
-            }
-            params.push(lower::class(t, f.has_param_attribute(k as u32, "signext"))?);
+            params.push(match f.byval_type(k as u32) {
+                Some(t) => lower::memory_class(t, ir)?,
+                None => lower::class(t, f.has_param_attribute(k as u32, "signext"))?,
+            });
         }
         let ret = match (fty.return_type().kind(), lower::pair(fty.return_type())) {
             (Kind::Void, _) => (None, None),

@@ -347,6 +347,23 @@ impl Value {
         }
     }
 
+    /// The type of the struct argument `i` (0-based) of a call, or
+    /// parameter `i` of a function, passes by value (`byval(T)`).
+    pub fn byval_type(self, i: u32) -> Option<Type> {
+        let name = "byval";
+        // SAFETY: attribute queries on a call or function; a type
+        // attribute's value is its type.
+        unsafe {
+            let kind = LLVMGetEnumAttributeKindForName(name.as_ptr() as *const c_char, name.len());
+            let attr = if !LLVMIsACallInst(self.0).is_null() {
+                LLVMGetCallSiteEnumAttribute(self.0, i + 1, kind)
+            } else {
+                LLVMGetEnumAttributeAtIndex(self.0, i + 1, kind)
+            };
+            (!attr.is_null()).then(|| Type(LLVMGetTypeAttributeValue(attr)))
+        }
+    }
+
     /// Whether a call, or its callee, is marked with function attribute
     /// `name` (`returns_twice`).
     pub fn has_function_attribute(self, name: &str) -> bool {

@@ -68,6 +68,21 @@ pub fn class(t: Type, signed: bool) -> Result<Class, Unsupported> {
     }
 }
 
+/// How a struct passed by value (`byval(t)`) travels: in stack slots.
+pub fn memory_class(t: Type, ir: &Ir) -> Result<Class, Unsupported> {
+    if ir.align_of(t) > 8 {
+        return Err(format!(
+            "a struct passed by value aligned to {} bytes",
+            ir.align_of(t)
+        ));
+    }
+    u32::try_from(ir.size_of(t))
+        .ok()
+        .filter(|&s| s > 0 && s <= bytecode::validate::MAX_BYVAL)
+        .map(|size| Class::Memory { size })
+        .ok_or_else(|| format!("a struct of {} bytes passed by value", ir.size_of(t)))
+}
+
 /// A struct of two scalars (what clang returns in two registers, and
 /// builds with `insertvalue`/`extractvalue`): its field types. Such a
 /// value takes two consecutive registers.
@@ -945,11 +960,11 @@ impl<'a> FnLower<'a> {
         let fixed = fty.param_types().len();
         let mut args = Vec::new();
         for k in 0..i.arg_count() {
-            if i.has_param_attribute(k, "byval") {
-                return Err("a struct passed by value (byval)".into());
-            }
             let v = i.operand(k);
-            let c = class(v.ty(), i.has_param_attribute(k, "signext"))?;
+            let c = match i.byval_type(k) {
+                Some(t) => memory_class(t, self.ir)?,
+                None => class(v.ty(), i.has_param_attribute(k, "signext"))?,
+            };
             args.push((self.operand(v)?, c));
         }
         let w64 = Class::Int {
