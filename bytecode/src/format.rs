@@ -401,6 +401,16 @@ pub enum Inst {
         then: Target,
         els: Target,
     },
+    /// An integer compare whose only use is the branch that follows it,
+    /// fused: one dispatch instead of two in every loop test.
+    CmpBranch {
+        p: IntPred,
+        w: Width,
+        a: Reg,
+        b: Reg,
+        then: Target,
+        els: Target,
+    },
     Switch {
         w: Width,
         value: Reg,
@@ -458,6 +468,7 @@ impl Inst {
             self,
             Inst::Jump { .. }
                 | Inst::Branch { .. }
+                | Inst::CmpBranch { .. }
                 | Inst::Switch { .. }
                 | Inst::Ret { .. }
                 | Inst::Ret2 { .. }

@@ -72,10 +72,13 @@ pub struct VarArgs {
     pub stack_used: usize,
 }
 
-struct Frame {
-    func: u32,
+struct Frame<'m> {
+    /// Its function's code.
+    code: &'m [Inst],
     pc: usize,
     base: usize,
+    /// One past its last register (where a callee's start).
+    end: usize,
     /// Where the caller wants the result (and its second register).
     ret: Option<Reg>,
     ret2: Option<Reg>,
@@ -202,25 +205,30 @@ impl<'m> Interp<'m> {
     fn enter(
         &self,
         regs_file: &mut Vec<u64>,
-        frames: &mut Vec<Frame>,
+        frames: &mut Vec<Frame<'m>>,
         func: u32,
         args: &[u64],
         ret: (Option<Reg>, Option<Reg>),
         va: Option<VarArgs>,
     ) -> Result<(), Trap> {
-        let f = &self.module.functions[func as usize];
-        let Body::Code { regs, .. } = &f.body else {
+        let module = self.module;
+        let f = &module.functions[func as usize];
+        let Body::Code { regs, code } = &f.body else {
             return Err(Trap::NotInterpretable(func));
         };
-        let base = regs_file.len();
-        regs_file.resize(base + *regs as usize, 0);
+        let base = frames.last().map_or(0, |f| f.end);
+        let end = base + *regs as usize;
+        if regs_file.len() < end {
+            regs_file.resize(end, 0);
+        }
         for (i, (&a, &c)) in args.iter().zip(&f.params).enumerate() {
             regs_file[base + i] = canonical(a, c);
         }
         frames.push(Frame {
-            func,
+            code,
             pc: 0,
             base,
+            end,
             ret: ret.0,
             ret2: ret.1,
             stack_mark: self.sp.get(),
@@ -252,13 +260,13 @@ impl<'m> Interp<'m> {
         &self,
         m: &dyn Machine,
         regs: &mut Vec<u64>,
-        frames: &mut Vec<Frame>,
+        frames: &mut Vec<Frame<'m>>,
         floor: usize,
     ) -> Result<Option<[u64; 2]>, Trap> {
         let module = self.module;
         // The running frame's code, position and registers, kept in locals
         // (the frame's own `pc` is written back only when it calls).
-        let (mut code, mut pc, mut base) = resume(module, frames);
+        let (mut code, mut pc, mut base) = resume(frames);
         loop {
             let inst = &code[pc];
             pc += 1;
@@ -416,6 +424,20 @@ impl<'m> Interp<'m> {
                 Inst::Branch { cond, then, els } => {
                     pc = if regs[r(*cond)] & 1 != 0 { *then } else { *els } as usize
                 }
+                Inst::CmpBranch {
+                    p,
+                    w,
+                    a,
+                    b,
+                    then,
+                    els,
+                } => {
+                    pc = if icmp(*p, *w, regs[r(*a)], regs[r(*b)]) {
+                        *then
+                    } else {
+                        *els
+                    } as usize
+                }
                 Inst::Switch {
                     w,
                     value,
@@ -434,8 +456,9 @@ impl<'m> Interp<'m> {
                         Inst::Ret { value } => [value.map_or(0, |v| regs[r(v)]), 0],
                         _ => unreachable!(),
                     };
+                    // Its registers stay allocated for the next call
+                    // (they are written before they are read).
                     let done = frames.pop().expect("the returning frame");
-                    regs.truncate(done.base);
                     self.sp.set(done.stack_mark);
                     match frames.last() {
                         None => return Ok(Some(v)),
@@ -450,7 +473,7 @@ impl<'m> Interp<'m> {
                             }
                         }
                     }
-                    (code, pc, base) = resume(module, frames);
+                    (code, pc, base) = resume(frames);
                 }
                 Inst::Call {
                     callee,
@@ -519,15 +542,22 @@ impl<'m> Interp<'m> {
                                     stack_used: s,
                                 };
                                 self.enter(regs, frames, i, &params, dst, Some(va))?;
-                                (code, pc, base) = resume(module, frames);
+                                (code, pc, base) = resume(frames);
                             } else {
                                 // Straight from the caller's registers into
                                 // the callee's: no allocation on the way.
-                                let Body::Code { regs: n, .. } = &callee_fn.body else {
+                                let Body::Code {
+                                    regs: n,
+                                    code: callee_code,
+                                } = &callee_fn.body
+                                else {
                                     return Err(Trap::NotInterpretable(i));
                                 };
-                                let callee_base = regs.len();
-                                regs.resize(callee_base + *n as usize, 0);
+                                let callee_base = frames.last().map_or(0, |f| f.end);
+                                let end = callee_base + *n as usize;
+                                if regs.len() < end {
+                                    regs.resize(end, 0);
+                                }
                                 for (k, (&(a, _), &c)) in
                                     args.iter().zip(&callee_fn.params).enumerate()
                                 {
@@ -542,16 +572,17 @@ impl<'m> Interp<'m> {
                                     regs[callee_base + k] = v;
                                 }
                                 frames.push(Frame {
-                                    func: i,
+                                    code: callee_code,
                                     pc: 0,
                                     base: callee_base,
+                                    end,
                                     ret: dst.0,
                                     ret2: dst.1,
                                     stack_mark: self.sp.get(),
                                     va: None,
                                     outgoing: Vec::new(),
                                 });
-                                (code, pc, base) = resume(module, frames);
+                                (code, pc, base) = resume(frames);
                             }
                         }
                     }
@@ -571,7 +602,6 @@ impl<'m> Interp<'m> {
                     }
                     let depth = frames.len();
                     let sp = self.sp.get();
-                    let regs_len = regs.len();
                     let ret = *ret;
                     let mut outcome = None;
                     let mut then = |value: u64| {
@@ -579,7 +609,6 @@ impl<'m> Interp<'m> {
                         // longjmp, frames pushed since are gone).
                         frames.truncate(depth);
                         frames[depth - 1].pc = pc;
-                        regs.truncate(regs_len);
                         self.sp.set(sp);
                         if let Some((dst, c)) = ret {
                             regs[base + dst as usize] = canonical(value, c);
@@ -588,7 +617,7 @@ impl<'m> Interp<'m> {
                     };
                     m.call_returns_twice(addr, a, &mut then);
                     match outcome.expect("the continuation ran") {
-                        Ok(None) => (code, pc, base) = resume(module, frames),
+                        Ok(None) => (code, pc, base) = resume(frames),
                         done => return done,
                     }
                 }
@@ -645,12 +674,9 @@ impl<'m> Interp<'m> {
 }
 
 /// The code, position and register base of the frame on top.
-fn resume<'m>(module: &'m Module, frames: &[Frame]) -> (&'m [Inst], usize, usize) {
+fn resume<'m>(frames: &[Frame<'m>]) -> (&'m [Inst], usize, usize) {
     let top = frames.last().expect("a frame");
-    let Body::Code { code, .. } = &module.functions[top.func as usize].body else {
-        unreachable!("entered only with code")
-    };
-    (code, top.pc, top.base)
+    (top.code, top.pc, top.base)
 }
 
 #[inline(always)]

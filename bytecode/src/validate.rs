@@ -356,6 +356,14 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                 target(*then)?;
                 target(*els)?;
             }
+            Inst::CmpBranch {
+                a, b, then, els, ..
+            } => {
+                reg(*a)?;
+                reg(*b)?;
+                target(*then)?;
+                target(*els)?;
+            }
             Inst::Switch {
                 value,
                 default,

@@ -442,6 +442,27 @@ impl Value {
         }
     }
 
+    /// How many times the value is used (up to `limit`).
+    pub fn use_count(self, limit: usize) -> usize {
+        let mut n = 0;
+        // SAFETY: walking the value's own use list.
+        unsafe {
+            let mut u = LLVMGetFirstUse(self.0);
+            while !u.is_null() && n < limit {
+                n += 1;
+                u = LLVMGetNextUse(u);
+            }
+        }
+        n
+    }
+
+    /// The instruction after this one in its block.
+    pub fn next_instruction(self) -> Option<Value> {
+        // SAFETY: an instruction; null at the block's end.
+        let v = unsafe { LLVMGetNextInstruction(self.0) };
+        (!v.is_null()).then_some(Value(v))
+    }
+
     /// The block an instruction is in.
     pub fn parent_block(self) -> Block {
         // SAFETY: an instruction.

@@ -97,6 +97,17 @@ pub fn pair(t: Type) -> Option<(Type, Type)> {
         .then(|| (t.field(0), t.field(1)))
 }
 
+/// Whether integer compare `i` is used only by the conditional branch right
+/// after it (then the two become one `CmpBranch`).
+fn fused(i: Value) -> bool {
+    !is_wide(i.operand(0).ty())
+        && width(i.operand(0).ty()).is_ok()
+        && i.use_count(2) == 1
+        && i.next_instruction().is_some_and(|n| {
+            n.opcode() == Some(Opcode::LLVMBr) && n.is_conditional() && n.condition() == i
+        })
+}
+
 /// A 128-bit integer (`__int128`): two registers, low half first.
 pub fn is_wide(t: Type) -> bool {
     t.kind() == Kind::Int(128)
@@ -338,7 +349,9 @@ impl<'a> FnLower<'a> {
             let to = (to + shift) as u32;
             match &mut self.body[at] {
                 Inst::Jump { to: t } => *t = to,
-                Inst::Branch { then, els, .. } => *(if n == 0 { then } else { els }) = to,
+                Inst::Branch { then, els, .. } | Inst::CmpBranch { then, els, .. } => {
+                    *(if n == 0 { then } else { els }) = to
+                }
                 Inst::Switch { default, cases, .. } => {
                     if n == 0 {
                         *default = to
@@ -464,13 +477,27 @@ impl<'a> FnLower<'a> {
                 let from = Self::block_of(i);
                 let succ = i.successors();
                 if i.is_conditional() {
-                    let cond = self.operand(i.condition())?;
+                    let c = i.condition();
                     let at = self.body.len();
-                    self.emit(Inst::Branch {
-                        cond,
-                        then: 0,
-                        els: 0,
-                    });
+                    if c.is_instruction() && c.opcode() == Some(LLVMICmp) && fused(c) {
+                        let w = width(c.operand(0).ty())?;
+                        let (x, y) = (self.operand(c.operand(0))?, self.operand(c.operand(1))?);
+                        self.emit(Inst::CmpBranch {
+                            p: int_pred(c.int_predicate()),
+                            w,
+                            a: x,
+                            b: y,
+                            then: 0,
+                            els: 0,
+                        });
+                    } else {
+                        let cond = self.operand(c)?;
+                        self.emit(Inst::Branch {
+                            cond,
+                            then: 0,
+                            els: 0,
+                        });
+                    }
                     self.edge(at, 0, from, succ[0])?;
                     self.edge(at, 1, from, succ[1])?;
                 } else {
@@ -566,6 +593,7 @@ impl<'a> FnLower<'a> {
                     a: x,
                 });
             }
+            LLVMICmp if fused(i) => {} // with the branch after it
             LLVMICmp => {
                 let w = width(i.operand(0).ty())?;
                 let (x, y) = (a(self, 0)?, a(self, 1)?);
