@@ -746,7 +746,8 @@ fn a_program_reads_stdin_and_files_and_writes_a_scratch_file() {
 /// is shown (stderr on stderr, the last partial line included) with a
 /// one-line summary, and the run exits with the program's status. The
 /// partial line reaches the log before the exit event, and stderr lines
-/// are marked apart.
+/// are marked apart. `--tier interp` runs it interpreted; a tier that does
+/// not exist is refused.
 #[test]
 fn app_runs_like_a_native_program_from_the_command_line() {
     common::setup();
@@ -806,6 +807,24 @@ fn app_runs_like_a_native_program_from_the_command_line() {
         log.contains("[app:err] to stderr\n"),
         "stderr lines are not marked"
     );
+    // Interpreted from the command line: nothing compiled, native output.
+    let out = xtask(&["run", "--app", "apps/fib.c", "--tier", "interp"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        native_output("fib"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("interpreted, functions compiled: none"),
+        "{stderr}"
+    );
+    let out = xtask(&["run", "--app", "apps/fib.c", "--tier", "O7"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tier takes interp, O0, O1, O2 or O3"));
     let partial = log
         .find("[app] no final newline")
         .expect("partial line missing");

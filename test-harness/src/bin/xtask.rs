@@ -111,8 +111,8 @@ fn refused_on_the_host(ir_path: &std::path::Path) -> Result<Option<String>, Stri
     }))
 }
 
-/// One line on an `--app` run: how long the program ran and the tiers
-/// its functions reached.
+/// One line on an `--app` run: how long the program ran (interpreted or
+/// not) and the tiers its functions were compiled at.
 fn app_summary(boot: &qemu::Boot) -> String {
     let run_ms = boot
         .log
@@ -137,8 +137,19 @@ fn app_summary(boot: &qemu::Boot) -> String {
     } else {
         tiers.join(", ")
     };
+    let interpreted = boot
+        .log
+        .events("app.run")
+        .any(|e| e.get("tier") == Some("interp"));
+    let how = if interpreted { " interpreted" } else { "" };
+    let fell_back = boot.log.events("app.interp").count();
+    let fell_back = if fell_back > 0 {
+        format!(" ({fell_back} the interpreter cannot run)")
+    } else {
+        String::new()
+    };
     format!(
-        "ran {run_ms} ms, functions compiled: {tiers}, boot {:.1} s",
+        "ran {run_ms} ms{how}, functions compiled: {tiers}{fell_back}, boot {:.1} s",
         boot.wall.as_secs_f64()
     )
 }
