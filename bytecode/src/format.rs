@@ -256,6 +256,28 @@ pub enum Inst {
         a: Reg,
         b: Reg,
     },
+    /// `double` arithmetic, the commonest floating operations, with no
+    /// second dispatch on the operation (what `FBin` does for the rest).
+    F64Add {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    F64Sub {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    F64Mul {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    F64Div {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     FUn {
         op: FUnOp,
         f: Float,

@@ -286,6 +286,18 @@ impl<'m> Interp<'m> {
                 Inst::FBin { op, f, dst, a, b } => {
                     regs[r(*dst)] = fbin(*op, *f, regs[r(*a)], regs[r(*b)])
                 }
+                Inst::F64Add { dst, a, b } => {
+                    regs[r(*dst)] = (f64_of(regs[r(*a)]) + f64_of(regs[r(*b)])).to_bits()
+                }
+                Inst::F64Sub { dst, a, b } => {
+                    regs[r(*dst)] = (f64_of(regs[r(*a)]) - f64_of(regs[r(*b)])).to_bits()
+                }
+                Inst::F64Mul { dst, a, b } => {
+                    regs[r(*dst)] = (f64_of(regs[r(*a)]) * f64_of(regs[r(*b)])).to_bits()
+                }
+                Inst::F64Div { dst, a, b } => {
+                    regs[r(*dst)] = (f64_of(regs[r(*a)]) / f64_of(regs[r(*b)])).to_bits()
+                }
                 Inst::FUn { op, f, dst, a } => regs[r(*dst)] = fun(*op, *f, regs[r(*a)]),
                 Inst::FMulAdd { f, dst, a, b, c } => {
                     let (a, b, c) = (regs[r(*a)], regs[r(*b)], regs[r(*c)]);

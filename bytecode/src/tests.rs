@@ -400,13 +400,7 @@ fn floats_compare_and_convert_like_llvm() {
                     dst: 2,
                     value: 2.0f64.to_bits(),
                 },
-                FBin {
-                    op: FBinOp::Mul,
-                    f: Float::F64,
-                    dst: 3,
-                    a: 0,
-                    b: 2,
-                },
+                F64Mul { dst: 3, a: 0, b: 2 },
                 Cast {
                     op: crate::format::Cast::FpTrunc,
                     dst: 3,

@@ -243,6 +243,10 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
             }
             Inst::Bin { dst, a, b, .. }
             | Inst::FBin { dst, a, b, .. }
+            | Inst::F64Add { dst, a, b }
+            | Inst::F64Sub { dst, a, b }
+            | Inst::F64Mul { dst, a, b }
+            | Inst::F64Div { dst, a, b }
             | Inst::ICmp { dst, a, b, .. }
             | Inst::FCmp { dst, a, b, .. }
             | Inst::Offset {

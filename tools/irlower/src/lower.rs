@@ -568,20 +568,26 @@ impl<'a> FnLower<'a> {
             LLVMFAdd | LLVMFSub | LLVMFMul | LLVMFDiv | LLVMFRem => {
                 let f = float(i.ty())?;
                 let (x, y) = (a(self, 0)?, a(self, 1)?);
-                let op = match op {
-                    LLVMFAdd => bc::FBinOp::Add,
-                    LLVMFSub => bc::FBinOp::Sub,
-                    LLVMFMul => bc::FBinOp::Mul,
-                    LLVMFDiv => bc::FBinOp::Div,
-                    _ => bc::FBinOp::Rem,
+                let inst = match (f, op) {
+                    (Float::F64, LLVMFAdd) => Inst::F64Add { dst, a: x, b: y },
+                    (Float::F64, LLVMFSub) => Inst::F64Sub { dst, a: x, b: y },
+                    (Float::F64, LLVMFMul) => Inst::F64Mul { dst, a: x, b: y },
+                    (Float::F64, LLVMFDiv) => Inst::F64Div { dst, a: x, b: y },
+                    _ => Inst::FBin {
+                        op: match op {
+                            LLVMFAdd => bc::FBinOp::Add,
+                            LLVMFSub => bc::FBinOp::Sub,
+                            LLVMFMul => bc::FBinOp::Mul,
+                            LLVMFDiv => bc::FBinOp::Div,
+                            _ => bc::FBinOp::Rem,
+                        },
+                        f,
+                        dst,
+                        a: x,
+                        b: y,
+                    },
                 };
-                self.emit(Inst::FBin {
-                    op,
-                    f,
-                    dst,
-                    a: x,
-                    b: y,
-                });
+                self.emit(inst);
             }
             LLVMFNeg => {
                 let f = float(i.ty())?;
