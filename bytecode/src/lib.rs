@@ -17,6 +17,7 @@ pub mod format;
 pub mod interp;
 pub mod mem;
 pub mod native;
+mod ops;
 pub mod validate;
 
 #[cfg(test)]

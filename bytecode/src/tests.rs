@@ -1021,7 +1021,7 @@ fn wide_integers_compute_in_register_pairs() {
 
 #[test]
 fn overflow_checks_match_rusts() {
-    use crate::interp::overflow_for_tests as ov;
+    use crate::ops::overflow_for_tests as ov;
     for (a, b) in [
         (u64::MAX, 1),
         (u64::MAX, u64::MAX),
