@@ -643,12 +643,20 @@ fn inline_assembly_compiles_and_runs_like_native() {
 /// However a program ends, the run ends with it and with the status a
 /// shell would report for the native program: `exit(42)`, a return of 3
 /// from `main`, a NULL read (139, SIGSEGV) and `abort()` (134, SIGABRT),
-/// with the JIT still up when the app host dies.
+/// with the JIT still up when the app host dies; interpreted too (the
+/// interpreter's own load of NULL faults as compiled code's does).
 #[test]
 fn the_run_ends_with_the_programs_own_status() {
     common::setup();
-    for (how, status) in [("exit", 42), ("return", 3), ("null", 139), ("abort", 134)] {
-        let b = common::boot_app_with_args("exitstatus", "exitstatus.ll", &["0", "--", how]);
+    for (tier, how, status) in [
+        ("O0", "exit", 42),
+        ("O0", "return", 3),
+        ("O0", "null", 139),
+        ("O0", "abort", 134),
+        ("interp", "null", 139),
+        ("interp", "abort", 134),
+    ] {
+        let b = common::boot_app_with_args("exitstatus", "exitstatus.ll", &[tier, "--", how]);
         check!(
             b,
             b.exit_code() == status,
@@ -693,7 +701,8 @@ fn the_run_ends_with_the_programs_own_status() {
 
 /// Standard input and a file opened by name come from the initrd; a file
 /// written is kept in memory and reads back; a file nobody gave is not
-/// found. Compared with the native build run on the same input.
+/// found. Compared with the native build run on the same input,
+/// interpreted and compiled.
 #[test]
 fn a_program_reads_stdin_and_files_and_writes_a_scratch_file() {
     common::setup();
@@ -714,10 +723,12 @@ fn a_program_reads_stdin_and_files_and_writes_a_scratch_file() {
         .lines()
         .map(str::to_string)
         .collect();
+    // Interpreted: the input is the C library's, whatever the tier (the
+    // run without stdin= below is compiled).
     let b = common::boot_app_with_files(
         "input",
         "input.ll",
-        &["0", "stdin=input-numbers.txt", "file=input-words.txt"],
+        &["interp", "stdin=input-numbers.txt", "file=input-words.txt"],
         &["input-numbers.txt", "input-words.txt"],
     );
     let got = output_of(&b, "input");

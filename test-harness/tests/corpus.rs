@@ -74,10 +74,11 @@ fn every_corpus_program_runs_like_native_interpreted_and_at_o0_and_o3() {
 #[test]
 fn the_example_apps_run_interpreted_like_native() {
     common::setup();
-    // cstdlib's main uses long double: compiled at O0, the rest interpreted.
+    // cstdlib's main uses long double and inlineasm's functions inline
+    // assembly: compiled at O0, the rest interpreted.
     let apps: Vec<String> = WHOLLY_INTERPRETED_APPS
         .iter()
-        .chain(&["cstdlib"])
+        .chain(&["cstdlib", "inlineasm"])
         .map(|a| a.to_string())
         .collect();
     let dir = tempfile::tempdir().unwrap();
