@@ -105,18 +105,23 @@ pub(crate) fn bin128(op: BinOp, a: u128, b: u128) -> Result<u128, Trap> {
 }
 
 pub(crate) fn icmp128(p: IntPred, a: u128, b: u128) -> bool {
-    let (sa, sb) = (a as i128, b as i128);
+    compare(p, (a, b), (a as i128, b as i128))
+}
+
+/// `p` on the same two values read unsigned (`u`) and signed (`s`).
+#[inline(always)]
+fn compare<U: Ord, S: Ord>(p: IntPred, u: (U, U), s: (S, S)) -> bool {
     match p {
-        IntPred::Eq => a == b,
-        IntPred::Ne => a != b,
-        IntPred::Ugt => a > b,
-        IntPred::Uge => a >= b,
-        IntPred::Ult => a < b,
-        IntPred::Ule => a <= b,
-        IntPred::Sgt => sa > sb,
-        IntPred::Sge => sa >= sb,
-        IntPred::Slt => sa < sb,
-        IntPred::Sle => sa <= sb,
+        IntPred::Eq => u.0 == u.1,
+        IntPred::Ne => u.0 != u.1,
+        IntPred::Ugt => u.0 > u.1,
+        IntPred::Uge => u.0 >= u.1,
+        IntPred::Ult => u.0 < u.1,
+        IntPred::Ule => u.0 <= u.1,
+        IntPred::Sgt => s.0 > s.1,
+        IntPred::Sge => s.0 >= s.1,
+        IntPred::Slt => s.0 < s.1,
+        IntPred::Sle => s.0 <= s.1,
     }
 }
 
@@ -165,20 +170,7 @@ pub(crate) fn fun(op: FUnOp, f: Float, a: u64) -> u64 {
 
 #[inline(always)]
 pub(crate) fn icmp(p: IntPred, w: Width, a: u64, b: u64) -> bool {
-    let (ua, ub) = (mask(w, a), mask(w, b));
-    let (sa, sb) = (sext(w, a), sext(w, b));
-    match p {
-        IntPred::Eq => ua == ub,
-        IntPred::Ne => ua != ub,
-        IntPred::Ugt => ua > ub,
-        IntPred::Uge => ua >= ub,
-        IntPred::Ult => ua < ub,
-        IntPred::Ule => ua <= ub,
-        IntPred::Sgt => sa > sb,
-        IntPred::Sge => sa >= sb,
-        IntPred::Slt => sa < sb,
-        IntPred::Sle => sa <= sb,
-    }
+    compare(p, (mask(w, a), mask(w, b)), (sext(w, a), sext(w, b)))
 }
 
 #[inline(always)]

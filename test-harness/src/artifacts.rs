@@ -264,7 +264,9 @@ pub fn irlower_path() -> PathBuf {
     workspace_root().join("target/release/irlower")
 }
 
-/// Runs `irlower` on every `.ll` file `manifest` names, into `out`.
+/// Puts the bytecode of every `.ll` file `manifest` names into `out`
+/// (running `irlower` when its cached output is older than the IR or the
+/// tool).
 fn lower_programs(manifest: &Path, dirs: &[PathBuf], out: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(manifest)
         .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
@@ -279,13 +281,36 @@ fn lower_programs(manifest: &Path, dirs: &[PathBuf], out: &Path) -> Result<(), S
         let Some(src) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) else {
             continue; // the writer reports missing files
         };
-        let status = Command::new(irlower_path())
-            .arg(&src)
-            .arg(out.join(format!("{name}.bytecode")))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map_err(|e| format!("{}: {e}", irlower_path().display()))?;
-        let _ = status; // IR that does not lower simply has no bytecode
+        // Lowered once per source and `irlower` build, kept under
+        // target/xtask/bytecode (many initrds name the same programs).
+        let cache_dir = work_dir().join("bytecode");
+        std::fs::create_dir_all(&cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
+        let key: String = src
+            .to_string_lossy()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let cached = cache_dir.join(format!("{key}.bytecode"));
+        if !(up_to_date(&src, &cached) && up_to_date(&irlower_path(), &cached)) {
+            let _ = std::fs::remove_file(&cached);
+            Command::new(irlower_path())
+                .arg(&src)
+                .arg(&cached)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .map_err(|e| format!("{}: {e}", irlower_path().display()))?;
+        }
+        // IR that does not lower simply has no bytecode.
+        if cached.is_file() {
+            let to = out.join(format!("{name}.bytecode"));
+            std::fs::copy(&cached, &to).map_err(|e| format!("{}: {e}", to.display()))?;
+        }
     }
     Ok(())
 }

@@ -2,14 +2,14 @@
 //! its IR when the initrd was built, `irlower`) runs here without LLVM.
 //!
 //! Calls reach interpreted functions the way they reach compiled ones:
-//! every dispatch slot starts at its function's lazy stub (`mov r11d,
-//! index; jmp resolver`), and in an interpreted run the resolver is
-//! [`gate`]: for a function with bytecode it enters the interpreter
+//! every dispatch slot starts at its function's lazy stub, which leads to
+//! `resolver::lazy_entry`; in a run with bytecode it asks [`choose`], and
+//! for a function to interpret it enters the interpreter
 //! (`bytecode::native::entry`) with the caller's registers and stack, so
 //! compiled code, the C library (`qsort`) and function pointers all call
-//! interpreted functions as they call native ones; for a function the
-//! interpreter cannot run it asks the JIT for it at O0 (one `app.interp`
-//! event names the construct) and jumps there. The interpreter calls a
+//! interpreted functions as they call native ones; a function the
+//! interpreter cannot run is compiled at O0 (one `app.interp` event names
+//! the construct). The interpreter calls a
 //! program function through its slot when the slot holds compiled code,
 //! the C library at its export address. Globals are the homes the JIT
 //! laid out (its state in the data region says where).
@@ -57,8 +57,8 @@ impl Machine for Host {
         if code != self.lazy_stub(func) {
             return Some(code);
         }
-        // Not compiled yet: interpret it, or go through its stub, where the
-        // gate compiles it.
+        // Not compiled yet: interpret it, or go through its stub, where
+        // `lazy_entry` compiles it.
         let interpreted = self.tiers[func as usize] == Tier::Interp
             && matches!(self.module.functions[func as usize].body, Body::Code { .. });
         (!interpreted).then_some(self.function_address(func))
@@ -145,14 +145,7 @@ pub fn start(
         reported: module.functions.iter().map(|_| Cell::new(false)).collect(),
     }));
     // The previous run's interpreter (8 MiB of frame memory) goes first.
-    if let Some((old_interp, old_host)) = CURRENT.with(Cell::take) {
-        // SAFETY: made by `Box::into_raw` below in the previous `start`;
-        // that run is over (see `current`), so nothing refers to them.
-        unsafe {
-            drop(Box::from_raw(old_interp as *mut Interp<'static>));
-            drop(Box::from_raw(old_host as *mut Host));
-        }
-    }
+    clear();
     let interp = Box::into_raw(Box::new(Interp::new(module)));
     native::set_entry_handler(enter);
     CURRENT.with(|c| c.set(Some((interp, host))));
@@ -193,79 +186,39 @@ fn jit_homes(module: &Module) -> Result<Vec<u64>, String> {
     Ok(homes.to_vec())
 }
 
-/// Where lazy stubs jump in an interpreted run, with the function's index
-/// in `r11d`: asks [`decide`] whether to run compiled code (then jumps to
-/// it with the caller's registers restored) or to interpret (then goes on
-/// to the interpreter's entry with `r11d` and the registers as they came).
-/// Entry leaves the stack at 8 mod 16; eight pushes and 136 bytes make it
-/// 0 at the call.
-#[unsafe(naked)]
-pub extern "C" fn gate() {
-    // SAFETY: reached only from a lazy stub as the first instruction of a
-    // call: every argument register is restored before either jump, and
-    // the stack is back where the caller left it.
-    core::arch::naked_asm!(
-        "push r11",
-        "push rdi",
-        "push rsi",
-        "push rdx",
-        "push rcx",
-        "push r8",
-        "push r9",
-        "push rax",
-        "sub rsp, 136",
-        "movdqu [rsp], xmm0",
-        "movdqu [rsp + 16], xmm1",
-        "movdqu [rsp + 32], xmm2",
-        "movdqu [rsp + 48], xmm3",
-        "movdqu [rsp + 64], xmm4",
-        "movdqu [rsp + 80], xmm5",
-        "movdqu [rsp + 96], xmm6",
-        "movdqu [rsp + 112], xmm7",
-        "mov edi, r11d",
-        "call {decide}",
-        "mov r11, rax",
-        "movdqu xmm0, [rsp]",
-        "movdqu xmm1, [rsp + 16]",
-        "movdqu xmm2, [rsp + 32]",
-        "movdqu xmm3, [rsp + 48]",
-        "movdqu xmm4, [rsp + 64]",
-        "movdqu xmm5, [rsp + 80]",
-        "movdqu xmm6, [rsp + 96]",
-        "movdqu xmm7, [rsp + 112]",
-        "add rsp, 136",
-        "pop rax",
-        "pop r9",
-        "pop r8",
-        "pop rcx",
-        "pop rdx",
-        "pop rsi",
-        "pop rdi",
-        "test r11, r11",
-        "jz 2f",
-        "add rsp, 8",
-        "jmp r11",
-        "2:",
-        "pop r11",
-        "jmp {entry}",
-        decide = sym decide,
-        entry = sym native::entry,
-    )
+/// Ends the previous run's interpretation, if any: a run without bytecode
+/// has no interpreter, and `choose` must not answer from an old one.
+pub fn clear() {
+    if let Some((old_interp, old_host)) = CURRENT.with(Cell::take) {
+        // SAFETY: made by `Box::into_raw` in `start`; that run is over
+        // (see `current`), so nothing refers to them.
+        unsafe {
+            drop(Box::from_raw(old_interp as *mut Interp<'static>));
+            drop(Box::from_raw(old_host as *mut Host));
+        }
+    }
 }
 
-/// 0 to interpret function `index`, or the address of its compiled code:
-/// compiled at its tier, or at O0 when it should be interpreted but the
-/// interpreter cannot run it.
-extern "C" fn decide(index: u32) -> u64 {
-    let Some((_, host)) = current() else {
-        crate::fail("an interpreted call with no run under way")
-    };
+/// Where a function of the run under way runs.
+pub enum Choice {
+    Interpret,
+    /// Compiled at this LLVM level.
+    Compile(u8),
+}
+
+/// Where function `index` runs in the run under way (`None`: no run with
+/// bytecode, so the session's level): interpreted when its tier is
+/// `interp` and it has bytecode, at O0 when it should be interpreted but
+/// the interpreter cannot run it (one `app.interp` event per run says
+/// why), else at its compiled tier.
+pub fn choose(index: u32) -> Option<Choice> {
+    let (_, host) = current()?;
     let Some(f) = host.module.functions.get(index as usize) else {
         crate::fail(&format!("a call of unknown function #{index}"))
     };
-    let level = match (host.tiers[index as usize], &f.body) {
-        (Tier::Interp, Body::Code { .. }) => return 0,
-        (Tier::Compiled(level), _) => level,
+    Some(match (host.tiers[index as usize], &f.body) {
+        (Tier::Interp, Body::Code { .. }) => Choice::Interpret,
+        (Tier::Compiled(level), _) => Choice::Compile(level),
         (Tier::Interp, Body::Unsupported { construct }) => {
             let reported = &host.reported[index as usize];
             if !reported.replace(true) {
@@ -275,18 +228,9 @@ extern "C" fn decide(index: u32) -> u64 {
                     construct.replace(['"', '\\'], "'")
                 ));
             }
-            0
+            Choice::Compile(0)
         }
-    };
-    let mut guard = crate::resolver::SESSION
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let Some(session) = guard.as_mut() else {
-        crate::fail("no JIT session for a function the interpreter cannot run")
-    };
-    session
-        .compile_at(index as usize, level)
-        .unwrap_or_else(|e| crate::fail(&e))
+    })
 }
 
 /// The interpreter's entry handler: runs function `index` with the

@@ -313,13 +313,8 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
         let mut guard = resolver::SESSION.lock().unwrap();
         let s = guard.as_mut().unwrap();
         // An interpreted run compiles (at O0) only what the interpreter
-        // cannot run; its lazy stubs lead to the interpreter's gate.
+        // cannot run (`interp::choose`).
         s.level = tier.level().unwrap_or(0);
-        s.resolver = if program.bytecode.is_some() {
-            interp::gate as *const () as u64
-        } else {
-            resolver::lazy_entry as *const () as u64
-        };
         s.compile_wait_us = 0;
         s.load(false).unwrap_or_else(|e| match e {
             session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
@@ -330,9 +325,10 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
             eprintln!("app: the JIT refused an unknown function: {refusal}");
         }
     }
-    if let Some(module) = program.bytecode {
-        interp::start(module, tiers, exported, own)
-            .unwrap_or_else(|e| fail(&format!("{name}: {e}")));
+    match program.bytecode {
+        Some(module) => interp::start(module, tiers, exported, own)
+            .unwrap_or_else(|e| fail(&format!("{name}: {e}"))),
+        None => interp::clear(),
     }
     if own {
         let _ = sys::log_event(&format!(

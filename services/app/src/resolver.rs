@@ -1,11 +1,15 @@
 //! Lazy first calls. Every dispatch slot starts at its function's lazy stub
-//! (written by the JIT: `mov r11d, index; jmp lazy_entry`), so the first
-//! call of a function lands in [`lazy_entry`] with the caller's arguments
-//! still in their registers. It saves them, asks the JIT for the function
-//! through the session (waiting for a restarted JIT if need be), restores
-//! them and jumps to the published code, which returns straight to the
-//! caller. A function that cannot be compiled ends the program with the
-//! reason: there is nothing sensible to return to.
+//! (`mov r11d, index; jmp lazy_entry`, written by the JIT, or by the app
+//! host's own text in a run without one), so the first call of a function
+//! lands in [`lazy_entry`] with the caller's arguments still in their
+//! registers. It saves them and asks [`resolve`] where the function runs:
+//! compiled (the JIT is asked for it through the session, waiting for a
+//! restarted JIT if need be; then the registers are restored and it jumps
+//! to the published code, which returns straight to the caller) or, in a
+//! run with bytecode, interpreted (then it goes on to the interpreter's
+//! entry with the registers and `r11d` as they came; `interp`). A function
+//! that cannot be compiled ends the program with the reason: there is
+//! nothing sensible to return to.
 
 use crate::session::Session;
 use std::sync::Mutex;
@@ -16,17 +20,20 @@ pub static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 /// Where lazy stubs jump, with the function's index in `r11d`.
 ///
 /// Saves every register that can carry an argument (rdi, rsi, rdx, rcx,
-/// r8, r9, xmm0-7, and rax for a variadic call's vector count), calls
-/// `resolve(index)` with the stack 16-byte aligned (entry leaves it at 8
-/// mod 16; seven pushes and 128 bytes make it 0), and tail-jumps to the
-/// address it returns.
+/// r8, r9, xmm0-7, and rax for a variadic call's vector count) and the
+/// index, calls `resolve(index)` with the stack 16-byte aligned (entry
+/// leaves it at 8 mod 16; eight pushes and 136 bytes make it 0), restores
+/// them, and tail-jumps to the address it returns, or to the interpreter's
+/// entry (with `r11d` the index again) when it returns 0.
 #[unsafe(naked)]
 pub extern "C" fn lazy_entry() {
     // SAFETY: reached only from a lazy stub, as the first instruction of a
     // call to a program function: every register the System V ABI uses for
-    // arguments is restored before the jump, callee-saved ones are kept by
-    // `resolve`, and the stack is back where the caller left it.
+    // arguments (and r11, the index) is restored before either jump,
+    // callee-saved ones are kept by `resolve`, and the stack is back where
+    // the caller left it.
     core::arch::naked_asm!(
+        "push r11",
         "push rdi",
         "push rsi",
         "push rdx",
@@ -34,7 +41,7 @@ pub extern "C" fn lazy_entry() {
         "push r8",
         "push r9",
         "push rax",
-        "sub rsp, 128",
+        "sub rsp, 136",
         "movdqu [rsp], xmm0",
         "movdqu [rsp + 16], xmm1",
         "movdqu [rsp + 32], xmm2",
@@ -54,7 +61,7 @@ pub extern "C" fn lazy_entry() {
         "movdqu xmm5, [rsp + 80]",
         "movdqu xmm6, [rsp + 96]",
         "movdqu xmm7, [rsp + 112]",
-        "add rsp, 128",
+        "add rsp, 136",
         "pop rax",
         "pop r9",
         "pop r8",
@@ -62,13 +69,26 @@ pub extern "C" fn lazy_entry() {
         "pop rdx",
         "pop rsi",
         "pop rdi",
+        "test r11, r11",
+        "jz 2f",
+        "add rsp, 8",
         "jmp r11",
+        "2:",
+        "pop r11",
+        "jmp {interpret}",
         resolve = sym resolve,
+        interpret = sym bytecode::native::entry,
     )
 }
 
-/// Compiles function `index` (first call) and returns its code's address.
+/// Where function `index` runs: 0 to interpret it (`interp::choose`), or
+/// the address of its code, compiled now at the tier the run wants for it.
 extern "C" fn resolve(index: u32) -> u64 {
+    let level = match crate::interp::choose(index) {
+        Some(crate::interp::Choice::Interpret) => return 0,
+        Some(crate::interp::Choice::Compile(level)) => Some(level),
+        None => None,
+    };
     let mut guard = SESSION.lock().unwrap_or_else(|p| p.into_inner());
     let Some(session) = guard.as_mut() else {
         crate::fail("a lazy call with no program loaded")
@@ -76,8 +96,9 @@ extern "C" fn resolve(index: u32) -> u64 {
     if index as usize >= session.names.len() {
         crate::fail(&format!("a lazy call for unknown function #{index}"));
     }
-    match session.compile(index as usize) {
-        Ok(address) => address,
-        Err(e) => crate::fail(&e),
-    }
+    let compiled = match level {
+        Some(level) => session.compile_at(index as usize, level),
+        None => session.compile(index as usize),
+    };
+    compiled.unwrap_or_else(|e| crate::fail(&e))
 }

@@ -4,7 +4,7 @@
 //! contacts the JIT (which need not be in the initrd).
 //!
 //! - Stubs: the app host's own text holds an entry stub (`jmp [slot]`) and
-//!   a lazy stub (`mov r11d, index; jmp gate`) for every possible function
+//!   a lazy stub (`mov r11d, index; jmp lazy_entry`) for every possible function
 //!   (`MAX_FUNCTIONS`, 32 bytes each), assembled once at build time: no
 //!   page is ever written and executed in one address space.
 //! - Slots: in the data region, as always; each starts at its lazy stub.
@@ -26,14 +26,14 @@ core::arch::global_asm!(
     "jmp qword ptr [{slots} + 8 * jitos_stub_n]",
     ".p2align 4, 0xcc",
     "mov r11d, jitos_stub_n",
-    "jmp {gate}",
+    "jmp {lazy}",
     ".p2align 4, 0xcc",
     ".set jitos_stub_n, jitos_stub_n + 1",
     ".endr",
     ".popsection",
     count = const MAX_FUNCTIONS,
     slots = const APP_DATA_BASE,
-    gate = sym crate::interp::gate,
+    lazy = sym crate::resolver::lazy_entry,
 );
 
 unsafe extern "C" {
