@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod abi;
+mod exec;
 pub mod format;
 pub mod interp;
 pub mod mem;

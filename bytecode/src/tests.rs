@@ -1048,3 +1048,172 @@ fn overflow_checks_match_rusts() {
         assert_eq!(ov(BinOp::Add, true, Width::W32, a, b), (v as u32 as u64, o));
     }
 }
+
+/// The loop's fast forms (`exec`: an operation per width and predicate)
+/// give what the generic operations in `ops` give, on edge values of every
+/// width, for every integer operation, predicate and cast they cover.
+#[test]
+fn fast_operations_agree_with_the_generic_ones() {
+    use crate::ops::{bin, cast, icmp};
+    use Inst::*;
+    let widths = [Width::W1, Width::W8, Width::W16, Width::W32, Width::W64];
+    let ops = [
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::And,
+        BinOp::Or,
+        BinOp::Xor,
+        BinOp::Shl,
+        BinOp::LShr,
+        BinOp::AShr,
+    ];
+    let preds = [
+        IntPred::Eq,
+        IntPred::Ne,
+        IntPred::Ugt,
+        IntPred::Uge,
+        IntPred::Ult,
+        IntPred::Ule,
+        IntPred::Sgt,
+        IntPred::Sge,
+        IntPred::Slt,
+        IntPred::Sle,
+    ];
+    let casts = [
+        crate::format::Cast::Trunc(Width::W32),
+        crate::format::Cast::Trunc(Width::W8),
+        crate::format::Cast::Trunc(Width::W1),
+        crate::format::Cast::SExt {
+            from: Width::W32,
+            to: Width::W64,
+        },
+    ];
+    let raw = [
+        0u64,
+        1,
+        2,
+        7,
+        31,
+        32,
+        33,
+        63,
+        64,
+        0x7f,
+        0x80,
+        0xff,
+        0x7fff_ffff,
+    ];
+    let mut values: Vec<u64> = raw.to_vec();
+    values.extend(raw.iter().map(|v| v.wrapping_neg()));
+    values.extend([0x8000_0000, 0xffff_ffff, 1 << 63, u64::MAX >> 1]);
+    // One function per case: `r2 = a op b; ret r2`, `br (a p b)`.
+    let mut functions = Vec::new();
+    let mut expected: Vec<alloc::boxed::Box<dyn Fn(u64, u64) -> u64>> = Vec::new();
+    let class = |w: Width| Class::Int {
+        width: w,
+        signed: false,
+    };
+    for w in widths {
+        for op in ops {
+            functions.push(func(
+                "bin",
+                vec![class(w), class(w)],
+                Some(class(w)),
+                3,
+                vec![
+                    Bin {
+                        op,
+                        w,
+                        dst: 2,
+                        a: 0,
+                        b: 1,
+                    },
+                    Ret { value: Some(2) },
+                ],
+            ));
+            expected.push(alloc::boxed::Box::new(move |a, b| {
+                bin(op, w, a, b).unwrap()
+            }));
+        }
+        for p in preds {
+            functions.push(func(
+                "icmp",
+                vec![class(w), class(w)],
+                Some(class(Width::W1)),
+                3,
+                vec![
+                    ICmp {
+                        p,
+                        w,
+                        dst: 2,
+                        a: 0,
+                        b: 1,
+                    },
+                    Ret { value: Some(2) },
+                ],
+            ));
+            expected.push(alloc::boxed::Box::new(move |a, b| icmp(p, w, a, b) as u64));
+            functions.push(func(
+                "cmpbranch",
+                vec![class(w), class(w)],
+                Some(class(Width::W1)),
+                3,
+                vec![
+                    CmpBranch {
+                        p,
+                        w,
+                        a: 0,
+                        b: 1,
+                        then: 1,
+                        els: 3,
+                    },
+                    Const { dst: 2, value: 1 },
+                    Ret { value: Some(2) },
+                    Const { dst: 2, value: 0 },
+                    Ret { value: Some(2) },
+                ],
+            ));
+            expected.push(alloc::boxed::Box::new(move |a, b| icmp(p, w, a, b) as u64));
+        }
+    }
+    for op in casts {
+        functions.push(func(
+            "cast",
+            vec![I64, I64],
+            Some(I64),
+            3,
+            vec![Cast { op, dst: 2, a: 0 }, Ret { value: Some(2) }],
+        ));
+        expected.push(alloc::boxed::Box::new(move |a, _| cast(op, a)));
+    }
+    let module = Module {
+        functions,
+        symbols: vec![],
+        globals: vec![],
+    };
+    let interp = Interp::new(&module);
+    for (i, want) in expected.iter().enumerate() {
+        let f = &module.functions[i];
+        let w = match f.params[0] {
+            Class::Int { width, .. } => width,
+            _ => unreachable!(),
+        };
+        for &a in &values {
+            for &b in &values {
+                let (a, b) = (crate::interp::mask(w, a), crate::interp::mask(w, b));
+                let got = interp.call1(&Alone, i as u32, &[a, b], None).unwrap();
+                assert_eq!(
+                    got,
+                    want(a, b),
+                    "{} #{i} ({:?}) on {a:#x}, {b:#x}",
+                    f.name,
+                    match &f.body {
+                        Body::Code { code, .. } => code[0].clone(),
+                        _ => unreachable!(),
+                    }
+                );
+            }
+        }
+    }
+}

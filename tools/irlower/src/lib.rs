@@ -67,15 +67,27 @@ impl Names {
     }
 }
 
+/// LLVM passes run on each function before it is lowered: what the
+/// interpreter saves most is instructions it never dispatches. Locals
+/// leave their `alloca`s for registers (`sroa`; clang's -O0 IR keeps every
+/// local in memory), redundant and loop-invariant computations go
+/// (`early-cse`, `gvn`, `licm`), instruction sequences get simpler
+/// (`instcombine`, `simplifycfg`), loops test at their bottom
+/// (`loop-rotate`: one branch per iteration instead of a test and a jump). Only passes within a function: no
+/// inlining (every function keeps its body, its slot and its profile), no
+/// unrolling or vectorizing (more code, and vector operations the
+/// interpreter does not have). `no-verify-fixpoint`: instcombine's check
+/// that one round sufficed is a fatal error in LLVM 19, not a result.
+pub const PIPELINE: &str = "function(sroa,early-cse,instcombine<no-verify-fixpoint>,\
+    simplifycfg,loop(loop-rotate),loop-mssa(licm),gvn,instcombine<no-verify-fixpoint>,\
+    simplifycfg)";
+
 /// Lowers IR text (or bitcode) to a module. Errors are for IR that does
 /// not parse or globals whose initial image cannot be made; functions the
 /// interpreter cannot run are in the module as `Unsupported`.
 pub fn lower(ir: &[u8]) -> Result<Module, String> {
     let parsed = Ir::parse(ir)?;
-    // Locals out of `alloca`s into registers (clang's -O0 IR keeps every
-    // local in memory): about half the instructions to interpret, and the
-    // same program.
-    parsed.run_passes("mem2reg")?;
+    parsed.run_passes(PIPELINE)?;
     let defined: Vec<Value> = parsed
         .functions()
         .into_iter()

@@ -179,6 +179,22 @@ impl FnLower<'_> {
                     b: y,
                 });
             }
+            "ptrmask" => {
+                let (p, m) = (a(self, 0)?, a(self, 1)?);
+                let w = width(i.operand(1).ty())?;
+                self.emit(Inst::Bin {
+                    op: bc::BinOp::And,
+                    w,
+                    dst,
+                    a: p,
+                    b: m,
+                });
+            }
+            "fshl" | "fshr" => {
+                let w = width(i.ty())?;
+                let (x, y, s) = (a(self, 0)?, a(self, 1)?, a(self, 2)?);
+                self.funnel_shift(family == "fshl", w, dst, [x, y, s])?;
+            }
             "abs" => {
                 let w = width(i.ty())?;
                 let x = a(self, 0)?;
@@ -204,6 +220,46 @@ impl FnLower<'_> {
             }
             "trap" | "debugtrap" | "ubsantrap" => self.emit(Inst::Unreachable),
             _ => return Err(format!("the intrinsic llvm.{name}")),
+        }
+        Ok(())
+    }
+    /// `llvm.fshl`/`fshr` (rotates are the common case) from shifts: the
+    /// shift taken modulo the width `w`, and the other half shifted in
+    /// two steps (`(y >> 1) >> (w - 1 - s)`), so that a shift by 0 gives
+    /// the unshifted operand instead of a shift by the full width.
+    fn funnel_shift(
+        &mut self,
+        left: bool,
+        w: Width,
+        dst: Reg,
+        [x, y, s]: [Reg; 3],
+    ) -> Result<(), Unsupported> {
+        use bc::BinOp::*;
+        let top = self.constant(u64::from(w.bits() - 1))?;
+        let one = self.constant(1)?;
+        let [amount, near, half, rest, far] = [(); 5].map(|()| self.fresh());
+        let (amount, near, half, rest, far) = (amount?, near?, half?, rest?, far?);
+        // fshl: x << s | y >> (w - s); fshr: x << (w - s) | y >> s.
+        let (near_op, far_op, near_src, far_src) = if left {
+            (Shl, LShr, x, y)
+        } else {
+            (LShr, Shl, y, x)
+        };
+        for (op, d, a, b) in [
+            (And, amount, s, top),
+            (near_op, near, near_src, amount),
+            (far_op, half, far_src, one),
+            (Sub, rest, top, amount),
+            (far_op, far, half, rest),
+            (Or, dst, near, far),
+        ] {
+            self.emit(Inst::Bin {
+                op,
+                w,
+                dst: d,
+                a,
+                b,
+            });
         }
         Ok(())
     }

@@ -37,6 +37,8 @@ pub struct FnLower<'a> {
     fixes: Vec<Fix>,
     /// Edge stubs: moves, then a jump to the block.
     stubs: Vec<(Vec<Inst>, Block)>,
+    /// The block laid out after the one being lowered.
+    next_block: Option<Block>,
 }
 
 pub fn width(t: Type) -> Result<Width, Unsupported> {
@@ -180,6 +182,7 @@ impl<'a> FnLower<'a> {
             starts: HashMap::new(),
             fixes: Vec::new(),
             stubs: Vec::new(),
+            next_block: None,
         }
     }
 
@@ -316,7 +319,9 @@ impl<'a> FnLower<'a> {
         let blocks = f.blocks();
         for b in &blocks {
             for i in b.instructions() {
-                if i.ty().kind() != Kind::Void {
+                if let Some(r) = self.same_register(i) {
+                    self.regs.insert(i, r);
+                } else if i.ty().kind() != Kind::Void {
                     let r = self.fresh()?;
                     if pair(i.ty()).is_some() || is_wide(i.ty()) {
                         self.fresh()?;
@@ -325,7 +330,8 @@ impl<'a> FnLower<'a> {
                 }
             }
         }
-        for b in &blocks {
+        for (k, b) in blocks.iter().enumerate() {
+            self.next_block = blocks.get(k + 1).copied();
             self.starts.insert(*b, self.body.len());
             for i in b.instructions() {
                 let dst = self.regs.get(&i).copied().unwrap_or(0);
@@ -373,6 +379,37 @@ impl<'a> FnLower<'a> {
         })
     }
 
+    /// The register of a value that is its operand's bits unchanged (a
+    /// zero-extension, pointer or bit cast, `freeze`), if it can share
+    /// that operand's register instead of copying it: one written once,
+    /// where it is defined (an argument or an instruction other than a
+    /// phi, which edges write). Such a register holds the value of the
+    /// operand's latest execution, which is the one the cast saw: the
+    /// operand's definition dominates the cast's, the cast's every use,
+    /// so no path reaches a use through the definition again without the
+    /// cast again.
+    fn same_register(&self, i: Value) -> Option<Reg> {
+        use Opcode::*;
+        let op = i.opcode()?;
+        if !matches!(op, LLVMZExt | LLVMIntToPtr | LLVMBitCast | LLVMFreeze) {
+            return None;
+        }
+        let x = i.operand(0);
+        let kinds_ok = [x.ty(), i.ty()].iter().all(|t| {
+            matches!(
+                t.kind(),
+                Kind::Int(1..=64) | Kind::Pointer | Kind::Float | Kind::Double
+            )
+        });
+        let written_once = x.is_argument()
+            || (x.is_instruction() && x.opcode() != Some(LLVMPHI));
+        if kinds_ok && written_once {
+            self.regs.get(&x).copied()
+        } else {
+            None
+        }
+    }
+
     /// The parallel moves into `to`'s phis along the edge from `from`.
     fn edge_moves(&mut self, from: Block, to: Block) -> Result<Vec<Inst>, Unsupported> {
         let mut pairs = Vec::new();
@@ -392,15 +429,33 @@ impl<'a> FnLower<'a> {
                 pairs.push((self.regs[&i] + 1, src + 1));
             }
         }
+        self.sequential(pairs)
+    }
+
+    /// Moves that do what the parallel copy `pairs` (destination, source)
+    /// does: each destination written once no remaining move reads it; a
+    /// cycle (`a, b = b, a`) broken by saving one destination first.
+    fn sequential(&mut self, mut pairs: Vec<(Reg, Reg)>) -> Result<Vec<Inst>, Unsupported> {
+        pairs.retain(|(d, s)| d != s);
         let mut moves = Vec::new();
-        let mut temps = Vec::new();
-        for &(_, src) in &pairs {
-            let t = self.fresh()?;
-            moves.push(Inst::Move { dst: t, src });
-            temps.push(t);
-        }
-        for (&(dst, _), t) in pairs.iter().zip(temps) {
-            moves.push(Inst::Move { dst, src: t });
+        while !pairs.is_empty() {
+            let free = pairs
+                .iter()
+                .position(|&(d, _)| pairs.iter().all(|&(_, s)| s != d));
+            match free {
+                Some(k) => {
+                    let (dst, src) = pairs.remove(k);
+                    moves.push(Inst::Move { dst, src });
+                }
+                None => {
+                    let (d, _) = pairs[0];
+                    let t = self.fresh()?;
+                    moves.push(Inst::Move { dst: t, src: d });
+                    for (_, s) in pairs.iter_mut().filter(|(_, s)| *s == d) {
+                        *s = t;
+                    }
+                }
+            }
         }
         Ok(moves)
     }
@@ -506,13 +561,16 @@ impl<'a> FnLower<'a> {
                 } else {
                     let moves = self.edge_moves(from, succ[0])?;
                     self.body.extend(moves);
-                    let at = self.body.len();
-                    self.emit(Inst::Jump { to: 0 });
-                    self.fixes.push(Fix::Block {
-                        at,
-                        n: 0,
-                        block: succ[0],
-                    });
+                    // Into the block laid out next: no jump needed.
+                    if self.next_block != Some(succ[0]) {
+                        let at = self.body.len();
+                        self.emit(Inst::Jump { to: 0 });
+                        self.fixes.push(Fix::Block {
+                            at,
+                            n: 0,
+                            block: succ[0],
+                        });
+                    }
                 }
             }
             LLVMSwitch => {
@@ -649,7 +707,9 @@ impl<'a> FnLower<'a> {
                 }
                 width(from).or_else(|_| float(from).map(|_| Width::W64))?;
                 let x = a(self, 0)?;
-                self.emit(Inst::Move { dst, src: x });
+                if x != dst {
+                    self.emit(Inst::Move { dst, src: x });
+                }
             }
             LLVMSExt => {
                 let x = a(self, 0)?;
@@ -824,8 +884,20 @@ impl<'a> FnLower<'a> {
             cur = out;
             started = true;
         }
-        let _ = started;
-        self.emit(Inst::Move { dst, src: cur });
+        // The last step writes the result register itself.
+        let last = if self.in_prologue {
+            self.prologue.last_mut()
+        } else {
+            self.body.last_mut()
+        };
+        match last {
+            Some(Inst::AddImm { dst: d, .. } | Inst::Offset { dst: d, .. })
+                if started && *d == cur =>
+            {
+                *d = dst
+            }
+            _ => self.emit(Inst::Move { dst, src: cur }),
+        }
         Ok(())
     }
 }

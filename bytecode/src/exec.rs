@@ -1,0 +1,426 @@
+//! The interpreter's execution form of a function's code: made once, when
+//! the interpreter is made, from validated [`Inst`]s. The file's
+//! instructions say an operation and its width or predicate as operands
+//! (`Bin { op, w, .. }`), which costs the loop a second dispatch on every
+//! step; here the frequent ones are operations of their own, one dispatch
+//! each (`Add32`, `BrSlt64`, `Load4`), in a small `Copy` value.
+//!
+//! One [`Op`] per `Inst`, at the same position, so jump targets and the
+//! saved position of a frame mean the same in both; an instruction with no
+//! fast form is [`Op::Other`] and runs from its `Inst`.
+//!
+//! Registers hold canonical values (narrow integers zero-extended), so
+//! `and`/`or`/`xor`, equality and unsigned comparisons are width-blind,
+//! and 64-bit operations need no mask. A comparison `a > b` is `b < a`:
+//! only `<` and `<=` have ops of their own.
+
+use crate::format::*;
+
+/// An operation in execution form (registers are the frame's, as in
+/// [`Inst`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Op {
+    Const {
+        d: Reg,
+        v: u64,
+    },
+    Move {
+        d: Reg,
+        s: Reg,
+    },
+    AddImm {
+        d: Reg,
+        a: Reg,
+        imm: i64,
+    },
+    Offset {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+    },
+    Add64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sub64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Mul64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Add32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sub32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Mul32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    And {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Or {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Xor {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Shl64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LShr64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    AShr64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Shl32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    LShr32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    AShr32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// `a == b`, `a != b`, `a < b`, `a <= b` as 0 or 1.
+    Eq {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Ne {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Ult {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Ule {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Slt64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sle64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Slt32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sle32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// Compare and branch: to `t` when it holds, else to `e`.
+    BrEq {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrNe {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrUlt {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrUle {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrSlt64 {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrSle64 {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrSlt32 {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    BrSle32 {
+        a: Reg,
+        b: Reg,
+        t: Target,
+        e: Target,
+    },
+    Branch {
+        c: Reg,
+        t: Target,
+        e: Target,
+    },
+    Jump {
+        to: Target,
+    },
+    Select {
+        d: Reg,
+        c: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Load1 {
+        d: Reg,
+        addr: Reg,
+    },
+    Load2 {
+        d: Reg,
+        addr: Reg,
+    },
+    Load4 {
+        d: Reg,
+        addr: Reg,
+    },
+    Load8 {
+        d: Reg,
+        addr: Reg,
+    },
+    Store1 {
+        addr: Reg,
+        s: Reg,
+    },
+    Store2 {
+        addr: Reg,
+        s: Reg,
+    },
+    Store4 {
+        addr: Reg,
+        s: Reg,
+    },
+    Store8 {
+        addr: Reg,
+        s: Reg,
+    },
+    /// Zero-extension is a move of a canonical value; these keep the low
+    /// bits, and sign-extend 32 to 64 bits.
+    Trunc32 {
+        d: Reg,
+        a: Reg,
+    },
+    Trunc8 {
+        d: Reg,
+        a: Reg,
+    },
+    Trunc1 {
+        d: Reg,
+        a: Reg,
+    },
+    Sext32To64 {
+        d: Reg,
+        a: Reg,
+    },
+    F64Add {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    F64Sub {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    F64Mul {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    F64Div {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    /// No fast form: run the `Inst` at this position.
+    Other,
+}
+
+// The loop copies an op out of the code on every step: keep it two words.
+const _: () = assert!(core::mem::size_of::<Op>() <= 16);
+
+/// The execution form of `code` (one op per instruction).
+pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
+    code.iter().map(op).collect()
+}
+
+fn op(inst: &Inst) -> Op {
+    use IntPred::*;
+    use Width::*;
+    match *inst {
+        Inst::Const { dst, value } => Op::Const { d: dst, v: value },
+        Inst::Move { dst, src } => Op::Move { d: dst, s: src },
+        Inst::AddImm { dst, a, imm } => Op::AddImm { d: dst, a, imm },
+        Inst::Offset {
+            dst,
+            base,
+            index,
+            scale,
+        } => match i32::try_from(scale) {
+            Ok(scale) => Op::Offset {
+                d: dst,
+                base,
+                index,
+                scale,
+            },
+            Err(_) => Op::Other,
+        },
+        Inst::Bin {
+            op,
+            w,
+            dst: d,
+            a,
+            b,
+        } => match (op, w) {
+            (BinOp::Add, W64) => Op::Add64 { d, a, b },
+            (BinOp::Sub, W64) => Op::Sub64 { d, a, b },
+            (BinOp::Mul, W64) => Op::Mul64 { d, a, b },
+            (BinOp::Add, W32) => Op::Add32 { d, a, b },
+            (BinOp::Sub, W32) => Op::Sub32 { d, a, b },
+            (BinOp::Mul, W32) => Op::Mul32 { d, a, b },
+            (BinOp::And, _) => Op::And { d, a, b },
+            (BinOp::Or, _) => Op::Or { d, a, b },
+            (BinOp::Xor, _) => Op::Xor { d, a, b },
+            (BinOp::Shl, W64) => Op::Shl64 { d, a, b },
+            (BinOp::LShr, W64) => Op::LShr64 { d, a, b },
+            (BinOp::AShr, W64) => Op::AShr64 { d, a, b },
+            (BinOp::Shl, W32) => Op::Shl32 { d, a, b },
+            (BinOp::LShr, W32) => Op::LShr32 { d, a, b },
+            (BinOp::AShr, W32) => Op::AShr32 { d, a, b },
+            _ => Op::Other,
+        },
+        Inst::ICmp { p, w, dst: d, a, b } => match (p, w) {
+            (Eq, _) => Op::Eq { d, a, b },
+            (Ne, _) => Op::Ne { d, a, b },
+            (Ult, _) => Op::Ult { d, a, b },
+            (Ule, _) => Op::Ule { d, a, b },
+            (Ugt, _) => Op::Ult { d, a: b, b: a },
+            (Uge, _) => Op::Ule { d, a: b, b: a },
+            (Slt, W64) => Op::Slt64 { d, a, b },
+            (Sle, W64) => Op::Sle64 { d, a, b },
+            (Sgt, W64) => Op::Slt64 { d, a: b, b: a },
+            (Sge, W64) => Op::Sle64 { d, a: b, b: a },
+            (Slt, W32) => Op::Slt32 { d, a, b },
+            (Sle, W32) => Op::Sle32 { d, a, b },
+            (Sgt, W32) => Op::Slt32 { d, a: b, b: a },
+            (Sge, W32) => Op::Sle32 { d, a: b, b: a },
+            _ => Op::Other,
+        },
+        Inst::CmpBranch {
+            p,
+            w,
+            a,
+            b,
+            then: t,
+            els: e,
+        } => match (p, w) {
+            (Eq, _) => Op::BrEq { a, b, t, e },
+            (Ne, _) => Op::BrNe { a, b, t, e },
+            (Ult, _) => Op::BrUlt { a, b, t, e },
+            (Ule, _) => Op::BrUle { a, b, t, e },
+            (Ugt, _) => Op::BrUlt { a: b, b: a, t, e },
+            (Uge, _) => Op::BrUle { a: b, b: a, t, e },
+            (Slt, W64) => Op::BrSlt64 { a, b, t, e },
+            (Sle, W64) => Op::BrSle64 { a, b, t, e },
+            (Sgt, W64) => Op::BrSlt64 { a: b, b: a, t, e },
+            (Sge, W64) => Op::BrSle64 { a: b, b: a, t, e },
+            (Slt, W32) => Op::BrSlt32 { a, b, t, e },
+            (Sle, W32) => Op::BrSle32 { a, b, t, e },
+            (Sgt, W32) => Op::BrSlt32 { a: b, b: a, t, e },
+            (Sge, W32) => Op::BrSle32 { a: b, b: a, t, e },
+            _ => Op::Other,
+        },
+        Inst::Branch { cond, then, els } => Op::Branch {
+            c: cond,
+            t: then,
+            e: els,
+        },
+        Inst::Jump { to } => Op::Jump { to },
+        Inst::Select { dst, cond, a, b } => Op::Select {
+            d: dst,
+            c: cond,
+            a,
+            b,
+        },
+        Inst::Load { size, dst: d, addr } => match size {
+            Size::B1 => Op::Load1 { d, addr },
+            Size::B2 => Op::Load2 { d, addr },
+            Size::B4 => Op::Load4 { d, addr },
+            Size::B8 => Op::Load8 { d, addr },
+        },
+        Inst::Store { size, addr, src: s } => match size {
+            Size::B1 => Op::Store1 { addr, s },
+            Size::B2 => Op::Store2 { addr, s },
+            Size::B4 => Op::Store4 { addr, s },
+            Size::B8 => Op::Store8 { addr, s },
+        },
+        Inst::Cast { op, dst: d, a } => match op {
+            Cast::Trunc(W32) => Op::Trunc32 { d, a },
+            Cast::Trunc(W8) => Op::Trunc8 { d, a },
+            Cast::Trunc(W1) => Op::Trunc1 { d, a },
+            Cast::SExt { from: W32, to: W64 } => Op::Sext32To64 { d, a },
+            _ => Op::Other,
+        },
+        Inst::F64Add { dst: d, a, b } => Op::F64Add { d, a, b },
+        Inst::F64Sub { dst: d, a, b } => Op::F64Sub { d, a, b },
+        Inst::F64Mul { dst: d, a, b } => Op::F64Mul { d, a, b },
+        Inst::F64Div { dst: d, a, b } => Op::F64Div { d, a, b },
+        _ => Op::Other,
+    }
+}
