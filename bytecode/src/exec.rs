@@ -288,6 +288,117 @@ pub(crate) enum Op {
         a: Reg,
         b: Reg,
     },
+    F64MulAdd {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+    },
+    /// Signed 32-bit integer to double.
+    I32ToF64 {
+        d: Reg,
+        a: Reg,
+    },
+    I64ToF64 {
+        d: Reg,
+        a: Reg,
+    },
+    /// Division and remainder (a zero divisor, or the minimum by -1 for
+    /// the signed ones, traps).
+    SDiv32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    SRem32 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    SDiv64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    SRem64 {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    UDiv {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    URem {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    // Two instructions in one dispatch (the second still has its own op,
+    // for jumps that land on it): a phi's move and the jump after it, an
+    // address and the load or store through it.
+    MoveJump {
+        d: Reg,
+        s: Reg,
+        to: Target,
+    },
+    OffsetLoad1 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetLoad2 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetLoad4 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetLoad8 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetStore1 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetStore2 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetStore4 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
+    OffsetStore8 {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i32,
+        v: Reg,
+    },
     /// No fast form: run the `Inst` at this position.
     Other,
 }
@@ -297,7 +408,99 @@ const _: () = assert!(core::mem::size_of::<Op>() <= 16);
 
 /// The execution form of `code` (one op per instruction).
 pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
-    code.iter().map(op).collect()
+    code.iter()
+        .enumerate()
+        .map(|(k, inst)| {
+            code.get(k + 1)
+                .and_then(|next| pair(inst, next))
+                .unwrap_or(op(inst))
+        })
+        .collect()
+}
+
+/// The op that does `first` and then `next` (the instruction after it),
+/// where there is one.
+fn pair(first: &Inst, next: &Inst) -> Option<Op> {
+    let (d, base, index, scale) = match *first {
+        Inst::Move { dst, src } => {
+            return match *next {
+                Inst::Jump { to } => Some(Op::MoveJump { d: dst, s: src, to }),
+                _ => None,
+            };
+        }
+        Inst::Offset {
+            dst,
+            base,
+            index,
+            scale,
+        } => (dst, base, index, i32::try_from(scale).ok()?),
+        _ => return None,
+    };
+    Some(match *next {
+        Inst::Load { size, dst: v, addr } if addr == d => match size {
+            Size::B1 => Op::OffsetLoad1 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+            Size::B2 => Op::OffsetLoad2 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+            Size::B4 => Op::OffsetLoad4 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+            Size::B8 => Op::OffsetLoad8 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+        },
+        // The stored value is read after the address is written: it may
+        // be the same register.
+        Inst::Store { size, addr, src: v } if addr == d => match size {
+            Size::B1 => Op::OffsetStore1 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+            Size::B2 => Op::OffsetStore2 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+            Size::B4 => Op::OffsetStore4 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+            Size::B8 => Op::OffsetStore8 {
+                d,
+                base,
+                index,
+                scale,
+                v,
+            },
+        },
+        _ => return None,
+    })
 }
 
 fn op(inst: &Inst) -> Op {
@@ -343,6 +546,13 @@ fn op(inst: &Inst) -> Op {
             (BinOp::Shl, W32) => Op::Shl32 { d, a, b },
             (BinOp::LShr, W32) => Op::LShr32 { d, a, b },
             (BinOp::AShr, W32) => Op::AShr32 { d, a, b },
+            (BinOp::SDiv, W32) => Op::SDiv32 { d, a, b },
+            (BinOp::SRem, W32) => Op::SRem32 { d, a, b },
+            (BinOp::SDiv, W64) => Op::SDiv64 { d, a, b },
+            (BinOp::SRem, W64) => Op::SRem64 { d, a, b },
+            // Canonical operands: unsigned division is width-blind.
+            (BinOp::UDiv, _) => Op::UDiv { d, a, b },
+            (BinOp::URem, _) => Op::URem { d, a, b },
             _ => Op::Other,
         },
         Inst::ICmp { p, w, dst: d, a, b } => match (p, w) {
@@ -415,12 +625,27 @@ fn op(inst: &Inst) -> Op {
             Cast::Trunc(W8) => Op::Trunc8 { d, a },
             Cast::Trunc(W1) => Op::Trunc1 { d, a },
             Cast::SExt { from: W32, to: W64 } => Op::Sext32To64 { d, a },
+            Cast::SiToFp {
+                from: W32,
+                to: Float::F64,
+            } => Op::I32ToF64 { d, a },
+            Cast::SiToFp {
+                from: W64,
+                to: Float::F64,
+            } => Op::I64ToF64 { d, a },
             _ => Op::Other,
         },
         Inst::F64Add { dst: d, a, b } => Op::F64Add { d, a, b },
         Inst::F64Sub { dst: d, a, b } => Op::F64Sub { d, a, b },
         Inst::F64Mul { dst: d, a, b } => Op::F64Mul { d, a, b },
         Inst::F64Div { dst: d, a, b } => Op::F64Div { d, a, b },
+        Inst::FMulAdd {
+            f: Float::F64,
+            dst: d,
+            a,
+            b,
+            c,
+        } => Op::F64MulAdd { d, a, b, c },
         _ => Op::Other,
     }
 }

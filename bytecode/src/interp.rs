@@ -12,6 +12,7 @@ use crate::exec::{self, Op};
 use crate::format::*;
 use crate::mem;
 use crate::ops::{bin, bin128, cast, fbin, fcmp, fun, icmp, icmp128, overflow, wide};
+use crate::step::{self, WINDOW};
 use alloc::vec::Vec;
 
 /// What the interpreter needs from its host.
@@ -106,11 +107,9 @@ pub struct Interp<'m> {
     sp: core::cell::Cell<usize>,
     /// Each function's code in execution form (empty where it has none).
     ops: Vec<Vec<Op>>,
+    /// Register files of calls that have returned, for the next ones.
+    files: core::cell::RefCell<Vec<Vec<u64>>>,
 }
-
-/// Registers a frame can name (`Reg` is 16 bits): the loop sees its
-/// frame's registers as an array this long, so no access needs a check.
-const WINDOW: usize = 1 << 16;
 
 /// The registers of the frame whose first is `base`, growing the register
 /// file so that all `WINDOW` exist (those above the frame's are its
@@ -165,6 +164,7 @@ impl<'m> Interp<'m> {
             module,
             stack: mem::Region::new(STACK_BYTES),
             sp: core::cell::Cell::new(0),
+            files: core::cell::RefCell::new(Vec::new()),
             ops: module
                 .functions
                 .iter()
@@ -220,13 +220,17 @@ impl<'m> Interp<'m> {
     ) -> Result<[u64; 2], Trap> {
         let mark = self.sp.get();
         let mut frames: Vec<Frame> = Vec::new();
-        let mut regs: Vec<u64> = Vec::new();
+        // A register file from an earlier call (growing one costs clearing
+        // it: a callback called a million times must not pay that each
+        // time); one of its own for a call made while another runs.
+        let mut regs: Vec<u64> = self.files.borrow_mut().pop().unwrap_or_default();
         let result = self
             .enter(&mut regs, &mut frames, func, args, (None, None), va)
             .and_then(|()| self.run(m, &mut regs, &mut frames, 0))
             .map(|v| v.unwrap_or([0; 2]));
         // A trap leaves frames behind: their memory goes with them.
         self.sp.set(mark);
+        self.files.borrow_mut().push(regs);
         result
     }
 
@@ -300,538 +304,441 @@ impl<'m> Interp<'m> {
         loop {
             let op = &ops[pc];
             pc += 1;
-            // The frequent operations (`exec`); their registers are
-            // canonical, so most need no mask.
-            macro_rules! set {
-                ($d:expr, $v:expr) => {{
-                    let v = $v;
-                    fr[$d as usize] = v
-                }};
+            if step::step(op, fr, &mut pc)? {
+                continue;
             }
-            macro_rules! get {
-                ($r:expr) => {
-                    fr[$r as usize]
-                };
-            }
-            macro_rules! branch {
-                ($cond:expr, $t:expr, $e:expr) => {
-                    pc = if $cond { $t } else { $e } as usize
-                };
-            }
-            match *op {
-                Op::Const { d, v } => set!(d, v),
-                Op::Move { d, s } => set!(d, get!(s)),
-                Op::AddImm { d, a, imm } => set!(d, get!(a).wrapping_add(imm as u64)),
-                Op::Offset {
-                    d,
+            // The rest, from the instruction itself.
+            let inst = &code[pc - 1];
+            match inst {
+                Inst::Const { dst, value } => fr[*dst as usize] = *value,
+                Inst::Addr { dst, sym } => fr[*dst as usize] = m.symbol(*sym),
+                Inst::FuncAddr { dst, func } => fr[*dst as usize] = m.function_address(*func),
+                Inst::Move { dst, src } => fr[*dst as usize] = fr[*src as usize],
+                Inst::Bin { op, w, dst, a, b } => {
+                    let v = bin(*op, *w, fr[*a as usize], fr[*b as usize])?;
+                    fr[*dst as usize] = v;
+                }
+                Inst::Abs { w, dst, a } => {
+                    fr[*dst as usize] = mask(*w, sext(*w, fr[*a as usize]).wrapping_abs() as u64)
+                }
+                Inst::FBin { op, f, dst, a, b } => {
+                    fr[*dst as usize] = fbin(*op, *f, fr[*a as usize], fr[*b as usize])
+                }
+                Inst::F64Add { dst, a, b } => {
+                    fr[*dst as usize] =
+                        (f64_of(fr[*a as usize]) + f64_of(fr[*b as usize])).to_bits()
+                }
+                Inst::F64Sub { dst, a, b } => {
+                    fr[*dst as usize] =
+                        (f64_of(fr[*a as usize]) - f64_of(fr[*b as usize])).to_bits()
+                }
+                Inst::F64Mul { dst, a, b } => {
+                    fr[*dst as usize] =
+                        (f64_of(fr[*a as usize]) * f64_of(fr[*b as usize])).to_bits()
+                }
+                Inst::F64Div { dst, a, b } => {
+                    fr[*dst as usize] =
+                        (f64_of(fr[*a as usize]) / f64_of(fr[*b as usize])).to_bits()
+                }
+                Inst::FUn { op, f, dst, a } => fr[*dst as usize] = fun(*op, *f, fr[*a as usize]),
+                Inst::FMulAdd { f, dst, a, b, c } => {
+                    let (a, b, c) = (fr[*a as usize], fr[*b as usize], fr[*c as usize]);
+                    fr[*dst as usize] = match f {
+                        Float::F32 => from_f32(f32_of(a) * f32_of(b) + f32_of(c)),
+                        Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
+                    }
+                }
+                Inst::Wide { op, dst, a, b } => {
+                    let x = wide(fr[*a as usize], fr[*a as usize + 1]);
+                    let y = wide(fr[*b as usize], fr[*b as usize + 1]);
+                    let v = bin128(*op, x, y)?;
+                    fr[*dst as usize] = v as u64;
+                    fr[*dst as usize + 1] = (v >> 64) as u64;
+                }
+                Inst::Overflow {
+                    op,
+                    signed,
+                    w,
+                    dst,
+                    a,
+                    b,
+                } => {
+                    let (x, y) = (fr[*a as usize], fr[*b as usize]);
+                    let (value, overflowed) = overflow(*op, *signed, *w, x, y);
+                    fr[*dst as usize] = value;
+                    fr[*dst as usize + 1] = overflowed as u64;
+                }
+                Inst::WideCmp { p, dst, a, b } => {
+                    let x = wide(fr[*a as usize], fr[*a as usize + 1]);
+                    let y = wide(fr[*b as usize], fr[*b as usize + 1]);
+                    fr[*dst as usize] = icmp128(*p, x, y) as u64;
+                }
+                Inst::WideExt {
+                    signed,
+                    from,
+                    dst,
+                    a,
+                } => {
+                    let v = fr[*a as usize];
+                    let x = if *signed {
+                        sext(*from, v) as i128 as u128
+                    } else {
+                        mask(*from, v) as u128
+                    };
+                    fr[*dst as usize] = x as u64;
+                    fr[*dst as usize + 1] = (x >> 64) as u64;
+                }
+                Inst::WideTrunc { to, dst, a } => fr[*dst as usize] = mask(*to, fr[*a as usize]),
+                Inst::WideFloat {
+                    signed,
+                    to_float,
+                    f,
+                    dst,
+                    a,
+                } => {
+                    if *to_float {
+                        let x = wide(fr[*a as usize], fr[*a as usize + 1]);
+                        fr[*dst as usize] = match (f, signed) {
+                            (Float::F32, true) => from_f32(x as i128 as f32),
+                            (Float::F32, false) => from_f32(x as f32),
+                            (Float::F64, true) => (x as i128 as f64).to_bits(),
+                            (Float::F64, false) => (x as f64).to_bits(),
+                        };
+                    } else {
+                        let v = fr[*a as usize];
+                        let x = match f {
+                            Float::F32 => f32_of(v) as f64,
+                            Float::F64 => f64_of(v),
+                        };
+                        let bits = if *signed {
+                            x as i128 as u128
+                        } else {
+                            x as u128
+                        };
+                        fr[*dst as usize] = bits as u64;
+                        fr[*dst as usize + 1] = (bits >> 64) as u64;
+                    }
+                }
+                Inst::ICmp { p, w, dst, a, b } => {
+                    fr[*dst as usize] = icmp(*p, *w, fr[*a as usize], fr[*b as usize]) as u64
+                }
+                Inst::FCmp { p, f, dst, a, b } => {
+                    fr[*dst as usize] = fcmp(*p, *f, fr[*a as usize], fr[*b as usize]) as u64
+                }
+                Inst::Cast { op, dst, a } => fr[*dst as usize] = cast(*op, fr[*a as usize]),
+                Inst::Select { dst, cond, a, b } => {
+                    let pick = if fr[*cond as usize] & 1 != 0 { a } else { b };
+                    fr[*dst as usize] = fr[*pick as usize];
+                }
+                Inst::Load { size, dst, addr } => {
+                    fr[*dst as usize] = mem::load(fr[*addr as usize], *size)
+                }
+                Inst::Store { size, addr, src } => {
+                    mem::store(fr[*addr as usize], *size, fr[*src as usize])
+                }
+                Inst::Offset {
+                    dst,
                     base: b,
                     index,
                     scale,
-                } => set!(
-                    d,
-                    get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64)
+                } => {
+                    let off = (fr[*index as usize] as i64).wrapping_mul(*scale);
+                    fr[*dst as usize] = fr[*b as usize].wrapping_add(off as u64);
+                }
+                Inst::AddImm { dst, a, imm } => {
+                    fr[*dst as usize] = fr[*a as usize].wrapping_add(*imm as u64)
+                }
+                Inst::Alloca { dst, size, align } => {
+                    let at = self.alloca(*size as u64, *align as u64)?;
+                    fr[*dst as usize] = at;
+                }
+                Inst::AllocaDyn {
+                    dst,
+                    count,
+                    elem,
+                    align,
+                } => {
+                    let size = fr[*count as usize]
+                        .checked_mul(*elem as u64)
+                        .ok_or(Trap::StackOverflow)?;
+                    let at = self.alloca(size, *align as u64)?;
+                    fr[*dst as usize] = at;
+                }
+                Inst::StackSave { dst } => fr[*dst as usize] = self.sp.get() as u64,
+                Inst::StackRestore { src } => {
+                    let to = fr[*src as usize] as usize;
+                    let mark = frames.last().map_or(0, |f| f.stack_mark);
+                    if to <= self.sp.get() && to >= mark {
+                        self.sp.set(to);
+                    }
+                }
+                Inst::MemCopy { dst, src, len } => {
+                    mem::copy(fr[*dst as usize], fr[*src as usize], fr[*len as usize])
+                }
+                Inst::MemSet { dst, byte, len } => mem::set(
+                    fr[*dst as usize],
+                    fr[*byte as usize] as u8,
+                    fr[*len as usize],
                 ),
-                Op::Add64 { d, a, b } => set!(d, get!(a).wrapping_add(get!(b))),
-                Op::Sub64 { d, a, b } => set!(d, get!(a).wrapping_sub(get!(b))),
-                Op::Mul64 { d, a, b } => set!(d, get!(a).wrapping_mul(get!(b))),
-                Op::Add32 { d, a, b } => set!(d, get!(a).wrapping_add(get!(b)) as u32 as u64),
-                Op::Sub32 { d, a, b } => set!(d, get!(a).wrapping_sub(get!(b)) as u32 as u64),
-                Op::Mul32 { d, a, b } => set!(d, get!(a).wrapping_mul(get!(b)) as u32 as u64),
-                Op::And { d, a, b } => set!(d, get!(a) & get!(b)),
-                Op::Or { d, a, b } => set!(d, get!(a) | get!(b)),
-                Op::Xor { d, a, b } => set!(d, get!(a) ^ get!(b)),
-                Op::Shl64 { d, a, b } => set!(d, get!(a) << (get!(b) & 63)),
-                Op::LShr64 { d, a, b } => set!(d, get!(a) >> (get!(b) & 63)),
-                Op::AShr64 { d, a, b } => set!(d, ((get!(a) as i64) >> (get!(b) & 63)) as u64),
-                Op::Shl32 { d, a, b } => set!(d, (get!(a) << (get!(b) & 31)) as u32 as u64),
-                Op::LShr32 { d, a, b } => set!(d, get!(a) >> (get!(b) & 31)),
-                Op::AShr32 { d, a, b } => {
-                    set!(d, ((get!(a) as u32 as i32) >> (get!(b) & 31)) as u32 as u64)
+                Inst::Jump { to } => pc = *to as usize,
+                Inst::Branch { cond, then, els } => {
+                    pc = if fr[*cond as usize] & 1 != 0 {
+                        *then
+                    } else {
+                        *els
+                    } as usize
                 }
-                Op::Eq { d, a, b } => set!(d, (get!(a) == get!(b)) as u64),
-                Op::Ne { d, a, b } => set!(d, (get!(a) != get!(b)) as u64),
-                Op::Ult { d, a, b } => set!(d, (get!(a) < get!(b)) as u64),
-                Op::Ule { d, a, b } => set!(d, (get!(a) <= get!(b)) as u64),
-                Op::Slt64 { d, a, b } => set!(d, ((get!(a) as i64) < get!(b) as i64) as u64),
-                Op::Sle64 { d, a, b } => set!(d, (get!(a) as i64 <= get!(b) as i64) as u64),
-                Op::Slt32 { d, a, b } => set!(d, ((get!(a) as i32) < get!(b) as i32) as u64),
-                Op::Sle32 { d, a, b } => set!(d, (get!(a) as i32 <= get!(b) as i32) as u64),
-                Op::BrEq { a, b, t, e } => branch!(get!(a) == get!(b), t, e),
-                Op::BrNe { a, b, t, e } => branch!(get!(a) != get!(b), t, e),
-                Op::BrUlt { a, b, t, e } => branch!(get!(a) < get!(b), t, e),
-                Op::BrUle { a, b, t, e } => branch!(get!(a) <= get!(b), t, e),
-                Op::BrSlt64 { a, b, t, e } => branch!((get!(a) as i64) < get!(b) as i64, t, e),
-                Op::BrSle64 { a, b, t, e } => branch!(get!(a) as i64 <= get!(b) as i64, t, e),
-                Op::BrSlt32 { a, b, t, e } => branch!((get!(a) as i32) < get!(b) as i32, t, e),
-                Op::BrSle32 { a, b, t, e } => branch!(get!(a) as i32 <= get!(b) as i32, t, e),
-                Op::Branch { c, t, e } => branch!(get!(c) & 1 != 0, t, e),
-                Op::Jump { to } => pc = to as usize,
-                Op::Select { d, c, a, b } => {
-                    set!(d, if get!(c) & 1 != 0 { get!(a) } else { get!(b) })
+                Inst::CmpBranch {
+                    p,
+                    w,
+                    a,
+                    b,
+                    then,
+                    els,
+                } => {
+                    pc = if icmp(*p, *w, fr[*a as usize], fr[*b as usize]) {
+                        *then
+                    } else {
+                        *els
+                    } as usize
                 }
-                Op::Load1 { d, addr } => set!(d, mem::load(get!(addr), Size::B1)),
-                Op::Load2 { d, addr } => set!(d, mem::load(get!(addr), Size::B2)),
-                Op::Load4 { d, addr } => set!(d, mem::load(get!(addr), Size::B4)),
-                Op::Load8 { d, addr } => set!(d, mem::load(get!(addr), Size::B8)),
-                Op::Store1 { addr, s } => mem::store(get!(addr), Size::B1, get!(s)),
-                Op::Store2 { addr, s } => mem::store(get!(addr), Size::B2, get!(s)),
-                Op::Store4 { addr, s } => mem::store(get!(addr), Size::B4, get!(s)),
-                Op::Store8 { addr, s } => mem::store(get!(addr), Size::B8, get!(s)),
-                Op::Trunc32 { d, a } => set!(d, get!(a) as u32 as u64),
-                Op::Trunc8 { d, a } => set!(d, get!(a) as u8 as u64),
-                Op::Trunc1 { d, a } => set!(d, get!(a) & 1),
-                Op::Sext32To64 { d, a } => set!(d, get!(a) as i32 as i64 as u64),
-                Op::F64Add { d, a, b } => set!(d, (f64_of(get!(a)) + f64_of(get!(b))).to_bits()),
-                Op::F64Sub { d, a, b } => set!(d, (f64_of(get!(a)) - f64_of(get!(b))).to_bits()),
-                Op::F64Mul { d, a, b } => set!(d, (f64_of(get!(a)) * f64_of(get!(b))).to_bits()),
-                Op::F64Div { d, a, b } => set!(d, (f64_of(get!(a)) / f64_of(get!(b))).to_bits()),
-                // The rest, from the instruction itself.
-                Op::Other => {
-                    let inst = &code[pc - 1];
-                    match inst {
-                        Inst::Const { dst, value } => fr[*dst as usize] = *value,
-                        Inst::Addr { dst, sym } => fr[*dst as usize] = m.symbol(*sym),
-                        Inst::FuncAddr { dst, func } => {
-                            fr[*dst as usize] = m.function_address(*func)
-                        }
-                        Inst::Move { dst, src } => fr[*dst as usize] = fr[*src as usize],
-                        Inst::Bin { op, w, dst, a, b } => {
-                            let v = bin(*op, *w, fr[*a as usize], fr[*b as usize])?;
-                            fr[*dst as usize] = v;
-                        }
-                        Inst::Abs { w, dst, a } => {
-                            fr[*dst as usize] =
-                                mask(*w, sext(*w, fr[*a as usize]).wrapping_abs() as u64)
-                        }
-                        Inst::FBin { op, f, dst, a, b } => {
-                            fr[*dst as usize] = fbin(*op, *f, fr[*a as usize], fr[*b as usize])
-                        }
-                        Inst::F64Add { dst, a, b } => {
-                            fr[*dst as usize] =
-                                (f64_of(fr[*a as usize]) + f64_of(fr[*b as usize])).to_bits()
-                        }
-                        Inst::F64Sub { dst, a, b } => {
-                            fr[*dst as usize] =
-                                (f64_of(fr[*a as usize]) - f64_of(fr[*b as usize])).to_bits()
-                        }
-                        Inst::F64Mul { dst, a, b } => {
-                            fr[*dst as usize] =
-                                (f64_of(fr[*a as usize]) * f64_of(fr[*b as usize])).to_bits()
-                        }
-                        Inst::F64Div { dst, a, b } => {
-                            fr[*dst as usize] =
-                                (f64_of(fr[*a as usize]) / f64_of(fr[*b as usize])).to_bits()
-                        }
-                        Inst::FUn { op, f, dst, a } => {
-                            fr[*dst as usize] = fun(*op, *f, fr[*a as usize])
-                        }
-                        Inst::FMulAdd { f, dst, a, b, c } => {
-                            let (a, b, c) = (fr[*a as usize], fr[*b as usize], fr[*c as usize]);
-                            fr[*dst as usize] = match f {
-                                Float::F32 => from_f32(f32_of(a) * f32_of(b) + f32_of(c)),
-                                Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
-                            }
-                        }
-                        Inst::Wide { op, dst, a, b } => {
-                            let x = wide(fr[*a as usize], fr[*a as usize + 1]);
-                            let y = wide(fr[*b as usize], fr[*b as usize + 1]);
-                            let v = bin128(*op, x, y)?;
-                            fr[*dst as usize] = v as u64;
-                            fr[*dst as usize + 1] = (v >> 64) as u64;
-                        }
-                        Inst::Overflow {
-                            op,
-                            signed,
-                            w,
-                            dst,
-                            a,
-                            b,
-                        } => {
-                            let (x, y) = (fr[*a as usize], fr[*b as usize]);
-                            let (value, overflowed) = overflow(*op, *signed, *w, x, y);
-                            fr[*dst as usize] = value;
-                            fr[*dst as usize + 1] = overflowed as u64;
-                        }
-                        Inst::WideCmp { p, dst, a, b } => {
-                            let x = wide(fr[*a as usize], fr[*a as usize + 1]);
-                            let y = wide(fr[*b as usize], fr[*b as usize + 1]);
-                            fr[*dst as usize] = icmp128(*p, x, y) as u64;
-                        }
-                        Inst::WideExt {
-                            signed,
-                            from,
-                            dst,
-                            a,
-                        } => {
-                            let v = fr[*a as usize];
-                            let x = if *signed {
-                                sext(*from, v) as i128 as u128
-                            } else {
-                                mask(*from, v) as u128
-                            };
-                            fr[*dst as usize] = x as u64;
-                            fr[*dst as usize + 1] = (x >> 64) as u64;
-                        }
-                        Inst::WideTrunc { to, dst, a } => {
-                            fr[*dst as usize] = mask(*to, fr[*a as usize])
-                        }
-                        Inst::WideFloat {
-                            signed,
-                            to_float,
-                            f,
-                            dst,
-                            a,
-                        } => {
-                            if *to_float {
-                                let x = wide(fr[*a as usize], fr[*a as usize + 1]);
-                                fr[*dst as usize] = match (f, signed) {
-                                    (Float::F32, true) => from_f32(x as i128 as f32),
-                                    (Float::F32, false) => from_f32(x as f32),
-                                    (Float::F64, true) => (x as i128 as f64).to_bits(),
-                                    (Float::F64, false) => (x as f64).to_bits(),
-                                };
-                            } else {
-                                let v = fr[*a as usize];
-                                let x = match f {
-                                    Float::F32 => f32_of(v) as f64,
-                                    Float::F64 => f64_of(v),
-                                };
-                                let bits = if *signed {
-                                    x as i128 as u128
-                                } else {
-                                    x as u128
-                                };
-                                fr[*dst as usize] = bits as u64;
-                                fr[*dst as usize + 1] = (bits >> 64) as u64;
-                            }
-                        }
-                        Inst::ICmp { p, w, dst, a, b } => {
-                            fr[*dst as usize] =
-                                icmp(*p, *w, fr[*a as usize], fr[*b as usize]) as u64
-                        }
-                        Inst::FCmp { p, f, dst, a, b } => {
-                            fr[*dst as usize] =
-                                fcmp(*p, *f, fr[*a as usize], fr[*b as usize]) as u64
-                        }
-                        Inst::Cast { op, dst, a } => fr[*dst as usize] = cast(*op, fr[*a as usize]),
-                        Inst::Select { dst, cond, a, b } => {
-                            let pick = if fr[*cond as usize] & 1 != 0 { a } else { b };
-                            fr[*dst as usize] = fr[*pick as usize];
-                        }
-                        Inst::Load { size, dst, addr } => {
-                            fr[*dst as usize] = mem::load(fr[*addr as usize], *size)
-                        }
-                        Inst::Store { size, addr, src } => {
-                            mem::store(fr[*addr as usize], *size, fr[*src as usize])
-                        }
-                        Inst::Offset {
-                            dst,
-                            base: b,
-                            index,
-                            scale,
-                        } => {
-                            let off = (fr[*index as usize] as i64).wrapping_mul(*scale);
-                            fr[*dst as usize] = fr[*b as usize].wrapping_add(off as u64);
-                        }
-                        Inst::AddImm { dst, a, imm } => {
-                            fr[*dst as usize] = fr[*a as usize].wrapping_add(*imm as u64)
-                        }
-                        Inst::Alloca { dst, size, align } => {
-                            let at = self.alloca(*size as u64, *align as u64)?;
-                            fr[*dst as usize] = at;
-                        }
-                        Inst::AllocaDyn {
-                            dst,
-                            count,
-                            elem,
-                            align,
-                        } => {
-                            let size = fr[*count as usize]
-                                .checked_mul(*elem as u64)
-                                .ok_or(Trap::StackOverflow)?;
-                            let at = self.alloca(size, *align as u64)?;
-                            fr[*dst as usize] = at;
-                        }
-                        Inst::StackSave { dst } => fr[*dst as usize] = self.sp.get() as u64,
-                        Inst::StackRestore { src } => {
-                            let to = fr[*src as usize] as usize;
-                            let mark = frames.last().map_or(0, |f| f.stack_mark);
-                            if to <= self.sp.get() && to >= mark {
-                                self.sp.set(to);
-                            }
-                        }
-                        Inst::MemCopy { dst, src, len } => {
-                            mem::copy(fr[*dst as usize], fr[*src as usize], fr[*len as usize])
-                        }
-                        Inst::MemSet { dst, byte, len } => mem::set(
-                            fr[*dst as usize],
-                            fr[*byte as usize] as u8,
-                            fr[*len as usize],
-                        ),
-                        Inst::Jump { to } => pc = *to as usize,
-                        Inst::Branch { cond, then, els } => {
-                            pc = if fr[*cond as usize] & 1 != 0 {
-                                *then
-                            } else {
-                                *els
-                            } as usize
-                        }
-                        Inst::CmpBranch {
-                            p,
-                            w,
-                            a,
-                            b,
-                            then,
-                            els,
-                        } => {
-                            pc = if icmp(*p, *w, fr[*a as usize], fr[*b as usize]) {
-                                *then
-                            } else {
-                                *els
-                            } as usize
-                        }
-                        Inst::Switch {
-                            w,
-                            value,
-                            default,
-                            cases,
-                        } => {
-                            let v = mask(*w, fr[*value as usize]);
-                            pc = cases
-                                .iter()
-                                .find(|(c, _)| *c == v)
-                                .map_or(*default, |(_, t)| *t)
-                                as usize;
-                        }
-                        Inst::Ret { .. } | Inst::Ret2 { .. } => {
-                            let v = match inst {
-                                Inst::Ret2 { a, b } => [fr[*a as usize], fr[*b as usize]],
-                                Inst::Ret { value } => [value.map_or(0, |v| fr[v as usize]), 0],
-                                _ => unreachable!(),
-                            };
-                            // Its registers stay allocated for the next call
-                            // (they are written before they are read).
-                            let done = frames.pop().expect("the returning frame");
-                            self.sp.set(done.stack_mark);
-                            match frames.last() {
-                                None => return Ok(Some(v)),
-                                Some(caller) => {
-                                    for (dst, v) in [done.ret, done.ret2].into_iter().zip(v) {
-                                        if let Some(dst) = dst {
-                                            regs[caller.base + dst as usize] = v;
-                                        }
-                                    }
-                                    if frames.len() == floor {
-                                        return Ok(None);
-                                    }
+                Inst::Switch {
+                    w,
+                    value,
+                    default,
+                    cases,
+                } => {
+                    let v = mask(*w, fr[*value as usize]);
+                    pc = cases
+                        .iter()
+                        .find(|(c, _)| *c == v)
+                        .map_or(*default, |(_, t)| *t) as usize;
+                }
+                Inst::Ret { .. } | Inst::Ret2 { .. } => {
+                    let v = match inst {
+                        Inst::Ret2 { a, b } => [fr[*a as usize], fr[*b as usize]],
+                        Inst::Ret { value } => [value.map_or(0, |v| fr[v as usize]), 0],
+                        _ => unreachable!(),
+                    };
+                    // Its registers stay allocated for the next call
+                    // (they are written before they are read).
+                    let done = frames.pop().expect("the returning frame");
+                    self.sp.set(done.stack_mark);
+                    match frames.last() {
+                        None => return Ok(Some(v)),
+                        Some(caller) => {
+                            for (dst, v) in [done.ret, done.ret2].into_iter().zip(v) {
+                                if let Some(dst) = dst {
+                                    regs[caller.base + dst as usize] = v;
                                 }
                             }
-                            (code, ops, pc, base) = resume(frames);
-                            fr = window(regs, base);
-                        }
-                        Inst::Call {
-                            callee,
-                            args,
-                            fixed,
-                            ret,
-                            ret2,
-                        } => {
-                            let values = || -> Vec<(u64, Class)> {
-                                args.iter().map(|&(a, c)| (fr[a as usize], c)).collect()
-                            };
-                            let target = match callee {
-                                Callee::Function(i) => match m.compiled(*i) {
-                                    None => Ok(*i),
-                                    Some(addr) => Err(addr),
-                                },
-                                Callee::Symbol(s) => Err(m.symbol(*s)),
-                                Callee::Indirect(p) => {
-                                    let addr = fr[*p as usize];
-                                    match m.function_at(addr) {
-                                        Some(i)
-                                            if m.compiled(i).is_none()
-                                                && matches!(
-                                                    module.functions[i as usize].body,
-                                                    Body::Code { .. }
-                                                ) =>
-                                        {
-                                            Ok(i)
-                                        }
-                                        _ => Err(addr),
-                                    }
-                                }
-                            };
-                            let variadic = (*fixed as usize) < args.len();
-                            match target {
-                                Err(addr) => {
-                                    let classes: Vec<Class> =
-                                        ret.iter().chain(ret2).map(|(_, c)| *c).collect();
-                                    let v = m.call_native(addr, &values(), variadic, &classes);
-                                    for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
-                                        fr[*dst as usize] = canonical(v, *c);
-                                    }
-                                }
-                                Ok(i) => {
-                                    if let Some(f) = frames.last_mut() {
-                                        f.pc = pc;
-                                    }
-                                    let callee_fn = &module.functions[i as usize];
-                                    let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
-                                    if callee_fn.variadic {
-                                        let placed = abi::place(values());
-                                        let (params, g, x, s) = abi::take(
-                                            &callee_fn.params,
-                                            &placed.gp,
-                                            &placed.xmm,
-                                            placed.stack.as_ptr() as u64,
-                                        );
-                                        let top = frames.last_mut().expect("caller");
-                                        top.outgoing = placed.stack;
-                                        let va = VarArgs {
-                                            gp: placed.gp,
-                                            xmm: placed.xmm,
-                                            stack: top.outgoing.as_ptr() as u64,
-                                            gp_used: g,
-                                            xmm_used: x,
-                                            stack_used: s,
-                                        };
-                                        self.enter(regs, frames, i, &params, dst, Some(va))?;
-                                        (code, ops, pc, base) = resume(frames);
-                                        fr = window(regs, base);
-                                    } else {
-                                        // Straight from the caller's registers into
-                                        // the callee's: no allocation on the way.
-                                        let Body::Code {
-                                            regs: n,
-                                            code: callee_code,
-                                        } = &callee_fn.body
-                                        else {
-                                            return Err(Trap::NotInterpretable(i));
-                                        };
-                                        let callee_base = frames.last().map_or(0, |f| f.end);
-                                        let end = callee_base + *n as usize;
-                                        if regs.len() < end {
-                                            regs.resize(end, 0);
-                                        }
-                                        for (k, (&(a, _), &c)) in
-                                            args.iter().zip(&callee_fn.params).enumerate()
-                                        {
-                                            let mut v = canonical(regs[base + a as usize], c);
-                                            if let Class::Memory { size } = c {
-                                                // The callee's own copy, as a
-                                                // native call's stack slots are.
-                                                let copy = self.alloca(size as u64, 8)?;
-                                                mem::copy(copy, v, size as u64);
-                                                v = copy;
-                                            }
-                                            regs[callee_base + k] = v;
-                                        }
-                                        frames.push(Frame {
-                                            code: callee_code,
-                                            ops: &self.ops[i as usize],
-                                            pc: 0,
-                                            base: callee_base,
-                                            end,
-                                            ret: dst.0,
-                                            ret2: dst.1,
-                                            stack_mark: self.sp.get(),
-                                            va: None,
-                                            outgoing: Vec::new(),
-                                        });
-                                        (code, ops, pc, base) = resume(frames);
-                                        fr = window(regs, base);
-                                    }
-                                }
+                            if frames.len() == floor {
+                                return Ok(None);
                             }
                         }
-                        Inst::CallReturnsTwice { callee, args, ret } => {
-                            let addr = match callee {
-                                Callee::Symbol(s) => m.symbol(*s),
-                                Callee::Indirect(p) => fr[*p as usize],
-                                Callee::Function(_) => unreachable!("refused by the validator"),
-                            };
-                            let mut a = [0u64; 2];
-                            for (k, &reg) in args.iter().enumerate() {
-                                a[k] = fr[reg as usize];
+                    }
+                    (code, ops, pc, base) = resume(frames);
+                    fr = window(regs, base);
+                }
+                Inst::Call {
+                    callee,
+                    args,
+                    fixed,
+                    ret,
+                    ret2,
+                } => {
+                    let values = || -> Vec<(u64, Class)> {
+                        args.iter().map(|&(a, c)| (fr[a as usize], c)).collect()
+                    };
+                    let target = match callee {
+                        Callee::Function(i) => match m.compiled(*i) {
+                            None => Ok(*i),
+                            Some(addr) => Err(addr),
+                        },
+                        Callee::Symbol(s) => Err(m.symbol(*s)),
+                        Callee::Indirect(p) => {
+                            let addr = fr[*p as usize];
+                            match m.function_at(addr) {
+                                Some(i)
+                                    if m.compiled(i).is_none()
+                                        && matches!(
+                                            module.functions[i as usize].body,
+                                            Body::Code { .. }
+                                        ) =>
+                                {
+                                    Ok(i)
+                                }
+                                _ => Err(addr),
                             }
+                        }
+                    };
+                    let variadic = (*fixed as usize) < args.len();
+                    match target {
+                        Err(addr) => {
+                            let classes: Vec<Class> =
+                                ret.iter().chain(ret2).map(|(_, c)| *c).collect();
+                            let v = m.call_native(addr, &values(), variadic, &classes);
+                            for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
+                                fr[*dst as usize] = canonical(v, *c);
+                            }
+                        }
+                        Ok(i) => {
                             if let Some(f) = frames.last_mut() {
                                 f.pc = pc;
                             }
-                            let depth = frames.len();
-                            let sp = self.sp.get();
-                            let ret = *ret;
-                            let mut outcome = None;
-                            let mut then = |value: u64| {
-                                // Back to the state right after the call (after a
-                                // longjmp, frames pushed since are gone).
-                                frames.truncate(depth);
-                                frames[depth - 1].pc = pc;
-                                self.sp.set(sp);
-                                if let Some((dst, c)) = ret {
-                                    regs[base + dst as usize] = canonical(value, c);
-                                }
-                                outcome = Some(self.run(m, regs, frames, depth - 1));
-                            };
-                            m.call_returns_twice(addr, a, &mut then);
-                            match outcome.expect("the continuation ran") {
-                                Ok(None) => {
-                                    (code, ops, pc, base) = resume(frames);
-                                    fr = window(regs, base);
-                                }
-                                done => return done,
-                            }
-                        }
-                        Inst::VaStart { list } => {
-                            let list = fr[*list as usize];
-                            let va = frames
-                                .last()
-                                .and_then(|f| f.va.as_deref().cloned())
-                                .unwrap_or(VarArgs {
-                                    gp: [0; 6],
-                                    xmm: [0; 8],
-                                    stack: 0,
-                                    gp_used: 6,
-                                    xmm_used: 8,
-                                    stack_used: 0,
-                                });
-                            // The register save area, as a native prologue makes it:
-                            // six general registers, then eight 16-byte XMM slots.
-                            let area = self.alloca(176, 16)?;
-                            for (i, v) in va.gp.iter().enumerate() {
-                                mem::store(area + 8 * i as u64, Size::B8, *v);
-                            }
-                            for (i, v) in va.xmm.iter().enumerate() {
-                                mem::store(area + 48 + 16 * i as u64, Size::B8, *v);
-                            }
-                            mem::store(list, Size::B4, 8 * va.gp_used as u64);
-                            mem::store(list + 4, Size::B4, 48 + 16 * va.xmm_used as u64);
-                            mem::store(list + 8, Size::B8, va.stack + 8 * va.stack_used as u64);
-                            mem::store(list + 16, Size::B8, area);
-                        }
-                        Inst::VaCopy { dst, src } => {
-                            mem::copy(fr[*dst as usize], fr[*src as usize], 24)
-                        }
-                        Inst::VaArg { dst, list, class } => {
-                            let list = fr[*list as usize];
-                            let (off_at, limit, step) = match class {
-                                Class::Int { .. } => (list, 48, 8),
-                                Class::F32 | Class::F64 => (list + 4, 176, 16),
-                                Class::Memory { .. } => unreachable!("refused by the validator"),
-                            };
-                            let off = mem::load(off_at, Size::B4);
-                            let v = if off < limit {
-                                mem::store(off_at, Size::B4, off + step);
-                                mem::load(mem::load(list + 16, Size::B8) + off, Size::B8)
+                            let callee_fn = &module.functions[i as usize];
+                            let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
+                            if callee_fn.variadic {
+                                let placed = abi::place(values());
+                                let (params, g, x, s) = abi::take(
+                                    &callee_fn.params,
+                                    &placed.gp,
+                                    &placed.xmm,
+                                    placed.stack.as_ptr() as u64,
+                                );
+                                let top = frames.last_mut().expect("caller");
+                                top.outgoing = placed.stack;
+                                let va = VarArgs {
+                                    gp: placed.gp,
+                                    xmm: placed.xmm,
+                                    stack: top.outgoing.as_ptr() as u64,
+                                    gp_used: g,
+                                    xmm_used: x,
+                                    stack_used: s,
+                                };
+                                self.enter(regs, frames, i, &params, dst, Some(va))?;
+                                (code, ops, pc, base) = resume(frames);
+                                fr = window(regs, base);
                             } else {
-                                let over = mem::load(list + 8, Size::B8);
-                                mem::store(list + 8, Size::B8, over + 8);
-                                mem::load(over, Size::B8)
-                            };
-                            fr[*dst as usize] = canonical(v, *class);
+                                // Straight from the caller's registers into
+                                // the callee's: no allocation on the way.
+                                let Body::Code {
+                                    regs: n,
+                                    code: callee_code,
+                                } = &callee_fn.body
+                                else {
+                                    return Err(Trap::NotInterpretable(i));
+                                };
+                                let callee_base = frames.last().map_or(0, |f| f.end);
+                                let end = callee_base + *n as usize;
+                                if regs.len() < end {
+                                    regs.resize(end, 0);
+                                }
+                                for (k, (&(a, _), &c)) in
+                                    args.iter().zip(&callee_fn.params).enumerate()
+                                {
+                                    let mut v = canonical(regs[base + a as usize], c);
+                                    if let Class::Memory { size } = c {
+                                        // The callee's own copy, as a
+                                        // native call's stack slots are.
+                                        let copy = self.alloca(size as u64, 8)?;
+                                        mem::copy(copy, v, size as u64);
+                                        v = copy;
+                                    }
+                                    regs[callee_base + k] = v;
+                                }
+                                frames.push(Frame {
+                                    code: callee_code,
+                                    ops: &self.ops[i as usize],
+                                    pc: 0,
+                                    base: callee_base,
+                                    end,
+                                    ret: dst.0,
+                                    ret2: dst.1,
+                                    stack_mark: self.sp.get(),
+                                    va: None,
+                                    outgoing: Vec::new(),
+                                });
+                                (code, ops, pc, base) = resume(frames);
+                                fr = window(regs, base);
+                            }
                         }
-                        Inst::Unreachable => return Err(Trap::Unreachable),
                     }
                 }
+                Inst::CallReturnsTwice { callee, args, ret } => {
+                    let addr = match callee {
+                        Callee::Symbol(s) => m.symbol(*s),
+                        Callee::Indirect(p) => fr[*p as usize],
+                        Callee::Function(_) => unreachable!("refused by the validator"),
+                    };
+                    let mut a = [0u64; 2];
+                    for (k, &reg) in args.iter().enumerate() {
+                        a[k] = fr[reg as usize];
+                    }
+                    if let Some(f) = frames.last_mut() {
+                        f.pc = pc;
+                    }
+                    let depth = frames.len();
+                    let sp = self.sp.get();
+                    let ret = *ret;
+                    let mut outcome = None;
+                    let mut then = |value: u64| {
+                        // Back to the state right after the call (after a
+                        // longjmp, frames pushed since are gone).
+                        frames.truncate(depth);
+                        frames[depth - 1].pc = pc;
+                        self.sp.set(sp);
+                        if let Some((dst, c)) = ret {
+                            regs[base + dst as usize] = canonical(value, c);
+                        }
+                        outcome = Some(self.run(m, regs, frames, depth - 1));
+                    };
+                    m.call_returns_twice(addr, a, &mut then);
+                    match outcome.expect("the continuation ran") {
+                        Ok(None) => {
+                            (code, ops, pc, base) = resume(frames);
+                            fr = window(regs, base);
+                        }
+                        done => return done,
+                    }
+                }
+                Inst::VaStart { list } => {
+                    let list = fr[*list as usize];
+                    let va = frames
+                        .last()
+                        .and_then(|f| f.va.as_deref().cloned())
+                        .unwrap_or(VarArgs {
+                            gp: [0; 6],
+                            xmm: [0; 8],
+                            stack: 0,
+                            gp_used: 6,
+                            xmm_used: 8,
+                            stack_used: 0,
+                        });
+                    // The register save area, as a native prologue makes it:
+                    // six general registers, then eight 16-byte XMM slots.
+                    let area = self.alloca(176, 16)?;
+                    for (i, v) in va.gp.iter().enumerate() {
+                        mem::store(area + 8 * i as u64, Size::B8, *v);
+                    }
+                    for (i, v) in va.xmm.iter().enumerate() {
+                        mem::store(area + 48 + 16 * i as u64, Size::B8, *v);
+                    }
+                    mem::store(list, Size::B4, 8 * va.gp_used as u64);
+                    mem::store(list + 4, Size::B4, 48 + 16 * va.xmm_used as u64);
+                    mem::store(list + 8, Size::B8, va.stack + 8 * va.stack_used as u64);
+                    mem::store(list + 16, Size::B8, area);
+                }
+                Inst::VaCopy { dst, src } => mem::copy(fr[*dst as usize], fr[*src as usize], 24),
+                Inst::VaArg { dst, list, class } => {
+                    let list = fr[*list as usize];
+                    let (off_at, limit, step) = match class {
+                        Class::Int { .. } => (list, 48, 8),
+                        Class::F32 | Class::F64 => (list + 4, 176, 16),
+                        Class::Memory { .. } => unreachable!("refused by the validator"),
+                    };
+                    let off = mem::load(off_at, Size::B4);
+                    let v = if off < limit {
+                        mem::store(off_at, Size::B4, off + step);
+                        mem::load(mem::load(list + 16, Size::B8) + off, Size::B8)
+                    } else {
+                        let over = mem::load(list + 8, Size::B8);
+                        mem::store(list + 8, Size::B8, over + 8);
+                        mem::load(over, Size::B8)
+                    };
+                    fr[*dst as usize] = canonical(v, *class);
+                }
+                Inst::Unreachable => return Err(Trap::Unreachable),
             }
         }
     }

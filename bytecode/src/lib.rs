@@ -1,9 +1,11 @@
 //! The interpreter tier's bytecode: the format ([`format`], versioned and
 //! encoded with postcard behind a checked header), the checks a file must
 //! pass before it runs ([`validate`]), where System V puts a call's
-//! arguments ([`abi`]), and the interpreter itself ([`interp`]). The
-//! lowering from LLVM IR lives in the host tool `bytecode-lower`; running
-//! bytecode inside the OS is the app host's job.
+//! arguments ([`abi`]), and the interpreter itself ([`interp`]: its loop,
+//! calls and frames; `exec`: the code in the form the loop runs, one op
+//! per operation and width; `step`: those ops; `ops`: the generic
+//! operations). The lowering from LLVM IR lives in the host tool
+//! `irlower`; running bytecode inside the OS is the app host's job.
 //!
 //! Everything here is pure logic tested on the host, except [`mem`] (the
 //! program's own loads and stores) and [`native`] (calls to and from
@@ -19,6 +21,7 @@ pub mod interp;
 pub mod mem;
 pub mod native;
 mod ops;
+mod step;
 pub mod validate;
 
 #[cfg(test)]

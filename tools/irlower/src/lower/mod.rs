@@ -387,7 +387,7 @@ impl<'a> FnLower<'a> {
     /// operand's latest execution, which is the one the cast saw: the
     /// operand's definition dominates the cast's, the cast's every use,
     /// so no path reaches a use through the definition again without the
-    /// cast again.
+    /// cast again. The same holds for a phi in the cast's own block.
     fn same_register(&self, i: Value) -> Option<Reg> {
         use Opcode::*;
         let op = i.opcode()?;
@@ -401,9 +401,13 @@ impl<'a> FnLower<'a> {
                 Kind::Int(1..=64) | Kind::Pointer | Kind::Float | Kind::Double
             )
         });
-        let written_once = x.is_argument()
-            || (x.is_instruction() && x.opcode() != Some(LLVMPHI));
-        if kinds_ok && written_once {
+        let written_once = x.is_argument() || (x.is_instruction() && x.opcode() != Some(LLVMPHI));
+        // A phi's register changes only on edges into its block, and every
+        // entry into the block runs the cast again.
+        let same_block_phi = x.is_instruction()
+            && x.opcode() == Some(LLVMPHI)
+            && x.parent_block() == i.parent_block();
+        if kinds_ok && (written_once || same_block_phi) {
             self.regs.get(&x).copied()
         } else {
             None

@@ -1,0 +1,231 @@
+//! One step of the interpreter's loop for the ops that have a fast form
+//! ([`Op`], made by `exec`): everything but calls, returns and the rare
+//! instructions, which `interp` runs from the instruction itself.
+
+use crate::exec::Op;
+use crate::format::Size;
+use crate::interp::{Trap, f64_of};
+use crate::mem;
+
+/// Registers a frame can name (`Reg` is 16 bits): the loop sees its
+/// frame's registers as an array this long, so no access needs a check.
+pub(crate) const WINDOW: usize = 1 << 16;
+
+/// Runs `op` on the frame's registers `fr`, `pc` already past it: `true`
+/// when done, `false` for [`Op::Other`] (the caller runs the instruction).
+/// Registers are canonical, so most need no mask.
+#[inline(always)]
+pub(crate) fn step(op: &Op, fr: &mut [u64; WINDOW], pc: &mut usize) -> Result<bool, Trap> {
+    // The frequent operations (`exec`); their registers are
+    // canonical, so most need no mask.
+    macro_rules! set {
+        ($d:expr, $v:expr) => {{
+            let v = $v;
+            fr[$d as usize] = v
+        }};
+    }
+    macro_rules! get {
+        ($r:expr) => {
+            fr[$r as usize]
+        };
+    }
+    macro_rules! branch {
+                ($cond:expr, $t:expr, $e:expr) => {
+                    *pc = if $cond { $t } else { $e } as usize
+                };
+            }
+    match *op {
+        Op::Const { d, v } => set!(d, v),
+        Op::Move { d, s } => set!(d, get!(s)),
+        Op::AddImm { d, a, imm } => set!(d, get!(a).wrapping_add(imm as u64)),
+        Op::Offset {
+            d,
+            base: b,
+            index,
+            scale,
+        } => set!(
+            d,
+            get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64)
+        ),
+        Op::Add64 { d, a, b } => set!(d, get!(a).wrapping_add(get!(b))),
+        Op::Sub64 { d, a, b } => set!(d, get!(a).wrapping_sub(get!(b))),
+        Op::Mul64 { d, a, b } => set!(d, get!(a).wrapping_mul(get!(b))),
+        Op::Add32 { d, a, b } => set!(d, get!(a).wrapping_add(get!(b)) as u32 as u64),
+        Op::Sub32 { d, a, b } => set!(d, get!(a).wrapping_sub(get!(b)) as u32 as u64),
+        Op::Mul32 { d, a, b } => set!(d, get!(a).wrapping_mul(get!(b)) as u32 as u64),
+        Op::And { d, a, b } => set!(d, get!(a) & get!(b)),
+        Op::Or { d, a, b } => set!(d, get!(a) | get!(b)),
+        Op::Xor { d, a, b } => set!(d, get!(a) ^ get!(b)),
+        Op::Shl64 { d, a, b } => set!(d, get!(a) << (get!(b) & 63)),
+        Op::LShr64 { d, a, b } => set!(d, get!(a) >> (get!(b) & 63)),
+        Op::AShr64 { d, a, b } => set!(d, ((get!(a) as i64) >> (get!(b) & 63)) as u64),
+        Op::Shl32 { d, a, b } => set!(d, (get!(a) << (get!(b) & 31)) as u32 as u64),
+        Op::LShr32 { d, a, b } => set!(d, get!(a) >> (get!(b) & 31)),
+        Op::AShr32 { d, a, b } => {
+            set!(d, ((get!(a) as u32 as i32) >> (get!(b) & 31)) as u32 as u64)
+        }
+        Op::Eq { d, a, b } => set!(d, (get!(a) == get!(b)) as u64),
+        Op::Ne { d, a, b } => set!(d, (get!(a) != get!(b)) as u64),
+        Op::Ult { d, a, b } => set!(d, (get!(a) < get!(b)) as u64),
+        Op::Ule { d, a, b } => set!(d, (get!(a) <= get!(b)) as u64),
+        Op::Slt64 { d, a, b } => set!(d, ((get!(a) as i64) < get!(b) as i64) as u64),
+        Op::Sle64 { d, a, b } => set!(d, (get!(a) as i64 <= get!(b) as i64) as u64),
+        Op::Slt32 { d, a, b } => set!(d, ((get!(a) as i32) < get!(b) as i32) as u64),
+        Op::Sle32 { d, a, b } => set!(d, (get!(a) as i32 <= get!(b) as i32) as u64),
+        Op::BrEq { a, b, t, e } => branch!(get!(a) == get!(b), t, e),
+        Op::BrNe { a, b, t, e } => branch!(get!(a) != get!(b), t, e),
+        Op::BrUlt { a, b, t, e } => branch!(get!(a) < get!(b), t, e),
+        Op::BrUle { a, b, t, e } => branch!(get!(a) <= get!(b), t, e),
+        Op::BrSlt64 { a, b, t, e } => branch!((get!(a) as i64) < get!(b) as i64, t, e),
+        Op::BrSle64 { a, b, t, e } => branch!(get!(a) as i64 <= get!(b) as i64, t, e),
+        Op::BrSlt32 { a, b, t, e } => branch!((get!(a) as i32) < get!(b) as i32, t, e),
+        Op::BrSle32 { a, b, t, e } => branch!(get!(a) as i32 <= get!(b) as i32, t, e),
+        Op::Branch { c, t, e } => branch!(get!(c) & 1 != 0, t, e),
+        Op::Jump { to } => *pc = to as usize,
+        Op::Select { d, c, a, b } => {
+            set!(d, if get!(c) & 1 != 0 { get!(a) } else { get!(b) })
+        }
+        Op::Load1 { d, addr } => set!(d, mem::load(get!(addr), Size::B1)),
+        Op::Load2 { d, addr } => set!(d, mem::load(get!(addr), Size::B2)),
+        Op::Load4 { d, addr } => set!(d, mem::load(get!(addr), Size::B4)),
+        Op::Load8 { d, addr } => set!(d, mem::load(get!(addr), Size::B8)),
+        Op::Store1 { addr, s } => mem::store(get!(addr), Size::B1, get!(s)),
+        Op::Store2 { addr, s } => mem::store(get!(addr), Size::B2, get!(s)),
+        Op::Store4 { addr, s } => mem::store(get!(addr), Size::B4, get!(s)),
+        Op::Store8 { addr, s } => mem::store(get!(addr), Size::B8, get!(s)),
+        Op::Trunc32 { d, a } => set!(d, get!(a) as u32 as u64),
+        Op::Trunc8 { d, a } => set!(d, get!(a) as u8 as u64),
+        Op::Trunc1 { d, a } => set!(d, get!(a) & 1),
+        Op::Sext32To64 { d, a } => set!(d, get!(a) as i32 as i64 as u64),
+        Op::F64Add { d, a, b } => set!(d, (f64_of(get!(a)) + f64_of(get!(b))).to_bits()),
+        Op::F64Sub { d, a, b } => set!(d, (f64_of(get!(a)) - f64_of(get!(b))).to_bits()),
+        Op::F64Mul { d, a, b } => set!(d, (f64_of(get!(a)) * f64_of(get!(b))).to_bits()),
+        Op::F64Div { d, a, b } => set!(d, (f64_of(get!(a)) / f64_of(get!(b))).to_bits()),
+        Op::F64MulAdd { d, a, b, c } => set!(
+            d,
+            (f64_of(get!(a)) * f64_of(get!(b)) + f64_of(get!(c))).to_bits()
+        ),
+        Op::I32ToF64 { d, a } => set!(d, (get!(a) as i32 as f64).to_bits()),
+        Op::I64ToF64 { d, a } => set!(d, (get!(a) as i64 as f64).to_bits()),
+        Op::SDiv32 { d, a, b } => {
+            let (x, y) = (get!(a) as i32, get!(b) as i32);
+            set!(d, x.checked_div(y).ok_or(Trap::Divide)? as u32 as u64)
+        }
+        Op::SRem32 { d, a, b } => {
+            let (x, y) = (get!(a) as i32, get!(b) as i32);
+            set!(d, x.checked_rem(y).ok_or(Trap::Divide)? as u32 as u64)
+        }
+        Op::SDiv64 { d, a, b } => {
+            let (x, y) = (get!(a) as i64, get!(b) as i64);
+            set!(d, x.checked_div(y).ok_or(Trap::Divide)? as u64)
+        }
+        Op::SRem64 { d, a, b } => {
+            let (x, y) = (get!(a) as i64, get!(b) as i64);
+            set!(d, x.checked_rem(y).ok_or(Trap::Divide)? as u64)
+        }
+        Op::UDiv { d, a, b } => set!(d, get!(a).checked_div(get!(b)).ok_or(Trap::Divide)?),
+        Op::URem { d, a, b } => set!(d, get!(a).checked_rem(get!(b)).ok_or(Trap::Divide)?),
+        Op::MoveJump { d, s, to } => {
+            set!(d, get!(s));
+            *pc = to as usize
+        }
+        Op::OffsetLoad1 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B1));
+            *pc += 1;
+        }
+        Op::OffsetLoad2 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B2));
+            *pc += 1;
+        }
+        Op::OffsetLoad4 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B4));
+            *pc += 1;
+        }
+        Op::OffsetLoad8 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B8));
+            *pc += 1;
+        }
+        Op::OffsetStore1 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            mem::store(at, Size::B1, get!(v));
+            *pc += 1;
+        }
+        Op::OffsetStore2 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            mem::store(at, Size::B2, get!(v));
+            *pc += 1;
+        }
+        Op::OffsetStore4 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            mem::store(at, Size::B4, get!(v));
+            *pc += 1;
+        }
+        Op::OffsetStore8 {
+            d,
+            base: b,
+            index,
+            scale,
+            v,
+        } => {
+            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
+            set!(d, at);
+            mem::store(at, Size::B8, get!(v));
+            *pc += 1;
+        }
+        Op::Other => return Ok(false),
+    }
+    Ok(true)
+}
