@@ -1121,7 +1121,8 @@ fn fast_operations_agree_with_the_generic_ones() {
     values.extend([0x8000_0000, 0xffff_ffff, 1 << 63, u64::MAX >> 1]);
     // One function per case: `r2 = a op b; ret r2`, `br (a p b)`.
     let mut functions = Vec::new();
-    let mut expected: Vec<alloc::boxed::Box<dyn Fn(u64, u64) -> Result<u64, Trap>>> = Vec::new();
+    type Expected = alloc::boxed::Box<dyn Fn(u64, u64) -> Result<u64, Trap>>;
+    let mut expected: Vec<Expected> = Vec::new();
     let class = |w: Width| Class::Int {
         width: w,
         signed: false,
