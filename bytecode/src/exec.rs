@@ -399,6 +399,35 @@ pub(crate) enum Op {
         scale: i32,
         v: Reg,
     },
+    /// A field's address (`AddImm`) and the load or store through it.
+    FieldLoad4 {
+        d: Reg,
+        base: Reg,
+        imm: i32,
+        v: Reg,
+    },
+    FieldLoad8 {
+        d: Reg,
+        base: Reg,
+        imm: i32,
+        v: Reg,
+    },
+    FieldStore4 {
+        d: Reg,
+        base: Reg,
+        imm: i32,
+        v: Reg,
+    },
+    FieldStore8 {
+        d: Reg,
+        base: Reg,
+        imm: i32,
+        v: Reg,
+    },
+    F64Neg {
+        d: Reg,
+        a: Reg,
+    },
     /// No fast form: run the `Inst` at this position.
     Other,
 }
@@ -434,6 +463,26 @@ fn pair(first: &Inst, next: &Inst) -> Option<Op> {
             index,
             scale,
         } => (dst, base, index, i32::try_from(scale).ok()?),
+        Inst::AddImm {
+            dst: d,
+            a: base,
+            imm,
+        } => {
+            let imm = i32::try_from(imm).ok()?;
+            return match *next {
+                Inst::Load { size, dst: v, addr } if addr == d => match size {
+                    Size::B4 => Some(Op::FieldLoad4 { d, base, imm, v }),
+                    Size::B8 => Some(Op::FieldLoad8 { d, base, imm, v }),
+                    _ => None,
+                },
+                Inst::Store { size, addr, src: v } if addr == d => match size {
+                    Size::B4 => Some(Op::FieldStore4 { d, base, imm, v }),
+                    Size::B8 => Some(Op::FieldStore8 { d, base, imm, v }),
+                    _ => None,
+                },
+                _ => None,
+            };
+        }
         _ => return None,
     };
     Some(match *next {
@@ -646,6 +695,12 @@ fn op(inst: &Inst) -> Op {
             b,
             c,
         } => Op::F64MulAdd { d, a, b, c },
+        Inst::FUn {
+            op: FUnOp::Neg,
+            f: Float::F64,
+            dst: d,
+            a,
+        } => Op::F64Neg { d, a },
         _ => Op::Other,
     }
 }

@@ -575,9 +575,25 @@ impl<'m> Interp<'m> {
                     let variadic = (*fixed as usize) < args.len();
                     match target {
                         Err(addr) => {
-                            let classes: Vec<Class> =
-                                ret.iter().chain(ret2).map(|(_, c)| *c).collect();
-                            let v = m.call_native(addr, &values(), variadic, &classes);
+                            // On the stack for the usual few arguments: a
+                            // call to `sqrt` should not allocate.
+                            let mut classes = [Class::F64; 2];
+                            let mut results = 0;
+                            for (_, c) in ret.iter().chain(ret2) {
+                                classes[results] = *c;
+                                results += 1;
+                            }
+                            let classes = &classes[..results];
+                            const FEW: usize = 8;
+                            let v = if args.len() <= FEW {
+                                let mut few = [(0, Class::F64); FEW];
+                                for (k, &(a, c)) in args.iter().enumerate() {
+                                    few[k] = (fr[a as usize], c);
+                                }
+                                m.call_native(addr, &few[..args.len()], variadic, classes)
+                            } else {
+                                m.call_native(addr, &values(), variadic, classes)
+                            };
                             for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
                                 fr[*dst as usize] = canonical(v, *c);
                             }

@@ -225,6 +225,31 @@ pub(crate) fn step(op: &Op, fr: &mut [u64; WINDOW], pc: &mut usize) -> Result<bo
             mem::store(at, Size::B8, get!(v));
             *pc += 1;
         }
+        Op::FieldLoad4 { d, base: b, imm, v } => {
+            let at = get!(b).wrapping_add(imm as i64 as u64);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B4));
+            *pc += 1;
+        }
+        Op::FieldLoad8 { d, base: b, imm, v } => {
+            let at = get!(b).wrapping_add(imm as i64 as u64);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B8));
+            *pc += 1;
+        }
+        Op::FieldStore4 { d, base: b, imm, v } => {
+            let at = get!(b).wrapping_add(imm as i64 as u64);
+            set!(d, at);
+            mem::store(at, Size::B4, get!(v));
+            *pc += 1;
+        }
+        Op::FieldStore8 { d, base: b, imm, v } => {
+            let at = get!(b).wrapping_add(imm as i64 as u64);
+            set!(d, at);
+            mem::store(at, Size::B8, get!(v));
+            *pc += 1;
+        }
+        Op::F64Neg { d, a } => set!(d, (-f64_of(get!(a))).to_bits()),
         Op::Other => return Ok(false),
     }
     Ok(true)

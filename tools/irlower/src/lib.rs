@@ -87,6 +87,7 @@ pub const PIPELINE: &str = "function(sroa,early-cse,instcombine<no-verify-fixpoi
 /// interpreter cannot run are in the module as `Unsupported`.
 pub fn lower(ir: &[u8]) -> Result<Module, String> {
     let parsed = Ir::parse(ir)?;
+    parsed.forbid_builtins();
     parsed.run_passes(PIPELINE)?;
     let defined: Vec<Value> = parsed
         .functions()

@@ -96,6 +96,30 @@ impl Ir {
         }
     }
 
+    /// Marks every defined function `no-builtins`: the optimizer then
+    /// treats C library calls as plain calls. Without it `instcombine`
+    /// turns `printf("...\n")` into `puts` with a new string global, and
+    /// the bytecode's globals would no longer be the program's (the JIT
+    /// lays out the program's own, and the two must agree).
+    pub fn forbid_builtins(&self) {
+        const NAME: &str = "no-builtins";
+        for f in self.functions().into_iter().filter(|f| !f.is_declaration()) {
+            // SAFETY: a string attribute made in this module's context,
+            // added to one of its functions (the index is the function's
+            // own attribute list).
+            unsafe {
+                let attr = LLVMCreateStringAttribute(
+                    self.ctx,
+                    NAME.as_ptr() as *const c_char,
+                    NAME.len() as u32,
+                    c"".as_ptr(),
+                    0,
+                );
+                LLVMAddAttributeAtIndex(f.0, llvm_sys::LLVMAttributeFunctionIndex, attr);
+            }
+        }
+    }
+
     /// Every function, defined or declared, in module order.
     pub fn functions(&self) -> Vec<Value> {
         let mut out = Vec::new();

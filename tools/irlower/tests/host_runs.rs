@@ -138,3 +138,44 @@ fn a_bad_program_is_refused_with_a_message() {
     assert!(err.contains("bad.ll"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The bytecode's function table and globals are the program's own, in
+/// the program's order: the app host pairs them with the JIT's by
+/// position. The optimizer that runs before lowering must not add any
+/// (`instcombine` would turn `printf("...\n")` into `puts` with a string
+/// global of its own) or drop any.
+#[test]
+fn lowering_keeps_the_programs_functions_and_globals() {
+    artifacts::build_apps().unwrap();
+    let dirs = [
+        (
+            artifacts::apps_dir(),
+            c_names(&artifacts::workspace_root().join("apps")),
+        ),
+        (
+            artifacts::corpus_dir(),
+            artifacts::corpus_programs().unwrap(),
+        ),
+    ];
+    for (dir, names) in dirs {
+        for name in names {
+            let path = dir.join(format!("{name}.ll"));
+            let ir = std::fs::read(&path).unwrap();
+            let parsed = irlower::llvm::Ir::parse(&ir).unwrap();
+            let defined = |values: Vec<irlower::llvm::Value>| -> Vec<String> {
+                values
+                    .into_iter()
+                    .filter(|v| !v.is_declaration())
+                    .map(|v| v.name())
+                    .collect()
+            };
+            let functions = defined(parsed.functions());
+            let globals = defined(parsed.globals());
+            let module = irlower::lower(&ir).unwrap();
+            let lowered: Vec<String> = module.functions.iter().map(|f| f.name.clone()).collect();
+            assert_eq!(lowered, functions, "{name}: functions");
+            let lowered: Vec<String> = module.globals.iter().map(|g| g.name.clone()).collect();
+            assert_eq!(lowered, globals, "{name}: globals");
+        }
+    }
+}
