@@ -1,4 +1,5 @@
-//! Links the LLVM components reading IR and running `mem2reg` need.
+//! Links the LLVM components that reading IR and running the optimization
+//! passes before lowering (`irlower::PIPELINE`) need.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -69,7 +69,7 @@ impl Ir {
         }
     }
 
-    /// Runs LLVM's new-pass-manager pipeline `passes` (`"mem2reg"`) over
+    /// Runs LLVM's new-pass-manager pipeline `passes` (`PIPELINE`) over
     /// the module.
     pub fn run_passes(&self, passes: &str) -> Result<(), String> {
         let text = CString::new(passes).map_err(|e| e.to_string())?;
