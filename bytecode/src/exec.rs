@@ -343,6 +343,17 @@ pub(crate) enum Op {
         s: Reg,
         to: Target,
     },
+    /// Jumps back to a loop's header (a target at or before the jump):
+    /// they count the function's loop back-edges. A conditional branch
+    /// that may go back runs as `Other`, which counts too.
+    LoopJump {
+        to: Target,
+    },
+    LoopMoveJump {
+        d: Reg,
+        s: Reg,
+        to: Target,
+    },
     OffsetLoad1 {
         d: Reg,
         base: Reg,
@@ -440,11 +451,38 @@ pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
     code.iter()
         .enumerate()
         .map(|(k, inst)| {
-            code.get(k + 1)
+            let op = code
+                .get(k + 1)
                 .and_then(|next| pair(inst, next))
-                .unwrap_or(op(inst))
+                .unwrap_or(op(inst));
+            backward(op, k)
         })
         .collect()
+}
+
+/// `op` at position `k`, as a loop op when it may jump back (see
+/// [`Op::LoopJump`]).
+fn backward(op: Op, k: usize) -> Op {
+    let back = |t: Target| t as usize <= k;
+    match op {
+        Op::Jump { to } if back(to) => Op::LoopJump { to },
+        // The jump is the next instruction, at k + 1.
+        Op::MoveJump { d, s, to } if to as usize <= k + 1 => Op::LoopMoveJump { d, s, to },
+        Op::BrEq { t, e, .. }
+        | Op::BrNe { t, e, .. }
+        | Op::BrUlt { t, e, .. }
+        | Op::BrUle { t, e, .. }
+        | Op::BrSlt64 { t, e, .. }
+        | Op::BrSle64 { t, e, .. }
+        | Op::BrSlt32 { t, e, .. }
+        | Op::BrSle32 { t, e, .. }
+        | Op::Branch { t, e, .. }
+            if back(t) || back(e) =>
+        {
+            Op::Other
+        }
+        op => op,
+    }
 }
 
 /// The op that does `first` and then `next` (the instruction after it),

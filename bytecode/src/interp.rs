@@ -14,6 +14,7 @@ use crate::mem;
 use crate::ops::{bin, bin128, cast, fbin, fcmp, fun, icmp, icmp128, overflow, wide};
 use crate::step::{self, WINDOW};
 use alloc::vec::Vec;
+use core::sync::atomic::AtomicU64;
 
 /// What the interpreter needs from its host.
 pub trait Machine {
@@ -76,6 +77,8 @@ pub struct VarArgs {
 }
 
 struct Frame<'m> {
+    /// Its function (its index).
+    func: u32,
     /// Its function's code, and the same in execution form.
     code: &'m [Inst],
     ops: &'m [Op],
@@ -109,7 +112,18 @@ pub struct Interp<'m> {
     ops: Vec<Vec<Op>>,
     /// Register files of calls that have returned, for the next ones.
     files: core::cell::RefCell<Vec<Vec<u64>>>,
+    /// Per function: calls, then loop back-edges (`COUNTER_WORDS` words
+    /// each), when someone reads them (`ipc_abi::counters`).
+    counters: Option<&'m [AtomicU64]>,
+    /// Where counts go when nobody reads them.
+    uncounted: AtomicU64,
 }
+
+/// Counters per function, and which is which (the layout of
+/// `ipc_abi::counters`, after its header).
+pub const COUNTER_WORDS: usize = 2;
+pub const CALLS: usize = 0;
+pub const BACKEDGES: usize = 1;
 
 /// The registers of the frame whose first is `base`, growing the register
 /// file so that all `WINDOW` exist (those above the frame's are its
@@ -165,6 +179,8 @@ impl<'m> Interp<'m> {
             stack: mem::Region::new(STACK_BYTES),
             sp: core::cell::Cell::new(0),
             files: core::cell::RefCell::new(Vec::new()),
+            counters: None,
+            uncounted: AtomicU64::new(0),
             ops: module
                 .functions
                 .iter()
@@ -174,6 +190,24 @@ impl<'m> Interp<'m> {
                 })
                 .collect(),
         }
+    }
+
+    /// The same, counting each function's calls and loop back-edges into
+    /// `counters` (`COUNTER_WORDS` per function, in table order; too short
+    /// a slice counts nothing).
+    pub fn with_counters(module: &'m Module, counters: &'m [AtomicU64]) -> Self {
+        let mut i = Interp::new(module);
+        if counters.len() >= module.functions.len() * COUNTER_WORDS {
+            i.counters = Some(counters);
+        }
+        i
+    }
+
+    /// Function `func`'s counter `which`.
+    fn counter(&self, func: u32, which: usize) -> &AtomicU64 {
+        self.counters
+            .and_then(|c| c.get(func as usize * COUNTER_WORDS + which))
+            .unwrap_or(&self.uncounted)
     }
 
     pub fn module(&self) -> &'m Module {
@@ -256,7 +290,9 @@ impl<'m> Interp<'m> {
         for (i, (&a, &c)) in args.iter().zip(&f.params).enumerate() {
             regs_file[base + i] = canonical(a, c);
         }
+        step::bump(self.counter(func, CALLS));
         frames.push(Frame {
+            func,
             code,
             ops: &self.ops[func as usize],
             pc: 0,
@@ -300,15 +336,17 @@ impl<'m> Interp<'m> {
         // The running frame's code, position and registers, kept in locals
         // (the frame's own `pc` is written back only when it calls).
         let (mut code, mut ops, mut pc, mut base) = resume(frames);
+        let mut loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
         let mut fr = window(regs, base);
         loop {
             let op = &ops[pc];
             pc += 1;
-            if step::step(op, fr, &mut pc)? {
+            if step::step(op, fr, &mut pc, loops)? {
                 continue;
             }
             // The rest, from the instruction itself.
-            let inst = &code[pc - 1];
+            let at = pc - 1;
+            let inst = &code[at];
             match inst {
                 Inst::Const { dst, value } => fr[*dst as usize] = *value,
                 Inst::Addr { dst, sym } => fr[*dst as usize] = m.symbol(*sym),
@@ -486,7 +524,10 @@ impl<'m> Interp<'m> {
                         *then
                     } else {
                         *els
-                    } as usize
+                    } as usize;
+                    if pc <= at {
+                        step::bump(loops);
+                    }
                 }
                 Inst::CmpBranch {
                     p,
@@ -500,7 +541,10 @@ impl<'m> Interp<'m> {
                         *then
                     } else {
                         *els
-                    } as usize
+                    } as usize;
+                    if pc <= at {
+                        step::bump(loops);
+                    }
                 }
                 Inst::Switch {
                     w,
@@ -513,6 +557,9 @@ impl<'m> Interp<'m> {
                         .iter()
                         .find(|(c, _)| *c == v)
                         .map_or(*default, |(_, t)| *t) as usize;
+                    if pc <= at {
+                        step::bump(loops);
+                    }
                 }
                 Inst::Ret { .. } | Inst::Ret2 { .. } => {
                     let v = match inst {
@@ -538,6 +585,7 @@ impl<'m> Interp<'m> {
                         }
                     }
                     (code, ops, pc, base) = resume(frames);
+                    loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
                     fr = window(regs, base);
                 }
                 Inst::Call {
@@ -624,6 +672,7 @@ impl<'m> Interp<'m> {
                                 };
                                 self.enter(regs, frames, i, &params, dst, Some(va))?;
                                 (code, ops, pc, base) = resume(frames);
+                                loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
                                 fr = window(regs, base);
                             } else {
                                 // Straight from the caller's registers into
@@ -653,7 +702,9 @@ impl<'m> Interp<'m> {
                                     }
                                     regs[callee_base + k] = v;
                                 }
+                                step::bump(self.counter(i, CALLS));
                                 frames.push(Frame {
+                                    func: i,
                                     code: callee_code,
                                     ops: &self.ops[i as usize],
                                     pc: 0,
@@ -666,6 +717,7 @@ impl<'m> Interp<'m> {
                                     outgoing: Vec::new(),
                                 });
                                 (code, ops, pc, base) = resume(frames);
+                                loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
                                 fr = window(regs, base);
                             }
                         }
@@ -703,6 +755,7 @@ impl<'m> Interp<'m> {
                     match outcome.expect("the continuation ran") {
                         Ok(None) => {
                             (code, ops, pc, base) = resume(frames);
+                            loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
                             fr = window(regs, base);
                         }
                         done => return done,

@@ -6,6 +6,7 @@ use crate::exec::Op;
 use crate::format::Size;
 use crate::interp::{Trap, f64_of};
 use crate::mem;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Registers a frame can name (`Reg` is 16 bits): the loop sees its
 /// frame's registers as an array this long, so no access needs a check.
@@ -15,7 +16,12 @@ pub(crate) const WINDOW: usize = 1 << 16;
 /// when done, `false` for [`Op::Other`] (the caller runs the instruction).
 /// Registers are canonical, so most need no mask.
 #[inline(always)]
-pub(crate) fn step(op: &Op, fr: &mut [u64; WINDOW], pc: &mut usize) -> Result<bool, Trap> {
+pub(crate) fn step(
+    op: &Op,
+    fr: &mut [u64; WINDOW],
+    pc: &mut usize,
+    loops: &AtomicU64,
+) -> Result<bool, Trap> {
     // The frequent operations (`exec`); their registers are
     // canonical, so most need no mask.
     macro_rules! set {
@@ -250,7 +256,26 @@ pub(crate) fn step(op: &Op, fr: &mut [u64; WINDOW], pc: &mut usize) -> Result<bo
             *pc += 1;
         }
         Op::F64Neg { d, a } => set!(d, (-f64_of(get!(a))).to_bits()),
+        Op::LoopJump { to } => {
+            bump(loops);
+            *pc = to as usize
+        }
+        Op::LoopMoveJump { d, s, to } => {
+            set!(d, get!(s));
+            bump(loops);
+            *pc = to as usize
+        }
         Op::Other => return Ok(false),
     }
     Ok(true)
+}
+
+/// Adds one to a counter only this task writes (another may read it): a
+/// plain load and store, no locked instruction.
+#[inline(always)]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
 }

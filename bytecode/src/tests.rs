@@ -1232,3 +1232,85 @@ fn fast_operations_agree_with_the_generic_ones() {
         }
     }
 }
+
+/// Calls and loop back-edges are counted per function, whichever way the
+/// loop jumps back (an unconditional jump, a fused compare-and-branch).
+#[test]
+fn calls_and_loop_back_edges_are_counted() {
+    use crate::interp::{BACKEDGES, CALLS, COUNTER_WORDS};
+    use Inst::*;
+    use core::sync::atomic::{AtomicU64, Ordering};
+    let fib = fib_module();
+    let counters: Vec<AtomicU64> = (0..COUNTER_WORDS).map(|_| AtomicU64::new(0)).collect();
+    let interp = Interp::with_counters(&fib, &counters);
+    assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
+    assert_eq!(counters[CALLS].load(Ordering::Relaxed), 177);
+    assert_eq!(counters[BACKEDGES].load(Ordering::Relaxed), 0);
+
+    let w = Width::W64;
+    let add = Bin {
+        op: BinOp::Add,
+        w,
+        dst: 1,
+        a: 1,
+        b: 2,
+    };
+    let loops = Module {
+        functions: vec![
+            // do i += 1 while i < n
+            func(
+                "bottom_test",
+                vec![I64],
+                Some(I64),
+                3,
+                vec![
+                    Const { dst: 1, value: 0 },
+                    Const { dst: 2, value: 1 },
+                    add.clone(),
+                    CmpBranch {
+                        p: IntPred::Ult,
+                        w,
+                        a: 1,
+                        b: 0,
+                        then: 2,
+                        els: 4,
+                    },
+                    Ret { value: Some(1) },
+                ],
+            ),
+            // while i < n: i += 1
+            func(
+                "top_test",
+                vec![I64],
+                Some(I64),
+                3,
+                vec![
+                    Const { dst: 1, value: 0 },
+                    Const { dst: 2, value: 1 },
+                    CmpBranch {
+                        p: IntPred::Ult,
+                        w,
+                        a: 1,
+                        b: 0,
+                        then: 3,
+                        els: 5,
+                    },
+                    add,
+                    Jump { to: 2 },
+                    Ret { value: Some(1) },
+                ],
+            ),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    let counters: Vec<AtomicU64> = (0..2 * COUNTER_WORDS).map(|_| AtomicU64::new(0)).collect();
+    let interp = Interp::with_counters(&loops, &counters);
+    let get = |f: usize, which: usize| counters[f * COUNTER_WORDS + which].load(Ordering::Relaxed);
+    for _ in 0..3 {
+        assert_eq!(interp.call1(&Alone, 0, &[5], None).unwrap(), 5);
+        assert_eq!(interp.call1(&Alone, 1, &[5], None).unwrap(), 5);
+    }
+    assert_eq!((get(0, CALLS), get(0, BACKEDGES)), (3, 3 * 4));
+    assert_eq!((get(1, CALLS), get(1, BACKEDGES)), (3, 3 * 5));
+}

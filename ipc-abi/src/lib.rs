@@ -9,6 +9,7 @@
 
 pub mod boot;
 pub mod cap;
+pub mod counters;
 pub mod exit;
 pub mod ipc;
 pub mod layout;

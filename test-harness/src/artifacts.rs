@@ -15,9 +15,9 @@ const LINUX_RUSTFLAGS: &str = "-C\x1ftarget-feature=+crt-static\x1f-C\x1frelocat
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
 /// Crates built for `KERNEL_TARGET`: the kernel and the native services.
-pub const GUEST_PACKAGES: &[&str] = &["microkernel", "supervisor", "testsvc"];
+pub const GUEST_PACKAGES: &[&str] = &["microkernel", "supervisor", "profiler", "testsvc"];
 /// Features that turn on the ring-3 programs of those crates.
-pub const GUEST_FEATURES: &str = "supervisor/guest";
+pub const GUEST_FEATURES: &str = "supervisor/guest,profiler/guest";
 
 /// Paths of everything a boot needs.
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@
 pub mod greeter;
 pub mod jit;
 pub mod names;
+pub mod profiler;
 pub mod test;
 
 use crate::cap::Slot;

@@ -473,7 +473,7 @@ fn test(args: &[String]) -> Result<i32, String> {
 const GUEST_LINTS: &[(&str, &[&str])] = &[
     (
         artifacts::KERNEL_TARGET,
-        &["microkernel", "supervisor", "rt", "testsvc"],
+        &["microkernel", "supervisor", "profiler", "rt", "testsvc"],
     ),
     (artifacts::UEFI_TARGET, &["loader"]),
     (artifacts::LINUX_TARGET, artifacts::LINUX_PACKAGES),

@@ -1,0 +1,194 @@
+//! The counters page: what the app host counts for each function of its
+//! program, for the profiler. One memory object, mapped read-write in the
+//! app host at [`APP_COUNTERS_BASE`] (the interpreter writes it, and so does
+//! compiled code below the top tier, which runs in the app host) and
+//! read-only in the profiler at [`PROFILER_COUNTERS_BASE`].
+//!
+//! Little-endian `u64` words: a header ([`HEADER_WORDS`]: magic, number of
+//! functions, byte offset and length of the names), then per function
+//! [`COUNTER_WORDS`] words (calls, loop back-edges), then the function
+//! names, NUL-separated, in function-table order. Only the app host
+//! writes; the profiler trusts nothing it reads (a bad header is refused,
+//! counts are only numbers).
+
+use crate::layout::PAGE_SIZE;
+use crate::proto::jit::MAX_FUNCTIONS;
+
+/// Where the app host maps its counters (between its code and data
+/// regions).
+pub const APP_COUNTERS_BASE: u64 = 0x4800_0000;
+/// Where the profiler maps an app's counters.
+pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
+/// Largest counters object: every function's counters and names of up to
+/// [`MAX_NAME_BYTES`] bytes on average.
+pub const MAX_COUNTERS_PAGES: u64 = 256;
+pub const MAX_NAME_BYTES: usize = 64;
+
+pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT01");
+pub const HEADER_WORDS: usize = 4;
+pub const COUNTER_WORDS: usize = 2;
+/// Word of a function's counters that counts its calls (entries).
+pub const CALLS: usize = 0;
+/// Word that counts its loop back-edges (jumps to a loop's header).
+pub const BACKEDGES: usize = 1;
+
+/// Byte offset of function `index`'s counter `which` ([`CALLS`] or
+/// [`BACKEDGES`]) from the start of the counters: what compiled code adds
+/// to [`APP_COUNTERS_BASE`].
+pub const fn counter_offset(index: usize, which: usize) -> u64 {
+    ((HEADER_WORDS + index * COUNTER_WORDS + which) * 8) as u64
+}
+
+/// Pages a counters object needs for `functions` functions whose names
+/// take `names_len` bytes (with their separators).
+pub const fn pages_for(functions: usize, names_len: usize) -> u64 {
+    let bytes = counter_offset(functions, 0) + names_len as u64;
+    bytes.div_ceil(PAGE_SIZE)
+}
+
+/// The header words of a counters object for `functions` functions whose
+/// names take `names_len` bytes.
+pub const fn header(functions: usize, names_len: usize) -> [u64; HEADER_WORDS] {
+    [
+        COUNTERS_MAGIC,
+        functions as u64,
+        counter_offset(functions, 0),
+        names_len as u64,
+    ]
+}
+
+/// A counters object as the profiler sees it: checked once, read often.
+#[derive(Clone, Copy, Debug)]
+pub struct Counters<'a> {
+    words: &'a [u64],
+    functions: usize,
+    names: &'a [u8],
+}
+
+impl<'a> Counters<'a> {
+    /// Checks the header of `bytes` (the whole mapped object).
+    pub fn parse(bytes: &'a [u8], words: &'a [u64]) -> Result<Counters<'a>, &'static str> {
+        let header = words.get(..HEADER_WORDS).ok_or("counters cut short")?;
+        if header[0] != COUNTERS_MAGIC {
+            return Err("not a counters object (bad magic)");
+        }
+        let functions = usize::try_from(header[1]).map_err(|_| "too many functions")?;
+        if functions > MAX_FUNCTIONS {
+            return Err("too many functions");
+        }
+        let counters_end = HEADER_WORDS + functions * COUNTER_WORDS;
+        if words.len() < counters_end {
+            return Err("counters cut short");
+        }
+        let start = usize::try_from(header[2]).map_err(|_| "names outside the object")?;
+        let len = usize::try_from(header[3]).map_err(|_| "names outside the object")?;
+        let end = start.checked_add(len).ok_or("names outside the object")?;
+        if start < counters_end * 8 || end > bytes.len() {
+            return Err("names outside the object");
+        }
+        Ok(Counters {
+            words: &words[..counters_end],
+            functions,
+            names: &bytes[start..end],
+        })
+    }
+
+    pub fn functions(&self) -> usize {
+        self.functions
+    }
+
+    /// Counter `which` of function `index` (0 for an index out of range).
+    /// The app host changes these while they are read: each is one
+    /// aligned word, read whole.
+    pub fn get(&self, index: usize, which: usize) -> u64 {
+        let at = HEADER_WORDS + index * COUNTER_WORDS + which;
+        match self.words.get(at) {
+            // SAFETY: a reference to an aligned u64 in the mapping; a
+            // volatile read because another task writes it.
+            Some(w) => unsafe { core::ptr::read_volatile(w) },
+            None => 0,
+        }
+    }
+
+    /// Function `index`'s name, or `?` when the names are not text.
+    pub fn name(&self, index: usize) -> &'a str {
+        self.names
+            .split(|&b| b == 0)
+            .nth(index)
+            .and_then(|n| core::str::from_utf8(n).ok())
+            .filter(|n| !n.is_empty() && n.len() <= MAX_NAME_BYTES)
+            .unwrap_or("?")
+    }
+}
+
+const _: () = {
+    assert!(counter_offset(0, CALLS) == 32);
+    assert!(counter_offset(1, BACKEDGES) == 56);
+    assert!(pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1)) <= MAX_COUNTERS_PAGES);
+    // Between the app's code region and its data region.
+    assert!(
+        crate::proto::jit::APP_CODE_BASE + crate::proto::jit::APP_CODE_PAGES * PAGE_SIZE
+            <= APP_COUNTERS_BASE
+    );
+    assert!(APP_COUNTERS_BASE + MAX_COUNTERS_PAGES * PAGE_SIZE <= crate::proto::jit::APP_DATA_BASE);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn object(functions: usize, names: &[&str]) -> Vec<u64> {
+        let text: Vec<u8> = names.join("\0").into_bytes();
+        let pages = pages_for(functions, text.len());
+        let mut words = vec![0u64; (pages * PAGE_SIZE / 8) as usize];
+        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len()));
+        let start = counter_offset(functions, 0) as usize;
+        let bytes: &mut [u8] = bytemuck_words(&mut words);
+        bytes[start..start + text.len()].copy_from_slice(&text);
+        words
+    }
+
+    fn bytemuck_words(words: &mut [u64]) -> &mut [u8] {
+        // SAFETY: u64 words viewed as their bytes (no padding, any bit
+        // pattern is a valid u8).
+        unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, words.len() * 8) }
+    }
+
+    fn bytes_of(words: &[u64]) -> &[u8] {
+        // SAFETY: as above, read-only.
+        unsafe { core::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 8) }
+    }
+
+    #[test]
+    fn counts_and_names_read_back() {
+        let mut words = object(2, &["main", "fib"]);
+        words[(counter_offset(1, CALLS) / 8) as usize] = 177;
+        words[(counter_offset(0, BACKEDGES) / 8) as usize] = 5;
+        let c = Counters::parse(bytes_of(&words), &words).unwrap();
+        assert_eq!(c.functions(), 2);
+        assert_eq!(
+            (c.get(1, CALLS), c.get(0, BACKEDGES), c.get(9, CALLS)),
+            (177, 5, 0)
+        );
+        assert_eq!((c.name(0), c.name(1), c.name(2)), ("main", "fib", "?"));
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        let good = object(2, &["main", "fib"]);
+        let mut cases: Vec<(usize, u64)> = vec![(0, 0), (1, u64::MAX), (1, 1 << 20)];
+        cases.extend([(2, 0), (2, u64::MAX), (3, u64::MAX), (3, 1 << 40)]);
+        for (word, value) in cases {
+            let mut words = good.clone();
+            words[word] = value;
+            assert!(
+                Counters::parse(bytes_of(&words), &words).is_err(),
+                "header word {word} = {value:#x} accepted"
+            );
+        }
+        assert!(Counters::parse(&[], &[]).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! The profiler's decisions, kept apart from its syscalls so that they are
+//! tested on the host: when a function rises a tier (`ladder`).
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod ladder;

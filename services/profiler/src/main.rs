@@ -1,0 +1,318 @@
+//! The profiler (ring 3, native): `profiler [calls=N,N,N,N] [loops=N,N,N,N]
+//! [poll=TICKS]`. Registers as `profiler`; an app host hands it a run's
+//! counters (read-only, `ipc_abi::counters`) and, when it loaded the
+//! program into the JIT, a copy of its JIT connection. Every `poll` ticks
+//! (default 1, 10 ms) it reads the counters, and for each function whose
+//! calls or loop back-edges reached the next tier's threshold (`ladder`)
+//! it asks the JIT to compile it there; the JIT publishes through the
+//! function's slot while the app runs, so the app never waits. Each
+//! decision is an event (`tier.up`, `tier.failed`); when the run ends it
+//! prints a table (calls, back-edges, tier reached, when) and the same as
+//! `profile.fn` events.
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+mod mapping;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use ipc_abi::cap::Slot;
+use ipc_abi::counters::{BACKEDGES, CALLS, Counters, PROFILER_COUNTERS_BASE};
+use ipc_abi::ipc::Message;
+use ipc_abi::proto::jit::{JitProtocol, JitReply, JitRequest};
+use ipc_abi::proto::profiler::{ProfilerProtocol, ProfilerReply, ProfilerRequest};
+use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireReply};
+use ipc_abi::syscall::{SysError, SysErrorOrUnknown};
+use ipc_abi::tier::Tier;
+use mapping::Mapped;
+use profiler::ladder::{Ladder, Thresholds};
+use rt::sys;
+
+rt::entry!(main);
+
+/// One run being watched.
+struct Watch {
+    map: Mapped,
+    caps: Vec<Slot>,
+    jit: Option<Slot>,
+    ladder: Ladder,
+    started_tsc: u64,
+    /// When (ms after the run started) each function took each step.
+    steps: Vec<[Option<u64>; 4]>,
+    tier_ups: u64,
+}
+
+fn main() -> u64 {
+    let mut thresholds = Thresholds::DEFAULT;
+    let mut poll = 1;
+    for arg in rt::args() {
+        let parsed = if let Some(v) = arg.strip_prefix("calls=") {
+            Thresholds::parse_steps(v).map(|s| thresholds.calls = s)
+        } else if let Some(v) = arg.strip_prefix("loops=") {
+            Thresholds::parse_steps(v).map(|s| thresholds.loops = s)
+        } else if let Some(v) = arg.strip_prefix("poll=") {
+            v.parse::<u64>()
+                .ok()
+                .filter(|&t| t > 0)
+                .map(|t| poll = t)
+                .ok_or("a positive number of ticks")
+        } else {
+            Err("unknown argument")
+        };
+        if let Err(why) = parsed {
+            rt::println!("profiler: {arg}: {why}");
+            return 2;
+        }
+    }
+    let Ok(ep) = sys::endpoint_create() else {
+        return 3;
+    };
+    if rt::names::register("profiler", ep).is_err() {
+        rt::println!("profiler: cannot register");
+        return 3;
+    }
+    let _ = sys::log_event(&format!(
+        "profiler.ready calls={} loops={} poll_ticks={poll}",
+        steps(&thresholds.calls),
+        steps(&thresholds.loops)
+    ));
+    let mut watch: Option<Watch> = None;
+    let mut msg = Message::new();
+    let mut answered = false;
+    loop {
+        let timeout = if watch.is_some() { poll } else { 0 };
+        let got = if answered {
+            sys::reply_recv(ep, &mut msg, timeout)
+        } else {
+            sys::recv(ep, &mut msg, timeout)
+        };
+        answered = false;
+        match got {
+            Ok(_) => {}
+            Err(SysErrorOrUnknown::Known(SysError::TimedOut)) => {
+                if let Some(w) = watch.as_mut() {
+                    w.scan();
+                }
+                continue;
+            }
+            Err(_) => continue,
+        }
+        let caps: Vec<Slot> = msg.received_caps().iter().map(|&c| c as Slot).collect();
+        let mut out = Message::new();
+        let reply = match proto::decode_request::<ProfilerProtocol>(&msg) {
+            Ok(ClientFrame::Hello { .. }) => Ok(ServerFrame::Welcome {
+                version: ProfilerProtocol::VERSION,
+            }),
+            Ok(ClientFrame::Request(req)) => {
+                handle(req, caps, &mut watch, thresholds).map(ServerFrame::Reply)
+            }
+            Err(e) => Err(e),
+        };
+        let reply: WireReply<ProfilerReply<'_>> = reply;
+        if proto::encode(&mut out, &reply, &[]).is_err() {
+            let malformed: WireReply<ProfilerReply<'_>> = Err(ProtoError::Malformed);
+            let _ = proto::encode(&mut out, &malformed, &[]);
+        }
+        msg = out;
+        answered = true;
+    }
+}
+
+fn handle(
+    req: ProfilerRequest,
+    caps: Vec<Slot>,
+    watch: &mut Option<Watch>,
+    thresholds: Thresholds,
+) -> Result<ProfilerReply<'static>, ProtoError> {
+    match req {
+        ProfilerRequest::Watch { pages: _, jit } => {
+            // A new run replaces an unfinished one (its app host died).
+            if let Some(old) = watch.take() {
+                old.finish();
+            }
+            let Some(&counters) = caps.first() else {
+                return Err(ProtoError::MissingCapability);
+            };
+            let jit = if jit { caps.get(1).copied() } else { None };
+            let map = match Mapped::new(counters, PROFILER_COUNTERS_BASE) {
+                Ok(m) => m,
+                Err(why) => {
+                    drop_all(&caps);
+                    return Ok(ProfilerReply::Failed { message: why });
+                }
+            };
+            let functions = {
+                let (bytes, words) = map.view();
+                match Counters::parse(bytes, words) {
+                    Ok(c) => c.functions(),
+                    Err(why) => {
+                        drop(map);
+                        drop_all(&caps);
+                        return Ok(ProfilerReply::Failed { message: why });
+                    }
+                }
+            };
+            let _ = sys::log_event(&format!(
+                "profiler.watch functions={functions} jit={}",
+                if jit.is_some() { "yes" } else { "none" }
+            ));
+            *watch = Some(Watch {
+                map,
+                caps,
+                jit,
+                ladder: Ladder::new(functions, Tier::Interp, thresholds),
+                started_tsc: sys::rdtsc(),
+                steps: vec![[None; 4]; functions],
+                tier_ups: 0,
+            });
+            Ok(ProfilerReply::Watching)
+        }
+        ProfilerRequest::Finished => {
+            drop_all(&caps);
+            let Some(w) = watch.take() else {
+                return Ok(ProfilerReply::Failed {
+                    message: "no run is being watched",
+                });
+            };
+            let tier_ups = w.tier_ups;
+            w.finish();
+            Ok(ProfilerReply::Done { tier_ups })
+        }
+    }
+}
+
+fn drop_all(caps: &[Slot]) {
+    for &c in caps {
+        let _ = sys::cap_drop(c);
+    }
+}
+
+fn steps(s: &[u64; 4]) -> String {
+    format!("{},{},{},{}", s[0], s[1], s[2], s[3])
+}
+
+impl Watch {
+    fn ms(&self) -> u64 {
+        let hz = sys::sys_info().tsc_hz.max(1);
+        (sys::rdtsc().saturating_sub(self.started_tsc)) * 1000 / hz
+    }
+
+    /// Reads every function's counts and takes the steps they call for.
+    fn scan(&mut self) {
+        let Some(jit) = self.jit else { return };
+        let (bytes, words) = self.map.view();
+        let Ok(counters) = Counters::parse(bytes, words) else {
+            return;
+        };
+        for f in 0..counters.functions() {
+            let (calls, loops) = (counters.get(f, CALLS), counters.get(f, BACKEDGES));
+            let Some(to) = self.ladder.next(f, calls, loops) else {
+                continue;
+            };
+            let from = self.ladder.tier(f).unwrap_or(Tier::Interp);
+            let name = word(counters.name(f));
+            let level = to.level().unwrap_or(0);
+            let mut msg = Message::new();
+            let request = JitRequest::Compile {
+                function: f as u32,
+                level,
+                then: None,
+                crash: None,
+            };
+            match proto::call::<JitProtocol>(jit, &mut msg, &request, &[]) {
+                Ok(JitReply::Compiled { compile_us, .. }) => {
+                    self.ladder.rose(f, to);
+                    let ms = self.ms();
+                    self.steps[f][level as usize] = Some(ms);
+                    self.tier_ups += 1;
+                    let _ = sys::log_event(&format!(
+                        "tier.up fn={name} from={from} to={to} calls={calls} backedges={loops} at_ms={ms} compile_us={compile_us}"
+                    ));
+                }
+                Ok(_) => {
+                    self.ladder.failed(f);
+                    let _ = sys::log_event(&format!(
+                        "tier.failed fn={name} from={from} to={to} why=compile-failed"
+                    ));
+                }
+                Err(e) => {
+                    // The JIT died (or refused us): no more tier-ups in this
+                    // run; the program goes on at the tiers it has.
+                    self.ladder.failed(f);
+                    let why = if e.is_peer_died() {
+                        "jit-died"
+                    } else {
+                        "refused"
+                    };
+                    let _ = sys::log_event(&format!(
+                        "tier.failed fn={name} from={from} to={to} why={why}"
+                    ));
+                    // (Its slot is among `caps`, dropped at the end.)
+                    self.jit = None;
+                    let _ = sys::log_event("profiler.jit_lost");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The run ended: a last look, the table, and the mapping goes.
+    fn finish(mut self) {
+        self.scan();
+        let (bytes, words) = self.map.view();
+        if let Ok(c) = Counters::parse(bytes, words) {
+            rt::println!(
+                "profile: {:<24} {:>12} {:>12}  {:<6} {}",
+                "function",
+                "calls",
+                "back-edges",
+                "tier",
+                "rose at (ms): O0 O1 O2 O3"
+            );
+            for f in 0..c.functions() {
+                let (calls, loops) = (c.get(f, CALLS), c.get(f, BACKEDGES));
+                let tier = self.ladder.tier(f).unwrap_or(Tier::Interp);
+                let when: Vec<String> = self.steps[f]
+                    .iter()
+                    .map(|s| s.map_or(String::from("-"), |ms| format!("{ms}")))
+                    .collect();
+                let name = word(c.name(f));
+                rt::println!(
+                    "profile: {:<24} {calls:>12} {loops:>12}  {:<6} {}",
+                    name,
+                    format!("{tier}"),
+                    when.join(" ")
+                );
+                let _ = sys::log_event(&format!(
+                    "profile.fn fn={name} calls={calls} backedges={loops} tier={tier} rose_ms={}",
+                    when.join(",")
+                ));
+            }
+            let _ = sys::log_event(&format!(
+                "profile.done functions={} tier_ups={} run_ms={}",
+                c.functions(),
+                self.tier_ups,
+                self.ms()
+            ));
+        }
+        drop_all(&self.caps);
+    }
+}
+
+/// A name as one word of an event (no spaces or quotes).
+fn word(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
