@@ -343,9 +343,8 @@ pub(crate) enum Op {
         s: Reg,
         to: Target,
     },
-    /// Jumps back to a loop's header (a target at or before the jump):
-    /// they count the function's loop back-edges. A conditional branch
-    /// that may go back runs as `Other`, which counts too.
+    /// A loop's back-edge (`Inst::BackJump`), which counts the
+    /// function's loop iterations, and the phi move before it.
     LoopJump {
         to: Target,
     },
@@ -451,38 +450,11 @@ pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
     code.iter()
         .enumerate()
         .map(|(k, inst)| {
-            let op = code
-                .get(k + 1)
+            code.get(k + 1)
                 .and_then(|next| pair(inst, next))
-                .unwrap_or(op(inst));
-            backward(op, k)
+                .unwrap_or(op(inst))
         })
         .collect()
-}
-
-/// `op` at position `k`, as a loop op when it may jump back (see
-/// [`Op::LoopJump`]).
-fn backward(op: Op, k: usize) -> Op {
-    let back = |t: Target| t as usize <= k;
-    match op {
-        Op::Jump { to } if back(to) => Op::LoopJump { to },
-        // The jump is the next instruction, at k + 1.
-        Op::MoveJump { d, s, to } if to as usize <= k + 1 => Op::LoopMoveJump { d, s, to },
-        Op::BrEq { t, e, .. }
-        | Op::BrNe { t, e, .. }
-        | Op::BrUlt { t, e, .. }
-        | Op::BrUle { t, e, .. }
-        | Op::BrSlt64 { t, e, .. }
-        | Op::BrSle64 { t, e, .. }
-        | Op::BrSlt32 { t, e, .. }
-        | Op::BrSle32 { t, e, .. }
-        | Op::Branch { t, e, .. }
-            if back(t) || back(e) =>
-        {
-            Op::Other
-        }
-        op => op,
-    }
 }
 
 /// The op that does `first` and then `next` (the instruction after it),
@@ -492,6 +464,7 @@ fn pair(first: &Inst, next: &Inst) -> Option<Op> {
         Inst::Move { dst, src } => {
             return match *next {
                 Inst::Jump { to } => Some(Op::MoveJump { d: dst, s: src, to }),
+                Inst::BackJump { to } => Some(Op::LoopMoveJump { d: dst, s: src, to }),
                 _ => None,
             };
         }
@@ -689,6 +662,7 @@ fn op(inst: &Inst) -> Op {
             e: els,
         },
         Inst::Jump { to } => Op::Jump { to },
+        Inst::BackJump { to } => Op::LoopJump { to },
         Inst::Select { dst, cond, a, b } => Op::Select {
             d: dst,
             c: cond,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 4] = *b"JTBC";
 /// Bumped whenever [`Module`] or an instruction changes meaning.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 pub const HEADER_BYTES: usize = 24;
 
 /// A register of the current frame.
@@ -418,6 +418,12 @@ pub enum Inst {
     Jump {
         to: Target,
     },
+    /// A jump along a loop's back-edge (to its header): a jump that also
+    /// counts one loop iteration for the profiler. The lowering sends
+    /// every back-edge through one.
+    BackJump {
+        to: Target,
+    },
     Branch {
         cond: Reg,
         then: Target,
@@ -489,6 +495,7 @@ impl Inst {
         matches!(
             self,
             Inst::Jump { .. }
+                | Inst::BackJump { .. }
                 | Inst::Branch { .. }
                 | Inst::CmpBranch { .. }
                 | Inst::Switch { .. }

@@ -345,8 +345,7 @@ impl<'m> Interp<'m> {
                 continue;
             }
             // The rest, from the instruction itself.
-            let at = pc - 1;
-            let inst = &code[at];
+            let inst = &code[pc - 1];
             match inst {
                 Inst::Const { dst, value } => fr[*dst as usize] = *value,
                 Inst::Addr { dst, sym } => fr[*dst as usize] = m.symbol(*sym),
@@ -519,15 +518,16 @@ impl<'m> Interp<'m> {
                     fr[*len as usize],
                 ),
                 Inst::Jump { to } => pc = *to as usize,
+                Inst::BackJump { to } => {
+                    step::bump(loops);
+                    pc = *to as usize
+                }
                 Inst::Branch { cond, then, els } => {
                     pc = if fr[*cond as usize] & 1 != 0 {
                         *then
                     } else {
                         *els
-                    } as usize;
-                    if pc <= at {
-                        step::bump(loops);
-                    }
+                    } as usize
                 }
                 Inst::CmpBranch {
                     p,
@@ -541,10 +541,7 @@ impl<'m> Interp<'m> {
                         *then
                     } else {
                         *els
-                    } as usize;
-                    if pc <= at {
-                        step::bump(loops);
-                    }
+                    } as usize
                 }
                 Inst::Switch {
                     w,
@@ -557,9 +554,6 @@ impl<'m> Interp<'m> {
                         .iter()
                         .find(|(c, _)| *c == v)
                         .map_or(*default, |(_, t)| *t) as usize;
-                    if pc <= at {
-                        step::bump(loops);
-                    }
                 }
                 Inst::Ret { .. } | Inst::Ret2 { .. } => {
                     let v = match inst {

@@ -1233,8 +1233,8 @@ fn fast_operations_agree_with_the_generic_ones() {
     }
 }
 
-/// Calls and loop back-edges are counted per function, whichever way the
-/// loop jumps back (an unconditional jump, a fused compare-and-branch).
+/// Calls and loop back-edges (`BackJump`) are counted per function; other
+/// jumps, even to an earlier position, are not loops.
 #[test]
 fn calls_and_loop_back_edges_are_counted() {
     use crate::interp::{BACKEDGES, CALLS, COUNTER_WORDS};
@@ -1272,10 +1272,11 @@ fn calls_and_loop_back_edges_are_counted() {
                         w,
                         a: 1,
                         b: 0,
-                        then: 2,
+                        then: 5,
                         els: 4,
                     },
                     Ret { value: Some(1) },
+                    BackJump { to: 2 },
                 ],
             ),
             // while i < n: i += 1
@@ -1296,7 +1297,7 @@ fn calls_and_loop_back_edges_are_counted() {
                         els: 5,
                     },
                     add,
-                    Jump { to: 2 },
+                    BackJump { to: 2 },
                     Ret { value: Some(1) },
                 ],
             ),

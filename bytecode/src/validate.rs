@@ -354,7 +354,7 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                 }
             }
             Inst::StackRestore { src } => reg(*src)?,
-            Inst::Jump { to } => target(*to)?,
+            Inst::Jump { to } | Inst::BackJump { to } => target(*to)?,
             Inst::Branch { cond, then, els } => {
                 reg(*cond)?;
                 target(*then)?;

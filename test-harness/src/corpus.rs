@@ -67,12 +67,31 @@ pub fn manifest(programs: &[String], tiers: &str) -> String {
 
 /// As [`manifest`], with the JIT server in the initrd or not.
 pub fn manifest_with(programs: &[String], tiers: &str, jit: bool) -> String {
+    system_manifest(programs, tiers, jit, None)
+}
+
+/// As [`manifest_with`], at tier `auto`, with the profiler service given
+/// `profiler_args` (its thresholds).
+pub fn manifest_auto(programs: &[String], jit: bool, profiler_args: &[&str]) -> String {
+    system_manifest(programs, "auto", jit, Some(profiler_args))
+}
+
+fn system_manifest(
+    programs: &[String],
+    tiers: &str,
+    jit: bool,
+    profiler: Option<&[&str]>,
+) -> String {
     let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
-    let jit = if jit {
+    let mut jit = if jit {
         "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n"
+            .to_string()
     } else {
-        ""
+        String::new()
     };
+    if let Some(args) = profiler {
+        jit += &format!("\n[[service]]\nname = \"profiler\"\nargs = {args:?}\n");
+    }
     format!(
         r#"version = 1
 files = {files:?}

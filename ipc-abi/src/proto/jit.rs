@@ -233,7 +233,7 @@ pub struct JitProtocol;
 
 impl Protocol for JitProtocol {
     const ID: u32 = 4;
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
     type Request<'a> = JitRequest;
     type Reply<'a> = JitReply<'a>;
 }
@@ -251,12 +251,16 @@ pub enum JitRequest {
     /// `resolver`) and points every slot at its lazy stub. Nothing is
     /// compiled yet. With `resume` (after a JIT restart) it leaves globals,
     /// slots and code alone and takes its bookkeeping from the data region.
+    /// With `counters`, the app has a counters page (`crate::counters`,
+    /// at `APP_COUNTERS_BASE`): code compiled below O3 counts its calls
+    /// and loop back-edges there.
     Load {
         ir_len: u64,
         exports_len: u64,
         functions_len: u64,
         resolver: u64,
         resume: bool,
+        counters: bool,
     },
     /// Compile function `function` (its index) at `level` (0..=3) as a unit
     /// of its own, link it into the code region and publish it in its slot;

@@ -105,12 +105,14 @@ fn current() -> Option<(&'static Interp<'static>, &'static Host)> {
 /// Sets up a run of `module` with functions at `tiers`: after the JIT
 /// loaded it (the globals' homes from the JIT's state), or with no JIT at
 /// all (`own`: the app host's own stubs and globals, `standalone`). The C
-/// library's addresses come from `exports`. `Err` names what does not fit.
+/// library's addresses come from `exports`; with `counters` (`auto`) the
+/// interpreter counts calls and loops there (`profile`). `Err` names what does not fit.
 pub fn start(
     module: &'static Module,
     tiers: Vec<Tier>,
     exports: &[(&'static str, u64)],
     own: bool,
+    counters: Option<&'static [AtomicU64]>,
 ) -> Result<(), String> {
     let by_name: HashMap<&str, u64> = exports.iter().copied().collect();
     let homes = if own {
@@ -146,7 +148,10 @@ pub fn start(
     }));
     // The previous run's interpreter (8 MiB of frame memory) goes first.
     clear();
-    let interp = Box::into_raw(Box::new(Interp::new(module)));
+    let interp = Box::into_raw(Box::new(match counters {
+        Some(c) => Interp::with_counters(module, c),
+        None => Interp::new(module),
+    }));
     native::set_entry_handler(enter);
     CURRENT.with(|c| c.set(Some((interp, host))));
     Ok(())

@@ -28,6 +28,7 @@
 mod exports;
 mod input;
 mod interp;
+mod profile;
 mod resolver;
 mod run;
 mod session;
@@ -72,9 +73,15 @@ fn main() {
         Some(i) => (all[..i].to_vec(), all[i + 1..].to_vec()),
         None => (all.clone(), Vec::new()),
     };
-    let levels: Option<Vec<Tier>> = args
-        .get(2)
-        .and_then(|l| l.split(',').map(Tier::parse).collect());
+    // `auto`: start interpreted, and let the profiler move functions up.
+    let levels: Option<Vec<(Tier, bool)>> = args.get(2).and_then(|l| {
+        l.split(',')
+            .map(|t| match t {
+                "auto" => Some((Tier::Interp, true)),
+                t => Tier::parse(t).map(|t| (t, false)),
+            })
+            .collect()
+    });
     let (Some(file), Some(levels)) = (args.get(1), levels) else {
         fail(USAGE);
     };
@@ -114,7 +121,7 @@ fn main() {
     }
     // Bytecode is loaded (and checked) when a run or a pinned function is
     // interpreted.
-    let interpreted = levels.contains(&Tier::Interp)
+    let interpreted = levels.iter().any(|&(t, _)| t == Tier::Interp)
         || args.iter().any(|a| {
             a.strip_prefix("pin=")
                 .is_some_and(|p| p.starts_with("interp:"))
@@ -211,6 +218,19 @@ fn main() {
     };
     *resolver::SESSION.lock().unwrap() = Some(session);
     let tier_up = args.iter().find_map(|a| a.strip_prefix("tier-up="));
+    // What the system has (the initrd's manifest says): a JIT to compile
+    // hot functions, a profiler to decide which.
+    let manifest = image.manifest().ok();
+    let listed = |name: &str| {
+        manifest
+            .as_ref()
+            .is_some_and(|m| m.services.iter().any(|s| s.name == name))
+    };
+    let has_jit = listed("jit");
+    let mut profile = levels.iter().any(|&(_, auto)| auto).then(|| {
+        let tables: Vec<&[String]> = programs.iter().map(|p| &p.names[..]).collect();
+        profile::Profile::new(&tables, listed("profiler")).unwrap_or_else(|e| fail(&e))
+    });
 
     let mut code = 0;
     let mut chosen = None;
@@ -248,9 +268,11 @@ fn main() {
             args: &args,
             shown: &shown,
             several: programs.len() > 1,
+            has_jit,
         };
-        for &level in &levels {
-            code = run_once(program, level, &pinned, &every);
+        for &(level, auto) in &levels {
+            let profile = if auto { profile.as_mut() } else { None };
+            code = run_once(program, level, &pinned, &every, profile);
         }
     }
     // Which code each tiered-up function's slot holds now.
@@ -290,25 +312,37 @@ struct Every<'a> {
     shown: &'a str,
     /// Several programs run in turn.
     several: bool,
+    /// The initrd lists a JIT.
+    has_jit: bool,
 }
 
 /// Loads `program` at `tier` (fresh globals; functions in `pinned` at
 /// theirs) and runs its `main` to the end (`run`); returns its status.
-fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Every<'_>) -> i32 {
+fn run_once(
+    program: &Program,
+    tier: Tier,
+    pinned: &[Option<Tier>],
+    every: &Every<'_>,
+    mut profile: Option<&mut profile::Profile>,
+) -> i32 {
     let Every {
         exported,
         argv,
         args,
         shown,
         several,
+        has_jit,
     } = *every;
+    let auto = profile.is_some();
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
     let tiers: Vec<Tier> = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
-    // Everything interpreted and interpretable: no JIT at all.
+    // Everything interpreted and interpretable: no JIT at all (under
+    // `auto`, only when the system has none to rise to).
     let own = program
         .bytecode
-        .is_some_and(|m| standalone::possible(m, &tiers));
+        .is_some_and(|m| standalone::possible(m, &tiers))
+        && !(auto && has_jit);
     if !own {
         let mut guard = resolver::SESSION.lock().unwrap();
         let s = guard.as_mut().unwrap();
@@ -316,6 +350,7 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
         // cannot run (`interp::choose`).
         s.level = tier.level().unwrap_or(0);
         s.compile_wait_us = 0;
+        s.counters = auto;
         s.load(false).unwrap_or_else(|e| match e {
             session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
             session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
@@ -325,10 +360,25 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
             eprintln!("app: the JIT refused an unknown function: {refusal}");
         }
     }
+    let counters = profile.as_ref().map(|p| p.counters());
     match program.bytecode {
-        Some(module) => interp::start(module, tiers, exported, own)
+        Some(module) => interp::start(module, tiers, exported, own, counters)
             .unwrap_or_else(|e| fail(&format!("{name}: {e}"))),
         None => interp::clear(),
+    }
+    if let Some(p) = profile.as_mut() {
+        // The profiler may ask for tier-ups in our name when the program
+        // is loaded in the JIT.
+        let jit = if own {
+            None
+        } else {
+            resolver::SESSION
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|s| s.jit_endpoint())
+        };
+        p.begin(&program.names, jit);
     }
     if own {
         let _ = sys::log_event(&format!(
@@ -338,7 +388,14 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
         ));
     }
     let level = tier.level().map_or("-".to_string(), |l| l.to_string());
-    let _ = sys::log_event(&format!("app.start file={file} tier={tier} level={level}"));
+    let shown_tier = if auto {
+        "auto".to_string()
+    } else {
+        tier.to_string()
+    };
+    let _ = sys::log_event(&format!(
+        "app.start file={file} tier={shown_tier} level={level}"
+    ));
     let entry = if own {
         standalone::entry_stub(program.main_index)
     } else {
@@ -361,8 +418,11 @@ fn run_once(program: &Program, tier: Tier, pinned: &[Option<Tier>], every: &Ever
         .as_ref()
         .map_or(0, |s| s.compile_wait_us);
     let _ = sys::log_event(&format!(
-        "app.run file={file} tier={tier} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
+        "app.run file={file} tier={shown_tier} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
     ));
+    if let Some(p) = profile {
+        p.end();
+    }
     code
 }
 

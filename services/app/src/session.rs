@@ -40,6 +40,8 @@ pub struct Session {
     /// their first compile.
     pub tier_up: Option<(u8, Option<Vec<usize>>)>,
     pub crash: Option<CrashPlan>,
+    /// The run counts calls and loops (`profile`): compiled code must too.
+    pub counters: bool,
     jit: Option<Slot>,
     msg: Message,
     compiles: usize,
@@ -71,6 +73,7 @@ impl Session {
             level: 0,
             tier_up: None,
             crash: None,
+            counters: false,
             jit: None,
             msg: Message::new(),
             compiles: 0,
@@ -86,6 +89,12 @@ impl Session {
             .map_err(|e| format!("no JIT server within 10 s: {e:?}"))?;
         self.jit = Some(jit);
         Ok(jit)
+    }
+
+    /// The connection to the JIT server, once there is one (the profiler
+    /// gets a copy, to ask for tier-ups in this app's name).
+    pub fn jit_endpoint(&self) -> Option<Slot> {
+        self.jit
     }
 
     /// Forgets a dead server; `Err` when the attempts are used up.
@@ -116,6 +125,7 @@ impl Session {
                 functions_len: self.lengths.2,
                 resolver: self.resolver,
                 resume,
+                counters: self.counters,
             };
             match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &self.caps) {
                 Ok(JitReply::Loaded {

@@ -5,6 +5,7 @@
 //! a copy at O0..O3 with the new pass manager, emits x86-64 object code for
 //! each, and shows that bad IR is an error with LLVM's message.
 
+mod counting;
 mod fatal;
 mod llvm;
 mod native;

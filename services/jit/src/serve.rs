@@ -35,6 +35,8 @@ struct App {
     regions: Box<Regions>,
     /// What a function unit's external names resolve to.
     symbols: orc::SymbolTable,
+    /// The app counts calls and loops: code below O3 counts too.
+    counting: bool,
 }
 
 enum Answer {
@@ -138,6 +140,7 @@ fn handle(
             functions_len,
             resolver,
             resume,
+            counters,
         })) => {
             let [package, code, data] = caps else {
                 return (Answer::Error(ProtoError::MissingCapability), None);
@@ -161,6 +164,7 @@ fn handle(
             match result {
                 Ok((mut served, data_bytes)) => {
                     served.owner = msg.badge;
+                    served.counting = counters;
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
                         "jit.load functions={} globals={} data_bytes={data_bytes} resume={} guest_us={us}",
@@ -301,6 +305,11 @@ fn compile(
     crash_at: Option<CrashPoint>,
 ) -> Result<(u64, u64), String> {
     let module = app.program.unit(&Unit::Function(index));
+    if app.counting && level < 3 {
+        // SAFETY: the unit is a fresh module holding function `index` as
+        // its one definition.
+        unsafe { crate::counting::count_calls_and_loops(module, index) };
+    }
     if crash_at == Some(CrashPoint::DuringCompile) {
         crash("during-compile");
     }
@@ -501,6 +510,7 @@ fn load(
             program,
             regions: Box::new(regions),
             symbols: symbols.into_iter().collect(),
+            counting: false, // set by `handle`, which knows the request
         },
         data_bytes,
     ))

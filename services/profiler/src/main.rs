@@ -192,8 +192,9 @@ fn drop_all(caps: &[Slot]) {
     }
 }
 
+/// Thresholds as one word of an event (`10/100/1000/10000`).
 fn steps(s: &[u64; 4]) -> String {
-    format!("{},{},{},{}", s[0], s[1], s[2], s[3])
+    format!("{}/{}/{}/{}", s[0], s[1], s[2], s[3])
 }
 
 impl Watch {
@@ -261,9 +262,9 @@ impl Watch {
         }
     }
 
-    /// The run ended: a last look, the table, and the mapping goes.
-    fn finish(mut self) {
-        self.scan();
+    /// The run ended: the table (final counts; no more tier-ups for a
+    /// run that is over), and the mapping goes.
+    fn finish(self) {
         let (bytes, words) = self.map.view();
         if let Ok(c) = Counters::parse(bytes, words) {
             rt::println!(
@@ -290,7 +291,7 @@ impl Watch {
                 );
                 let _ = sys::log_event(&format!(
                     "profile.fn fn={name} calls={calls} backedges={loops} tier={tier} rose_ms={}",
-                    when.join(",")
+                    when.join("/")
                 ));
             }
             let _ = sys::log_event(&format!(

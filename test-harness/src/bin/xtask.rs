@@ -137,11 +137,15 @@ fn app_summary(boot: &qemu::Boot) -> String {
     } else {
         tiers.join(", ")
     };
-    let interpreted = boot
-        .log
-        .events("app.run")
-        .any(|e| e.get("tier") == Some("interp"));
-    let how = if interpreted { " interpreted" } else { "" };
+    let tier_of = |t: &str| boot.log.events("app.run").any(|e| e.get("tier") == Some(t));
+    let ups = boot.log.events("tier.up").count();
+    let how = if tier_of("auto") {
+        format!(" from the interpreter up ({ups} tier-ups)")
+    } else if tier_of("interp") {
+        " interpreted".to_string()
+    } else {
+        String::new()
+    };
     let fell_back = boot.log.events("app.interp").count();
     let fell_back = if fell_back > 0 {
         format!(" ({fell_back} the interpreter cannot run)")
@@ -171,7 +175,8 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut memory = "256M".to_string();
     let mut memory_default = true;
     let mut app: Option<PathBuf> = None;
-    let mut tier = Tier::Compiled(2);
+    // `None`: `auto`, the profiler's ladder.
+    let mut tier = Some(Tier::Compiled(2));
     let mut program_args: Vec<String> = Vec::new();
     let mut initrd: Option<PathBuf> = None;
     let mut manifest: Option<PathBuf> = None;
@@ -200,8 +205,10 @@ fn run(args: &[String]) -> Result<i32, String> {
             "--stdin" => opts.stdin = Some(PathBuf::from(value(&mut it, a)?)),
             "--file" => opts.files.push(value(&mut it, a)?.clone()),
             "--tier" => {
-                tier = Tier::parse(value(&mut it, a)?)
-                    .ok_or("--tier takes interp, O0, O1, O2 or O3")?;
+                tier = match value(&mut it, a)?.as_str() {
+                    "auto" => None,
+                    t => Some(Tier::parse(t).ok_or("--tier takes auto, interp, O0, O1, O2 or O3")?),
+                };
             }
             "--cflags" => opts
                 .cflags
@@ -362,7 +369,7 @@ fn stage_input(
 
 fn app_manifest(
     app: &std::path::Path,
-    tier: Tier,
+    tier: Option<Tier>,
     args: &[String],
     input: &AppOptions,
 ) -> Result<PathBuf, String> {
@@ -422,16 +429,23 @@ fn app_manifest(
         .unwrap_or("program");
     let mut argv = vec![
         file.to_string(),
-        tier.to_string(),
+        tier.map_or("auto".to_string(), |t| t.to_string()),
         format!("argv0={stem}"),
         format!("shown={}", app.display()),
     ];
     argv.extend(input_args);
     argv.push("--".to_string());
     argv.extend(args.iter().cloned());
+    // Under `auto` the profiler decides the tier-ups.
+    let profiler = if tier.is_none() {
+        "[[service]]\nname = \"profiler\"\n\n"
+    } else {
+        ""
+    };
     let manifest = format!(
         "version = 1\nfiles = {files:?}\n\n[[service]]\nname = \"supervisor\"\n\n\
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
+         {profiler}\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
          capabilities = [\"initrd\", \"shutdown\"]\nshutdown_on_exit = true\n"
     );

@@ -74,6 +74,7 @@ fn main() -> u64 {
         functions_len: 0,
         resolver: 0,
         resume: false,
+        counters: false,
     };
     let loaded = call::<JitProtocol>(jit, &mut msg, &load, &caps);
     ok &= report(

@@ -6,12 +6,13 @@
 //! construct; the function is then compiled instead.
 
 mod call;
+mod loops;
 mod pairs;
 
 use crate::Names;
 use crate::llvm::{Block, IntPredicate, Ir, Kind, Opcode, RealPredicate, Type, Value};
 use bytecode::format::{self as bc, Callee, Class, Float, Inst, Reg, Size, Width};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub type Unsupported = String;
 
@@ -35,8 +36,11 @@ pub struct FnLower<'a> {
     in_prologue: bool,
     starts: HashMap<Block, usize>,
     fixes: Vec<Fix>,
-    /// Edge stubs: moves, then a jump to the block.
-    stubs: Vec<(Vec<Inst>, Block)>,
+    /// Edge stubs: moves, then a jump to the block (a `BackJump` along a
+    /// loop's back-edge).
+    stubs: Vec<(Vec<Inst>, Block, bool)>,
+    /// The function's loop back-edges (`loops`).
+    back: HashSet<(Block, Block)>,
     /// The block laid out after the one being lowered.
     next_block: Option<Block>,
 }
@@ -182,6 +186,7 @@ impl<'a> FnLower<'a> {
             starts: HashMap::new(),
             fixes: Vec::new(),
             stubs: Vec::new(),
+            back: HashSet::new(),
             next_block: None,
         }
     }
@@ -317,6 +322,7 @@ impl<'a> FnLower<'a> {
             self.regs.insert(p, r);
         }
         let blocks = f.blocks();
+        self.back = loops::back_edges(&blocks);
         for b in &blocks {
             for i in b.instructions() {
                 if let Some(r) = self.same_register(i) {
@@ -343,11 +349,15 @@ impl<'a> FnLower<'a> {
         let shift = self.prologue.len();
         let mut stub_at = Vec::new();
         let stubs = std::mem::take(&mut self.stubs);
-        for (moves, block) in stubs {
+        for (moves, block, back) in stubs {
             stub_at.push(self.body.len());
             self.body.extend(moves);
             let at = self.body.len();
-            self.body.push(Inst::Jump { to: 0 });
+            self.body.push(if back {
+                Inst::BackJump { to: 0 }
+            } else {
+                Inst::Jump { to: 0 }
+            });
             self.fixes.push(Fix::Block { at, n: 0, block });
         }
         for fix in std::mem::take(&mut self.fixes) {
@@ -357,7 +367,7 @@ impl<'a> FnLower<'a> {
             };
             let to = (to + shift) as u32;
             match &mut self.body[at] {
-                Inst::Jump { to: t } => *t = to,
+                Inst::Jump { to: t } | Inst::BackJump { to: t } => *t = to,
                 Inst::Branch { then, els, .. } | Inst::CmpBranch { then, els, .. } => {
                     *(if n == 0 { then } else { els }) = to
                 }
@@ -465,13 +475,15 @@ impl<'a> FnLower<'a> {
     }
 
     /// Target `n` of the terminator at `at` goes to `to` (from `from`),
-    /// through a stub when `to` has phis.
+    /// through a stub when `to` has phis or the edge is a loop's
+    /// back-edge (its `BackJump` counts the iteration).
     fn edge(&mut self, at: usize, n: usize, from: Block, to: Block) -> Result<(), Unsupported> {
         let moves = self.edge_moves(from, to)?;
-        if moves.is_empty() {
+        let back = self.back.contains(&(from, to));
+        if moves.is_empty() && !back {
             self.fixes.push(Fix::Block { at, n, block: to });
         } else {
-            self.stubs.push((moves, to));
+            self.stubs.push((moves, to, back));
             let stub = self.stubs.len() - 1;
             self.fixes.push(Fix::Stub { at, n, stub });
         }
@@ -565,10 +577,16 @@ impl<'a> FnLower<'a> {
                 } else {
                     let moves = self.edge_moves(from, succ[0])?;
                     self.body.extend(moves);
-                    // Into the block laid out next: no jump needed.
-                    if self.next_block != Some(succ[0]) {
+                    // Into the block laid out next: no jump needed
+                    // (unless it is a loop's back-edge, which counts).
+                    let back = self.back.contains(&(from, succ[0]));
+                    if back || self.next_block != Some(succ[0]) {
                         let at = self.body.len();
-                        self.emit(Inst::Jump { to: 0 });
+                        self.emit(if back {
+                            Inst::BackJump { to: 0 }
+                        } else {
+                            Inst::Jump { to: 0 }
+                        });
                         self.fixes.push(Fix::Block {
                             at,
                             n: 0,

@@ -1,0 +1,165 @@
+//! The `auto` tier's side in the app host: a run's counters
+//! (`ipc_abi::counters`), which the interpreter and compiled code below O3
+//! write, shared read-only with the profiler service, which decides the
+//! tier-ups and asks the JIT for them in this app's name (it gets a copy of
+//! our JIT connection). The app host never waits for a tier-up: the new
+//! code takes over through the function's slot.
+//!
+//! One counters object serves every run of this app host (sized for the
+//! largest program, mapped once at `APP_COUNTERS_BASE`); each run starts
+//! it afresh and tells the profiler when it ends.
+
+use ipc_abi::cap::{Rights, Slot};
+use ipc_abi::counters::{APP_COUNTERS_BASE, HEADER_WORDS, header, pages_for};
+use ipc_abi::ipc::Message;
+use ipc_abi::layout::PAGE_SIZE;
+use ipc_abi::proto;
+use ipc_abi::proto::profiler::{ProfilerProtocol, ProfilerReply, ProfilerRequest};
+use rt::sys;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How long to look for the profiler at the first run: it starts with
+/// the system, before or beside the app host.
+const PROFILER_WAIT_TICKS: u64 = 200;
+
+pub struct Profile {
+    object: Slot,
+    pages: u64,
+    /// The profiler, once found (`None` when there is none).
+    profiler: Option<Slot>,
+    looked: bool,
+    msg: Message,
+}
+
+/// The names of a program's functions as the counters hold them.
+fn names_text(names: &[String]) -> Vec<u8> {
+    names.join("\0").into_bytes()
+}
+
+impl Profile {
+    /// A counters object for the largest of `programs` (function tables),
+    /// mapped read-write at `APP_COUNTERS_BASE`.
+    /// `listed`: the initrd has a profiler (otherwise counting only).
+    pub fn new(programs: &[&[String]], listed: bool) -> Result<Profile, String> {
+        let pages = programs
+            .iter()
+            .map(|n| pages_for(n.len(), names_text(n).len()))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let object = sys::mem_create(pages).map_err(|e| format!("counters: {e:?}"))?;
+        sys::mem_map(object, APP_COUNTERS_BASE, Rights::READ.union(Rights::WRITE))
+            .map_err(|e| format!("counters: {e:?}"))?;
+        Ok(Profile {
+            object,
+            pages,
+            profiler: None,
+            looked: !listed,
+            msg: Message::new(),
+        })
+        .inspect(|_| {
+            if !listed {
+                let _ = sys::log_event("app.profiler what=none");
+            }
+        })
+    }
+
+    /// The counter words after the header, for the interpreter.
+    pub fn counters(&self) -> &'static [AtomicU64] {
+        let words = (self.pages * PAGE_SIZE / 8) as usize;
+        // SAFETY: the object is mapped read-write at APP_COUNTERS_BASE for
+        // the app host's whole life (never unmapped), `words` words long;
+        // AtomicU64 has u64's layout, and the page is 8-aligned.
+        let all =
+            unsafe { std::slice::from_raw_parts(APP_COUNTERS_BASE as *const AtomicU64, words) };
+        &all[HEADER_WORDS..]
+    }
+
+    /// Starts a run of a program with functions `names`: zeroed counts,
+    /// its header and names, and the profiler told (with our JIT
+    /// connection `jit`, if the program is loaded in one). Returns whether
+    /// a profiler watches.
+    pub fn begin(&mut self, names: &[String], jit: Option<Slot>) -> bool {
+        let text = names_text(names);
+        let words = (self.pages * PAGE_SIZE / 8) as usize;
+        // SAFETY: as in `counters`; no one else writes the object, and the
+        // profiler does not read it between runs (it unmapped it at
+        // `Finished`).
+        let all =
+            unsafe { std::slice::from_raw_parts(APP_COUNTERS_BASE as *const AtomicU64, words) };
+        for w in all {
+            w.store(0, Ordering::Relaxed);
+        }
+        for (w, v) in all.iter().zip(header(names.len(), text.len())) {
+            w.store(v, Ordering::Relaxed);
+        }
+        let start = ipc_abi::counters::counter_offset(names.len(), 0) as usize;
+        for (k, chunk) in text.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            all[start / 8 + k].store(u64::from_le_bytes(word), Ordering::Relaxed);
+        }
+        let Some(profiler) = self.profiler() else {
+            return false;
+        };
+        let Ok(counters) = sys::cap_derive(self.object, Rights::READ.union(Rights::GRANT)) else {
+            return false;
+        };
+        let jit = jit.and_then(|j| sys::cap_derive(j, Rights::SEND.union(Rights::GRANT)).ok());
+        let mut caps = vec![counters];
+        caps.extend(jit);
+        let request = ProfilerRequest::Watch {
+            pages: self.pages,
+            jit: jit.is_some(),
+        };
+        let answer = proto::call::<ProfilerProtocol>(profiler, &mut self.msg, &request, &caps);
+        for c in caps {
+            let _ = sys::cap_drop(c);
+        }
+        match answer {
+            Ok(ProfilerReply::Watching) => true,
+            other => {
+                let _ = sys::log_event(&format!(
+                    "app.profiler what=refused answer=\"{}\"",
+                    format!("{other:?}").replace('"', "'")
+                ));
+                false
+            }
+        }
+    }
+
+    /// The run has ended: the profiler takes a last look and prints its
+    /// table.
+    pub fn end(&mut self) {
+        let Some(profiler) = self.profiler else {
+            return;
+        };
+        match proto::call::<ProfilerProtocol>(
+            profiler,
+            &mut self.msg,
+            &ProfilerRequest::Finished,
+            &[],
+        ) {
+            Ok(ProfilerReply::Done { tier_ups }) => {
+                let _ = sys::log_event(&format!("app.profiled tier_ups={tier_ups}"));
+            }
+            _ => {
+                let _ = sys::log_event("app.profiler what=lost");
+                self.profiler = None;
+            }
+        }
+    }
+
+    /// The profiler, looked for once (none in the initrd: counting only).
+    fn profiler(&mut self) -> Option<Slot> {
+        if !self.looked {
+            self.looked = true;
+            self.profiler =
+                rt::names::connect_wait::<ProfilerProtocol>("profiler", PROFILER_WAIT_TICKS).ok();
+            if self.profiler.is_none() {
+                let _ = sys::log_event("app.profiler what=none");
+            }
+        }
+        self.profiler
+    }
+}

@@ -1,0 +1,173 @@
+//! The ladder (`--tier auto`): programs start interpreted, the profiler
+//! reads their counters and asks the JIT for tier-ups while they run.
+//! Each test is one boot running several programs in one app host.
+
+mod common;
+
+use test_harness::corpus;
+
+/// The example apps that need no input (cstdlib's `main` uses long double
+/// and starts at O0; the rest start interpreted).
+const APPS: &[&str] = &[
+    "fib",
+    "sieve",
+    "checksum",
+    "nbody",
+    "spectralnorm",
+    "fannkuch",
+    "lazy",
+    "libc",
+    "echoargs",
+    "mixed",
+    "cstdlib",
+];
+
+fn boot(programs: &[String], jit: bool, profiler_args: &[&str]) -> test_harness::qemu::Boot {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("auto.toml");
+    std::fs::write(
+        &manifest,
+        corpus::manifest_auto(programs, jit, profiler_args),
+    )
+    .unwrap();
+    common::boot_manifest_file(&manifest, "1G")
+}
+
+/// Every program's output and status under `auto` are its native build's.
+fn outputs_are_native(b: &test_harness::qemu::Boot, programs: &[String]) {
+    let runs = corpus::runs(&b.log);
+    for p in programs {
+        let want = corpus::native_in(&test_harness::artifacts::apps_dir(), p).unwrap();
+        let r = runs.iter().find(|r| &r.program == p && r.tier == "auto");
+        check!(
+            b,
+            r.is_some_and(|r| r.outcome == want),
+            "{p} under auto: {:?}, native: {want:?}",
+            r.map(|r| &r.outcome)
+        );
+    }
+}
+
+/// With the default thresholds: `tierup.c`'s hot function climbs every
+/// tier in order, each step once its calls reached that step's threshold,
+/// and every example app prints what it prints natively.
+#[test]
+fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
+    common::setup();
+    let programs: Vec<String> = std::iter::once("tierup")
+        .chain(APPS.iter().copied())
+        .map(String::from)
+        .collect();
+    let b = boot(&programs, true, &[]);
+    outputs_are_native(&b, &programs);
+    let steps: Vec<(String, String, u64)> = b
+        .log
+        .events_with("tier.up", "fn", "step")
+        .map(|e| {
+            (
+                e.get("from").unwrap_or("?").to_string(),
+                e.get("to").unwrap_or("?").to_string(),
+                e.num("calls").unwrap_or(0),
+            )
+        })
+        .collect();
+    let ladder = [
+        ("interp", "O0", 10),
+        ("O0", "O1", 100),
+        ("O1", "O2", 1_000),
+        ("O2", "O3", 10_000),
+    ];
+    check!(
+        b,
+        steps.len() == ladder.len()
+            && steps
+                .iter()
+                .zip(ladder)
+                .all(|((from, to, calls), (f, t, at_least))| from == f
+                    && to == t
+                    && *calls >= at_least),
+        "step's tier-ups: {steps:?}, expected {ladder:?} (calls at least)"
+    );
+    // mix is called 4000 times, but its loop is what makes it hot.
+    check!(
+        b,
+        b.log
+            .events_with("profile.fn", "fn", "mix")
+            .any(|e| e.get("tier") == Some("O3")),
+        "mix did not reach O3"
+    );
+}
+
+/// Thresholds from the manifest: with O2 out of reach, fib rises no
+/// higher than O1, and every one of its calls is counted (the
+/// interpreter's and its compiled code's), so the profiler's table says
+/// exactly what the program itself counts (24057).
+#[test]
+fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
+    common::setup();
+    let programs = vec!["fib".to_string(), "sieve".to_string()];
+    let b = boot(
+        &programs,
+        true,
+        &["calls=2,3,1000000,2000000", "loops=5,6,1000000,2000000"],
+    );
+    outputs_are_native(&b, &programs);
+    check!(
+        b,
+        b.log
+            .events("profiler.ready")
+            .any(|e| e.get("calls") == Some("2/3/1000000/2000000")
+                && e.get("loops") == Some("5/6/1000000/2000000")),
+        "the profiler did not take the manifest's thresholds"
+    );
+    let fib = b.log.events_with("profile.fn", "fn", "fib").next();
+    check!(
+        b,
+        fib.is_some_and(|e| e.num("calls") == Some(24057)),
+        "fib's line in the table: {:?}",
+        fib.map(|e| e.fields.clone())
+    );
+    let too_high: Vec<String> = b
+        .log
+        .events("tier.up")
+        .filter(|e| matches!(e.get("to"), Some("O2" | "O3")))
+        .map(|e| format!("{:?}", e.fields))
+        .collect();
+    check!(
+        b,
+        too_high.is_empty(),
+        "rose past the thresholds: {too_high:?}"
+    );
+}
+
+/// No JIT in the initrd: under `auto` everything runs interpreted, the
+/// profiler counts but asks for nothing, and the output is native.
+#[test]
+fn without_a_jit_auto_runs_interpreted() {
+    common::setup();
+    let programs: Vec<String> = APPS
+        .iter()
+        .filter(|a| **a != "cstdlib")
+        .map(|a| a.to_string())
+        .collect();
+    let b = boot(&programs, false, &[]);
+    outputs_are_native(&b, &programs);
+    check!(
+        b,
+        b.log.events("tier.up").next().is_none()
+            && b.log
+                .events_with("task.start", "name", "jit")
+                .next()
+                .is_none(),
+        "a tier-up without a JIT"
+    );
+    check!(
+        b,
+        b.log
+            .events("profiler.watch")
+            .filter(|e| e.get("jit") == Some("none"))
+            .count()
+            == programs.len(),
+        "the profiler should have watched every run, with no JIT"
+    );
+}
