@@ -76,8 +76,8 @@ pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize) {
 /// # Safety
 /// `blocks` must be the blocks of one valid function.
 unsafe fn loop_headers(blocks: &[LLVMBasicBlockRef]) -> Vec<LLVMBasicBlockRef> {
-    // SAFETY: terminators and successors of valid blocks.
     let successors = |b: LLVMBasicBlockRef| -> Vec<LLVMBasicBlockRef> {
+        // SAFETY: terminators and successors of valid blocks.
         unsafe {
             let t = LLVMGetBasicBlockTerminator(b);
             if t.is_null() {
