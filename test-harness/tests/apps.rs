@@ -835,7 +835,10 @@ fn app_runs_like_a_native_program_from_the_command_line() {
     );
     let out = xtask(&["run", "--app", "apps/fib.c", "--tier", "O7"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--tier takes interp, O0, O1, O2 or O3"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--tier takes auto, interp, O0, O1, O2 or O3")
+    );
     let partial = log
         .find("[app] no final newline")
         .expect("partial line missing");

@@ -171,3 +171,37 @@ fn without_a_jit_auto_runs_interpreted() {
         "the profiler should have watched every run, with no JIT"
     );
 }
+
+/// `cargo xtask run` with no arguments boots the whole system on a bundled
+/// program that starts interpreted, climbs the tiers while it runs, prints
+/// the profiler's table, and powers off with status 0.
+#[test]
+fn the_default_run_shows_the_ladder() {
+    common::setup();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("run")
+        .current_dir(test_harness::artifacts::workspace_root())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{console}\n{stderr}");
+    let log = test_harness::log::BootLog::from_text(console.to_string());
+    let to_o3: Vec<&str> = log
+        .events("tier.up")
+        .filter(|e| e.get("to") == Some("O3"))
+        .filter_map(|e| e.get("fn"))
+        .collect();
+    assert!(
+        to_o3.contains(&"step") && to_o3.contains(&"mix"),
+        "no climb to O3: {to_o3:?}\n{console}"
+    );
+    assert!(
+        console.contains("[app] acc = ") && console.contains("[profiler] profile: step "),
+        "{console}"
+    );
+    assert!(
+        log.events("app.start")
+            .any(|e| e.get("tier") == Some("auto"))
+    );
+}

@@ -266,6 +266,17 @@ fn run(args: &[String]) -> Result<i32, String> {
             artifacts::build_initrd(&m, &art.services_dir, &out)?;
             out
         }
+        // No arguments: the whole system on a bundled example, showing
+        // the ladder (`initrd/manifests/ladder.toml`).
+        (None, None) if app.is_none() => {
+            let out = artifacts::work_dir().join("ladder-initrd.img");
+            let m = artifacts::workspace_root().join("initrd/manifests/ladder.toml");
+            artifacts::build_initrd(&m, &art.services_dir, &out)?;
+            if memory_default {
+                memory = "1G".into();
+            }
+            out
+        }
         (None, None) => art.initrd.clone(),
     };
     let read =
