@@ -347,11 +347,13 @@ pub(crate) enum Op {
     /// function's loop iterations, and the phi move before it.
     LoopJump {
         to: Target,
+        block: u32,
     },
     LoopMoveJump {
         d: Reg,
         s: Reg,
         to: Target,
+        block: u32,
     },
     OffsetLoad1 {
         d: Reg,
@@ -464,7 +466,12 @@ fn pair(first: &Inst, next: &Inst) -> Option<Op> {
         Inst::Move { dst, src } => {
             return match *next {
                 Inst::Jump { to } => Some(Op::MoveJump { d: dst, s: src, to }),
-                Inst::BackJump { to } => Some(Op::LoopMoveJump { d: dst, s: src, to }),
+                Inst::BackJump { to, block } => Some(Op::LoopMoveJump {
+                    d: dst,
+                    s: src,
+                    to,
+                    block,
+                }),
                 _ => None,
             };
         }
@@ -662,7 +669,7 @@ fn op(inst: &Inst) -> Op {
             e: els,
         },
         Inst::Jump { to } => Op::Jump { to },
-        Inst::BackJump { to } => Op::LoopJump { to },
+        Inst::BackJump { to, block } => Op::LoopJump { to, block },
         Inst::Select { dst, cond, a, b } => Op::Select {
             d: dst,
             c: cond,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 4] = *b"JTBC";
 /// Bumped whenever [`Module`] or an instruction changes meaning.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 pub const HEADER_BYTES: usize = 24;
 
 /// A register of the current frame.
@@ -419,10 +419,13 @@ pub enum Inst {
         to: Target,
     },
     /// A jump along a loop's back-edge (to its header): a jump that also
-    /// counts one loop iteration for the profiler. The lowering sends
-    /// every back-edge through one.
+    /// counts one loop iteration for the profiler, and where a running
+    /// frame may leave for compiled code (on-stack replacement). The
+    /// lowering sends every back-edge through one. `block`: the header's
+    /// index among the function's IR blocks (after `irlower::PIPELINE`).
     BackJump {
         to: Target,
+        block: u32,
     },
     Branch {
         cond: Reg,
@@ -526,7 +529,16 @@ pub struct Function {
     pub ret2: Option<Class>,
     pub variadic: bool,
     pub body: Body,
+    /// For on-stack replacement: the register holding each value of the
+    /// function's IR (after `irlower::PIPELINE`), by its canonical number
+    /// (the arguments, then every instruction in block order), or
+    /// [`NO_REGISTER`]. Empty when a frame of it cannot move to compiled
+    /// code (a value in two registers, a variadic function).
+    pub osr: Vec<Reg>,
 }
+
+/// An IR value without a register of its own (no result, or a constant).
+pub const NO_REGISTER: Reg = Reg::MAX;
 
 /// Whether a symbol is code or data (for the loader's messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use crate::mem;
 use crate::ops::{bin, bin128, cast, fbin, fcmp, fun, icmp, icmp128, overflow, wide};
 use crate::step::{self, WINDOW};
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// What the interpreter needs from its host.
 pub trait Machine {
@@ -44,7 +44,16 @@ pub trait Machine {
     fn function_address(&self, func: u32) -> u64;
     /// The address of symbol `sym`.
     fn symbol(&self, sym: u32) -> u64;
+    /// A frame of `func` is about to move to its compiled continuation at
+    /// loop header `block` (for the host's log).
+    fn replaced_on_stack(&self, _func: u32, _block: u32) {}
 }
+
+/// How a pointer argument is passed (a 64-bit integer register).
+const PTR_CLASS: Class = Class::Int {
+    width: Width::W64,
+    signed: false,
+};
 
 /// Why an interpreted run stopped short (what native code would have been
 /// killed for).
@@ -112,18 +121,26 @@ pub struct Interp<'m> {
     ops: Vec<Vec<Op>>,
     /// Register files of calls that have returned, for the next ones.
     files: core::cell::RefCell<Vec<Vec<u64>>>,
-    /// Per function: calls, then loop back-edges (`COUNTER_WORDS` words
-    /// each), when someone reads them (`ipc_abi::counters`).
+    /// Per function: calls, loop back-edges, its latest loop's header
+    /// (`COUNTER_WORDS` words each), when someone reads them
+    /// (`ipc_abi::counters`).
     counters: Option<&'m [AtomicU64]>,
+    /// Per function: the address of a compiled continuation of it and
+    /// the IR block of the loop header it starts at (`OSR_WORDS` each);
+    /// 0 when there is none (on-stack replacement).
+    osr: Option<&'m [AtomicU64]>,
     /// Where counts go when nobody reads them.
     uncounted: AtomicU64,
+    /// The on-stack-replacement entry of functions with none (always 0).
+    uncounted_osr: AtomicU64,
 }
 
-/// Counters per function, and which is which (the layout of
-/// `ipc_abi::counters`, after its header).
-pub const COUNTER_WORDS: usize = 2;
-pub const CALLS: usize = 0;
-pub const BACKEDGES: usize = 1;
+/// Counters per function, and which is which: the layout of
+/// `ipc_abi::counters`, after its header.
+pub use ipc_abi::counters::{BACKEDGES, CALLS, COUNTER_WORDS, LOOP_HEADER as HEADER};
+/// Words per function in an on-stack-replacement table: entry, block
+/// (`ipc_abi::proto::jit::APP_OSR_BASE`).
+pub use ipc_abi::proto::jit::OSR_WORDS;
 
 /// The registers of the frame whose first is `base`, growing the register
 /// file so that all `WINDOW` exist (those above the frame's are its
@@ -180,7 +197,9 @@ impl<'m> Interp<'m> {
             sp: core::cell::Cell::new(0),
             files: core::cell::RefCell::new(Vec::new()),
             counters: None,
+            osr: None,
             uncounted: AtomicU64::new(0),
+            uncounted_osr: AtomicU64::new(0),
             ops: module
                 .functions
                 .iter()
@@ -201,6 +220,94 @@ impl<'m> Interp<'m> {
             i.counters = Some(counters);
         }
         i
+    }
+
+    /// Lets running frames move to compiled continuations named in `osr`
+    /// (`OSR_WORDS` per function, in table order; too short a slice
+    /// moves none).
+    pub fn with_osr(mut self, osr: &'m [AtomicU64]) -> Self {
+        if osr.len() >= self.module.functions.len() * OSR_WORDS {
+            self.osr = Some(osr);
+        }
+        self
+    }
+
+    /// Where the loops of a frame of `func` report (`step::Loops`).
+    fn loops(&self, func: u32) -> step::Loops<'_> {
+        step::Loops {
+            count: self.counter(func, BACKEDGES),
+            header: self.counter(func, HEADER),
+            osr: self
+                .osr
+                .and_then(|t| t.get(func as usize * OSR_WORDS))
+                .unwrap_or(&self.uncounted_osr),
+        }
+    }
+
+    /// At a back-edge to `block`: if a compiled continuation of `func`
+    /// starts at that loop header, runs the rest of the frame there (its
+    /// values passed from our registers, by the function's `osr` map; its
+    /// frame memory stays where it is) and returns the frame's result.
+    fn replace_on_stack(
+        &self,
+        m: &dyn Machine,
+        func: u32,
+        block: u32,
+        fr: &[u64; WINDOW],
+        frames: &[Frame<'_>],
+    ) -> Option<[u64; 2]> {
+        let table = self.osr?;
+        let entry = table
+            .get(func as usize * OSR_WORDS)?
+            .load(Ordering::Acquire);
+        let at = table
+            .get(func as usize * OSR_WORDS + 1)?
+            .load(Ordering::Relaxed);
+        let f = &self.module.functions[func as usize];
+        let frame = frames.last()?;
+        if entry == 0 || at != block as u64 || f.osr.is_empty() || frame.va.is_some() {
+            return None;
+        }
+        let state: Vec<u64> = f
+            .osr
+            .iter()
+            .map(|&r| if r == NO_REGISTER { 0 } else { fr[r as usize] })
+            .collect();
+        m.replaced_on_stack(func, block);
+        let classes: Vec<Class> = f.ret.iter().chain(&f.ret2).copied().collect();
+        let arg = [(state.as_ptr() as u64, PTR_CLASS)];
+        let v = m.call_native(entry, &arg, false, &classes);
+        let mut out = [0; 2];
+        for (k, c) in classes.iter().enumerate() {
+            out[k] = canonical(v[k], *c);
+        }
+        Some(out)
+    }
+
+    #[inline(always)]
+    /// Ends the top frame with result `v`: `Some(result of run)` when the
+    /// run is over (the last frame, or back at `floor`), `None` to go on
+    /// in the caller.
+    fn pop_frame(
+        &self,
+        regs: &mut [u64],
+        frames: &mut Vec<Frame<'_>>,
+        v: [u64; 2],
+        floor: usize,
+    ) -> Option<Option<[u64; 2]>> {
+        // Its registers stay allocated for the next call (they are
+        // written before they are read).
+        let done = frames.pop().expect("the returning frame");
+        self.sp.set(done.stack_mark);
+        let Some(caller) = frames.last() else {
+            return Some(Some(v));
+        };
+        for (dst, v) in [done.ret, done.ret2].into_iter().zip(v) {
+            if let Some(dst) = dst {
+                regs[caller.base + dst as usize] = v;
+            }
+        }
+        (frames.len() == floor).then_some(None)
     }
 
     /// Function `func`'s counter `which`.
@@ -336,12 +443,12 @@ impl<'m> Interp<'m> {
         // The running frame's code, position and registers, kept in locals
         // (the frame's own `pc` is written back only when it calls).
         let (mut code, mut ops, mut pc, mut base) = resume(frames);
-        let mut loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
+        let mut loops = self.loops(frames[frames.len() - 1].func);
         let mut fr = window(regs, base);
         loop {
             let op = &ops[pc];
             pc += 1;
-            if step::step(op, fr, &mut pc, loops)? {
+            if step::step(op, fr, &mut pc, &loops)? {
                 continue;
             }
             // The rest, from the instruction itself.
@@ -518,9 +625,19 @@ impl<'m> Interp<'m> {
                     fr[*len as usize],
                 ),
                 Inst::Jump { to } => pc = *to as usize,
-                Inst::BackJump { to } => {
-                    step::bump(loops);
-                    pc = *to as usize
+                Inst::BackJump { to, block } => {
+                    loops.back_edge(*block);
+                    pc = *to as usize;
+                    let func = frames[frames.len() - 1].func;
+                    if let Some(v) = self.replace_on_stack(m, func, *block, fr, frames) {
+                        // The continuation ran the frame to its end.
+                        if let Some(done) = self.pop_frame(regs, frames, v, floor) {
+                            return Ok(done);
+                        }
+                        (code, ops, pc, base) = resume(frames);
+                        loops = self.loops(frames[frames.len() - 1].func);
+                        fr = window(regs, base);
+                    }
                 }
                 Inst::Branch { cond, then, els } => {
                     pc = if fr[*cond as usize] & 1 != 0 {
@@ -561,25 +678,11 @@ impl<'m> Interp<'m> {
                         Inst::Ret { value } => [value.map_or(0, |v| fr[v as usize]), 0],
                         _ => unreachable!(),
                     };
-                    // Its registers stay allocated for the next call
-                    // (they are written before they are read).
-                    let done = frames.pop().expect("the returning frame");
-                    self.sp.set(done.stack_mark);
-                    match frames.last() {
-                        None => return Ok(Some(v)),
-                        Some(caller) => {
-                            for (dst, v) in [done.ret, done.ret2].into_iter().zip(v) {
-                                if let Some(dst) = dst {
-                                    regs[caller.base + dst as usize] = v;
-                                }
-                            }
-                            if frames.len() == floor {
-                                return Ok(None);
-                            }
-                        }
+                    if let Some(done) = self.pop_frame(regs, frames, v, floor) {
+                        return Ok(done);
                     }
                     (code, ops, pc, base) = resume(frames);
-                    loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
+                    loops = self.loops(frames[frames.len() - 1].func);
                     fr = window(regs, base);
                 }
                 Inst::Call {
@@ -666,7 +769,7 @@ impl<'m> Interp<'m> {
                                 };
                                 self.enter(regs, frames, i, &params, dst, Some(va))?;
                                 (code, ops, pc, base) = resume(frames);
-                                loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
+                                loops = self.loops(frames[frames.len() - 1].func);
                                 fr = window(regs, base);
                             } else {
                                 // Straight from the caller's registers into
@@ -711,7 +814,7 @@ impl<'m> Interp<'m> {
                                     outgoing: Vec::new(),
                                 });
                                 (code, ops, pc, base) = resume(frames);
-                                loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
+                                loops = self.loops(frames[frames.len() - 1].func);
                                 fr = window(regs, base);
                             }
                         }
@@ -749,7 +852,7 @@ impl<'m> Interp<'m> {
                     match outcome.expect("the continuation ran") {
                         Ok(None) => {
                             (code, ops, pc, base) = resume(frames);
-                            loops = self.counter(frames[frames.len() - 1].func, BACKEDGES);
+                            loops = self.loops(frames[frames.len() - 1].func);
                             fr = window(regs, base);
                         }
                         done => return done,

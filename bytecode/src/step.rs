@@ -20,7 +20,7 @@ pub(crate) fn step(
     op: &Op,
     fr: &mut [u64; WINDOW],
     pc: &mut usize,
-    loops: &AtomicU64,
+    loops: &Loops<'_>,
 ) -> Result<bool, Trap> {
     // The frequent operations (`exec`); their registers are
     // canonical, so most need no mask.
@@ -256,13 +256,18 @@ pub(crate) fn step(
             *pc += 1;
         }
         Op::F64Neg { d, a } => set!(d, (-f64_of(get!(a))).to_bits()),
-        Op::LoopJump { to } => {
-            bump(loops);
+        // With a compiled continuation waiting, the instruction runs
+        // from `interp`, which moves the frame there.
+        Op::LoopJump { .. } | Op::LoopMoveJump { .. } if loops.osr.load(Ordering::Relaxed) != 0 => {
+            return Ok(false);
+        }
+        Op::LoopJump { to, block } => {
+            loops.back_edge(block);
             *pc = to as usize
         }
-        Op::LoopMoveJump { d, s, to } => {
+        Op::LoopMoveJump { d, s, to, block } => {
             set!(d, get!(s));
-            bump(loops);
+            loops.back_edge(block);
             *pc = to as usize
         }
         Op::Other => return Ok(false),
@@ -278,4 +283,23 @@ pub(crate) fn bump(counter: &AtomicU64) {
         counter.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
     );
+}
+
+/// Where the running frame's loops report: its function's back-edge
+/// counter, the word that names the header of its latest loop (for the
+/// profiler: which loop to compile a continuation for), and its
+/// on-stack-replacement entry (non-zero when compiled code can take the
+/// frame over at a loop header).
+pub(crate) struct Loops<'a> {
+    pub count: &'a AtomicU64,
+    pub header: &'a AtomicU64,
+    pub osr: &'a AtomicU64,
+}
+
+impl Loops<'_> {
+    #[inline(always)]
+    pub fn back_edge(&self, block: u32) {
+        bump(self.count);
+        self.header.store(block as u64, Ordering::Relaxed);
+    }
 }

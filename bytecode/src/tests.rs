@@ -34,6 +34,7 @@ fn func(
         ret2: None,
         variadic: false,
         body: Body::Code { regs, code },
+        osr: Vec::new(),
     }
 }
 
@@ -1276,7 +1277,7 @@ fn calls_and_loop_back_edges_are_counted() {
                         els: 4,
                     },
                     Ret { value: Some(1) },
-                    BackJump { to: 2 },
+                    BackJump { to: 2, block: 1 },
                 ],
             ),
             // while i < n: i += 1
@@ -1297,7 +1298,7 @@ fn calls_and_loop_back_edges_are_counted() {
                         els: 5,
                     },
                     add,
-                    BackJump { to: 2 },
+                    BackJump { to: 2, block: 1 },
                     Ret { value: Some(1) },
                 ],
             ),
@@ -1314,4 +1315,93 @@ fn calls_and_loop_back_edges_are_counted() {
     }
     assert_eq!((get(0, CALLS), get(0, BACKEDGES)), (3, 3 * 4));
     assert_eq!((get(1, CALLS), get(1, BACKEDGES)), (3, 3 * 5));
+}
+
+/// On-stack replacement: at a back-edge to the header its table names, a
+/// running frame leaves for the compiled continuation, which gets every
+/// value by the function's `osr` map and whose result is the frame's.
+#[test]
+fn a_running_loop_moves_to_its_compiled_continuation() {
+    use Inst::*;
+    use core::cell::Cell;
+    use core::sync::atomic::AtomicU64;
+    struct Host {
+        moved: Cell<Option<(u32, u32)>>,
+    }
+    impl Machine for Host {
+        fn compiled(&self, _: u32) -> Option<u64> {
+            None
+        }
+        fn function_at(&self, _: u64) -> Option<u32> {
+            None
+        }
+        fn function_address(&self, _: u32) -> u64 {
+            0
+        }
+        fn symbol(&self, _: u32) -> u64 {
+            0
+        }
+        fn replaced_on_stack(&self, func: u32, block: u32) {
+            self.moved.set(Some((func, block)));
+        }
+    }
+    /// The "compiled" rest of the loop: reports what it was handed.
+    extern "C" fn continuation(state: *const u64) -> u64 {
+        // SAFETY: the interpreter passes the function's two values.
+        let (n, i) = unsafe { (*state, *state.add(1)) };
+        n * 1000 + i
+    }
+    let w = Width::W64;
+    let mut f = func(
+        "count",
+        vec![I64],
+        Some(I64),
+        3,
+        vec![
+            Const { dst: 1, value: 0 },
+            Const { dst: 2, value: 1 },
+            Bin {
+                op: BinOp::Add,
+                w,
+                dst: 1,
+                a: 1,
+                b: 2,
+            },
+            CmpBranch {
+                p: IntPred::Ult,
+                w,
+                a: 1,
+                b: 0,
+                then: 5,
+                els: 4,
+            },
+            Ret { value: Some(1) },
+            BackJump { to: 2, block: 1 },
+        ],
+    );
+    f.osr = vec![0, 1, NO_REGISTER];
+    let module = Module {
+        functions: vec![f],
+        symbols: vec![],
+        globals: vec![],
+    };
+    let host = Host {
+        moved: Cell::new(None),
+    };
+    // No continuation yet: the loop runs interpreted to its end.
+    let table = [AtomicU64::new(0), AtomicU64::new(0)];
+    let interp = Interp::new(&module).with_osr(&table);
+    assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5);
+    assert_eq!(host.moved.get(), None);
+    // One for another loop header: still interpreted.
+    table[1].store(7, core::sync::atomic::Ordering::Relaxed);
+    table[0].store(
+        continuation as *const () as u64,
+        core::sync::atomic::Ordering::Release,
+    );
+    assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5);
+    // At this header: the first back-edge (i = 1) moves the frame.
+    table[1].store(1, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5001);
+    assert_eq!(host.moved.get(), Some((0, 1)));
 }

@@ -122,6 +122,13 @@ pub fn check(module: &Module, table: &[String]) -> Result<(), Refusal> {
         }
         if let Body::Code { regs, code } = &f.body {
             check_code(module, f, *regs, code)?;
+            if f.osr.iter().any(|&r| r != NO_REGISTER && r >= *regs) {
+                return Err(Refusal::Malformed {
+                    function: f.name.clone(),
+                    at: 0,
+                    what: "its on-stack replacement map names a register it does not have".into(),
+                });
+            }
         }
     }
     Ok(())
@@ -354,7 +361,7 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                 }
             }
             Inst::StackRestore { src } => reg(*src)?,
-            Inst::Jump { to } | Inst::BackJump { to } => target(*to)?,
+            Inst::Jump { to } | Inst::BackJump { to, .. } => target(*to)?,
             Inst::Branch { cond, then, els } => {
                 reg(*cond)?;
                 target(*then)?;

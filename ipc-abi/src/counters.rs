@@ -6,7 +6,8 @@
 //!
 //! Little-endian `u64` words: a header ([`HEADER_WORDS`]: magic, number of
 //! functions, byte offset and length of the names), then per function
-//! [`COUNTER_WORDS`] words (calls, loop back-edges), then the function
+//! [`COUNTER_WORDS`] words (calls, loop back-edges, the header block of
+//! its latest loop), then the function
 //! names, NUL-separated, in function-table order. Only the app host
 //! writes; the profiler trusts nothing it reads (a bad header is refused,
 //! counts are only numbers).
@@ -26,11 +27,16 @@ pub const MAX_NAME_BYTES: usize = 64;
 
 pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT01");
 pub const HEADER_WORDS: usize = 4;
-pub const COUNTER_WORDS: usize = 2;
+pub const COUNTER_WORDS: usize = 3;
 /// Word of a function's counters that counts its calls (entries).
 pub const CALLS: usize = 0;
 /// Word that counts its loop back-edges (jumps to a loop's header).
 pub const BACKEDGES: usize = 1;
+/// Word that names the IR block (index in the function, after
+/// `irlower::PIPELINE`) of the header of the loop the interpreter last
+/// went round: where a compiled continuation should start (on-stack
+/// replacement).
+pub const LOOP_HEADER: usize = 2;
 
 /// Byte offset of function `index`'s counter `which` ([`CALLS`] or
 /// [`BACKEDGES`]) from the start of the counters: what compiled code adds
@@ -123,7 +129,7 @@ impl<'a> Counters<'a> {
 
 const _: () = {
     assert!(counter_offset(0, CALLS) == 32);
-    assert!(counter_offset(1, BACKEDGES) == 56);
+    assert!(counter_offset(1, BACKEDGES) == 64);
     assert!(pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1)) <= MAX_COUNTERS_PAGES);
     // Between the app's code region and its data region.
     assert!(

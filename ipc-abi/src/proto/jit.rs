@@ -40,8 +40,21 @@ pub const APP_UNIT_CODE_BASE: u64 = APP_CODE_BASE + MAX_FUNCTIONS as u64 * STUB_
 /// The JIT's bookkeeping, after the slots: see [`JitState`].
 pub const APP_STATE_BASE: u64 = APP_DATA_BASE + APP_SLOT_BYTES;
 pub const APP_STATE_BYTES: u64 = 64 * 1024;
+/// On-stack replacement: per function [`OSR_WORDS`] words, the address of
+/// a compiled continuation of it (0: none) and the IR block of the loop
+/// header it starts at. The JIT writes the block, then the address; the
+/// interpreter moves a running frame there at that loop's back-edge. The
+/// continuation is `ret fn(ptr state)`: `state` holds every value of the
+/// function by its canonical number (`bytecode::format::Function::osr`).
+pub const APP_OSR_BASE: u64 = APP_STATE_BASE + APP_STATE_BYTES;
+pub const OSR_WORDS: usize = 2;
+pub const APP_OSR_BYTES: u64 = (MAX_FUNCTIONS * OSR_WORDS * 8) as u64;
+/// Where function `index`'s on-stack-replacement entry is.
+pub const fn osr_entry(index: usize) -> u64 {
+    APP_OSR_BASE + (index * OSR_WORDS * 8) as u64
+}
 /// The program's globals and the data sections of compiled functions.
-pub const APP_GLOBALS_BASE: u64 = APP_STATE_BASE + APP_STATE_BYTES;
+pub const APP_GLOBALS_BASE: u64 = APP_OSR_BASE + APP_OSR_BYTES;
 /// Where the JIT maps the package (IR, export table, function table).
 pub const JIT_PACKAGE_BASE: u64 = 0x6000_0000;
 /// Largest package: a program whose IR and tables need more is refused

@@ -157,14 +157,18 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
         };
         Ok((params, ret))
     })();
-    let (params, ret, body) = match signature {
+    let (params, ret, (body, osr)) = match signature {
         Ok((params, ret)) => {
-            let body = lower::FnLower::new(ir, names)
+            let lowered = lower::FnLower::new(ir, names)
                 .function(f)
-                .unwrap_or_else(|construct| Body::Unsupported { construct });
-            (params, ret, body)
+                .unwrap_or_else(|construct| (Body::Unsupported { construct }, Vec::new()));
+            (params, ret, lowered)
         }
-        Err(construct) => (Vec::new(), (None, None), Body::Unsupported { construct }),
+        Err(construct) => (
+            Vec::new(),
+            (None, None),
+            (Body::Unsupported { construct }, Vec::new()),
+        ),
     };
     Function {
         name: f.name(),
@@ -173,5 +177,6 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
         ret2: ret.1,
         variadic: fty.is_variadic(),
         body,
+        osr,
     }
 }

@@ -41,6 +41,8 @@ pub struct FnLower<'a> {
     stubs: Vec<(Vec<Inst>, Block, bool)>,
     /// The function's loop back-edges (`loops`).
     back: HashSet<(Block, Block)>,
+    /// Each block's index in the function (a loop header's, in `BackJump`).
+    block_index: HashMap<Block, u32>,
     /// The block laid out after the one being lowered.
     next_block: Option<Block>,
 }
@@ -187,6 +189,7 @@ impl<'a> FnLower<'a> {
             fixes: Vec::new(),
             stubs: Vec::new(),
             back: HashSet::new(),
+            block_index: HashMap::new(),
             next_block: None,
         }
     }
@@ -315,14 +318,20 @@ impl<'a> FnLower<'a> {
         Ok(r)
     }
 
-    /// Lowers function `f`: its body, or why it cannot be interpreted.
-    pub fn function(mut self, f: Value) -> Result<bc::Body, Unsupported> {
+    /// Lowers function `f`: its body (and its on-stack-replacement map,
+    /// see `bc::Function::osr`), or why it cannot be interpreted.
+    pub fn function(mut self, f: Value) -> Result<(bc::Body, Vec<Reg>), Unsupported> {
         for p in f.params() {
             let r = self.fresh()?;
             self.regs.insert(p, r);
         }
         let blocks = f.blocks();
         self.back = loops::back_edges(&blocks);
+        self.block_index = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (*b, i as u32))
+            .collect();
         for b in &blocks {
             for i in b.instructions() {
                 if let Some(r) = self.same_register(i) {
@@ -354,7 +363,10 @@ impl<'a> FnLower<'a> {
             self.body.extend(moves);
             let at = self.body.len();
             self.body.push(if back {
-                Inst::BackJump { to: 0 }
+                Inst::BackJump {
+                    to: 0,
+                    block: self.block_index[&block],
+                }
             } else {
                 Inst::Jump { to: 0 }
             });
@@ -367,7 +379,7 @@ impl<'a> FnLower<'a> {
             };
             let to = (to + shift) as u32;
             match &mut self.body[at] {
-                Inst::Jump { to: t } | Inst::BackJump { to: t } => *t = to,
+                Inst::Jump { to: t } | Inst::BackJump { to: t, .. } => *t = to,
                 Inst::Branch { then, els, .. } | Inst::CmpBranch { then, els, .. } => {
                     *(if n == 0 { then } else { els }) = to
                 }
@@ -381,12 +393,36 @@ impl<'a> FnLower<'a> {
                 _ => unreachable!("only jumps are patched"),
             }
         }
+        let osr = self.osr_map(f, &blocks);
         let mut code = std::mem::take(&mut self.prologue);
         code.extend(self.body);
-        Ok(bc::Body::Code {
+        let body = bc::Body::Code {
             regs: u16::try_from(self.next).map_err(|_| "too many values".to_string())?,
             code,
-        })
+        };
+        Ok((body, osr))
+    }
+
+    /// The register of each of `f`'s values by canonical number (its
+    /// arguments, then every instruction of `blocks` in order; see
+    /// `bc::Function::osr`), or nothing when a frame of `f` cannot move to
+    /// compiled code: a variadic function, or a value in two registers.
+    fn osr_map(&self, f: Value, blocks: &[Block]) -> Vec<Reg> {
+        if f.function_type().is_variadic() {
+            return Vec::new();
+        }
+        let values = f
+            .params()
+            .into_iter()
+            .chain(blocks.iter().flat_map(|b| b.instructions()));
+        let mut map = Vec::new();
+        for v in values {
+            if pair(v.ty()).is_some() || is_wide(v.ty()) {
+                return Vec::new();
+            }
+            map.push(self.regs.get(&v).copied().unwrap_or(bc::NO_REGISTER));
+        }
+        map
     }
 
     /// The register of a value that is its operand's bits unchanged (a
@@ -583,7 +619,10 @@ impl<'a> FnLower<'a> {
                     if back || self.next_block != Some(succ[0]) {
                         let at = self.body.len();
                         self.emit(if back {
-                            Inst::BackJump { to: 0 }
+                            Inst::BackJump {
+                                to: 0,
+                                block: self.block_index[&succ[0]],
+                            }
                         } else {
                             Inst::Jump { to: 0 }
                         });
