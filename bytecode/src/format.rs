@@ -535,6 +535,10 @@ pub struct Function {
     /// [`NO_REGISTER`]. Empty when a frame of it cannot move to compiled
     /// code (a value in two registers, a variadic function).
     pub osr: Vec<Reg>,
+    /// `ipc_abi::proto::jit::osr_shape_digest` of those values: a
+    /// continuation the JIT built from a function of another shape is
+    /// not used.
+    pub osr_digest: u64,
 }
 
 /// An IR value without a register of its own (no result, or a constant).

@@ -47,6 +47,9 @@ pub trait Machine {
     /// A frame of `func` is about to move to its compiled continuation at
     /// loop header `block` (for the host's log).
     fn replaced_on_stack(&self, _func: u32, _block: u32) {}
+    /// A continuation of `func` was not used: the JIT built it from a
+    /// function whose values differ from the bytecode's.
+    fn replacement_refused(&self, _func: u32) {}
 }
 
 /// How a pointer argument is passed (a 64-bit integer register).
@@ -260,12 +263,17 @@ impl<'m> Interp<'m> {
         let entry = table
             .get(func as usize * OSR_WORDS)?
             .load(Ordering::Acquire);
-        let at = table
-            .get(func as usize * OSR_WORDS + 1)?
-            .load(Ordering::Relaxed);
+        let word = |k: usize| table.get(func as usize * OSR_WORDS + k);
+        let at = word(1)?.load(Ordering::Relaxed);
+        let digest = word(2)?.load(Ordering::Relaxed);
         let f = &self.module.functions[func as usize];
         let frame = frames.last()?;
         if entry == 0 || at != block as u64 || f.osr.is_empty() || frame.va.is_some() {
+            return None;
+        }
+        if digest != f.osr_digest {
+            // Built from a function whose values are not ours: never run.
+            m.replacement_refused(func);
             return None;
         }
         let state: Vec<u64> = f

@@ -35,6 +35,7 @@ fn func(
         variadic: false,
         body: Body::Code { regs, code },
         osr: Vec::new(),
+        osr_digest: 0,
     }
 }
 
@@ -1380,6 +1381,7 @@ fn a_running_loop_moves_to_its_compiled_continuation() {
         ],
     );
     f.osr = vec![0, 1, NO_REGISTER];
+    f.osr_digest = 42;
     let module = Module {
         functions: vec![f],
         symbols: vec![],
@@ -1389,7 +1391,7 @@ fn a_running_loop_moves_to_its_compiled_continuation() {
         moved: Cell::new(None),
     };
     // No continuation yet: the loop runs interpreted to its end.
-    let table = [AtomicU64::new(0), AtomicU64::new(0)];
+    let table = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(41)];
     let interp = Interp::new(&module).with_osr(&table);
     assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5);
     assert_eq!(host.moved.get(), None);
@@ -1400,8 +1402,12 @@ fn a_running_loop_moves_to_its_compiled_continuation() {
         core::sync::atomic::Ordering::Release,
     );
     assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5);
-    // At this header: the first back-edge (i = 1) moves the frame.
+    // At this header, but built from another function: never used.
     table[1].store(1, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5);
+    assert_eq!(host.moved.get(), None);
+    // At this header: the first back-edge (i = 1) moves the frame.
+    table[2].store(42, core::sync::atomic::Ordering::Relaxed);
     assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5001);
     assert_eq!(host.moved.get(), Some((0, 1)));
 }

@@ -54,12 +54,29 @@ fn outputs_are_native(b: &test_harness::qemu::Boot, programs: &[String]) {
 #[test]
 fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     common::setup();
-    let programs: Vec<String> = std::iter::once("tierup")
+    let programs: Vec<String> = ["tierup", "hotloop"]
+        .into_iter()
         .chain(APPS.iter().copied())
         .map(String::from)
         .collect();
     let b = boot(&programs, true, &[]);
     outputs_are_native(&b, &programs);
+    // hotloop's main, called once, left the interpreter in the middle of
+    // its loop (on-stack replacement), and its output is still native.
+    let mut file = "";
+    let mut moved = Vec::new();
+    for e in &b.log.events {
+        match e.name.as_str() {
+            "app.start" => file = e.get("file").unwrap_or(""),
+            "app.osr" => moved.push((file, e.get("fn").unwrap_or("?"))),
+            _ => {}
+        }
+    }
+    check!(
+        b,
+        moved.contains(&("hotloop.ll", "main")),
+        "hotloop's main never moved to compiled code; moves: {moved:?}"
+    );
     let steps: Vec<(String, String, u64)> = b
         .log
         .events_with("tier.up", "fn", "step")

@@ -41,13 +41,15 @@ pub const APP_UNIT_CODE_BASE: u64 = APP_CODE_BASE + MAX_FUNCTIONS as u64 * STUB_
 pub const APP_STATE_BASE: u64 = APP_DATA_BASE + APP_SLOT_BYTES;
 pub const APP_STATE_BYTES: u64 = 64 * 1024;
 /// On-stack replacement: per function [`OSR_WORDS`] words, the address of
-/// a compiled continuation of it (0: none) and the IR block of the loop
-/// header it starts at. The JIT writes the block, then the address; the
-/// interpreter moves a running frame there at that loop's back-edge. The
-/// continuation is `ret fn(ptr state)`: `state` holds every value of the
-/// function by its canonical number (`bytecode::format::Function::osr`).
+/// a compiled continuation of it (0: none), the IR block of the loop
+/// header it starts at, and the [`osr_shape_digest`] of the function's
+/// values as the JIT saw them. The JIT writes block and digest, then the
+/// address; the interpreter moves a running frame there at that loop's
+/// back-edge when the digest is its bytecode's. The continuation is
+/// `ret fn(ptr state)`: `state` holds every value of the function by its
+/// canonical number (`bytecode::format::Function::osr`).
 pub const APP_OSR_BASE: u64 = APP_STATE_BASE + APP_STATE_BYTES;
-pub const OSR_WORDS: usize = 2;
+pub const OSR_WORDS: usize = 3;
 pub const APP_OSR_BYTES: u64 = (MAX_FUNCTIONS * OSR_WORDS * 8) as u64;
 /// Where function `index`'s on-stack-replacement entry is.
 pub const fn osr_entry(index: usize) -> u64 {
@@ -236,6 +238,34 @@ impl<'a> JitState<'a> {
     }
 }
 
+/// The LLVM passes run on each function of a program before it is lowered
+/// to bytecode (`irlower`), and by the JIT on a function it builds an
+/// on-stack-replacement continuation of: the same passes on the same IR
+/// (LLVM 19 on both sides) give the same values, which is how a frame's
+/// registers map onto the compiled code. Only passes within a function
+/// (nothing inlined, unrolled or vectorized); every function is first
+/// marked `no-builtins` (see `irlower`).
+pub const LOWERING_PIPELINE: &str = "function(sroa,early-cse,instcombine<no-verify-fixpoint>,\
+    simplifycfg,loop(loop-rotate),loop-mssa(licm),gvn,instcombine<no-verify-fixpoint>,\
+    simplifycfg)";
+
+/// A digest of a function's values in canonical order (arguments, then
+/// every instruction in block order), each as (opcode, LLVM type kind,
+/// integer width; opcode 0 for an argument): both sides compute it, and a
+/// continuation whose function differs from the bytecode's is not used.
+pub fn osr_shape_digest(shapes: impl IntoIterator<Item = (u32, u32, u32)>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (a, b, c) in shapes {
+        for x in [a, b, c] {
+            for byte in x.to_le_bytes() {
+                h ^= byte as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    h
+}
+
 /// The function table: the names of the functions the program defines, one
 /// per line, in module order; a function's line number is its index.
 pub fn function_table(text: &str) -> impl Iterator<Item = &str> {
@@ -284,6 +314,15 @@ pub enum JitRequest {
         level: u8,
         then: Option<u8>,
         crash: Option<CrashPoint>,
+    },
+    /// Build function `function`'s on-stack-replacement continuation from
+    /// its `block`th block (a loop header, after `LOWERING_PIPELINE`) at
+    /// `level`, link it into the code region, and write its address, the
+    /// block and its shape digest at `osr_entry(function)` (never a slot).
+    CompileOsr {
+        function: u32,
+        block: u32,
+        level: u8,
     },
     /// Test only: crash now, between requests.
     CrashIdle,

@@ -84,6 +84,35 @@ impl Machine for Host {
     fn symbol(&self, sym: u32) -> u64 {
         self.symbols[sym as usize]
     }
+
+    fn replaced_on_stack(&self, func: u32, block: u32) {
+        let name = &self.module.functions[func as usize].name;
+        let _ = sys::log_event(&format!(
+            "app.osr fn={} block={block}",
+            crate::event_word(name)
+        ));
+    }
+
+    fn replacement_refused(&self, func: u32) {
+        let reported = &self.reported[func as usize];
+        if !reported.replace(true) {
+            let name = &self.module.functions[func as usize].name;
+            let _ = sys::log_event(&format!(
+                "app.osr_refused fn={} why=shape",
+                crate::event_word(name)
+            ));
+        }
+    }
+}
+
+/// The JIT's on-stack-replacement table in our data region
+/// (`APP_OSR_BASE`), one entry per function of `module`.
+fn osr_table(module: &Module) -> &'static [AtomicU64] {
+    let words = module.functions.len().min(MAX_FUNCTIONS) * OSR_WORDS;
+    // SAFETY: the table lies in our data region (read-write, ours for
+    // life, APP_OSR_BYTES long: MAX_FUNCTIONS entries); the JIT writes it
+    // atomically, word by word.
+    unsafe { std::slice::from_raw_parts(APP_OSR_BASE as *const AtomicU64, words) }
 }
 
 thread_local! {
@@ -148,10 +177,14 @@ pub fn start(
     }));
     // The previous run's interpreter (8 MiB of frame memory) goes first.
     clear();
-    let interp = Box::into_raw(Box::new(match counters {
+    let interp = match counters {
+        // Counted (`auto`), and with a JIT to build continuations: running
+        // loops may move to compiled code (on-stack replacement).
+        Some(c) if !own => Interp::with_counters(module, c).with_osr(osr_table(module)),
         Some(c) => Interp::with_counters(module, c),
         None => Interp::new(module),
-    }));
+    };
+    let interp = Box::into_raw(Box::new(interp));
     native::set_entry_handler(enter);
     CURRENT.with(|c| c.set(Some((interp, host))));
     Ok(())

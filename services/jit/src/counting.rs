@@ -15,11 +15,13 @@ use llvm_sys::prelude::{LLVMBasicBlockRef, LLVMModuleRef, LLVMValueRef};
 use std::ffi::CString;
 
 /// Adds the counting to the unit's function, function `index` of the
-/// program.
+/// program (its entry counted as a call when `entry`; not for an
+/// on-stack-replacement continuation, which goes on with a call already
+/// counted).
 ///
 /// # Safety
 /// `module` must be a valid function unit (`Program::unit`).
-pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize) {
+pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize, entry: bool) {
     let name = CString::new(UNIT_FUNCTION).unwrap();
     // SAFETY: reading and extending a valid module with instructions of
     // its own context; every insertion point is an instruction of the
@@ -55,7 +57,7 @@ pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize) {
         while !at.is_null() && !LLVMIsAAllocaInst(at).is_null() {
             at = LLVMGetNextInstruction(at);
         }
-        if !at.is_null() {
+        if entry && !at.is_null() {
             bump(at, CALLS);
         }
         for h in headers {

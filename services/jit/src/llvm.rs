@@ -230,3 +230,26 @@ impl Drop for Llvm {
         unsafe { LLVMDisposeTargetMachine(self.machine) }
     }
 }
+
+/// Runs `passes` over `module` the way `irlower` does (no target machine:
+/// target-independent passes with default costs), so that both see the
+/// same result (`ipc_abi::proto::jit::LOWERING_PIPELINE`).
+///
+/// # Safety
+/// `module` must be a valid module.
+pub unsafe fn run_passes(module: LLVMModuleRef, passes: &str) -> Result<(), String> {
+    let passes = CString::new(passes).map_err(|e| e.to_string())?;
+    // SAFETY: `module` is valid (caller); a null target machine is allowed;
+    // the options are created and disposed of here.
+    let e = unsafe {
+        let options = LLVMCreatePassBuilderOptions();
+        let e = LLVMRunPasses(module, passes.as_ptr(), std::ptr::null_mut(), options);
+        LLVMDisposePassBuilderOptions(options);
+        e
+    };
+    if e.is_null() {
+        Ok(())
+    } else {
+        Err(format!("the lowering passes failed: {}", error_text(e)))
+    }
+}

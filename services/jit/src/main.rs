@@ -10,6 +10,7 @@ mod fatal;
 mod llvm;
 mod native;
 mod orc;
+mod osr;
 mod serve;
 mod unit;
 

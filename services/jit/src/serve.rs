@@ -190,6 +190,47 @@ fn handle(
                 }
             }
         }
+        Ok(ClientFrame::Request(JitRequest::CompileOsr {
+            function,
+            block,
+            level,
+        })) => {
+            if level > 3 {
+                return (Answer::Error(ProtoError::Malformed), None);
+            }
+            let Some(app) = app.as_mut() else {
+                return (
+                    Answer::Failed("no program loaded: send Load first".into()),
+                    None,
+                );
+            };
+            if app.owner != msg.badge {
+                return (Answer::Error(ProtoError::Denied), None);
+            }
+            let index = function as usize;
+            let Some(name) = app.program.functions.get(index).map(|n| event_word(n)) else {
+                return (Answer::Failed(format!("no function #{index}")), None);
+            };
+            let started = Instant::now();
+            match compile_osr(llvm, app, index, block, level) {
+                Ok((address, code_bytes)) => {
+                    let us = started.elapsed().as_micros() as u64;
+                    log_event(&format!(
+                        "jit.osr fn={name} index={index} block={block} level={level} address={address:#x} code_bytes={code_bytes} guest_us={us}"
+                    ));
+                    let reply = JitReply::Compiled {
+                        address,
+                        code_bytes,
+                        compile_us: us,
+                    };
+                    (Answer::Reply(reply), None)
+                }
+                Err(m) => {
+                    log_event(&format!("jit.osr_failed fn={name} block={block}"));
+                    (Answer::Failed(m), None)
+                }
+            }
+        }
         Ok(ClientFrame::Request(JitRequest::Compile {
             function,
             level,
@@ -308,7 +349,7 @@ fn compile(
     if app.counting && level < 3 {
         // SAFETY: the unit is a fresh module holding function `index` as
         // its one definition.
-        unsafe { crate::counting::count_calls_and_loops(module, index) };
+        unsafe { crate::counting::count_calls_and_loops(module, index, true) };
     }
     if crash_at == Some(CrashPoint::DuringCompile) {
         crash("during-compile");
@@ -356,6 +397,72 @@ fn compile(
     write_state(STATE_NEXT_WORD, &[code_next, data_next]);
     publish(index, linked.addresses[0]);
     Ok((linked.addresses[0], linked.code_bytes))
+}
+
+/// Builds, links and announces function `index`'s continuation from
+/// loop header `block` (`osr`); returns its address and code size.
+fn compile_osr(
+    llvm: &Llvm,
+    app: &mut App,
+    index: usize,
+    block: u32,
+    level: u8,
+) -> Result<(u64, u64), String> {
+    fatal::serving(Some(format!(
+        "building the continuation of {} at block {block}",
+        app.program.functions[index]
+    )));
+    // SAFETY: the program's thread-safe context is live while `app` is.
+    fatal::watch(unsafe { LLVMOrcThreadSafeContextGetContext(app.program.context()) });
+    fatal::take_errors();
+    let built = app.program.osr_unit(index, block);
+    let (module, digest) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            fatal::serving(None);
+            return Err(e);
+        }
+    };
+    if app.counting && level < 3 {
+        // SAFETY: a fresh unit holding the continuation as its function.
+        unsafe { crate::counting::count_calls_and_loops(module, index, false) };
+    }
+    // SAFETY: the unit is a fresh module in the program's context, handed
+    // over to `link`.
+    let linked = unsafe {
+        orc::link(
+            llvm,
+            app.program.context(),
+            module,
+            level,
+            &app.symbols,
+            &[UNIT_FUNCTION],
+            &mut app.regions,
+        )
+    };
+    fatal::serving(None);
+    let errors = fatal::take_errors();
+    let linked = linked?;
+    if !errors.is_empty() {
+        return Err(format!(
+            "LLVM could not compile the continuation: {}",
+            errors.join("; ")
+        ));
+    }
+    let (code_next, data_next) = app.regions.next();
+    write_state(STATE_NEXT_WORD, &[code_next, data_next]);
+    let address = linked.addresses[0];
+    let words = osr_entry(index) as *const AtomicU64;
+    // SAFETY: the data region is mapped read-write here while the app is
+    // served; the OSR table has OSR_WORDS words per function (index <
+    // MAX_FUNCTIONS); the block and digest are written before the address,
+    // which the app reads with Acquire.
+    unsafe {
+        (*words.add(1)).store(block as u64, Ordering::Relaxed);
+        (*words.add(2)).store(digest, Ordering::Relaxed);
+        (*words).store(address, Ordering::Release);
+    }
+    Ok((address, linked.code_bytes))
 }
 
 fn load(
@@ -472,6 +579,13 @@ fn load(
             // while it waits for this reply.
             unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at, code.len()) };
             publish(i, lazy_stub(i));
+        }
+        // No continuation of an earlier program (or run) survives a Load:
+        // its code uses that run's globals.
+        // SAFETY: the OSR table lies in the data region, mapped read-write
+        // here; the app runs no program code while it waits for this reply.
+        unsafe {
+            std::ptr::write_bytes(APP_OSR_BASE as *mut u8, 0, APP_OSR_BYTES as usize);
         }
         let names: Vec<String> = (0..program.globals).map(global_symbol).collect();
         let lookups: Vec<&str> = names.iter().map(String::as_str).collect();

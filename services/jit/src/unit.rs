@@ -33,7 +33,8 @@ pub fn global_symbol(index: usize) -> String {
 
 pub struct Program {
     tsctx: LLVMOrcThreadSafeContextRef,
-    module: LLVMModuleRef,
+    /// The program as parsed (units are clones of it).
+    pub(crate) module: LLVMModuleRef,
     /// Defined functions, in module order (= the function table).
     pub functions: Vec<String>,
     /// How many globals the program defines.
@@ -47,7 +48,7 @@ pub enum Unit {
 
 /// # Safety
 /// `v` must be a valid named value.
-unsafe fn name_of(v: LLVMValueRef) -> String {
+pub(crate) unsafe fn name_of(v: LLVMValueRef) -> String {
     let mut len = 0;
     // SAFETY: the caller's promise; LLVM returns `len` bytes.
     unsafe {
@@ -58,7 +59,7 @@ unsafe fn name_of(v: LLVMValueRef) -> String {
 
 /// # Safety
 /// `module` must be valid.
-unsafe fn defined_functions(module: LLVMModuleRef) -> Vec<LLVMValueRef> {
+pub(crate) unsafe fn defined_functions(module: LLVMModuleRef) -> Vec<LLVMValueRef> {
     let mut out = Vec::new();
     // SAFETY: walks the valid module's list.
     unsafe {
@@ -204,22 +205,7 @@ impl Program {
                     LLVMSetValueName2(own, unit_name.as_ptr(), UNIT_FUNCTION.len());
                     let decl = LLVMAddFunction(m, name.as_ptr(), LLVMGlobalGetValueType(own));
                     LLVMReplaceAllUsesWith(own, decl);
-                    let mut g = LLVMGetFirstGlobal(m);
-                    let mut globals = Vec::new();
-                    while !g.is_null() {
-                        globals.push(g);
-                        g = LLVMGetNextGlobal(g);
-                    }
-                    for g in globals {
-                        if LLVMIsDeclaration(g) != 0 {
-                            continue;
-                        }
-                        if name_of(g).starts_with("llvm.") {
-                            LLVMDeleteGlobal(g);
-                        } else {
-                            LLVMSetLinkage(g, LLVMLinkage::LLVMAvailableExternallyLinkage);
-                        }
-                    }
+                    globals_from_their_homes(m);
                 }
             }
             m
@@ -242,7 +228,7 @@ impl Drop for Program {
 ///
 /// # Safety
 /// `f` must be a function defined in the valid module `m`.
-unsafe fn make_declaration(m: LLVMModuleRef, f: LLVMValueRef) {
+pub(crate) unsafe fn make_declaration(m: LLVMModuleRef, f: LLVMValueRef) {
     // SAFETY: every use of `f` moves to the declaration before `f` (and its
     // body, whose references are dropped with it) is deleted.
     unsafe {
@@ -262,7 +248,7 @@ unsafe fn make_declaration(m: LLVMModuleRef, f: LLVMValueRef) {
 /// # Safety
 /// `func` must be a function of a valid module in `ctx`; `functions` its
 /// module's defined functions in table order.
-unsafe fn route_calls_through_slots(
+pub(crate) unsafe fn route_calls_through_slots(
     ctx: LLVMContextRef,
     func: LLVMValueRef,
     functions: &[LLVMValueRef],
@@ -317,5 +303,33 @@ unsafe fn route_calls_through_slots(
             LLVMInstructionEraseFromParent(call);
         }
         LLVMDisposeBuilder(builder);
+    }
+}
+
+/// Every global of a function unit `m` is used from its one home (the
+/// globals unit's): its initializer stays visible to the optimizer
+/// (`available_externally`); LLVM's own globals (`llvm.used`...) go.
+///
+/// # Safety
+/// `m` must be a valid module.
+pub(crate) unsafe fn globals_from_their_homes(m: LLVMModuleRef) {
+    // SAFETY: globals are collected before any is deleted.
+    unsafe {
+        let mut g = LLVMGetFirstGlobal(m);
+        let mut globals = Vec::new();
+        while !g.is_null() {
+            globals.push(g);
+            g = LLVMGetNextGlobal(g);
+        }
+        for g in globals {
+            if LLVMIsDeclaration(g) != 0 {
+                continue;
+            }
+            if name_of(g).starts_with("llvm.") {
+                LLVMDeleteGlobal(g);
+            } else {
+                LLVMSetLinkage(g, LLVMLinkage::LLVMAvailableExternallyLinkage);
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ipc_abi::cap::Slot;
-use ipc_abi::counters::{BACKEDGES, CALLS, Counters, PROFILER_COUNTERS_BASE};
+use ipc_abi::counters::{BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::jit::{JitProtocol, JitReply, JitRequest};
 use ipc_abi::proto::profiler::{ProfilerProtocol, ProfilerReply, ProfilerRequest};
@@ -45,6 +45,8 @@ struct Watch {
     /// When (ms after the run started) each function took each step.
     steps: Vec<[Option<u64>; 4]>,
     tier_ups: u64,
+    /// Loop back-edges that make a loop hot (the first step's).
+    hot_loop: u64,
 }
 
 fn main() -> u64 {
@@ -169,6 +171,7 @@ fn handle(
                 started_tsc: sys::rdtsc(),
                 steps: vec![[None; 4]; functions],
                 tier_ups: 0,
+                hot_loop: thresholds.loops[0],
             });
             Ok(ProfilerReply::Watching)
         }
@@ -234,6 +237,12 @@ impl Watch {
                     let _ = sys::log_event(&format!(
                         "tier.up fn={name} from={from} to={to} calls={calls} backedges={loops} at_ms={ms} compile_us={compile_us}"
                     ));
+                    // Leaving the interpreter because of a hot loop: a frame
+                    // may be running it now, and may never return (`main`).
+                    if from == Tier::Interp && loops >= self.hot_loop {
+                        let block = counters.get(f, LOOP_HEADER) as u32;
+                        self.replace_on_stack(jit, f, &name, block, level);
+                    }
                 }
                 Ok(_) => {
                     self.ladder.failed(f);
@@ -258,6 +267,45 @@ impl Watch {
                     let _ = sys::log_event("profiler.jit_lost");
                     return;
                 }
+            }
+        }
+    }
+
+    /// Asks the JIT for a continuation of function `f` from loop header
+    /// `block` (on-stack replacement): the interpreter moves a frame
+    /// running that loop there at its next back-edge.
+    fn replace_on_stack(&self, jit: Slot, f: usize, name: &str, block: u32, level: u8) {
+        let mut msg = Message::new();
+        let request = JitRequest::CompileOsr {
+            function: f as u32,
+            block,
+            level,
+        };
+        match proto::call::<JitProtocol>(jit, &mut msg, &request, &[]) {
+            Ok(JitReply::Compiled { compile_us, .. }) => {
+                let _ = sys::log_event(&format!(
+                    "tier.osr fn={name} block={block} level={level} at_ms={} compile_us={compile_us}",
+                    self.ms()
+                ));
+            }
+            Ok(JitReply::Failed { message }) => {
+                let why: String = message
+                    .chars()
+                    .take(200)
+                    .map(|c| {
+                        if c == '"' || c == '\\' || c.is_control() {
+                            '\''
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                let _ = sys::log_event(&format!(
+                    "tier.osr_failed fn={name} block={block} why=\"{why}\""
+                ));
+            }
+            _ => {
+                let _ = sys::log_event(&format!("tier.osr_failed fn={name} block={block} why=jit"));
             }
         }
     }

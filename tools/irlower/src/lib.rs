@@ -73,14 +73,14 @@ impl Names {
 /// local in memory), redundant and loop-invariant computations go
 /// (`early-cse`, `gvn`, `licm`), instruction sequences get simpler
 /// (`instcombine`, `simplifycfg`), loops test at their bottom
-/// (`loop-rotate`: one branch per iteration instead of a test and a jump). Only passes within a function: no
-/// inlining (every function keeps its body, its slot and its profile), no
-/// unrolling or vectorizing (more code, and vector operations the
-/// interpreter does not have). `no-verify-fixpoint`: instcombine's check
-/// that one round sufficed is a fatal error in LLVM 19, not a result.
-pub const PIPELINE: &str = "function(sroa,early-cse,instcombine<no-verify-fixpoint>,\
-    simplifycfg,loop(loop-rotate),loop-mssa(licm),gvn,instcombine<no-verify-fixpoint>,\
-    simplifycfg)";
+/// (`loop-rotate`: one branch per iteration instead of a test and a jump).
+/// Only passes within a function: no inlining (every function keeps its
+/// body, its slot and its profile), no unrolling or vectorizing (more
+/// code, and vector operations the interpreter does not have).
+/// `no-verify-fixpoint`: instcombine's check that one round sufficed is a
+/// fatal error in LLVM 19, not a result. Its home is `ipc_abi`: the JIT
+/// runs the same passes to build on-stack-replacement continuations.
+pub use ipc_abi::proto::jit::LOWERING_PIPELINE as PIPELINE;
 
 /// Lowers IR text (or bitcode) to a module. Errors are for IR that does
 /// not parse or globals whose initial image cannot be made; functions the
@@ -157,17 +157,17 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
         };
         Ok((params, ret))
     })();
-    let (params, ret, (body, osr)) = match signature {
+    let (params, ret, (body, (osr, osr_digest))) = match signature {
         Ok((params, ret)) => {
             let lowered = lower::FnLower::new(ir, names)
                 .function(f)
-                .unwrap_or_else(|construct| (Body::Unsupported { construct }, Vec::new()));
+                .unwrap_or_else(|construct| (Body::Unsupported { construct }, (Vec::new(), 0)));
             (params, ret, lowered)
         }
         Err(construct) => (
             Vec::new(),
             (None, None),
-            (Body::Unsupported { construct }, Vec::new()),
+            (Body::Unsupported { construct }, (Vec::new(), 0)),
         ),
     };
     Function {
@@ -178,5 +178,6 @@ fn function(ir: &Ir, names: &mut Names, f: Value) -> Function {
         variadic: fty.is_variadic(),
         body,
         osr,
+        osr_digest,
     }
 }

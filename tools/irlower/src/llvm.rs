@@ -541,6 +541,21 @@ pub enum Kind {
 }
 
 impl Type {
+    /// LLVM's own number for the type's kind and, for an integer, its
+    /// width (for `ipc_abi::proto::jit::osr_shape_digest`).
+    pub fn shape(self) -> (u32, u32) {
+        // SAFETY: reading a type's kind and width.
+        unsafe {
+            let kind = LLVMGetTypeKind(self.0);
+            let width = if kind == LLVMTypeKind::LLVMIntegerTypeKind {
+                LLVMGetIntTypeWidth(self.0)
+            } else {
+                0
+            };
+            (kind as u32, width)
+        }
+    }
+
     pub fn kind(self) -> Kind {
         // SAFETY: reading a type's kind and width.
         unsafe {

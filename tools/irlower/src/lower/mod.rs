@@ -320,7 +320,7 @@ impl<'a> FnLower<'a> {
 
     /// Lowers function `f`: its body (and its on-stack-replacement map,
     /// see `bc::Function::osr`), or why it cannot be interpreted.
-    pub fn function(mut self, f: Value) -> Result<(bc::Body, Vec<Reg>), Unsupported> {
+    pub fn function(mut self, f: Value) -> Result<(bc::Body, (Vec<Reg>, u64)), Unsupported> {
         for p in f.params() {
             let r = self.fresh()?;
             self.regs.insert(p, r);
@@ -407,22 +407,28 @@ impl<'a> FnLower<'a> {
     /// arguments, then every instruction of `blocks` in order; see
     /// `bc::Function::osr`), or nothing when a frame of `f` cannot move to
     /// compiled code: a variadic function, or a value in two registers.
-    fn osr_map(&self, f: Value, blocks: &[Block]) -> Vec<Reg> {
+    /// With the map, the values' `osr_shape_digest`.
+    fn osr_map(&self, f: Value, blocks: &[Block]) -> (Vec<Reg>, u64) {
         if f.function_type().is_variadic() {
-            return Vec::new();
+            return (Vec::new(), 0);
         }
-        let values = f
+        let values: Vec<Value> = f
             .params()
             .into_iter()
-            .chain(blocks.iter().flat_map(|b| b.instructions()));
+            .chain(blocks.iter().flat_map(|b| b.instructions()))
+            .collect();
         let mut map = Vec::new();
-        for v in values {
+        for v in &values {
             if pair(v.ty()).is_some() || is_wide(v.ty()) {
-                return Vec::new();
+                return (Vec::new(), 0);
             }
-            map.push(self.regs.get(&v).copied().unwrap_or(bc::NO_REGISTER));
+            map.push(self.regs.get(v).copied().unwrap_or(bc::NO_REGISTER));
         }
-        map
+        let digest = ipc_abi::proto::jit::osr_shape_digest(values.iter().map(|v| {
+            let (kind, width) = v.ty().shape();
+            (v.opcode().map_or(0, |o| o as u32), kind, width)
+        }));
+        (map, digest)
     }
 
     /// The register of a value that is its operand's bits unchanged (a
