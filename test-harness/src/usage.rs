@@ -78,6 +78,12 @@ pub const COMMANDS: &[Command] = &[
         about: "the conformance corpus (apps/corpus) interpreted, at O0 and at O3 against native: pass table and \
                 run-time ratios, appended to docs/benchmarks.md",
     },
+    Command {
+        name: "bench tiers",
+        options: "",
+        about: "the ladder (--tier auto) against O3 from the start, interpreted and native, with a plot of \
+                tierup's throughput as it climbs (docs/tiers-throughput.svg), appended to docs/benchmarks.md",
+    },
 ];
 
 fn line(c: &Command) -> String {

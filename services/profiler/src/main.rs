@@ -1,5 +1,6 @@
 //! The profiler (ring 3, native): `profiler [calls=N,N,N,N] [loops=N,N,N,N]
-//! [poll=TICKS]`. Registers as `profiler`; an app host hands it a run's
+//! [poll=TICKS] [sample=FN]` (`sample`: log function FN's counts at every
+//! poll, `profile.sample`, for `cargo xtask bench tiers`). Registers as `profiler`; an app host hands it a run's
 //! counters (read-only, `ipc_abi::counters`) and, when it loaded the
 //! program into the JIT, a copy of its JIT connection. Every `poll` ticks
 //! (default 1, 10 ms) it reads the counters, and for each function whose
@@ -52,11 +53,15 @@ struct Watch {
 fn main() -> u64 {
     let mut thresholds = Thresholds::DEFAULT;
     let mut poll = 1;
+    let mut sample: Option<&'static str> = None;
     for arg in rt::args() {
         let parsed = if let Some(v) = arg.strip_prefix("calls=") {
             Thresholds::parse_steps(v).map(|s| thresholds.calls = s)
         } else if let Some(v) = arg.strip_prefix("loops=") {
             Thresholds::parse_steps(v).map(|s| thresholds.loops = s)
+        } else if let Some(v) = arg.strip_prefix("sample=") {
+            sample = Some(v);
+            Ok(())
         } else if let Some(v) = arg.strip_prefix("poll=") {
             v.parse::<u64>()
                 .ok()
@@ -99,6 +104,9 @@ fn main() -> u64 {
             Err(SysErrorOrUnknown::Known(SysError::TimedOut)) => {
                 if let Some(w) = watch.as_mut() {
                     w.scan();
+                    if let Some(name) = sample {
+                        w.sample(name);
+                    }
                 }
                 continue;
             }
@@ -268,6 +276,23 @@ impl Watch {
                     return;
                 }
             }
+        }
+    }
+
+    /// Logs function `name`'s counts now (`profile.sample`).
+    fn sample(&self, name: &str) {
+        let (bytes, words) = self.map.view();
+        let Ok(c) = Counters::parse(bytes, words) else {
+            return;
+        };
+        if let Some(f) = (0..c.functions()).find(|&f| c.name(f) == name) {
+            let _ = sys::log_event(&format!(
+                "profile.sample fn={} at_ms={} calls={} backedges={}",
+                word(name),
+                self.ms(),
+                c.get(f, CALLS),
+                c.get(f, BACKEDGES)
+            ));
         }
     }
 

@@ -17,6 +17,7 @@ use std::io::Write as _;
 
 mod interp;
 mod suite;
+mod tiers;
 
 const ICOUNT: &str = "shift=0,align=off,sleep=off";
 
@@ -32,6 +33,7 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         Some("jit") => usage::no_args("bench jit", &args[1..]).and_then(|()| jit()),
         Some("suite") => usage::no_args("bench suite", &args[1..]).and_then(|()| suite::run()),
         Some("interp") => usage::no_args("bench interp", &args[1..]).and_then(|()| interp::run()),
+        Some("tiers") => usage::no_args("bench tiers", &args[1..]).and_then(|()| tiers::run()),
         Some(other) => Err(format!("no benchmark {other:?}\n{}", usage::of("bench"))),
         None => Err(usage::of("bench")),
     }
