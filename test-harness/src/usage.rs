@@ -23,8 +23,8 @@ pub const COMMANDS: &[Command] = &[
         options: "--app FILE.c|FILE.ll|FILE.bc [--tier auto|interp|O0|O1|O2|O3] [--cflags \"...\"] [-DX=Y -IDIR -W...] \
                   [--stdin FILE] [--file PATH]... [--verbose] [--memory SIZE] [--timeout SECS] \
                   [-- PROGRAM ARGS...]",
-        about: "run your own program: started interpreted and moved up the tiers by the profiler (--tier auto), \
-                interpreted (--tier interp) or compiled by the JIT server at --tier (default O2); shows \
+        about: "run your own program: started interpreted and moved up the tiers by the profiler (--tier auto, \
+                the default), interpreted (--tier interp), or compiled by the JIT server at a fixed --tier; shows \
                 only its output and a one-line summary (--verbose: the whole console); exits with \
                 the program's status (128 + signal for a fault, 126: refused, 123: the app host \
                 could not run it)",

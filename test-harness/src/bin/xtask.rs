@@ -175,8 +175,8 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut memory = "256M".to_string();
     let mut memory_default = true;
     let mut app: Option<PathBuf> = None;
-    // `None`: `auto`, the profiler's ladder.
-    let mut tier = Some(Tier::Compiled(2));
+    // `None`: `auto`, the profiler's ladder (the default).
+    let mut tier = None;
     let mut program_args: Vec<String> = Vec::new();
     let mut initrd: Option<PathBuf> = None;
     let mut manifest: Option<PathBuf> = None;
