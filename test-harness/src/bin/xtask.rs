@@ -140,7 +140,8 @@ fn app_summary(boot: &qemu::Boot) -> String {
     let tier_of = |t: &str| boot.log.events("app.run").any(|e| e.get("tier") == Some(t));
     let ups = boot.log.events("tier.up").count();
     let how = if tier_of("auto") {
-        format!(" from the interpreter up ({ups} tier-ups)")
+        let s = if ups == 1 { "" } else { "s" };
+        format!(" from the interpreter up ({ups} tier-up{s})")
     } else if tier_of("interp") {
         " interpreted".to_string()
     } else {
