@@ -222,3 +222,72 @@ fn the_default_run_shows_the_ladder() {
             .any(|e| e.get("tier") == Some("auto"))
     );
 }
+
+/// The JIT dies in the middle of a tier-up the profiler asked for: the
+/// program goes on at the tiers it has and prints what it prints natively,
+/// the failure is logged once, the supervisor restarts the JIT, and later
+/// runs climb the ladder again.
+#[test]
+fn a_jit_crash_during_a_tier_up_changes_no_output() {
+    common::setup();
+    let programs: Vec<String> = ["fib", "sieve", "checksum", "hotloop"]
+        .map(String::from)
+        .to_vec();
+    let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
+    let manifest = format!(
+        r#"version = 1
+files = {files:?}
+
+[[service]]
+name = "supervisor"
+
+[[service]]
+name = "jit"
+personality = "linux"
+restart = "on-failure"
+args = ["{allow}"]
+
+[[service]]
+name = "profiler"
+args = ["crash-jit"]
+
+[[service]]
+name = "{service}"
+file = "app"
+personality = "linux"
+args = ["{list}", "auto"]
+capabilities = ["initrd", "shutdown"]
+shutdown_on_exit = true
+"#,
+        allow = ipc_abi::proto::jit::ALLOW_TEST_CRASHES,
+        service = corpus::SERVICE,
+        list = files.join(","),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let b = common::boot_manifest_file(&path, "1G");
+    outputs_are_native(&b, &programs);
+    let order: Vec<(&str, Option<&str>)> = b
+        .log
+        .events
+        .iter()
+        .filter(|e| e.name == "tier.failed" || e.name == "tier.up")
+        .map(|e| (e.name.as_str(), e.get("why")))
+        .collect();
+    let died = order
+        .iter()
+        .position(|&(n, why)| n == "tier.failed" && why == Some("jit-died"));
+    check!(
+        b,
+        died.is_some()
+            && order.iter().filter(|(n, _)| *n == "tier.failed").count() == 1
+            && b.log.events("profiler.jit_lost").count() == 1,
+        "the crash should be one tier.failed why=jit-died: {order:?}"
+    );
+    check!(
+        b,
+        died.is_some_and(|d| order[d + 1..].iter().any(|(n, _)| *n == "tier.up")),
+        "no tier-up after the JIT came back: {order:?}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The profiler (ring 3, native): `profiler [calls=N,N,N,N] [loops=N,N,N,N]
-//! [poll=TICKS] [sample=FN]` (`sample`: log function FN's counts at every
-//! poll, `profile.sample`, for `cargo xtask bench tiers`). Registers as `profiler`; an app host hands it a run's
+//! [poll=TICKS] [sample=FN] [crash-jit]` (`sample`: log function FN's
+//! counts at every poll, `profile.sample`, for `cargo xtask bench tiers`;
+//! `crash-jit`, test only: the first compile it asks for makes the JIT
+//! crash mid-way, which the JIT does only when its manifest allows). Registers as `profiler`; an app host hands it a run's
 //! counters (read-only, `ipc_abi::counters`) and, when it loaded the
 //! program into the JIT, a copy of its JIT connection. Every `poll` ticks
 //! (default 1, 10 ms) it reads the counters, and for each function whose
@@ -25,7 +27,7 @@ use alloc::vec::Vec;
 use ipc_abi::cap::Slot;
 use ipc_abi::counters::{BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
 use ipc_abi::ipc::Message;
-use ipc_abi::proto::jit::{JitProtocol, JitReply, JitRequest};
+use ipc_abi::proto::jit::{CrashPoint, JitProtocol, JitReply, JitRequest};
 use ipc_abi::proto::profiler::{ProfilerProtocol, ProfilerReply, ProfilerRequest};
 use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireReply};
 use ipc_abi::syscall::{SysError, SysErrorOrUnknown};
@@ -54,11 +56,15 @@ fn main() -> u64 {
     let mut thresholds = Thresholds::DEFAULT;
     let mut poll = 1;
     let mut sample: Option<&'static str> = None;
+    let mut crash_jit = false;
     for arg in rt::args() {
         let parsed = if let Some(v) = arg.strip_prefix("calls=") {
             Thresholds::parse_steps(v).map(|s| thresholds.calls = s)
         } else if let Some(v) = arg.strip_prefix("loops=") {
             Thresholds::parse_steps(v).map(|s| thresholds.loops = s)
+        } else if arg == "crash-jit" {
+            crash_jit = true;
+            Ok(())
         } else if let Some(v) = arg.strip_prefix("sample=") {
             sample = Some(v);
             Ok(())
@@ -103,7 +109,7 @@ fn main() -> u64 {
             Ok(_) => {}
             Err(SysErrorOrUnknown::Known(SysError::TimedOut)) => {
                 if let Some(w) = watch.as_mut() {
-                    w.scan();
+                    w.scan(&mut crash_jit);
                     if let Some(name) = sample {
                         w.sample(name);
                     }
@@ -214,8 +220,9 @@ impl Watch {
         (sys::rdtsc().saturating_sub(self.started_tsc)) * 1000 / hz
     }
 
-    /// Reads every function's counts and takes the steps they call for.
-    fn scan(&mut self) {
+    /// Reads every function's counts and takes the steps they call for
+    /// (the first request with a test crash when `crash` is set).
+    fn scan(&mut self, crash: &mut bool) {
         let Some(jit) = self.jit else { return };
         let (bytes, words) = self.map.view();
         let Ok(counters) = Counters::parse(bytes, words) else {
@@ -234,7 +241,7 @@ impl Watch {
                 function: f as u32,
                 level,
                 then: None,
-                crash: None,
+                crash: core::mem::take(crash).then_some(CrashPoint::DuringCompile),
             };
             match proto::call::<JitProtocol>(jit, &mut msg, &request, &[]) {
                 Ok(JitReply::Compiled { compile_us, .. }) => {
