@@ -73,7 +73,17 @@ pub fn manifest_with(programs: &[String], tiers: &str, jit: bool) -> String {
 /// As [`manifest_with`], at tier `auto`, with the profiler service given
 /// `profiler_args` (its thresholds).
 pub fn manifest_auto(programs: &[String], jit: bool, profiler_args: &[&str]) -> String {
-    system_manifest(programs, "auto", jit, Some(profiler_args))
+    manifest_profiled(programs, "auto", jit, profiler_args)
+}
+
+/// As [`manifest_auto`], at `tiers` (`"auto,O2+count"`).
+pub fn manifest_profiled(
+    programs: &[String],
+    tiers: &str,
+    jit: bool,
+    profiler_args: &[&str],
+) -> String {
+    system_manifest(programs, tiers, jit, Some(profiler_args))
 }
 
 fn system_manifest(

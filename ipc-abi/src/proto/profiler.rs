@@ -20,8 +20,14 @@ pub enum ProfilerRequest {
     /// Watch a run of a program. Capability: its counters object, with
     /// read rights only (`pages` pages; the header says the rest). `jit`:
     /// whether the app host loaded the program into a JIT the profiler
-    /// may ask for compiles (otherwise it only counts).
-    Watch { pages: u64, jit: bool },
+    /// may ask for compiles (otherwise it only counts). `level`: the run's
+    /// fixed tier when it is not `auto` (`O2+count`: counted, never moved),
+    /// where the table says its functions run.
+    Watch {
+        pages: u64,
+        jit: bool,
+        level: Option<u8>,
+    },
     /// The run has ended: the profiler reads the counters a last time,
     /// prints its table, and forgets them.
     Finished,

@@ -1,7 +1,9 @@
 //! The app host (Linux personality, no LLVM):
 //! `app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal]
 //! [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]...
-//! [-- ARGS...]` (TIER: `interp`, `O0`..`O3`; `stdin=` and `file=` name
+//! [-- ARGS...]` (TIER: `auto` (interpreted first, the profiler moves
+//! hot functions up: `profile`), `interp`, `O0`..`O3`, or `O2+count` (a
+//! fixed tier that counts as `auto` does); `stdin=` and `file=` name
 //! initrd files: the program's standard input and files it may open, see
 //! `input`). With several tiers the program runs once per tier, and with
 //! several files each in turn, each run with freshly initialized globals.
@@ -63,7 +65,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: interp, O0, O1, O2, O3)";
+const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: auto, interp, O0, O1, O2, O3, or O0..O3+count)";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -73,12 +75,17 @@ fn main() {
         Some(i) => (all[..i].to_vec(), all[i + 1..].to_vec()),
         None => (all.clone(), Vec::new()),
     };
-    // `auto`: start interpreted, and let the profiler move functions up.
-    let levels: Option<Vec<(Tier, bool)>> = args.get(2).and_then(|l| {
+    // `auto`: start interpreted, and let the profiler move functions up;
+    // `O2+count`: a fixed tier whose code counts as `auto`'s does (to
+    // measure what counting costs).
+    let levels: Option<Vec<(Tier, Mode)>> = args.get(2).and_then(|l| {
         l.split(',')
             .map(|t| match t {
-                "auto" => Some((Tier::Interp, true)),
-                t => Tier::parse(t).map(|t| (t, false)),
+                "auto" => Some((Tier::Interp, Mode::Auto)),
+                t => match t.strip_suffix("+count") {
+                    Some(t) => Tier::parse(t).map(|t| (t, Mode::Counted)),
+                    None => Tier::parse(t).map(|t| (t, Mode::Fixed)),
+                },
             })
             .collect()
     });
@@ -227,7 +234,7 @@ fn main() {
             .is_some_and(|m| m.services.iter().any(|s| s.name == name))
     };
     let has_jit = listed("jit");
-    let mut profile = levels.iter().any(|&(_, auto)| auto).then(|| {
+    let mut profile = levels.iter().any(|&(_, m)| m != Mode::Fixed).then(|| {
         let tables: Vec<&[String]> = programs.iter().map(|p| &p.names[..]).collect();
         profile::Profile::new(&tables, listed("profiler")).unwrap_or_else(|e| fail(&e))
     });
@@ -270,9 +277,13 @@ fn main() {
             several: programs.len() > 1,
             has_jit,
         };
-        for &(level, auto) in &levels {
-            let profile = if auto { profile.as_mut() } else { None };
-            code = run_once(program, level, &pinned, &every, profile);
+        for &(level, mode) in &levels {
+            let profile = if mode == Mode::Fixed {
+                None
+            } else {
+                profile.as_mut()
+            };
+            code = run_once(program, (level, mode), &pinned, &every, profile);
         }
     }
     // Which code each tiered-up function's slot holds now.
@@ -320,7 +331,7 @@ struct Every<'a> {
 /// theirs) and runs its `main` to the end (`run`); returns its status.
 fn run_once(
     program: &Program,
-    tier: Tier,
+    (tier, mode): (Tier, Mode),
     pinned: &[Option<Tier>],
     every: &Every<'_>,
     mut profile: Option<&mut profile::Profile>,
@@ -333,7 +344,8 @@ fn run_once(
         several,
         has_jit,
     } = *every;
-    let auto = profile.is_some();
+    let auto = mode == Mode::Auto;
+    let counting = profile.is_some();
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
     let tiers: Vec<Tier> = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
@@ -350,7 +362,7 @@ fn run_once(
         // cannot run (`interp::choose`).
         s.level = tier.level().unwrap_or(0);
         s.compile_wait_us = 0;
-        s.counters = auto;
+        s.counters = counting;
         s.load(false).unwrap_or_else(|e| match e {
             session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
             session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
@@ -367,9 +379,11 @@ fn run_once(
         None => interp::clear(),
     }
     if let Some(p) = profile.as_mut() {
-        // The profiler may ask for tier-ups in our name when the program
-        // is loaded in the JIT.
-        let jit = if own {
+        p.reset(&program.names);
+        // Under `auto` the profiler may ask for tier-ups in our name when
+        // the program is loaded in the JIT; a counted fixed tier it only
+        // watches.
+        let jit = if own || !auto {
             None
         } else {
             resolver::SESSION
@@ -378,7 +392,7 @@ fn run_once(
                 .as_ref()
                 .and_then(|s| s.jit_endpoint())
         };
-        p.begin(&program.names, jit);
+        p.watch(jit, if auto { None } else { tier.level() });
     }
     if own {
         let _ = sys::log_event(&format!(
@@ -388,10 +402,10 @@ fn run_once(
         ));
     }
     let level = tier.level().map_or("-".to_string(), |l| l.to_string());
-    let shown_tier = if auto {
-        "auto".to_string()
-    } else {
-        tier.to_string()
+    let shown_tier = match mode {
+        Mode::Auto => "auto".to_string(),
+        Mode::Counted => format!("{tier}+count"),
+        Mode::Fixed => tier.to_string(),
     };
     let _ = sys::log_event(&format!(
         "app.start file={file} tier={shown_tier} level={level}"
@@ -424,6 +438,17 @@ fn run_once(
         p.end();
     }
     code
+}
+
+/// How a run's tier is chosen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every function at the run's tier (or its pinned one).
+    Fixed,
+    /// The same, with the counting `auto` does (`O2+count`).
+    Counted,
+    /// `auto`: interpreted first, the profiler moves functions up.
+    Auto,
 }
 
 /// The program's file name, for `finish`.

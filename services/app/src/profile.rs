@@ -76,10 +76,8 @@ impl Profile {
     }
 
     /// Starts a run of a program with functions `names`: zeroed counts,
-    /// its header and names, and the profiler told (with our JIT
-    /// connection `jit`, if the program is loaded in one). Returns whether
-    /// a profiler watches.
-    pub fn begin(&mut self, names: &[String], jit: Option<Slot>) -> bool {
+    /// its header and names.
+    pub fn reset(&mut self, names: &[String]) {
         let text = names_text(names);
         let words = (self.pages * PAGE_SIZE / 8) as usize;
         // SAFETY: as in `counters`; no one else writes the object, and the
@@ -99,6 +97,13 @@ impl Profile {
             word[..chunk.len()].copy_from_slice(chunk);
             all[start / 8 + k].store(u64::from_le_bytes(word), Ordering::Relaxed);
         }
+    }
+
+    /// Tells the profiler about the run `reset` started (with our JIT
+    /// connection `jit`, if the program is loaded in one). Returns whether
+    /// a profiler watches.
+    /// `level`: the run's fixed tier, when it is not `auto`.
+    pub fn watch(&mut self, jit: Option<Slot>, level: Option<u8>) -> bool {
         let Some(profiler) = self.profiler() else {
             return false;
         };
@@ -111,6 +116,7 @@ impl Profile {
         let request = ProfilerRequest::Watch {
             pages: self.pages,
             jit: jit.is_some(),
+            level,
         };
         let answer = proto::call::<ProfilerProtocol>(profiler, &mut self.msg, &request, &caps);
         for c in caps {

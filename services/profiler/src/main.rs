@@ -146,7 +146,11 @@ fn handle(
     thresholds: Thresholds,
 ) -> Result<ProfilerReply<'static>, ProtoError> {
     match req {
-        ProfilerRequest::Watch { pages: _, jit } => {
+        ProfilerRequest::Watch {
+            pages: _,
+            jit,
+            level,
+        } => {
             // A new run replaces an unfinished one (its app host died).
             if let Some(old) = watch.take() {
                 old.finish();
@@ -181,7 +185,11 @@ fn handle(
                 map,
                 caps,
                 jit,
-                ladder: Ladder::new(functions, Tier::Interp, thresholds),
+                ladder: Ladder::new(
+                    functions,
+                    level.map_or(Tier::Interp, |l| Tier::Compiled(l.min(3))),
+                    thresholds,
+                ),
                 started_tsc: sys::rdtsc(),
                 steps: vec![[None; 4]; functions],
                 tier_ups: 0,

@@ -40,7 +40,7 @@ fn manifest(app: &str) -> String {
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
          [[service]]\nname = \"profiler\"\n{sample}\n\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
-         args = [\"{app}.ll\", \"auto,O3,interp\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
+         args = [\"{app}.ll\", \"auto,O3,interp,O2,O2+count\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
     )
 }
 
@@ -55,14 +55,16 @@ pub fn run() -> Result<i32, String> {
          -O3 -static` build alone (its whole task life), then the app under `auto` (starts \
          interpreted; the profiler moves hot functions up at 10/100/1000/10000 calls or \
          1000..1000000 loop back-edges), at O3 from the start (waiting for its first compiles), \
-         and interpreted. Run times include compile waits (`auto` has none). Time to the first \
-         output line is not measured (see `docs/profiler.md`).\n",
+         and interpreted. Run times include compile waits (`auto` has none). The cost of counting: \
+         the app at O2 with the counting `auto`'s compiled code does (`O2+count`) against plain \
+         O2, compile waits left out. Time to the first output line is not measured (see \
+         `docs/profiler.md`).\n",
         git_commit()
     )
     .unwrap();
     writeln!(
         report,
-        "| app | native us | auto us | auto / native | O3 us | auto / O3 | interp us | auto / interp | tier-ups | OSR |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| app | native us | auto us | auto / native | O3 us | auto / O3 | interp us | auto / interp | tier-ups | OSR | O2 us | O2 counting us | counting cost |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     .unwrap();
     let mut plot = None;
@@ -87,14 +89,24 @@ pub fn run() -> Result<i32, String> {
                 .ok_or_else(|| format!("{app}: no {tier} run\n{}", b.dump()))
         };
         let (auto, o3, interp) = (run("auto")?, run("O3")?, run("interp")?);
+        // Compile waits out: what counting costs the code itself.
+        let compiled = |tier: &str| {
+            b.log
+                .events("app.run")
+                .find(|e| e.get("tier") == Some(tier))
+                .and_then(|e| Some(e.num("run_us")? - e.num("compile_wait_us")?))
+                .ok_or_else(|| format!("{app}: no {tier} run\n{}", b.dump()))
+        };
+        let (o2, counted) = (compiled("O2")?, compiled("O2+count")?);
         let ups = b.log.events("tier.up").count();
         let osr = b.log.events("app.osr").count();
         writeln!(
             report,
-            "| {app} | {native_us:.0} | {auto} | {:.1} | {o3} | {:.2} | {interp} | {:.2} | {ups} | {osr} |",
+            "| {app} | {native_us:.0} | {auto} | {:.1} | {o3} | {:.2} | {interp} | {:.2} | {ups} | {osr} | {o2} | {counted} | {:+.1}% |",
             auto as f64 / native_us,
             auto as f64 / o3 as f64,
             auto as f64 / interp as f64,
+            (counted as f64 / o2 as f64 - 1.0) * 100.0,
         )
         .unwrap();
         if app == "tierup" {
