@@ -76,7 +76,7 @@ pub fn manifest_auto(programs: &[String], jit: bool, profiler_args: &[&str]) -> 
     manifest_profiled(programs, "auto", jit, profiler_args)
 }
 
-/// As [`manifest_auto`], at `tiers` (`"auto,O2+count"`).
+/// As [`manifest_auto`], at `tiers` (`"auto,O2-count"`).
 pub fn manifest_profiled(
     programs: &[String],
     tiers: &str,

@@ -119,7 +119,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
 /// higher than O1, and every one of its calls is counted (the
 /// interpreter's and its compiled code's), so the profiler's table says
 /// exactly what the program itself counts (24057). At a fixed O2 with
-/// counting (`O2+count`) every call is counted by compiled code alone.
+/// counting (`O2-count`) every call is counted by compiled code alone.
 #[test]
 fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     common::setup();
@@ -130,7 +130,7 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
         &manifest,
         corpus::manifest_profiled(
             &programs,
-            "auto,O2+count",
+            "auto,O2-count",
             true,
             &["calls=2,3,1000000,2000000", "loops=5,6,1000000,2000000"],
         ),
@@ -144,7 +144,7 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     check!(
         b,
         compiled_fib.is_some_and(|e| e.num("calls") == Some(24057)),
-        "fib at O2+count: {:?}",
+        "fib at O2-count: {:?}",
         compiled_fib.map(|e| e.fields.clone())
     );
     outputs_are_native(&b, &programs);

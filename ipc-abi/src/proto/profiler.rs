@@ -21,7 +21,7 @@ pub enum ProfilerRequest {
     /// read rights only (`pages` pages; the header says the rest). `jit`:
     /// whether the app host loaded the program into a JIT the profiler
     /// may ask for compiles (otherwise it only counts). `level`: the run's
-    /// fixed tier when it is not `auto` (`O2+count`: counted, never moved),
+    /// fixed tier when it is not `auto` (`O2-count`: counted, never moved),
     /// where the table says its functions run.
     Watch {
         pages: u64,

@@ -2,7 +2,7 @@
 //! `app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal]
 //! [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]...
 //! [-- ARGS...]` (TIER: `auto` (interpreted first, the profiler moves
-//! hot functions up: `profile`), `interp`, `O0`..`O3`, or `O2+count` (a
+//! hot functions up: `profile`), `interp`, `O0`..`O3`, or `O2-count` (a
 //! fixed tier that counts as `auto` does); `stdin=` and `file=` name
 //! initrd files: the program's standard input and files it may open, see
 //! `input`). With several tiers the program runs once per tier, and with
@@ -65,7 +65,7 @@ fn stop(status: u64, why: &str, msg: &str) -> ! {
     std::process::exit(status as i32);
 }
 
-const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: auto, interp, O0, O1, O2, O3, or O0..O3+count)";
+const USAGE: &str = "usage: app FILE.ll[,FILE.ll...] TIER[,TIER...] [crash-idle|crash-compile|crash-publish|crash-fatal] [tier-up=TIER[:FN,FN...]] [pin=TIER:FN,FN...]... [probe-unknown] [stdin=NAME] [file=NAME]... [argv0=NAME] [shown=NAME] [-- ARGS...] (TIER: auto, interp, O0, O1, O2, O3, or O0..O3-count)";
 
 fn main() {
     exports::at_exit(report_exit);
@@ -76,13 +76,13 @@ fn main() {
         None => (all.clone(), Vec::new()),
     };
     // `auto`: start interpreted, and let the profiler move functions up;
-    // `O2+count`: a fixed tier whose code counts as `auto`'s does (to
+    // `O2-count`: a fixed tier whose code counts as `auto`'s does (to
     // measure what counting costs).
     let levels: Option<Vec<(Tier, Mode)>> = args.get(2).and_then(|l| {
         l.split(',')
             .map(|t| match t {
                 "auto" => Some((Tier::Interp, Mode::Auto)),
-                t => match t.strip_suffix("+count") {
+                t => match t.strip_suffix("-count") {
                     Some(t) => Tier::parse(t).map(|t| (t, Mode::Counted)),
                     None => Tier::parse(t).map(|t| (t, Mode::Fixed)),
                 },
@@ -355,13 +355,16 @@ fn run_once(
         .bytecode
         .is_some_and(|m| standalone::possible(m, &tiers))
         && !(auto && has_jit);
+    // Each run's compile waits are its own (a run without the JIT has none).
+    if let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
+        s.compile_wait_us = 0;
+    }
     if !own {
         let mut guard = resolver::SESSION.lock().unwrap();
         let s = guard.as_mut().unwrap();
         // An interpreted run compiles (at O0) only what the interpreter
         // cannot run (`interp::choose`).
         s.level = tier.level().unwrap_or(0);
-        s.compile_wait_us = 0;
         s.counters = counting;
         s.load(false).unwrap_or_else(|e| match e {
             session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
@@ -404,7 +407,7 @@ fn run_once(
     let level = tier.level().map_or("-".to_string(), |l| l.to_string());
     let shown_tier = match mode {
         Mode::Auto => "auto".to_string(),
-        Mode::Counted => format!("{tier}+count"),
+        Mode::Counted => format!("{tier}-count"),
         Mode::Fixed => tier.to_string(),
     };
     let _ = sys::log_event(&format!(
@@ -445,7 +448,7 @@ fn run_once(
 enum Mode {
     /// Every function at the run's tier (or its pinned one).
     Fixed,
-    /// The same, with the counting `auto` does (`O2+count`).
+    /// The same, with the counting `auto` does (`O2-count`).
     Counted,
     /// `auto`: interpreted first, the profiler moves functions up.
     Auto,

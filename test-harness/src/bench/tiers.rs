@@ -40,7 +40,7 @@ fn manifest(app: &str) -> String {
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
          [[service]]\nname = \"profiler\"\n{sample}\n\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
-         args = [\"{app}.ll\", \"auto,O3,interp,O2,O2+count\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
+         args = [\"{app}.ll\", \"auto,O3,interp,O2,O2-count\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
     )
 }
 
@@ -56,7 +56,7 @@ pub fn run() -> Result<i32, String> {
          interpreted; the profiler moves hot functions up at 10/100/1000/10000 calls or \
          1000..1000000 loop back-edges), at O3 from the start (waiting for its first compiles), \
          and interpreted. Run times include compile waits (`auto` has none). The cost of counting: \
-         the app at O2 with the counting `auto`'s compiled code does (`O2+count`) against plain \
+         the app at O2 with the counting `auto`'s compiled code does (`O2-count`) against plain \
          O2, compile waits left out. Time to the first output line is not measured (see \
          `docs/profiler.md`).\n",
         git_commit()
@@ -97,7 +97,7 @@ pub fn run() -> Result<i32, String> {
                 .and_then(|e| Some(e.num("run_us")? - e.num("compile_wait_us")?))
                 .ok_or_else(|| format!("{app}: no {tier} run\n{}", b.dump()))
         };
-        let (o2, counted) = (compiled("O2")?, compiled("O2+count")?);
+        let (o2, counted) = (compiled("O2")?, compiled("O2-count")?);
         let ups = b.log.events("tier.up").count();
         let osr = b.log.events("app.osr").count();
         writeln!(
