@@ -25,14 +25,15 @@ pub fn run() -> Result<i32, String> {
          `main` plus exit handlers and flushing) and its native `clang-19 -O3 -static` build run \
          alone in the same boot (its whole task life); `O0 wait` is how long the O0 run's first \
          calls waited for the JIT, what the interpreter saves before the program's first \
-         instruction. On the host: the best of {HOST_RUNS} runs of `bcrun` (the same interpreter, \
+         instruction; `first output` is the time from the start of a run to the program's first \
+         call of a C output function (`app.first_output`), interpreted and at O0. On the host: the best of {HOST_RUNS} runs of `bcrun` (the same interpreter, \
          the host's C library) and of `lli-19 -force-interpreter` against the native build.\n",
         git_commit()
     )
     .unwrap();
     writeln!(
         report,
-        "| app | native us | interp us | interp / native | O0 us | O0 wait us | host native ms | host bcrun ms | bcrun / native | host lli ms | lli / native |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| app | native us | interp us | interp / native | O0 us | O0 wait us | first output interp us | first output O0 us | host native ms | host bcrun ms | bcrun / native | host lli ms | lli / native |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     .unwrap();
     for app in BENCH_APPS {
@@ -60,6 +61,21 @@ pub fn run() -> Result<i32, String> {
         let o0 = run("O0")?;
         let o0_wait = o0.num("compile_wait_us").unwrap_or(0);
         let o0_us = o0.num("run_us").unwrap_or(0) - o0_wait;
+        // The first output of each run: the first `app.first_output` after
+        // its `app.start`.
+        let mut first = std::collections::HashMap::new();
+        let mut tier = String::new();
+        for e in &b.log.events {
+            match e.name.as_str() {
+                "app.start" => tier = e.get("tier").unwrap_or("").to_string(),
+                "app.first_output" => {
+                    first.entry(tier.clone()).or_insert(e.num("us").unwrap_or(0));
+                }
+                _ => {}
+            }
+        }
+        let shown = |t: &str| first.get(t).map_or("-".to_string(), |us| us.to_string());
+        let (first_interp, first_o0) = (shown("interp"), shown("O0"));
 
         let apps = artifacts::apps_dir();
         let native = host_best(Command::new(apps.join(format!("{app}-native"))))?;
@@ -73,7 +89,7 @@ pub fn run() -> Result<i32, String> {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         writeln!(
             report,
-            "| {app} | {native_us:.0} | {interp_us} | {:.1} | {o0_us} | {o0_wait} | {:.2} | {:.2} | {:.1} | {} | {} |",
+            "| {app} | {native_us:.0} | {interp_us} | {:.1} | {o0_us} | {o0_wait} | {first_interp} | {first_o0} | {:.2} | {:.2} | {:.1} | {} | {} |",
             interp_us as f64 / native_us,
             ms(native),
             ms(bcrun),
