@@ -98,6 +98,27 @@ fn the_example_apps_run_interpreted_like_native() {
             r.map(|r| &r.outcome)
         );
     }
+    // Every run that printed noted its first output once (the time to the
+    // program's first output, `app.first_output`).
+    let mut printed = Vec::new();
+    let (mut file, mut notes) = (String::new(), 0);
+    for e in &b.log.events {
+        match e.name.as_str() {
+            "app.start" => (file, notes) = (e.get("file").unwrap_or("").to_string(), 0),
+            "app.first_output" => notes += 1,
+            "app.run" => printed.push((file.clone(), notes)),
+            _ => {}
+        }
+    }
+    check!(
+        b,
+        printed.len() == apps.len()
+            && printed
+                .iter()
+                .filter(|(f, _)| f != "echoargs.ll")
+                .all(|(_, n)| *n == 1),
+        "first-output notes per run: {printed:?}"
+    );
     // Only what the interpreter cannot run was compiled, each with its event.
     let compiled: Vec<&str> = b
         .log

@@ -7,7 +7,9 @@
 //! missing names listed. `exit`, the exit-handler registrations and
 //! `fopen` are the app host's own (`overrides`): `exit` ends the run like
 //! a return from `main` would (`run`), `fopen` serves the files the
-//! program was given (`input`).
+//! program was given (`input`). The output functions (`printf`, `puts`...)
+//! are reached through trampolines that note a run's first output
+//! (`output`).
 
 use std::ffi::{c_int, c_void};
 
@@ -62,6 +64,8 @@ pub fn table() -> Vec<(&'static str, u64)> {
             None => table.push((name, address)),
         }
     }
+    // Output functions through trampolines that note a run's first output.
+    crate::output::trace(&mut table);
     table
 }
 

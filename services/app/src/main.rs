@@ -30,6 +30,7 @@
 mod exports;
 mod input;
 mod interp;
+mod output;
 mod profile;
 mod resolver;
 mod run;
@@ -425,6 +426,7 @@ fn run_once(
     // `main(void)` is harmless.
     let main: run::Main = unsafe { std::mem::transmute(entry as usize) };
     let started = std::time::Instant::now();
+    output::start_run();
     // The flush at the end is timed too: a native program's run includes
     // writing its buffered output at exit, and so must ours.
     let code = run::run(main, argv.len() as i32 - 1, argv.as_ptr());

@@ -69,7 +69,9 @@ pub fn run() -> Result<i32, String> {
             match e.name.as_str() {
                 "app.start" => tier = e.get("tier").unwrap_or("").to_string(),
                 "app.first_output" => {
-                    first.entry(tier.clone()).or_insert(e.num("us").unwrap_or(0));
+                    first
+                        .entry(tier.clone())
+                        .or_insert(e.num("us").unwrap_or(0));
                 }
                 _ => {}
             }
