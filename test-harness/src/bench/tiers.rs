@@ -40,7 +40,7 @@ fn manifest(app: &str) -> String {
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
          [[service]]\nname = \"profiler\"\n{sample}\n\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
-         args = [\"{app}.ll\", \"auto,O3,interp,O2,O2-count\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
+         args = [\"{app}.ll\", \"auto,O3,interp,O2,O2-count,O0\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
     )
 }
 
@@ -57,14 +57,15 @@ pub fn run() -> Result<i32, String> {
          1000..1000000 loop back-edges), at O3 from the start (waiting for its first compiles), \
          and interpreted. Run times include compile waits (`auto` has none). The cost of counting: \
          the app at O2 with the counting `auto`'s compiled code does (`O2-count`) against plain \
-         O2, compile waits left out. Time to the first output line is not measured (see \
-         `docs/profiler.md`).\n",
+         O2, compile waits left out. First output: from the start of `main` to the program's \
+         first call of a C output function (`app.first_output`), under `auto` and at O0 (whose \
+         first calls wait for the JIT).\n",
         git_commit()
     )
     .unwrap();
     writeln!(
         report,
-        "| app | native us | auto us | auto / native | O3 us | auto / O3 | interp us | auto / interp | tier-ups | OSR | O2 us | O2 counting us | counting cost |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| app | native us | auto us | auto / native | O3 us | auto / O3 | interp us | auto / interp | tier-ups | OSR | O2 us | O2 counting us | counting cost | first output auto us | first output O0 us |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     .unwrap();
     let mut plot = None;
@@ -98,11 +99,27 @@ pub fn run() -> Result<i32, String> {
                 .ok_or_else(|| format!("{app}: no {tier} run\n{}", b.dump()))
         };
         let (o2, counted) = (compiled("O2")?, compiled("O2-count")?);
+        // Each run's first `app.first_output`, by the tier of its run.
+        let mut first = std::collections::HashMap::new();
+        let mut tier = String::new();
+        for e in &b.log.events {
+            match e.name.as_str() {
+                "app.start" => tier = e.get("tier").unwrap_or("").to_string(),
+                "app.first_output" => {
+                    first
+                        .entry(tier.clone())
+                        .or_insert(e.num("us").unwrap_or(0));
+                }
+                _ => {}
+            }
+        }
+        let shown = |t: &str| first.get(t).map_or("-".to_string(), |us| us.to_string());
+        let (first_auto, first_o0) = (shown("auto"), shown("O0"));
         let ups = b.log.events("tier.up").count();
         let osr = b.log.events("app.osr").count();
         writeln!(
             report,
-            "| {app} | {native_us:.0} | {auto} | {:.1} | {o3} | {:.2} | {interp} | {:.2} | {ups} | {osr} | {o2} | {counted} | {:+.1}% |",
+            "| {app} | {native_us:.0} | {auto} | {:.1} | {o3} | {:.2} | {interp} | {:.2} | {ups} | {osr} | {o2} | {counted} | {:+.1}% | {first_auto} | {first_o0} |",
             auto as f64 / native_us,
             auto as f64 / o3 as f64,
             auto as f64 / interp as f64,
