@@ -20,6 +20,7 @@ use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::jit::*;
 use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireReply};
 use llvm_sys::orc2::LLVMOrcThreadSafeContextGetContext;
+use llvm_sys::prelude::LLVMModuleRef;
 use rt::sys;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -366,6 +367,28 @@ fn compile(
         // Test only: a real fatal error, through the real handler.
         let _ = llvm.compile(FATAL_IR, level);
     }
+    let what = format!("{} at O{level}", app.program.functions[index]);
+    let linked = link_unit(llvm, app, module, level, &what)?;
+    if crash_at == Some(CrashPoint::BeforePublish) {
+        crash("before-publish");
+    }
+    // The space is taken before anyone can run code in it.
+    let (code_next, data_next) = app.regions.next();
+    write_state(STATE_NEXT_WORD, &[code_next, data_next]);
+    publish(index, linked.addresses[0]);
+    Ok((linked.addresses[0], linked.code_bytes))
+}
+
+/// Optimizes `module` (a fresh unit of the program, handed over) at
+/// `level` and links it into the app's regions; an LLVM error reported on
+/// the side (`fatal`) fails it, naming `what` was compiled.
+fn link_unit(
+    llvm: &Llvm,
+    app: &mut App,
+    module: LLVMModuleRef,
+    level: u8,
+    what: &str,
+) -> Result<orc::Linked, String> {
     // SAFETY: the unit is a fresh module in the program's context, handed
     // over to `link`.
     let linked = unsafe {
@@ -384,19 +407,11 @@ fn compile(
     let linked = linked?;
     if !errors.is_empty() {
         return Err(format!(
-            "LLVM could not compile {} at O{level}: {}",
-            app.program.functions[index],
+            "LLVM could not compile {what}: {}",
             errors.join("; ")
         ));
     }
-    if crash_at == Some(CrashPoint::BeforePublish) {
-        crash("before-publish");
-    }
-    // The space is taken before anyone can run code in it.
-    let (code_next, data_next) = app.regions.next();
-    write_state(STATE_NEXT_WORD, &[code_next, data_next]);
-    publish(index, linked.addresses[0]);
-    Ok((linked.addresses[0], linked.code_bytes))
+    Ok(linked)
 }
 
 /// Builds, links and announces function `index`'s continuation from
@@ -427,28 +442,7 @@ fn compile_osr(
         // SAFETY: a fresh unit holding the continuation as its function.
         unsafe { crate::counting::count_calls_and_loops(module, index, false) };
     }
-    // SAFETY: the unit is a fresh module in the program's context, handed
-    // over to `link`.
-    let linked = unsafe {
-        orc::link(
-            llvm,
-            app.program.context(),
-            module,
-            level,
-            &app.symbols,
-            &[UNIT_FUNCTION],
-            &mut app.regions,
-        )
-    };
-    fatal::serving(None);
-    let errors = fatal::take_errors();
-    let linked = linked?;
-    if !errors.is_empty() {
-        return Err(format!(
-            "LLVM could not compile the continuation: {}",
-            errors.join("; ")
-        ));
-    }
+    let linked = link_unit(llvm, app, module, level, "the continuation")?;
     let (code_next, data_next) = app.regions.next();
     write_state(STATE_NEXT_WORD, &[code_next, data_next]);
     let address = linked.addresses[0];

@@ -8,7 +8,10 @@
 //! interpreter (`lli -force-interpreter`) against its native build (the
 //! best of several runs each).
 
-use super::{BENCH_APPS, app_manifest, append_report, boot_generated, git_commit, today};
+use super::{
+    BENCH_APPS, app_manifest, append_report, boot_generated, first_outputs, git_commit, native_us,
+    today,
+};
 use crate::artifacts;
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -38,17 +41,8 @@ pub fn run() -> Result<i32, String> {
     .unwrap();
     for app in BENCH_APPS {
         let b = boot_generated(&app_manifest(app, "interp,O0", true, None))?;
-        let hz = b.log.tsc_hz().ok_or("no tsc_hz")? as f64;
-        let tsc = |event: &str| {
-            b.log
-                .events_with(event, "name", "native")
-                .next()
-                .and_then(|e| e.num("tsc"))
-        };
-        let native_us = match (tsc("task.start"), tsc("task.exit")) {
-            (Some(s), Some(e)) => (e - s) as f64 * 1e6 / hz,
-            _ => return Err(format!("{app}: no native timing\n{}", b.dump())),
-        };
+        let native_us =
+            native_us(&b).ok_or_else(|| format!("{app}: no native timing\n{}", b.dump()))?;
         let run = |tier: &str| {
             b.log
                 .events("app.run")
@@ -61,23 +55,8 @@ pub fn run() -> Result<i32, String> {
         let o0 = run("O0")?;
         let o0_wait = o0.num("compile_wait_us").unwrap_or(0);
         let o0_us = o0.num("run_us").unwrap_or(0) - o0_wait;
-        // The first output of each run: the first `app.first_output` after
-        // its `app.start`.
-        let mut first = std::collections::HashMap::new();
-        let mut tier = String::new();
-        for e in &b.log.events {
-            match e.name.as_str() {
-                "app.start" => tier = e.get("tier").unwrap_or("").to_string(),
-                "app.first_output" => {
-                    first
-                        .entry(tier.clone())
-                        .or_insert(e.num("us").unwrap_or(0));
-                }
-                _ => {}
-            }
-        }
-        let shown = |t: &str| first.get(t).map_or("-".to_string(), |us| us.to_string());
-        let (first_interp, first_o0) = (shown("interp"), shown("O0"));
+        let first = first_outputs(&b.log);
+        let (first_interp, first_o0) = (first("interp"), first("O0"));
 
         let apps = artifacts::apps_dir();
         let native = host_best(Command::new(apps.join(format!("{app}-native"))))?;

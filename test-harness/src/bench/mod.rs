@@ -544,3 +544,40 @@ fn today() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
 }
+
+/// How long the boot's `native` task lived (guest microseconds), from its
+/// `task.start` to its `task.exit`.
+fn native_us(b: &crate::qemu::Boot) -> Option<f64> {
+    let hz = b.log.tsc_hz()? as f64;
+    let tsc = |event: &str| {
+        b.log
+            .events_with(event, "name", "native")
+            .next()
+            .and_then(|e| e.num("tsc"))
+    };
+    Some((tsc("task.exit")? - tsc("task.start")?) as f64 * 1e6 / hz)
+}
+
+/// The time to the first output of each run in `log`, by the run's tier
+/// (its first `app.first_output` after its `app.start`), in microseconds,
+/// `-` for a run that printed nothing.
+fn first_outputs(log: &BootLog) -> impl Fn(&str) -> String {
+    let mut first = std::collections::HashMap::new();
+    let mut tier = String::new();
+    for e in &log.events {
+        match e.name.as_str() {
+            "app.start" => tier = e.get("tier").unwrap_or("").to_string(),
+            "app.first_output" => {
+                first
+                    .entry(tier.clone())
+                    .or_insert(e.num("us").unwrap_or(0));
+            }
+            _ => {}
+        }
+    }
+    move |t: &str| {
+        first
+            .get(t)
+            .map_or("-".to_string(), |us: &u64| us.to_string())
+    }
+}

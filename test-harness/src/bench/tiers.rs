@@ -13,7 +13,9 @@
 //! throughput, drawn in `docs/tiers-throughput.svg` with the tier-ups and
 //! the on-stack replacement marked.
 
-use super::{BENCH_APPS, append_report, boot_generated, git_commit, today};
+use super::{
+    BENCH_APPS, append_report, boot_generated, first_outputs, git_commit, native_us, today,
+};
 use crate::artifacts;
 use crate::log::BootLog;
 use plotters::prelude::*;
@@ -71,17 +73,8 @@ pub fn run() -> Result<i32, String> {
     let mut plot = None;
     for app in apps() {
         let b = boot_generated(&manifest(app))?;
-        let hz = b.log.tsc_hz().ok_or("no tsc_hz")? as f64;
-        let tsc = |event: &str| {
-            b.log
-                .events_with(event, "name", "native")
-                .next()
-                .and_then(|e| e.num("tsc"))
-        };
-        let native_us = match (tsc("task.start"), tsc("task.exit")) {
-            (Some(s), Some(e)) => (e - s) as f64 * 1e6 / hz,
-            _ => return Err(format!("{app}: no native timing\n{}", b.dump())),
-        };
+        let native_us =
+            native_us(&b).ok_or_else(|| format!("{app}: no native timing\n{}", b.dump()))?;
         let run = |tier: &str| {
             b.log
                 .events("app.run")
@@ -99,22 +92,8 @@ pub fn run() -> Result<i32, String> {
                 .ok_or_else(|| format!("{app}: no {tier} run\n{}", b.dump()))
         };
         let (o2, counted) = (compiled("O2")?, compiled("O2-count")?);
-        // Each run's first `app.first_output`, by the tier of its run.
-        let mut first = std::collections::HashMap::new();
-        let mut tier = String::new();
-        for e in &b.log.events {
-            match e.name.as_str() {
-                "app.start" => tier = e.get("tier").unwrap_or("").to_string(),
-                "app.first_output" => {
-                    first
-                        .entry(tier.clone())
-                        .or_insert(e.num("us").unwrap_or(0));
-                }
-                _ => {}
-            }
-        }
-        let shown = |t: &str| first.get(t).map_or("-".to_string(), |us| us.to_string());
-        let (first_auto, first_o0) = (shown("auto"), shown("O0"));
+        let first = first_outputs(&b.log);
+        let (first_auto, first_o0) = (first("auto"), first("O0"));
         let ups = b.log.events("tier.up").count();
         let osr = b.log.events("app.osr").count();
         writeln!(
