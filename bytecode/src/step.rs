@@ -35,6 +35,28 @@ pub(crate) fn step(
             fr[$r as usize]
         };
     }
+    // An address `base + index * scale`.
+    macro_rules! indexed {
+        ($b:expr, $i:expr, $s:expr) => {
+            get!($b).wrapping_add((get!($i) as i64).wrapping_mul($s as i64) as u64)
+        };
+    }
+    // A fused pair: the address into `d`, then the load into `v` or the
+    // store of `v` through it (the next instruction, skipped).
+    macro_rules! through {
+        ($d:expr, $at:expr, load $v:expr, $size:ident) => {{
+            let at = $at;
+            set!($d, at);
+            set!($v, mem::load(at, Size::$size));
+            *pc += 1;
+        }};
+        ($d:expr, $at:expr, store $v:expr, $size:ident) => {{
+            let at = $at;
+            set!($d, at);
+            mem::store(at, Size::$size, get!($v));
+            *pc += 1;
+        }};
+    }
     macro_rules! branch {
                 ($cond:expr, $t:expr, $e:expr) => {
                     *pc = if $cond { $t } else { $e } as usize
@@ -137,123 +159,87 @@ pub(crate) fn step(
         }
         Op::OffsetLoad1 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            set!(v, mem::load(at, Size::B1));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), load v, B1)
         }
         Op::OffsetLoad2 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            set!(v, mem::load(at, Size::B2));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), load v, B2)
         }
         Op::OffsetLoad4 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            set!(v, mem::load(at, Size::B4));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), load v, B4)
         }
         Op::OffsetLoad8 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            set!(v, mem::load(at, Size::B8));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), load v, B8)
         }
         Op::OffsetStore1 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            mem::store(at, Size::B1, get!(v));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), store v, B1)
         }
         Op::OffsetStore2 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            mem::store(at, Size::B2, get!(v));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), store v, B2)
         }
         Op::OffsetStore4 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            mem::store(at, Size::B4, get!(v));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), store v, B4)
         }
         Op::OffsetStore8 {
             d,
-            base: b,
+            base,
             index,
             scale,
             v,
         } => {
-            let at = get!(b).wrapping_add((get!(index) as i64).wrapping_mul(scale as i64) as u64);
-            set!(d, at);
-            mem::store(at, Size::B8, get!(v));
-            *pc += 1;
+            through!(d, indexed!(base, index, scale), store v, B8)
         }
-        Op::FieldLoad4 { d, base: b, imm, v } => {
-            let at = get!(b).wrapping_add(imm as i64 as u64);
-            set!(d, at);
-            set!(v, mem::load(at, Size::B4));
-            *pc += 1;
+        Op::FieldLoad4 { d, base, imm, v } => {
+            through!(d, get!(base).wrapping_add(imm as i64 as u64), load v, B4)
         }
-        Op::FieldLoad8 { d, base: b, imm, v } => {
-            let at = get!(b).wrapping_add(imm as i64 as u64);
-            set!(d, at);
-            set!(v, mem::load(at, Size::B8));
-            *pc += 1;
+        Op::FieldLoad8 { d, base, imm, v } => {
+            through!(d, get!(base).wrapping_add(imm as i64 as u64), load v, B8)
         }
-        Op::FieldStore4 { d, base: b, imm, v } => {
-            let at = get!(b).wrapping_add(imm as i64 as u64);
-            set!(d, at);
-            mem::store(at, Size::B4, get!(v));
-            *pc += 1;
+        Op::FieldStore4 { d, base, imm, v } => {
+            through!(d, get!(base).wrapping_add(imm as i64 as u64), store v, B4)
         }
-        Op::FieldStore8 { d, base: b, imm, v } => {
-            let at = get!(b).wrapping_add(imm as i64 as u64);
-            set!(d, at);
-            mem::store(at, Size::B8, get!(v));
-            *pc += 1;
+        Op::FieldStore8 { d, base, imm, v } => {
+            through!(d, get!(base).wrapping_add(imm as i64 as u64), store v, B8)
         }
         Op::F64Neg { d, a } => set!(d, (-f64_of(get!(a))).to_bits()),
         // With a compiled continuation waiting, the instruction runs

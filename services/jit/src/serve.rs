@@ -199,18 +199,9 @@ fn handle(
             if level > 3 {
                 return (Answer::Error(ProtoError::Malformed), None);
             }
-            let Some(app) = app.as_mut() else {
-                return (
-                    Answer::Failed("no program loaded: send Load first".into()),
-                    None,
-                );
-            };
-            if app.owner != msg.badge {
-                return (Answer::Error(ProtoError::Denied), None);
-            }
-            let index = function as usize;
-            let Some(name) = app.program.functions.get(index).map(|n| event_word(n)) else {
-                return (Answer::Failed(format!("no function #{index}")), None);
+            let (app, index, name) = match compile_target(app, msg.badge, function) {
+                Ok(target) => target,
+                Err(refusal) => return (refusal, None),
             };
             let started = Instant::now();
             match compile_osr(llvm, app, index, block, level) {
@@ -241,28 +232,9 @@ fn handle(
             if level > 3 || then.is_some_and(|t| t > 3) {
                 return (Answer::Error(ProtoError::Malformed), None);
             }
-            let Some(app) = app.as_mut() else {
-                return (
-                    Answer::Failed("no program loaded: send Load first".into()),
-                    None,
-                );
-            };
-            if app.owner != msg.badge {
-                log_event(&format!(
-                    "jit.refused what=compile-from-another-client client={} owner={}",
-                    msg.badge, app.owner
-                ));
-                return (Answer::Error(ProtoError::Denied), None);
-            }
-            let index = function as usize;
-            let Some(name) = app.program.functions.get(index).map(|n| event_word(n)) else {
-                return (
-                    Answer::Failed(format!(
-                        "no function #{index}: the program defines {}",
-                        app.program.functions.len()
-                    )),
-                    None,
-                );
+            let (app, index, name) = match compile_target(app, msg.badge, function) {
+                Ok(target) => target,
+                Err(refusal) => return (refusal, None),
             };
             let started = Instant::now();
             match compile(llvm, app, index, level, crash_at) {
@@ -377,6 +349,35 @@ fn compile(
     write_state(STATE_NEXT_WORD, &[code_next, data_next]);
     publish(index, linked.addresses[0]);
     Ok((linked.addresses[0], linked.code_bytes))
+}
+
+/// The program a compile request from client `badge` for `function` is
+/// for, the function's index and its name for events; or the answer that
+/// refuses it (no program loaded, another client's program, no such
+/// function).
+fn compile_target(
+    app: &mut Option<App>,
+    badge: u64,
+    function: u32,
+) -> Result<(&mut App, usize, String), Answer> {
+    let Some(app) = app.as_mut() else {
+        return Err(Answer::Failed("no program loaded: send Load first".into()));
+    };
+    if app.owner != badge {
+        log_event(&format!(
+            "jit.refused what=compile-from-another-client client={badge} owner={}",
+            app.owner
+        ));
+        return Err(Answer::Error(ProtoError::Denied));
+    }
+    let index = function as usize;
+    let Some(name) = app.program.functions.get(index).map(|n| event_word(n)) else {
+        return Err(Answer::Failed(format!(
+            "no function #{index}: the program defines {}",
+            app.program.functions.len()
+        )));
+    };
+    Ok((app, index, name))
 }
 
 /// Optimizes `module` (a fresh unit of the program, handed over) at
