@@ -4,6 +4,7 @@
 
 mod common;
 
+use ipc_abi::tier::Tier;
 use test_harness::corpus;
 
 /// The example apps that need no input (cstdlib's `main` uses long double
@@ -113,6 +114,64 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
             .any(|e| e.get("tier") == Some("O3")),
         "mix did not reach O3"
     );
+    // The JIT only when needed: each interpretable program starts without
+    // it; the profiler loads it into the JIT when its first function gets
+    // hot (before that run's first tier-up), and a program in which
+    // nothing gets hot (echoargs) never reaches the JIT at all. cstdlib,
+    // which starts at O0 (long double), loads itself.
+    for (file, events) in runs_events(&b.log) {
+        let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+        let pos = |n: &str| names.iter().position(|x| *x == n);
+        let loads = names.iter().filter(|n| **n == "jit.load").count();
+        let by_profiler = names.iter().filter(|n| **n == "profiler.jit_load").count();
+        let on_demand = events
+            .iter()
+            .any(|e| e.name == "app.loaded" && e.get("jit") == Some("on-demand"));
+        if file == "cstdlib.ll" {
+            check!(
+                b,
+                !on_demand && loads == 1 && by_profiler == 0,
+                "{file}: {names:?}"
+            );
+            continue;
+        }
+        check!(b, on_demand && loads == by_profiler, "{file}: {names:?}");
+        if let Some(up) = pos("tier.up") {
+            check!(
+                b,
+                pos("app.start") < pos("jit.load") && pos("profiler.jit_load") < Some(up),
+                "{file}: the JIT was contacted before the program ran or after a tier-up: {names:?}"
+            );
+        }
+        if file == "echoargs.ll" {
+            check!(
+                b,
+                loads == 0,
+                "{file}: nothing is hot, yet the JIT was loaded: {names:?}"
+            );
+        }
+    }
+}
+
+/// Each run's events, by the program's file: after the run before it
+/// ended (`app.profiled`: a run's last tier-ups and its table come after
+/// its `app.run`) up to its own end.
+fn runs_events(log: &test_harness::log::BootLog) -> Vec<(String, Vec<&test_harness::log::Event>)> {
+    let mut runs = Vec::new();
+    let mut current = Vec::new();
+    for e in &log.events {
+        current.push(e);
+        if e.name == "app.profiled" {
+            let file = current
+                .iter()
+                .find(|e| e.name == "app.start")
+                .and_then(|e| e.get("file"))
+                .unwrap_or("?")
+                .to_string();
+            runs.push((file, std::mem::take(&mut current)));
+        }
+    }
+    runs
 }
 
 /// Thresholds from the manifest: with O2 out of reach, fib rises no
@@ -245,16 +304,9 @@ fn the_default_run_shows_the_ladder() {
     );
 }
 
-/// The JIT dies in the middle of a tier-up the profiler asked for: the
-/// program goes on at the tiers it has and prints what it prints natively,
-/// the failure is logged once, the supervisor restarts the JIT, and later
-/// runs climb the ladder again.
-#[test]
-fn a_jit_crash_during_a_tier_up_changes_no_output() {
-    common::setup();
-    let programs: Vec<String> = ["fib", "sieve", "checksum", "hotloop"]
-        .map(String::from)
-        .to_vec();
+/// A boot running `programs` under `auto` whose profiler makes the JIT
+/// crash at its first compile (`crash-jit=POINT`).
+fn boot_with_a_jit_crash(programs: &[String], point: &str) -> test_harness::qemu::Boot {
     let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
     let manifest = format!(
         r#"version = 1
@@ -271,7 +323,7 @@ args = ["{allow}"]
 
 [[service]]
 name = "profiler"
-args = ["crash-jit"]
+args = ["crash-jit={point}"]
 
 [[service]]
 name = "{service}"
@@ -288,28 +340,100 @@ shutdown_on_exit = true
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.toml");
     std::fs::write(&path, manifest).unwrap();
-    let b = common::boot_manifest_file(&path, "1G");
+    common::boot_manifest_file(&path, "1G")
+}
+
+/// The run in which the first `tier.failed` happened: the function and
+/// tier that failed, and the events after it in that run.
+fn after_the_failure<'a>(
+    runs: &[(String, Vec<&'a test_harness::log::Event>)],
+) -> Option<(String, String, String, Vec<&'a test_harness::log::Event>)> {
+    runs.iter().find_map(|(file, events)| {
+        let at = events.iter().position(|e| e.name == "tier.failed")?;
+        let e = events[at];
+        Some((
+            file.clone(),
+            e.get("fn")?.to_string(),
+            e.get("to")?.to_string(),
+            events[at + 1..].to_vec(),
+        ))
+    })
+}
+
+/// The JIT dies in the middle of a tier-up the profiler asked for: the
+/// program goes on and prints what it prints natively, the failure is
+/// logged once, the supervisor restarts the JIT, the profiler loads the
+/// program into it again in the same run and the functions go on rising;
+/// the step that killed the JIT is never asked for again.
+#[test]
+fn a_jit_crash_during_a_tier_up_changes_no_output() {
+    common::setup();
+    // tierup first: its first compile is the one that crashes, and it
+    // runs long enough to see the JIT come back.
+    let programs: Vec<String> = ["tierup", "fib", "checksum", "hotloop"]
+        .map(String::from)
+        .to_vec();
+    let b = boot_with_a_jit_crash(&programs, "during");
     outputs_are_native(&b, &programs);
-    let order: Vec<(&str, Option<&str>)> = b
-        .log
-        .events
-        .iter()
-        .filter(|e| e.name == "tier.failed" || e.name == "tier.up")
-        .map(|e| (e.name.as_str(), e.get("why")))
-        .collect();
-    let died = order
-        .iter()
-        .position(|&(n, why)| n == "tier.failed" && why == Some("jit-died"));
+    let failures: Vec<Option<&str>> = b.log.events("tier.failed").map(|e| e.get("why")).collect();
     check!(
         b,
-        died.is_some()
-            && order.iter().filter(|(n, _)| *n == "tier.failed").count() == 1
-            && b.log.events("profiler.jit_lost").count() == 1,
-        "the crash should be one tier.failed why=jit-died: {order:?}"
+        failures == [Some("jit-died")] && b.log.events("profiler.jit_lost").count() == 1,
+        "the crash should be one tier.failed why=jit-died: {failures:?}"
+    );
+    let runs = runs_events(&b.log);
+    let Some((file, f, to, after)) = after_the_failure(&runs) else {
+        panic!("no failure");
+    };
+    let names: Vec<&str> = after.iter().map(|e| e.name.as_str()).collect();
+    let reload = after
+        .iter()
+        .position(|e| e.name == "profiler.jit_load" && e.get("load") == Some("2"));
+    check!(
+        b,
+        reload.is_some_and(|r| after[r..].iter().any(|e| e.name == "tier.up")),
+        "{file}: the program was not loaded into the restarted JIT, or nothing rose after: {names:?}"
     );
     check!(
         b,
-        died.is_some_and(|d| order[d + 1..].iter().any(|(n, _)| *n == "tier.up")),
-        "no tier-up after the JIT came back: {order:?}"
+        !after
+            .iter()
+            .any(|e| e.name == "tier.up" && e.get("fn") == Some(&f) && e.get("to") == Some(&to)),
+        "{file}: {f} was asked for {to} again after that compile killed the JIT"
+    );
+}
+
+/// A compile that fails (LLVM reports a fatal error; the JIT answers so,
+/// then exits and is restarted) is not asked for again: the function
+/// stays where it is, and rises past that tier once its counts reach the
+/// next one's threshold.
+#[test]
+fn a_compile_that_fails_is_not_asked_for_again() {
+    common::setup();
+    let programs: Vec<String> = ["tierup"].map(String::from).to_vec();
+    let b = boot_with_a_jit_crash(&programs, "fatal");
+    outputs_are_native(&b, &programs);
+    let failures: Vec<Option<&str>> = b.log.events("tier.failed").map(|e| e.get("why")).collect();
+    check!(
+        b,
+        failures == [Some("compile-failed")] && b.log.events("jit.fatal").count() == 1,
+        "one failed compile: {failures:?}"
+    );
+    let runs = runs_events(&b.log);
+    let Some((file, f, to, after)) = after_the_failure(&runs) else {
+        panic!("no failure");
+    };
+    let rises: Vec<&str> = after
+        .iter()
+        .filter(|e| e.name == "tier.up" && e.get("fn") == Some(&f))
+        .filter_map(|e| e.get("to"))
+        .collect();
+    check!(
+        b,
+        !rises.is_empty()
+            && rises
+                .iter()
+                .all(|t| Tier::parse(t) > Tier::parse(&to) && Tier::parse(t).is_some()),
+        "{file}: after its compile at {to} failed, {f} rose to {rises:?}"
     );
 }

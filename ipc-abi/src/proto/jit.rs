@@ -164,20 +164,30 @@ pub fn stubs(index: usize, resolver: u64) -> Option<[u8; STUB_BYTES as usize]> {
 /// The JIT's bookkeeping for one app, kept in the app's data region at
 /// [`APP_STATE_BASE`] so that a restarted JIT goes on where the dead one
 /// stopped: where each global lives, and how much of the code and data
-/// regions is taken. Little-endian `u64` words: magic, functions, globals,
-/// code_next, data_next, then one home per global. The JIT writes
+/// regions is taken, and where the functions' entry stubs are.
+/// Little-endian `u64` words: magic, functions, globals, code_next,
+/// data_next, entry_stubs, then one home per global. The JIT writes
 /// `code_next` before it publishes code that lies below it.
+///
+/// The app host writes it too, when it laid the program out itself
+/// (interpreted first, the JIT contacted only once something is hot):
+/// then the entry stubs are the app host's own (`entry_stubs`, same
+/// [`STUB_BYTES`] apart) and a `Load { resume: true }` adopts that layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JitState<'a> {
     pub functions: u64,
     pub code_next: u64,
     pub data_next: u64,
+    /// Function 0's entry stub (its address for the program); function
+    /// `i`'s is `STUB_BYTES * i` above: [`entry_stub`]`(0)` when the JIT
+    /// wrote them.
+    pub entry_stubs: u64,
     /// Address of each global, in module order.
     pub homes: &'a [u64],
 }
 
-pub const JIT_STATE_MAGIC: u64 = u64::from_le_bytes(*b"JITSTAT1");
-pub const STATE_HEADER_WORDS: usize = 5;
+pub const JIT_STATE_MAGIC: u64 = u64::from_le_bytes(*b"JITSTAT2");
+pub const STATE_HEADER_WORDS: usize = 6;
 /// The header word holding `code_next` (`data_next` follows): the two the
 /// JIT rewrites after each compile.
 pub const STATE_NEXT_WORD: usize = 3;
@@ -193,7 +203,13 @@ impl<'a> JitState<'a> {
             self.homes.len() as u64,
             self.code_next,
             self.data_next,
+            self.entry_stubs,
         ]
+    }
+
+    /// Function `index`'s entry stub under this layout.
+    pub fn entry_stub(&self, index: usize) -> u64 {
+        self.entry_stubs + STUB_BYTES * index as u64
     }
 
     /// Reads and checks the state of a program with `functions` functions
@@ -220,6 +236,18 @@ impl<'a> JitState<'a> {
         if !(APP_GLOBALS_BASE..=data_end).contains(&data_next) {
             return Err("data_next lies outside the data region");
         }
+        // The stubs are only ever jumped to by the app's own code, so any
+        // address harms the app alone; still, a table that wraps around
+        // or is misaligned is no layout.
+        let entry_stubs = header[STATE_NEXT_WORD + 2];
+        if entry_stubs == 0
+            || entry_stubs % 16 != 0
+            || entry_stubs
+                .checked_add(STUB_BYTES * functions as u64)
+                .is_none()
+        {
+            return Err("the entry stubs are misplaced");
+        }
         let homes = words
             .get(STATE_HEADER_WORDS..STATE_HEADER_WORDS + globals)
             .ok_or("state cut short")?;
@@ -233,6 +261,7 @@ impl<'a> JitState<'a> {
             functions: functions as u64,
             code_next,
             data_next,
+            entry_stubs,
             homes,
         })
     }
@@ -276,7 +305,7 @@ pub struct JitProtocol;
 
 impl Protocol for JitProtocol {
     const ID: u32 = 4;
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
     type Request<'a> = JitRequest;
     type Reply<'a> = JitReply<'a>;
 }
@@ -292,8 +321,9 @@ pub enum JitRequest {
     /// exported, and then, unless `resume`, links the globals into the data
     /// region, writes every function's stubs (lazy ones jumping to
     /// `resolver`) and points every slot at its lazy stub. Nothing is
-    /// compiled yet. With `resume` (after a JIT restart) it leaves globals,
-    /// slots and code alone and takes its bookkeeping from the data region.
+    /// compiled yet. With `resume` it leaves globals, slots and code alone
+    /// and takes its bookkeeping from the data region ([`JitState`]): after
+    /// a JIT restart, or for a layout the app host made itself.
     /// With `counters`, the app has a counters page (`crate::counters`,
     /// at `APP_COUNTERS_BASE`): code compiled below O3 counts its calls
     /// and loop back-edges there.
@@ -324,6 +354,10 @@ pub enum JitRequest {
         block: u32,
         level: u8,
     },
+    /// The run is over: forget the program and unmap its regions, so that
+    /// the next run may be loaded by another client (the app host itself,
+    /// or the profiler in its name). Only the client that loaded it.
+    Release,
     /// Test only: crash now, between requests.
     CrashIdle,
 }
@@ -361,6 +395,8 @@ pub enum JitReply<'a> {
     /// LLVM's own words (IR that does not parse or verify, symbols nothing
     /// defines), or ours (an unknown function, no program loaded).
     Failed { message: &'a str },
+    /// The program is forgotten (`Release`).
+    Released,
 }
 
 /// Appends one export-table entry.
@@ -443,24 +479,32 @@ mod tests {
             functions: 4,
             code_next: APP_UNIT_CODE_BASE + 100,
             data_next: APP_GLOBALS_BASE + 64,
+            entry_stubs: APP_CODE_BASE,
             homes: &[APP_GLOBALS_BASE, APP_GLOBALS_BASE + 16],
         };
         let mut w = s.header().to_vec();
         // The JIT rewrites these two words alone after each compile.
         assert_eq!(w[STATE_NEXT_WORD..][..2], [s.code_next, s.data_next]);
         w.extend_from_slice(s.homes);
-        assert_eq!(JitState::from_words(&w, 4, 2, code_end, data_end), Ok(s));
+        assert_eq!(
+            JitState::from_words(&w, 4, 2, code_end, data_end),
+            Ok(s.clone())
+        );
         let check = |w: &[u64], f, g| JitState::from_words(w, f, g, code_end, data_end).is_ok();
         assert!(!check(&w, 5, 2), "another program");
         assert!(!check(&w, 4, 3), "another program");
-        assert!(!check(&w[..6], 4, 2), "cut short");
+        assert!(!check(&w[..7], 4, 2), "cut short");
+        assert_eq!(s.entry_stub(2), entry_stub(2));
         for (word, bad) in [
             (0, 0),
             (3, code_end + 1),
             (3, APP_CODE_BASE),
             (4, data_end + 8),
-            (5, APP_DATA_BASE),
-            (6, APP_GLOBALS_BASE + 64),
+            (5, 0),
+            (5, APP_CODE_BASE + 8),
+            (5, u64::MAX - 15),
+            (6, APP_DATA_BASE),
+            (7, APP_GLOBALS_BASE + 64),
         ] {
             let mut d = w.clone();
             d[word] = bad;

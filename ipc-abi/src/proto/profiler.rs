@@ -2,6 +2,8 @@
 //! (`counters`), read-only, and tells it when a run of the program ends.
 //! The profiler reads the counters on its own time, applies the tier
 //! policy and asks the JIT to compile; the app host never waits for it.
+//! When the app host has not contacted the JIT, the profiler does, the
+//! first time a function gets hot (`JitAccess::OnDemand`).
 
 use super::Protocol;
 use serde::{Deserialize, Serialize};
@@ -10,22 +12,44 @@ pub struct ProfilerProtocol;
 
 impl Protocol for ProfilerProtocol {
     const ID: u32 = 5;
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     type Request<'a> = ProfilerRequest;
     type Reply<'a> = ProfilerReply<'a>;
 }
 
+/// How the profiler reaches the JIT for a watched run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JitAccess {
+    /// There is none to rise to: the profiler only counts.
+    None,
+    /// The app host loaded the program itself; the second capability is
+    /// a copy of its JIT connection (send only).
+    Lent,
+    /// The app host laid the program out itself (its state in the data
+    /// region, `jit::JitState`) and has not contacted the JIT: the
+    /// profiler does, when a function first gets hot, with `jit::JitRequest::Load
+    /// { resume: true, counters: true }` and these lengths and resolver,
+    /// and again after the JIT restarts. Capabilities 2 to 4: the package
+    /// (read), the code and the data region (read-write), passed on to the
+    /// JIT and never mapped by the profiler.
+    OnDemand {
+        ir_len: u64,
+        exports_len: u64,
+        functions_len: u64,
+        resolver: u64,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProfilerRequest {
-    /// Watch a run of a program. Capability: its counters object, with
-    /// read rights only (`pages` pages; the header says the rest). `jit`:
-    /// whether the app host loaded the program into a JIT the profiler
-    /// may ask for compiles (otherwise it only counts). `level`: the run's
-    /// fixed tier when it is not `auto` (`O2-count`: counted, never moved),
-    /// where the table says its functions run.
+    /// Watch a run of a program. First capability: its counters object,
+    /// with read rights only (`pages` pages; the header says the rest);
+    /// then what `jit` says. `level`: the run's fixed tier when it is not
+    /// `auto` (`O2-count`: counted, never moved), where the table says its
+    /// functions run.
     Watch {
         pages: u64,
-        jit: bool,
+        jit: JitAccess,
         level: Option<u8>,
     },
     /// The run has ended: the profiler reads the counters a last time,

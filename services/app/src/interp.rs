@@ -133,19 +133,25 @@ fn current() -> Option<(&'static Interp<'static>, &'static Host)> {
 
 /// Sets up a run of `module` with functions at `tiers`: after the JIT
 /// loaded it (the globals' homes from the JIT's state), or with no JIT at
-/// all (`own`: the app host's own stubs and globals, `standalone`). The C
-/// library's addresses come from `exports`; with `counters` (`auto`) the
-/// interpreter counts calls and loops there (`profile`). `Err` names what does not fit.
+/// all (`own`: the app host's own stubs and globals, `standalone`; with
+/// `offered`, a layout the profiler may have the JIT adopt later,
+/// `standalone::offer`). The C library's addresses come from `exports`;
+/// with `counters` (`auto`) the interpreter counts calls and loops there
+/// (`profile`). `Err` names what does not fit.
 pub fn start(
     module: &'static Module,
     tiers: Vec<Tier>,
     exports: &[(&'static str, u64)],
-    own: bool,
+    (own, offered): (bool, bool),
     counters: Option<&'static [AtomicU64]>,
 ) -> Result<(), String> {
     let by_name: HashMap<&str, u64> = exports.iter().copied().collect();
     let homes = if own {
-        standalone::lay_out(module, |name| by_name.get(name).copied())?
+        let homes = standalone::lay_out(module, |name| by_name.get(name).copied())?;
+        if offered {
+            standalone::offer(module, &homes)?;
+        }
+        homes
     } else {
         jit_homes(module)?
     };
@@ -180,7 +186,7 @@ pub fn start(
     let interp = match counters {
         // Counted (`auto`), and with a JIT to build continuations: running
         // loops may move to compiled code (on-stack replacement).
-        Some(c) if !own => Interp::with_counters(module, c).with_osr(osr_table(module)),
+        Some(c) if !own || offered => Interp::with_counters(module, c).with_osr(osr_table(module)),
         Some(c) => Interp::with_counters(module, c),
         None => Interp::new(module),
     };

@@ -350,12 +350,13 @@ fn run_once(
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
     let tiers: Vec<Tier> = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
-    // Everything interpreted and interpretable: no JIT at all (under
-    // `auto`, only when the system has none to rise to).
+    // Everything interpreted and interpretable: we lay the program out
+    // and need no JIT. Under `auto` with a JIT in the system, the profiler
+    // loads the program into it, in our layout, once a function is hot.
     let own = program
         .bytecode
-        .is_some_and(|m| standalone::possible(m, &tiers))
-        && !(auto && has_jit);
+        .is_some_and(|m| standalone::possible(m, &tiers));
+    let offered = own && auto && has_jit;
     // Each run's compile waits are its own (a run without the JIT has none).
     if let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
         s.compile_wait_us = 0;
@@ -378,29 +379,35 @@ fn run_once(
     }
     let counters = profile.as_ref().map(|p| p.counters());
     match program.bytecode {
-        Some(module) => interp::start(module, tiers, exported, own, counters)
+        Some(module) => interp::start(module, tiers, exported, (own, offered), counters)
             .unwrap_or_else(|e| fail(&format!("{name}: {e}"))),
         None => interp::clear(),
     }
     if let Some(p) = profile.as_mut() {
         p.reset(&program.names);
-        // Under `auto` the profiler may ask for tier-ups in our name when
-        // the program is loaded in the JIT; a counted fixed tier it only
-        // watches.
-        let jit = if own || !auto {
-            None
-        } else {
-            resolver::SESSION
-                .lock()
-                .unwrap()
-                .as_ref()
-                .and_then(|s| s.jit_endpoint())
+        // Under `auto` the profiler asks for tier-ups in our name: through
+        // our connection when we loaded the program, or loading it itself
+        // when we laid it out; a counted fixed tier it only watches.
+        let jit = {
+            let guard = resolver::SESSION.lock().unwrap();
+            match guard.as_ref() {
+                Some(s) if auto && offered => profile::Jit::OnDemand {
+                    caps: s.caps,
+                    lengths: s.lengths,
+                    resolver: s.resolver,
+                },
+                Some(s) if auto && !own => s
+                    .jit_endpoint()
+                    .map_or(profile::Jit::None, profile::Jit::Lent),
+                _ => profile::Jit::None,
+            }
         };
         p.watch(jit, if auto { None } else { tier.level() });
     }
     if own {
         let _ = sys::log_event(&format!(
-            "app.loaded tier=interp jit=none functions={} globals={}",
+            "app.loaded tier=interp jit={} functions={} globals={}",
+            if offered { "on-demand" } else { "none" },
             program.names.len(),
             program.bytecode.map_or(0, |m| m.globals.len())
         ));
@@ -441,6 +448,9 @@ fn run_once(
     ));
     if let Some(p) = profile {
         p.end();
+    }
+    if !own && let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
+        s.release();
     }
     code
 }

@@ -14,13 +14,29 @@ use ipc_abi::counters::{APP_COUNTERS_BASE, HEADER_WORDS, header, pages_for};
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto;
-use ipc_abi::proto::profiler::{ProfilerProtocol, ProfilerReply, ProfilerRequest};
+use ipc_abi::proto::profiler::{JitAccess, ProfilerProtocol, ProfilerReply, ProfilerRequest};
 use rt::sys;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long to look for the profiler at the first run: it starts with
 /// the system, before or beside the app host.
 const PROFILER_WAIT_TICKS: u64 = 200;
+
+/// How the profiler may reach the JIT for a run.
+pub enum Jit {
+    /// It may not: counting only.
+    None,
+    /// Through a copy of our connection (we loaded the program).
+    Lent(Slot),
+    /// By loading the program itself when a function first gets hot (we
+    /// laid it out, `standalone::offer`): the package, code and data
+    /// regions, the package's lengths and the resolver, as in `Load`.
+    OnDemand {
+        caps: [Slot; 3],
+        lengths: (u64, u64, u64),
+        resolver: u64,
+    },
+}
 
 pub struct Profile {
     object: Slot,
@@ -99,23 +115,55 @@ impl Profile {
         }
     }
 
-    /// Tells the profiler about the run `reset` started (with our JIT
-    /// connection `jit`, if the program is loaded in one). Returns whether
-    /// a profiler watches.
+    /// Tells the profiler about the run `reset` started, and how it may
+    /// reach the JIT (`jit`). Returns whether a profiler watches.
     /// `level`: the run's fixed tier, when it is not `auto`.
-    pub fn watch(&mut self, jit: Option<Slot>, level: Option<u8>) -> bool {
+    pub fn watch(&mut self, jit: Jit, level: Option<u8>) -> bool {
         let Some(profiler) = self.profiler() else {
             return false;
         };
         let Ok(counters) = sys::cap_derive(self.object, Rights::READ.union(Rights::GRANT)) else {
             return false;
         };
-        let jit = jit.and_then(|j| sys::cap_derive(j, Rights::SEND.union(Rights::GRANT)).ok());
         let mut caps = vec![counters];
-        caps.extend(jit);
+        let derived =
+            |slot, rights: Rights| sys::cap_derive(slot, rights.union(Rights::GRANT)).ok();
+        let rw = Rights::READ.union(Rights::WRITE);
+        let access = match jit {
+            Jit::None => JitAccess::None,
+            Jit::Lent(j) => match derived(j, Rights::SEND) {
+                Some(j) => {
+                    caps.push(j);
+                    JitAccess::Lent
+                }
+                None => JitAccess::None,
+            },
+            Jit::OnDemand {
+                caps: [package, code, data],
+                lengths,
+                resolver,
+            } => {
+                let kit = [
+                    derived(package, Rights::READ),
+                    derived(code, rw),
+                    derived(data, rw),
+                ];
+                caps.extend(kit.iter().flatten());
+                if kit.iter().all(Option::is_some) {
+                    JitAccess::OnDemand {
+                        ir_len: lengths.0,
+                        exports_len: lengths.1,
+                        functions_len: lengths.2,
+                        resolver,
+                    }
+                } else {
+                    JitAccess::None
+                }
+            }
+        };
         let request = ProfilerRequest::Watch {
             pages: self.pages,
-            jit: jit.is_some(),
+            jit: access,
             level,
         };
         let answer = proto::call::<ProfilerProtocol>(profiler, &mut self.msg, &request, &caps);

@@ -161,6 +161,16 @@ impl Session {
         unreachable!()
     }
 
+    /// The run is over: the JIT forgets the program (so that the next run
+    /// may be loaded by the profiler in our name, `profile`). Nothing to
+    /// do when we never loaded it; a JIT that does not answer has
+    /// forgotten it anyway.
+    pub fn release(&mut self) {
+        if let Some(jit) = self.jit {
+            let _ = proto::call::<JitProtocol>(jit, &mut self.msg, &JitRequest::Release, &[]);
+        }
+    }
+
     /// Test only: asks for a function the program does not define; returns
     /// the JIT's refusal.
     pub fn ask_for_unknown(&mut self) -> Result<String, String> {

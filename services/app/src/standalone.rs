@@ -64,6 +64,52 @@ pub fn function_at(addr: u64, functions: usize) -> Option<u32> {
     (off % OWN_STUB_BYTES == 0 && i < functions as u64).then_some(i as u32)
 }
 
+// The JIT may adopt our layout (`offer`): our stubs are as far apart as
+// its own.
+const _: () = assert!(OWN_STUB_BYTES == STUB_BYTES);
+
+/// Makes our layout (by [`lay_out`], globals at `homes`) one a JIT can
+/// adopt with `Load { resume: true }` (the profiler loads the program into
+/// the JIT when a function first gets hot): the JIT's state in the data
+/// region says where the globals and our entry stubs are and that no code
+/// is compiled yet, and no on-stack-replacement entry is left from an
+/// earlier run.
+pub fn offer(module: &Module, homes: &[u64]) -> Result<(), String> {
+    if homes.len() > MAX_GLOBALS {
+        return Err(format!(
+            "{} globals, at most {MAX_GLOBALS} fit",
+            homes.len()
+        ));
+    }
+    let end = module
+        .globals
+        .iter()
+        .zip(homes)
+        .map(|(g, &h)| h + g.size.max(1))
+        .max()
+        .unwrap_or(APP_GLOBALS_BASE)
+        .next_multiple_of(16);
+    let state = JitState {
+        functions: module.functions.len() as u64,
+        code_next: APP_UNIT_CODE_BASE,
+        data_next: end,
+        entry_stubs: entry_stub(0),
+        homes,
+    };
+    let header = state.header();
+    // SAFETY: the state and the OSR table lie in our data region
+    // (read-write, ours for life), at most STATE_HEADER_WORDS + MAX_GLOBALS
+    // words (APP_STATE_BYTES) and APP_OSR_BYTES long; no JIT has the
+    // program yet, so no one else writes them now.
+    unsafe {
+        let words = APP_STATE_BASE as *mut u64;
+        std::ptr::copy_nonoverlapping(header.as_ptr(), words, header.len());
+        std::ptr::copy_nonoverlapping(homes.as_ptr(), words.add(header.len()), homes.len());
+        std::ptr::write_bytes(APP_OSR_BASE as *mut u8, 0, APP_OSR_BYTES as usize);
+    }
+    Ok(())
+}
+
 /// Whether a run at `tiers` can go without the JIT: everything
 /// interpreted, and the interpreter can run every function.
 pub fn possible(module: &Module, tiers: &[Tier]) -> bool {

@@ -191,6 +191,22 @@ fn handle(
                 }
             }
         }
+        Ok(ClientFrame::Request(JitRequest::Release)) => {
+            if app.as_ref().is_some_and(|a| a.owner != msg.badge) {
+                log_event(&format!(
+                    "jit.refused what=release-from-another-client client={}",
+                    msg.badge
+                ));
+                return (Answer::Error(ProtoError::Denied), None);
+            }
+            if app.take().is_some() {
+                for base in [APP_CODE_BASE, APP_DATA_BASE] {
+                    let _ = sys::mem_unmap(base);
+                }
+                log_event("jit.release");
+            }
+            (Answer::Reply(JitReply::Released), None)
+        }
         Ok(ClientFrame::Request(JitRequest::CompileOsr {
             function,
             block,
@@ -539,13 +555,17 @@ fn load(
         .into_iter()
         .filter(|(n, _)| !program.functions.contains(n))
         .collect();
-    symbols.extend(
-        program
-            .functions
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), entry_stub(i))),
-    );
+    // The functions' addresses are their entry stubs: ours, or in a
+    // layout we take over, wherever it put them.
+    let with_functions = |symbols: &mut Vec<(String, u64)>, entry_stubs: u64| {
+        symbols.extend(
+            program
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), entry_stubs + STUB_BYTES * i as u64)),
+        );
+    };
 
     let (homes, regions, data_bytes) = if resume {
         let words = read_state(STATE_HEADER_WORDS + program.globals);
@@ -557,12 +577,14 @@ fn load(
             data_end,
         )?;
         let regions = Regions::new((state.code_next, code_end), (state.data_next, data_end));
+        with_functions(&mut symbols, state.entry_stubs);
         (
             state.homes.to_vec(),
             regions,
             state.data_next - APP_GLOBALS_BASE,
         )
     } else {
+        with_functions(&mut symbols, entry_stub(0));
         let mut regions =
             Regions::new((APP_UNIT_CODE_BASE, code_end), (APP_GLOBALS_BASE, data_end));
         for i in 0..program.functions.len() {
@@ -601,6 +623,7 @@ fn load(
             functions: program.functions.len() as u64,
             code_next,
             data_next,
+            entry_stubs: entry_stub(0),
             homes: &linked.addresses,
         };
         write_state(0, &state.header());

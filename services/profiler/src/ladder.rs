@@ -1,7 +1,11 @@
 //! The tier policy: a function climbs interp -> O0 -> O1 -> O2 -> O3 one
 //! step at a time, each step when its calls or its loop back-edges reach
 //! that step's threshold. A step whose compile failed (or killed the JIT)
-//! is never asked for again: the function stays where it is.
+//! is never asked for again: the function stays where it is until its
+//! counts reach the threshold of the tier above the failed one, and then
+//! asks for that one (a construct one tier's code generation trips over
+//! may well pass at the next, and if it does not, that step is one more
+//! failure, never a retry).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -46,8 +50,8 @@ impl Thresholds {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Place {
     tier: Tier,
-    /// Its next step failed: it stays at `tier`.
-    stuck: bool,
+    /// The highest tier a step to which failed: never asked for again.
+    failed: Option<Tier>,
     /// A step was asked for and not yet answered.
     pending: bool,
 }
@@ -72,7 +76,7 @@ impl Ladder {
     pub fn new(functions: usize, start: Tier, thresholds: Thresholds) -> Ladder {
         let place = Place {
             tier: start,
-            stuck: false,
+            failed: None,
             pending: false,
         };
         Ladder {
@@ -86,15 +90,20 @@ impl Ladder {
     }
 
     /// The step function `f` should take now, given its counts: the tier
-    /// above it when it has reached that tier's threshold, is not stuck,
-    /// and has no step in flight. The caller asks for it and reports with
-    /// [`Ladder::rose`] or [`Ladder::failed`].
+    /// above it (above its failed step, if one failed) when it has reached
+    /// that tier's threshold and has no step in flight. The caller asks
+    /// for it and reports with [`Ladder::rose`], [`Ladder::failed`] or
+    /// [`Ladder::postpone`].
     pub fn next(&mut self, f: usize, calls: u64, loops: u64) -> Option<Tier> {
         let place = self.places.get_mut(f)?;
-        if place.stuck || place.pending {
+        if place.pending {
             return None;
         }
-        let to = above(place.tier)?;
+        let base = match place.failed {
+            Some(failed) if failed > place.tier => failed,
+            _ => place.tier,
+        };
+        let to = above(base)?;
         let step = to.level()? as usize;
         if calls >= self.thresholds.calls[step] || loops >= self.thresholds.loops[step] {
             place.pending = true;
@@ -112,11 +121,19 @@ impl Ladder {
         }
     }
 
-    /// The step failed: `f` stays where it is, and is never asked for
-    /// again.
-    pub fn failed(&mut self, f: usize) {
+    /// The step to `to` failed: `f` stays where it is, and `to` is never
+    /// asked for again.
+    pub fn failed(&mut self, f: usize, to: Tier) {
         if let Some(p) = self.places.get_mut(f) {
-            p.stuck = true;
+            p.failed = p.failed.max(Some(to));
+            p.pending = false;
+        }
+    }
+
+    /// The step was not asked for (no JIT to ask yet): it is chosen
+    /// again at the next look.
+    pub fn postpone(&mut self, f: usize) {
+        if let Some(p) = self.places.get_mut(f) {
             p.pending = false;
         }
     }
@@ -162,8 +179,25 @@ mod tests {
         assert_eq!(l.next(0, 10, 0), Some(Tier::Compiled(0)));
         l.rose(0, Tier::Compiled(0));
         assert_eq!(l.next(0, 100, 0), Some(Tier::Compiled(1)));
-        l.failed(0);
+        l.failed(0, Tier::Compiled(1));
+        // Not O1 again: O2, once the counts say so.
+        assert_eq!(l.next(0, 999, 0), None);
+        assert_eq!(l.tier(0), Some(Tier::Compiled(0)));
+        assert_eq!(l.next(0, 1_000, 0), Some(Tier::Compiled(2)));
+        l.failed(0, Tier::Compiled(2));
+        assert_eq!(l.next(0, 10_000, 0), Some(Tier::Compiled(3)));
+        l.failed(0, Tier::Compiled(3));
         assert_eq!(l.next(0, u64::MAX, u64::MAX), None);
+        assert_eq!(l.tier(0), Some(Tier::Compiled(0)));
+    }
+
+    #[test]
+    fn a_postponed_step_is_chosen_again() {
+        let mut l = Ladder::new(1, Tier::Interp, Thresholds::DEFAULT);
+        assert_eq!(l.next(0, 10, 0), Some(Tier::Compiled(0)));
+        l.postpone(0);
+        assert_eq!(l.next(0, 10, 0), Some(Tier::Compiled(0)));
+        l.rose(0, Tier::Compiled(0));
         assert_eq!(l.tier(0), Some(Tier::Compiled(0)));
     }
 

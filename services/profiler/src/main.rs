@@ -1,8 +1,10 @@
 //! The profiler (ring 3, native): `profiler [calls=N,N,N,N] [loops=N,N,N,N]
-//! [poll=TICKS] [sample=FN] [crash-jit]` (`sample`: log function FN's
-//! counts at every poll, `profile.sample`, for `cargo xtask bench tiers`;
-//! `crash-jit`, test only: the first compile it asks for makes the JIT
-//! crash mid-way, which the JIT does only when its manifest allows). Registers as `profiler`; an app host hands it a run's
+//! [poll=TICKS] [sample=FN] [crash-jit=during|fatal]` (`sample`: log
+//! function FN's counts at every poll, `profile.sample`, for `cargo xtask
+//! bench tiers`; `crash-jit`, test only: the first compile it asks for
+//! makes the JIT crash mid-way (`during`: it dies without an answer;
+//! `fatal`: LLVM reports a fatal error, the JIT answers that the compile
+//! failed and exits), which the JIT does only when its manifest allows). Registers as `profiler`; an app host hands it a run's
 //! counters (read-only, `ipc_abi::counters`) and, when it loaded the
 //! program into the JIT, a copy of its JIT connection. Every `poll` ticks
 //! (default 1, 10 ms) it reads the counters, and for each function whose
@@ -18,6 +20,7 @@
 
 extern crate alloc;
 
+mod link;
 mod mapping;
 
 use alloc::format;
@@ -28,10 +31,11 @@ use ipc_abi::cap::Slot;
 use ipc_abi::counters::{BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::jit::{CrashPoint, JitProtocol, JitReply, JitRequest};
-use ipc_abi::proto::profiler::{ProfilerProtocol, ProfilerReply, ProfilerRequest};
+use ipc_abi::proto::profiler::{JitAccess, ProfilerProtocol, ProfilerReply, ProfilerRequest};
 use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireReply};
 use ipc_abi::syscall::{SysError, SysErrorOrUnknown};
 use ipc_abi::tier::Tier;
+use link::Link;
 use mapping::Mapped;
 use profiler::ladder::{Ladder, Thresholds};
 use rt::sys;
@@ -41,8 +45,9 @@ rt::entry!(main);
 /// One run being watched.
 struct Watch {
     map: Mapped,
-    caps: Vec<Slot>,
-    jit: Option<Slot>,
+    /// The counters object.
+    counters: Slot,
+    link: Link,
     ladder: Ladder,
     started_tsc: u64,
     /// When (ms after the run started) each function took each step.
@@ -56,15 +61,19 @@ fn main() -> u64 {
     let mut thresholds = Thresholds::DEFAULT;
     let mut poll = 1;
     let mut sample: Option<&'static str> = None;
-    let mut crash_jit = false;
+    let mut crash_jit = None;
     for arg in rt::args() {
         let parsed = if let Some(v) = arg.strip_prefix("calls=") {
             Thresholds::parse_steps(v).map(|s| thresholds.calls = s)
         } else if let Some(v) = arg.strip_prefix("loops=") {
             Thresholds::parse_steps(v).map(|s| thresholds.loops = s)
-        } else if arg == "crash-jit" {
-            crash_jit = true;
-            Ok(())
+        } else if let Some(v) = arg.strip_prefix("crash-jit=") {
+            match v {
+                "during" => Ok(CrashPoint::DuringCompile),
+                "fatal" => Ok(CrashPoint::LlvmFatalError),
+                _ => Err("during or fatal"),
+            }
+            .map(|p| crash_jit = Some(p))
         } else if let Some(v) = arg.strip_prefix("sample=") {
             sample = Some(v);
             Ok(())
@@ -158,7 +167,11 @@ fn handle(
             let Some(&counters) = caps.first() else {
                 return Err(ProtoError::MissingCapability);
             };
-            let jit = if jit { caps.get(1).copied() } else { None };
+            let access = jit;
+            let Ok(link) = Link::new(access, &caps[1..]) else {
+                drop_all(&caps);
+                return Err(ProtoError::MissingCapability);
+            };
             let map = match Mapped::new(counters, PROFILER_COUNTERS_BASE) {
                 Ok(m) => m,
                 Err(why) => {
@@ -179,12 +192,16 @@ fn handle(
             };
             let _ = sys::log_event(&format!(
                 "profiler.watch functions={functions} jit={}",
-                if jit.is_some() { "yes" } else { "none" }
+                match access {
+                    JitAccess::None => "none",
+                    JitAccess::Lent => "lent",
+                    JitAccess::OnDemand { .. } => "on-demand",
+                }
             ));
             *watch = Some(Watch {
                 map,
-                caps,
-                jit,
+                counters,
+                link,
                 ladder: Ladder::new(
                     functions,
                     level.map_or(Tier::Interp, |l| Tier::Compiled(l.min(3))),
@@ -230,8 +247,10 @@ impl Watch {
 
     /// Reads every function's counts and takes the steps they call for
     /// (the first request with a test crash when `crash` is set).
-    fn scan(&mut self, crash: &mut bool) {
-        let Some(jit) = self.jit else { return };
+    fn scan(&mut self, crash: &mut Option<CrashPoint>) {
+        if !self.link.usable() {
+            return;
+        }
         let (bytes, words) = self.map.view();
         let Ok(counters) = Counters::parse(bytes, words) else {
             return;
@@ -243,13 +262,18 @@ impl Watch {
             };
             let from = self.ladder.tier(f).unwrap_or(Tier::Interp);
             let name = word(counters.name(f));
+            let at_ms = self.ms();
+            let Some(jit) = self.link.get(&name, at_ms) else {
+                self.ladder.postpone(f);
+                return;
+            };
             let level = to.level().unwrap_or(0);
             let mut msg = Message::new();
             let request = JitRequest::Compile {
                 function: f as u32,
                 level,
                 then: None,
-                crash: core::mem::take(crash).then_some(CrashPoint::DuringCompile),
+                crash: crash.take(),
             };
             match proto::call::<JitProtocol>(jit, &mut msg, &request, &[]) {
                 Ok(JitReply::Compiled { compile_us, .. }) => {
@@ -268,25 +292,32 @@ impl Watch {
                     }
                 }
                 Ok(_) => {
-                    self.ladder.failed(f);
+                    self.ladder.failed(f, to);
                     let _ = sys::log_event(&format!(
                         "tier.failed fn={name} from={from} to={to} why=compile-failed"
                     ));
                 }
                 Err(e) => {
-                    // The JIT died (or refused us): no more tier-ups in this
-                    // run; the program goes on at the tiers it has.
-                    self.ladder.failed(f);
-                    let why = if e.is_peer_died() {
-                        "jit-died"
+                    // The JIT died (or refused us): the program goes on at
+                    // the tiers it has; a JIT we loaded is loaded again
+                    // once it is back, a lent connection is gone. A request
+                    // it never received is asked for again; one it died
+                    // serving never is.
+                    let received = e.is_unanswered() || !e.is_peer_died();
+                    if received {
+                        self.ladder.failed(f, to);
+                        let why = if e.is_peer_died() {
+                            "jit-died"
+                        } else {
+                            "refused"
+                        };
+                        let _ = sys::log_event(&format!(
+                            "tier.failed fn={name} from={from} to={to} why={why}"
+                        ));
                     } else {
-                        "refused"
-                    };
-                    let _ = sys::log_event(&format!(
-                        "tier.failed fn={name} from={from} to={to} why={why}"
-                    ));
-                    // (Its slot is among `caps`, dropped at the end.)
-                    self.jit = None;
+                        self.ladder.postpone(f);
+                    }
+                    self.link.lost();
                     let _ = sys::log_event("profiler.jit_lost");
                     return;
                 }
@@ -389,7 +420,8 @@ impl Watch {
                 self.ms()
             ));
         }
-        drop_all(&self.caps);
+        self.link.release();
+        let _ = sys::cap_drop(self.counters);
     }
 }
 
