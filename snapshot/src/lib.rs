@@ -1,0 +1,305 @@
+//! The snapshot format: what one boot learned about a program, for the
+//! next boot to start from (`../shared/DESIGN.md`, "Snapshots and
+//! convergence"; `docs/snapshots.md`).
+//!
+//! A snapshot holds the native code of every compiled function as it lies
+//! in the app's code region, the data the compiled units use (their
+//! constants, after the globals), each function's tier and slot, the
+//! profile counts, the globals' *initial* image (as laid out before the
+//! program ran, never the values a run left behind), and what it is valid
+//! for: a hash of the program's IR, the app host's build (its export
+//! addresses, which the code calls), the ABI version and the JIT's LLVM.
+//!
+//! On disk: `magic, format version, body length, SHA-256 of the body`,
+//! then the body (postcard). Nothing in a file is trusted: [`decode`]
+//! refuses a file that is cut short, damaged or of another format, and
+//! [`Snapshot::check`] one that is stale or whose addresses leave the
+//! regions, each with the check that failed ([`Refusal`]).
+//!
+//! Two generations per program (`slot` 0 and 1): a new snapshot is
+//! written over the older one ([`next_write`]), so a write torn by a crash
+//! never destroys the newest good one, and [`choose`] takes the newest
+//! valid generation.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::Range;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const MAGIC: [u8; 8] = *b"JITSNAP1";
+/// The body's layout; a file of another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+/// Magic, version (u32), body length (u64), SHA-256 of the body.
+pub const HEADER_BYTES: usize = 8 + 4 + 8 + 32;
+/// Largest body accepted (the code and data regions together are 8 MiB).
+pub const MAX_BODY_BYTES: u64 = 32 << 20;
+
+/// SHA-256 of `bytes` (the program's IR, the app host's export table).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// What a snapshot was made for: a boot with anything else refuses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidFor {
+    /// SHA-256 of the program's IR as the initrd holds it.
+    pub ir: [u8; 32],
+    /// SHA-256 of the app host's export table (names and addresses): the
+    /// code calls the C library at those addresses.
+    pub app_host: [u8; 32],
+    /// `ipc_abi`'s JIT protocol version (the layout of the regions).
+    pub abi: u32,
+    /// The LLVM that compiled the code.
+    pub llvm: String,
+}
+
+/// Bytes that lie at `base` in the app's address space.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    pub base: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Placed {
+    /// The addresses it covers (`None` if they wrap).
+    pub fn range(&self) -> Option<Range<u64>> {
+        let end = self.base.checked_add(self.bytes.len() as u64)?;
+        Some(self.base..end)
+    }
+}
+
+/// One function of the program, in function-table order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    /// `None`: interpreted; `Some(l)`: compiled at O`l`, its code at
+    /// `entry` (what its slot held).
+    pub level: Option<u8>,
+    pub entry: u64,
+    pub calls: u64,
+    pub backedges: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub valid_for: ValidFor,
+    /// Counts up from 1 with every snapshot of the program: the newest
+    /// valid one wins.
+    pub generation: u64,
+    /// The compiled code (the code region from its first unit up).
+    pub code: Placed,
+    /// The compiled units' data (after the globals in the data region).
+    pub unit_data: Placed,
+    /// The globals as laid out before the program ran.
+    pub globals: Placed,
+    pub functions: Vec<Function>,
+}
+
+/// Where a snapshot's parts may lie in this boot's layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Where compiled code may lie (the code region after the stubs).
+    pub code: Range<u64>,
+    /// Where the globals lie (their homes, first to last byte).
+    pub globals: Range<u64>,
+    /// Where unit data may lie (after the globals, to the region's end).
+    pub unit_data: Range<u64>,
+    pub functions: usize,
+}
+
+/// Which part of what a snapshot is valid for differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stale {
+    Ir,
+    AppHost,
+    Abi,
+    Llvm,
+}
+
+/// Why a snapshot is not used: the check that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Shorter than its header says.
+    Truncated {
+        have: u64,
+        need: u64,
+    },
+    BadMagic,
+    Version(u32),
+    TooLarge(u64),
+    /// The body's SHA-256 is not the header's (damaged, or torn).
+    Checksum,
+    /// The body does not decode.
+    Malformed,
+    Stale(Stale),
+    /// An address or count outside this boot's layout (what, in words).
+    OutOfRange(&'static str),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Truncated { have, need } => {
+                write!(f, "truncated: {have} bytes, the header says {need}")
+            }
+            Refusal::BadMagic => f.write_str("not a snapshot (bad magic)"),
+            Refusal::Version(v) => {
+                write!(f, "format version {v}, this system reads {FORMAT_VERSION}")
+            }
+            Refusal::TooLarge(n) => write!(f, "body of {n} bytes, at most {MAX_BODY_BYTES}"),
+            Refusal::Checksum => f.write_str("checksum mismatch (damaged or torn write)"),
+            Refusal::Malformed => f.write_str("the body does not decode"),
+            Refusal::Stale(s) => f.write_str(match s {
+                Stale::Ir => "stale: made for other IR",
+                Stale::AppHost => "stale: made for another app host build",
+                Stale::Abi => "stale: made for another ABI version",
+                Stale::Llvm => "stale: made by another LLVM",
+            }),
+            Refusal::OutOfRange(what) => write!(f, "out of range: {what}"),
+        }
+    }
+}
+
+/// The file for `snapshot`.
+pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
+    let body = postcard::to_allocvec(snapshot).unwrap_or_default();
+    let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&sha256(&body));
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The snapshot in `file`, if the file is whole and undamaged (trailing
+/// bytes after the body, as a file system may leave, are ignored).
+pub fn decode(file: &[u8]) -> Result<Snapshot, Refusal> {
+    let have = file.len() as u64;
+    let header = file.get(..HEADER_BYTES).ok_or(Refusal::Truncated {
+        have,
+        need: HEADER_BYTES as u64,
+    })?;
+    if header[..8] != MAGIC {
+        return Err(Refusal::BadMagic);
+    }
+    let version = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
+    if version != FORMAT_VERSION {
+        return Err(Refusal::Version(version));
+    }
+    let len = u64::from_le_bytes(header[12..20].try_into().unwrap_or_default());
+    if len > MAX_BODY_BYTES {
+        return Err(Refusal::TooLarge(len));
+    }
+    let need = HEADER_BYTES as u64 + len;
+    let body = file
+        .get(HEADER_BYTES..need as usize)
+        .ok_or(Refusal::Truncated { have, need })?;
+    if sha256(body)[..] != header[20..52] {
+        return Err(Refusal::Checksum);
+    }
+    postcard::from_bytes(body).map_err(|_| Refusal::Malformed)
+}
+
+fn within(part: &Placed, room: &Range<u64>) -> bool {
+    part.bytes.is_empty()
+        || part
+            .range()
+            .is_some_and(|r| room.start <= r.start && r.end <= room.end)
+}
+
+impl Snapshot {
+    /// Whether this snapshot may be used by a boot expecting `expect`,
+    /// with `layout`: every part inside its room, every compiled
+    /// function's entry inside the code, the globals exactly where this
+    /// boot puts them.
+    pub fn check(&self, expect: &ValidFor, layout: &Layout) -> Result<(), Refusal> {
+        let v = &self.valid_for;
+        for (same, which) in [
+            (v.ir == expect.ir, Stale::Ir),
+            (v.app_host == expect.app_host, Stale::AppHost),
+            (v.abi == expect.abi, Stale::Abi),
+            (v.llvm == expect.llvm, Stale::Llvm),
+        ] {
+            if !same {
+                return Err(Refusal::Stale(which));
+            }
+        }
+        if self.functions.len() != layout.functions {
+            return Err(Refusal::OutOfRange("another number of functions"));
+        }
+        if !within(&self.code, &layout.code) {
+            return Err(Refusal::OutOfRange("code outside the code region"));
+        }
+        if !within(&self.unit_data, &layout.unit_data) {
+            return Err(Refusal::OutOfRange("unit data outside the data region"));
+        }
+        if self.globals.range() != Some(layout.globals.clone()) {
+            return Err(Refusal::OutOfRange(
+                "globals not where this boot lays them out",
+            ));
+        }
+        let code = self.code.range().unwrap_or(0..0);
+        for f in &self.functions {
+            match f.level {
+                None if f.entry == 0 => {}
+                Some(l) if l <= 3 && code.contains(&f.entry) => {}
+                None => return Err(Refusal::OutOfRange("an interpreted function with code")),
+                Some(_) => {
+                    return Err(Refusal::OutOfRange(
+                        "a compiled function's entry outside its code, or a tier above O3",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`choose`] found in a program's two generations.
+#[derive(Debug, Default)]
+pub struct Choice {
+    /// The newest usable snapshot and its slot.
+    pub chosen: Option<(usize, Snapshot)>,
+    /// The slots refused, and why (a slot that holds nothing is neither).
+    pub refused: Vec<(usize, Refusal)>,
+}
+
+/// The newest valid snapshot among the files in `slots` (`None`: no
+/// file), for a boot expecting `expect` with `layout`.
+pub fn choose(slots: [Option<&[u8]>; 2], expect: &ValidFor, layout: &Layout) -> Choice {
+    let mut choice = Choice::default();
+    for (slot, file) in slots.iter().enumerate() {
+        let Some(file) = file else { continue };
+        match decode(file).and_then(|s| s.check(expect, layout).map(|()| s)) {
+            Ok(s) => {
+                if choice
+                    .chosen
+                    .as_ref()
+                    .is_none_or(|(_, c)| s.generation > c.generation)
+                {
+                    choice.chosen = Some((slot, s));
+                }
+            }
+            Err(why) => choice.refused.push((slot, why)),
+        }
+    }
+    choice
+}
+
+/// Where the next snapshot goes and its generation, given what
+/// [`choose`] found: never over the newest usable one.
+pub fn next_write(choice: &Choice) -> (usize, u64) {
+    match &choice.chosen {
+        Some((slot, s)) => (1 - slot, s.generation.saturating_add(1)),
+        None => (0, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+use super::*;
+use alloc::string::ToString;
+use alloc::vec;
+
+fn valid_for() -> ValidFor {
+    ValidFor {
+        ir: sha256(b"define i32 @main() { ret i32 0 }"),
+        app_host: sha256(b"printf 0x1000"),
+        abi: 4,
+        llvm: "19.1.7".to_string(),
+    }
+}
+
+fn layout() -> Layout {
+    Layout {
+        code: 0x4004_0000..0x4040_0000,
+        globals: 0x5002_0000..0x5002_0040,
+        unit_data: 0x5002_0040..0x5040_0000,
+        functions: 3,
+    }
+}
+
+fn sample(generation: u64) -> Snapshot {
+    Snapshot {
+        valid_for: valid_for(),
+        generation,
+        code: Placed {
+            base: 0x4004_0000,
+            bytes: vec![0xC3; 300],
+        },
+        unit_data: Placed {
+            base: 0x5002_0040,
+            bytes: vec![7; 16],
+        },
+        globals: Placed {
+            base: 0x5002_0000,
+            bytes: (0..64).collect(),
+        },
+        functions: vec![
+            Function {
+                level: Some(3),
+                entry: 0x4004_0000,
+                calls: 1,
+                backedges: 5000,
+            },
+            Function {
+                level: None,
+                entry: 0,
+                calls: 2,
+                backedges: 0,
+            },
+            Function {
+                level: Some(1),
+                entry: 0x4004_0100,
+                calls: 150,
+                backedges: 0,
+            },
+        ],
+    }
+}
+
+#[test]
+fn a_snapshot_round_trips_and_passes_its_checks() {
+    let s = sample(1);
+    let file = encode(&s);
+    assert_eq!(decode(&file), Ok(s.clone()));
+    assert_eq!(s.check(&valid_for(), &layout()), Ok(()));
+    // A file system may leave bytes after the body.
+    let mut padded = file.clone();
+    padded.extend_from_slice(&[0; 512]);
+    assert_eq!(decode(&padded), Ok(s));
+}
+
+#[test]
+fn a_cut_short_file_is_refused_at_every_length() {
+    let file = encode(&sample(1));
+    for len in 0..file.len() {
+        let got = decode(&file[..len]);
+        assert!(
+            matches!(got, Err(Refusal::Truncated { .. })),
+            "{len} bytes: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn any_damaged_byte_is_refused() {
+    let file = encode(&sample(1));
+    for at in 0..file.len() {
+        let mut bad = file.clone();
+        bad[at] ^= 0x10;
+        assert!(decode(&bad).is_err(), "a flipped bit at {at} was accepted");
+    }
+    let mut bad = file.clone();
+    bad[HEADER_BYTES + 3] ^= 1;
+    assert_eq!(decode(&bad), Err(Refusal::Checksum));
+    bad = file.clone();
+    bad[8] = 9;
+    assert_eq!(decode(&bad), Err(Refusal::Version(9)));
+    bad = file.clone();
+    bad[0] = b'X';
+    assert_eq!(decode(&bad), Err(Refusal::BadMagic));
+    bad = file;
+    bad[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(decode(&bad), Err(Refusal::TooLarge(u64::MAX)));
+}
+
+#[test]
+fn a_stale_snapshot_names_what_changed() {
+    let s = sample(1);
+    type Change = fn(&mut ValidFor);
+    let cases: [(Change, Stale); 4] = [
+        (|v| v.ir[0] ^= 1, Stale::Ir),
+        (|v| v.app_host[31] ^= 1, Stale::AppHost),
+        (|v| v.abi += 1, Stale::Abi),
+        (|v| v.llvm = "20.1.0".to_string(), Stale::Llvm),
+    ];
+    for (change, which) in cases {
+        let mut expect = valid_for();
+        change(&mut expect);
+        let refusal = s.check(&expect, &layout()).unwrap_err();
+        assert_eq!(refusal, Refusal::Stale(which));
+        assert!(refusal.to_string().starts_with("stale: "));
+    }
+}
+
+#[test]
+fn addresses_outside_the_layout_are_refused() {
+    let cases: [fn(&mut Snapshot); 8] = [
+        |s| s.code.base = 0x4000_0000,
+        |s| s.code.base = u64::MAX - 10,
+        |s| s.unit_data.base = 0x5002_0000,
+        |s| s.globals.base += 8,
+        |s| s.globals.bytes.pop().map_or((), drop),
+        |s| s.functions[0].entry = 0x4004_0000 + 300,
+        |s| s.functions[1].entry = 0x4004_0000,
+        |s| s.functions[2].level = Some(4),
+    ];
+    for (i, change) in cases.iter().enumerate() {
+        let mut s = sample(1);
+        change(&mut s);
+        let got = s.check(&valid_for(), &layout());
+        assert!(
+            matches!(got, Err(Refusal::OutOfRange(_))),
+            "case {i}: {got:?}"
+        );
+    }
+    let mut s = sample(1);
+    s.functions.pop();
+    assert!(s.check(&valid_for(), &layout()).is_err());
+}
+
+#[test]
+fn the_newest_valid_generation_wins_and_a_torn_write_never_does() {
+    let (old, new) = (encode(&sample(4)), encode(&sample(5)));
+    let expect = valid_for();
+    let pick = |a: Option<&[u8]>, b: Option<&[u8]>| choose([a, b], &expect, &layout());
+
+    let c = pick(Some(&old), Some(&new));
+    assert_eq!(
+        c.chosen.as_ref().map(|(slot, s)| (*slot, s.generation)),
+        Some((1, 5))
+    );
+    assert!(c.refused.is_empty());
+    // The next write goes over the older one.
+    assert_eq!(next_write(&c), (0, 6));
+
+    // The newest torn half-way: the older one is used, and the next write
+    // replaces the torn one.
+    let torn = &new[..new.len() / 2];
+    let c = pick(Some(&old), Some(torn));
+    assert_eq!(
+        c.chosen.as_ref().map(|(slot, s)| (*slot, s.generation)),
+        Some((0, 4))
+    );
+    assert!(matches!(c.refused[..], [(1, Refusal::Truncated { .. })]));
+    assert_eq!(next_write(&c), (1, 5));
+
+    // Nothing usable: start at slot 0, generation 1.
+    let c = pick(None, Some(torn));
+    assert!(c.chosen.is_none());
+    assert_eq!(next_write(&c), (0, 1));
+    let c = pick(None, None);
+    assert!(c.chosen.is_none() && c.refused.is_empty());
+}
