@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod bench;
 pub mod corpus;
+pub mod disk;
 pub mod esp;
 pub mod host;
 pub mod log;

@@ -20,6 +20,9 @@ pub struct BootConfig {
     /// `-icount` argument, for instruction-exact guest time.
     pub icount: Option<String>,
     pub extra_args: Vec<String>,
+    /// The snapshot disk, attached as a second virtio-blk device
+    /// (`crate::disk`).
+    pub disk: Option<PathBuf>,
     /// What of the serial console to show as it arrives.
     pub echo: Echo,
 }
@@ -66,6 +69,7 @@ impl BootConfig {
             timeout: Duration::from_secs(120),
             icount: None,
             extra_args: Vec::new(),
+            disk: None,
             echo: Echo::Nothing,
         }
     }
@@ -173,6 +177,20 @@ pub fn boot(cfg: &BootConfig) -> Result<Boot, String> {
     .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
     .args(["-serial", "stdio", "-display", "none", "-monitor", "none"])
     .args(["-nic", "none", "-no-reboot"]);
+    if let Some(disk) = &cfg.disk {
+        cmd.arg("-drive")
+            .arg(format!(
+                "if=none,format=raw,id=snapshots,file={}",
+                disk.display()
+            ))
+            .args([
+                "-device",
+                &format!(
+                    "virtio-blk-pci,drive=snapshots,serial={}",
+                    crate::disk::DISK_SERIAL
+                ),
+            ]);
+    }
     if let Some(ic) = &cfg.icount {
         cmd.args(["-icount", ic]);
     }

@@ -13,16 +13,17 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "run",
         options: "[--memory SIZE] [--initrd FILE | --manifest FILE] [--cmdline TEXT] \
-                  [--qemu-arg ARG]... [--timeout SECS]",
+                  [--qemu-arg ARG]... [--timeout SECS] [--disk PATH | --no-disk] [--fresh-disk]",
         about: "build everything and boot it under QEMU (at most 10 minutes unless --timeout); \
                 exits 0 after a clean power-off, else with the supervisor's status (124: time \
-                limit, 125: QEMU failed)",
+                limit, 125: QEMU failed); attaches the snapshot disk (--disk, default \
+                target/xtask/snapshot-disk.img, made FAT16 on first use; --fresh-disk makes it anew)",
     },
     Command {
         name: "run",
         options: "--app FILE.c|FILE.ll|FILE.bc [--tier auto|interp|O0|O1|O2|O3] [--cflags \"...\"] [-DX=Y -IDIR -W...] \
                   [--stdin FILE] [--file PATH]... [--verbose] [--memory SIZE] [--timeout SECS] \
-                  [-- PROGRAM ARGS...]",
+                  [--disk PATH | --no-disk] [--fresh-disk] [-- PROGRAM ARGS...]",
         about: "run your own program: started interpreted and moved up the tiers by the profiler (--tier auto, \
                 the default), interpreted (--tier interp), or compiled by the JIT server at a fixed --tier; shows \
                 only its output and a one-line summary (--verbose: the whole console); exits with \

@@ -185,6 +185,9 @@ fn run(args: &[String]) -> Result<i32, String> {
     let mut extra = Vec::new();
     let mut opts = AppOptions::default();
     let mut timeout = None;
+    // The snapshot disk (`None`: --no-disk).
+    let mut disk = Some(artifacts::work_dir().join("snapshot-disk.img"));
+    let mut fresh_disk = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -202,6 +205,9 @@ fn run(args: &[String]) -> Result<i32, String> {
                     .map_err(|_| "--timeout takes whole seconds")?;
                 timeout = Some(Duration::from_secs(secs));
             }
+            "--disk" => disk = Some(PathBuf::from(value(&mut it, a)?)),
+            "--no-disk" => disk = None,
+            "--fresh-disk" => fresh_disk = true,
             "--app" => app = Some(PathBuf::from(value(&mut it, a)?)),
             "--stdin" => opts.stdin = Some(PathBuf::from(value(&mut it, a)?)),
             "--file" => opts.files.push(value(&mut it, a)?.clone()),
@@ -298,6 +304,23 @@ fn run(args: &[String]) -> Result<i32, String> {
         _ => qemu::Echo::Everything,
     };
     cfg.timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    if fresh_disk && disk.is_none() {
+        return Err("--fresh-disk and --no-disk contradict each other".into());
+    }
+    if let Some(path) = &disk {
+        let done = test_harness::disk::prepare(path, fresh_disk)?;
+        let what = test_harness::disk::describe(path)
+            .unwrap_or_else(|why| format!("{why} (the system will run without snapshots)"));
+        eprintln!(
+            "xtask: snapshot disk {} ({}): {what}",
+            path.display(),
+            match done {
+                test_harness::disk::Prepared::Created => "made",
+                test_harness::disk::Prepared::Kept => "kept",
+            }
+        );
+    }
+    cfg.disk = disk;
     let boot = qemu::boot(&cfg)?;
     let log_path = artifacts::work_dir().join("last-boot.log");
     let _ = std::fs::write(&log_path, &boot.log.text);

@@ -1,0 +1,126 @@
+//! The snapshot disk: a raw image the host keeps between runs, formatted
+//! FAT16 with the `fatfs` crate on first use and attached to QEMU as a
+//! second virtio-blk PCI device (`docs/snapshots.md`). The guest's fs
+//! service is what reads it; here we only make one and say what it holds.
+
+use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
+use std::fs::OpenOptions;
+use std::path::Path;
+
+/// Size of a new snapshot disk: FAT16 (at least 16 MiB with fatfs's
+/// default cluster size; FAT16 ends at 2 GiB).
+pub const DISK_BYTES: u64 = 64 << 20;
+/// The directory snapshots go in.
+pub const SNAPSHOT_DIR: &str = "SNAPSHOT";
+/// QEMU's serial number for the disk, by which the guest can tell it from
+/// the boot disk.
+pub const DISK_SERIAL: &str = "jitos-snapshots";
+
+/// What [`prepare`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prepared {
+    Created,
+    /// An existing image, left as it is (the guest checks it).
+    Kept,
+}
+
+/// Makes a fresh FAT16 snapshot disk at `path` (replacing any), with an
+/// empty snapshot directory.
+pub fn create(path: &Path) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(err)?;
+    file.set_len(DISK_BYTES).map_err(err)?;
+    fatfs::format_volume(
+        &file,
+        FormatVolumeOptions::new()
+            .fat_type(FatType::Fat16)
+            .volume_label(*b"JITOS SNAPS"),
+    )
+    .map_err(err)?;
+    let fs = FileSystem::new(&file, FsOptions::new()).map_err(err)?;
+    fs.root_dir().create_dir(SNAPSHOT_DIR).map_err(err)?;
+    fs.unmount().map_err(err)
+}
+
+/// The disk at `path`, made if missing (or `fresh`).
+pub fn prepare(path: &Path, fresh: bool) -> Result<Prepared, String> {
+    if fresh || !path.exists() {
+        create(path)?;
+        return Ok(Prepared::Created);
+    }
+    Ok(Prepared::Kept)
+}
+
+/// What the disk at `path` is, for people: `FAT16, N files in SNAPSHOT`,
+/// or why it is not a snapshot disk.
+pub fn describe(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let fs = FileSystem::new(&file, FsOptions::new())
+        .map_err(|e| format!("{} is not a FAT volume: {e}", path.display()))?;
+    let kind = match fs.fat_type() {
+        FatType::Fat12 => "FAT12",
+        FatType::Fat16 => "FAT16",
+        FatType::Fat32 => "FAT32",
+    };
+    let files = fs
+        .root_dir()
+        .open_dir(SNAPSHOT_DIR)
+        .map(|d| {
+            d.iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.is_file())
+                .count()
+        })
+        .map_err(|_| format!("{} has no {SNAPSHOT_DIR} directory", path.display()))?;
+    Ok(format!("{kind}, {files} files in {SNAPSHOT_DIR}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_disk_is_fat16_with_an_empty_snapshot_directory_and_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/disk.img");
+        assert_eq!(prepare(&path, false), Ok(Prepared::Created));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), DISK_BYTES);
+        assert_eq!(describe(&path).unwrap(), "FAT16, 0 files in SNAPSHOT");
+        // Kept as it is on the next run, made again with `fresh`.
+        {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
+            let fs = FileSystem::new(&file, FsOptions::new()).unwrap();
+            fs.root_dir()
+                .open_dir(SNAPSHOT_DIR)
+                .unwrap()
+                .create_file("A.SNP")
+                .unwrap();
+        }
+        assert_eq!(prepare(&path, false), Ok(Prepared::Kept));
+        assert_eq!(describe(&path).unwrap(), "FAT16, 1 files in SNAPSHOT");
+        assert_eq!(prepare(&path, true), Ok(Prepared::Created));
+        assert_eq!(describe(&path).unwrap(), "FAT16, 0 files in SNAPSHOT");
+    }
+
+    #[test]
+    fn a_disk_that_is_not_fat_is_described_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.img");
+        std::fs::write(&path, vec![0x5A; 1 << 20]).unwrap();
+        let why = describe(&path).unwrap_err();
+        assert!(why.contains("is not a FAT volume"), "{why}");
+    }
+}
