@@ -50,6 +50,11 @@ pub trait Machine {
     /// A continuation of `func` was not used: the JIT built it from a
     /// function whose values differ from the bytecode's.
     fn replacement_refused(&self, _func: u32) {}
+    /// The time-stamp counter, for the cycles each function runs
+    /// (`ipc_abi::counters`); 0 where the host does not tell.
+    fn now(&self) -> u64 {
+        0
+    }
 }
 
 /// How a pointer argument is passed (a 64-bit integer register).
@@ -124,9 +129,9 @@ pub struct Interp<'m> {
     ops: Vec<Vec<Op>>,
     /// Register files of calls that have returned, for the next ones.
     files: core::cell::RefCell<Vec<Vec<u64>>>,
-    /// Per function: calls, loop back-edges, its latest loop's header
-    /// (`COUNTER_WORDS` words each), when someone reads them
-    /// (`ipc_abi::counters`).
+    /// The counters object (`ipc_abi::counters`: its header with the
+    /// clock, then per function calls, loop back-edges, its latest loop's
+    /// header and cycles), when someone reads them.
     counters: Option<&'m [AtomicU64]>,
     /// Per function: the address of a compiled continuation of it and
     /// the IR block of the loop header it starts at (`OSR_WORDS` each);
@@ -140,7 +145,10 @@ pub struct Interp<'m> {
 
 /// Counters per function, and which is which: the layout of
 /// `ipc_abi::counters`, after its header.
-pub use ipc_abi::counters::{BACKEDGES, CALLS, COUNTER_WORDS, LOOP_HEADER as HEADER};
+pub use ipc_abi::counters::{
+    BACKEDGES, CALLS, COUNTER_WORDS, CYCLES, HEADER_WORDS, LOOP_HEADER as HEADER, UNATTRIBUTED,
+};
+use ipc_abi::counters::{CLOCK_LAST, CLOCK_RUNNING, counter_offset};
 /// Words per function in an on-stack-replacement table: entry, block
 /// (`ipc_abi::proto::jit::APP_OSR_BASE`).
 pub use ipc_abi::proto::jit::OSR_WORDS;
@@ -214,15 +222,43 @@ impl<'m> Interp<'m> {
         }
     }
 
-    /// The same, counting each function's calls and loop back-edges into
-    /// `counters` (`COUNTER_WORDS` per function, in table order; too short
-    /// a slice counts nothing).
+    /// The same, counting each function's calls, loop back-edges and
+    /// cycles into `counters`, a counters object laid out as
+    /// `ipc_abi::counters` says (header first; too short a slice counts
+    /// nothing).
     pub fn with_counters(module: &'m Module, counters: &'m [AtomicU64]) -> Self {
         let mut i = Interp::new(module);
-        if counters.len() >= module.functions.len() * COUNTER_WORDS {
+        if counters.len() >= HEADER_WORDS + module.functions.len() * COUNTER_WORDS {
             i.counters = Some(counters);
         }
         i
+    }
+
+    /// From now on the time goes to function `func`: the cycles since the
+    /// last switch go to whoever ran then (`ipc_abi::counters`).
+    #[inline]
+    fn switch_to(&self, m: &dyn Machine, func: u32) {
+        let Some(c) = self.counters else { return };
+        let now = m.now();
+        let last = c[CLOCK_LAST].load(Ordering::Relaxed);
+        c[CLOCK_LAST].store(now, Ordering::Relaxed);
+        let running = c[CLOCK_RUNNING].load(Ordering::Relaxed) / 8;
+        c[CLOCK_RUNNING].store(counter_offset(func as usize, CYCLES), Ordering::Relaxed);
+        let charged = usize::try_from(running)
+            .ok()
+            .and_then(|w| c.get(w))
+            .unwrap_or(&c[UNATTRIBUTED]);
+        step::bump_by(charged, now.wrapping_sub(last));
+    }
+
+    /// Time goes back to the frame on top (after a call it made returned).
+    #[inline]
+    fn switch_back(&self, m: &dyn Machine, frames: &[Frame<'_>]) {
+        if self.counters.is_some()
+            && let Some(f) = frames.last()
+        {
+            self.switch_to(m, f.func);
+        }
     }
 
     /// Lets running frames move to compiled continuations named in `osr`
@@ -321,7 +357,7 @@ impl<'m> Interp<'m> {
     /// Function `func`'s counter `which`.
     fn counter(&self, func: u32, which: usize) -> &AtomicU64 {
         self.counters
-            .and_then(|c| c.get(func as usize * COUNTER_WORDS + which))
+            .and_then(|c| c.get(HEADER_WORDS + func as usize * COUNTER_WORDS + which))
             .unwrap_or(&self.uncounted)
     }
 
@@ -375,7 +411,10 @@ impl<'m> Interp<'m> {
         let mut regs: Vec<u64> = self.files.borrow_mut().pop().unwrap_or_default();
         let result = self
             .enter(&mut regs, &mut frames, func, args, (None, None), va)
-            .and_then(|()| self.run(m, &mut regs, &mut frames, 0))
+            .and_then(|()| {
+                self.switch_to(m, func);
+                self.run(m, &mut regs, &mut frames, 0)
+            })
             .map(|v| v.unwrap_or([0; 2]));
         // A trap leaves frames behind: their memory goes with them.
         self.sp.set(mark);
@@ -383,6 +422,7 @@ impl<'m> Interp<'m> {
         result
     }
 
+    /// Pushes a frame of `func` (the caller starts its clock, `switch_to`).
     fn enter<'s>(
         &'s self,
         regs_file: &mut Vec<u64>,
@@ -642,6 +682,7 @@ impl<'m> Interp<'m> {
                         if let Some(done) = self.pop_frame(regs, frames, v, floor) {
                             return Ok(done);
                         }
+                        self.switch_back(m, frames);
                         (code, ops, pc, base) = resume(frames);
                         loops = self.loops(frames[frames.len() - 1].func);
                         fr = window(regs, base);
@@ -689,6 +730,7 @@ impl<'m> Interp<'m> {
                     if let Some(done) = self.pop_frame(regs, frames, v, floor) {
                         return Ok(done);
                     }
+                    self.switch_back(m, frames);
                     (code, ops, pc, base) = resume(frames);
                     loops = self.loops(frames[frames.len() - 1].func);
                     fr = window(regs, base);
@@ -750,6 +792,7 @@ impl<'m> Interp<'m> {
                             for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
                                 fr[*dst as usize] = canonical(v, *c);
                             }
+                            self.switch_back(m, frames);
                         }
                         Ok(i) => {
                             if let Some(f) = frames.last_mut() {
@@ -776,6 +819,7 @@ impl<'m> Interp<'m> {
                                     stack_used: s,
                                 };
                                 self.enter(regs, frames, i, &params, dst, Some(va))?;
+                                self.switch_to(m, i);
                                 (code, ops, pc, base) = resume(frames);
                                 loops = self.loops(frames[frames.len() - 1].func);
                                 fr = window(regs, base);
@@ -808,6 +852,7 @@ impl<'m> Interp<'m> {
                                     regs[callee_base + k] = v;
                                 }
                                 step::bump(self.counter(i, CALLS));
+                                self.switch_to(m, i);
                                 frames.push(Frame {
                                     func: i,
                                     code: callee_code,

@@ -5,12 +5,20 @@
 //! read-only in the profiler at [`PROFILER_COUNTERS_BASE`].
 //!
 //! Little-endian `u64` words: a header ([`HEADER_WORDS`]: magic, number of
-//! functions, byte offset and length of the names), then per function
-//! [`COUNTER_WORDS`] words (calls, loop back-edges, the header block of
-//! its latest loop), then the function
-//! names, NUL-separated, in function-table order. Only the app host
-//! writes; the profiler trusts nothing it reads (a bad header is refused,
-//! counts are only numbers).
+//! functions, byte offset and length of the names, then the clock: see
+//! [`CLOCK_LAST`]), then per function [`COUNTER_WORDS`] words (calls, loop
+//! back-edges, the header block of its latest loop, cycles), then the
+//! function names, NUL-separated, in function-table order. Only the app
+//! host writes; the profiler trusts nothing it reads (a bad header is
+//! refused, counts are only numbers).
+//!
+//! Time is counted by *switches*: whenever profiled code starts running
+//! a function (its entry, and the return of each call it makes) it reads
+//! the time-stamp counter, adds the cycles since [`CLOCK_LAST`] to the
+//! counter [`CLOCK_RUNNING`] names, and makes that its own [`CYCLES`]
+//! word. So each function's cycles are its own (self time), and time in
+//! code that does not switch (the C library, O3 code) counts for the
+//! profiled function that ran last before it.
 
 use crate::layout::PAGE_SIZE;
 use crate::proto::jit::MAX_FUNCTIONS;
@@ -25,9 +33,17 @@ pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
 pub const MAX_COUNTERS_PAGES: u64 = 256;
 pub const MAX_NAME_BYTES: usize = 64;
 
-pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT01");
-pub const HEADER_WORDS: usize = 4;
-pub const COUNTER_WORDS: usize = 3;
+pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT02");
+pub const HEADER_WORDS: usize = 7;
+/// Header word: the time-stamp counter at the last switch.
+pub const CLOCK_LAST: usize = 4;
+/// Header word: the byte offset (from the start of the object) of the
+/// cycles word the time since the last switch goes to.
+pub const CLOCK_RUNNING: usize = 5;
+/// Header word: cycles before the first switch of a run (and wherever
+/// [`CLOCK_RUNNING`] pointed nowhere).
+pub const UNATTRIBUTED: usize = 6;
+pub const COUNTER_WORDS: usize = 4;
 /// Word of a function's counters that counts its calls (entries).
 pub const CALLS: usize = 0;
 /// Word that counts its loop back-edges (jumps to a loop's header).
@@ -37,6 +53,9 @@ pub const BACKEDGES: usize = 1;
 /// went round: where a compiled continuation should start (on-stack
 /// replacement).
 pub const LOOP_HEADER: usize = 2;
+/// Word that counts the cycles spent running the function itself (see
+/// the module's note on switches).
+pub const CYCLES: usize = 3;
 
 /// Byte offset of function `index`'s counter `which` ([`CALLS`] or
 /// [`BACKEDGES`]) from the start of the counters: what compiled code adds
@@ -53,13 +72,16 @@ pub const fn pages_for(functions: usize, names_len: usize) -> u64 {
 }
 
 /// The header words of a counters object for `functions` functions whose
-/// names take `names_len` bytes.
-pub const fn header(functions: usize, names_len: usize) -> [u64; HEADER_WORDS] {
+/// names take `names_len` bytes, its clock started at `now`.
+pub const fn header(functions: usize, names_len: usize, now: u64) -> [u64; HEADER_WORDS] {
     [
         COUNTERS_MAGIC,
         functions as u64,
         counter_offset(functions, 0),
         names_len as u64,
+        now,
+        (UNATTRIBUTED * 8) as u64,
+        0,
     ]
 }
 
@@ -116,6 +138,13 @@ impl<'a> Counters<'a> {
         }
     }
 
+    /// Cycles no function was charged with (before the first switch).
+    pub fn unattributed(&self) -> u64 {
+        // SAFETY: as in `get`: an aligned word of the mapping (the header
+        // was checked to be there).
+        unsafe { core::ptr::read_volatile(&self.words[UNATTRIBUTED]) }
+    }
+
     /// Function `index`'s name, or `?` when the names are not text.
     pub fn name(&self, index: usize) -> &'a str {
         self.names
@@ -128,8 +157,9 @@ impl<'a> Counters<'a> {
 }
 
 const _: () = {
-    assert!(counter_offset(0, CALLS) == 32);
-    assert!(counter_offset(1, BACKEDGES) == 64);
+    assert!(counter_offset(0, CALLS) == 56);
+    assert!(counter_offset(1, BACKEDGES) == 96);
+    assert!(CYCLES < COUNTER_WORDS && UNATTRIBUTED < HEADER_WORDS);
     assert!(pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1)) <= MAX_COUNTERS_PAGES);
     // Between the app's code region and its data region.
     assert!(
@@ -150,7 +180,7 @@ mod tests {
         let text: Vec<u8> = names.join("\0").into_bytes();
         let pages = pages_for(functions, text.len());
         let mut words = vec![0u64; (pages * PAGE_SIZE / 8) as usize];
-        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len()));
+        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 0));
         let start = counter_offset(functions, 0) as usize;
         let bytes: &mut [u8] = bytemuck_words(&mut words);
         bytes[start..start + text.len()].copy_from_slice(&text);

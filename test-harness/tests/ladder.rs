@@ -73,11 +73,14 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
             _ => {}
         }
     }
-    check!(
-        b,
-        moved.contains(&("hotloop.ll", "main")),
-        "hotloop's main never moved to compiled code; moves: {moved:?}"
-    );
+    // So did sieve's, whose whole work is one loop nest in main.
+    for program in ["hotloop.ll", "sieve.ll"] {
+        check!(
+            b,
+            moved.contains(&(program, "main")),
+            "{program}'s main never moved to compiled code; moves: {moved:?}"
+        );
+    }
     let steps: Vec<(String, String, u64)> = b
         .log
         .events_with("tier.up", "fn", "step")
@@ -150,6 +153,48 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
                 "{file}: nothing is hot, yet the JIT was loaded: {names:?}"
             );
         }
+        // Time: every function that ran was charged, and the cycles in
+        // the table add up to the run (at least its span from start to
+        // end, at most the whole segment of the log it fills).
+        let tsc = |n: &str| {
+            events
+                .iter()
+                .find(|e| e.name == n)
+                .and_then(|e| e.num("tsc"))
+        };
+        let charged: u64 = events
+            .iter()
+            .filter(|e| e.name == "profile.fn")
+            .map(|e| e.num("cycles").unwrap_or(0))
+            .sum::<u64>()
+            + events
+                .iter()
+                .find(|e| e.name == "profile.done")
+                .and_then(|e| e.num("unattributed_cycles"))
+                .unwrap_or(0);
+        let (Some(start), Some(end), Some(first), Some(last)) = (
+            tsc("app.start"),
+            tsc("app.run"),
+            events.first().and_then(|e| e.num("tsc")),
+            tsc("app.profiled"),
+        ) else {
+            panic!("{file}: a run without its events: {names:?}");
+        };
+        check!(
+            b,
+            charged >= end - start && charged <= last - first,
+            "{file}: {charged} cycles charged, the run took {} (its log segment {})",
+            end - start,
+            last - first
+        );
+        check!(
+            b,
+            events
+                .iter()
+                .filter(|e| e.name == "profile.fn" && e.num("calls").unwrap_or(0) > 0)
+                .all(|e| e.num("cycles").unwrap_or(0) > 0),
+            "{file}: a function that ran was charged nothing"
+        );
     }
 }
 

@@ -10,7 +10,9 @@
 //! it afresh and tells the profiler when it ends.
 
 use ipc_abi::cap::{Rights, Slot};
-use ipc_abi::counters::{APP_COUNTERS_BASE, HEADER_WORDS, header, pages_for};
+use ipc_abi::counters::{
+    APP_COUNTERS_BASE, CLOCK_LAST, CLOCK_RUNNING, UNATTRIBUTED, header, pages_for,
+};
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto;
@@ -80,15 +82,13 @@ impl Profile {
         })
     }
 
-    /// The counter words after the header, for the interpreter.
+    /// The whole object's words, for the interpreter.
     pub fn counters(&self) -> &'static [AtomicU64] {
         let words = (self.pages * PAGE_SIZE / 8) as usize;
         // SAFETY: the object is mapped read-write at APP_COUNTERS_BASE for
         // the app host's whole life (never unmapped), `words` words long;
         // AtomicU64 has u64's layout, and the page is 8-aligned.
-        let all =
-            unsafe { std::slice::from_raw_parts(APP_COUNTERS_BASE as *const AtomicU64, words) };
-        &all[HEADER_WORDS..]
+        unsafe { std::slice::from_raw_parts(APP_COUNTERS_BASE as *const AtomicU64, words) }
     }
 
     /// Starts a run of a program with functions `names`: zeroed counts,
@@ -104,7 +104,10 @@ impl Profile {
         for w in all {
             w.store(0, Ordering::Relaxed);
         }
-        for (w, v) in all.iter().zip(header(names.len(), text.len())) {
+        for (w, v) in all
+            .iter()
+            .zip(header(names.len(), text.len(), sys::rdtsc()))
+        {
             w.store(v, Ordering::Relaxed);
         }
         let start = ipc_abi::counters::counter_offset(names.len(), 0) as usize;
@@ -185,6 +188,7 @@ impl Profile {
     /// The run has ended: the profiler takes a last look and prints its
     /// table.
     pub fn end(&mut self) {
+        self.stop_clock();
         let Some(profiler) = self.profiler else {
             return;
         };
@@ -201,6 +205,19 @@ impl Profile {
                 let _ = sys::log_event("app.profiler what=lost");
                 self.profiler = None;
             }
+        }
+    }
+
+    /// Charges the time since the last switch to the function that ran
+    /// last (the run's end is one more switch, to no one): the cycles in
+    /// the table add up to the run.
+    fn stop_clock(&self) {
+        let all = self.counters();
+        let now = sys::rdtsc();
+        let last = all[CLOCK_LAST].swap(now, Ordering::Relaxed);
+        let running = all[CLOCK_RUNNING].swap((UNATTRIBUTED * 8) as u64, Ordering::Relaxed);
+        if let Some(w) = usize::try_from(running / 8).ok().and_then(|w| all.get(w)) {
+            w.fetch_add(now.wrapping_sub(last), Ordering::Relaxed);
         }
     }
 

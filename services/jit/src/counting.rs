@@ -7,9 +7,17 @@
 //! where the interpreter counts its n - 1 back-edges.
 //! The adds are volatile: the optimizer must not keep a count in a
 //! register for the length of a loop, where the profiler cannot see it.
+//!
+//! Time: at its entry and after every call it makes (where it runs again)
+//! the function *switches* the clock to itself, as the interpreter does
+//! (`ipc_abi::counters`): it reads the time-stamp counter
+//! (`llvm.readcyclecounter`, `rdtsc`), adds the cycles since the last
+//! switch to the counter the clock names, and names its own.
 
 use crate::unit::UNIT_FUNCTION;
-use ipc_abi::counters::{APP_COUNTERS_BASE, BACKEDGES, CALLS, counter_offset};
+use ipc_abi::counters::{
+    APP_COUNTERS_BASE, BACKEDGES, CALLS, CLOCK_LAST, CLOCK_RUNNING, CYCLES, counter_offset,
+};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMBasicBlockRef, LLVMModuleRef, LLVMValueRef};
 use std::ffi::CString;
@@ -42,16 +50,79 @@ pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize, entry: 
         let i64_ty = LLVMInt64TypeInContext(ctx);
         let ptr_ty = LLVMPointerTypeInContext(ctx, 0);
         let builder = LLVMCreateBuilderInContext(ctx);
+        let address = |at: u64| LLVMConstIntToPtr(LLVMConstInt(i64_ty, at, 0), ptr_ty);
+        let load = |addr: LLVMValueRef| {
+            let v = LLVMBuildLoad2(builder, i64_ty, addr, c"".as_ptr());
+            LLVMSetVolatile(v, 1);
+            v
+        };
+        let store = |v: LLVMValueRef, addr: LLVMValueRef| {
+            LLVMSetVolatile(LLVMBuildStore(builder, v, addr), 1);
+        };
         let bump = |before: LLVMValueRef, which: usize| {
             LLVMPositionBuilderBefore(builder, before);
-            let at = APP_COUNTERS_BASE + counter_offset(index, which);
-            let addr = LLVMConstIntToPtr(LLVMConstInt(i64_ty, at, 0), ptr_ty);
-            let old = LLVMBuildLoad2(builder, i64_ty, addr, c"".as_ptr());
-            LLVMSetVolatile(old, 1);
-            let new = LLVMBuildAdd(builder, old, LLVMConstInt(i64_ty, 1, 0), c"".as_ptr());
-            let store = LLVMBuildStore(builder, new, addr);
-            LLVMSetVolatile(store, 1);
+            let addr = address(APP_COUNTERS_BASE + counter_offset(index, which));
+            let new = LLVMBuildAdd(
+                builder,
+                load(addr),
+                LLVMConstInt(i64_ty, 1, 0),
+                c"".as_ptr(),
+            );
+            store(new, addr);
         };
+        let clock_name = c"llvm.readcyclecounter";
+        let id = LLVMLookupIntrinsicID(clock_name.as_ptr(), clock_name.to_bytes().len());
+        let clock = LLVMGetIntrinsicDeclaration(module, id, std::ptr::null_mut(), 0);
+        let clock_ty = LLVMIntrinsicGetType(ctx, id, std::ptr::null_mut(), 0);
+        let switch = |before: LLVMValueRef| {
+            LLVMPositionBuilderBefore(builder, before);
+            let now = LLVMBuildCall2(
+                builder,
+                clock_ty,
+                clock,
+                std::ptr::null_mut(),
+                0,
+                c"".as_ptr(),
+            );
+            let last_at = address(APP_COUNTERS_BASE + 8 * CLOCK_LAST as u64);
+            let running_at = address(APP_COUNTERS_BASE + 8 * CLOCK_RUNNING as u64);
+            let last = load(last_at);
+            store(now, last_at);
+            let running = load(running_at);
+            store(
+                LLVMConstInt(i64_ty, counter_offset(index, CYCLES), 0),
+                running_at,
+            );
+            let base = LLVMConstInt(i64_ty, APP_COUNTERS_BASE, 0);
+            let at = LLVMBuildAdd(builder, base, running, c"".as_ptr());
+            let charged = LLVMBuildIntToPtr(builder, at, ptr_ty, c"".as_ptr());
+            let spent = LLVMBuildSub(builder, now, last, c"".as_ptr());
+            let total = LLVMBuildAdd(builder, load(charged), spent, c"".as_ptr());
+            store(total, charged);
+        };
+        // Where the function runs again after a call: after every call
+        // that is not an intrinsic or inline assembly (a `musttail` call
+        // has nothing after it).
+        let mut resumes = Vec::new();
+        for &b in &blocks {
+            let mut i = LLVMGetFirstInstruction(b);
+            while !i.is_null() {
+                let next = LLVMGetNextInstruction(i);
+                if !LLVMIsACallInst(i).is_null()
+                    && LLVMGetTailCallKind(i)
+                        != llvm_sys::LLVMTailCallKind::LLVMTailCallKindMustTail
+                    && !next.is_null()
+                {
+                    let callee = LLVMGetCalledValue(i);
+                    let intrinsic =
+                        !LLVMIsAFunction(callee).is_null() && LLVMGetIntrinsicID(callee) != 0;
+                    if !intrinsic && LLVMIsAInlineAsm(callee).is_null() {
+                        resumes.push(next);
+                    }
+                }
+                i = next;
+            }
+        }
         // After the entry block's allocas (static ones stay first).
         let mut at = LLVMGetFirstInstruction(blocks[0]);
         while !at.is_null() && !LLVMIsAAllocaInst(at).is_null() {
@@ -59,6 +130,12 @@ pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize, entry: 
         }
         if entry && !at.is_null() {
             bump(at, CALLS);
+        }
+        if !at.is_null() {
+            switch(at);
+        }
+        for r in resumes {
+            switch(r);
         }
         for h in headers {
             let mut at = LLVMGetFirstInstruction(h);

@@ -12,8 +12,8 @@
 //! it asks the JIT to compile it there; the JIT publishes through the
 //! function's slot while the app runs, so the app never waits. Each
 //! decision is an event (`tier.up`, `tier.failed`); when the run ends it
-//! prints a table (calls, back-edges, tier reached, when) and the same as
-//! `profile.fn` events.
+//! prints a table (calls, back-edges, self time, tier reached, when) and
+//! the same as `profile.fn` events.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -28,7 +28,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ipc_abi::cap::Slot;
-use ipc_abi::counters::{BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
+use ipc_abi::counters::{BACKEDGES, CALLS, CYCLES, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::jit::{CrashPoint, JitProtocol, JitReply, JitRequest};
 use ipc_abi::proto::profiler::{JitAccess, ProfilerProtocol, ProfilerReply, ProfilerRequest};
@@ -386,38 +386,48 @@ impl Watch {
     fn finish(self) {
         let (bytes, words) = self.map.view();
         if let Ok(c) = Counters::parse(bytes, words) {
+            let hz = sys::sys_info().tsc_hz.max(1);
+            let total: u64 = (0..c.functions()).map(|f| c.get(f, CYCLES)).sum();
             rt::println!(
-                "profile: {:<24} {:>12} {:>12}  {:<6} {}",
+                "profile: {:<24} {:>12} {:>12} {:>10} {:>6}  {:<6} {}",
                 "function",
                 "calls",
                 "back-edges",
+                "self ms",
+                "%",
                 "tier",
                 "rose at (ms): O0 O1 O2 O3"
             );
             for f in 0..c.functions() {
-                let (calls, loops) = (c.get(f, CALLS), c.get(f, BACKEDGES));
+                let (calls, loops, cycles) =
+                    (c.get(f, CALLS), c.get(f, BACKEDGES), c.get(f, CYCLES));
                 let tier = self.ladder.tier(f).unwrap_or(Tier::Interp);
                 let when: Vec<String> = self.steps[f]
                     .iter()
                     .map(|s| s.map_or(String::from("-"), |ms| format!("{ms}")))
                     .collect();
                 let name = word(c.name(f));
+                let self_us = cycles.saturating_mul(1_000_000) / hz;
+                let share = (cycles as u128 * 1000 / (total as u128).max(1)) as u64;
                 rt::println!(
-                    "profile: {:<24} {calls:>12} {loops:>12}  {:<6} {}",
+                    "profile: {:<24} {calls:>12} {loops:>12} {:>10} {:>6}  {:<6} {}",
                     name,
+                    format!("{}.{:03}", self_us / 1000, self_us % 1000),
+                    format!("{}.{}", share / 10, share % 10),
                     format!("{tier}"),
                     when.join(" ")
                 );
                 let _ = sys::log_event(&format!(
-                    "profile.fn fn={name} calls={calls} backedges={loops} tier={tier} rose_ms={}",
+                    "profile.fn fn={name} calls={calls} backedges={loops} cycles={cycles} self_us={self_us} tier={tier} rose_ms={}",
                     when.join("/")
                 ));
             }
             let _ = sys::log_event(&format!(
-                "profile.done functions={} tier_ups={} run_ms={}",
+                "profile.done functions={} tier_ups={} run_ms={} cycles={total} unattributed_cycles={}",
                 c.functions(),
                 self.tier_ups,
-                self.ms()
+                self.ms(),
+                c.unattributed()
             ));
         }
         self.link.release();
