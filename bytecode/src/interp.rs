@@ -137,6 +137,8 @@ pub struct Interp<'m> {
     /// the IR block of the loop header it starts at (`OSR_WORDS` each);
     /// 0 when there is none (on-stack replacement).
     osr: Option<&'m [AtomicU64]>,
+    /// Each function's branch edges in `counters` (empty: not counted).
+    edges: Vec<&'m [AtomicU64]>,
     /// Where counts go when nobody reads them.
     uncounted: AtomicU64,
     /// The on-stack-replacement entry of functions with none (always 0).
@@ -148,7 +150,7 @@ pub struct Interp<'m> {
 pub use ipc_abi::counters::{
     BACKEDGES, CALLS, COUNTER_WORDS, CYCLES, HEADER_WORDS, LOOP_HEADER as HEADER, UNATTRIBUTED,
 };
-use ipc_abi::counters::{CLOCK_LAST, CLOCK_RUNNING, counter_offset};
+use ipc_abi::counters::{CLOCK_LAST, CLOCK_RUNNING, EDGES, counter_offset, edges_place};
 /// Words per function in an on-stack-replacement table: entry, block
 /// (`ipc_abi::proto::jit::APP_OSR_BASE`).
 pub use ipc_abi::proto::jit::OSR_WORDS;
@@ -208,6 +210,7 @@ impl<'m> Interp<'m> {
             sp: core::cell::Cell::new(0),
             files: core::cell::RefCell::new(Vec::new()),
             counters: None,
+            edges: Vec::new(),
             osr: None,
             uncounted: AtomicU64::new(0),
             uncounted_osr: AtomicU64::new(0),
@@ -230,6 +233,26 @@ impl<'m> Interp<'m> {
         let mut i = Interp::new(module);
         if counters.len() >= HEADER_WORDS + module.functions.len() * COUNTER_WORDS {
             i.counters = Some(counters);
+            // Where the object says each function's edges are, if that is
+            // inside it and two words per instruction.
+            i.edges = module
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(f, func)| {
+                    let word = i.counter(f as u32, EDGES).load(Ordering::Relaxed);
+                    let (at, words) = edges_place(word);
+                    let instructions = match &func.body {
+                        Body::Code { code, .. } => code.len(),
+                        Body::Unsupported { .. } => 0,
+                    };
+                    let start = at as usize / 8;
+                    match counters.get(start..start.saturating_add(words)) {
+                        Some(e) if at % 8 == 0 && words == 2 * instructions => e,
+                        _ => &[],
+                    }
+                })
+                .collect();
         }
         i
     }
@@ -280,6 +303,7 @@ impl<'m> Interp<'m> {
                 .osr
                 .and_then(|t| t.get(func as usize * OSR_WORDS))
                 .unwrap_or(&self.uncounted_osr),
+            edges: self.edges.get(func as usize).copied().unwrap_or(&[]),
         }
     }
 
@@ -689,11 +713,9 @@ impl<'m> Interp<'m> {
                     }
                 }
                 Inst::Branch { cond, then, els } => {
-                    pc = if fr[*cond as usize] & 1 != 0 {
-                        *then
-                    } else {
-                        *els
-                    } as usize
+                    let taken = fr[*cond as usize] & 1 != 0;
+                    loops.edge(pc - 1, taken);
+                    pc = if taken { *then } else { *els } as usize
                 }
                 Inst::CmpBranch {
                     p,
@@ -703,11 +725,9 @@ impl<'m> Interp<'m> {
                     then,
                     els,
                 } => {
-                    pc = if icmp(*p, *w, fr[*a as usize], fr[*b as usize]) {
-                        *then
-                    } else {
-                        *els
-                    } as usize
+                    let taken = icmp(*p, *w, fr[*a as usize], fr[*b as usize]);
+                    loops.edge(pc - 1, taken);
+                    pc = if taken { *then } else { *els } as usize
                 }
                 Inst::Switch {
                     w,

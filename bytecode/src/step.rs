@@ -57,11 +57,14 @@ pub(crate) fn step(
             *pc += 1;
         }};
     }
+    // A conditional branch (counted as an edge, for the profiler).
     macro_rules! branch {
-                ($cond:expr, $t:expr, $e:expr) => {
-                    *pc = if $cond { $t } else { $e } as usize
-                };
-            }
+        ($cond:expr, $t:expr, $e:expr) => {{
+            let taken = $cond;
+            loops.edge(*pc - 1, taken);
+            *pc = if taken { $t } else { $e } as usize
+        }};
+    }
     match *op {
         Op::Const { d, v } => set!(d, v),
         Op::Move { d, s } => set!(d, get!(s)),
@@ -286,6 +289,9 @@ pub(crate) struct Loops<'a> {
     pub count: &'a AtomicU64,
     pub header: &'a AtomicU64,
     pub osr: &'a AtomicU64,
+    /// The function's branch edges: taken and not taken, per instruction
+    /// (`ipc_abi::counters::EDGES`); empty when not counted.
+    pub edges: &'a [AtomicU64],
 }
 
 impl Loops<'_> {
@@ -293,5 +299,14 @@ impl Loops<'_> {
     pub fn back_edge(&self, block: u32) {
         bump(self.count);
         self.header.store(block as u64, Ordering::Relaxed);
+    }
+
+    /// The conditional branch at `at` went (`taken`) to its first target
+    /// or not.
+    #[inline(always)]
+    pub fn edge(&self, at: usize, taken: bool) {
+        if let Some(c) = self.edges.get(2 * at + usize::from(!taken)) {
+            bump(c);
+        }
     }
 }

@@ -1243,7 +1243,7 @@ fn calls_and_loop_back_edges_are_counted() {
     use Inst::*;
     use core::sync::atomic::Ordering;
     let fib = fib_module();
-    let counters = counters_object(1);
+    let counters = counters_object(&fib);
     let interp = Interp::with_counters(&fib, &counters);
     assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
     assert_eq!(counters[HEADER_WORDS + CALLS].load(Ordering::Relaxed), 177);
@@ -1310,7 +1310,7 @@ fn calls_and_loop_back_edges_are_counted() {
         symbols: vec![],
         globals: vec![],
     };
-    let counters = counters_object(2);
+    let counters = counters_object(&loops);
     let interp = Interp::with_counters(&loops, &counters);
     let get = |f: usize, which: usize| {
         counters[HEADER_WORDS + f * COUNTER_WORDS + which].load(Ordering::Relaxed)
@@ -1321,15 +1321,41 @@ fn calls_and_loop_back_edges_are_counted() {
     }
     assert_eq!((get(0, CALLS), get(0, BACKEDGES)), (3, 3 * 4));
     assert_eq!((get(1, CALLS), get(1, BACKEDGES)), (3, 3 * 5));
+    // Branch edges, per instruction: bottom_test's test at 3 went on
+    // round (taken) 4 times a call and out once; top_test's at 2 went
+    // into the body 5 times and out once.
+    let words: Vec<u64> = counters.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let c = ipc_abi::counters::Counters::parse(&bytes, &words).unwrap();
+    assert_eq!(c.edges(0).collect::<Vec<_>>(), [(3 * 4, 3)]);
+    assert_eq!(c.edges(1).collect::<Vec<_>>(), [(3 * 5, 3)]);
 }
 
-/// A counters object for `functions` functions (`ipc_abi::counters`; no
-/// names), its clock started at 0.
-fn counters_object(functions: usize) -> Vec<core::sync::atomic::AtomicU64> {
+/// A counters object for `module`'s functions (`ipc_abi::counters`; no
+/// names; branch edges for every instruction), its clock started at 0.
+fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
     use crate::interp::{COUNTER_WORDS, HEADER_WORDS};
-    let header = ipc_abi::counters::header(functions, 0, 0);
-    (0..HEADER_WORDS + functions * COUNTER_WORDS)
-        .map(|w| core::sync::atomic::AtomicU64::new(header.get(w).copied().unwrap_or(0)))
+    use ipc_abi::counters::{EDGES, counter_offset, edges_offset, edges_word};
+    let functions = module.functions.len();
+    let lens: Vec<usize> = module
+        .functions
+        .iter()
+        .map(|f| match &f.body {
+            Body::Code { code, .. } => 2 * code.len(),
+            Body::Unsupported { .. } => 0,
+        })
+        .collect();
+    let total: usize = lens.iter().sum();
+    let mut words = vec![0u64; HEADER_WORDS + functions * COUNTER_WORDS + total];
+    words[..HEADER_WORDS].copy_from_slice(&ipc_abi::counters::header(functions, 0, total, 0));
+    let mut at = edges_offset(functions, 0);
+    for (f, len) in lens.iter().enumerate() {
+        words[counter_offset(f, EDGES) as usize / 8] = edges_word(at, *len);
+        at += 8 * *len as u64;
+    }
+    words
+        .into_iter()
+        .map(core::sync::atomic::AtomicU64::new)
         .collect()
 }
 
@@ -1363,7 +1389,7 @@ fn cycles_go_to_the_function_that_ran() {
         }
     }
     let fib = fib_module();
-    let counters = counters_object(1);
+    let counters = counters_object(&fib);
     let clock = Ticking(Cell::new(0));
     let interp = Interp::with_counters(&fib, &counters);
     assert_eq!(interp.call1(&clock, 0, &[10], None).unwrap(), 55);
@@ -1372,7 +1398,7 @@ fn cycles_go_to_the_function_that_ran() {
     assert_eq!(word(HEADER_WORDS + CYCLES), 352);
     assert_eq!(word(ipc_abi::counters::CLOCK_LAST), 353);
     // Without a clock (a host that does not tell) nothing is charged.
-    let counters = counters_object(1);
+    let counters = counters_object(&fib);
     let interp = Interp::with_counters(&fib, &counters);
     assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
     assert!(

@@ -6,11 +6,12 @@
 //!
 //! Little-endian `u64` words: a header ([`HEADER_WORDS`]: magic, number of
 //! functions, byte offset and length of the names, then the clock: see
-//! [`CLOCK_LAST`]), then per function [`COUNTER_WORDS`] words (calls, loop
-//! back-edges, the header block of its latest loop, cycles), then the
-//! function names, NUL-separated, in function-table order. Only the app
-//! host writes; the profiler trusts nothing it reads (a bad header is
-//! refused, counts are only numbers).
+//! [`CLOCK_LAST`], and where the branch edges are), then per function
+//! [`COUNTER_WORDS`] words (calls, loop back-edges, the header block of its
+//! latest loop, cycles, where its branch edges are), then the function
+//! names, NUL-separated, in function-table order, then the branch edges
+//! (see [`EDGES`]). Only the app host writes; the profiler trusts nothing
+//! it reads (a bad header is refused, counts are only numbers).
 //!
 //! Time is counted by *switches*: whenever profiled code starts running
 //! a function (its entry, and the return of each call it makes) it reads
@@ -30,11 +31,11 @@ pub const APP_COUNTERS_BASE: u64 = 0x4800_0000;
 pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
 /// Largest counters object: every function's counters and names of up to
 /// [`MAX_NAME_BYTES`] bytes on average.
-pub const MAX_COUNTERS_PAGES: u64 = 256;
+pub const MAX_COUNTERS_PAGES: u64 = 4096;
 pub const MAX_NAME_BYTES: usize = 64;
 
-pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT02");
-pub const HEADER_WORDS: usize = 7;
+pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT03");
+pub const HEADER_WORDS: usize = 9;
 /// Header word: the time-stamp counter at the last switch.
 pub const CLOCK_LAST: usize = 4;
 /// Header word: the byte offset (from the start of the object) of the
@@ -43,7 +44,11 @@ pub const CLOCK_RUNNING: usize = 5;
 /// Header word: cycles before the first switch of a run (and wherever
 /// [`CLOCK_RUNNING`] pointed nowhere).
 pub const UNATTRIBUTED: usize = 6;
-pub const COUNTER_WORDS: usize = 4;
+/// Header words: the byte offset and the length in words of the branch
+/// edges, after the names.
+pub const EDGES_AT: usize = 7;
+pub const EDGES_LEN: usize = 8;
+pub const COUNTER_WORDS: usize = 5;
 /// Word of a function's counters that counts its calls (entries).
 pub const CALLS: usize = 0;
 /// Word that counts its loop back-edges (jumps to a loop's header).
@@ -56,6 +61,23 @@ pub const LOOP_HEADER: usize = 2;
 /// Word that counts the cycles spent running the function itself (see
 /// the module's note on switches).
 pub const CYCLES: usize = 3;
+/// Word that says where the function's branch edges are (0: it has none
+/// counted): its length in words << 32 | its byte offset from the start of
+/// the object. Two words per instruction of its bytecode, in order: how
+/// often the conditional branch there was taken, and how often not (zero
+/// where there is no conditional branch). Only the interpreter counts
+/// them.
+pub const EDGES: usize = 4;
+
+/// The [`EDGES`] word for `words` words at byte offset `at`.
+pub const fn edges_word(at: u64, words: usize) -> u64 {
+    (words as u64) << 32 | at
+}
+
+/// Where an [`EDGES`] word says the edges are: (byte offset, words).
+pub const fn edges_place(word: u64) -> (u64, usize) {
+    (word & 0xffff_ffff, (word >> 32) as usize)
+}
 
 /// Byte offset of function `index`'s counter `which` ([`CALLS`] or
 /// [`BACKEDGES`]) from the start of the counters: what compiled code adds
@@ -64,16 +86,29 @@ pub const fn counter_offset(index: usize, which: usize) -> u64 {
     ((HEADER_WORDS + index * COUNTER_WORDS + which) * 8) as u64
 }
 
+/// Where the branch edges start for `functions` functions whose names
+/// take `names_len` bytes.
+pub const fn edges_offset(functions: usize, names_len: usize) -> u64 {
+    (counter_offset(functions, 0) + names_len as u64).next_multiple_of(8)
+}
+
 /// Pages a counters object needs for `functions` functions whose names
-/// take `names_len` bytes (with their separators).
-pub const fn pages_for(functions: usize, names_len: usize) -> u64 {
-    let bytes = counter_offset(functions, 0) + names_len as u64;
+/// take `names_len` bytes (with their separators), with `edge_words`
+/// words of branch edges.
+pub const fn pages_for(functions: usize, names_len: usize, edge_words: usize) -> u64 {
+    let bytes = edges_offset(functions, names_len) + 8 * edge_words as u64;
     bytes.div_ceil(PAGE_SIZE)
 }
 
 /// The header words of a counters object for `functions` functions whose
-/// names take `names_len` bytes, its clock started at `now`.
-pub const fn header(functions: usize, names_len: usize, now: u64) -> [u64; HEADER_WORDS] {
+/// names take `names_len` bytes, with `edge_words` words of branch edges,
+/// its clock started at `now`.
+pub const fn header(
+    functions: usize,
+    names_len: usize,
+    edge_words: usize,
+    now: u64,
+) -> [u64; HEADER_WORDS] {
     [
         COUNTERS_MAGIC,
         functions as u64,
@@ -82,6 +117,8 @@ pub const fn header(functions: usize, names_len: usize, now: u64) -> [u64; HEADE
         now,
         (UNATTRIBUTED * 8) as u64,
         0,
+        edges_offset(functions, names_len),
+        edge_words as u64,
     ]
 }
 
@@ -89,6 +126,8 @@ pub const fn header(functions: usize, names_len: usize, now: u64) -> [u64; HEADE
 #[derive(Clone, Copy, Debug)]
 pub struct Counters<'a> {
     words: &'a [u64],
+    /// The whole object (the edges lie after the names).
+    all: &'a [u64],
     functions: usize,
     names: &'a [u8],
 }
@@ -114,8 +153,19 @@ impl<'a> Counters<'a> {
         if start < counters_end * 8 || end > bytes.len() {
             return Err("names outside the object");
         }
+        let edges_at = usize::try_from(header[EDGES_AT]).map_err(|_| "edges outside the object")?;
+        let edges_len =
+            usize::try_from(header[EDGES_LEN]).map_err(|_| "edges outside the object")?;
+        let edges_end = edges_len
+            .checked_mul(8)
+            .and_then(|l| l.checked_add(edges_at))
+            .ok_or("edges outside the object")?;
+        if edges_len > 0 && (edges_at % 8 != 0 || edges_at < end || edges_end > words.len() * 8) {
+            return Err("edges outside the object");
+        }
         Ok(Counters {
             words: &words[..counters_end],
+            all: words,
             functions,
             names: &bytes[start..end],
         })
@@ -138,6 +188,28 @@ impl<'a> Counters<'a> {
         }
     }
 
+    /// Function `index`'s branch edges: (taken, not taken) for each
+    /// conditional branch counted, in bytecode order. Edges that leave the
+    /// object count as none.
+    pub fn edges(&self, index: usize) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let (at, words) = edges_place(self.get(index, EDGES));
+        let start = (at % 8 == 0).then_some(at as usize / 8);
+        let slice = start
+            .and_then(|s| Some(s..s.checked_add(words)?))
+            .and_then(|r| self.all.get(r))
+            .unwrap_or(&[]);
+        slice.chunks_exact(2).filter_map(|p| {
+            // SAFETY: as in `get`: aligned words of the mapping.
+            let (t, n) = unsafe {
+                (
+                    core::ptr::read_volatile(&p[0]),
+                    core::ptr::read_volatile(&p[1]),
+                )
+            };
+            (t | n != 0).then_some((t, n))
+        })
+    }
+
     /// Cycles no function was charged with (before the first switch).
     pub fn unattributed(&self) -> u64 {
         // SAFETY: as in `get`: an aligned word of the mapping (the header
@@ -157,10 +229,13 @@ impl<'a> Counters<'a> {
 }
 
 const _: () = {
-    assert!(counter_offset(0, CALLS) == 56);
-    assert!(counter_offset(1, BACKEDGES) == 96);
+    assert!(counter_offset(0, CALLS) == 72);
+    assert!(counter_offset(1, BACKEDGES) == 120);
     assert!(CYCLES < COUNTER_WORDS && UNATTRIBUTED < HEADER_WORDS);
-    assert!(pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1)) <= MAX_COUNTERS_PAGES);
+    assert!(
+        pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1), 0) <= MAX_COUNTERS_PAGES
+    );
+    assert!(EDGES < COUNTER_WORDS && EDGES_LEN < HEADER_WORDS);
     // Between the app's code region and its data region.
     assert!(
         crate::proto::jit::APP_CODE_BASE + crate::proto::jit::APP_CODE_PAGES * PAGE_SIZE
@@ -178,9 +253,14 @@ mod tests {
 
     fn object(functions: usize, names: &[&str]) -> Vec<u64> {
         let text: Vec<u8> = names.join("\0").into_bytes();
-        let pages = pages_for(functions, text.len());
+        let pages = pages_for(functions, text.len(), 4);
         let mut words = vec![0u64; (pages * PAGE_SIZE / 8) as usize];
-        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 0));
+        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 4, 0));
+        // Function 0 has one instruction pair of edges (taken 3, not 1).
+        let at = edges_offset(functions, text.len());
+        words[(counter_offset(0, EDGES) / 8) as usize] = edges_word(at, 4);
+        words[at as usize / 8] = 3;
+        words[at as usize / 8 + 1] = 1;
         let start = counter_offset(functions, 0) as usize;
         let bytes: &mut [u8] = bytemuck_words(&mut words);
         bytes[start..start + text.len()].copy_from_slice(&text);
@@ -210,6 +290,8 @@ mod tests {
             (177, 5, 0)
         );
         assert_eq!((c.name(0), c.name(1), c.name(2)), ("main", "fib", "?"));
+        assert_eq!(c.edges(0).collect::<Vec<_>>(), [(3, 1)]);
+        assert_eq!(c.edges(1).count(), 0);
     }
 
     #[test]
@@ -217,6 +299,12 @@ mod tests {
         let good = object(2, &["main", "fib"]);
         let mut cases: Vec<(usize, u64)> = vec![(0, 0), (1, u64::MAX), (1, 1 << 20)];
         cases.extend([(2, 0), (2, u64::MAX), (3, u64::MAX), (3, 1 << 40)]);
+        cases.extend([
+            (EDGES_AT, 3),
+            (EDGES_AT, 8),
+            (EDGES_LEN, 1 << 40),
+            (EDGES_LEN, u64::MAX),
+        ]);
         for (word, value) in cases {
             let mut words = good.clone();
             words[word] = value;

@@ -236,7 +236,10 @@ fn main() {
     };
     let has_jit = listed("jit");
     let mut profile = levels.iter().any(|&(_, m)| m != Mode::Fixed).then(|| {
-        let tables: Vec<&[String]> = programs.iter().map(|p| &p.names[..]).collect();
+        let tables: Vec<(&[String], Vec<usize>)> = programs
+            .iter()
+            .map(|p| (&p.names[..], profile::edge_words(p.bytecode, p.names.len())))
+            .collect();
         profile::Profile::new(&tables, listed("profiler")).unwrap_or_else(|e| fail(&e))
     });
 
@@ -377,6 +380,13 @@ fn run_once(
             eprintln!("app: the JIT refused an unknown function: {refusal}");
         }
     }
+    // A fresh count (before the interpreter reads where its edges go).
+    if let Some(p) = profile.as_mut() {
+        p.reset(
+            &program.names,
+            &profile::edge_words(program.bytecode, program.names.len()),
+        );
+    }
     let counters = profile.as_ref().map(|p| p.counters());
     match program.bytecode {
         Some(module) => interp::start(module, tiers, exported, (own, offered), counters)
@@ -384,7 +394,6 @@ fn run_once(
         None => interp::clear(),
     }
     if let Some(p) = profile.as_mut() {
-        p.reset(&program.names);
         // Under `auto` the profiler asks for tier-ups in our name: through
         // our connection when we loaded the program, or loading it itself
         // when we laid it out; a counted fixed tier it only watches.
@@ -432,6 +441,9 @@ fn run_once(
     // `(argc, argv)` or nothing; under the System V ABI passing both to a
     // `main(void)` is harmless.
     let main: run::Main = unsafe { std::mem::transmute(entry as usize) };
+    if let Some(p) = profile.as_ref() {
+        p.start_clock();
+    }
     let started = std::time::Instant::now();
     output::start_run();
     // The flush at the end is timed too: a native program's run includes

@@ -11,7 +11,8 @@
 
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::counters::{
-    APP_COUNTERS_BASE, CLOCK_LAST, CLOCK_RUNNING, UNATTRIBUTED, header, pages_for,
+    APP_COUNTERS_BASE, CLOCK_LAST, CLOCK_RUNNING, EDGES, MAX_COUNTERS_PAGES, UNATTRIBUTED,
+    counter_offset, edges_offset, edges_word, header, pages_for,
 };
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
@@ -49,19 +50,45 @@ pub struct Profile {
     msg: Message,
 }
 
+/// Words of branch edges for each function of a program with bytecode
+/// `module` (two per instruction; none without bytecode).
+pub fn edge_words(module: Option<&bytecode::format::Module>, functions: usize) -> Vec<usize> {
+    match module {
+        Some(m) => m
+            .functions
+            .iter()
+            .map(|f| match &f.body {
+                bytecode::format::Body::Code { code, .. } => 2 * code.len(),
+                bytecode::format::Body::Unsupported { .. } => 0,
+            })
+            .collect(),
+        None => vec![0; functions],
+    }
+}
+
+/// The words of branch edges a program's counters hold: all of `edges`,
+/// or none when they would make the object larger than
+/// `MAX_COUNTERS_PAGES`.
+fn edges_that_fit(names: &[String], edges: &[usize]) -> usize {
+    let total: usize = edges.iter().take(names.len()).sum();
+    let fits = pages_for(names.len(), names_text(names).len(), total) <= MAX_COUNTERS_PAGES;
+    if fits { total } else { 0 }
+}
+
 /// The names of a program's functions as the counters hold them.
 fn names_text(names: &[String]) -> Vec<u8> {
     names.join("\0").into_bytes()
 }
 
 impl Profile {
-    /// A counters object for the largest of `programs` (function tables),
-    /// mapped read-write at `APP_COUNTERS_BASE`.
+    /// A counters object for the largest of `programs` (function tables
+    /// and their branch edges, `edge_words`), mapped read-write at
+    /// `APP_COUNTERS_BASE`.
     /// `listed`: the initrd has a profiler (otherwise counting only).
-    pub fn new(programs: &[&[String]], listed: bool) -> Result<Profile, String> {
+    pub fn new(programs: &[(&[String], Vec<usize>)], listed: bool) -> Result<Profile, String> {
         let pages = programs
             .iter()
-            .map(|n| pages_for(n.len(), names_text(n).len()))
+            .map(|(n, e)| pages_for(n.len(), names_text(n).len(), edges_that_fit(n, e)))
             .max()
             .unwrap_or(1)
             .max(1);
@@ -92,9 +119,12 @@ impl Profile {
     }
 
     /// Starts a run of a program with functions `names`: zeroed counts,
-    /// its header and names.
-    pub fn reset(&mut self, names: &[String]) {
+    /// its header and names, and where each function's branch edges go
+    /// (`edges`: words per function, `edge_words`; none when they do not
+    /// fit).
+    pub fn reset(&mut self, names: &[String], edges: &[usize]) {
         let text = names_text(names);
+        let total = edges_that_fit(names, edges);
         let words = (self.pages * PAGE_SIZE / 8) as usize;
         // SAFETY: as in `counters`; no one else writes the object, and the
         // profiler does not read it between runs (it unmapped it at
@@ -106,11 +136,21 @@ impl Profile {
         }
         for (w, v) in all
             .iter()
-            .zip(header(names.len(), text.len(), sys::rdtsc()))
+            .zip(header(names.len(), text.len(), total, sys::rdtsc()))
         {
             w.store(v, Ordering::Relaxed);
         }
-        let start = ipc_abi::counters::counter_offset(names.len(), 0) as usize;
+        if total > 0 {
+            let mut at = edges_offset(names.len(), text.len());
+            for (f, &len) in edges.iter().enumerate().take(names.len()) {
+                if len > 0 {
+                    all[counter_offset(f, EDGES) as usize / 8]
+                        .store(edges_word(at, len), Ordering::Relaxed);
+                }
+                at += 8 * len as u64;
+            }
+        }
+        let start = counter_offset(names.len(), 0) as usize;
         for (k, chunk) in text.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -206,6 +246,15 @@ impl Profile {
                 self.profiler = None;
             }
         }
+    }
+
+    /// Starts the run's clock now (the program is about to run): the time
+    /// since `reset`, spent setting the run up, is no function's.
+    pub fn start_clock(&self) {
+        let all = self.counters();
+        all[CLOCK_LAST].store(sys::rdtsc(), Ordering::Relaxed);
+        all[CLOCK_RUNNING].store((UNATTRIBUTED * 8) as u64, Ordering::Relaxed);
+        all[UNATTRIBUTED].store(0, Ordering::Relaxed);
     }
 
     /// Charges the time since the last switch to the function that ran

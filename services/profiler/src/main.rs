@@ -268,6 +268,15 @@ impl Watch {
                 return;
             };
             let level = to.level().unwrap_or(0);
+            // Leaving the interpreter because of a hot loop: a frame may be
+            // running it now, and may never return (`main`). Its
+            // continuation first: it is what the running frame needs, the
+            // slot only serves later calls. (Not with a test crash pending:
+            // that is for the step's compile.)
+            if from == Tier::Interp && loops >= self.hot_loop && crash.is_none() {
+                let block = counters.get(f, LOOP_HEADER) as u32;
+                self.replace_on_stack(jit, f, &name, block, level);
+            }
             let mut msg = Message::new();
             let request = JitRequest::Compile {
                 function: f as u32,
@@ -284,12 +293,6 @@ impl Watch {
                     let _ = sys::log_event(&format!(
                         "tier.up fn={name} from={from} to={to} calls={calls} backedges={loops} at_ms={ms} compile_us={compile_us}"
                     ));
-                    // Leaving the interpreter because of a hot loop: a frame
-                    // may be running it now, and may never return (`main`).
-                    if from == Tier::Interp && loops >= self.hot_loop {
-                        let block = counters.get(f, LOOP_HEADER) as u32;
-                        self.replace_on_stack(jit, f, &name, block, level);
-                    }
                 }
                 Ok(_) => {
                     self.ladder.failed(f, to);
@@ -408,6 +411,9 @@ impl Watch {
                     .collect();
                 let name = word(c.name(f));
                 let self_us = cycles.saturating_mul(1_000_000) / hz;
+                let (taken, not_taken) = c.edges(f).fold((0u64, 0u64), |(t, n), (a, b)| {
+                    (t.saturating_add(a), n.saturating_add(b))
+                });
                 let share = (cycles as u128 * 1000 / (total as u128).max(1)) as u64;
                 rt::println!(
                     "profile: {:<24} {calls:>12} {loops:>12} {:>10} {:>6}  {:<6} {}",
@@ -418,12 +424,12 @@ impl Watch {
                     when.join(" ")
                 );
                 let _ = sys::log_event(&format!(
-                    "profile.fn fn={name} calls={calls} backedges={loops} cycles={cycles} self_us={self_us} tier={tier} rose_ms={}",
+                    "profile.fn fn={name} calls={calls} backedges={loops} cycles={cycles} self_us={self_us} branches_taken={taken} branches_not_taken={not_taken} tier={tier} rose_ms={}",
                     when.join("/")
                 ));
             }
             let _ = sys::log_event(&format!(
-                "profile.done functions={} tier_ups={} run_ms={} cycles={total} unattributed_cycles={}",
+                "profile.done functions={} tier_ups={} run_ms={} cycles={total} unattributed_cycles={} tsc_hz={hz}",
                 c.functions(),
                 self.tier_ups,
                 self.ms(),

@@ -42,7 +42,7 @@ fn manifest(app: &str) -> String {
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
          [[service]]\nname = \"profiler\"\n{sample}\n\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
-         args = [\"{app}.ll\", \"auto,O3,interp,O2,O2-count,O0\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
+         args = [\"{app}.ll\", \"auto,O3,interp,interp-count,O2,O2-count,O0\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n"
     )
 }
 
@@ -58,8 +58,10 @@ pub fn run() -> Result<i32, String> {
          interpreted; the profiler moves hot functions up at 10/100/1000/10000 calls or \
          1000..1000000 loop back-edges), at O3 from the start (waiting for its first compiles), \
          and interpreted. Run times include compile waits (`auto` has none). The cost of counting: \
-         the app at O2 with the counting `auto`'s compiled code does (`O2-count`) against plain \
-         O2, compile waits left out. First output: from the start of `main` to the program's \
+         the app at O2 with the counting `auto`'s compiled code does (`O2-count`: calls, loops and \
+         the clock of each function's cycles) against plain O2, compile waits left out, and \
+         interpreted with the counting `auto`'s interpreter does (`interp-count`: the same and \
+         branch edges) against plain interpreted. First output: from the start of `main` to the program's \
          first call of a C output function (`app.first_output`), under `auto` and at O0 (whose \
          first calls wait for the JIT).\n",
         git_commit()
@@ -67,7 +69,7 @@ pub fn run() -> Result<i32, String> {
     .unwrap();
     writeln!(
         report,
-        "| app | native us | auto us | auto / native | O3 us | auto / O3 | interp us | auto / interp | tier-ups | OSR | O2 us | O2 counting us | counting cost | first output auto us | first output O0 us |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| app | native us | auto us | auto / native | O3 us | auto / O3 | interp us | auto / interp | tier-ups | OSR | O2 us | O2 counting us | counting cost | interp counting us | interp counting cost | first output auto us | first output O0 us |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     .unwrap();
     let mut plot = None;
@@ -83,6 +85,7 @@ pub fn run() -> Result<i32, String> {
                 .ok_or_else(|| format!("{app}: no {tier} run\n{}", b.dump()))
         };
         let (auto, o3, interp) = (run("auto")?, run("O3")?, run("interp")?);
+        let interp_counted = run("interp-count")?;
         // Compile waits out: what counting costs the code itself.
         let compiled = |tier: &str| {
             b.log
@@ -98,11 +101,12 @@ pub fn run() -> Result<i32, String> {
         let osr = b.log.events("app.osr").count();
         writeln!(
             report,
-            "| {app} | {native_us:.0} | {auto} | {:.1} | {o3} | {:.2} | {interp} | {:.2} | {ups} | {osr} | {o2} | {counted} | {:+.1}% | {first_auto} | {first_o0} |",
+            "| {app} | {native_us:.0} | {auto} | {:.1} | {o3} | {:.2} | {interp} | {:.2} | {ups} | {osr} | {o2} | {counted} | {:+.1}% | {interp_counted} | {:+.1}% | {first_auto} | {first_o0} |",
             auto as f64 / native_us,
             auto as f64 / o3 as f64,
             auto as f64 / interp as f64,
             (counted as f64 / o2 as f64 - 1.0) * 100.0,
+            (interp_counted as f64 / interp as f64 - 1.0) * 100.0,
         )
         .unwrap();
         if app == "tierup" {
