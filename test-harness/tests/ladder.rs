@@ -225,7 +225,17 @@ fn runs_events(log: &test_harness::log::BootLog) -> Vec<(String, Vec<&test_harne
 #[test]
 fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     common::setup();
-    let programs = vec!["fib".to_string(), "sieve".to_string()];
+    // Every example app (fib and sieve first, as the checks below use
+    // them).
+    let programs: Vec<String> = ["fib", "sieve"]
+        .into_iter()
+        .chain(
+            APPS.iter()
+                .copied()
+                .filter(|a| !["fib", "sieve"].contains(a)),
+        )
+        .map(String::from)
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("thresholds.toml");
     // The app host below the JIT and the profiler (priority 0): on this
@@ -289,17 +299,27 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
         "fib's line in the table: {:?}",
         fib.map(|e| e.fields.clone())
     );
-    let too_high: Vec<String> = b
+    // Every step was taken at its threshold (calls or loops), and fib
+    // (24057 calls, no loops) never reached O2.
+    let (calls, loops) = ([2, 3, 1_000_000, 2_000_000], [5, 6, 1_000_000, 2_000_000]);
+    let early: Vec<String> = b
         .log
         .events("tier.up")
-        .filter(|e| matches!(e.get("to"), Some("O2" | "O3")))
+        .filter(|e| {
+            let k = e.get("to").and_then(Tier::parse).and_then(Tier::level);
+            k.is_none_or(|k| {
+                e.num("calls").unwrap_or(0) < calls[k as usize]
+                    && e.num("backedges").unwrap_or(0) < loops[k as usize]
+            })
+        })
         .map(|e| format!("{:?}", e.fields))
         .collect();
-    check!(
-        b,
-        too_high.is_empty(),
-        "rose past the thresholds: {too_high:?}"
-    );
+    check!(b, early.is_empty(), "rose before the thresholds: {early:?}");
+    let fib_high = b
+        .log
+        .events_with("tier.up", "fn", "fib")
+        .any(|e| matches!(e.get("to"), Some("O2" | "O3")));
+    check!(b, !fib_high, "fib rose past O1");
 }
 
 /// No JIT in the initrd: under `auto` everything runs interpreted, the
@@ -476,6 +496,18 @@ fn a_jit_crash_during_a_tier_up_changes_no_output() {
             .iter()
             .any(|e| e.name == "tier.up" && e.get("fn") == Some(&f) && e.get("to") == Some(&to)),
         "{file}: {f} was asked for {to} again after that compile killed the JIT"
+    );
+    // The function itself rises once the JIT is back, past the step that
+    // killed it.
+    let rises: Vec<&str> = after
+        .iter()
+        .filter(|e| e.name == "tier.up" && e.get("fn") == Some(&f))
+        .filter_map(|e| e.get("to"))
+        .collect();
+    check!(
+        b,
+        !rises.is_empty() && rises.iter().all(|t| Tier::parse(t) > Tier::parse(&to)),
+        "{file}: after the crash at {to}, {f} rose to {rises:?}"
     );
 }
 

@@ -1,7 +1,8 @@
-//! Linking one compile unit into an app's regions with ORC's LLJIT and a
-//! RuntimeDyld object layer whose memory-manager callbacks hand out memory
-//! in the code region (mapped here read-write, in the app read-execute, at
-//! the same address) and the data region. The JIT never runs this code:
+//! Linking compile units into an app's regions with ORC's LLJIT (one per
+//! app session, [`Linker`]) and a RuntimeDyld object layer whose
+//! memory-manager callbacks hand out memory in the code region (mapped
+//! here read-write, in the app read-execute, at the same address) and the
+//! data region. The JIT never runs this code:
 //! symbols resolve only to absolute addresses the caller gives (the app's
 //! exports, entry stubs, the globals' homes).
 
@@ -135,8 +136,8 @@ pub struct Linked {
 /// materialize", while the reason ("Symbols not found: [ fwrite ]") goes
 /// to the session's error reporter.
 extern "C" fn collect_error(ctx: *mut c_void, e: LLVMErrorRef) {
-    // SAFETY: `ctx` is the `Vec<String>` `link` registers, which outlives
-    // the JIT that calls this.
+    // SAFETY: `ctx` is the `Vec<String>` `Linker::new` registers (boxed in
+    // the linker), which outlives the JIT that calls this.
     let errors = unsafe { &mut *(ctx as *mut Vec<String>) };
     errors.push(error_text(e));
 }
@@ -231,9 +232,192 @@ extern "C" fn define_on_demand(
 
 extern "C" fn keep_table(_ctx: *mut c_void) {}
 
-/// Optimizes `module` (a unit, owned from here on) at `level`, links it
-/// into `regions` with every external symbol resolved to `symbols`, and
-/// returns the addresses of `lookups`.
+/// One LLJIT for an app's session, made at its first link and kept: a
+/// compile then pays for optimizing and generating its unit, not for a
+/// fresh JIT and target machine each time. Every unit goes into the main
+/// JITDylib, its own definitions renamed `NAME.uN` first, so that each
+/// unit's `__jit_unit` is its own. Its memory manager allocates from the
+/// app's [`Regions`], and the names a unit needs from outside come from
+/// the app's [`SymbolTable`] (`define_on_demand`).
+pub struct Linker {
+    jit: LLVMOrcLLJITRef,
+    regions: *mut Regions,
+    /// What ORC reports on the side during a link (boxed: the session
+    /// holds its address).
+    reported: Box<Reported>,
+    units: u64,
+}
+
+/// The errors ORC reported during a link (`collect_error`).
+struct Reported(Vec<String>);
+
+impl Linker {
+    /// A JIT that links into `regions` and resolves to `symbols`.
+    ///
+    /// # Safety
+    /// `regions` and `symbols` must stay alive and where they are for the
+    /// linker's whole life, and be used by nothing else while it links.
+    pub unsafe fn new(
+        llvm: &Llvm,
+        regions: *mut Regions,
+        symbols: *const SymbolTable,
+    ) -> Result<Linker, String> {
+        // SAFETY: the builder and the machine pass to `LLVMOrcCreateLLJIT`
+        // (or are disposed of on an early error); the callbacks' contexts
+        // live as long as the JIT (the caller's promise, and the box).
+        unsafe {
+            let builder = LLVMOrcCreateLLJITBuilder();
+            let machine = match llvm.new_machine() {
+                Ok(m) => m,
+                Err(e) => {
+                    LLVMOrcDisposeLLJITBuilder(builder);
+                    return Err(e);
+                }
+            };
+            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+                builder,
+                LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(machine),
+            );
+            LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(
+                builder,
+                object_layer,
+                regions as *mut c_void,
+            );
+            let mut jit = ptr::null_mut();
+            let e = LLVMOrcCreateLLJIT(&mut jit, builder);
+            if !e.is_null() {
+                return Err(format!("cannot create the JIT: {}", error_text(e)));
+            }
+            let mut reported = Box::new(Reported(Vec::new()));
+            LLVMOrcExecutionSessionSetErrorReporter(
+                LLVMOrcLLJITGetExecutionSession(jit),
+                collect_error,
+                &mut reported.0 as *mut Vec<String> as *mut c_void,
+            );
+            // Names a unit needs from outside are defined when the link
+            // asks (`define_on_demand`).
+            let generator = LLVMOrcCreateCustomCAPIDefinitionGenerator(
+                define_on_demand,
+                symbols as *mut c_void,
+                keep_table,
+            );
+            LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), generator);
+            Ok(Linker {
+                jit,
+                regions,
+                reported,
+                units: 0,
+            })
+        }
+    }
+
+    /// Optimizes `module` (a unit, owned from here on) at `level`, links
+    /// it, and returns the addresses of `lookups` (names it defines).
+    ///
+    /// # Safety
+    /// `module` must be a valid module in `tsctx`'s context, owned by no
+    /// one else.
+    pub unsafe fn link(
+        &mut self,
+        llvm: &Llvm,
+        tsctx: LLVMOrcThreadSafeContextRef,
+        module: LLVMModuleRef,
+        level: u8,
+        lookups: &[&str],
+    ) -> Result<Linked, String> {
+        // SAFETY: no link is running: nothing else uses the regions now.
+        let (code_start, data_start) = unsafe { (*self.regions).next() };
+        self.units += 1;
+        let names: Vec<String> = lookups
+            .iter()
+            .map(|n| format!("{n}.u{}", self.units))
+            .collect();
+        // SAFETY: the module passes to the thread-safe module and then to
+        // the JIT (or is disposed of on an early error).
+        let result = unsafe {
+            if let Err(e) = llvm.optimize(module, level) {
+                LLVMDisposeModule(module);
+                return Err(e);
+            }
+            // LLJIT's own names are renamed in the unit first
+            // (`rename_lljit_names`), and the unit's definitions get names
+            // of their own.
+            rename_lljit_names(module);
+            for (old, new) in lookups.iter().zip(&names) {
+                rename_definition(module, old, new);
+            }
+            self.reported.0.clear();
+            let jd = LLVMOrcLLJITGetMainJITDylib(self.jit);
+            let tsm = LLVMOrcCreateNewThreadSafeModule(module, tsctx);
+            let e = LLVMOrcLLJITAddLLVMIRModule(self.jit, jd, tsm);
+            if e.is_null() {
+                names
+                    .iter()
+                    .map(|name| {
+                        let c = CString::new(name.as_str()).unwrap();
+                        let mut addr = 0;
+                        let e = LLVMOrcLLJITLookup(self.jit, &mut addr, c.as_ptr());
+                        if e.is_null() {
+                            Ok(addr)
+                        } else {
+                            Err(error_text(e))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            } else {
+                Err(format!("cannot add the module: {}", error_text(e)))
+            }
+        };
+        // SAFETY: as above: the link is over.
+        let (code_end, data_end) = unsafe { (*self.regions).next() };
+        let addresses = result.map_err(|e| {
+            if self.reported.0.is_empty() {
+                e
+            } else {
+                format!("{e}: {}", self.reported.0.join("; "))
+            }
+        })?;
+        Ok(Linked {
+            addresses,
+            code_bytes: code_end - code_start,
+            data_bytes: data_end - data_start,
+        })
+    }
+}
+
+impl Drop for Linker {
+    fn drop(&mut self) {
+        // SAFETY: the JIT was made by `new` and is disposed of once.
+        let e = unsafe { LLVMOrcDisposeLLJIT(self.jit) };
+        if !e.is_null() {
+            // SAFETY: an error we own.
+            unsafe { LLVMConsumeError(e) };
+        }
+    }
+}
+
+/// Renames `module`'s definition `old` (a function or a global) to `new`.
+///
+/// # Safety
+/// `module` must be a valid module.
+unsafe fn rename_definition(module: LLVMModuleRef, old: &str, new: &str) {
+    let c = CString::new(old).unwrap();
+    // SAFETY: looking up and renaming values of a valid module.
+    unsafe {
+        let f = LLVMGetNamedFunction(module, c.as_ptr());
+        let v = if f.is_null() {
+            LLVMGetNamedGlobal(module, c.as_ptr())
+        } else {
+            f
+        };
+        if !v.is_null() && LLVMIsDeclaration(v) == 0 {
+            LLVMSetValueName2(v, new.as_ptr() as *const c_char, new.len());
+        }
+    }
+}
+
+/// Links one unit with a JIT of its own (`Linker`), made and dropped here:
+/// for the globals unit of a `Load`, which runs once.
 ///
 /// # Safety
 /// `module` must be a valid module in `tsctx`'s context, owned by no one
@@ -247,92 +431,16 @@ pub unsafe fn link(
     lookups: &[&str],
     regions: &mut Regions,
 ) -> Result<Linked, String> {
-    let (code_start, data_start) = regions.next();
-    // SAFETY: the module passes to the thread-safe module and then to the
-    // JIT (or is disposed of on an early error); the JIT is disposed of
-    // before returning; `regions` outlives it.
+    // SAFETY: `regions` and `symbols` outlive the linker, dropped below,
+    // and nothing else uses them meanwhile; the module passes on.
     unsafe {
-        if let Err(e) = llvm.optimize(module, level) {
-            LLVMDisposeModule(module);
-            return Err(e);
-        }
-        let builder = LLVMOrcCreateLLJITBuilder();
-        let machine = match llvm.new_machine() {
-            Ok(m) => m,
+        let mut linker = match Linker::new(llvm, regions, symbols) {
+            Ok(l) => l,
             Err(e) => {
                 LLVMDisposeModule(module);
-                LLVMOrcDisposeLLJITBuilder(builder);
                 return Err(e);
             }
         };
-        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
-            builder,
-            LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(machine),
-        );
-        LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(
-            builder,
-            object_layer,
-            regions as *mut Regions as *mut c_void,
-        );
-        let mut jit = ptr::null_mut();
-        let e = LLVMOrcCreateLLJIT(&mut jit, builder);
-        if !e.is_null() {
-            LLVMDisposeModule(module);
-            return Err(format!("cannot create the JIT: {}", error_text(e)));
-        }
-        let mut reported: Vec<String> = Vec::new();
-        LLVMOrcExecutionSessionSetErrorReporter(
-            LLVMOrcLLJITGetExecutionSession(jit),
-            collect_error,
-            &mut reported as *mut Vec<String> as *mut c_void,
-        );
-        let result = (|| {
-            let jd = LLVMOrcLLJITGetMainJITDylib(jit);
-            // Names the unit needs from outside are defined when the link
-            // asks (`define_on_demand`); LLJIT's own names are renamed in
-            // the unit first (`rename_lljit_names`).
-            rename_lljit_names(module);
-            let generator = LLVMOrcCreateCustomCAPIDefinitionGenerator(
-                define_on_demand,
-                symbols as *const SymbolTable as *mut c_void,
-                keep_table,
-            );
-            LLVMOrcJITDylibAddGenerator(jd, generator);
-            let tsm = LLVMOrcCreateNewThreadSafeModule(module, tsctx);
-            let e = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm);
-            if !e.is_null() {
-                return Err(format!("cannot add the module: {}", error_text(e)));
-            }
-            lookups
-                .iter()
-                .map(|name| {
-                    let c = CString::new(*name).unwrap();
-                    let mut addr = 0;
-                    let e = LLVMOrcLLJITLookup(jit, &mut addr, c.as_ptr());
-                    if e.is_null() {
-                        Ok(addr)
-                    } else {
-                        Err(error_text(e))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })();
-        let e = LLVMOrcDisposeLLJIT(jit);
-        if !e.is_null() {
-            LLVMConsumeError(e);
-        }
-        let (code_end, data_end) = regions.next();
-        let addresses = result.map_err(|e| {
-            if reported.is_empty() {
-                e
-            } else {
-                format!("{e}: {}", reported.join("; "))
-            }
-        })?;
-        Ok(Linked {
-            addresses,
-            code_bytes: code_end - code_start,
-            data_bytes: data_end - data_start,
-        })
+        linker.link(llvm, tsctx, module, level, lookups)
     }
 }

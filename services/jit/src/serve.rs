@@ -27,6 +27,10 @@ use std::time::Instant;
 
 /// The app being served.
 struct App {
+    /// The session's JIT, made at its first compile (dropped first: it
+    /// holds the regions', the symbols' and the program's context's
+    /// addresses).
+    linker: Option<orc::Linker>,
     /// The badge of the client that loaded it (the supervisor gives each
     /// service its own badge on a looked-up endpoint): only that client
     /// may compile into its regions or replace it.
@@ -34,8 +38,9 @@ struct App {
     program: Program,
     /// Boxed: LLVM's memory-manager callbacks hold its address.
     regions: Box<Regions>,
-    /// What a function unit's external names resolve to.
-    symbols: orc::SymbolTable,
+    /// What a function unit's external names resolve to (boxed: the
+    /// linker holds its address).
+    symbols: Box<orc::SymbolTable>,
     /// The app counts calls and loops: code below O3 counts too.
     counting: bool,
 }
@@ -406,19 +411,28 @@ fn link_unit(
     level: u8,
     what: &str,
 ) -> Result<orc::Linked, String> {
+    let linker = match app.linker.as_mut() {
+        Some(l) => l,
+        None => {
+            let regions: *mut orc::Regions = &mut *app.regions;
+            // SAFETY: the regions and the symbols are boxed in the app,
+            // which drops its linker first; nothing else uses them while
+            // a link runs.
+            let made = unsafe { orc::Linker::new(llvm, regions, &*app.symbols) };
+            match made {
+                Ok(l) => app.linker.insert(l),
+                Err(e) => {
+                    // SAFETY: the unit is ours to dispose of.
+                    unsafe { llvm_sys::core::LLVMDisposeModule(module) };
+                    return Err(e);
+                }
+            }
+        }
+    };
     // SAFETY: the unit is a fresh module in the program's context, handed
     // over to `link`.
-    let linked = unsafe {
-        orc::link(
-            llvm,
-            app.program.context(),
-            module,
-            level,
-            &app.symbols,
-            &[UNIT_FUNCTION],
-            &mut app.regions,
-        )
-    };
+    let linked =
+        unsafe { linker.link(llvm, app.program.context(), module, level, &[UNIT_FUNCTION]) };
     fatal::serving(None);
     let errors = fatal::take_errors();
     let linked = linked?;
@@ -638,10 +652,11 @@ fn load(
     );
     Ok((
         App {
+            linker: None,
             owner: 0, // set by `handle`, which knows the client
             program,
             regions: Box::new(regions),
-            symbols: symbols.into_iter().collect(),
+            symbols: Box::new(symbols.into_iter().collect()),
             counting: false, // set by `handle`, which knows the request
         },
         data_bytes,

@@ -425,7 +425,7 @@ fn apps_report(report: &mut String) -> Result<(), String> {
         report,
         "\nCompile time per function per tier, from the same boots: one function per compile unit, \
          at its first call (parse-free: the module is parsed once at load; each unit is cloned, cut \
-         down, optimized with `default<On>`, code-generated and linked by a fresh LLJIT). Guest \
+         down, optimized with `default<On>`, code-generated and linked by the app session's LLJIT, made at its first compile). Guest \
          microseconds (= thousands of instructions under `-icount shift=0`), code bytes in \
          brackets.\n\n| app | function | O0 | O1 | O2 | O3 |\n| --- | --- | ---: | ---: | ---: | ---: |"
     )
