@@ -50,11 +50,6 @@ pub trait Machine {
     /// A continuation of `func` was not used: the JIT built it from a
     /// function whose values differ from the bytecode's.
     fn replacement_refused(&self, _func: u32) {}
-    /// The time-stamp counter, for the cycles each function runs
-    /// (`ipc_abi::counters`); 0 where the host does not tell.
-    fn now(&self) -> u64 {
-        0
-    }
 }
 
 /// How a pointer argument is passed (a 64-bit integer register).
@@ -147,10 +142,8 @@ pub struct Interp<'m> {
 
 /// Counters per function, and which is which: the layout of
 /// `ipc_abi::counters`, after its header.
-pub use ipc_abi::counters::{
-    BACKEDGES, CALLS, COUNTER_WORDS, CYCLES, HEADER_WORDS, LOOP_HEADER as HEADER, UNATTRIBUTED,
-};
-use ipc_abi::counters::{CLOCK_LAST, CLOCK_RUNNING, EDGES, counter_offset, edges_place};
+pub use ipc_abi::counters::{BACKEDGES, CALLS, COUNTER_WORDS, HEADER_WORDS, LOOP_HEADER as HEADER};
+use ipc_abi::counters::{EDGES, RUNNING, edges_place, running_word};
 /// Words per function in an on-stack-replacement table: entry, block
 /// (`ipc_abi::proto::jit::APP_OSR_BASE`).
 pub use ipc_abi::proto::jit::OSR_WORDS;
@@ -257,30 +250,22 @@ impl<'m> Interp<'m> {
         i
     }
 
-    /// From now on the time goes to function `func`: the cycles since the
-    /// last switch go to whoever ran then (`ipc_abi::counters`).
+    /// From now on function `func` runs: the profiler, sampling, charges
+    /// the time to it (`ipc_abi::counters::RUNNING`).
     #[inline]
-    fn switch_to(&self, m: &dyn Machine, func: u32) {
-        let Some(c) = self.counters else { return };
-        let now = m.now();
-        let last = c[CLOCK_LAST].load(Ordering::Relaxed);
-        c[CLOCK_LAST].store(now, Ordering::Relaxed);
-        let running = c[CLOCK_RUNNING].load(Ordering::Relaxed) / 8;
-        c[CLOCK_RUNNING].store(counter_offset(func as usize, CYCLES), Ordering::Relaxed);
-        let charged = usize::try_from(running)
-            .ok()
-            .and_then(|w| c.get(w))
-            .unwrap_or(&c[UNATTRIBUTED]);
-        step::bump_by(charged, now.wrapping_sub(last));
+    fn switch_to(&self, func: u32) {
+        if let Some(c) = self.counters {
+            c[RUNNING].store(running_word(func as usize), Ordering::Relaxed);
+        }
     }
 
-    /// Time goes back to the frame on top (after a call it made returned).
+    /// The frame on top runs again (after a call it made returned).
     #[inline]
-    fn switch_back(&self, m: &dyn Machine, frames: &[Frame<'_>]) {
+    fn switch_back(&self, frames: &[Frame<'_>]) {
         if self.counters.is_some()
             && let Some(f) = frames.last()
         {
-            self.switch_to(m, f.func);
+            self.switch_to(f.func);
         }
     }
 
@@ -436,7 +421,7 @@ impl<'m> Interp<'m> {
         let result = self
             .enter(&mut regs, &mut frames, func, args, (None, None), va)
             .and_then(|()| {
-                self.switch_to(m, func);
+                self.switch_to(func);
                 self.run(m, &mut regs, &mut frames, 0)
             })
             .map(|v| v.unwrap_or([0; 2]));
@@ -706,7 +691,7 @@ impl<'m> Interp<'m> {
                         if let Some(done) = self.pop_frame(regs, frames, v, floor) {
                             return Ok(done);
                         }
-                        self.switch_back(m, frames);
+                        self.switch_back(frames);
                         (code, ops, pc, base) = resume(frames);
                         loops = self.loops(frames[frames.len() - 1].func);
                         fr = window(regs, base);
@@ -750,7 +735,7 @@ impl<'m> Interp<'m> {
                     if let Some(done) = self.pop_frame(regs, frames, v, floor) {
                         return Ok(done);
                     }
-                    self.switch_back(m, frames);
+                    self.switch_back(frames);
                     (code, ops, pc, base) = resume(frames);
                     loops = self.loops(frames[frames.len() - 1].func);
                     fr = window(regs, base);
@@ -812,7 +797,7 @@ impl<'m> Interp<'m> {
                             for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
                                 fr[*dst as usize] = canonical(v, *c);
                             }
-                            self.switch_back(m, frames);
+                            self.switch_back(frames);
                         }
                         Ok(i) => {
                             if let Some(f) = frames.last_mut() {
@@ -839,7 +824,7 @@ impl<'m> Interp<'m> {
                                     stack_used: s,
                                 };
                                 self.enter(regs, frames, i, &params, dst, Some(va))?;
-                                self.switch_to(m, i);
+                                self.switch_to(i);
                                 (code, ops, pc, base) = resume(frames);
                                 loops = self.loops(frames[frames.len() - 1].func);
                                 fr = window(regs, base);
@@ -872,7 +857,7 @@ impl<'m> Interp<'m> {
                                     regs[callee_base + k] = v;
                                 }
                                 step::bump(self.counter(i, CALLS));
-                                self.switch_to(m, i);
+                                self.switch_to(i);
                                 frames.push(Frame {
                                     func: i,
                                     code: callee_code,

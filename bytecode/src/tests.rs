@@ -1347,7 +1347,7 @@ fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
         .collect();
     let total: usize = lens.iter().sum();
     let mut words = vec![0u64; HEADER_WORDS + functions * COUNTER_WORDS + total];
-    words[..HEADER_WORDS].copy_from_slice(&ipc_abi::counters::header(functions, 0, total, 0));
+    words[..HEADER_WORDS].copy_from_slice(&ipc_abi::counters::header(functions, 0, total));
     let mut at = edges_offset(functions, 0);
     for (f, len) in lens.iter().enumerate() {
         words[counter_offset(f, EDGES) as usize / 8] = edges_word(at, *len);
@@ -1359,53 +1359,23 @@ fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
         .collect()
 }
 
-/// Each function's cycles are its own: at every switch (an entry, a
-/// return to the caller) the time since the last one goes to the function
-/// that ran, and nothing is lost. With a clock that ticks once per
-/// reading, fib(10)'s 177 entries and 176 returns are 353 switches: the
-/// first charges the time before the run (1 tick), the rest fib.
+/// The function running is named in the counters (`RUNNING`, which the
+/// profiler samples): set at every entry and every return to a caller.
 #[test]
-fn cycles_go_to_the_function_that_ran() {
-    use crate::interp::{COUNTER_WORDS, CYCLES, HEADER_WORDS, UNATTRIBUTED};
-    use core::cell::Cell;
+fn the_running_function_is_named_for_the_profiler() {
     use core::sync::atomic::Ordering;
-    struct Ticking(Cell<u64>);
-    impl Machine for Ticking {
-        fn compiled(&self, _: u32) -> Option<u64> {
-            None
-        }
-        fn function_at(&self, _: u64) -> Option<u32> {
-            None
-        }
-        fn function_address(&self, f: u32) -> u64 {
-            0x1000 + f as u64
-        }
-        fn symbol(&self, _: u32) -> u64 {
-            0
-        }
-        fn now(&self) -> u64 {
-            self.0.set(self.0.get() + 1);
-            self.0.get()
-        }
-    }
+    use ipc_abi::counters::{RUNNING, running_word};
     let fib = fib_module();
     let counters = counters_object(&fib);
-    let clock = Ticking(Cell::new(0));
-    let interp = Interp::with_counters(&fib, &counters);
-    assert_eq!(interp.call1(&clock, 0, &[10], None).unwrap(), 55);
-    let word = |w: usize| counters[w].load(Ordering::Relaxed);
-    assert_eq!(word(UNATTRIBUTED), 1);
-    assert_eq!(word(HEADER_WORDS + CYCLES), 352);
-    assert_eq!(word(ipc_abi::counters::CLOCK_LAST), 353);
-    // Without a clock (a host that does not tell) nothing is charged.
-    let counters = counters_object(&fib);
+    assert_eq!(counters[RUNNING].load(Ordering::Relaxed), 0);
     let interp = Interp::with_counters(&fib, &counters);
     assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
-    assert!(
-        (0..HEADER_WORDS + COUNTER_WORDS)
-            .filter(|&w| w == UNATTRIBUTED || w == HEADER_WORDS + CYCLES)
-            .all(|w| counters[w].load(Ordering::Relaxed) == 0)
-    );
+    assert_eq!(counters[RUNNING].load(Ordering::Relaxed), running_word(0));
+    // Without counters nothing is named.
+    let interp = Interp::new(&fib);
+    let untouched = counters_object(&fib);
+    assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
+    assert_eq!(untouched[RUNNING].load(Ordering::Relaxed), 0);
 }
 
 /// On-stack replacement: at a back-edge to the header its table names, a

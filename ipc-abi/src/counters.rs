@@ -5,21 +5,21 @@
 //! read-only in the profiler at [`PROFILER_COUNTERS_BASE`].
 //!
 //! Little-endian `u64` words: a header ([`HEADER_WORDS`]: magic, number of
-//! functions, byte offset and length of the names, then the clock: see
-//! [`CLOCK_LAST`], and where the branch edges are), then per function
+//! functions, byte offset and length of the names, the function running
+//! now ([`RUNNING`]), where the branch edges are), then per function
 //! [`COUNTER_WORDS`] words (calls, loop back-edges, the header block of its
-//! latest loop, cycles, where its branch edges are), then the function
-//! names, NUL-separated, in function-table order, then the branch edges
-//! (see [`EDGES`]). Only the app host writes; the profiler trusts nothing
-//! it reads (a bad header is refused, counts are only numbers).
+//! latest loop, where its branch edges are), then the function names,
+//! NUL-separated, in function-table order, then the branch edges (see
+//! [`EDGES`]). Only the app host writes; the profiler trusts nothing it
+//! reads (a bad header is refused, counts are only numbers).
 //!
-//! Time is counted by *switches*: whenever profiled code starts running
-//! a function (its entry, and the return of each call it makes) it reads
-//! the time-stamp counter, adds the cycles since [`CLOCK_LAST`] to the
-//! counter [`CLOCK_RUNNING`] names, and makes that its own [`CYCLES`]
-//! word. So each function's cycles are its own (self time), and time in
-//! code that does not switch (the C library, O3 code) counts for the
-//! profiled function that ran last before it.
+//! Time is *sampled*: whenever profiled code starts running a function
+//! (its entry, and the return of each call it makes) it stores the
+//! function's number in [`RUNNING`] (one store, no clock read); the
+//! profiler reads that word at each of its polls and charges the time
+//! since its last poll to the function named. Code that does not store
+//! (the C library, O3 code) counts for the profiled function that ran
+//! last before it.
 
 use crate::layout::PAGE_SIZE;
 use crate::proto::jit::MAX_FUNCTIONS;
@@ -34,21 +34,16 @@ pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
 pub const MAX_COUNTERS_PAGES: u64 = 4096;
 pub const MAX_NAME_BYTES: usize = 64;
 
-pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT03");
-pub const HEADER_WORDS: usize = 9;
-/// Header word: the time-stamp counter at the last switch.
-pub const CLOCK_LAST: usize = 4;
-/// Header word: the byte offset (from the start of the object) of the
-/// cycles word the time since the last switch goes to.
-pub const CLOCK_RUNNING: usize = 5;
-/// Header word: cycles before the first switch of a run (and wherever
-/// [`CLOCK_RUNNING`] pointed nowhere).
-pub const UNATTRIBUTED: usize = 6;
+pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT04");
+pub const HEADER_WORDS: usize = 7;
+/// Header word: the function running now, as its index + 1 (0: none, as
+/// before `main` and after the run).
+pub const RUNNING: usize = 4;
 /// Header words: the byte offset and the length in words of the branch
 /// edges, after the names.
-pub const EDGES_AT: usize = 7;
-pub const EDGES_LEN: usize = 8;
-pub const COUNTER_WORDS: usize = 5;
+pub const EDGES_AT: usize = 5;
+pub const EDGES_LEN: usize = 6;
+pub const COUNTER_WORDS: usize = 4;
 /// Word of a function's counters that counts its calls (entries).
 pub const CALLS: usize = 0;
 /// Word that counts its loop back-edges (jumps to a loop's header).
@@ -58,16 +53,13 @@ pub const BACKEDGES: usize = 1;
 /// went round: where a compiled continuation should start (on-stack
 /// replacement).
 pub const LOOP_HEADER: usize = 2;
-/// Word that counts the cycles spent running the function itself (see
-/// the module's note on switches).
-pub const CYCLES: usize = 3;
 /// Word that says where the function's branch edges are (0: it has none
 /// counted): its length in words << 32 | its byte offset from the start of
 /// the object. Two words per instruction of its bytecode, in order: how
 /// often the conditional branch there was taken, and how often not (zero
 /// where there is no conditional branch). Only the interpreter counts
 /// them.
-pub const EDGES: usize = 4;
+pub const EDGES: usize = 3;
 
 /// The [`EDGES`] word for `words` words at byte offset `at`.
 pub const fn edges_word(at: u64, words: usize) -> u64 {
@@ -101,25 +93,22 @@ pub const fn pages_for(functions: usize, names_len: usize, edge_words: usize) ->
 }
 
 /// The header words of a counters object for `functions` functions whose
-/// names take `names_len` bytes, with `edge_words` words of branch edges,
-/// its clock started at `now`.
-pub const fn header(
-    functions: usize,
-    names_len: usize,
-    edge_words: usize,
-    now: u64,
-) -> [u64; HEADER_WORDS] {
+/// names take `names_len` bytes, with `edge_words` words of branch edges.
+pub const fn header(functions: usize, names_len: usize, edge_words: usize) -> [u64; HEADER_WORDS] {
     [
         COUNTERS_MAGIC,
         functions as u64,
         counter_offset(functions, 0),
         names_len as u64,
-        now,
-        (UNATTRIBUTED * 8) as u64,
         0,
         edges_offset(functions, names_len),
         edge_words as u64,
     ]
+}
+
+/// The [`RUNNING`] word for function `index`.
+pub const fn running_word(index: usize) -> u64 {
+    index as u64 + 1
 }
 
 /// A counters object as the profiler sees it: checked once, read often.
@@ -210,11 +199,13 @@ impl<'a> Counters<'a> {
         })
     }
 
-    /// Cycles no function was charged with (before the first switch).
-    pub fn unattributed(&self) -> u64 {
+    /// The function running now, if any (and if the word names one).
+    pub fn running(&self) -> Option<usize> {
         // SAFETY: as in `get`: an aligned word of the mapping (the header
         // was checked to be there).
-        unsafe { core::ptr::read_volatile(&self.words[UNATTRIBUTED]) }
+        let word = unsafe { core::ptr::read_volatile(&self.words[RUNNING]) };
+        let index = usize::try_from(word).ok()?.checked_sub(1)?;
+        (index < self.functions).then_some(index)
     }
 
     /// Function `index`'s name, or `?` when the names are not text.
@@ -229,9 +220,9 @@ impl<'a> Counters<'a> {
 }
 
 const _: () = {
-    assert!(counter_offset(0, CALLS) == 72);
-    assert!(counter_offset(1, BACKEDGES) == 120);
-    assert!(CYCLES < COUNTER_WORDS && UNATTRIBUTED < HEADER_WORDS);
+    assert!(counter_offset(0, CALLS) == 56);
+    assert!(counter_offset(1, BACKEDGES) == 96);
+    assert!(RUNNING < HEADER_WORDS);
     assert!(
         pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1), 0) <= MAX_COUNTERS_PAGES
     );
@@ -255,7 +246,7 @@ mod tests {
         let text: Vec<u8> = names.join("\0").into_bytes();
         let pages = pages_for(functions, text.len(), 4);
         let mut words = vec![0u64; (pages * PAGE_SIZE / 8) as usize];
-        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 4, 0));
+        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 4));
         // Function 0 has one instruction pair of edges (taken 3, not 1).
         let at = edges_offset(functions, text.len());
         words[(counter_offset(0, EDGES) / 8) as usize] = edges_word(at, 4);
@@ -292,6 +283,13 @@ mod tests {
         assert_eq!((c.name(0), c.name(1), c.name(2)), ("main", "fib", "?"));
         assert_eq!(c.edges(0).collect::<Vec<_>>(), [(3, 1)]);
         assert_eq!(c.edges(1).count(), 0);
+        assert_eq!(c.running(), None);
+        words[RUNNING] = running_word(1);
+        let c = Counters::parse(bytes_of(&words), &words).unwrap();
+        assert_eq!(c.running(), Some(1));
+        words[RUNNING] = running_word(2);
+        let c = Counters::parse(bytes_of(&words), &words).unwrap();
+        assert_eq!(c.running(), None, "no function 2");
     }
 
     #[test]

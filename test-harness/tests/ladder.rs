@@ -150,49 +150,50 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
                 "{file}: nothing is hot, yet the JIT was loaded: {names:?}"
             );
         }
-        // Time: every function that ran was charged, and the cycles in
-        // the table add up to the run: at least its `run_us` (timed
-        // inside the clock's span), at most the whole segment of the log
-        // it fills.
-        let tsc = |n: &str| {
-            events
-                .iter()
-                .find(|e| e.name == n)
-                .and_then(|e| e.num("tsc"))
-        };
+        // Time, sampled at the profiler's polls: what is charged (to
+        // functions, idle, unsampled) never exceeds the run's segment of
+        // the log, and a run of a second or more has a tenth of it or
+        // more charged to its functions (the profiler samples only when
+        // it is not waiting for a compile).
         let done = events.iter().find(|e| e.name == "profile.done");
-        let charged: u64 = events
-            .iter()
-            .filter(|e| e.name == "profile.fn")
-            .map(|e| e.num("cycles").unwrap_or(0))
-            .sum::<u64>()
-            + done.and_then(|e| e.num("unattributed_cycles")).unwrap_or(0);
-        let (Some(run_us), Some(hz), Some(first), Some(last)) = (
+        let field = |k: &str| done.and_then(|e| e.num(k)).unwrap_or(0);
+        let charged = field("cycles");
+        let accounted = charged + field("idle_cycles") + field("unsampled_cycles");
+        let (Some(run_us), Some(first), Some(last)) = (
             events
                 .iter()
                 .find(|e| e.name == "app.run")
                 .and_then(|e| e.num("run_us")),
-            done.and_then(|e| e.num("tsc_hz")),
             events.first().and_then(|e| e.num("tsc")),
-            tsc("app.profiled"),
+            events
+                .iter()
+                .find(|e| e.name == "app.profiled")
+                .and_then(|e| e.num("tsc")),
         ) else {
             panic!("{file}: a run without its events: {names:?}");
         };
-        let charged_us = charged as u128 * 1_000_000 / hz.max(1) as u128;
+        let charged_us = charged as u128 * 1_000_000 / field("tsc_hz").max(1) as u128;
         check!(
             b,
-            charged_us + 1 >= run_us as u128 && charged <= last - first,
-            "{file}: {charged} cycles ({charged_us} us) charged, the run took {run_us} us (its log segment {} cycles)",
+            accounted <= last - first && (run_us < 1_000_000 || charged_us * 10 >= run_us as u128),
+            "{file}: {charged} cycles ({charged_us} us) charged, {accounted} accounted, the run took {run_us} us (its log segment {} cycles)",
             last - first
         );
-        check!(
-            b,
-            events
-                .iter()
-                .filter(|e| e.name == "profile.fn" && e.num("calls").unwrap_or(0) > 0)
-                .all(|e| e.num("cycles").unwrap_or(0) > 0),
-            "{file}: a function that ran was charged nothing"
-        );
+        // tierup spends its time in all three of its functions: each is
+        // sampled.
+        if file == "tierup.ll" {
+            check!(
+                b,
+                ["main", "mix", "step"]
+                    .iter()
+                    .all(|f| events.iter().any(|e| {
+                        e.name == "profile.fn"
+                            && e.get("fn") == Some(f)
+                            && e.num("samples").unwrap_or(0) > 0
+                    })),
+                "{file}: a function that ran most of the time was never sampled"
+            );
+        }
     }
 }
 

@@ -441,9 +441,6 @@ fn run_once(
     // `(argc, argv)` or nothing; under the System V ABI passing both to a
     // `main(void)` is harmless.
     let main: run::Main = unsafe { std::mem::transmute(entry as usize) };
-    if let Some(p) = profile.as_ref() {
-        p.start_clock();
-    }
     let started = std::time::Instant::now();
     output::start_run();
     // The flush at the end is timed too: a native program's run includes

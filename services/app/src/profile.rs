@@ -11,8 +11,8 @@
 
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::counters::{
-    APP_COUNTERS_BASE, CLOCK_LAST, CLOCK_RUNNING, EDGES, MAX_COUNTERS_PAGES, UNATTRIBUTED,
-    counter_offset, edges_offset, edges_word, header, pages_for,
+    APP_COUNTERS_BASE, EDGES, MAX_COUNTERS_PAGES, RUNNING, counter_offset, edges_offset,
+    edges_word, header, pages_for,
 };
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
@@ -134,10 +134,7 @@ impl Profile {
         for w in all {
             w.store(0, Ordering::Relaxed);
         }
-        for (w, v) in all
-            .iter()
-            .zip(header(names.len(), text.len(), total, sys::rdtsc()))
-        {
+        for (w, v) in all.iter().zip(header(names.len(), text.len(), total)) {
             w.store(v, Ordering::Relaxed);
         }
         if total > 0 {
@@ -228,7 +225,7 @@ impl Profile {
     /// The run has ended: the profiler takes a last look and prints its
     /// table.
     pub fn end(&mut self) {
-        self.stop_clock();
+        self.nothing_running();
         let Some(profiler) = self.profiler else {
             return;
         };
@@ -248,26 +245,10 @@ impl Profile {
         }
     }
 
-    /// Starts the run's clock now (the program is about to run): the time
-    /// since `reset`, spent setting the run up, is no function's.
-    pub fn start_clock(&self) {
-        let all = self.counters();
-        all[CLOCK_LAST].store(sys::rdtsc(), Ordering::Relaxed);
-        all[CLOCK_RUNNING].store((UNATTRIBUTED * 8) as u64, Ordering::Relaxed);
-        all[UNATTRIBUTED].store(0, Ordering::Relaxed);
-    }
-
-    /// Charges the time since the last switch to the function that ran
-    /// last (the run's end is one more switch, to no one): the cycles in
-    /// the table add up to the run.
-    fn stop_clock(&self) {
-        let all = self.counters();
-        let now = sys::rdtsc();
-        let last = all[CLOCK_LAST].swap(now, Ordering::Relaxed);
-        let running = all[CLOCK_RUNNING].swap((UNATTRIBUTED * 8) as u64, Ordering::Relaxed);
-        if let Some(w) = usize::try_from(running / 8).ok().and_then(|w| all.get(w)) {
-            w.fetch_add(now.wrapping_sub(last), Ordering::Relaxed);
-        }
+    /// The run is over: no function runs (the profiler's samples from
+    /// now on are no one's).
+    fn nothing_running(&self) {
+        self.counters()[RUNNING].store(0, Ordering::Relaxed);
     }
 
     /// The profiler, looked for once (none in the initrd: counting only).

@@ -16,7 +16,7 @@
 
 use crate::unit::UNIT_FUNCTION;
 use ipc_abi::counters::{
-    APP_COUNTERS_BASE, BACKEDGES, CALLS, CLOCK_LAST, CLOCK_RUNNING, CYCLES, counter_offset,
+    APP_COUNTERS_BASE, BACKEDGES, CALLS, RUNNING, counter_offset, running_word,
 };
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMBasicBlockRef, LLVMModuleRef, LLVMValueRef};
@@ -70,35 +70,12 @@ pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize, entry: 
             );
             store(new, addr);
         };
-        let clock_name = c"llvm.readcyclecounter";
-        let id = LLVMLookupIntrinsicID(clock_name.as_ptr(), clock_name.to_bytes().len());
-        let clock = LLVMGetIntrinsicDeclaration(module, id, std::ptr::null_mut(), 0);
-        let clock_ty = LLVMIntrinsicGetType(ctx, id, std::ptr::null_mut(), 0);
+        // Names the function as the one running (the profiler samples
+        // it): one store.
         let switch = |before: LLVMValueRef| {
             LLVMPositionBuilderBefore(builder, before);
-            let now = LLVMBuildCall2(
-                builder,
-                clock_ty,
-                clock,
-                std::ptr::null_mut(),
-                0,
-                c"".as_ptr(),
-            );
-            let last_at = address(APP_COUNTERS_BASE + 8 * CLOCK_LAST as u64);
-            let running_at = address(APP_COUNTERS_BASE + 8 * CLOCK_RUNNING as u64);
-            let last = load(last_at);
-            store(now, last_at);
-            let running = load(running_at);
-            store(
-                LLVMConstInt(i64_ty, counter_offset(index, CYCLES), 0),
-                running_at,
-            );
-            let base = LLVMConstInt(i64_ty, APP_COUNTERS_BASE, 0);
-            let at = LLVMBuildAdd(builder, base, running, c"".as_ptr());
-            let charged = LLVMBuildIntToPtr(builder, at, ptr_ty, c"".as_ptr());
-            let spent = LLVMBuildSub(builder, now, last, c"".as_ptr());
-            let total = LLVMBuildAdd(builder, load(charged), spent, c"".as_ptr());
-            store(total, charged);
+            let running_at = address(APP_COUNTERS_BASE + 8 * RUNNING as u64);
+            store(LLVMConstInt(i64_ty, running_word(index), 0), running_at);
         };
         // Where the function runs again after a call: after every call
         // that is not an intrinsic or inline assembly (a `musttail` call

@@ -129,6 +129,10 @@ pub struct Linked {
     pub addresses: Vec<u64>,
     pub code_bytes: u64,
     pub data_bytes: u64,
+    /// Time spent optimizing the unit, and generating and linking its
+    /// code (where a compile's cost goes).
+    pub optimize_us: u64,
+    pub codegen_us: u64,
 }
 
 /// Collects the errors ORC reports on the side: a failed link (such as a
@@ -332,13 +336,18 @@ impl Linker {
             .iter()
             .map(|n| format!("{n}.u{}", self.units))
             .collect();
+        let started = std::time::Instant::now();
+        // SAFETY: a valid module, ours; disposed of if it cannot be
+        // optimized.
+        if let Err(e) = unsafe { llvm.optimize(module, level) } {
+            // SAFETY: the module is ours and used no more.
+            unsafe { LLVMDisposeModule(module) };
+            return Err(e);
+        }
+        let optimized = std::time::Instant::now();
         // SAFETY: the module passes to the thread-safe module and then to
-        // the JIT (or is disposed of on an early error).
+        // the JIT.
         let result = unsafe {
-            if let Err(e) = llvm.optimize(module, level) {
-                LLVMDisposeModule(module);
-                return Err(e);
-            }
             // LLJIT's own names are renamed in the unit first
             // (`rename_lljit_names`), and the unit's definitions get names
             // of their own.
@@ -381,6 +390,8 @@ impl Linker {
             addresses,
             code_bytes: code_end - code_start,
             data_bytes: data_end - data_start,
+            optimize_us: (optimized - started).as_micros() as u64,
+            codegen_us: optimized.elapsed().as_micros() as u64,
         })
     }
 }

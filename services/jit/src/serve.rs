@@ -96,7 +96,7 @@ pub fn serve(llvm: &Llvm, allow_crashes: bool) -> ! {
         if let (Some((index, level)), Some(app)) = (after, app.as_mut()) {
             let started = Instant::now();
             match compile(llvm, app, index, level, None) {
-                Ok((address, _)) => log_event(&format!(
+                Ok((address, _, _)) => log_event(&format!(
                     "jit.publish fn={} level={level} address={address:#x} guest_us={}",
                     event_word(&app.program.functions[index]),
                     started.elapsed().as_micros()
@@ -259,10 +259,10 @@ fn handle(
             };
             let started = Instant::now();
             match compile(llvm, app, index, level, crash_at) {
-                Ok((address, code_bytes)) => {
+                Ok((address, code_bytes, phases)) => {
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
-                        "jit.compile fn={name} index={index} level={level} address={address:#x} code_bytes={code_bytes} guest_us={us}"
+                        "jit.compile fn={name} index={index} level={level} address={address:#x} code_bytes={code_bytes} guest_us={us} {phases}"
                     ));
                     let reply = JitReply::Compiled {
                         address,
@@ -330,16 +330,36 @@ fn read_state(words: usize) -> Vec<u64> {
         .collect()
 }
 
+/// Where a compile's time went: cutting the unit from the program,
+/// optimizing it, generating and linking its code.
+struct Phases {
+    cut_us: u64,
+    optimize_us: u64,
+    codegen_us: u64,
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cut_us={} optimize_us={} codegen_us={}",
+            self.cut_us, self.optimize_us, self.codegen_us
+        )
+    }
+}
+
 /// Compiles function `index` at `level` as a unit, links it and publishes
-/// it; returns its address and code size.
+/// it; returns its address, its code size and where the time went.
 fn compile(
     llvm: &Llvm,
     app: &mut App,
     index: usize,
     level: u8,
     crash_at: Option<CrashPoint>,
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64, Phases), String> {
+    let started = Instant::now();
     let module = app.program.unit(&Unit::Function(index));
+    let cut_us = started.elapsed().as_micros() as u64;
     if app.counting && level < 3 {
         // SAFETY: the unit is a fresh module holding function `index` as
         // its one definition.
@@ -369,7 +389,12 @@ fn compile(
     let (code_next, data_next) = app.regions.next();
     write_state(STATE_NEXT_WORD, &[code_next, data_next]);
     publish(index, linked.addresses[0]);
-    Ok((linked.addresses[0], linked.code_bytes))
+    let phases = Phases {
+        cut_us,
+        optimize_us: linked.optimize_us,
+        codegen_us: linked.codegen_us,
+    };
+    Ok((linked.addresses[0], linked.code_bytes, phases))
 }
 
 /// The program a compile request from client `badge` for `function` is

@@ -1,8 +1,10 @@
 //! The profiler's decisions, kept apart from its syscalls so that they are
-//! tested on the host: when a function rises a tier (`ladder`).
+//! tested on the host: when a function rises a tier (`ladder`), where the
+//! time goes (`sampler`).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
 pub mod ladder;
+pub mod sampler;

@@ -28,7 +28,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ipc_abi::cap::Slot;
-use ipc_abi::counters::{BACKEDGES, CALLS, CYCLES, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
+use ipc_abi::counters::{BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::jit::{CrashPoint, JitProtocol, JitReply, JitRequest};
 use ipc_abi::proto::profiler::{JitAccess, ProfilerProtocol, ProfilerReply, ProfilerRequest};
@@ -38,6 +38,7 @@ use ipc_abi::tier::Tier;
 use link::Link;
 use mapping::Mapped;
 use profiler::ladder::{Ladder, Thresholds};
+use profiler::sampler::Sampler;
 use rt::sys;
 
 rt::entry!(main);
@@ -55,6 +56,8 @@ struct Watch {
     tier_ups: u64,
     /// Loop back-edges that make a loop hot (the first step's).
     hot_loop: u64,
+    /// Where the time goes (sampled at each poll).
+    sampler: Sampler,
 }
 
 fn main() -> u64 {
@@ -118,6 +121,7 @@ fn main() -> u64 {
             Ok(_) => {}
             Err(SysErrorOrUnknown::Known(SysError::TimedOut)) => {
                 if let Some(w) = watch.as_mut() {
+                    w.sample_running();
                     w.scan(&mut crash_jit);
                     if let Some(name) = sample {
                         w.sample(name);
@@ -134,7 +138,7 @@ fn main() -> u64 {
                 version: ProfilerProtocol::VERSION,
             }),
             Ok(ClientFrame::Request(req)) => {
-                handle(req, caps, &mut watch, thresholds).map(ServerFrame::Reply)
+                handle(req, caps, &mut watch, (thresholds, poll)).map(ServerFrame::Reply)
             }
             Err(e) => Err(e),
         };
@@ -152,7 +156,7 @@ fn handle(
     req: ProfilerRequest,
     caps: Vec<Slot>,
     watch: &mut Option<Watch>,
-    thresholds: Thresholds,
+    (thresholds, poll): (Thresholds, u64),
 ) -> Result<ProfilerReply<'static>, ProtoError> {
     match req {
         ProfilerRequest::Watch {
@@ -211,6 +215,12 @@ fn handle(
                 steps: vec![[None; 4]; functions],
                 tier_ups: 0,
                 hot_loop: thresholds.loops[0],
+                // A sample stands for at most three polls' time.
+                sampler: Sampler::new(
+                    functions,
+                    sys::rdtsc(),
+                    3 * poll * ipc_abi::syscall::TICK_MS * sys::sys_info().tsc_hz / 1000,
+                ),
             });
             Ok(ProfilerReply::Watching)
         }
@@ -328,6 +338,13 @@ impl Watch {
         }
     }
 
+    /// Charges the time since the last poll to the function running now.
+    fn sample_running(&mut self) {
+        let (bytes, words) = self.map.view();
+        let running = Counters::parse(bytes, words).ok().and_then(|c| c.running());
+        self.sampler.sample(sys::rdtsc(), running);
+    }
+
     /// Logs function `name`'s counts now (`profile.sample`).
     fn sample(&self, name: &str) {
         let (bytes, words) = self.map.view();
@@ -386,35 +403,39 @@ impl Watch {
 
     /// The run ended: the table (final counts; no more tier-ups for a
     /// run that is over), and the mapping goes.
-    fn finish(self) {
+    fn finish(mut self) {
+        self.sample_running();
         let (bytes, words) = self.map.view();
         if let Ok(c) = Counters::parse(bytes, words) {
             let hz = sys::sys_info().tsc_hz.max(1);
-            let total: u64 = (0..c.functions()).map(|f| c.get(f, CYCLES)).sum();
+            let (total, idle, unsampled) = self.sampler.totals();
             rt::println!(
                 "profile: {:<24} {:>12} {:>12} {:>10} {:>6}  {:<6} {}",
                 "function",
                 "calls",
                 "back-edges",
-                "self ms",
+                "self ms~",
                 "%",
                 "tier",
                 "rose at (ms): O0 O1 O2 O3"
             );
             for f in 0..c.functions() {
-                let (calls, loops, cycles) =
-                    (c.get(f, CALLS), c.get(f, BACKEDGES), c.get(f, CYCLES));
+                let (calls, loops) = (c.get(f, CALLS), c.get(f, BACKEDGES));
+                let (cycles, samples) = self.sampler.of(f);
                 let tier = self.ladder.tier(f).unwrap_or(Tier::Interp);
                 let when: Vec<String> = self.steps[f]
                     .iter()
                     .map(|s| s.map_or(String::from("-"), |ms| format!("{ms}")))
                     .collect();
                 let name = word(c.name(f));
-                let self_us = cycles.saturating_mul(1_000_000) / hz;
+                // Its share of the sampled time, and that share of the
+                // time functions ran (sampled or not).
+                let share = (cycles as u128 * 1000 / (total as u128).max(1)) as u64;
+                let self_us =
+                    ((total + unsampled) as u128 * share as u128 * 1000 / hz as u128) as u64;
                 let (taken, not_taken) = c.edges(f).fold((0u64, 0u64), |(t, n), (a, b)| {
                     (t.saturating_add(a), n.saturating_add(b))
                 });
-                let share = (cycles as u128 * 1000 / (total as u128).max(1)) as u64;
                 rt::println!(
                     "profile: {:<24} {calls:>12} {loops:>12} {:>10} {:>6}  {:<6} {}",
                     name,
@@ -424,16 +445,15 @@ impl Watch {
                     when.join(" ")
                 );
                 let _ = sys::log_event(&format!(
-                    "profile.fn fn={name} calls={calls} backedges={loops} cycles={cycles} self_us={self_us} branches_taken={taken} branches_not_taken={not_taken} tier={tier} rose_ms={}",
+                    "profile.fn fn={name} calls={calls} backedges={loops} cycles={cycles} samples={samples} self_us={self_us} branches_taken={taken} branches_not_taken={not_taken} tier={tier} rose_ms={}",
                     when.join("/")
                 ));
             }
             let _ = sys::log_event(&format!(
-                "profile.done functions={} tier_ups={} run_ms={} cycles={total} unattributed_cycles={} tsc_hz={hz}",
+                "profile.done functions={} tier_ups={} run_ms={} cycles={total} idle_cycles={idle} unsampled_cycles={unsampled} tsc_hz={hz}",
                 c.functions(),
                 self.tier_ups,
                 self.ms(),
-                c.unattributed()
             ));
         }
         self.link.release();
