@@ -9,10 +9,12 @@
 //! register for the length of a loop, where the profiler cannot see it.
 //!
 //! Time: at its entry and after every call it makes (where it runs again)
-//! the function *switches* the clock to itself, as the interpreter does
-//! (`ipc_abi::counters`): it reads the time-stamp counter
-//! (`llvm.readcyclecounter`, `rdtsc`), adds the cycles since the last
-//! switch to the counter the clock names, and names its own.
+//! the function names itself as the one running, as the interpreter does
+//! (`ipc_abi::counters::RUNNING`, one store); the profiler samples the
+//! word. O3 code does not (nothing above it to decide, and a store at
+//! every call and return of a small hot function costs up to half its
+//! time under TCG): its time counts for the profiled function that called
+//! it.
 
 use crate::unit::UNIT_FUNCTION;
 use ipc_abi::counters::{

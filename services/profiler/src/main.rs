@@ -449,6 +449,9 @@ impl Watch {
                     when.join("/")
                 ));
             }
+            rt::println!(
+                "profile: (time sampled every poll; time in O3 code and in the C library counts for the profiled function that called it)"
+            );
             let _ = sys::log_event(&format!(
                 "profile.done functions={} tier_ups={} run_ms={} cycles={total} idle_cycles={idle} unsampled_cycles={unsampled} tsc_hz={hz}",
                 c.functions(),
