@@ -64,15 +64,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     outputs_are_native(&b, &programs);
     // hotloop's main, called once, left the interpreter in the middle of
     // its loop (on-stack replacement), and its output is still native.
-    let mut file = "";
-    let mut moved = Vec::new();
-    for e in &b.log.events {
-        match e.name.as_str() {
-            "app.start" => file = e.get("file").unwrap_or(""),
-            "app.osr" => moved.push((file, e.get("fn").unwrap_or("?"))),
-            _ => {}
-        }
-    }
+    let moved = osr_moves(&b.log);
     check!(
         b,
         moved.contains(&("hotloop.ll", "main")),
@@ -192,6 +184,21 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     }
 }
 
+/// The functions whose running frames moved to compiled code (`app.osr`),
+/// with the file of the run they were in.
+fn osr_moves(log: &test_harness::log::BootLog) -> Vec<(&str, &str)> {
+    let mut file = "";
+    let mut moved = Vec::new();
+    for e in &log.events {
+        match e.name.as_str() {
+            "app.start" => file = e.get("file").unwrap_or(""),
+            "app.osr" => moved.push((file, e.get("fn").unwrap_or("?"))),
+            _ => {}
+        }
+    }
+    moved
+}
+
 /// Each run's events, by the program's file: after the run before it
 /// ended (`app.profiled`: a run's last tier-ups and its table come after
 /// its `app.run`) up to its own end.
@@ -252,15 +259,7 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     // loop threshold this low it leaves the interpreter mid-way (its
     // continuation is built before anything else), with the variables it
     // had changed, and its output below is still native.
-    let mut file = "";
-    let mut moved = Vec::new();
-    for e in &b.log.events {
-        match e.name.as_str() {
-            "app.start" => file = e.get("file").unwrap_or(""),
-            "app.osr" => moved.push((file, e.get("fn").unwrap_or("?"))),
-            _ => {}
-        }
-    }
+    let moved = osr_moves(&b.log);
     check!(
         b,
         moved.contains(&("sieve.ll", "main")),
@@ -452,6 +451,23 @@ fn after_the_failure<'a>(
     })
 }
 
+/// The tiers function `f` rose to among `events`.
+fn rises_of<'a>(events: &[&'a test_harness::log::Event], f: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e.name == "tier.up" && e.get("fn") == Some(f))
+        .filter_map(|e| e.get("to"))
+        .collect()
+}
+
+/// Whether a function rose, and only to tiers above `failed`.
+fn rose_past(rises: &[&str], failed: &str) -> bool {
+    !rises.is_empty()
+        && rises
+            .iter()
+            .all(|t| Tier::parse(t).is_some() && Tier::parse(t) > Tier::parse(failed))
+}
+
 /// The JIT dies in the middle of a tier-up the profiler asked for: the
 /// program goes on and prints what it prints natively, the failure is
 /// logged once, the supervisor restarts the JIT, the profiler loads the
@@ -495,14 +511,10 @@ fn a_jit_crash_during_a_tier_up_changes_no_output() {
     );
     // The function itself rises once the JIT is back, past the step that
     // killed it.
-    let rises: Vec<&str> = after
-        .iter()
-        .filter(|e| e.name == "tier.up" && e.get("fn") == Some(&f))
-        .filter_map(|e| e.get("to"))
-        .collect();
+    let rises = rises_of(&after, &f);
     check!(
         b,
-        !rises.is_empty() && rises.iter().all(|t| Tier::parse(t) > Tier::parse(&to)),
+        rose_past(&rises, &to),
         "{file}: after the crash at {to}, {f} rose to {rises:?}"
     );
 }
@@ -527,17 +539,10 @@ fn a_compile_that_fails_is_not_asked_for_again() {
     let Some((file, f, to, after)) = after_the_failure(&runs) else {
         panic!("no failure");
     };
-    let rises: Vec<&str> = after
-        .iter()
-        .filter(|e| e.name == "tier.up" && e.get("fn") == Some(&f))
-        .filter_map(|e| e.get("to"))
-        .collect();
+    let rises = rises_of(&after, &f);
     check!(
         b,
-        !rises.is_empty()
-            && rises
-                .iter()
-                .all(|t| Tier::parse(t) > Tier::parse(&to) && Tier::parse(t).is_some()),
+        rose_past(&rises, &to),
         "{file}: after its compile at {to} failed, {f} rose to {rises:?}"
     );
 }
