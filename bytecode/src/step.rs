@@ -268,14 +268,8 @@ pub(crate) fn step(
 /// plain load and store, no locked instruction.
 #[inline(always)]
 pub(crate) fn bump(counter: &AtomicU64) {
-    bump_by(counter, 1);
-}
-
-/// Adds `n` to a counter only this task writes, as [`bump`].
-#[inline(always)]
-pub(crate) fn bump_by(counter: &AtomicU64, n: u64) {
     counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(n),
+        counter.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
     );
 }

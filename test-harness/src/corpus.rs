@@ -67,7 +67,13 @@ pub fn manifest(programs: &[String], tiers: &str) -> String {
 
 /// As [`manifest`], with the JIT server in the initrd or not.
 pub fn manifest_with(programs: &[String], tiers: &str, jit: bool) -> String {
-    system_manifest(programs, tiers, jit, None)
+    System {
+        programs,
+        tiers,
+        jit: jit.then_some(&[]),
+        ..System::default()
+    }
+    .manifest()
 }
 
 /// As [`manifest_with`], at tier `auto`, with the profiler service given
@@ -83,43 +89,73 @@ pub fn manifest_profiled(
     jit: bool,
     profiler_args: &[&str],
 ) -> String {
-    system_manifest(programs, tiers, jit, Some(profiler_args))
+    System {
+        programs,
+        tiers,
+        jit: jit.then_some(&[]),
+        profiler: Some(profiler_args),
+        ..System::default()
+    }
+    .manifest()
 }
 
-fn system_manifest(
-    programs: &[String],
-    tiers: &str,
-    jit: bool,
-    profiler: Option<&[&str]>,
-) -> String {
-    let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
-    let mut jit = if jit {
-        "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n"
-            .to_string()
-    } else {
-        String::new()
-    };
-    if let Some(args) = profiler {
-        jit += &format!("\n[[service]]\nname = \"profiler\"\nargs = {args:?}\n");
-    }
-    format!(
-        r#"version = 1
+/// The system a test or a benchmark boots: `programs` run one after
+/// another at each of `tiers` in one app host named [`SERVICE`], with the
+/// services asked for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct System<'a> {
+    pub programs: &'a [String],
+    pub tiers: &'a str,
+    /// The JIT server, with these arguments (`None`: not in the initrd).
+    pub jit: Option<&'a [&'a str]>,
+    /// The profiler, with these arguments (`None`: not in the initrd).
+    pub profiler: Option<&'a [&'a str]>,
+    /// The app host's scheduling priority (`None`: the manifest's default).
+    pub app_priority: Option<u8>,
+}
+
+impl System<'_> {
+    pub fn manifest(&self) -> String {
+        let files: Vec<String> = self.programs.iter().map(|p| format!("{p}.ll")).collect();
+        let args = |args: &[&str]| {
+            if args.is_empty() {
+                String::new()
+            } else {
+                format!("args = {args:?}\n")
+            }
+        };
+        let mut services = String::new();
+        if let Some(jit) = self.jit {
+            services += &format!(
+                "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n{}\n",
+                args(jit)
+            );
+        }
+        if let Some(profiler) = self.profiler {
+            services += &format!("[[service]]\nname = \"profiler\"\n{}\n", args(profiler));
+        }
+        let priority = self
+            .app_priority
+            .map_or(String::new(), |p| format!("priority = {p}\n"));
+        format!(
+            r#"version = 1
 files = {files:?}
 
 [[service]]
 name = "supervisor"
 
-{jit}
-[[service]]
+{services}[[service]]
 name = "{SERVICE}"
 file = "app"
 personality = "linux"
-args = ["{list}", "{tiers}"]
+{priority}args = ["{list}", "{tiers}"]
 capabilities = ["initrd", "shutdown"]
 shutdown_on_exit = true
 "#,
-        list = files.join(",")
-    )
+            list = files.join(","),
+            tiers = self.tiers,
+        )
+    }
 }
 
 /// The runs in `log`, in order: each starts at an `app.start` event, owns

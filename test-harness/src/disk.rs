@@ -4,7 +4,6 @@
 //! service is what reads it; here we only make one and say what it holds.
 
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
-use std::fs::OpenOptions;
 use std::path::Path;
 
 /// Size of a new snapshot disk: FAT16 (at least 16 MiB with fatfs's
@@ -31,21 +30,13 @@ pub fn create(path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(err)?;
-    file.set_len(DISK_BYTES).map_err(err)?;
-    fatfs::format_volume(
-        &file,
+    let file = crate::esp::new_fat_volume(
+        path,
+        DISK_BYTES,
         FormatVolumeOptions::new()
             .fat_type(FatType::Fat16)
             .volume_label(*b"JITOS SNAPS"),
-    )
-    .map_err(err)?;
+    )?;
     let fs = FileSystem::new(&file, FsOptions::new()).map_err(err)?;
     fs.root_dir().create_dir(SNAPSHOT_DIR).map_err(err)?;
     fs.unmount().map_err(err)
@@ -87,6 +78,7 @@ pub fn describe(path: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn a_new_disk_is_fat16_with_an_empty_snapshot_directory_and_is_kept() {

@@ -9,12 +9,13 @@ use std::path::Path;
 /// Where the firmware looks for a removable disk's boot program.
 pub const BOOT_PROGRAM: &str = "EFI/BOOT/BOOTX64.EFI";
 
-/// Writes a FAT image at `path` holding `files` (FAT paths with `/`).
-pub fn write_fat_image(path: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), String> {
-    let payload: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
-    let size = (payload + payload / 4 + (8 << 20))
-        .max(34 << 20)
-        .next_multiple_of(1 << 20);
+/// A new FAT volume of `bytes` bytes at `path` (replacing any file there),
+/// formatted as `options` say; the open image.
+pub(crate) fn new_fat_volume(
+    path: &Path,
+    bytes: u64,
+    options: FormatVolumeOptions,
+) -> Result<std::fs::File, String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let file = OpenOptions::new()
         .read(true)
@@ -23,12 +24,23 @@ pub fn write_fat_image(path: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Str
         .truncate(true)
         .open(path)
         .map_err(err)?;
-    file.set_len(size).map_err(err)?;
-    fatfs::format_volume(
-        &file,
+    file.set_len(bytes).map_err(err)?;
+    fatfs::format_volume(&file, options).map_err(err)?;
+    Ok(file)
+}
+
+/// Writes a FAT image at `path` holding `files` (FAT paths with `/`).
+pub fn write_fat_image(path: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), String> {
+    let payload: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
+    let size = (payload + payload / 4 + (8 << 20))
+        .max(34 << 20)
+        .next_multiple_of(1 << 20);
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let file = new_fat_volume(
+        path,
+        size,
         FormatVolumeOptions::new().volume_label(*b"JITOS ESP  "),
-    )
-    .map_err(err)?;
+    )?;
     let fs = FileSystem::new(&file, FsOptions::new()).map_err(err)?;
     for (name, data) in files {
         let mut dir = fs.root_dir();

@@ -244,14 +244,14 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     // one-CPU machine sieve's whole run (about 140 ms interpreted) is
     // shorter than a compile shared with it, so it would end before its
     // continuation exists; in the background it waits for it instead.
-    let text = corpus::manifest_profiled(
-        &programs,
-        "auto,O2-count",
-        true,
-        &["calls=2,3,1000000,2000000", "loops=5,6,1000000,2000000"],
-    )
-    .replace("file = \"app\"\n", "file = \"app\"\npriority = 0\n");
-    assert!(text.contains("priority = 0"));
+    let text = corpus::System {
+        programs: &programs,
+        tiers: "auto,O2-count",
+        jit: Some(&[]),
+        profiler: Some(&["calls=2,3,1000000,2000000", "loops=5,6,1000000,2000000"]),
+        app_priority: Some(0),
+    }
+    .manifest();
     std::fs::write(&manifest, text).unwrap();
     let b = common::boot_manifest_file(&manifest, "1G");
     // sieve's whole work is one loop nest in main, called once: with a
@@ -397,36 +397,15 @@ fn the_default_run_shows_the_ladder() {
 /// A boot running `programs` under `auto` whose profiler makes the JIT
 /// crash at its first compile (`crash-jit=POINT`).
 fn boot_with_a_jit_crash(programs: &[String], point: &str) -> test_harness::qemu::Boot {
-    let files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
-    let manifest = format!(
-        r#"version = 1
-files = {files:?}
-
-[[service]]
-name = "supervisor"
-
-[[service]]
-name = "jit"
-personality = "linux"
-restart = "on-failure"
-args = ["{allow}"]
-
-[[service]]
-name = "profiler"
-args = ["crash-jit={point}"]
-
-[[service]]
-name = "{service}"
-file = "app"
-personality = "linux"
-args = ["{list}", "auto"]
-capabilities = ["initrd", "shutdown"]
-shutdown_on_exit = true
-"#,
-        allow = ipc_abi::proto::jit::ALLOW_TEST_CRASHES,
-        service = corpus::SERVICE,
-        list = files.join(","),
-    );
+    let crash = format!("crash-jit={point}");
+    let manifest = corpus::System {
+        programs,
+        tiers: "auto",
+        jit: Some(&[ipc_abi::proto::jit::ALLOW_TEST_CRASHES]),
+        profiler: Some(&[&crash]),
+        ..corpus::System::default()
+    }
+    .manifest();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.toml");
     std::fs::write(&path, manifest).unwrap();
