@@ -93,6 +93,10 @@ pub enum Capability {
     Shutdown,
     /// `initrd`: the initrd, read-only (for the app host's programs).
     Initrd,
+    /// `device-memory`: device registers (PCI BARs) anywhere outside RAM,
+    /// and DMA memory (for a driver; with `ioports:0xcf8-0xcff` it can
+    /// find and program PCI devices).
+    DeviceMemory,
 }
 
 impl Capability {
@@ -106,6 +110,7 @@ impl Capability {
         match s {
             "shutdown" => return Some(Capability::Shutdown),
             "initrd" => return Some(Capability::Initrd),
+            "device-memory" => return Some(Capability::DeviceMemory),
             "ioports" => {
                 return Some(Capability::IoPorts {
                     base: 0,

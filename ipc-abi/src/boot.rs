@@ -29,7 +29,7 @@ pub enum MemoryKind {
     /// Free for the kernel's frame allocator (conventional memory and the
     /// firmware's boot-services and loader memory, which is dead now).
     Usable = 1,
-    /// Firmware runtime, MMIO, holes: never touched.
+    /// Firmware runtime memory and anything else not listed: never touched.
     Reserved = 2,
     /// ACPI tables; may be reclaimed once parsed.
     AcpiReclaimable = 3,
@@ -44,6 +44,9 @@ pub enum MemoryKind {
     BootReserved = 7,
     /// Memory the firmware reported as broken.
     Unusable = 8,
+    /// Memory-mapped I/O the firmware declared (device registers, not
+    /// RAM): one of the places device-memory capabilities may reach.
+    Mmio = 9,
 }
 
 /// One range of physical memory.

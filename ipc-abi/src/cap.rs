@@ -66,14 +66,25 @@ pub enum ObjectKind {
     IoPorts = 5,
     Irq = 6,
     Reply = 7,
+    /// Physical device memory (PCI BARs): a byte range, page-aligned.
+    DeviceMemory = 8,
 }
 
 impl ObjectKind {
     pub fn from_raw(v: u64) -> Option<ObjectKind> {
         use ObjectKind::*;
-        [Endpoint, Notification, Memory, Task, IoPorts, Irq, Reply]
-            .into_iter()
-            .find(|k| *k as u64 == v)
+        [
+            Endpoint,
+            Notification,
+            Memory,
+            Task,
+            IoPorts,
+            Irq,
+            Reply,
+            DeviceMemory,
+        ]
+        .into_iter()
+        .find(|k| *k as u64 == v)
     }
 }
 

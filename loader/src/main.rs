@@ -287,6 +287,7 @@ fn kind_of(ty: MemoryType) -> MemoryKind {
         MemoryType::ACPI_RECLAIM => MemoryKind::AcpiReclaimable,
         MemoryType::ACPI_NON_VOLATILE => MemoryKind::AcpiNvs,
         MemoryType::UNUSABLE => MemoryKind::Unusable,
+        MemoryType::MMIO | MemoryType::MMIO_PORT_SPACE => MemoryKind::Mmio,
         _ => MemoryKind::Reserved,
     }
 }

@@ -384,6 +384,7 @@ fn access(prot: u64) -> Access {
         user: prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0,
         write: prot & PROT_WRITE != 0,
         exec: prot & PROT_EXEC != 0,
+        uncached: false,
     }
 }
 

@@ -127,7 +127,9 @@ extern "sysv64" fn kernel_main(info: &'static BootInfo) -> ! {
 
 /// Creates the first task with its birth capabilities: slot 0, the initrd
 /// (read-only memory object); slot 1, every I/O port; slot 2, every IRQ
-/// line (both to narrow and hand out to drivers). Then leaves for ring 3 and never comes back here.
+/// line (both to narrow and hand out to drivers); slot 3, all device
+/// memory (physical addresses up to the CPU's limit; `MemDevice` refuses
+/// RAM). Then leaves for ring 3 and never comes back here.
 fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     use kerncore::cap::Rights;
     use object::{Object, cap};
@@ -163,6 +165,13 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
                 len: ipc_abi::syscall::IRQ_LINES as u8,
             },
             Rights::CONTROL.union(Rights::GRANT),
+        ),
+        cap(
+            Object::DeviceMemory {
+                base: 0,
+                len: arch::physical_address_limit(),
+            },
+            Rights::READ.union(Rights::WRITE).union(Rights::GRANT),
         ),
     ];
     for c in birth {

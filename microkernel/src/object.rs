@@ -22,6 +22,12 @@ pub enum Object {
         base: u8,
         len: u8,
     },
+    /// Physical device memory `base .. base + len` (bytes, page-aligned):
+    /// what `MemDevice` may wrap (never RAM: checked there).
+    DeviceMemory {
+        base: u64,
+        len: u64,
+    },
 }
 
 impl Object {
@@ -34,6 +40,7 @@ impl Object {
             Object::Task(_) => K::Task,
             Object::IoPorts { .. } => K::IoPorts,
             Object::Irq { .. } => K::Irq,
+            Object::DeviceMemory { .. } => K::DeviceMemory,
         }
     }
 }
@@ -61,8 +68,23 @@ pub struct MemObject {
     /// Capabilities and mappings naming it.
     refs: usize,
     frames: Vec<u64>,
-    /// Frames the kernel does not own (the initrd): never freed.
-    borrowed: bool,
+    kind: MemKind,
+}
+
+/// Where a memory object's frames come from, which decides how they are
+/// mapped and whether they are freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemKind {
+    /// RAM the kernel allocated for it, freed with it.
+    Owned,
+    /// RAM the kernel allocated in one physical run for a device to reach
+    /// (`MemDma`), freed with it; never executable.
+    Dma,
+    /// RAM the kernel does not own (the initrd): never freed.
+    Borrowed,
+    /// Device registers (`MemDevice`): never freed, mapped uncached,
+    /// never executable, never read by the kernel.
+    Device,
 }
 
 impl MemObject {
@@ -72,8 +94,21 @@ impl MemObject {
             charge: Some(charge),
             refs: 0,
             frames,
-            borrowed: false,
+            kind: MemKind::Owned,
         }
+    }
+
+    /// DMA memory or device registers (`frames` in order, one physical
+    /// run), paid for by `charge`.
+    pub fn run(charge: Charge, frames: Vec<u64>, kind: MemKind) -> MemObject {
+        MemObject {
+            kind,
+            ..MemObject::owned(charge, frames)
+        }
+    }
+
+    pub fn kind(&self) -> MemKind {
+        self.kind
     }
 
     /// Physical memory the kernel does not own (the initrd).
@@ -82,7 +117,7 @@ impl MemObject {
             charge: None,
             refs: 0,
             frames,
-            borrowed: true,
+            kind: MemKind::Borrowed,
         }
     }
 
@@ -107,16 +142,19 @@ impl MemObject {
     /// Frees the object: what its creator paid, and the frames to give
     /// back to the allocator (none for borrowed memory).
     pub fn release(self) -> (Option<Charge>, Vec<u64>) {
-        let frames = if self.borrowed {
-            Vec::new()
-        } else {
-            self.frames
+        let frames = match self.kind {
+            MemKind::Owned | MemKind::Dma => self.frames,
+            MemKind::Borrowed | MemKind::Device => Vec::new(),
         };
         (self.charge, frames)
     }
 
-    /// The physical start if the frames are contiguous.
+    /// The physical start if the frames are contiguous RAM (device
+    /// registers never count: the kernel does not read them).
     pub fn contiguous(&self) -> Option<u64> {
+        if self.kind == MemKind::Device {
+            return None;
+        }
         let first = *self.frames.first()?;
         self.frames
             .iter()

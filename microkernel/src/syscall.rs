@@ -149,6 +149,9 @@ pub fn handle(k: &mut Kernel) {
             .map(|()| 0)
             .into(),
         Request::IrqAck { slot, line } => k.irq_ack(slot.0, line).map(|()| 0).into(),
+        Request::MemDevice { slot, phys, pages } => k.mem_device(slot.0, phys, pages).into(),
+        Request::MemDma { slot, pages } => k.mem_dma(slot.0, pages).into(),
+        Request::MemPhys { slot } => k.mem_phys(slot.0).into(),
     };
     if let Done::Now(r) = done
         && k.is_alive(me)
@@ -434,7 +437,17 @@ fn narrow(k: &mut Kernel, Slot(slot): Slot, base: u64, len: u64) -> Result<u64, 
                 len: len as u8,
             }
         }
-        Object::IoPorts { .. } | Object::Irq { .. } => return Err(SysError::InvalidArgument),
+        Object::DeviceMemory { base: b, len: l }
+            if base >= b
+                && end <= b.saturating_add(l)
+                && base.is_multiple_of(ipc_abi::layout::PAGE_SIZE)
+                && len.is_multiple_of(ipc_abi::layout::PAGE_SIZE) =>
+        {
+            Object::DeviceMemory { base, len }
+        }
+        Object::IoPorts { .. } | Object::Irq { .. } | Object::DeviceMemory { .. } => {
+            return Err(SysError::InvalidArgument);
+        }
         _ => return Err(SysError::WrongKind),
     };
     k.grant(me, c).map(u64::from)

@@ -234,6 +234,7 @@ pub fn load(
                 user: true,
                 write: seg.writable,
                 exec: seg.executable,
+                uncached: false,
             };
             for page in seg.page_range().step_by(PAGE_SIZE as usize) {
                 // The plan keeps every segment inside USER_START..USER_END.

@@ -10,7 +10,7 @@ pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
 /// Programs for the Linux personality: static glibc, not position
 /// independent (the kernel loads `ET_EXEC` files only).
 pub const LINUX_TARGET: &str = "x86_64-unknown-linux-gnu";
-pub const LINUX_PACKAGES: &[&str] = &["linuxhello", "hostile", "jit", "app"];
+pub const LINUX_PACKAGES: &[&str] = &["linuxhello", "hostile", "jit", "app", "fs"];
 const LINUX_RUSTFLAGS: &str = "-C\x1ftarget-feature=+crt-static\x1f-C\x1frelocation-model=static";
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 

@@ -9,11 +9,21 @@ use std::path::Path;
 /// Size of a new snapshot disk: FAT16 (at least 16 MiB with fatfs's
 /// default cluster size; FAT16 ends at 2 GiB).
 pub const DISK_BYTES: u64 = 64 << 20;
-/// The directory snapshots go in.
-pub const SNAPSHOT_DIR: &str = "SNAPSHOT";
-/// QEMU's serial number for the disk, by which the guest can tell it from
-/// the boot disk.
-pub const DISK_SERIAL: &str = "jitos-snapshots";
+pub use ipc_abi::proto::fs::{SNAPSHOT_DIR, SNAPSHOT_DISK_SERIAL as DISK_SERIAL};
+
+/// The fs service's manifest entry, with `args` (`docs/fs.md`): PCI
+/// configuration ports and device memory, restarted if it fails.
+pub fn fs_service(args: &[&str]) -> String {
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!("args = {args:?}\n")
+    };
+    format!(
+        "[[service]]\nname = \"fs\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n{args}\
+         capabilities = [\"ioports:0xcf8-0xcff\", \"device-memory\"]\n\n"
+    )
+}
 
 /// What [`prepare`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 //!
 //! Capabilities travel beside the payload in the message's `caps`.
 
+pub mod fs;
 pub mod greeter;
 pub mod jit;
 pub mod names;

@@ -104,10 +104,24 @@ pub enum Sys {
     IrqBind = NATIVE_BASE + 30,
     /// `(irq slot, line) -> 0`: unmasks the line after handling.
     IrqAck = NATIVE_BASE + 31,
+    /// `(device slot, phys, pages) -> memory slot`: a memory object over
+    /// device memory (a PCI BAR) `phys .. phys + pages * 4096`, inside the
+    /// device-memory capability's range and outside every RAM region of
+    /// the boot memory map. Mapped uncached; READ and WRITE as the device
+    /// capability has them (plus GRANT), never EXEC.
+    MemDevice = NATIVE_BASE + 32,
+    /// `(device slot, pages) -> memory slot`: zeroed, physically
+    /// contiguous memory for a device to reach by DMA (at most
+    /// [`MAX_DMA_PAGES`]); the caller must hold a device-memory
+    /// capability. Never mapped executable.
+    MemDma = NATIVE_BASE + 33,
+    /// `(memory slot) -> phys`: the physical address of a DMA object
+    /// (READ); `InvalidArgument` for any other memory.
+    MemPhys = NATIVE_BASE + 34,
 }
 
 impl Sys {
-    pub const ALL: [Sys; 32] = [
+    pub const ALL: [Sys; 35] = [
         Sys::ConsoleWrite,
         Sys::Exit,
         Sys::Yield,
@@ -140,6 +154,9 @@ impl Sys {
         Sys::CapNarrow,
         Sys::IrqBind,
         Sys::IrqAck,
+        Sys::MemDevice,
+        Sys::MemDma,
+        Sys::MemPhys,
     ];
 
     pub fn from_number(n: u64) -> Option<Sys> {
@@ -162,6 +179,10 @@ pub const RECV_NOTIFICATION: u64 = 1;
 pub const TICK_MS: u64 = 10;
 /// Largest object one `MemCreate` makes (256 MiB).
 pub const MAX_OBJECT_PAGES: u64 = 65536;
+
+/// Largest object one `MemDma` makes (1 MiB: a driver's queues and
+/// bounce buffers, not bulk memory).
+pub const MAX_DMA_PAGES: u64 = 256;
 
 /// Timer ticks per second (the kernel programs its timer at this rate).
 pub const TICK_HZ: u64 = 1000 / TICK_MS;

@@ -163,6 +163,18 @@ pub enum Request {
         slot: Slot,
         line: u8,
     },
+    MemDevice {
+        slot: Slot,
+        phys: u64,
+        pages: u64,
+    },
+    MemDma {
+        slot: Slot,
+        pages: u64,
+    },
+    MemPhys {
+        slot: Slot,
+    },
 }
 
 fn rights(v: u64) -> Result<Rights, SysError> {
@@ -277,6 +289,16 @@ impl Request {
                 slot: Slot(a[0]),
                 line: irq_line(a[1])?,
             },
+            Sys::MemDevice => R::MemDevice {
+                slot: Slot(a[0]),
+                phys: a[1],
+                pages: a[2],
+            },
+            Sys::MemDma => R::MemDma {
+                slot: Slot(a[0]),
+                pages: a[1],
+            },
+            Sys::MemPhys => R::MemPhys { slot: Slot(a[0]) },
         })
     }
 
@@ -316,6 +338,9 @@ impl Request {
             R::CapNarrow { .. } => Sys::CapNarrow,
             R::IrqBind { .. } => Sys::IrqBind,
             R::IrqAck { .. } => Sys::IrqAck,
+            R::MemDevice { .. } => Sys::MemDevice,
+            R::MemDma { .. } => Sys::MemDma,
+            R::MemPhys { .. } => Sys::MemPhys,
         }
     }
 }
@@ -340,7 +365,7 @@ mod tests {
             0,
             1,
             super::super::NATIVE_BASE - 1,
-            Sys::IrqAck as u64 + 1,
+            Sys::MemPhys as u64 + 1,
             u64::MAX,
         ] {
             assert_eq!(Request::decode(n, GOOD), Err(SysError::NoSuchSyscall));

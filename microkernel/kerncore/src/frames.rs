@@ -90,6 +90,39 @@ impl<'a> FrameBitmap<'a> {
         None
     }
 
+    /// Takes `count` free frames in a row (for DMA: a device sees one
+    /// physical range); returns the first. One pass over the bitmap,
+    /// skipping full words, so the cost is bounded by the memory size.
+    pub fn alloc_contiguous(&mut self, count: u64) -> Option<u64> {
+        if count == 0 || count > self.free {
+            return None;
+        }
+        let mut run_start = 0;
+        let mut run = 0;
+        let mut f = 0;
+        while f < self.frames {
+            if f % 64 == 0 && self.bits[(f / 64) as usize] == u64::MAX {
+                run = 0;
+                f += 64;
+                continue;
+            }
+            if self.is_free(f) {
+                if run == 0 {
+                    run_start = f;
+                }
+                run += 1;
+                if run == count {
+                    self.reserve_range(run_start, count);
+                    return Some(run_start);
+                }
+            } else {
+                run = 0;
+            }
+            f += 1;
+        }
+        None
+    }
+
     /// Returns a frame.
     pub fn free(&mut self, frame: u64) -> Result<(), FreeError> {
         if frame >= self.frames {
@@ -170,6 +203,24 @@ mod tests {
         assert_eq!(fb.reserve_range(105, 10), 5);
         assert_eq!(fb.free_count(), 113);
         assert!(!fb.is_free(100) && fb.is_free(99) && fb.is_free(115));
+    }
+
+    #[test]
+    fn contiguous_runs_skip_holes_and_full_words() {
+        let mut store = [0u64; 4];
+        let mut fb = FrameBitmap::new(&mut store, 256);
+        fb.release_range(3, 2); // too short
+        fb.release_range(70, 5); // in the second word
+        fb.release_range(130, 40);
+        fb.release_range(190, 66);
+        assert_eq!(fb.alloc_contiguous(5), Some(70));
+        assert!(!fb.is_free(70) && !fb.is_free(74));
+        assert_eq!(fb.alloc_contiguous(3), Some(130)); // the 2 at 3 are too few
+        assert_eq!(fb.alloc_contiguous(60), Some(190));
+        assert_eq!(fb.alloc_contiguous(40), None);
+        assert_eq!(fb.alloc_contiguous(0), None);
+        assert_eq!(fb.alloc_contiguous(2), Some(3));
+        assert_eq!(fb.free_count(), 37 + 6);
     }
 
     proptest! {

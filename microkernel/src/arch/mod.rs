@@ -16,6 +16,16 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// One past the highest physical address the CPU can form
+/// (`CPUID.80000008h:EAX[7:0]` bits; 36 where the leaf is missing).
+pub fn physical_address_limit() -> u64 {
+    let bits = x86::cpuid::CpuId::new()
+        .get_processor_capacity_feature_info()
+        .map_or(36, |c| c.physical_address_bits())
+        .clamp(32, 52);
+    1 << bits
+}
+
 pub fn read_cr2() -> u64 {
     // SAFETY: reading CR2 has no side effects; the kernel runs in ring 0.
     unsafe { x86::controlregs::cr2() as u64 }

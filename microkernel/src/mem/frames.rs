@@ -3,12 +3,16 @@
 //! large enough.
 
 use super::phys_to_virt;
-use ipc_abi::boot::{BootInfo, MemoryKind};
+use ipc_abi::boot::{BootInfo, MAX_MEMORY_REGIONS, MemoryKind, MemoryRegion};
 use ipc_abi::layout::PAGE_SIZE;
 use kerncore::frames::{FrameBitmap, FreeError};
 use spin::Mutex;
 
 static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
+
+/// The boot memory map, kept to tell device memory from RAM.
+static MAP: Mutex<([MemoryRegion; MAX_MEMORY_REGIONS], usize)> =
+    Mutex::new(([MemoryRegion::EMPTY; MAX_MEMORY_REGIONS], 0));
 
 #[derive(Clone, Copy, Debug)]
 pub struct FrameStats {
@@ -50,6 +54,9 @@ pub fn init(info: &BootInfo) -> Result<FrameStats, &'static str> {
         free: bitmap.free_count(),
     };
     *FRAMES.lock() = Some(bitmap);
+    let mut kept = MAP.lock();
+    kept.0[..map.len()].copy_from_slice(map);
+    kept.1 = map.len();
     Ok(stats)
 }
 
@@ -61,6 +68,35 @@ pub fn alloc_zeroed() -> Option<u64> {
     // direct map covers all RAM.
     unsafe { core::ptr::write_bytes(phys_to_virt(phys) as *mut u8, 0, PAGE_SIZE as usize) };
     Some(phys)
+}
+
+/// `pages` zeroed frames in a row; the first one's physical address.
+pub fn alloc_contiguous_zeroed(pages: u64) -> Option<u64> {
+    let first = FRAMES.lock().as_mut()?.alloc_contiguous(pages)?;
+    let phys = first * PAGE_SIZE;
+    // SAFETY: the frames were free, so nothing else refers to them, and
+    // the direct map covers all RAM.
+    unsafe {
+        core::ptr::write_bytes(
+            phys_to_virt(phys) as *mut u8,
+            0,
+            (pages * PAGE_SIZE) as usize,
+        )
+    };
+    Some(phys)
+}
+
+/// Whether `[start, end)` is device memory: below the CPU's physical
+/// address limit and overlapping no region of the boot memory map other
+/// than one the firmware called memory-mapped I/O. RAM (usable, the
+/// kernel's, firmware runtime, ACPI) never qualifies.
+pub fn is_device_range(start: u64, end: u64) -> bool {
+    let kept = MAP.lock();
+    start < end
+        && end <= crate::arch::physical_address_limit()
+        && kept.0[..kept.1]
+            .iter()
+            .all(|r| r.kind == MemoryKind::Mmio || r.end() <= start || r.start >= end)
 }
 
 pub fn free(phys: u64) -> Result<(), FreeError> {

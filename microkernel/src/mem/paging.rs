@@ -11,6 +11,8 @@ use ipc_abi::layout::KERNEL_PML4_FIRST;
 pub const PRESENT: u64 = 1;
 pub const WRITABLE: u64 = 1 << 1;
 pub const USER: u64 = 1 << 2;
+pub const WRITE_THROUGH: u64 = 1 << 3;
+pub const CACHE_DISABLE: u64 = 1 << 4;
 pub const HUGE: u64 = 1 << 7;
 pub const NO_EXECUTE: u64 = 1 << 63;
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;

@@ -14,7 +14,9 @@
 //! protecting a huge range costs what is mapped in it, not its length.
 
 use super::kernel_space::kernel_space;
-use super::paging::{AddressSpace, MapError, NO_EXECUTE, USER, WRITABLE};
+use super::paging::{
+    AddressSpace, CACHE_DISABLE, MapError, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
+};
 use ipc_abi::layout::{USER_END, USER_START};
 pub use kerncore::user::{RangeError, UserPages};
 
@@ -26,6 +28,8 @@ pub struct Access {
     pub user: bool,
     pub write: bool,
     pub exec: bool,
+    /// Device registers: caching disabled (PCD and PWT).
+    pub uncached: bool,
 }
 
 impl Access {
@@ -33,6 +37,7 @@ impl Access {
         user: true,
         write: true,
         exec: false,
+        uncached: false,
     };
 
     fn flags(self) -> u64 {
@@ -45,6 +50,9 @@ impl Access {
         }
         if !self.exec {
             f |= NO_EXECUTE;
+        }
+        if self.uncached {
+            f |= CACHE_DISABLE | WRITE_THROUGH;
         }
         f
     }

@@ -5,7 +5,7 @@
 use crate::mem::frames;
 use crate::mem::paging::MapError;
 use crate::mem::user::{Access, UserPages};
-use crate::object::{MemObject, Object, cap};
+use crate::object::{MemKind, MemObject, Object, cap};
 use crate::state::Kernel;
 use crate::task::Mapping;
 use alloc::vec::Vec;
@@ -14,7 +14,7 @@ use ipc_abi::syscall::SysError;
 use kerncore::cap::Rights;
 use kerncore::slab::Id;
 
-use ipc_abi::syscall::MAX_OBJECT_PAGES;
+use ipc_abi::syscall::{MAX_DMA_PAGES, MAX_OBJECT_PAGES};
 
 impl Kernel {
     pub fn mem_create(&mut self, pages: u64) -> Result<u64, SysError> {
@@ -61,6 +61,100 @@ impl Kernel {
             })
     }
 
+    /// A memory object over device registers `phys .. phys + pages`
+    /// (`MemDevice`): inside the device capability's range, and device
+    /// memory by the boot memory map (never RAM).
+    pub fn mem_device(&mut self, slot: u64, phys: u64, pages: u64) -> Result<u64, SysError> {
+        let c = self.lookup(slot, Rights::READ)?;
+        let Object::DeviceMemory { base, len } = c.object else {
+            return Err(SysError::WrongKind);
+        };
+        if pages == 0 || pages > MAX_OBJECT_PAGES || !phys.is_multiple_of(PAGE_SIZE) {
+            return Err(SysError::InvalidArgument);
+        }
+        let end = pages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|n| n.checked_add(phys))
+            .ok_or(SysError::InvalidArgument)?;
+        if phys < base || end > base.saturating_add(len) || !frames::is_device_range(phys, end) {
+            return Err(SysError::InvalidArgument);
+        }
+        let mut rights = Rights::READ.union(Rights::GRANT);
+        if c.rights.contains(Rights::WRITE) {
+            rights = rights.union(Rights::WRITE);
+        }
+        let run = frame_run(phys, pages)?;
+        self.insert_memory(run, MemKind::Device, rights)
+    }
+
+    /// Zeroed RAM in one physical run for a device (`MemDma`); the caller
+    /// proves it drives a device by holding a device-memory capability.
+    pub fn mem_dma(&mut self, slot: u64, pages: u64) -> Result<u64, SysError> {
+        let Object::DeviceMemory { .. } = self.lookup(slot, Rights::READ)?.object else {
+            return Err(SysError::WrongKind);
+        };
+        if pages == 0 || pages > MAX_DMA_PAGES {
+            return Err(SysError::InvalidArgument);
+        }
+        let mut run = frame_run(0, pages)?;
+        let first = frames::alloc_contiguous_zeroed(pages).ok_or(SysError::OutOfMemory)?;
+        for (i, f) in run.iter_mut().enumerate() {
+            *f = first + i as u64 * PAGE_SIZE;
+        }
+        let rights = Rights::READ.union(Rights::WRITE).union(Rights::GRANT);
+        self.insert_memory(run, MemKind::Dma, rights)
+    }
+
+    /// The physical address of a DMA object (`MemPhys`).
+    pub fn mem_phys(&self, slot: u64) -> Result<u64, SysError> {
+        let Object::Memory(id) = self.lookup(slot, Rights::READ)?.object else {
+            return Err(SysError::WrongKind);
+        };
+        let m = self.memory.get(id).ok_or(SysError::InvalidCap)?;
+        match m.kind() {
+            MemKind::Dma => m.contiguous().ok_or(SysError::InvalidArgument),
+            _ => Err(SysError::InvalidArgument),
+        }
+    }
+
+    /// Charges the caller for an object over the physical run `run`,
+    /// makes it and hands the caller a capability with `rights`; on
+    /// failure gives everything back (DMA frames included).
+    fn insert_memory(
+        &mut self,
+        run: Vec<u64>,
+        kind: MemKind,
+        rights: Rights,
+    ) -> Result<u64, SysError> {
+        let me = self.current();
+        let bytes = run.len() as u64 * 8 + core::mem::size_of::<MemObject>() as u64;
+        let charge = match self.charge(me, bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                if kind == MemKind::Dma {
+                    for f in run {
+                        let _ = frames::free(f);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let id = match self.memory.try_insert(MemObject::run(charge, run, kind)) {
+            Ok(id) => id,
+            Err(object) => {
+                self.free_memory(object);
+                return Err(SysError::OutOfMemory);
+            }
+        };
+        self.grant(me, cap(Object::Memory(id), rights))
+            .map(u64::from)
+            .inspect_err(|_| {
+                if let Some(m) = self.memory.remove(id) {
+                    self.free_memory(m);
+                }
+            })
+    }
+
     /// Wraps physical memory the kernel does not own (the initrd).
     pub fn mem_borrow(&mut self, start: u64, len: u64) -> Id {
         let frames = (0..len.div_ceil(PAGE_SIZE))
@@ -94,11 +188,15 @@ impl Kernel {
             return Err(SysError::WrongKind);
         };
         let me = self.current();
-        let pages = self
+        let (pages, kind) = self
             .memory
             .get(obj)
-            .map(|m| m.pages())
+            .map(|m| (m.pages(), m.kind()))
             .ok_or(SysError::InvalidCap)?;
+        if executable && matches!(kind, MemKind::Device | MemKind::Dma) {
+            // A device can write these pages behind every W^X check.
+            return Err(SysError::WritableAndExecutable);
+        }
         let range = UserPages::pages(vaddr, pages).map_err(|_| SysError::BadAddress)?;
         let task = self.task(me);
         if task
@@ -118,6 +216,7 @@ impl Kernel {
             user: true,
             write: writable,
             exec: executable,
+            uncached: kind == MemKind::Device,
         };
         let frames = self.memory.get(obj).expect("checked").frames();
         let space = self
@@ -160,4 +259,13 @@ impl Kernel {
         self.drop_memory_ref(m.object);
         Ok(())
     }
+}
+
+/// The frame list of a physical run, allocated fallibly.
+fn frame_run(first: u64, pages: u64) -> Result<Vec<u64>, SysError> {
+    let mut run = Vec::new();
+    run.try_reserve_exact(pages as usize)
+        .map_err(|_| SysError::OutOfMemory)?;
+    run.extend((0..pages).map(|i| first + i * PAGE_SIZE));
+    Ok(run)
 }

@@ -221,7 +221,7 @@ impl Kernel {
                     t.refs.add();
                 }
             }
-            Object::IoPorts { .. } | Object::Irq { .. } => {}
+            Object::IoPorts { .. } | Object::Irq { .. } | Object::DeviceMemory { .. } => {}
         }
     }
 
@@ -274,7 +274,7 @@ impl Kernel {
                     Release::Keep => {}
                 }
             }
-            Object::IoPorts { .. } | Object::Irq { .. } => {}
+            Object::IoPorts { .. } | Object::Irq { .. } | Object::DeviceMemory { .. } => {}
         }
     }
 

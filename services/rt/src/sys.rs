@@ -190,6 +190,21 @@ pub fn cap_narrow(slot: Slot, base: u64, len: u64) -> SysResult<Slot> {
     call(Sys::CapNarrow, slot, base, len, 0)
 }
 
+/// A memory object over device registers `phys .. phys + pages * 4096`.
+pub fn mem_device(device: Slot, phys: u64, pages: u64) -> SysResult<Slot> {
+    call(Sys::MemDevice, device, phys, pages, 0)
+}
+
+/// Zeroed, physically contiguous memory for DMA.
+pub fn mem_dma(device: Slot, pages: u64) -> SysResult<Slot> {
+    call(Sys::MemDma, device, pages, 0, 0)
+}
+
+/// The physical address of a DMA object.
+pub fn mem_phys(slot: Slot) -> SysResult<u64> {
+    call(Sys::MemPhys, slot, 0, 0, 0)
+}
+
 pub fn irq_bind(irq: Slot, line: u64, notification: Slot, bits: u64) -> SysResult<()> {
     call(Sys::IrqBind, irq, line, notification, bits).map(drop)
 }

@@ -29,6 +29,7 @@ rt::entry!(main);
 const INITRD_SLOT: Slot = 0;
 const IOPORTS_SLOT: Slot = 1;
 const IRQ_SLOT: Slot = 2;
+const DEVICE_MEMORY_SLOT: Slot = 3;
 /// Where the initrd is mapped.
 const INITRD_VADDR: u64 = 0x100_0000_0000;
 /// Stack of a Linux-personality service (2 MiB; glibc and Rust `std`
@@ -304,6 +305,13 @@ fn grant_birth_caps(task: Slot, s: &Svc, name_service: Slot) -> sys::SysResult<(
         let (from, base, len) = match c {
             Capability::IoPorts { base, len } => (IOPORTS_SLOT, base as u64, len as u64),
             Capability::Irq { line } => (IRQ_SLOT, line as u64, 1),
+            Capability::DeviceMemory => {
+                let dm = sys::cap_derive(DEVICE_MEMORY_SLOT, Rights::ALL)?;
+                let granted = sys::task_grant(task, dm);
+                let _ = sys::cap_drop(dm);
+                granted?;
+                continue;
+            }
             Capability::Shutdown => continue,
             Capability::Initrd => {
                 let ro = sys::cap_derive(INITRD_SLOT, Rights::READ.union(Rights::GRANT))?;

@@ -477,10 +477,11 @@ fn app_manifest(
     } else {
         ""
     };
+    let fs = test_harness::disk::fs_service(&[]);
     let manifest = format!(
         "version = 1\nfiles = {files:?}\n\n[[service]]\nname = \"supervisor\"\n\n\
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
-         {profiler}\
+         {profiler}{fs}\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
          capabilities = [\"initrd\", \"shutdown\"]\nshutdown_on_exit = true\n"
     );
