@@ -8,7 +8,7 @@
 //! functions, byte offset and length of the names, the function running
 //! now ([`RUNNING`]), where the branch edges are), then per function
 //! [`COUNTER_WORDS`] words (calls, loop back-edges, the header block of its
-//! latest loop, where its branch edges are), then the function names,
+//! latest loop, where its branch edges are, its tier at the start), then the function names,
 //! NUL-separated, in function-table order, then the branch edges (see
 //! [`EDGES`]). Only the app host writes; the profiler trusts nothing it
 //! reads (a bad header is refused, counts are only numbers).
@@ -34,7 +34,7 @@ pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
 pub const MAX_COUNTERS_PAGES: u64 = 4096;
 pub const MAX_NAME_BYTES: usize = 64;
 
-pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT04");
+pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT05");
 pub const HEADER_WORDS: usize = 7;
 /// Header word: the function running now, as its index + 1 (0: none, as
 /// before `main` and after the run).
@@ -43,7 +43,7 @@ pub const RUNNING: usize = 4;
 /// edges, after the names.
 pub const EDGES_AT: usize = 5;
 pub const EDGES_LEN: usize = 6;
-pub const COUNTER_WORDS: usize = 4;
+pub const COUNTER_WORDS: usize = 5;
 /// Word of a function's counters that counts its calls (entries).
 pub const CALLS: usize = 0;
 /// Word that counts its loop back-edges (jumps to a loop's header).
@@ -60,6 +60,10 @@ pub const LOOP_HEADER: usize = 2;
 /// where there is no conditional branch). Only the interpreter counts
 /// them.
 pub const EDGES: usize = 3;
+/// Word that says the tier the function's code is at when the watch
+/// starts (0: interpreted; `1 + level`: compiled at O`level`, as a boot
+/// restored from a snapshot starts it): where its ladder starts.
+pub const START_TIER: usize = 4;
 
 /// The [`EDGES`] word for `words` words at byte offset `at`.
 pub const fn edges_word(at: u64, words: usize) -> u64 {
@@ -221,7 +225,8 @@ impl<'a> Counters<'a> {
 
 const _: () = {
     assert!(counter_offset(0, CALLS) == 56);
-    assert!(counter_offset(1, BACKEDGES) == 96);
+    assert!(counter_offset(1, BACKEDGES) == 104);
+    assert!(START_TIER < COUNTER_WORDS);
     assert!(RUNNING < HEADER_WORDS);
     assert!(
         pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1), 0) <= MAX_COUNTERS_PAGES

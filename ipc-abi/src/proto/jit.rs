@@ -55,8 +55,28 @@ pub const APP_OSR_BYTES: u64 = (MAX_FUNCTIONS * OSR_WORDS * 8) as u64;
 pub const fn osr_entry(index: usize) -> u64 {
     APP_OSR_BASE + (index * OSR_WORDS * 8) as u64
 }
+/// Each function's tier, one byte per function: 0 while it has no
+/// compiled code (interpreted, or not yet compiled), `1 + level` once its
+/// slot holds code compiled at O`level`. Whoever writes a slot writes the
+/// byte first (the JIT's publish, the app host restoring a snapshot), so
+/// the app host can tell what its slots hold when it saves a snapshot.
+pub const APP_TIERS_BASE: u64 = APP_OSR_BASE + APP_OSR_BYTES;
+pub const APP_TIERS_BYTES: u64 = (MAX_FUNCTIONS as u64).next_multiple_of(16);
+/// Where function `index`'s tier byte is.
+pub const fn tier_byte(index: usize) -> u64 {
+    APP_TIERS_BASE + index as u64
+}
+/// The tier byte for code compiled at O`level` (0: no compiled code).
+pub const fn tier_byte_value(level: u8) -> u8 {
+    1 + level
+}
 /// The program's globals and the data sections of compiled functions.
-pub const APP_GLOBALS_BASE: u64 = APP_OSR_BASE + APP_OSR_BYTES;
+pub const APP_GLOBALS_BASE: u64 = APP_TIERS_BASE + APP_TIERS_BYTES;
+/// The LLVM the JIT links (`llvm-sys` 191, LLVM 19): what a snapshot's
+/// code was compiled by. The JIT checks at start that its library
+/// reports this major version.
+pub const JIT_LLVM: &str = "LLVM 19";
+pub const JIT_LLVM_MAJOR: u32 = 19;
 /// Where the JIT maps the package (IR, export table, function table).
 pub const JIT_PACKAGE_BASE: u64 = 0x6000_0000;
 /// Largest package: a program whose IR and tables need more is refused
@@ -305,7 +325,7 @@ pub struct JitProtocol;
 
 impl Protocol for JitProtocol {
     const ID: u32 = 4;
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
     type Request<'a> = JitRequest;
     type Reply<'a> = JitReply<'a>;
 }

@@ -12,7 +12,7 @@ pub struct ProfilerProtocol;
 
 impl Protocol for ProfilerProtocol {
     const ID: u32 = 5;
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
     type Request<'a> = ProfilerRequest;
     type Reply<'a> = ProfilerReply<'a>;
 }
@@ -53,16 +53,23 @@ pub enum ProfilerRequest {
         level: Option<u8>,
     },
     /// The run has ended: the profiler reads the counters a last time,
-    /// prints its table, and forgets them.
-    Finished,
+    /// prints its table, and forgets them. With `settle` (a snapshot of
+    /// the run follows), it first has every function compiled at the
+    /// highest tier the run's counts call for, in one step each, and
+    /// answers once those compiles are done, so that the snapshot holds
+    /// them and the next boot starts there.
+    Finished { settle: bool },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProfilerReply<'a> {
     Watching,
-    /// After `Finished`: how many tier-ups it asked for in the run.
+    /// After `Finished`: how many tier-ups it asked for in the run, and
+    /// how many times it loaded the program into the JIT (0: LLVM never
+    /// started for this run).
     Done {
         tier_ups: u64,
+        jit_loads: u64,
     },
     Failed {
         message: &'a str,

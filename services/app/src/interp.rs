@@ -148,9 +148,9 @@ pub fn start(
     let by_name: HashMap<&str, u64> = exports.iter().copied().collect();
     let homes = if own {
         let homes = standalone::lay_out(module, |name| by_name.get(name).copied())?;
-        if offered {
-            standalone::offer(module, &homes)?;
-        }
+        // The JIT's state in our region: for a JIT the profiler may load
+        // later, and for a snapshot to be restored into.
+        standalone::offer(module, &homes)?;
         homes
     } else {
         jit_homes(module)?

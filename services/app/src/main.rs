@@ -28,9 +28,11 @@
 //! test only).
 
 mod exports;
+mod files;
 mod input;
 mod interp;
 mod output;
+mod persist;
 mod profile;
 mod resolver;
 mod run;
@@ -245,7 +247,21 @@ fn main() {
 
     let mut code = 0;
     let mut chosen = None;
+    let has_fs = listed("fs");
     for program in &programs {
+        // Snapshots of an `auto` run the app host lays out (interpreted
+        // first), when the system has an fs service (`persist`).
+        let mut snapshots =
+            (has_fs && program.bytecode.is_some() && levels.iter().any(|&(_, m)| m == Mode::Auto))
+                .then(|| {
+                    let name = if programs.len() == 1 {
+                        &shown
+                    } else {
+                        &program.file
+                    };
+                    persist::Snapshots::open(name, program.ir, &table)
+                })
+                .flatten();
         // SAFETY: `package` is mapped read-write at APP_PACKAGE_BASE with
         // room for the largest program's package; nothing else in this
         // task uses it, and the JIT reads it only while serving `Load`.
@@ -287,7 +303,14 @@ fn main() {
             } else {
                 profile.as_mut()
             };
-            code = run_once(program, (level, mode), &pinned, &every, profile);
+            code = run_once(
+                program,
+                (level, mode),
+                &pinned,
+                &every,
+                profile,
+                snapshots.as_mut(),
+            );
         }
     }
     // Which code each tiered-up function's slot holds now.
@@ -339,6 +362,7 @@ fn run_once(
     pinned: &[Option<Tier>],
     every: &Every<'_>,
     mut profile: Option<&mut profile::Profile>,
+    mut snapshots: Option<&mut persist::Snapshots>,
 ) -> i32 {
     let Every {
         exported,
@@ -392,6 +416,27 @@ fn run_once(
         Some(module) => interp::start(module, tiers, exported, (own, offered), counters)
             .unwrap_or_else(|e| fail(&format!("{name}: {e}"))),
         None => interp::clear(),
+    }
+    // What the last boot compiled, back in place (an `auto` run we laid
+    // out): functions start at the tiers they had reached.
+    if !(own && auto) {
+        snapshots = None;
+    }
+    let restored = match (snapshots.as_mut(), program.bytecode) {
+        (Some(s), Some(module)) => {
+            let code_region = resolver::SESSION
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(0, |s| s.caps[1]);
+            s.restore(module, code_region)
+        }
+        _ => persist::Restored::default(),
+    };
+    if let Some(p) = profile.as_mut()
+        && own
+    {
+        p.set_start_tiers(&persist::Snapshots::tiers(program.names.len()));
     }
     if let Some(p) = profile.as_mut() {
         // Under `auto` the profiler asks for tier-ups in our name: through
@@ -455,13 +500,43 @@ fn run_once(
     let _ = sys::log_event(&format!(
         "app.run file={file} tier={shown_tier} level={level} code={code} run_us={run_us} compile_wait_us={compile_us}"
     ));
-    if let Some(p) = profile {
-        p.end();
+    let profiled = profile.map(|p| (p.end(snapshots.is_some()), p.counters()));
+    if let (Some(s), Some(module)) = (snapshots, program.bytecode) {
+        s.save(module, profiled.map(|(_, c)| c));
+        let (tier_ups, jit_loads) = profiled.and_then(|(d, _)| d).unwrap_or((0, 0));
+        convergence(file, program.names.len(), restored, tier_ups, jit_loads);
     }
     if !own && let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
         s.release();
     }
     code
+}
+
+/// One boot's convergence (`docs/snapshots.md`): functions by tier at
+/// the end, what was restored, what the JIT compiled, whether LLVM was
+/// started. Nothing rose and no JIT: converged.
+fn convergence(
+    file: &str,
+    functions: usize,
+    restored: persist::Restored,
+    tier_ups: u64,
+    jit_loads: u64,
+) {
+    let tiers = persist::Snapshots::tiers(functions);
+    let at = |b: u8| tiers.iter().filter(|&&t| t == b).count();
+    let _ = sys::log_event(&format!(
+        "app.convergence file={file} functions={functions} interp={} o0={} o1={} o2={} o3={} restored={} restored_bytes={} generation={} compiled={tier_ups} llvm={} converged={}",
+        at(0),
+        at(tier_byte_value(0)),
+        at(tier_byte_value(1)),
+        at(tier_byte_value(2)),
+        at(tier_byte_value(3)),
+        restored.functions,
+        restored.bytes,
+        restored.generation,
+        if jit_loads > 0 { "started" } else { "absent" },
+        u8::from(tier_ups == 0 && jit_loads == 0)
+    ));
 }
 
 /// How a run's tier is chosen.

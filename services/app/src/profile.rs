@@ -11,8 +11,8 @@
 
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::counters::{
-    APP_COUNTERS_BASE, EDGES, MAX_COUNTERS_PAGES, RUNNING, counter_offset, edges_offset,
-    edges_word, header, pages_for,
+    APP_COUNTERS_BASE, EDGES, MAX_COUNTERS_PAGES, RUNNING, START_TIER, counter_offset,
+    edges_offset, edges_word, header, pages_for,
 };
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
@@ -155,6 +155,17 @@ impl Profile {
         }
     }
 
+    /// Where each function's ladder starts (`tiers`: the tier bytes, as a
+    /// restored snapshot set them): after `reset`, before `watch`.
+    pub fn set_start_tiers(&mut self, tiers: &[u8]) {
+        let all = self.counters();
+        for (f, &t) in tiers.iter().enumerate() {
+            if let Some(w) = all.get(counter_offset(f, START_TIER) as usize / 8) {
+                w.store(t as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Tells the profiler about the run `reset` started, and how it may
     /// reach the JIT (`jit`). Returns whether a profiler watches.
     /// `level`: the run's fixed tier, when it is not `auto`.
@@ -223,24 +234,30 @@ impl Profile {
     }
 
     /// The run has ended: the profiler takes a last look and prints its
-    /// table.
-    pub fn end(&mut self) {
+    /// table; with `settle` (a snapshot follows) it first compiles what
+    /// the run's counts call for. Returns its tier-ups and JIT loads.
+    pub fn end(&mut self, settle: bool) -> Option<(u64, u64)> {
         self.nothing_running();
-        let Some(profiler) = self.profiler else {
-            return;
-        };
+        let profiler = self.profiler?;
         match proto::call::<ProfilerProtocol>(
             profiler,
             &mut self.msg,
-            &ProfilerRequest::Finished,
+            &ProfilerRequest::Finished { settle },
             &[],
         ) {
-            Ok(ProfilerReply::Done { tier_ups }) => {
-                let _ = sys::log_event(&format!("app.profiled tier_ups={tier_ups}"));
+            Ok(ProfilerReply::Done {
+                tier_ups,
+                jit_loads,
+            }) => {
+                let _ = sys::log_event(&format!(
+                    "app.profiled tier_ups={tier_ups} jit_loads={jit_loads}"
+                ));
+                Some((tier_ups, jit_loads))
             }
             _ => {
                 let _ = sys::log_event("app.profiler what=lost");
                 self.profiler = None;
+                None
             }
         }
     }

@@ -72,8 +72,9 @@ const _: () = assert!(OWN_STUB_BYTES == STUB_BYTES);
 /// adopt with `Load { resume: true }` (the profiler loads the program into
 /// the JIT when a function first gets hot): the JIT's state in the data
 /// region says where the globals and our entry stubs are and that no code
-/// is compiled yet, and no on-stack-replacement entry is left from an
-/// earlier run.
+/// is compiled yet (every tier byte 0), and no on-stack-replacement entry
+/// is left from an earlier run. Also what a snapshot is restored into
+/// (`persist`), with or without a JIT in the system.
 pub fn offer(module: &Module, homes: &[u64]) -> Result<(), String> {
     if homes.len() > MAX_GLOBALS {
         return Err(format!(
@@ -97,15 +98,17 @@ pub fn offer(module: &Module, homes: &[u64]) -> Result<(), String> {
         homes,
     };
     let header = state.header();
-    // SAFETY: the state and the OSR table lie in our data region
-    // (read-write, ours for life), at most STATE_HEADER_WORDS + MAX_GLOBALS
-    // words (APP_STATE_BYTES) and APP_OSR_BYTES long; no JIT has the
-    // program yet, so no one else writes them now.
+    // SAFETY: the state, the OSR table and the tier table lie in our data
+    // region (read-write, ours for life), at most STATE_HEADER_WORDS +
+    // MAX_GLOBALS words (APP_STATE_BYTES), APP_OSR_BYTES and
+    // APP_TIERS_BYTES long; no JIT has the program yet, so no one else
+    // writes them now.
     unsafe {
         let words = APP_STATE_BASE as *mut u64;
         std::ptr::copy_nonoverlapping(header.as_ptr(), words, header.len());
         std::ptr::copy_nonoverlapping(homes.as_ptr(), words.add(header.len()), homes.len());
         std::ptr::write_bytes(APP_OSR_BASE as *mut u8, 0, APP_OSR_BYTES as usize);
+        std::ptr::write_bytes(APP_TIERS_BASE as *mut u8, 0, APP_TIERS_BYTES as usize);
     }
     Ok(())
 }

@@ -59,6 +59,16 @@ fn main() {
         }
     };
     let init_us = started.elapsed().as_micros();
+    // Snapshots say which LLVM compiled their code (`JIT_LLVM`): a JIT
+    // linking another one must not claim to be it.
+    if !llvm::version().starts_with(&format!("{}.", ipc_abi::proto::jit::JIT_LLVM_MAJOR)) {
+        eprintln!(
+            "jit: LLVM {} is linked, ipc_abi::proto::jit::JIT_LLVM says {}",
+            llvm::version(),
+            ipc_abi::proto::jit::JIT_LLVM
+        );
+        std::process::exit(2);
+    }
     native::log_event(&format!(
         "jit.ready llvm={} init_us={init_us}",
         llvm::version()

@@ -300,8 +300,15 @@ fn crash(point: &str) -> ! {
 }
 
 /// Stores `address` into function `index`'s dispatch slot: the one write
-/// that makes new code visible to the app.
-fn publish(index: usize, address: u64) {
+/// that makes new code visible to the app; its tier byte first
+/// (`tier`: `tier_byte_value(level)`, or 0 for a lazy stub), so that the
+/// slot never holds code the byte does not describe.
+fn publish(index: usize, address: u64, tier: u8) {
+    let byte = tier_byte(index) as *const std::sync::atomic::AtomicU8;
+    // SAFETY: the tier table lies in the data region, mapped read-write
+    // here, MAX_FUNCTIONS bytes long (index < MAX_FUNCTIONS, checked at
+    // load).
+    unsafe { (*byte).store(tier, Ordering::Release) };
     let slot = slot(index) as *const AtomicU64;
     // SAFETY: the data region is mapped read-write here while the app is
     // served; slots are 8-byte aligned and lie in its first
@@ -388,7 +395,7 @@ fn compile(
     // The space is taken before anyone can run code in it.
     let (code_next, data_next) = app.regions.next();
     write_state(STATE_NEXT_WORD, &[code_next, data_next]);
-    publish(index, linked.addresses[0]);
+    publish(index, linked.addresses[0], tier_byte_value(level));
     let phases = Phases {
         cut_us,
         optimize_us: linked.optimize_us,
@@ -634,7 +641,7 @@ fn load(
             // APP_UNIT_CODE_BASE < code_end; the app runs no program code
             // while it waits for this reply.
             unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at, code.len()) };
-            publish(i, lazy_stub(i));
+            publish(i, lazy_stub(i), 0);
         }
         // No continuation of an earlier program (or run) survives a Load:
         // its code uses that run's globals.

@@ -113,6 +113,42 @@ impl Ladder {
         }
     }
 
+    /// The highest tier above `f`'s (and above its failed step) whose
+    /// threshold its counts reach, taken in one step: at the end of a run
+    /// whose snapshot is saved, what the whole run's counts call for,
+    /// so that the next boot starts there (intermediate tiers would only
+    /// be compiled to be replaced). Reported as [`Ladder::next`]'s steps.
+    pub fn settle(&mut self, f: usize, calls: u64, loops: u64) -> Option<Tier> {
+        let thresholds = self.thresholds;
+        let place = self.places.get_mut(f)?;
+        if place.pending {
+            return None;
+        }
+        let base = match place.failed {
+            Some(failed) if failed > place.tier => failed,
+            _ => place.tier,
+        };
+        let mut best = None;
+        let mut t = base;
+        while let Some(up) = above(t) {
+            let step = up.level()? as usize;
+            if calls >= thresholds.calls[step] || loops >= thresholds.loops[step] {
+                best = Some(up);
+            }
+            t = up;
+        }
+        place.pending = best.is_some();
+        best
+    }
+
+    /// Where `f` starts (a boot restored from a snapshot starts it at the
+    /// tier it had reached).
+    pub fn start_at(&mut self, f: usize, tier: Tier) {
+        if let Some(p) = self.places.get_mut(f) {
+            p.tier = tier;
+        }
+    }
+
     /// The step to `to` is done: `f` runs there now.
     pub fn rose(&mut self, f: usize, to: Tier) {
         if let Some(p) = self.places.get_mut(f) {
@@ -164,6 +200,25 @@ mod tests {
         // Function 1 never moved; out-of-range indices are no one.
         assert_eq!(l.tier(1), Some(Tier::Interp));
         assert_eq!(l.next(7, u64::MAX, 0), None);
+    }
+
+    #[test]
+    fn settling_jumps_to_the_highest_tier_the_counts_reach() {
+        let mut l = Ladder::new(3, Tier::Interp, Thresholds::DEFAULT);
+        l.start_at(1, Tier::Compiled(1));
+        assert_eq!(l.tier(1), Some(Tier::Compiled(1)));
+        assert_eq!(l.settle(0, 5_000, 0), Some(Tier::Compiled(2)));
+        assert_eq!(l.settle(0, 5_000, 0), None); // in flight
+        l.rose(0, Tier::Compiled(2));
+        assert_eq!(l.settle(0, 5_000, 0), None); // nothing higher reached
+        // From a restored tier, by loops.
+        assert_eq!(l.settle(1, 0, 2_000_000), Some(Tier::Compiled(3)));
+        // Below every threshold: stays.
+        assert_eq!(l.settle(2, 9, 999), None);
+        // Past a failed step only.
+        l.failed(2, Tier::Compiled(2));
+        assert_eq!(l.settle(2, 5_000, 0), None);
+        assert_eq!(l.settle(2, 50_000, 0), Some(Tier::Compiled(3)));
     }
 
     #[test]

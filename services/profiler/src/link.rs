@@ -66,6 +66,16 @@ impl Link {
         })
     }
 
+    /// How many times the program was loaded into a JIT for this run
+    /// (a lent connection counts once: the app host loaded it).
+    pub fn loads(&self) -> u64 {
+        match self {
+            Link::None => 0,
+            Link::Lent(_) => 1,
+            Link::OnDemand { loads, .. } => *loads as u64,
+        }
+    }
+
     /// Whether tier-ups may still be asked for.
     pub fn usable(&self) -> bool {
         match self {

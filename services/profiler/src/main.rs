@@ -28,7 +28,9 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ipc_abi::cap::Slot;
-use ipc_abi::counters::{BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE};
+use ipc_abi::counters::{
+    BACKEDGES, CALLS, Counters, LOOP_HEADER, PROFILER_COUNTERS_BASE, START_TIER,
+};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::jit::{CrashPoint, JitProtocol, JitReply, JitRequest};
 use ipc_abi::proto::profiler::{JitAccess, ProfilerProtocol, ProfilerReply, ProfilerRequest};
@@ -122,7 +124,7 @@ fn main() -> u64 {
             Err(SysErrorOrUnknown::Known(SysError::TimedOut)) => {
                 if let Some(w) = watch.as_mut() {
                     w.sample_running();
-                    w.scan(&mut crash_jit);
+                    w.scan(&mut crash_jit, Step::Next);
                     if let Some(name) = sample {
                         w.sample(name);
                     }
@@ -183,10 +185,18 @@ fn handle(
                     return Ok(ProfilerReply::Failed { message: why });
                 }
             };
-            let functions = {
+            let (functions, start) = {
                 let (bytes, words) = map.view();
                 match Counters::parse(bytes, words) {
-                    Ok(c) => c.functions(),
+                    Ok(c) => (
+                        c.functions(),
+                        (0..c.functions())
+                            .map(|f| match c.get(f, START_TIER) {
+                                t @ 1..=4 => Some(Tier::Compiled(t as u8 - 1)),
+                                _ => None,
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
                     Err(why) => {
                         drop(map);
                         drop_all(&caps);
@@ -202,15 +212,22 @@ fn handle(
                     JitAccess::OnDemand { .. } => "on-demand",
                 }
             ));
+            let mut ladder = Ladder::new(
+                functions,
+                level.map_or(Tier::Interp, |l| Tier::Compiled(l.min(3))),
+                thresholds,
+            );
+            // Functions a snapshot restored start where it left them.
+            for (f, tier) in start.iter().enumerate() {
+                if let Some(t) = *tier {
+                    ladder.start_at(f, t);
+                }
+            }
             *watch = Some(Watch {
                 map,
                 counters,
                 link,
-                ladder: Ladder::new(
-                    functions,
-                    level.map_or(Tier::Interp, |l| Tier::Compiled(l.min(3))),
-                    thresholds,
-                ),
+                ladder,
                 started_tsc: sys::rdtsc(),
                 steps: vec![[None; 4]; functions],
                 tier_ups: 0,
@@ -224,16 +241,23 @@ fn handle(
             });
             Ok(ProfilerReply::Watching)
         }
-        ProfilerRequest::Finished => {
+        ProfilerRequest::Finished { settle } => {
             drop_all(&caps);
-            let Some(w) = watch.take() else {
+            let Some(mut w) = watch.take() else {
                 return Ok(ProfilerReply::Failed {
                     message: "no run is being watched",
                 });
             };
+            if settle {
+                w.scan(&mut None, Step::Settle);
+            }
             let tier_ups = w.tier_ups;
+            let jit_loads = w.link.loads();
             w.finish();
-            Ok(ProfilerReply::Done { tier_ups })
+            Ok(ProfilerReply::Done {
+                tier_ups,
+                jit_loads,
+            })
         }
     }
 }
@@ -249,6 +273,15 @@ fn steps(s: &[u64; 4]) -> String {
     format!("{}/{}/{}/{}", s[0], s[1], s[2], s[3])
 }
 
+/// How [`Watch::scan`] moves functions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// One tier up at each threshold, while the program runs.
+    Next,
+    /// To the highest tier the counts reach, after the run.
+    Settle,
+}
+
 impl Watch {
     fn ms(&self) -> u64 {
         let hz = sys::sys_info().tsc_hz.max(1);
@@ -256,8 +289,10 @@ impl Watch {
     }
 
     /// Reads every function's counts and takes the steps they call for
-    /// (the first request with a test crash when `crash` is set).
-    fn scan(&mut self, crash: &mut Option<CrashPoint>) {
+    /// (the first request with a test crash when `crash` is set): one
+    /// tier at a time while the program runs, straight to the highest
+    /// tier reached when it has ended and a snapshot follows.
+    fn scan(&mut self, crash: &mut Option<CrashPoint>, how: Step) {
         if !self.link.usable() {
             return;
         }
@@ -267,7 +302,11 @@ impl Watch {
         };
         for f in 0..counters.functions() {
             let (calls, loops) = (counters.get(f, CALLS), counters.get(f, BACKEDGES));
-            let Some(to) = self.ladder.next(f, calls, loops) else {
+            let step = match how {
+                Step::Next => self.ladder.next(f, calls, loops),
+                Step::Settle => self.ladder.settle(f, calls, loops),
+            };
+            let Some(to) = step else {
                 continue;
             };
             let from = self.ladder.tier(f).unwrap_or(Tier::Interp);
@@ -283,7 +322,11 @@ impl Watch {
             // continuation first: it is what the running frame needs, the
             // slot only serves later calls. (Not with a test crash pending:
             // that is for the step's compile.)
-            if from == Tier::Interp && loops >= self.hot_loop && crash.is_none() {
+            if how == Step::Next
+                && from == Tier::Interp
+                && loops >= self.hot_loop
+                && crash.is_none()
+            {
                 let block = counters.get(f, LOOP_HEADER) as u32;
                 self.replace_on_stack(jit, f, &name, block, level);
             }

@@ -1,0 +1,138 @@
+//! The fs service from the app host's side (`ipc_abi::proto::fs`): whole
+//! files in and out, through a memory object made for each transfer.
+
+use ipc_abi::cap::{Rights, Slot};
+use ipc_abi::ipc::Message;
+use ipc_abi::layout::PAGE_SIZE;
+use ipc_abi::proto::{self, fs::*};
+use rt::sys;
+
+/// Where a transfer's buffer is mapped here, above the Linux
+/// personality's `mmap` area (one at a time).
+const BUFFER_VA: u64 = 0x6100_0000_0000;
+const _: () = assert!(BUFFER_VA >= ipc_abi::linux::MMAP_END);
+const _: () = assert!(BUFFER_VA + TRANSFER_MAX < ipc_abi::layout::USER_STACK_TOP);
+
+/// How long to wait for the fs service at start (it mounts the disk
+/// first).
+const WAIT_TICKS: u64 = 300;
+
+pub struct Files {
+    ep: Slot,
+    msg: Message,
+}
+
+/// A memory object mapped here for one transfer.
+struct Buffer {
+    slot: Slot,
+    len: usize,
+}
+
+impl Buffer {
+    fn new(len: usize) -> Result<Buffer, String> {
+        let pages = (len as u64).div_ceil(PAGE_SIZE).max(1);
+        let slot = sys::mem_create(pages).map_err(|e| format!("buffer: {e:?}"))?;
+        if let Err(e) = sys::mem_map(slot, BUFFER_VA, Rights::READ.union(Rights::WRITE)) {
+            let _ = sys::cap_drop(slot);
+            return Err(format!("buffer: {e:?}"));
+        }
+        Ok(Buffer { slot, len })
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `new` mapped at least `len` bytes read-write at
+        // BUFFER_VA, unmapped only when `self` drops; one buffer at a time.
+        unsafe { std::slice::from_raw_parts_mut(BUFFER_VA as *mut u8, self.len) }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        let _ = sys::mem_unmap(BUFFER_VA);
+        let _ = sys::cap_drop(self.slot);
+    }
+}
+
+fn failure(reply: Result<FsReply<'_>, proto::CallError>) -> String {
+    match reply {
+        Ok(FsReply::Failed { error, message }) => format!("{error:?}: {message}"),
+        Ok(other) => format!("unexpected answer {other:?}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+impl Files {
+    /// The fs service, when the system has one with a volume; the error
+    /// says why not.
+    pub fn connect() -> Result<Files, String> {
+        let ep = rt::names::connect_wait::<FsProtocol>(FS_SERVICE, WAIT_TICKS)
+            .map_err(|e| format!("no fs service: {e:?}"))?;
+        let mut files = Files {
+            ep,
+            msg: Message::new(),
+        };
+        match proto::call::<FsProtocol>(files.ep, &mut files.msg, &FsRequest::Status, &[]) {
+            Ok(FsReply::Status { mounted: true, .. }) => Ok(files),
+            Ok(FsReply::Status { mounted: false, .. }) => {
+                Err("the fs service has no volume (see fs.unavailable)".into())
+            }
+            other => Err(failure(other)),
+        }
+    }
+
+    /// The whole file, or `None` when there is none; at most `limit`
+    /// bytes (a longer file is an error).
+    pub fn read(&mut self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        let open = FsRequest::Open {
+            path,
+            create: false,
+        };
+        let size = match proto::call::<FsProtocol>(self.ep, &mut self.msg, &open, &[]) {
+            Ok(FsReply::Opened { size }) => size,
+            Ok(FsReply::Failed {
+                error: FsError::NotFound,
+                ..
+            }) => return Ok(None),
+            other => return Err(failure(other)),
+        };
+        if size > limit {
+            return Err(format!("{size} bytes, more than {limit}"));
+        }
+        let mut buf = Buffer::new(size as usize)?;
+        let read = FsRequest::Read {
+            path,
+            offset: 0,
+            len: size,
+        };
+        match proto::call::<FsProtocol>(self.ep, &mut self.msg, &read, &[buf.slot]) {
+            Ok(FsReply::Read { len }) if len == size => Ok(Some(buf.bytes().to_vec())),
+            Ok(FsReply::Read { len }) => Err(format!("read {len} of {size} bytes")),
+            other => Err(failure(other)),
+        }
+    }
+
+    /// Replaces the file's content with `bytes` (on the disk when this
+    /// returns `Ok`).
+    pub fn write(&mut self, path: &str, bytes: &[u8]) -> Result<(), String> {
+        let mut buf = Buffer::new(bytes.len())?;
+        buf.bytes().copy_from_slice(bytes);
+        let write = FsRequest::Write {
+            path,
+            offset: 0,
+            len: bytes.len() as u64,
+            truncate: true,
+        };
+        match proto::call::<FsProtocol>(self.ep, &mut self.msg, &write, &[buf.slot]) {
+            Ok(FsReply::Written { len }) if len == bytes.len() as u64 => Ok(()),
+            other => Err(failure(other)),
+        }
+    }
+
+    /// Makes directory `path` if it is missing.
+    pub fn make_dir(&mut self, path: &str) -> Result<(), String> {
+        match proto::call::<FsProtocol>(self.ep, &mut self.msg, &FsRequest::MakeDir { path }, &[]) {
+            Ok(FsReply::Done) => Ok(()),
+            other => Err(failure(other)),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Snapshots in the app host (`docs/snapshots.md`): at the start of an
+//! `auto` run laid out by the app host itself, the newest valid snapshot
+//! of the program puts back the native code the last boot compiled; at
+//! the end, a new snapshot saves what this boot has (the format and its
+//! checks: the `snapshot` crate; the files: the fs service, `files`).
+//!
+//! Restoring never holds a writable and an executable mapping of a page
+//! at once: before the program runs, the code region's read-execute
+//! mapping is removed, the region is mapped read-write at the same
+//! address, the saved code is copied in, and that mapping is replaced by
+//! the read-execute one again. Nothing in the region runs in between
+//! (the program has not started; our own stubs are in our text). Then
+//! each restored function's tier byte and slot are set, and the JIT's
+//! state says where free space starts after the restored code, so a JIT
+//! loaded later (something new got hot) compiles after it.
+
+use crate::files::Files;
+use crate::standalone;
+use bytecode::format::Module;
+use ipc_abi::cap::{Rights, Slot};
+use ipc_abi::counters::{BACKEDGES, CALLS, counter_offset};
+use ipc_abi::layout::PAGE_SIZE;
+use ipc_abi::proto::Protocol;
+use ipc_abi::proto::fs::SNAPSHOT_DIR;
+use ipc_abi::proto::jit::*;
+use rt::sys;
+use snapshot::{Choice, Function, Layout, Placed, Snapshot, ValidFor};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+const CODE_END: u64 = APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE;
+const DATA_END: u64 = APP_DATA_BASE + APP_DATA_PAGES * PAGE_SIZE;
+
+/// What a boot restored.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Restored {
+    pub generation: u64,
+    pub functions: usize,
+    pub bytes: u64,
+}
+
+/// One program's snapshots on the disk.
+pub struct Snapshots {
+    files: Files,
+    /// `SNAPSHOT/<name>`; the generations are `.0` and `.1`.
+    base: String,
+    expect: ValidFor,
+    /// Where the next snapshot goes, and its generation.
+    next: (usize, u64),
+    /// The globals as laid out before this run (saved, never the values
+    /// the run leaves behind).
+    globals: Placed,
+    /// Counts restored from the last snapshot (added to this run's).
+    counts: Vec<(u64, u64)>,
+    pub restored: Restored,
+}
+
+/// The app host's build as compiled code sees it: the C library's
+/// addresses (the export table) and our own stubs and resolver.
+pub fn app_host_id(export_table: &[u8]) -> [u8; 32] {
+    let mut bytes = export_table.to_vec();
+    bytes.extend(standalone::entry_stub(0).to_le_bytes());
+    bytes.extend((crate::resolver::lazy_entry as *const () as u64).to_le_bytes());
+    snapshot::sha256(&bytes)
+}
+
+/// The file name part for a program (`dir/fib.c` → `fib.c`), made of
+/// characters the fs service accepts.
+fn file_name(program: &str) -> String {
+    let last = program.rsplit('/').next().unwrap_or(program);
+    let name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(48)
+        .collect();
+    if name.is_empty() || name == "." || name == ".." {
+        "program".into()
+    } else {
+        name
+    }
+}
+
+fn event(text: &str) {
+    let _ = sys::log_event(text);
+}
+
+fn read_word(addr: u64) -> u64 {
+    // SAFETY: callers pass addresses in our data region (read-write for
+    // our whole life), 8-aligned; the JIT writes such words atomically.
+    unsafe { (*(addr as *const AtomicU64)).load(Ordering::Acquire) }
+}
+
+fn write_word(addr: u64, value: u64) {
+    // SAFETY: as in `read_word`.
+    unsafe { (*(addr as *const AtomicU64)).store(value, Ordering::Release) }
+}
+
+/// `len` bytes at `addr` in our code or data region (both readable).
+fn region_bytes(addr: u64, len: u64) -> Vec<u8> {
+    // SAFETY: callers pass ranges inside the code region (mapped
+    // read-execute, so readable) or the data region (read-write), for our
+    // whole life.
+    unsafe { std::slice::from_raw_parts(addr as *const u8, len as usize) }.to_vec()
+}
+
+impl Snapshots {
+    /// The snapshots of `program` (shown as `shown`), when the system has
+    /// an fs service with a volume; says once why not otherwise.
+    pub fn open(shown: &str, ir: &[u8], export_table: &[u8]) -> Option<Snapshots> {
+        let mut files = match Files::connect() {
+            Ok(f) => f,
+            Err(why) => {
+                event(&format!("snapshot.off why=\"{}\"", why.replace('"', "'")));
+                return None;
+            }
+        };
+        if let Err(why) = files.make_dir(SNAPSHOT_DIR) {
+            event(&format!("snapshot.off why=\"{}\"", why.replace('"', "'")));
+            return None;
+        }
+        Some(Snapshots {
+            files,
+            base: format!("{SNAPSHOT_DIR}/{}", file_name(shown)),
+            expect: ValidFor {
+                ir: snapshot::sha256(ir),
+                app_host: app_host_id(export_table),
+                abi: JitProtocol::VERSION,
+                llvm: JIT_LLVM.into(),
+            },
+            next: (0, 1),
+            globals: Placed::default(),
+            counts: Vec::new(),
+            restored: Restored::default(),
+        })
+    }
+
+    fn path(&self, slot: usize) -> String {
+        format!("{}.{slot}", self.base)
+    }
+
+    /// After the app host laid the program out (`standalone::lay_out` and
+    /// `offer`): remembers the globals' initial image, and restores the
+    /// newest valid snapshot, if any. `code_region`: our capability to
+    /// the code region (all rights).
+    pub fn restore(&mut self, module: &Module, code_region: Slot) -> Restored {
+        let n = module.functions.len();
+        let globals_end = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
+        self.globals = Placed {
+            base: APP_GLOBALS_BASE,
+            bytes: region_bytes(APP_GLOBALS_BASE, globals_end - APP_GLOBALS_BASE),
+        };
+        let layout = Layout {
+            code: APP_UNIT_CODE_BASE..CODE_END,
+            globals: APP_GLOBALS_BASE..globals_end,
+            unit_data: globals_end..DATA_END,
+            functions: n,
+        };
+        let limit = (snapshot::HEADER_BYTES as u64) + snapshot::MAX_BODY_BYTES;
+        let mut files: [Option<Vec<u8>>; 2] = [None, None];
+        for (slot, file) in files.iter_mut().enumerate() {
+            match self.files.read(&self.path(slot), limit) {
+                Ok(f) => *file = f,
+                Err(why) => event(&format!(
+                    "snapshot.refused file={} why=\"unreadable: {}\"",
+                    self.path(slot),
+                    why.replace('"', "'")
+                )),
+            }
+        }
+        let choice: Choice = snapshot::choose(
+            [files[0].as_deref(), files[1].as_deref()],
+            &self.expect,
+            &layout,
+        );
+        for (slot, why) in &choice.refused {
+            event(&format!(
+                "snapshot.refused file={} why=\"{why}\"",
+                self.path(*slot)
+            ));
+        }
+        self.next = snapshot::next_write(&choice);
+        let Some((slot, snap)) = choice.chosen else {
+            event(&format!("snapshot.none file={}", self.base));
+            return Restored::default();
+        };
+        match put_back(&snap, code_region) {
+            Ok(()) => {}
+            Err(why) => {
+                // The code region may be half written, but no slot points
+                // into it: everything runs interpreted.
+                event(&format!(
+                    "snapshot.refused file={} why=\"{}\"",
+                    self.path(slot),
+                    why.replace('"', "'")
+                ));
+                return Restored::default();
+            }
+        }
+        self.counts = snap
+            .functions
+            .iter()
+            .map(|f| (f.calls, f.backedges))
+            .collect();
+        let compiled = snap.functions.iter().filter(|f| f.level.is_some()).count();
+        let bytes = (snap.code.bytes.len() + snap.unit_data.bytes.len()) as u64;
+        self.restored = Restored {
+            generation: snap.generation,
+            functions: compiled,
+            bytes,
+        };
+        let by_tier = |l: u8| snap.functions.iter().filter(|f| f.level == Some(l)).count();
+        event(&format!(
+            "snapshot.restored file={} generation={} functions={compiled} o0={} o1={} o2={} o3={} code_bytes={} data_bytes={}",
+            self.path(slot),
+            snap.generation,
+            by_tier(0),
+            by_tier(1),
+            by_tier(2),
+            by_tier(3),
+            snap.code.bytes.len(),
+            snap.unit_data.bytes.len()
+        ));
+        self.restored
+    }
+
+    /// Each function's tier byte now (0: no compiled code).
+    pub fn tiers(functions: usize) -> Vec<u8> {
+        (0..functions)
+            .map(|i| {
+                // SAFETY: the tier table lies in our data region
+                // (read-write for our whole life, MAX_FUNCTIONS bytes).
+                unsafe { (*(tier_byte(i) as *const AtomicU8)).load(Ordering::Acquire) }
+            })
+            .collect()
+    }
+
+    /// After the run (and the profiler's last compiles): saves what this
+    /// boot has over the older generation. `counters`: this run's counts.
+    pub fn save(&mut self, module: &Module, counters: Option<&[AtomicU64]>) {
+        let n = module.functions.len();
+        let code_next = read_word(APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64);
+        let data_next = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
+        let globals_end = self.globals.base + self.globals.bytes.len() as u64;
+        if !(APP_UNIT_CODE_BASE..=CODE_END).contains(&code_next)
+            || !(globals_end..=DATA_END).contains(&data_next)
+        {
+            event("snapshot.not_saved why=\"the JIT state's free space is out of its regions\"");
+            return;
+        }
+        let tiers = Self::tiers(n);
+        let count = |i: usize, which: usize| {
+            counters
+                .and_then(|c| c.get(counter_offset(i, which) as usize / 8))
+                .map_or(0, |w| w.load(Ordering::Relaxed))
+        };
+        let functions: Vec<Function> = (0..n)
+            .map(|i| {
+                let entry = read_word(slot(i));
+                let compiled = tiers[i] > 0 && entry != standalone::lazy_stub(i);
+                let (calls, backedges) = self.counts.get(i).copied().unwrap_or_default();
+                Function {
+                    level: compiled.then(|| tiers[i] - 1),
+                    entry: if compiled { entry } else { 0 },
+                    calls: calls.saturating_add(count(i, CALLS)),
+                    backedges: backedges.saturating_add(count(i, BACKEDGES)),
+                }
+            })
+            .collect();
+        let snap = Snapshot {
+            valid_for: self.expect.clone(),
+            generation: self.next.1,
+            code: Placed {
+                base: APP_UNIT_CODE_BASE,
+                bytes: region_bytes(APP_UNIT_CODE_BASE, code_next - APP_UNIT_CODE_BASE),
+            },
+            unit_data: Placed {
+                base: globals_end,
+                bytes: region_bytes(globals_end, data_next - globals_end),
+            },
+            globals: self.globals.clone(),
+            functions,
+        };
+        let file = snapshot::encode(&snap);
+        let path = self.path(self.next.0);
+        match self.files.write(&path, &file) {
+            Ok(()) => {
+                event(&format!(
+                    "snapshot.saved file={path} generation={} bytes={} compiled={} code_bytes={}",
+                    snap.generation,
+                    file.len(),
+                    snap.functions.iter().filter(|f| f.level.is_some()).count(),
+                    snap.code.bytes.len()
+                ));
+                // A later run of this app host writes over the other one.
+                self.next = (1 - self.next.0, self.next.1 + 1);
+                self.counts = snap
+                    .functions
+                    .iter()
+                    .map(|f| (f.calls, f.backedges))
+                    .collect();
+            }
+            Err(why) => event(&format!(
+                "snapshot.not_saved file={path} why=\"{}\"",
+                why.replace('"', "'")
+            )),
+        }
+    }
+}
+
+/// Puts a checked snapshot's code, data, tiers and slots in place.
+fn put_back(snap: &Snapshot, code_region: Slot) -> Result<(), String> {
+    let rx = Rights::READ.union(Rights::EXEC);
+    let rw = Rights::READ.union(Rights::WRITE);
+    sys::mem_unmap(APP_CODE_BASE).map_err(|e| format!("unmap the code region: {e:?}"))?;
+    let copied = sys::mem_map(code_region, APP_CODE_BASE, rw)
+        .map_err(|e| format!("map the code region writable: {e:?}"))
+        .map(|_| {
+            // SAFETY: the code region is mapped read-write at
+            // APP_CODE_BASE now (and not executable anywhere in this
+            // task); `check` put the code inside it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    snap.code.bytes.as_ptr(),
+                    snap.code.base as *mut u8,
+                    snap.code.bytes.len(),
+                )
+            }
+        });
+    let _ = sys::mem_unmap(APP_CODE_BASE);
+    sys::mem_map(code_region, APP_CODE_BASE, rx)
+        .map_err(|e| format!("map the code region back: {e:?}"))?;
+    copied?;
+    // SAFETY: `check` put the unit data inside the data region after the
+    // globals (read-write for our whole life; nothing runs yet).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            snap.unit_data.bytes.as_ptr(),
+            snap.unit_data.base as *mut u8,
+            snap.unit_data.bytes.len(),
+        )
+    };
+    for (i, f) in snap.functions.iter().enumerate() {
+        if let Some(level) = f.level {
+            // SAFETY: the tier table lies in our data region (i <
+            // MAX_FUNCTIONS: `check` matched the function count).
+            unsafe {
+                (*(tier_byte(i) as *const AtomicU8))
+                    .store(tier_byte_value(level), Ordering::Release)
+            };
+            write_word(slot(i), f.entry);
+        }
+    }
+    let code_next = snap.code.base + snap.code.bytes.len() as u64;
+    let data_next = snap.unit_data.base + snap.unit_data.bytes.len() as u64;
+    let old_data_next = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
+    write_word(
+        APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64,
+        code_next.max(APP_UNIT_CODE_BASE).next_multiple_of(16),
+    );
+    write_word(
+        APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1),
+        data_next.max(old_data_next).next_multiple_of(16),
+    );
+    Ok(())
+}
