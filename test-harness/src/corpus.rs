@@ -112,6 +112,9 @@ pub struct System<'a> {
     pub profiler: Option<&'a [&'a str]>,
     /// The app host's scheduling priority (`None`: the manifest's default).
     pub app_priority: Option<u8>,
+    /// The fs service (snapshots), with these arguments (`None`: not in
+    /// the initrd).
+    pub fs: Option<&'a [&'a str]>,
 }
 
 impl System<'_> {
@@ -133,6 +136,9 @@ impl System<'_> {
         }
         if let Some(profiler) = self.profiler {
             services += &format!("[[service]]\nname = \"profiler\"\n{}\n", args(profiler));
+        }
+        if let Some(fs) = self.fs {
+            services += &crate::disk::fs_service(fs);
         }
         let priority = self
             .app_priority

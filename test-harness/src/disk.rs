@@ -85,6 +85,75 @@ pub fn describe(path: &Path) -> Result<String, String> {
     Ok(format!("{kind}, {files} files in {SNAPSHOT_DIR}"))
 }
 
+fn open_rw(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The file `name` in the snapshot directory of the disk at `path`
+/// (`None`: no such file).
+pub fn read_snapshot_file(path: &Path, name: &str) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    let file = open_rw(path)?;
+    let fs = FileSystem::new(&file, FsOptions::new()).map_err(|e| e.to_string())?;
+    let dir = fs
+        .root_dir()
+        .open_dir(SNAPSHOT_DIR)
+        .map_err(|e| e.to_string())?;
+    let Ok(mut f) = dir.open_file(name) else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(Some(bytes))
+}
+
+/// Writes (`Some`) or removes (`None`) the file `name` in the snapshot
+/// directory of the disk at `path`.
+pub fn put_snapshot_file(path: &Path, name: &str, bytes: Option<&[u8]>) -> Result<(), String> {
+    use std::io::Write;
+    let file = open_rw(path)?;
+    let fs = FileSystem::new(&file, FsOptions::new()).map_err(|e| e.to_string())?;
+    let dir = fs
+        .root_dir()
+        .open_dir(SNAPSHOT_DIR)
+        .map_err(|e| e.to_string())?;
+    match bytes {
+        Some(b) => {
+            let mut f = dir.create_file(name).map_err(|e| e.to_string())?;
+            f.truncate().map_err(|e| e.to_string())?;
+            f.write_all(b).map_err(|e| e.to_string())?;
+        }
+        None => {
+            let _ = dir.remove(name);
+        }
+    }
+    drop(dir);
+    fs.unmount().map_err(|e| e.to_string())
+}
+
+/// The names of the files in the snapshot directory of the disk at
+/// `path`, sorted.
+pub fn snapshot_files(path: &Path) -> Result<Vec<String>, String> {
+    let file = open_rw(path)?;
+    let fs = FileSystem::new(&file, FsOptions::new()).map_err(|e| e.to_string())?;
+    let dir = fs
+        .root_dir()
+        .open_dir(SNAPSHOT_DIR)
+        .map_err(|e| e.to_string())?;
+    let mut names: Vec<String> = dir
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.is_file())
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

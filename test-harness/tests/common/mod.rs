@@ -69,6 +69,15 @@ pub fn boot_manifest_with_memory(name: &str, memory: &str) -> Boot {
 /// Builds an initrd from the manifest at `manifest` (files are found beside
 /// it and among the build outputs) and boots it with `memory`.
 pub fn boot_manifest_file(manifest: &std::path::Path, memory: &str) -> Boot {
+    boot_manifest_with_disk(manifest, memory, None)
+}
+
+/// As [`boot_manifest_file`], with `disk` attached as the snapshot disk.
+pub fn boot_manifest_with_disk(
+    manifest: &std::path::Path,
+    memory: &str,
+    disk: Option<&std::path::Path>,
+) -> Boot {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("initrd.img");
     artifacts::build_initrd(manifest, &setup().artifacts.services_dir, &img).unwrap();
@@ -78,6 +87,7 @@ pub fn boot_manifest_file(manifest: &std::path::Path, memory: &str) -> Boot {
     esp.write(&path).unwrap();
     let mut cfg = BootConfig::new(path, setup().firmware.clone());
     cfg.memory = memory.into();
+    cfg.disk = disk.map(std::path::Path::to_path_buf);
     qemu::boot(&cfg).unwrap()
 }
 

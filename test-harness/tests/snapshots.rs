@@ -1,0 +1,344 @@
+//! Snapshots across boots (`docs/snapshots.md`): the fs service on the
+//! snapshot disk, the app host saving what a boot compiled and the next
+//! boot starting from it, each refusal, power cuts mid-write. Every boot
+//! runs several programs in one app host, each with its own snapshots.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use test_harness::corpus;
+use test_harness::disk;
+use test_harness::log::{BootLog, Event};
+use test_harness::qemu::Boot;
+
+/// The example apps an `auto` run lays out itself (everything
+/// interpretable; cstdlib's `main` starts at O0 and is left out), and one
+/// that changes its globals.
+const APPS: &[&str] = &[
+    "fib",
+    "sieve",
+    "checksum",
+    "nbody",
+    "spectralnorm",
+    "fannkuch",
+    "lazy",
+    "libc",
+    "echoargs",
+    "mixed",
+    "globals",
+];
+
+fn boot_on(disk: &Path, programs: &[String], fs_args: &[&str]) -> Boot {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("snap.toml");
+    let text = corpus::System {
+        programs,
+        tiers: "auto",
+        jit: Some(&[]),
+        profiler: Some(&[]),
+        fs: Some(fs_args),
+        ..corpus::System::default()
+    }
+    .manifest();
+    std::fs::write(&manifest, text).unwrap();
+    common::boot_manifest_with_disk(&manifest, "1G", Some(disk))
+}
+
+fn programs(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Every program's output and status are its native build's.
+fn outputs_are_native(b: &Boot, programs: &[String], phase: &str) {
+    let runs = corpus::runs(&b.log);
+    for p in programs {
+        let want = corpus::native_in(&test_harness::artifacts::apps_dir(), p).unwrap();
+        let r = runs.iter().find(|r| &r.program == p);
+        check!(
+            b,
+            r.is_some_and(|r| r.outcome == want),
+            "{phase}: {p}: {:?}, native: {want:?}",
+            r.map(|r| &r.outcome)
+        );
+    }
+}
+
+/// Each program's events (`NAME.ll`): those after the previous program's
+/// `app.convergence` up to its own.
+fn by_program(log: &BootLog) -> BTreeMap<String, Vec<Event>> {
+    let mut out = BTreeMap::new();
+    let mut chunk = Vec::new();
+    for e in &log.events {
+        chunk.push(e.clone());
+        if e.name == "app.convergence" {
+            let file = e.get("file").unwrap_or("?").to_string();
+            out.insert(file, std::mem::take(&mut chunk));
+        }
+    }
+    out
+}
+
+fn find<'a>(events: &'a [Event], name: &str) -> Option<&'a Event> {
+    events.iter().find(|e| e.name == name)
+}
+
+/// Each function's tier at the end of the run, from the profiler's table.
+fn final_tiers(events: &[Event]) -> BTreeMap<String, String> {
+    events
+        .iter()
+        .filter(|e| e.name == "profile.fn")
+        .map(|e| {
+            (
+                e.get("fn").unwrap_or("?").to_string(),
+                e.get("tier").unwrap_or("?").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn fresh_disk(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("snapshots.img");
+    disk::create(&path).unwrap();
+    path
+}
+
+/// Boot 1 compiles and saves; boot 2 starts every hot function at its
+/// saved tier, compiles nothing it already had, and gives the same output
+/// (globals start from their initial values every boot); every program
+/// converges (nothing rises, LLVM never started) within three boots.
+/// Then each kind of damaged or stale snapshot is refused, naming its
+/// check, and the programs still print their native output.
+#[test]
+fn boots_start_from_the_last_snapshot_converge_and_refuse_bad_ones() {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = fresh_disk(dir.path());
+    let programs = programs(APPS);
+
+    let b1 = boot_on(&disk, &programs, &[]);
+    outputs_are_native(&b1, &programs, "boot 1");
+    check!(
+        b1,
+        b1.log.first("fs.mount").is_some(),
+        "boot 1: no fs.mount"
+    );
+    let boot1 = by_program(&b1.log);
+    for p in &programs {
+        let file = format!("{p}.ll");
+        let ev = boot1.get(&file).map(Vec::as_slice).unwrap_or(&[]);
+        check!(
+            b1,
+            find(ev, "snapshot.none").is_some(),
+            "boot 1: {p} found a snapshot on a fresh disk"
+        );
+        check!(
+            b1,
+            find(ev, "snapshot.saved").is_some(),
+            "boot 1: {p} saved no snapshot"
+        );
+    }
+
+    let b2 = boot_on(&disk, &programs, &[]);
+    outputs_are_native(&b2, &programs, "boot 2");
+    let boot2 = by_program(&b2.log);
+    let mut converged: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &programs {
+        let file = format!("{p}.ll");
+        let before = boot1.get(&file).map(Vec::as_slice).unwrap_or(&[]);
+        let now = boot2.get(&file).map(Vec::as_slice).unwrap_or(&[]);
+        let saved = find(before, "snapshot.saved").and_then(|e| e.num("compiled"));
+        let restored = find(now, "snapshot.restored");
+        check!(
+            b2,
+            restored.is_some_and(|e| e.num("generation") == Some(1) && e.num("functions") == saved),
+            "boot 2: {p} restored {restored:?}, boot 1 saved {saved:?} compiled functions"
+        );
+        // A function starts where boot 1 left it: any step it takes
+        // starts from that tier.
+        let left = final_tiers(before);
+        for up in now.iter().filter(|e| e.name == "tier.up") {
+            let f = up.get("fn").unwrap_or("?");
+            check!(
+                b2,
+                left.get(f).map(String::as_str) == up.get("from"),
+                "boot 2: {p}: {f} rose from {:?}, boot 1 left it at {:?}",
+                up.get("from"),
+                left.get(f)
+            );
+        }
+        let conv = find(now, "app.convergence");
+        if conv.and_then(|e| e.get("converged")) == Some("1") {
+            converged.insert(p.clone(), 2);
+        }
+    }
+    // Boot 3 for what has not converged yet.
+    let rest: Vec<String> = programs
+        .iter()
+        .filter(|p| !converged.contains_key(*p))
+        .cloned()
+        .collect();
+    if !rest.is_empty() {
+        let b3 = boot_on(&disk, &rest, &[]);
+        outputs_are_native(&b3, &rest, "boot 3");
+        let boot3 = by_program(&b3.log);
+        for p in &rest {
+            let conv = boot3
+                .get(&format!("{p}.ll"))
+                .and_then(|ev| find(ev, "app.convergence").cloned());
+            check!(
+                b3,
+                conv.as_ref().and_then(|e| e.get("converged")) == Some("1")
+                    && conv.as_ref().and_then(|e| e.get("llvm")) == Some("absent"),
+                "boot 3: {p} has not converged: {conv:?}"
+            );
+        }
+    }
+
+    // Damage: each program gets one bad snapshot and no other.
+    let name = |p: &str, slot: usize| format!("{p}.ll.{slot}");
+    let newest = |p: &str| -> (usize, Vec<u8>) {
+        let files: Vec<(usize, Vec<u8>)> = (0..2)
+            .filter_map(|s| {
+                disk::read_snapshot_file(&disk, &name(p, s))
+                    .unwrap()
+                    .map(|f| (s, f))
+            })
+            .collect();
+        files
+            .into_iter()
+            .max_by_key(|(_, f)| snapshot::decode(f).map_or(0, |s| s.generation))
+            .expect("a snapshot")
+    };
+    let reencoded = |p: &str, change: &dyn Fn(&mut snapshot::Snapshot)| {
+        let mut s = snapshot::decode(&newest(p).1).unwrap();
+        change(&mut s);
+        snapshot::encode(&s)
+    };
+    let mut bad: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    bad.push(("fib", newest("sieve").1, "stale: made for other IR"));
+    let mut flipped = newest("sieve").1;
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x40;
+    bad.push(("sieve", flipped, "checksum mismatch"));
+    let whole = newest("checksum").1;
+    bad.push(("checksum", whole[..whole.len() - 7].to_vec(), "truncated"));
+    let mut version = newest("nbody").1;
+    version[8] = version[8].wrapping_add(1);
+    bad.push(("nbody", version, "format version"));
+    bad.push((
+        "spectralnorm",
+        reencoded("spectralnorm", &|s| s.valid_for.ir[0] ^= 1),
+        "stale: made for other IR",
+    ));
+    bad.push((
+        "fannkuch",
+        reencoded("fannkuch", &|s| s.valid_for.app_host[5] ^= 1),
+        "stale: made for another app host build",
+    ));
+    bad.push((
+        "lazy",
+        reencoded("lazy", &|s| s.valid_for.abi += 1),
+        "stale: made for another ABI version",
+    ));
+    bad.push((
+        "mixed",
+        reencoded("mixed", &|s| {
+            if let Some(f) = s.functions.iter_mut().find(|f| f.level.is_some()) {
+                f.entry = 0x1000;
+            } else {
+                s.code.base = 0x10;
+            }
+        }),
+        "out of range",
+    ));
+    for (p, file, _) in &bad {
+        disk::put_snapshot_file(&disk, &name(p, 0), Some(file)).unwrap();
+        disk::put_snapshot_file(&disk, &name(p, 1), None).unwrap();
+    }
+    let damaged: Vec<String> = bad.iter().map(|(p, _, _)| p.to_string()).collect();
+    let b4 = boot_on(&disk, &damaged, &[]);
+    outputs_are_native(&b4, &damaged, "damaged snapshots");
+    let boot4 = by_program(&b4.log);
+    for (p, _, why) in &bad {
+        let ev = boot4
+            .get(&format!("{p}.ll"))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let refused = ev.iter().find(|e| e.name == "snapshot.refused");
+        check!(
+            b4,
+            refused.is_some_and(|e| e.get("why").is_some_and(|w| w.contains(why))),
+            "{p}: expected a refusal naming {why:?}, got {refused:?}"
+        );
+        check!(
+            b4,
+            find(ev, "snapshot.restored").is_none(),
+            "{p}: a refused snapshot was restored"
+        );
+    }
+}
+
+/// The fs service stops writing part-way through a snapshot (a power cut
+/// at several points): the next boot restores a generation that was
+/// completely written, or none, never a torn one, and output is native.
+#[test]
+fn a_power_cut_while_saving_never_leaves_a_torn_snapshot_in_use() {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = fresh_disk(dir.path());
+    let programs = programs(&["fib", "sieve", "globals"]);
+    let first = boot_on(&disk, &programs, &[]);
+    outputs_are_native(&first, &programs, "before the cuts");
+    let mut torn = 0;
+    for cut in [1u64, 3, 9] {
+        let arg = format!("cut-after-writes={cut}");
+        let b = boot_on(&disk, &programs, &[&arg]);
+        outputs_are_native(&b, &programs, &format!("cut after {cut} sector writes"));
+        check!(
+            b,
+            b.log.first("snapshot.not_saved").is_some(),
+            "the cut after {cut} sector writes stopped no snapshot"
+        );
+        // What the disk holds now, read on the host: per program, the
+        // newest generation that decodes (checksum included).
+        let mut newest: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        for p in &programs {
+            for slot in 0..2 {
+                let name = format!("{p}.ll.{slot}");
+                let Some(file) = disk::read_snapshot_file(&disk, &name).unwrap() else {
+                    continue;
+                };
+                match snapshot::decode(&file) {
+                    Ok(s) => {
+                        if newest.get(p).is_none_or(|(_, g)| s.generation > *g) {
+                            newest.insert(p.clone(), (format!("SNAPSHOT/{name}"), s.generation));
+                        }
+                    }
+                    Err(_) => torn += 1,
+                }
+            }
+        }
+        let after = boot_on(&disk, &programs, &[]);
+        outputs_are_native(&after, &programs, &format!("after the cut at {cut}"));
+        let restored: BTreeMap<String, (String, u64)> = by_program(&after.log)
+            .into_iter()
+            .filter_map(|(file, ev)| {
+                let r = find(&ev, "snapshot.restored")?;
+                Some((
+                    file.trim_end_matches(".ll").to_string(),
+                    (r.get("file")?.to_string(), r.num("generation")?),
+                ))
+            })
+            .collect();
+        check!(
+            after,
+            restored == newest,
+            "after the cut at {cut}: restored {restored:?}, the newest whole snapshots on the disk are {newest:?}"
+        );
+    }
+    assert!(
+        torn > 0,
+        "no cut left a torn file: the power-cut hook was not exercised"
+    );
+}
