@@ -165,6 +165,30 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// The name a program's snapshots go by (its generations are `NAME.0`
+/// and `NAME.1` in the snapshot directory): the last part of the name it
+/// was given (`dir/fib.c` → `fib.c`), in characters every FAT volume and
+/// the fs service accept (others become `_`), at most 48 of them.
+pub fn program_name(program: &str) -> String {
+    let last = program.rsplit('/').next().unwrap_or(program);
+    let name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(48)
+        .collect();
+    if name.is_empty() || name == "." || name == ".." {
+        "program".into()
+    } else {
+        name
+    }
+}
+
 /// The file for `snapshot`.
 pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     let body = postcard::to_allocvec(snapshot).unwrap_or_default();
@@ -268,6 +292,9 @@ pub struct Choice {
     pub chosen: Option<(usize, Snapshot)>,
     /// The slots refused, and why (a slot that holds nothing is neither).
     pub refused: Vec<(usize, Refusal)>,
+    /// Each slot's generation when its file decodes whole, valid for this
+    /// boot or not (a stale snapshot still numbers its generation).
+    pub generations: [Option<u64>; 2],
 }
 
 /// The newest valid snapshot among the files in `slots` (`None`: no
@@ -276,7 +303,11 @@ pub fn choose(slots: [Option<&[u8]>; 2], expect: &ValidFor, layout: &Layout) -> 
     let mut choice = Choice::default();
     for (slot, file) in slots.iter().enumerate() {
         let Some(file) = file else { continue };
-        match decode(file).and_then(|s| s.check(expect, layout).map(|()| s)) {
+        let decoded = decode(file);
+        if let Ok(s) = &decoded {
+            choice.generations[slot] = Some(s.generation);
+        }
+        match decoded.and_then(|s| s.check(expect, layout).map(|()| s)) {
             Ok(s) => {
                 if choice
                     .chosen
@@ -293,12 +324,25 @@ pub fn choose(slots: [Option<&[u8]>; 2], expect: &ValidFor, layout: &Layout) -> 
 }
 
 /// Where the next snapshot goes and its generation, given what
-/// [`choose`] found: never over the newest usable one.
+/// [`choose`] found: never over the newest usable one (with none, over the
+/// empty, damaged or older slot), numbered above every generation on the
+/// disk, stale ones included, so that the newest file is always the one
+/// written last.
 pub fn next_write(choice: &Choice) -> (usize, u64) {
-    match &choice.chosen {
-        Some((slot, s)) => (1 - slot, s.generation.saturating_add(1)),
-        None => (0, 1),
-    }
+    let top = choice
+        .generations
+        .iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let slot = match &choice.chosen {
+        Some((slot, _)) => 1 - slot,
+        None => (0..2)
+            .min_by_key(|&s| choice.generations[s].map_or(0, |g| g.saturating_add(1)))
+            .unwrap_or(0),
+    };
+    (slot, top.saturating_add(1))
 }
 
 #[cfg(test)]

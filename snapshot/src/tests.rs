@@ -182,4 +182,30 @@ fn the_newest_valid_generation_wins_and_a_torn_write_never_does() {
     assert_eq!(next_write(&c), (0, 1));
     let c = pick(None, None);
     assert!(c.chosen.is_none() && c.refused.is_empty());
+    assert_eq!(next_write(&c), (0, 1));
+
+    // A stale newer generation (another build's) is refused, but the next
+    // write is numbered above it and goes over the older slot.
+    let mut other = valid_for();
+    other.app_host[0] ^= 1;
+    let stale = encode(&Snapshot {
+        valid_for: other,
+        ..sample(9)
+    });
+    let c = pick(Some(&old), Some(&stale));
+    assert_eq!(c.chosen.as_ref().map(|(s, _)| *s), Some(0));
+    assert_eq!(next_write(&c), (1, 10));
+    let c = pick(Some(&stale), None);
+    assert!(c.chosen.is_none());
+    assert_eq!(next_write(&c), (1, 10));
+}
+
+#[test]
+fn program_names_are_plain_file_names() {
+    assert_eq!(program_name("apps/fib.c"), "fib.c");
+    assert_eq!(program_name("fib.ll"), "fib.ll");
+    assert_eq!(program_name("my prog!.c"), "my_prog_.c");
+    assert_eq!(program_name("dir/"), "program");
+    assert_eq!(program_name(".."), "program");
+    assert_eq!(program_name(&"x".repeat(100)).len(), 48);
 }

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod corpus;
 pub mod disk;
 pub mod esp;
+pub mod export;
 pub mod host;
 pub mod log;
 pub mod qemu;

@@ -31,6 +31,14 @@ pub const COMMANDS: &[Command] = &[
                 could not run it)",
     },
     Command {
+        name: "export",
+        options: "--app FILE.c|FILE.ll|FILE.bc -o IMAGE [--disk PATH] [--stdin FILE] [--file PATH]... \
+                  [--cflags \"...\"] [-- PROGRAM ARGS...]",
+        about: "an initrd that runs the program from its newest snapshot on the disk (default \
+                target/xtask/snapshot-disk.img; run it there first), with no JIT, no profiler and \
+                no fs service; boot it with `cargo xtask run --initrd IMAGE`",
+    },
+    Command {
         name: "test",
         options: "[--no-lint] [CARGO TEST ARGS]",
         about: "fmt and clippy (unless --no-lint), host unit tests, then QEMU integration tests",

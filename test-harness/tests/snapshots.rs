@@ -195,6 +195,77 @@ fn boots_start_from_the_last_snapshot_converge_and_refuse_bad_ones() {
         }
     }
 
+    // Exported: the newest snapshots packed in an initrd with the app host
+    // and no JIT, profiler or fs service; the same output, LLVM absent.
+    let export_dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<String> = programs.iter().map(|p| format!("{p}.ll")).collect();
+    let mut packed_compiled = BTreeMap::new();
+    for p in &programs {
+        let (bytes, _) = test_harness::export::newest_snapshot(&disk, &format!("{p}.ll")).unwrap();
+        let compiled = snapshot::decode(&bytes)
+            .unwrap()
+            .functions
+            .iter()
+            .filter(|f| f.level.is_some())
+            .count();
+        packed_compiled.insert(p.clone(), compiled as u64);
+        let name = format!("{p}.ll{}", ipc_abi::proto::fs::PACKED_SNAPSHOT_SUFFIX);
+        std::fs::write(export_dir.path().join(&name), bytes).unwrap();
+        files.push(name);
+    }
+    let list = programs
+        .iter()
+        .map(|p| format!("{p}.ll"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let manifest = export_dir.path().join("export.toml");
+    std::fs::write(
+        &manifest,
+        test_harness::export::manifest(corpus::SERVICE, &files, &[list, "auto".into()]),
+    )
+    .unwrap();
+    let exported = common::boot_manifest_with_disk(&manifest, "1G", None);
+    outputs_are_native(&exported, &programs, "exported");
+    for service in ["jit", "profiler", "fs"] {
+        check!(
+            exported,
+            exported
+                .log
+                .events_with("task.start", "name", service)
+                .next()
+                .is_none(),
+            "the exported system started {service}"
+        );
+    }
+    let exported_runs = by_program(&exported.log);
+    for p in &programs {
+        let ev = exported_runs
+            .get(&format!("{p}.ll"))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let conv = find(ev, "app.convergence");
+        check!(
+            exported,
+            conv.is_some_and(|e| e.get("llvm") == Some("absent") && e.get("converged") == Some("1")),
+            "exported: {p}: {conv:?}"
+        );
+        let saved = packed_compiled.get(p).copied();
+        check!(
+            exported,
+            find(ev, "snapshot.restored").and_then(|e| e.num("functions")) == saved,
+            "exported: {p} restored {:?}, the packed snapshot has {saved:?} compiled functions",
+            find(ev, "snapshot.restored")
+        );
+    }
+    check!(
+        exported,
+        exported
+            .log
+            .first("app.llvm")
+            .is_some_and(|e| e.get("state") == Some("absent")),
+        "no app.llvm state=absent"
+    );
+
     // Damage: each program gets one bad snapshot and no other.
     let name = |p: &str, slot: usize| format!("{p}.ll.{slot}");
     let newest = |p: &str| -> (usize, Vec<u8>) {

@@ -30,6 +30,10 @@ pub const SNAPSHOT_DISK_SERIAL: &str = "jitos-snapshots";
 /// The directory snapshots live in.
 pub const SNAPSHOT_DIR: &str = "SNAPSHOT";
 
+/// A snapshot packed in an initrd by `cargo xtask export` is the file
+/// `NAME.ll` + this (read by the app host; no fs service needed).
+pub const PACKED_SNAPSHOT_SUFFIX: &str = ".snapshot";
+
 /// Longest path a request may name.
 pub const PATH_MAX: usize = 200;
 /// Longest component of a path.

@@ -237,6 +237,10 @@ fn main() {
             .is_some_and(|m| m.services.iter().any(|s| s.name == name))
     };
     let has_jit = listed("jit");
+    if !has_jit {
+        // No JIT in this system: LLVM is never loaded (an exported image).
+        let _ = sys::log_event("app.llvm state=absent");
+    }
     let mut profile = levels.iter().any(|&(_, m)| m != Mode::Fixed).then(|| {
         let tables: Vec<(&[String], Vec<usize>)> = programs
             .iter()
@@ -250,18 +254,31 @@ fn main() {
     let has_fs = listed("fs");
     for program in &programs {
         // Snapshots of an `auto` run the app host lays out (interpreted
-        // first), when the system has an fs service (`persist`).
-        let mut snapshots =
-            (has_fs && program.bytecode.is_some() && levels.iter().any(|&(_, m)| m == Mode::Auto))
-                .then(|| {
-                    let name = if programs.len() == 1 {
-                        &shown
-                    } else {
-                        &program.file
-                    };
-                    persist::Snapshots::open(name, program.ir, &table)
-                })
-                .flatten();
+        // first): one packed in the initrd (`cargo xtask export`), or the
+        // disk's when the system has an fs service (`persist`).
+        let auto = program.bytecode.is_some() && levels.iter().any(|&(_, m)| m == Mode::Auto);
+        let packed_name = format!(
+            "{}{}",
+            program.file,
+            ipc_abi::proto::fs::PACKED_SNAPSHOT_SUFFIX
+        );
+        let mut snapshots = match image.find(&packed_name) {
+            Some(f) if auto => Some(persist::Snapshots::packed(
+                &packed_name,
+                f.data,
+                program.ir,
+                &table,
+            )),
+            _ if auto && has_fs => {
+                let name = if programs.len() == 1 {
+                    &shown
+                } else {
+                    &program.file
+                };
+                persist::Snapshots::open(name, program.ir, &table)
+            }
+            _ => None,
+        };
         // SAFETY: `package` is mapped read-write at APP_PACKAGE_BASE with
         // room for the largest program's package; nothing else in this
         // task uses it, and the JIT reads it only while serving `Load`.

@@ -38,9 +38,12 @@ pub struct Restored {
     pub bytes: u64,
 }
 
-/// One program's snapshots on the disk.
+/// One program's snapshots: on the disk (read and written through the fs
+/// service), or packed in the initrd by `cargo xtask export` (read only).
 pub struct Snapshots {
-    files: Files,
+    files: Option<Files>,
+    /// A snapshot packed in the initrd (`NAME.ll` + `PACKED_SUFFIX`).
+    packed: Option<&'static [u8]>,
     /// `SNAPSHOT/<name>`; the generations are `.0` and `.1`.
     base: String,
     expect: ValidFor,
@@ -61,28 +64,6 @@ pub fn app_host_id(export_table: &[u8]) -> [u8; 32] {
     bytes.extend(standalone::entry_stub(0).to_le_bytes());
     bytes.extend((crate::resolver::lazy_entry as *const () as u64).to_le_bytes());
     snapshot::sha256(&bytes)
-}
-
-/// The file name part for a program (`dir/fib.c` → `fib.c`), made of
-/// characters the fs service accepts.
-fn file_name(program: &str) -> String {
-    let last = program.rsplit('/').next().unwrap_or(program);
-    let name: String = last
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(48)
-        .collect();
-    if name.is_empty() || name == "." || name == ".." {
-        "program".into()
-    } else {
-        name
-    }
 }
 
 fn event(text: &str) {
@@ -123,9 +104,38 @@ impl Snapshots {
             event(&format!("snapshot.off why=\"{}\"", why.replace('"', "'")));
             return None;
         }
-        Some(Snapshots {
+        Some(Snapshots::new(
+            Some(files),
+            None,
+            format!("{SNAPSHOT_DIR}/{}", snapshot::program_name(shown)),
+            ir,
+            export_table,
+        ))
+    }
+
+    /// The snapshot `cargo xtask export` packed in the initrd as `name`
+    /// (restored like one from the disk; nothing is saved).
+    pub fn packed(name: &str, bytes: &'static [u8], ir: &[u8], export_table: &[u8]) -> Snapshots {
+        Snapshots::new(
+            None,
+            Some(bytes),
+            format!("initrd:{name}"),
+            ir,
+            export_table,
+        )
+    }
+
+    fn new(
+        files: Option<Files>,
+        packed: Option<&'static [u8]>,
+        base: String,
+        ir: &[u8],
+        export_table: &[u8],
+    ) -> Snapshots {
+        Snapshots {
             files,
-            base: format!("{SNAPSHOT_DIR}/{}", file_name(shown)),
+            packed,
+            base,
             expect: ValidFor {
                 ir: snapshot::sha256(ir),
                 app_host: app_host_id(export_table),
@@ -136,10 +146,13 @@ impl Snapshots {
             globals: Placed::default(),
             counts: Vec::new(),
             restored: Restored::default(),
-        })
+        }
     }
 
     fn path(&self, slot: usize) -> String {
+        if self.packed.is_some() {
+            return self.base.clone();
+        }
         format!("{}.{slot}", self.base)
     }
 
@@ -161,13 +174,16 @@ impl Snapshots {
             functions: n,
         };
         let limit = (snapshot::HEADER_BYTES as u64) + snapshot::MAX_BODY_BYTES;
-        let mut files: [Option<Vec<u8>>; 2] = [None, None];
-        for (slot, file) in files.iter_mut().enumerate() {
-            match self.files.read(&self.path(slot), limit) {
-                Ok(f) => *file = f,
+        let mut files: [Option<Vec<u8>>; 2] = [self.packed.map(<[u8]>::to_vec), None];
+        for slot in 0..2 {
+            let path = self.path(slot);
+            let Some(disk) = self.files.as_mut() else {
+                break;
+            };
+            match disk.read(&path, limit) {
+                Ok(f) => files[slot] = f,
                 Err(why) => event(&format!(
-                    "snapshot.refused file={} why=\"unreadable: {}\"",
-                    self.path(slot),
+                    "snapshot.refused file={path} why=\"unreadable: {}\"",
                     why.replace('"', "'")
                 )),
             }
@@ -242,6 +258,10 @@ impl Snapshots {
     /// After the run (and the profiler's last compiles): saves what this
     /// boot has over the older generation. `counters`: this run's counts.
     pub fn save(&mut self, module: &Module, counters: Option<&[AtomicU64]>) {
+        if self.files.is_none() {
+            // Packed in the initrd: nothing to write to.
+            return;
+        }
         let n = module.functions.len();
         let code_next = read_word(APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64);
         let data_next = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
@@ -287,7 +307,10 @@ impl Snapshots {
         };
         let file = snapshot::encode(&snap);
         let path = self.path(self.next.0);
-        match self.files.write(&path, &file) {
+        let Some(disk) = self.files.as_mut() else {
+            return;
+        };
+        match disk.write(&path, &file) {
             Ok(()) => {
                 event(&format!(
                     "snapshot.saved file={path} generation={} bytes={} compiled={} code_bytes={}",

@@ -11,6 +11,11 @@ use test_harness::esp::EspContents;
 use test_harness::qemu::{self, BootConfig};
 use test_harness::{bench, host, toolchain, usage};
 
+mod app;
+mod export;
+
+use app::{AppOptions, app_manifest};
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str);
@@ -18,7 +23,7 @@ fn main() -> ExitCode {
         println!("{}", usage::all());
         return ExitCode::from(if command.is_some() { 0 } else { 2 });
     }
-    let known = ["run", "test", "lint", "build", "setup", "bench"];
+    let known = ["run", "test", "lint", "build", "setup", "bench", "export"];
     if !known.contains(&command.unwrap_or("")) {
         eprintln!("xtask: unknown subcommand {:?}\n{}", args[0], usage::all());
         return ExitCode::from(2);
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
                 0
             }),
         Some("setup") => setup(rest),
+        Some("export") => export::export(rest),
         _ => bench::main(rest),
     };
     match result {
@@ -238,7 +244,7 @@ fn run(args: &[String]) -> Result<i32, String> {
         if initrd.is_some() || manifest.is_some() {
             return Err("--app builds its own initrd: no --initrd or --manifest with it".into());
         }
-        manifest = Some(app_manifest(app, tier, &program_args, &opts)?);
+        manifest = Some(app_manifest(app, tier, &program_args, &opts, None)?);
         if memory_default {
             memory = "1G".into();
         }
@@ -347,147 +353,6 @@ fn run(args: &[String]) -> Result<i32, String> {
         ),
     }
     Ok(code)
-}
-
-/// Prepares `--app FILE`: a `.c` file is compiled to IR with `clang-19`
-/// (the flags of `apps/`), a `.bc` file is turned into text with
-/// `llvm-dis-19` (the initrd writer reads the function table from text), a
-/// `.ll` file is taken as it is; returns a manifest that runs it through
-/// the JIT server and the app host.
-/// How an `--app` program is built and run: compiler flags, its standard
-/// input and the files it may open (by the paths it opens them with), and
-/// whether to show the whole console instead of only its output.
-#[derive(Default)]
-struct AppOptions {
-    stdin: Option<PathBuf>,
-    files: Vec<String>,
-    cflags: Vec<String>,
-    verbose: bool,
-}
-
-/// Puts the program's input beside its manifest, so the initrd carries
-/// each file under the name the program uses; returns the manifest's
-/// file names and the app host's arguments for them.
-fn stage_input(
-    dir: &std::path::Path,
-    input: &AppOptions,
-) -> Result<(Vec<String>, Vec<String>), String> {
-    let (mut files, mut args) = (Vec::new(), Vec::new());
-    if let Some(stdin) = &input.stdin {
-        std::fs::copy(stdin, dir.join("program.stdin"))
-            .map_err(|e| format!("--stdin {}: {e}", stdin.display()))?;
-        files.push("program.stdin".to_string());
-        args.push("stdin=program.stdin".to_string());
-    }
-    for path in &input.files {
-        let p = std::path::Path::new(path);
-        if p.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(format!(
-                "--file {path}: give a path without `..` (the program opens it by this name)"
-            ));
-        }
-        if !p.is_file() {
-            return Err(format!("--file {path}: no such file"));
-        }
-        if p.is_relative() {
-            let to = dir.join(p);
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-            }
-            std::fs::copy(p, &to).map_err(|e| format!("--file {path}: {e}"))?;
-        }
-        files.push(path.clone());
-        args.push(format!("file={path}"));
-    }
-    Ok((files, args))
-}
-
-fn app_manifest(
-    app: &std::path::Path,
-    tier: Option<Tier>,
-    args: &[String],
-    input: &AppOptions,
-) -> Result<PathBuf, String> {
-    let dir = artifacts::work_dir().join("app");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let ext = app.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let file = match ext {
-        "c" => {
-            let out = dir.join("program.ll");
-            let status = Command::new("clang-19")
-                .args(artifacts::APP_IR_FLAGS)
-                .args(&input.cflags)
-                .arg(app)
-                .arg("-o")
-                .arg(&out)
-                .status()
-                .map_err(|e| format!("cannot run clang-19: {e}"))?;
-            if !status.success() {
-                return Err(format!("clang-19 could not compile {}", app.display()));
-            }
-            "program.ll"
-        }
-        "ll" => {
-            std::fs::copy(app, dir.join("program.ll"))
-                .map_err(|e| format!("{}: {e}", app.display()))?;
-            "program.ll"
-        }
-        "bc" => {
-            let status = Command::new("llvm-dis-19")
-                .arg(app)
-                .arg("-o")
-                .arg(dir.join("program.ll"))
-                .status()
-                .map_err(|e| format!("cannot run llvm-dis-19: {e}"))?;
-            if !status.success() {
-                return Err(format!("llvm-dis-19 could not read {}", app.display()));
-            }
-            "program.ll"
-        }
-        _ => {
-            return Err(format!(
-                "{}: --app takes a .c, .ll or .bc file",
-                app.display()
-            ));
-        }
-    };
-    if ext != "c" && !input.cflags.is_empty() {
-        return Err("--cflags (and -D/-I/-W/-U/-std=) apply to a .c file only".into());
-    }
-    let (mut files, input_args) = stage_input(&dir, input)?;
-    files.insert(0, file.to_string());
-    // As natively (`cc prog.c -o prog; ./prog`): argv[0] is the program's
-    // name, and messages name the file the user gave.
-    let stem = app
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("program");
-    let mut argv = vec![
-        file.to_string(),
-        tier.map_or("auto".to_string(), |t| t.to_string()),
-        format!("argv0={stem}"),
-        format!("shown={}", app.display()),
-    ];
-    argv.extend(input_args);
-    argv.push("--".to_string());
-    argv.extend(args.iter().cloned());
-    // Under `auto` the profiler decides the tier-ups.
-    let profiler = if tier.is_none() {
-        "[[service]]\nname = \"profiler\"\n\n"
-    } else {
-        ""
-    };
-    let fs = test_harness::disk::fs_service(&[]);
-    let manifest = format!(
-        "version = 1\nfiles = {files:?}\n\n[[service]]\nname = \"supervisor\"\n\n\
-         [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
-         {profiler}{fs}\
-         [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
-         capabilities = [\"initrd\", \"shutdown\"]\nshutdown_on_exit = true\n"
-    );
-    let path = dir.join("app.toml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    Ok(path)
 }
 
 fn cargo() -> Command {
