@@ -36,13 +36,18 @@ pub enum Prepared {
 /// Makes a fresh FAT16 snapshot disk at `path` (replacing any), with an
 /// empty snapshot directory.
 pub fn create(path: &Path) -> Result<(), String> {
+    create_sized(path, DISK_BYTES)
+}
+
+/// As [`create`], `bytes` long (FAT16 down to about 16 MiB).
+pub fn create_sized(path: &Path, bytes: u64) -> Result<(), String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
     let file = crate::esp::new_fat_volume(
         path,
-        DISK_BYTES,
+        bytes,
         FormatVolumeOptions::new()
             .fat_type(FatType::Fat16)
             .volume_label(*b"JITOS SNAPS"),

@@ -413,3 +413,95 @@ fn a_power_cut_while_saving_never_leaves_a_torn_snapshot_in_use() {
         "no cut left a torn file: the power-cut hook was not exercised"
     );
 }
+
+/// The fs protocol against a hostile client (`fsprobe`): malformed
+/// messages, bad paths, missing or wrong buffers, a full disk; every one
+/// answered with an error, files written before intact, the service up.
+#[test]
+fn the_fs_service_answers_bad_requests_and_a_full_disk_with_errors_and_stays_up() {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("small.img");
+    disk::create_sized(&disk, 24 << 20).unwrap();
+    let manifest = dir.path().join("fsprobe.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "version = 1\n\n[[service]]\nname = \"supervisor\"\n\n{}\
+             [[service]]\nname = \"fsprobe\"\ncapabilities = [\"shutdown\"]\nshutdown_on_exit = true\n",
+            disk::fs_service(&[])
+        ),
+    )
+    .unwrap();
+    let b = common::boot_manifest_with_disk(&manifest, "256M", Some(&disk));
+    let done = b.log.first("fsprobe.done");
+    check!(
+        b,
+        done.is_some_and(|e| e.num("failed") == Some(0) && e.num("cases") >= Some(22)),
+        "fsprobe: {done:?}"
+    );
+    check!(
+        b,
+        b.log
+            .events_with("task.exit", "name", "fs")
+            .all(|e| e.get("reason") == Some("killed")),
+        "the fs service died"
+    );
+    check!(
+        b,
+        b.log.events_with("svc.start", "name", "fs").count() == 1,
+        "the fs service was restarted"
+    );
+}
+
+/// No snapshot disk, or one that is not FAT: the fs service says why
+/// (`fs.unavailable`), the app host runs without snapshots
+/// (`snapshot.off`), and the program's output is native.
+#[test]
+fn without_a_usable_disk_programs_run_without_snapshots() {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.img");
+    std::fs::write(&junk, vec![0x5a; 8 << 20]).unwrap();
+    let programs = programs(&["fib"]);
+    for (what, disk) in [("no disk", None), ("not FAT", Some(junk.as_path()))] {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("nodisk.toml");
+        let text = corpus::System {
+            programs: &programs,
+            tiers: "auto",
+            jit: Some(&[]),
+            profiler: Some(&[]),
+            fs: Some(&[]),
+            ..corpus::System::default()
+        }
+        .manifest();
+        std::fs::write(&manifest, text).unwrap();
+        let b = common::boot_manifest_with_disk(&manifest, "1G", disk);
+        outputs_are_native(&b, &programs, what);
+        let why = b
+            .log
+            .first("fs.unavailable")
+            .and_then(|e| e.get("why").map(str::to_string));
+        let expected = if disk.is_none() {
+            "no virtio block device"
+        } else {
+            "not a FAT volume"
+        };
+        check!(
+            b,
+            why.as_deref().is_some_and(|w| w.contains(expected)),
+            "{what}: fs.unavailable why={why:?}, expected {expected:?}"
+        );
+        check!(
+            b,
+            b.log.first("snapshot.off").is_some(),
+            "{what}: no snapshot.off"
+        );
+        check!(
+            b,
+            b.log.first("snapshot.saved").is_none(),
+            "{what}: a snapshot was saved"
+        );
+    }
+}
