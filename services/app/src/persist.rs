@@ -175,17 +175,16 @@ impl Snapshots {
         };
         let limit = (snapshot::HEADER_BYTES as u64) + snapshot::MAX_BODY_BYTES;
         let mut files: [Option<Vec<u8>>; 2] = [self.packed.map(<[u8]>::to_vec), None];
-        for slot in 0..2 {
-            let path = self.path(slot);
-            let Some(disk) = self.files.as_mut() else {
-                break;
-            };
-            match disk.read(&path, limit) {
-                Ok(f) => files[slot] = f,
-                Err(why) => event(&format!(
-                    "snapshot.refused file={path} why=\"unreadable: {}\"",
-                    why.replace('"', "'")
-                )),
+        let paths = [self.path(0), self.path(1)];
+        if let Some(disk) = self.files.as_mut() {
+            for (file, path) in files.iter_mut().zip(paths) {
+                match disk.read(&path, limit) {
+                    Ok(f) => *file = f,
+                    Err(why) => event(&format!(
+                        "snapshot.refused file={path} why=\"unreadable: {}\"",
+                        why.replace('"', "'")
+                    )),
+                }
             }
         }
         let choice: Choice = snapshot::choose(
