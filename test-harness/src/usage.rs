@@ -65,6 +65,13 @@ pub const COMMANDS: &[Command] = &[
         about: "boot-phase timings, appended to docs/benchmarks.md",
     },
     Command {
+        name: "bench converge",
+        options: "",
+        about: "boots 1..3 of each app on one snapshot disk and its exported image: boot time, \
+                what was restored, tiers, compile time, run time against native, image sizes; \
+                appended to docs/benchmarks.md with docs/converge.svg",
+    },
+    Command {
         name: "bench ipc",
         options: "",
         about: "IPC round trip and null syscall in guest instructions, appended to docs/benchmarks.md",

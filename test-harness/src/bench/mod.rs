@@ -15,6 +15,7 @@ use ipc_abi::exit::GuestStatus;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+mod converge;
 mod interp;
 mod suite;
 mod tiers;
@@ -34,6 +35,9 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         Some("suite") => usage::no_args("bench suite", &args[1..]).and_then(|()| suite::run()),
         Some("interp") => usage::no_args("bench interp", &args[1..]).and_then(|()| interp::run()),
         Some("tiers") => usage::no_args("bench tiers", &args[1..]).and_then(|()| tiers::run()),
+        Some("converge") => {
+            usage::no_args("bench converge", &args[1..]).and_then(|()| converge::run())
+        }
         Some(other) => Err(format!("no benchmark {other:?}\n{}", usage::of("bench"))),
         None => Err(usage::of("bench")),
     }
