@@ -67,6 +67,11 @@ pub struct Service {
     /// `cargo xtask run --app` ends when the program does.
     #[serde(default)]
     pub shutdown_on_exit: bool,
+    /// `boot` (the default): started with the system; `on-demand`:
+    /// started the first time someone looks its name up (the JIT: LLVM
+    /// is loaded only once a program needs it).
+    #[serde(default)]
+    pub start: StartPolicy,
 }
 
 fn default_priority() -> u8 {
@@ -149,6 +154,14 @@ pub enum RestartPolicy {
     OnFailure,
     #[default]
     Never,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartPolicy {
+    #[default]
+    Boot,
+    OnDemand,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,6 +115,9 @@ pub struct System<'a> {
     /// The fs service (snapshots), with these arguments (`None`: not in
     /// the initrd).
     pub fs: Option<&'a [&'a str]>,
+    /// The JIT starts when first looked up (`start = "on-demand"`), not
+    /// at boot.
+    pub jit_on_demand: bool,
 }
 
 impl System<'_> {
@@ -129,8 +132,13 @@ impl System<'_> {
         };
         let mut services = String::new();
         if let Some(jit) = self.jit {
+            let start = if self.jit_on_demand {
+                "start = \"on-demand\"\n"
+            } else {
+                ""
+            };
             services += &format!(
-                "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n{}\n",
+                "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n{start}{}\n",
                 args(jit)
             );
         }

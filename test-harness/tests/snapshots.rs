@@ -38,6 +38,7 @@ fn boot_on(disk: &Path, programs: &[String], fs_args: &[&str]) -> Boot {
         jit: Some(&[]),
         profiler: Some(&[]),
         fs: Some(fs_args),
+        jit_on_demand: true,
         ..corpus::System::default()
     }
     .manifest();
@@ -172,6 +173,26 @@ fn boots_start_from_the_last_snapshot_converge_and_refuse_bad_ones() {
             converged.insert(p.clone(), 2);
         }
     }
+    // The JIT starts on demand: a boot in which every program converged
+    // never started it (LLVM never loaded).
+    if converged.len() == programs.len() {
+        check!(
+            b2,
+            b2.log
+                .events_with("task.start", "name", "jit")
+                .next()
+                .is_none(),
+            "boot 2: every program converged, yet the JIT was started"
+        );
+    }
+    check!(
+        b1,
+        b1.log
+            .events_with("svc.demand", "name", "jit")
+            .next()
+            .is_some(),
+        "boot 1: the JIT was not started on demand"
+    );
     // Boot 3 for what has not converged yet.
     let rest: Vec<String> = programs
         .iter()

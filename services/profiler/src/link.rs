@@ -88,7 +88,9 @@ impl Link {
     /// A connection to a JIT that has the program, loading it there first
     /// if needed (`why`: the function that made it needed, for the log);
     /// `None` for now (no JIT answers yet, or it refused the program).
-    pub fn get(&mut self, why: &str, at_ms: u64) -> Option<Slot> {
+    /// `wait_ticks`: how long to wait for a JIT that is starting (0 while
+    /// the program runs: the next poll tries again).
+    pub fn get(&mut self, why: &str, at_ms: u64, wait_ticks: u64) -> Option<Slot> {
         match self {
             Link::None => None,
             Link::Lent(jit) => Some(*jit),
@@ -99,7 +101,7 @@ impl Link {
                 }
                 // A JIT being restarted is not there yet: try again at the
                 // next poll rather than keep the app host's requests waiting.
-                let j = rt::names::connect_wait::<JitProtocol>("jit", 0).ok()?;
+                let j = rt::names::connect_wait::<JitProtocol>("jit", wait_ticks).ok()?;
                 *loads += 1;
                 let request = JitRequest::Load {
                     ir_len: kit.lengths.0,

@@ -273,6 +273,9 @@ fn steps(s: &[u64; 4]) -> String {
     format!("{}/{}/{}/{}", s[0], s[1], s[2], s[3])
 }
 
+/// How long settling waits for the JIT to come up: 20 s.
+const SETTLE_JIT_WAIT_TICKS: u64 = 2000;
+
 /// How [`Watch::scan`] moves functions.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -312,7 +315,13 @@ impl Watch {
             let from = self.ladder.tier(f).unwrap_or(Tier::Interp);
             let name = word(counters.name(f));
             let at_ms = self.ms();
-            let Some(jit) = self.link.get(&name, at_ms) else {
+            // Settling, the run is over and the compiles are the point:
+            // wait for a JIT that is starting (on demand) or restarting.
+            let wait = match how {
+                Step::Next => 0,
+                Step::Settle => SETTLE_JIT_WAIT_TICKS,
+            };
+            let Some(jit) = self.link.get(&name, at_ms, wait) else {
                 self.ladder.postpone(f);
                 return;
             };

@@ -12,7 +12,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use initrd::manifest::{Capability, Personality, Service as Spec};
+use initrd::manifest::{Capability, Personality, Service as Spec, StartPolicy};
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::ipc::Message;
 use ipc_abi::proto::names::{NamesProtocol, NamesReply, NamesRequest};
@@ -45,6 +45,11 @@ struct Svc {
     restarts: u32,
     /// Tick at which a pending restart is due.
     restart_at: Option<u64>,
+    /// An `on-demand` service someone looked up: start it now.
+    demanded: bool,
+    /// It was demanded once (it starts on demand only once; after that
+    /// its restart policy rules).
+    asked: bool,
 }
 
 fn log(text: &str) {
@@ -98,6 +103,8 @@ fn main() -> u64 {
             task: None,
             restarts: 0,
             restart_at: None,
+            demanded: false,
+            asked: false,
         })
         .collect();
     // Events, not lines: they would fall between the services' output.
@@ -105,7 +112,9 @@ fn main() -> u64 {
     // A `shutdown_on_exit` service that ended for good: its status and name.
     let mut ending: Option<(u64, String)> = None;
     for s in services.iter_mut() {
-        start(&image, s, deaths, ep, &mut ending);
+        if s.spec.start == StartPolicy::Boot {
+            start(&image, s, deaths, ep, &mut ending);
+        }
     }
 
     let mut names = Registry::default();
@@ -121,6 +130,9 @@ fn main() -> u64 {
     loop {
         let now = sys::sys_info().ticks;
         for s in services.iter_mut() {
+            if core::mem::take(&mut s.demanded) {
+                start(&image, s, deaths, ep, &mut ending);
+            }
             if s.restart_at.is_some_and(|t| t <= now) {
                 s.restart_at = None;
                 s.restarts += 1;
@@ -457,7 +469,8 @@ fn serve(
     let badge = msg.badge;
     let caps: Vec<u32> = msg.received_caps().to_vec();
     let caller = services.iter().find(|s| s.badge == badge);
-    let caller_name = caller.map_or("?", |s| s.spec.name.as_str());
+    let caller_name = String::from(caller.map_or("?", |s| s.spec.name.as_str()));
+    let caller_name = caller_name.as_str();
     let may_shutdown = caller.is_some_and(|s| {
         s.spec
             .capabilities
@@ -496,7 +509,18 @@ fn serve(
                 // rather than hand out the server's receiving capability.
                 None => Err(ProtoError::Denied),
             },
-            None => Ok(ServerFrame::Reply(NamesReply::NotFound)),
+            None => {
+                // An on-demand service nobody started yet: start it; the
+                // caller retries until it has registered.
+                if let Some(s) = services.iter_mut().find(|s| {
+                    s.spec.name == name && s.spec.start == StartPolicy::OnDemand && !s.asked
+                }) {
+                    s.demanded = true;
+                    s.asked = true;
+                    log(&format!("svc.demand name={name} by={caller_name}"));
+                }
+                Ok(ServerFrame::Reply(NamesReply::NotFound))
+            }
         },
         Ok(ClientFrame::Request(NamesRequest::Shutdown { code })) => {
             if may_shutdown {

@@ -41,7 +41,7 @@ fn system(app: &str, native: bool) -> String {
     };
     format!(
         "version = 1\nfiles = [\"{app}.ll\"]\n\n[[service]]\nname = \"supervisor\"\n\n{native}\
-         [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
+         [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\nstart = \"on-demand\"\n\n\
          [[service]]\nname = \"profiler\"\n\n{}\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
          args = [\"{app}.ll\", \"auto\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n",

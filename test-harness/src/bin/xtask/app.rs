@@ -148,7 +148,7 @@ pub fn app_manifest(
     let fs = test_harness::disk::fs_service(&[]);
     let manifest = format!(
         "version = 1\nfiles = {files:?}\n\n[[service]]\nname = \"supervisor\"\n\n\
-         [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n\n\
+         [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\nstart = \"on-demand\"\n\n\
          {profiler}{fs}\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\nargs = {argv:?}\n\
          capabilities = [\"initrd\", \"shutdown\"]\nshutdown_on_exit = true\n"
