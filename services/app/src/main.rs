@@ -394,12 +394,12 @@ fn run_once(
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
     let tiers: Vec<Tier> = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
-    // Everything interpreted and interpretable: we lay the program out
-    // and need no JIT. Under `auto` with a JIT in the system, the profiler
-    // loads the program into it, in our layout, once a function is hot.
-    let own = program
-        .bytecode
-        .is_some_and(|m| standalone::possible(m, &tiers));
+    // Everything starts interpreted: we lay the program out and need no
+    // JIT, unless a function the interpreter cannot run has no compiled
+    // code (a snapshot may have it). Under `auto` with a JIT in the
+    // system, the profiler loads the program into it, in our layout, once
+    // a function is hot.
+    let own = program.bytecode.is_some() && standalone::possible(&tiers);
     let offered = own && auto && has_jit;
     // Each run's compile waits are its own (a run without the JIT has none).
     if let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
@@ -450,11 +450,33 @@ fn run_once(
         }
         _ => persist::Restored::default(),
     };
-    if let Some(p) = profile.as_mut()
-        && own
-    {
-        p.set_start_tiers(&persist::Snapshots::tiers(program.names.len()));
+    if own {
+        let tier_bytes = persist::Snapshots::tiers(program.names.len());
+        if let Some(p) = profile.as_mut() {
+            p.set_start_tiers(&tier_bytes);
+        }
+        // A function only the JIT can run: the program goes to the JIT in
+        // our layout now (its first call compiles it at O0; the profiler
+        // borrows our connection).
+        if program
+            .bytecode
+            .is_some_and(|m| standalone::needs_jit(m, &tier_bytes))
+        {
+            let mut guard = resolver::SESSION.lock().unwrap();
+            let s = guard.as_mut().unwrap();
+            s.level = tier.level().unwrap_or(0);
+            s.counters = counting;
+            s.load(true).unwrap_or_else(|e| match e {
+                session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
+                session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
+            });
+        }
     }
+    let lent = resolver::SESSION
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|s| s.loaded());
     if let Some(p) = profile.as_mut() {
         // Under `auto` the profiler asks for tier-ups in our name: through
         // our connection when we loaded the program, or loading it itself
@@ -462,6 +484,9 @@ fn run_once(
         let jit = {
             let guard = resolver::SESSION.lock().unwrap();
             match guard.as_ref() {
+                Some(s) if auto && lent => s
+                    .jit_endpoint()
+                    .map_or(profile::Jit::None, profile::Jit::Lent),
                 Some(s) if auto && offered => profile::Jit::OnDemand {
                     caps: s.caps,
                     lengths: s.lengths,
@@ -478,7 +503,13 @@ fn run_once(
     if own {
         let _ = sys::log_event(&format!(
             "app.loaded tier=interp jit={} functions={} globals={}",
-            if offered { "on-demand" } else { "none" },
+            if lent {
+                "lent"
+            } else if offered {
+                "on-demand"
+            } else {
+                "none"
+            },
             program.names.len(),
             program.bytecode.map_or(0, |m| m.globals.len())
         ));
@@ -523,7 +554,7 @@ fn run_once(
         let (tier_ups, jit_loads) = profiled.and_then(|(d, _)| d).unwrap_or((0, 0));
         convergence(file, program.names.len(), restored, tier_ups, jit_loads);
     }
-    if !own && let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
+    if let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
         s.release();
     }
     code

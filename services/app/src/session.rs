@@ -43,6 +43,9 @@ pub struct Session {
     /// The run counts calls and loops (`profile`): compiled code must too.
     pub counters: bool,
     jit: Option<Slot>,
+    /// The JIT has this run's program (a `Load` succeeded since the last
+    /// `release`).
+    loaded: bool,
     msg: Message,
     compiles: usize,
     /// Time the program spent waiting for compiles.
@@ -75,6 +78,7 @@ impl Session {
             crash: None,
             counters: false,
             jit: None,
+            loaded: false,
             msg: Message::new(),
             compiles: 0,
             compile_wait_us: 0,
@@ -137,6 +141,7 @@ impl Session {
                         "app.loaded level={} functions={functions} data_bytes={data_bytes} setup_us={setup_us} resume={} attempt={attempt}",
                         self.level, resume as u8
                     ));
+                    self.loaded = true;
                     return Ok(());
                 }
                 Ok(JitReply::Failed { message }) => {
@@ -166,6 +171,9 @@ impl Session {
     /// do when we never loaded it; a JIT that does not answer has
     /// forgotten it anyway.
     pub fn release(&mut self) {
+        if !std::mem::take(&mut self.loaded) {
+            return;
+        }
         if let Some(jit) = self.jit {
             let _ = proto::call::<JitProtocol>(jit, &mut self.msg, &JitRequest::Release, &[]);
         }
@@ -196,10 +204,21 @@ impl Session {
         done
     }
 
+    /// Whether the JIT has this run's program.
+    pub fn loaded(&self) -> bool {
+        self.loaded
+    }
+
     /// Asks for function `index` at the session's level; returns the
-    /// address now in its slot.
+    /// address now in its slot. In a run the app host laid out, the
+    /// first compile loads the program into the JIT in that layout.
     pub fn compile(&mut self, index: usize) -> Result<u64, String> {
         let started = Instant::now();
+        if !self.loaded {
+            self.load(true).map_err(|f| match f {
+                Failure::Refused(m) | Failure::Failed(m) => m,
+            })?;
+        }
         self.compiles += 1;
         let mut crash = match self.crash {
             Some(CrashPlan::Compile(point)) if self.compiles == 2 => {

@@ -113,14 +113,22 @@ pub fn offer(module: &Module, homes: &[u64]) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a run at `tiers` can go without the JIT: everything
-/// interpreted, and the interpreter can run every function.
-pub fn possible(module: &Module, tiers: &[Tier]) -> bool {
+/// Whether the app host lays out a run at `tiers` itself: everything
+/// starts interpreted. A function the interpreter cannot run is then
+/// compiled at O0 in this layout (the JIT adopts it, `Load { resume }`),
+/// and a snapshot can put all of it back next boot.
+pub fn possible(tiers: &[Tier]) -> bool {
     tiers.iter().all(|t| *t == Tier::Interp)
-        && module
-            .functions
-            .iter()
-            .all(|f| matches!(f.body, Body::Code { .. }))
+}
+
+/// Whether some function the interpreter cannot run has no compiled code
+/// yet (its tier byte is 0): such a run needs the JIT from its start.
+pub fn needs_jit(module: &Module, tier_bytes: &[u8]) -> bool {
+    module
+        .functions
+        .iter()
+        .zip(tier_bytes)
+        .any(|(f, &t)| matches!(f.body, Body::Unsupported { .. }) && t == 0)
 }
 
 /// Points every slot at its own lazy stub and places the globals (fresh
