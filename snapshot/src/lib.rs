@@ -100,6 +100,104 @@ pub struct Snapshot {
     pub functions: Vec<Function>,
 }
 
+/// What a run knows before its program starts, that every snapshot of the
+/// run carries: handed by the app host to whoever saves (itself at the
+/// end of the run, the profiler every few seconds while it runs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub valid_for: ValidFor,
+    /// The globals as laid out before the program ran.
+    pub globals: Placed,
+    /// Counts carried over from the restored snapshot (added to the
+    /// run's own).
+    pub counts: Vec<(u64, u64)>,
+    /// Where the program's snapshots go (`SNAPSHOT/NAME`; the slots are
+    /// `.0` and `.1`), and the slot and generation of the next one.
+    pub path: String,
+    pub next: (u8, u64),
+}
+
+/// The run's state as the regions hold it now.
+#[derive(Clone, Copy, Debug)]
+pub struct Now<'a> {
+    /// The code region from its first unit to the JIT's `code_next`.
+    pub code: &'a [u8],
+    pub code_base: u64,
+    /// The unit data from the globals' end to the JIT's `data_next`.
+    pub unit_data: &'a [u8],
+    /// Each function's slot value and tier byte (0: no compiled code,
+    /// `1 + level`), and this run's calls and back-edges.
+    pub slots: &'a [u64],
+    pub tiers: &'a [u8],
+    pub counts: &'a [(u64, u64)],
+}
+
+impl Template {
+    /// The file name of slot `slot`.
+    pub fn file(&self, slot: u8) -> String {
+        alloc::format!("{}.{slot}", self.path)
+    }
+
+    /// A snapshot of the run as `now` shows it. A function counts as
+    /// compiled when its tier byte says so and its slot points into the
+    /// saved code (a slot published after `code_next` was read is left
+    /// out: that function is saved as interpreted).
+    pub fn capture(&self, now: &Now<'_>) -> Snapshot {
+        let code = Placed {
+            base: now.code_base,
+            bytes: now.code.to_vec(),
+        };
+        let range = code.range().unwrap_or(0..0);
+        let globals_end = self.globals.base + self.globals.bytes.len() as u64;
+        let functions = now
+            .slots
+            .iter()
+            .zip(now.tiers)
+            .enumerate()
+            .map(|(i, (&entry, &tier))| {
+                let compiled = tier > 0 && tier <= 4 && range.contains(&entry);
+                let (c0, b0) = self.counts.get(i).copied().unwrap_or_default();
+                let (c1, b1) = now.counts.get(i).copied().unwrap_or_default();
+                Function {
+                    level: compiled.then(|| tier - 1),
+                    entry: if compiled { entry } else { 0 },
+                    calls: c0.saturating_add(c1),
+                    backedges: b0.saturating_add(b1),
+                }
+            })
+            .collect();
+        Snapshot {
+            valid_for: self.valid_for.clone(),
+            generation: self.next.1,
+            code,
+            unit_data: Placed {
+                base: globals_end,
+                bytes: now.unit_data.to_vec(),
+            },
+            globals: self.globals.clone(),
+            functions,
+        }
+    }
+
+    /// The template as bytes (postcard), to hand to another task.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// A template from [`Template::to_bytes`]; `None` if it does not
+    /// decode (nothing in it is trusted more than a file: whatever is
+    /// captured with it is checked when a boot restores it).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Template> {
+        postcard::from_bytes(bytes).ok()
+    }
+
+    /// After a snapshot went to slot `next.0`: the next goes over the
+    /// other slot, one generation up.
+    pub fn advance(&mut self) {
+        self.next = (1 - self.next.0.min(1), self.next.1.saturating_add(1));
+    }
+}
+
 /// Where a snapshot's parts may lie in this boot's layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {

@@ -209,3 +209,52 @@ fn program_names_are_plain_file_names() {
     assert_eq!(program_name(".."), "program");
     assert_eq!(program_name(&"x".repeat(100)).len(), 48);
 }
+
+#[test]
+fn a_capture_keeps_only_functions_whose_code_it_holds() {
+    let mut t = Template {
+        valid_for: valid_for(),
+        globals: Placed {
+            base: 0x5000_0000,
+            bytes: vec![1, 2, 3, 4],
+        },
+        counts: vec![(10, 1), (0, 0), (5, 5)],
+        path: "SNAPSHOT/fib.ll".to_string(),
+        next: (1, 7),
+    };
+    let code = [0x90u8; 64];
+    let now = Now {
+        code: &code,
+        code_base: 0x4001_0000,
+        unit_data: &[9, 9],
+        // In the code, compiled at O2; a slot past the code read (published
+        // later); an interpreted one; a tier byte without code.
+        slots: &[0x4001_0010, 0x4001_0040, 0x1234, 0x4001_0000],
+        tiers: &[3, 2, 0, 1],
+        counts: &[(1, 2), (3, 4), (5, 6), (7, 8)],
+    };
+    let s = t.capture(&now);
+    assert_eq!(s.generation, 7);
+    assert_eq!(s.code.bytes.len(), 64);
+    assert_eq!(s.unit_data.base, 0x5000_0004);
+    let levels: Vec<Option<u8>> = s.functions.iter().map(|f| f.level).collect();
+    assert_eq!(levels, [Some(2), None, None, Some(0)]);
+    assert_eq!(s.functions[0].entry, 0x4001_0010);
+    assert_eq!(s.functions[1].entry, 0);
+    assert_eq!((s.functions[0].calls, s.functions[0].backedges), (11, 3));
+    assert_eq!((s.functions[3].calls, s.functions[3].backedges), (7, 8));
+    assert_eq!(t.file(t.next.0), "SNAPSHOT/fib.ll.1");
+    t.advance();
+    assert_eq!(t.next, (0, 8));
+    // What it captured passes the checks of a boot with the same layout.
+    let layout = Layout {
+        code: 0x4001_0000..0x4040_0000,
+        globals: 0x5000_0000..0x5000_0004,
+        unit_data: 0x5000_0004..0x5040_0000,
+        functions: 4,
+    };
+    assert_eq!(
+        decode(&encode(&s)).unwrap().check(&valid_for(), &layout),
+        Ok(())
+    );
+}

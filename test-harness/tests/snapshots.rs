@@ -31,13 +31,17 @@ const APPS: &[&str] = &[
 ];
 
 fn boot_on(disk: &Path, programs: &[String], fs_args: &[&str]) -> Boot {
+    boot_with(disk, programs, fs_args, &[])
+}
+
+fn boot_with(disk: &Path, programs: &[String], fs_args: &[&str], profiler_args: &[&str]) -> Boot {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("snap.toml");
     let text = corpus::System {
         programs,
         tiers: "auto",
         jit: Some(&[]),
-        profiler: Some(&[]),
+        profiler: Some(profiler_args),
         fs: Some(fs_args),
         jit_on_demand: true,
         ..corpus::System::default()
@@ -526,4 +530,60 @@ fn without_a_usable_disk_programs_run_without_snapshots() {
             "{what}: a snapshot was saved"
         );
     }
+}
+
+/// While a program runs, the profiler saves a snapshot every
+/// `snapshot-every-ms`; the app host's at the end goes one generation
+/// above the last of them, and the next boot restores that one.
+#[test]
+fn snapshots_are_saved_while_the_program_runs() {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = fresh_disk(dir.path());
+    let programs = programs(&["tierup"]);
+    let b = boot_with(&disk, &programs, &[], &["snapshot-every-ms=200"]);
+    outputs_are_native(&b, &programs, "periodic snapshots");
+    let ended = b
+        .log
+        .first("app.run")
+        .and_then(|e| e.num("tsc"))
+        .unwrap_or(0);
+    let during: Vec<u64> = b
+        .log
+        .events_with("snapshot.saved", "by", "profiler")
+        .filter(|e| e.num("tsc").is_some_and(|t| t < ended))
+        .filter_map(|e| e.num("generation"))
+        .collect();
+    check!(
+        b,
+        !during.is_empty(),
+        "no snapshot was saved while tierup ran"
+    );
+    check!(
+        b,
+        during.windows(2).all(|w| w[1] == w[0] + 1),
+        "the periodic generations do not count up by one: {during:?}"
+    );
+    let last = b
+        .log
+        .events_with("snapshot.saved", "by", "app")
+        .last()
+        .and_then(|e| e.num("generation"));
+    check!(
+        b,
+        last == during.last().map(|g| g + 1),
+        "the app host's snapshot is generation {last:?}, the profiler's last {:?}",
+        during.last()
+    );
+    let next = boot_on(&disk, &programs, &[]);
+    outputs_are_native(&next, &programs, "after periodic snapshots");
+    let restored = next
+        .log
+        .first("snapshot.restored")
+        .and_then(|e| e.num("generation"));
+    check!(
+        next,
+        restored == last,
+        "restored generation {restored:?}, the newest is {last:?}"
+    );
 }

@@ -10,9 +10,23 @@ use serde::{Deserialize, Serialize};
 
 pub struct ProfilerProtocol;
 
+/// Where the profiler maps a watched run's snapshot template, code region
+/// and data region (read-only), and its fs transfers.
+pub const PROFILER_TEMPLATE_BASE: u64 = 0x1_0000_0000;
+pub const PROFILER_CODE_BASE: u64 = 0x1_4000_0000;
+pub const PROFILER_DATA_BASE: u64 = 0x1_8000_0000;
+pub const PROFILER_FS_BUFFER_BASE: u64 = 0x2_0000_0000;
+const _: () = {
+    use super::jit::{APP_CODE_PAGES, APP_DATA_PAGES};
+    use crate::layout::PAGE_SIZE;
+    assert!(PROFILER_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE <= PROFILER_DATA_BASE);
+    assert!(PROFILER_DATA_BASE + APP_DATA_PAGES * PAGE_SIZE <= PROFILER_FS_BUFFER_BASE);
+    assert!(PROFILER_FS_BUFFER_BASE + super::fs::TRANSFER_MAX <= crate::layout::USER_STACK_TOP);
+};
+
 impl Protocol for ProfilerProtocol {
     const ID: u32 = 5;
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
     type Request<'a> = ProfilerRequest;
     type Reply<'a> = ProfilerReply<'a>;
 }
@@ -52,6 +66,13 @@ pub enum ProfilerRequest {
         jit: JitAccess,
         level: Option<u8>,
     },
+    /// After `Watch`, for a run whose snapshots are saved
+    /// (`docs/snapshots.md`): capabilities are the snapshot template
+    /// (read: a `u64` length, then `snapshot::Template` as postcard), the
+    /// code region and the data region (read), with which the profiler
+    /// saves a snapshot every `snapshot-every-ms` (its argument) while the
+    /// program runs. Answered `Watching`, or `Failed` saying why not.
+    SaveWhileRunning,
     /// The run has ended: the profiler reads the counters a last time,
     /// prints its table, and forgets them. With `settle` (a snapshot of
     /// the run follows), it first has every function compiled at the
@@ -70,6 +91,10 @@ pub enum ProfilerReply<'a> {
     Done {
         tier_ups: u64,
         jit_loads: u64,
+        /// The slot and generation of the last snapshot the profiler
+        /// saved during the run (the app host's goes over the other slot,
+        /// one generation up).
+        saved: Option<(u8, u64)>,
     },
     Failed {
         message: &'a str,

@@ -28,7 +28,6 @@
 //! test only).
 
 mod exports;
-mod files;
 mod input;
 mod interp;
 mod output;
@@ -498,7 +497,23 @@ fn run_once(
                 _ => profile::Jit::None,
             }
         };
-        p.watch(jit, if auto { None } else { tier.level() });
+        // Snapshots while the program runs: the profiler saves them.
+        let kit = snapshots
+            .as_ref()
+            .and_then(|s| s.template())
+            .map(|template| {
+                let caps = resolver::SESSION
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .map_or([0; 3], |s| s.caps);
+                profile::SnapshotKit {
+                    template,
+                    code: caps[1],
+                    data: caps[2],
+                }
+            });
+        p.watch(jit, if auto { None } else { tier.level() }, kit);
     }
     if own {
         let _ = sys::log_event(&format!(
@@ -550,9 +565,18 @@ fn run_once(
     ));
     let profiled = profile.map(|p| (p.end(snapshots.is_some()), p.counters()));
     if let (Some(s), Some(module)) = (snapshots, program.bytecode) {
+        let done = profiled.and_then(|(d, _)| d).unwrap_or_default();
+        if let Some((slot, generation)) = done.saved {
+            s.saved_by_profiler(slot, generation);
+        }
         s.save(module, profiled.map(|(_, c)| c));
-        let (tier_ups, jit_loads) = profiled.and_then(|(d, _)| d).unwrap_or((0, 0));
-        convergence(file, program.names.len(), restored, tier_ups, jit_loads);
+        convergence(
+            file,
+            program.names.len(),
+            restored,
+            done.tier_ups,
+            done.jit_loads,
+        );
     }
     if let Some(s) = resolver::SESSION.lock().unwrap().as_mut() {
         s.release();

@@ -14,7 +14,6 @@
 //! state says where free space starts after the restored code, so a JIT
 //! loaded later (something new got hot) compiles after it.
 
-use crate::files::Files;
 use crate::standalone;
 use bytecode::format::Module;
 use ipc_abi::cap::{Rights, Slot};
@@ -23,9 +22,17 @@ use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::Protocol;
 use ipc_abi::proto::fs::SNAPSHOT_DIR;
 use ipc_abi::proto::jit::*;
+use rt::files::Files;
 use rt::sys;
-use snapshot::{Choice, Function, Layout, Placed, Snapshot, ValidFor};
+use snapshot::{Choice, Layout, Now, Placed, Snapshot, Template, ValidFor};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+/// Where file transfers are mapped here, above the Linux personality's
+/// `mmap` area.
+const FS_BUFFER_VA: u64 = 0x6100_0000_0000;
+const _: () = assert!(FS_BUFFER_VA >= ipc_abi::linux::MMAP_END);
+const _: () =
+    assert!(FS_BUFFER_VA + ipc_abi::proto::fs::TRANSFER_MAX < ipc_abi::layout::USER_STACK_TOP);
 
 const CODE_END: u64 = APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE;
 const DATA_END: u64 = APP_DATA_BASE + APP_DATA_PAGES * PAGE_SIZE;
@@ -44,16 +51,8 @@ pub struct Snapshots {
     files: Option<Files>,
     /// A snapshot packed in the initrd (`NAME.ll` + `PACKED_SUFFIX`).
     packed: Option<&'static [u8]>,
-    /// `SNAPSHOT/<name>`; the generations are `.0` and `.1`.
-    base: String,
-    expect: ValidFor,
-    /// Where the next snapshot goes, and its generation.
-    next: (usize, u64),
-    /// The globals as laid out before this run (saved, never the values
-    /// the run leaves behind).
-    globals: Placed,
-    /// Counts restored from the last snapshot (added to this run's).
-    counts: Vec<(u64, u64)>,
+    /// What every snapshot of this run carries, and where the next goes.
+    template: Template,
     pub restored: Restored,
 }
 
@@ -93,7 +92,7 @@ impl Snapshots {
     /// The snapshots of `program` (shown as `shown`), when the system has
     /// an fs service with a volume; says once why not otherwise.
     pub fn open(shown: &str, ir: &[u8], export_table: &[u8]) -> Option<Snapshots> {
-        let mut files = match Files::connect() {
+        let mut files = match Files::connect(FS_BUFFER_VA) {
             Ok(f) => f,
             Err(why) => {
                 event(&format!("snapshot.off why=\"{}\"", why.replace('"', "'")));
@@ -135,25 +134,27 @@ impl Snapshots {
         Snapshots {
             files,
             packed,
-            base,
-            expect: ValidFor {
-                ir: snapshot::sha256(ir),
-                app_host: app_host_id(export_table),
-                abi: JitProtocol::VERSION,
-                llvm: JIT_LLVM.into(),
+            template: Template {
+                valid_for: ValidFor {
+                    ir: snapshot::sha256(ir),
+                    app_host: app_host_id(export_table),
+                    abi: JitProtocol::VERSION,
+                    llvm: JIT_LLVM.into(),
+                },
+                globals: Placed::default(),
+                counts: Vec::new(),
+                path: base,
+                next: (0, 1),
             },
-            next: (0, 1),
-            globals: Placed::default(),
-            counts: Vec::new(),
             restored: Restored::default(),
         }
     }
 
     fn path(&self, slot: usize) -> String {
         if self.packed.is_some() {
-            return self.base.clone();
+            return self.template.path.clone();
         }
-        format!("{}.{slot}", self.base)
+        self.template.file(slot as u8)
     }
 
     /// After the app host laid the program out (`standalone::lay_out` and
@@ -163,7 +164,7 @@ impl Snapshots {
     pub fn restore(&mut self, module: &Module, code_region: Slot) -> Restored {
         let n = module.functions.len();
         let globals_end = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
-        self.globals = Placed {
+        self.template.globals = Placed {
             base: APP_GLOBALS_BASE,
             bytes: region_bytes(APP_GLOBALS_BASE, globals_end - APP_GLOBALS_BASE),
         };
@@ -189,7 +190,7 @@ impl Snapshots {
         }
         let choice: Choice = snapshot::choose(
             [files[0].as_deref(), files[1].as_deref()],
-            &self.expect,
+            &self.template.valid_for,
             &layout,
         );
         for (slot, why) in &choice.refused {
@@ -198,9 +199,10 @@ impl Snapshots {
                 self.path(*slot)
             ));
         }
-        self.next = snapshot::next_write(&choice);
+        let (slot, generation) = snapshot::next_write(&choice);
+        self.template.next = (slot as u8, generation);
         let Some((slot, snap)) = choice.chosen else {
-            event(&format!("snapshot.none file={}", self.base));
+            event(&format!("snapshot.none file={}", self.template.path));
             return Restored::default();
         };
         match put_back(&snap, code_region) {
@@ -216,7 +218,7 @@ impl Snapshots {
                 return Restored::default();
             }
         }
-        self.counts = snap
+        self.template.counts = snap
             .functions
             .iter()
             .map(|f| (f.calls, f.backedges))
@@ -254,73 +256,70 @@ impl Snapshots {
             .collect()
     }
 
+    /// What every snapshot of this run carries, as bytes for the profiler
+    /// (which saves one every few seconds while the program runs); `None`
+    /// when nothing can be saved (a packed snapshot).
+    pub fn template(&self) -> Option<Vec<u8>> {
+        self.files.as_ref().map(|_| self.template.to_bytes())
+    }
+
+    /// The profiler saved snapshots during the run, the last in `slot` at
+    /// `generation`: ours goes over the other slot, above it.
+    pub fn saved_by_profiler(&mut self, slot: u8, generation: u64) {
+        self.template.next = (slot, generation);
+        self.template.advance();
+    }
+
     /// After the run (and the profiler's last compiles): saves what this
     /// boot has over the older generation. `counters`: this run's counts.
     pub fn save(&mut self, module: &Module, counters: Option<&[AtomicU64]>) {
-        if self.files.is_none() {
+        let Some(disk) = self.files.as_mut() else {
             // Packed in the initrd: nothing to write to.
             return;
-        }
+        };
         let n = module.functions.len();
         let code_next = read_word(APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64);
         let data_next = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
-        let globals_end = self.globals.base + self.globals.bytes.len() as u64;
+        let globals_end = self.template.globals.base + self.template.globals.bytes.len() as u64;
         if !(APP_UNIT_CODE_BASE..=CODE_END).contains(&code_next)
             || !(globals_end..=DATA_END).contains(&data_next)
         {
             event("snapshot.not_saved why=\"the JIT state's free space is out of its regions\"");
             return;
         }
-        let tiers = Self::tiers(n);
         let count = |i: usize, which: usize| {
             counters
                 .and_then(|c| c.get(counter_offset(i, which) as usize / 8))
                 .map_or(0, |w| w.load(Ordering::Relaxed))
         };
-        let functions: Vec<Function> = (0..n)
-            .map(|i| {
-                let entry = read_word(slot(i));
-                let compiled = tiers[i] > 0 && entry != standalone::lazy_stub(i);
-                let (calls, backedges) = self.counts.get(i).copied().unwrap_or_default();
-                Function {
-                    level: compiled.then(|| tiers[i] - 1),
-                    entry: if compiled { entry } else { 0 },
-                    calls: calls.saturating_add(count(i, CALLS)),
-                    backedges: backedges.saturating_add(count(i, BACKEDGES)),
-                }
-            })
+        let code = region_bytes(APP_UNIT_CODE_BASE, code_next - APP_UNIT_CODE_BASE);
+        let unit_data = region_bytes(globals_end, data_next - globals_end);
+        let slots: Vec<u64> = (0..n).map(|i| read_word(slot(i))).collect();
+        let counts: Vec<(u64, u64)> = (0..n)
+            .map(|i| (count(i, CALLS), count(i, BACKEDGES)))
             .collect();
-        let snap = Snapshot {
-            valid_for: self.expect.clone(),
-            generation: self.next.1,
-            code: Placed {
-                base: APP_UNIT_CODE_BASE,
-                bytes: region_bytes(APP_UNIT_CODE_BASE, code_next - APP_UNIT_CODE_BASE),
-            },
-            unit_data: Placed {
-                base: globals_end,
-                bytes: region_bytes(globals_end, data_next - globals_end),
-            },
-            globals: self.globals.clone(),
-            functions,
-        };
+        let snap = self.template.capture(&Now {
+            code: &code,
+            code_base: APP_UNIT_CODE_BASE,
+            unit_data: &unit_data,
+            slots: &slots,
+            tiers: &Self::tiers(n),
+            counts: &counts,
+        });
         let file = snapshot::encode(&snap);
-        let path = self.path(self.next.0);
-        let Some(disk) = self.files.as_mut() else {
-            return;
-        };
+        let path = self.template.file(self.template.next.0);
         match disk.write(&path, &file) {
             Ok(()) => {
                 event(&format!(
-                    "snapshot.saved file={path} generation={} bytes={} compiled={} code_bytes={}",
+                    "snapshot.saved file={path} generation={} bytes={} compiled={} code_bytes={} by=app",
                     snap.generation,
                     file.len(),
                     snap.functions.iter().filter(|f| f.level.is_some()).count(),
                     snap.code.bytes.len()
                 ));
                 // A later run of this app host writes over the other one.
-                self.next = (1 - self.next.0, self.next.1 + 1);
-                self.counts = snap
+                self.template.advance();
+                self.template.counts = snap
                     .functions
                     .iter()
                     .map(|f| (f.calls, f.backedges))

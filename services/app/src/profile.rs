@@ -41,6 +41,57 @@ pub enum Jit {
     },
 }
 
+/// What the profiler may save snapshots of a run with: the template
+/// (`snapshot::Template` as bytes) and our code and data regions.
+pub struct SnapshotKit {
+    pub template: Vec<u8>,
+    pub code: Slot,
+    pub data: Slot,
+}
+
+/// The profiler's account of a run (`Finished`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Finished {
+    pub tier_ups: u64,
+    pub jit_loads: u64,
+    /// The slot and generation of the last snapshot it saved.
+    pub saved: Option<(u8, u64)>,
+}
+
+/// Where the template object is mapped while we fill it in.
+const TEMPLATE_VA: u64 = 0x6200_0000_0000;
+const _: () = assert!(TEMPLATE_VA >= ipc_abi::linux::MMAP_END);
+
+/// A memory object holding `bytes` behind their length (a `u64`), as a
+/// read-only capability to pass on.
+fn template_object(bytes: &[u8]) -> Option<Slot> {
+    let len = 8 + bytes.len() as u64;
+    let obj = sys::mem_create(len.div_ceil(PAGE_SIZE)).ok()?;
+    let filled = sys::mem_map(obj, TEMPLATE_VA, Rights::READ.union(Rights::WRITE)).is_ok();
+    if filled {
+        // SAFETY: the object was just mapped read-write at TEMPLATE_VA with
+        // room for `len` bytes; unmapped right after.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (bytes.len() as u64).to_le_bytes().as_ptr(),
+                TEMPLATE_VA as *mut u8,
+                8,
+            );
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (TEMPLATE_VA + 8) as *mut u8,
+                bytes.len(),
+            );
+        }
+        let _ = sys::mem_unmap(TEMPLATE_VA);
+    }
+    let ro = filled
+        .then(|| sys::cap_derive(obj, Rights::READ.union(Rights::GRANT)).ok())
+        .flatten();
+    let _ = sys::cap_drop(obj);
+    ro
+}
+
 pub struct Profile {
     object: Slot,
     pages: u64,
@@ -168,8 +219,10 @@ impl Profile {
 
     /// Tells the profiler about the run `reset` started, and how it may
     /// reach the JIT (`jit`). Returns whether a profiler watches.
-    /// `level`: the run's fixed tier, when it is not `auto`.
-    pub fn watch(&mut self, jit: Jit, level: Option<u8>) -> bool {
+    /// `level`: the run's fixed tier, when it is not `auto`. `snapshots`:
+    /// the run's snapshot template and our code and data regions, for the
+    /// profiler to save snapshots while the program runs.
+    pub fn watch(&mut self, jit: Jit, level: Option<u8>, snapshots: Option<SnapshotKit>) -> bool {
         let Some(profiler) = self.profiler() else {
             return false;
         };
@@ -222,7 +275,12 @@ impl Profile {
             let _ = sys::cap_drop(c);
         }
         match answer {
-            Ok(ProfilerReply::Watching) => true,
+            Ok(ProfilerReply::Watching) => {
+                if let Some(k) = snapshots {
+                    self.save_while_running(k);
+                }
+                true
+            }
             other => {
                 let _ = sys::log_event(&format!(
                     "app.profiler what=refused answer=\"{}\"",
@@ -233,10 +291,52 @@ impl Profile {
         }
     }
 
+    /// Hands the profiler what it needs to save snapshots while the
+    /// program runs (`SaveWhileRunning`); says so when it cannot.
+    fn save_while_running(&mut self, k: SnapshotKit) {
+        let Some(profiler) = self.profiler else {
+            return;
+        };
+        let derived = |slot: Slot| sys::cap_derive(slot, Rights::READ.union(Rights::GRANT)).ok();
+        let caps: Vec<Slot> = [
+            template_object(&k.template),
+            derived(k.code),
+            derived(k.data),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // Why the profiler will not save while the program runs (`None`:
+        // it will).
+        let refusal = if caps.len() == 3 {
+            match proto::call::<ProfilerProtocol>(
+                profiler,
+                &mut self.msg,
+                &ProfilerRequest::SaveWhileRunning,
+                &caps,
+            ) {
+                Ok(ProfilerReply::Watching) => None,
+                Ok(ProfilerReply::Failed { message }) => Some(message.to_string()),
+                other => Some(format!("{other:?}")),
+            }
+        } else {
+            Some("the template or a region could not be passed on".to_string())
+        };
+        for c in caps {
+            let _ = sys::cap_drop(c);
+        }
+        if let Some(why) = refusal {
+            let _ = sys::log_event(&format!(
+                "snapshot.only_at_end why=\"{}\"",
+                why.replace('"', "'")
+            ));
+        }
+    }
+
     /// The run has ended: the profiler takes a last look and prints its
     /// table; with `settle` (a snapshot follows) it first compiles what
     /// the run's counts call for. Returns its tier-ups and JIT loads.
-    pub fn end(&mut self, settle: bool) -> Option<(u64, u64)> {
+    pub fn end(&mut self, settle: bool) -> Option<Finished> {
         self.nothing_running();
         let profiler = self.profiler?;
         match proto::call::<ProfilerProtocol>(
@@ -248,11 +348,16 @@ impl Profile {
             Ok(ProfilerReply::Done {
                 tier_ups,
                 jit_loads,
+                saved,
             }) => {
                 let _ = sys::log_event(&format!(
                     "app.profiled tier_ups={tier_ups} jit_loads={jit_loads}"
                 ));
-                Some((tier_ups, jit_loads))
+                Some(Finished {
+                    tier_ups,
+                    jit_loads,
+                    saved,
+                })
             }
             _ => {
                 let _ = sys::log_event("app.profiler what=lost");

@@ -22,6 +22,7 @@ extern crate alloc;
 
 mod link;
 mod mapping;
+mod saver;
 
 use alloc::format;
 use alloc::string::String;
@@ -51,6 +52,8 @@ struct Watch {
     /// The counters object.
     counters: Slot,
     link: Link,
+    /// Saves snapshots while the program runs (with snapshots on).
+    saver: Option<saver::Saver>,
     ladder: Ladder,
     started_tsc: u64,
     /// When (ms after the run started) each function took each step.
@@ -67,6 +70,7 @@ fn main() -> u64 {
     let mut poll = 1;
     let mut sample: Option<&'static str> = None;
     let mut crash_jit = None;
+    let mut snapshot_every_ms = DEFAULT_SNAPSHOT_EVERY_MS;
     for arg in rt::args() {
         let parsed = if let Some(v) = arg.strip_prefix("calls=") {
             Thresholds::parse_steps(v).map(|s| thresholds.calls = s)
@@ -82,6 +86,10 @@ fn main() -> u64 {
         } else if let Some(v) = arg.strip_prefix("sample=") {
             sample = Some(v);
             Ok(())
+        } else if let Some(v) = arg.strip_prefix("snapshot-every-ms=") {
+            v.parse::<u64>()
+                .map(|ms| snapshot_every_ms = ms)
+                .map_err(|_| "milliseconds (0: never)")
         } else if let Some(v) = arg.strip_prefix("poll=") {
             v.parse::<u64>()
                 .ok()
@@ -125,6 +133,7 @@ fn main() -> u64 {
                 if let Some(w) = watch.as_mut() {
                     w.sample_running();
                     w.scan(&mut crash_jit, Step::Next);
+                    w.save_if_due();
                     if let Some(name) = sample {
                         w.sample(name);
                     }
@@ -140,7 +149,8 @@ fn main() -> u64 {
                 version: ProfilerProtocol::VERSION,
             }),
             Ok(ClientFrame::Request(req)) => {
-                handle(req, caps, &mut watch, (thresholds, poll)).map(ServerFrame::Reply)
+                handle(req, caps, &mut watch, (thresholds, poll, snapshot_every_ms))
+                    .map(ServerFrame::Reply)
             }
             Err(e) => Err(e),
         };
@@ -158,7 +168,7 @@ fn handle(
     req: ProfilerRequest,
     caps: Vec<Slot>,
     watch: &mut Option<Watch>,
-    (thresholds, poll): (Thresholds, u64),
+    (thresholds, poll, snapshot_every_ms): (Thresholds, u64, u64),
 ) -> Result<ProfilerReply<'static>, ProtoError> {
     match req {
         ProfilerRequest::Watch {
@@ -227,6 +237,7 @@ fn handle(
                 map,
                 counters,
                 link,
+                saver: None,
                 ladder,
                 started_tsc: sys::rdtsc(),
                 steps: vec![[None; 4]; functions],
@@ -241,6 +252,31 @@ fn handle(
             });
             Ok(ProfilerReply::Watching)
         }
+        ProfilerRequest::SaveWhileRunning => {
+            let Some(w) = watch.as_mut() else {
+                drop_all(&caps);
+                return Ok(ProfilerReply::Failed {
+                    message: "no run is being watched",
+                });
+            };
+            if snapshot_every_ms == 0 {
+                drop_all(&caps);
+                return Ok(ProfilerReply::Failed {
+                    message: "snapshot-every-ms=0: only the app host saves, at the end",
+                });
+            }
+            let hz = sys::sys_info().tsc_hz;
+            let made = saver::Saver::new(&caps, snapshot_every_ms * hz / 1000);
+            // The mappings keep what they need; the slots go.
+            drop_all(&caps);
+            match made {
+                Ok(s) => {
+                    w.saver = Some(s);
+                    Ok(ProfilerReply::Watching)
+                }
+                Err(message) => Ok(ProfilerReply::Failed { message }),
+            }
+        }
         ProfilerRequest::Finished { settle } => {
             drop_all(&caps);
             let Some(mut w) = watch.take() else {
@@ -253,10 +289,12 @@ fn handle(
             }
             let tier_ups = w.tier_ups;
             let jit_loads = w.link.loads();
+            let saved = w.saver.as_ref().and_then(|s| s.saved);
             w.finish();
             Ok(ProfilerReply::Done {
                 tier_ups,
                 jit_loads,
+                saved,
             })
         }
     }
@@ -273,6 +311,10 @@ fn steps(s: &[u64; 4]) -> String {
     format!("{}/{}/{}/{}", s[0], s[1], s[2], s[3])
 }
 
+/// How often a watched run with snapshots is saved while it runs (the
+/// `snapshot-every-ms=` argument; 0: only at its end).
+const DEFAULT_SNAPSHOT_EVERY_MS: u64 = 10_000;
+
 /// How long settling waits for the JIT to come up: 20 s.
 const SETTLE_JIT_WAIT_TICKS: u64 = 2000;
 
@@ -286,6 +328,18 @@ enum Step {
 }
 
 impl Watch {
+    /// A snapshot of the running program, when one is due.
+    fn save_if_due(&mut self) {
+        let at_ms = self.ms();
+        let Some(saver) = self.saver.as_mut() else {
+            return;
+        };
+        let (bytes, words) = self.map.view();
+        if let Ok(c) = Counters::parse(bytes, words) {
+            saver.tick(&c, at_ms);
+        }
+    }
+
     fn ms(&self) -> u64 {
         let hz = sys::sys_info().tsc_hz.max(1);
         (sys::rdtsc().saturating_sub(self.started_tsc)) * 1000 / hz

@@ -1,5 +1,7 @@
-//! An app's counters object mapped read-only, as words, for as long as the
-//! profiler watches it: unmapped when dropped, so no view outlives it.
+//! An app's memory objects (its counters; with snapshots, its code and
+//! data regions and the snapshot template) mapped read-only, as bytes and
+//! words, for as long as the profiler watches it: unmapped when dropped,
+//! so no view outlives it.
 #![allow(
     unsafe_code,
     reason = "viewing a mapping as a slice; the only unsafe in the profiler"
@@ -17,7 +19,8 @@ pub struct Mapped {
 impl Mapped {
     /// Maps `slot` (a memory object) read-only at `at`.
     pub fn new(slot: Slot, at: u64) -> Result<Mapped, &'static str> {
-        let pages = sys::mem_map(slot, at, Rights::READ).map_err(|_| "cannot map the counters")?;
+        let pages = sys::mem_map(slot, at, Rights::READ)
+            .map_err(|_| "cannot map an object of the app's")?;
         Ok(Mapped { at, pages })
     }
 

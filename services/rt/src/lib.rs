@@ -5,7 +5,12 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(any(feature = "heap", feature = "hosted"))]
+extern crate alloc;
+
 pub mod console;
+#[cfg(any(feature = "heap", feature = "hosted"))]
+pub mod files;
 #[cfg(feature = "heap")]
 pub mod heap;
 pub mod mem;

@@ -1,17 +1,16 @@
-//! The fs service from the app host's side (`ipc_abi::proto::fs`): whole
-//! files in and out, through a memory object made for each transfer.
+//! The fs service from a client's side (`ipc_abi::proto::fs`): whole
+//! files in and out, through a memory object made for each transfer and
+//! mapped at the client's chosen address while it lasts. Used by the app
+//! host and the profiler (both save snapshots).
 
+use crate::sys;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::ipc::Message;
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::{self, fs::*};
-use rt::sys;
-
-/// Where a transfer's buffer is mapped here, above the Linux
-/// personality's `mmap` area (one at a time).
-const BUFFER_VA: u64 = 0x6100_0000_0000;
-const _: () = assert!(BUFFER_VA >= ipc_abi::linux::MMAP_END);
-const _: () = assert!(BUFFER_VA + TRANSFER_MAX < ipc_abi::layout::USER_STACK_TOP);
 
 /// How long to wait for the fs service at start (it mounts the disk
 /// first).
@@ -20,35 +19,40 @@ const WAIT_TICKS: u64 = 300;
 pub struct Files {
     ep: Slot,
     msg: Message,
+    /// Where transfers are mapped in this task (one at a time, at most
+    /// [`TRANSFER_MAX`] bytes): a range the task keeps free for it.
+    buffer_va: u64,
 }
 
-/// A memory object mapped here for one transfer.
+/// A memory object mapped for one transfer.
 struct Buffer {
     slot: Slot,
+    va: u64,
     len: usize,
 }
 
 impl Buffer {
-    fn new(len: usize) -> Result<Buffer, String> {
+    fn new(va: u64, len: usize) -> Result<Buffer, String> {
         let pages = (len as u64).div_ceil(PAGE_SIZE).max(1);
         let slot = sys::mem_create(pages).map_err(|e| format!("buffer: {e:?}"))?;
-        if let Err(e) = sys::mem_map(slot, BUFFER_VA, Rights::READ.union(Rights::WRITE)) {
+        if let Err(e) = sys::mem_map(slot, va, Rights::READ.union(Rights::WRITE)) {
             let _ = sys::cap_drop(slot);
             return Err(format!("buffer: {e:?}"));
         }
-        Ok(Buffer { slot, len })
+        Ok(Buffer { slot, va, len })
     }
 
     fn bytes(&mut self) -> &mut [u8] {
-        // SAFETY: `new` mapped at least `len` bytes read-write at
-        // BUFFER_VA, unmapped only when `self` drops; one buffer at a time.
-        unsafe { std::slice::from_raw_parts_mut(BUFFER_VA as *mut u8, self.len) }
+        // SAFETY: `new` mapped at least `len` bytes read-write at `va`,
+        // unmapped only when `self` drops; one buffer at a time per
+        // `Files`, whose owner keeps that range free.
+        unsafe { core::slice::from_raw_parts_mut(self.va as *mut u8, self.len) }
     }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        let _ = sys::mem_unmap(BUFFER_VA);
+        let _ = sys::mem_unmap(self.va);
         let _ = sys::cap_drop(self.slot);
     }
 }
@@ -64,17 +68,20 @@ fn failure(reply: Result<FsReply<'_>, proto::CallError>) -> String {
 impl Files {
     /// The fs service, when the system has one with a volume; the error
     /// says why not.
-    pub fn connect() -> Result<Files, String> {
-        let ep = rt::names::connect_wait::<FsProtocol>(FS_SERVICE, WAIT_TICKS)
+    /// Transfers are mapped at `buffer_va` (page-aligned, with
+    /// [`TRANSFER_MAX`] bytes free above it).
+    pub fn connect(buffer_va: u64) -> Result<Files, String> {
+        let ep = crate::names::connect_wait::<FsProtocol>(FS_SERVICE, WAIT_TICKS)
             .map_err(|e| format!("no fs service: {e:?}"))?;
         let mut files = Files {
             ep,
             msg: Message::new(),
+            buffer_va,
         };
         match proto::call::<FsProtocol>(files.ep, &mut files.msg, &FsRequest::Status, &[]) {
             Ok(FsReply::Status { mounted: true, .. }) => Ok(files),
             Ok(FsReply::Status { mounted: false, .. }) => {
-                Err("the fs service has no volume (see fs.unavailable)".into())
+                Err("the fs service has no volume (see fs.unavailable)".to_string())
             }
             other => Err(failure(other)),
         }
@@ -98,7 +105,7 @@ impl Files {
         if size > limit {
             return Err(format!("{size} bytes, more than {limit}"));
         }
-        let mut buf = Buffer::new(size as usize)?;
+        let mut buf = Buffer::new(self.buffer_va, size as usize)?;
         let read = FsRequest::Read {
             path,
             offset: 0,
@@ -114,7 +121,7 @@ impl Files {
     /// Replaces the file's content with `bytes` (on the disk when this
     /// returns `Ok`).
     pub fn write(&mut self, path: &str, bytes: &[u8]) -> Result<(), String> {
-        let mut buf = Buffer::new(bytes.len())?;
+        let mut buf = Buffer::new(self.buffer_va, bytes.len())?;
         buf.bytes().copy_from_slice(bytes);
         let write = FsRequest::Write {
             path,
