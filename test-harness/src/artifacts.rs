@@ -178,6 +178,40 @@ pub fn build_apps() -> Result<(), String> {
     build_c_dir(&root.join("corpus"), &corpus_dir(), &["-w"])
 }
 
+/// The example apps (`apps/`) that need no input and that the
+/// interpreter runs entirely (`tierup.c` and `hotloop.c` are left out:
+/// loops written to be compiled, minutes interpreted under emulation).
+pub const INTERPRETABLE_APPS: &[&str] = &[
+    "fib",
+    "sieve",
+    "checksum",
+    "nbody",
+    "spectralnorm",
+    "fannkuch",
+    "lazy",
+    "libc",
+    "echoargs",
+    "mixed",
+];
+
+/// The example apps that need no input: the interpretable ones, and
+/// `cstdlib.c`, whose long-double `main` the interpreter cannot run (it
+/// starts at O0).
+pub const NO_INPUT_APPS: &[&str] = &[
+    "fib",
+    "sieve",
+    "checksum",
+    "nbody",
+    "spectralnorm",
+    "fannkuch",
+    "lazy",
+    "libc",
+    "echoargs",
+    "mixed",
+    "cstdlib",
+];
+const _: () = assert!(NO_INPUT_APPS.len() == INTERPRETABLE_APPS.len() + 1);
+
 /// Where the conformance corpus's IR and native builds go.
 pub fn corpus_dir() -> PathBuf {
     apps_dir().join("corpus")

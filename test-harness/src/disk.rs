@@ -98,65 +98,55 @@ fn open_rw(path: &Path) -> Result<std::fs::File, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The file `name` in the snapshot directory of the disk at `path`
-/// (`None`: no such file).
-pub fn read_snapshot_file(path: &Path, name: &str) -> Result<Option<Vec<u8>>, String> {
-    use std::io::Read;
+/// Runs `f` on the snapshot directory of the disk at `path`, then
+/// unmounts the volume (what `f` wrote is on the image when this returns).
+fn in_snapshot_dir<T>(
+    path: &Path,
+    f: impl FnOnce(&fatfs::Dir<'_, &std::fs::File>) -> Result<T, String>,
+) -> Result<T, String> {
     let file = open_rw(path)?;
     let fs = FileSystem::new(&file, FsOptions::new()).map_err(|e| e.to_string())?;
     let dir = fs
         .root_dir()
         .open_dir(SNAPSHOT_DIR)
         .map_err(|e| e.to_string())?;
-    let Ok(mut f) = dir.open_file(name) else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    Ok(Some(bytes))
+    let out = f(&dir)?;
+    drop(dir);
+    fs.unmount().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// The file `name` in the snapshot directory of the disk at `path`
+/// (`None`: no such file).
+pub fn read_snapshot_file(path: &Path, name: &str) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    in_snapshot_dir(path, |dir| {
+        let Ok(mut f) = dir.open_file(name) else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        Ok(Some(bytes))
+    })
 }
 
 /// Writes (`Some`) or removes (`None`) the file `name` in the snapshot
 /// directory of the disk at `path`.
 pub fn put_snapshot_file(path: &Path, name: &str, bytes: Option<&[u8]>) -> Result<(), String> {
     use std::io::Write;
-    let file = open_rw(path)?;
-    let fs = FileSystem::new(&file, FsOptions::new()).map_err(|e| e.to_string())?;
-    let dir = fs
-        .root_dir()
-        .open_dir(SNAPSHOT_DIR)
-        .map_err(|e| e.to_string())?;
-    match bytes {
-        Some(b) => {
-            let mut f = dir.create_file(name).map_err(|e| e.to_string())?;
-            f.truncate().map_err(|e| e.to_string())?;
-            f.write_all(b).map_err(|e| e.to_string())?;
+    in_snapshot_dir(path, |dir| {
+        match bytes {
+            Some(b) => {
+                let mut f = dir.create_file(name).map_err(|e| e.to_string())?;
+                f.truncate().map_err(|e| e.to_string())?;
+                f.write_all(b).map_err(|e| e.to_string())?;
+            }
+            None => {
+                let _ = dir.remove(name);
+            }
         }
-        None => {
-            let _ = dir.remove(name);
-        }
-    }
-    drop(dir);
-    fs.unmount().map_err(|e| e.to_string())
-}
-
-/// The names of the files in the snapshot directory of the disk at
-/// `path`, sorted.
-pub fn snapshot_files(path: &Path) -> Result<Vec<String>, String> {
-    let file = open_rw(path)?;
-    let fs = FileSystem::new(&file, FsOptions::new()).map_err(|e| e.to_string())?;
-    let dir = fs
-        .root_dir()
-        .open_dir(SNAPSHOT_DIR)
-        .map_err(|e| e.to_string())?;
-    let mut names: Vec<String> = dir
-        .iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.is_file())
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    Ok(names)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -189,6 +179,23 @@ mod tests {
         assert_eq!(describe(&path).unwrap(), "FAT16, 1 files in SNAPSHOT");
         assert_eq!(prepare(&path, true), Ok(Prepared::Created));
         assert_eq!(describe(&path).unwrap(), "FAT16, 0 files in SNAPSHOT");
+    }
+
+    #[test]
+    fn snapshot_files_are_written_read_and_removed_on_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        create_sized(&path, 16 << 20).unwrap();
+        assert_eq!(read_snapshot_file(&path, "fib.ll.0"), Ok(None));
+        put_snapshot_file(&path, "fib.ll.0", Some(b"first, longer")).unwrap();
+        put_snapshot_file(&path, "fib.ll.0", Some(b"second")).unwrap();
+        assert_eq!(
+            read_snapshot_file(&path, "fib.ll.0"),
+            Ok(Some(b"second".to_vec()))
+        );
+        assert_eq!(describe(&path).unwrap(), "FAT16, 1 files in SNAPSHOT");
+        put_snapshot_file(&path, "fib.ll.0", None).unwrap();
+        assert_eq!(read_snapshot_file(&path, "fib.ll.0"), Ok(None));
     }
 
     #[test]

@@ -12,21 +12,7 @@ use test_harness::corpus::{self, Outcome};
 
 const TIERS: [&str; 3] = ["interp", "O0", "O3"];
 
-/// The example apps that need no input and that the interpreter runs
-/// entirely (`tierup.c` is left out: a loop written to be compiled, it
-/// takes minutes interpreted under emulation).
-const WHOLLY_INTERPRETED_APPS: &[&str] = &[
-    "fib",
-    "sieve",
-    "checksum",
-    "nbody",
-    "spectralnorm",
-    "fannkuch",
-    "lazy",
-    "libc",
-    "echoargs",
-    "mixed",
-];
+use test_harness::artifacts::INTERPRETABLE_APPS as WHOLLY_INTERPRETED_APPS;
 
 #[test]
 fn every_corpus_program_runs_like_native_interpreted_and_at_o0_and_o3() {

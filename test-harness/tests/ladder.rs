@@ -9,19 +9,7 @@ use test_harness::corpus;
 
 /// The example apps that need no input (cstdlib's `main` uses long double
 /// and starts at O0; the rest start interpreted).
-const APPS: &[&str] = &[
-    "fib",
-    "sieve",
-    "checksum",
-    "nbody",
-    "spectralnorm",
-    "fannkuch",
-    "lazy",
-    "libc",
-    "echoargs",
-    "mixed",
-    "cstdlib",
-];
+use test_harness::artifacts::NO_INPUT_APPS as APPS;
 
 fn boot(programs: &[String], jit: bool, profiler_args: &[&str]) -> test_harness::qemu::Boot {
     let dir = tempfile::tempdir().unwrap();

@@ -15,20 +15,13 @@ use test_harness::qemu::Boot;
 /// The example apps that need no input (cstdlib's `main` is one the
 /// interpreter cannot run: compiled at O0 in boot 1, restored after), and
 /// one that changes its globals.
-const APPS: &[&str] = &[
-    "cstdlib",
-    "fib",
-    "sieve",
-    "checksum",
-    "nbody",
-    "spectralnorm",
-    "fannkuch",
-    "lazy",
-    "libc",
-    "echoargs",
-    "mixed",
-    "globals",
-];
+fn apps() -> Vec<String> {
+    test_harness::artifacts::NO_INPUT_APPS
+        .iter()
+        .chain(&["globals"])
+        .map(|s| s.to_string())
+        .collect()
+}
 
 fn boot_on(disk: &Path, programs: &[String], fs_args: &[&str]) -> Boot {
     boot_with(disk, programs, fs_args, &[])
@@ -120,7 +113,7 @@ fn boots_start_from_the_last_snapshot_converge_and_refuse_bad_ones() {
     common::setup();
     let dir = tempfile::tempdir().unwrap();
     let disk = fresh_disk(dir.path());
-    let programs = programs(APPS);
+    let programs = apps();
 
     let b1 = boot_on(&disk, &programs, &[]);
     outputs_are_native(&b1, &programs, "boot 1");
