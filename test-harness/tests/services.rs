@@ -343,6 +343,7 @@ fn native_reproductions_of_the_isolation_holes_are_refused() {
             "isolation.mappings_bounded",
             "isolation.service_name_not_squatted",
             "isolation.lookup_gives_no_receive_right",
+            "isolation.device_memory_never_reaches_ram",
         ],
     );
     check!(

@@ -7,6 +7,15 @@ use crate::mem::phys_to_virt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86::msr::{IA32_APIC_BASE, rdmsr};
 
+/// The local APIC's physical page (0 before `init`): the kernel's own,
+/// never device memory a task may map.
+static PHYS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Where the local APIC's registers are, physically.
+pub fn phys_base() -> u64 {
+    PHYS.load(Ordering::Relaxed)
+}
+
 pub const TIMER_VECTOR: u8 = 0x20;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 pub const TIMER_HZ: u64 = ipc_abi::syscall::TICK_HZ;
@@ -55,6 +64,7 @@ pub fn init(tsc_hz: u64) -> u32 {
     // SAFETY: reading the APIC base MSR has no side effects.
     let phys = unsafe { rdmsr(IA32_APIC_BASE) } & 0x000f_ffff_ffff_f000;
     BASE.store(phys_to_virt(phys), Ordering::Relaxed);
+    PHYS.store(phys, Ordering::Relaxed);
     write(REG_SVR, SVR_ENABLE | SPURIOUS_VECTOR as u32);
     write(REG_DIVIDE, DIVIDE_BY_16);
     write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);

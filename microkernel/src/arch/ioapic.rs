@@ -6,7 +6,7 @@
 use crate::mem::phys_to_virt;
 
 /// Where QEMU's q35 (and most PCs) put the first I/O APIC.
-const IOAPIC_PHYS: u64 = 0xfec0_0000;
+pub const IOAPIC_PHYS: u64 = 0xfec0_0000;
 pub const IRQ_VECTOR_BASE: u8 = 0x30;
 const REG_SELECT: u64 = 0x00;
 const REG_WINDOW: u64 = 0x10;

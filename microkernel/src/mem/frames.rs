@@ -87,10 +87,22 @@ pub fn alloc_contiguous_zeroed(pages: u64) -> Option<u64> {
 }
 
 /// Whether `[start, end)` is device memory: below the CPU's physical
-/// address limit and overlapping no region of the boot memory map other
-/// than one the firmware called memory-mapped I/O. RAM (usable, the
-/// kernel's, firmware runtime, ACPI) never qualifies.
+/// address limit, overlapping no region of the boot memory map other
+/// than one the firmware called memory-mapped I/O, and none of the
+/// interrupt controllers the kernel drives itself (the local APIC, the
+/// I/O APIC). RAM (usable, the kernel's, firmware runtime, ACPI) never
+/// qualifies.
 pub fn is_device_range(start: u64, end: u64) -> bool {
+    let kernels = [
+        crate::arch::apic::phys_base(),
+        crate::arch::ioapic::IOAPIC_PHYS,
+    ];
+    if kernels
+        .iter()
+        .any(|&page| page < end && start < page + PAGE_SIZE)
+    {
+        return false;
+    }
     let kept = MAP.lock();
     start < end
         && end <= crate::arch::physical_address_limit()

@@ -56,6 +56,17 @@ struct Place {
     pending: bool,
 }
 
+impl Place {
+    /// Where the next step starts from: its tier, or the failed tier above
+    /// it (never asked for again).
+    fn base(&self) -> Tier {
+        match self.failed {
+            Some(failed) if failed > self.tier => failed,
+            _ => self.tier,
+        }
+    }
+}
+
 /// Every function's place on the ladder.
 pub struct Ladder {
     thresholds: Thresholds,
@@ -99,11 +110,7 @@ impl Ladder {
         if place.pending {
             return None;
         }
-        let base = match place.failed {
-            Some(failed) if failed > place.tier => failed,
-            _ => place.tier,
-        };
-        let to = above(base)?;
+        let to = above(place.base())?;
         let step = to.level()? as usize;
         if calls >= self.thresholds.calls[step] || loops >= self.thresholds.loops[step] {
             place.pending = true;
@@ -124,12 +131,8 @@ impl Ladder {
         if place.pending {
             return None;
         }
-        let base = match place.failed {
-            Some(failed) if failed > place.tier => failed,
-            _ => place.tier,
-        };
         let mut best = None;
-        let mut t = base;
+        let mut t = place.base();
         while let Some(up) = above(t) {
             let step = up.level()? as usize;
             if calls >= thresholds.calls[step] || loops >= thresholds.loops[step] {

@@ -1,6 +1,7 @@
 //! Native reproductions of the kernel-isolation issue, each a `test.check`
 //! that fails without its fix. Slot 1 is a two-port I/O capability
-//! (`ioports:0x70-0x71`), slot 2 the initrd (to spawn `victim`s).
+//! (`ioports:0x70-0x71`), slot 2 the initrd (to spawn `victim`s), slot 3
+//! device memory (to try to reach RAM and the kernel's devices with it).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -16,6 +17,7 @@ rt::entry!(main);
 
 const PORTS: Slot = 1;
 const INITRD: Slot = 2;
+const DEVICE: Slot = 3;
 const INITRD_VADDR: u64 = 0x100_0000_0000;
 
 fn err(e: SysError) -> SysErrorOrUnknown {
@@ -37,6 +39,7 @@ fn main() -> u64 {
     all &= mappings_are_bounded();
     all &= a_service_name_cannot_be_squatted();
     all &= lookups_never_hand_out_receive_rights();
+    all &= device_memory_never_reaches_ram();
     testsvc::event!("attack.done ok={}", if all { "yes" } else { "no" });
     0
 }
@@ -268,4 +271,64 @@ fn a_service_name_cannot_be_squatted() -> bool {
         "isolation.service_name_not_squatted",
         matches!(r, Ok(ipc_abi::proto::names::NamesReply::Taken)),
     )
+}
+
+/// Device memory and DMA: RAM, the kernel's interrupt controllers,
+/// addresses past the CPU's reach, unaligned or overflowing ranges are
+/// refused; DMA memory is bounded, never executable, and only DMA memory
+/// reveals a physical address.
+fn device_memory_never_reaches_ram() -> bool {
+    let invalid = Err(err(SysError::InvalidArgument));
+    let device = |phys: u64, pages: u64| sys::mem_device(DEVICE, phys, pages);
+    let mut ok = true;
+    // Low RAM, the first 16 MiB, all of the first 4 GiB (RAM and the
+    // kernel lie there), past the physical limit, unaligned, overflowing.
+    for (what, phys, pages) in [
+        ("low-ram", 0, 1),
+        ("first-16m", 0x10_0000, 4096),
+        ("first-4g", 0, 65536),
+        ("past-limit", 1 << 52, 1),
+        ("unaligned", 0xfe00_0001, 1),
+        ("wraps", u64::MAX & !0xfff, 2),
+        ("zero-pages", 0xfe00_0000, 0),
+        ("local-apic", 0xfee0_0000, 1),
+        ("io-apic", 0xfec0_0000, 1),
+    ] {
+        let r = device(phys, pages);
+        if r != invalid {
+            rt::println!("attacker: device memory {what}: {r:?}");
+            ok = false;
+        }
+    }
+    // A DMA object: bounded, mapped writable but never executable, its
+    // physical address told; ordinary memory's is not.
+    ok &= sys::mem_dma(DEVICE, 0) == invalid;
+    ok &= sys::mem_dma(DEVICE, ipc_abi::syscall::MAX_DMA_PAGES + 1) == invalid;
+    ok &= sys::mem_dma(PORTS, 1) == Err(err(SysError::WrongKind));
+    match sys::mem_dma(DEVICE, 2) {
+        Ok(dma) => {
+            let phys = sys::mem_phys(dma);
+            ok &= phys.is_ok_and(|p| p != 0 && p % 4096 == 0);
+            // Its capability carries no EXEC, and the kernel would refuse
+            // an executable mapping of DMA memory even with one.
+            ok &= matches!(
+                sys::mem_map(dma, 0x300_0000_0000, Rights::READ.union(Rights::EXEC)),
+                Err(SysErrorOrUnknown::Known(
+                    SysError::MissingRights | SysError::WritableAndExecutable
+                ))
+            );
+            let _ = sys::cap_drop(dma);
+        }
+        Err(e) => {
+            rt::println!("attacker: no DMA memory: {e:?}");
+            ok = false;
+        }
+    }
+    let plain = sys::mem_create(1).expect("memory");
+    ok &= sys::mem_phys(plain) == invalid;
+    let _ = sys::cap_drop(plain);
+    // Narrowing device memory stays page-aligned and inside.
+    ok &= sys::cap_narrow(DEVICE, 0x1000, 0x800) == invalid;
+    ok &= sys::cap_narrow(DEVICE, u64::MAX & !0xfff, 0x2000) == invalid;
+    check("isolation.device_memory_never_reaches_ram", ok)
 }
