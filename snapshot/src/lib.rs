@@ -287,6 +287,23 @@ pub fn program_name(program: &str) -> String {
     }
 }
 
+/// Where `snapshot`'s code bytes lie in its file ([`encode`]'s output):
+/// the byte offset, so that a reader can have them copied straight from
+/// the file into place (the app host has the fs service copy them into
+/// its code region).
+pub fn code_offset(snapshot: &Snapshot) -> usize {
+    // The body is postcard: the fields before `code.bytes`, then the
+    // bytes' length as a varint, then the bytes.
+    let before = postcard::to_allocvec(&(
+        &snapshot.valid_for,
+        snapshot.generation,
+        snapshot.code.base,
+        snapshot.code.bytes.len(),
+    ))
+    .map_or(0, |v| v.len());
+    HEADER_BYTES + before
+}
+
 /// The file for `snapshot`.
 pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     let body = postcard::to_allocvec(snapshot).unwrap_or_default();

@@ -258,3 +258,14 @@ fn a_capture_keeps_only_functions_whose_code_it_holds() {
         Ok(())
     );
 }
+
+#[test]
+fn the_code_offset_points_at_the_code_in_the_file() {
+    for g in [1, 300, 1 << 40] {
+        let mut s = sample(g);
+        s.code.bytes = (0..300u32).map(|i| (i * 7 + 1) as u8).collect();
+        let file = encode(&s);
+        let at = code_offset(&s);
+        assert_eq!(&file[at..at + s.code.bytes.len()], &s.code.bytes[..]);
+    }
+}

@@ -456,7 +456,7 @@ fn the_fs_service_answers_bad_requests_and_a_full_disk_with_errors_and_stays_up(
     let done = b.log.first("fsprobe.done");
     check!(
         b,
-        done.is_some_and(|e| e.num("failed") == Some(0) && e.num("cases") >= Some(22)),
+        done.is_some_and(|e| e.num("failed") == Some(0) && e.num("cases") >= Some(25)),
         "fsprobe: {done:?}"
     );
     check!(

@@ -16,7 +16,7 @@ pub struct FsProtocol;
 
 impl Protocol for FsProtocol {
     const ID: u32 = 6;
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     type Request<'a> = FsRequest<'a>;
     type Reply<'a> = FsReply<'a>;
 }
@@ -48,11 +48,15 @@ pub enum FsRequest<'a> {
     /// The size of `path`; with `create`, an empty file is made when it
     /// is missing (its directory must exist).
     Open { path: &'a str, create: bool },
-    /// Up to `len` bytes of `path` from `offset` into the buffer.
+    /// Up to `len` bytes of `path` from `offset` into the buffer, `at`
+    /// bytes into it (the buffer must hold `at + len`). How a snapshot's
+    /// code reaches the app's code region: the app host passes the region
+    /// itself, and never maps it writable.
     Read {
         path: &'a str,
         offset: u64,
         len: u64,
+        at: u64,
     },
     /// `len` bytes from the buffer into `path` at `offset` (the file is
     /// made when missing); with `truncate`, the file ends after them.

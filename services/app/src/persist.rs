@@ -205,7 +205,15 @@ impl Snapshots {
             event(&format!("snapshot.none file={}", self.template.path));
             return Restored::default();
         };
-        match put_back(&snap, code_region) {
+        // The fs service copies the code from the file into our code
+        // region (we never map it writable); a packed snapshot (no fs
+        // service in the system) we copy ourselves.
+        let path = self.path(slot);
+        let via = match (self.files.as_mut(), files[slot].as_deref()) {
+            (Some(disk), Some(file)) => Some((disk, path.as_str(), file)),
+            _ => None,
+        };
+        match put_back(&snap, code_region, via) {
             Ok(()) => {}
             Err(why) => {
                 // The code region may be half written, but no slot points
@@ -333,8 +341,36 @@ impl Snapshots {
     }
 }
 
-/// Puts a checked snapshot's code, data, tiers and slots in place.
-fn put_back(snap: &Snapshot, code_region: Slot) -> Result<(), String> {
+/// Has the fs service copy the code of `snap` from its `file` on the
+/// disk (at `path`) straight into the code region (`code_region`, which
+/// the fs service maps writable in its own space), then checks that the
+/// region holds exactly the checked code.
+fn code_through_fs(
+    snap: &Snapshot,
+    code_region: Slot,
+    (disk, path, file): (&mut Files, &str, &[u8]),
+) -> Result<(), String> {
+    let len = snap.code.bytes.len();
+    let at = snapshot::code_offset(snap);
+    if file.get(at..at + len) != Some(&snap.code.bytes[..]) {
+        return Err("the code is not where the format puts it".into());
+    }
+    disk.read_into(
+        path,
+        (at as u64, len as u64),
+        code_region,
+        snap.code.base - APP_CODE_BASE,
+    )?;
+    if region_bytes(snap.code.base, len as u64) != snap.code.bytes {
+        return Err("the code the fs service put in place is not the checked code".into());
+    }
+    Ok(())
+}
+
+/// Puts the code of `snap` in place ourselves (a packed snapshot: the
+/// system has no fs service): the code region's read-execute mapping is
+/// replaced by a read-write one for the copy, then back; never both.
+fn code_by_remapping(snap: &Snapshot, code_region: Slot) -> Result<(), String> {
     let rx = Rights::READ.union(Rights::EXEC);
     let rw = Rights::READ.union(Rights::WRITE);
     sys::mem_unmap(APP_CODE_BASE).map_err(|e| format!("unmap the code region: {e:?}"))?;
@@ -355,7 +391,20 @@ fn put_back(snap: &Snapshot, code_region: Slot) -> Result<(), String> {
     let _ = sys::mem_unmap(APP_CODE_BASE);
     sys::mem_map(code_region, APP_CODE_BASE, rx)
         .map_err(|e| format!("map the code region back: {e:?}"))?;
-    copied?;
+    copied
+}
+
+/// Puts a checked snapshot's code (through the fs service when `via` has
+/// the file on the disk), data, tiers and slots in place.
+fn put_back(
+    snap: &Snapshot,
+    code_region: Slot,
+    via: Option<(&mut Files, &str, &[u8])>,
+) -> Result<(), String> {
+    match via {
+        Some(v) => code_through_fs(snap, code_region, v)?,
+        None => code_by_remapping(snap, code_region)?,
+    }
     // SAFETY: `check` put the unit data inside the data region after the
     // globals (read-write for our whole life; nothing runs yet).
     unsafe {

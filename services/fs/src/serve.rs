@@ -103,9 +103,17 @@ fn handle<'r>(
         FsRequest::Open { path, create } => FsReply::Opened {
             size: v.open(path, create)?,
         },
-        FsRequest::Read { path, offset, len } => {
-            let mut b = buffer(buf, len, true)?;
-            let len = v.read(path, offset, &mut b.bytes_mut()[..len as usize])?;
+        FsRequest::Read {
+            path,
+            offset,
+            len,
+            at,
+        } => {
+            let end = at
+                .checked_add(len)
+                .ok_or((FsError::BadBuffer, "at + len overflows".to_string()))?;
+            let mut b = buffer(buf, end, true)?;
+            let len = v.read(path, offset, &mut b.bytes_mut()[at as usize..end as usize])?;
             FsReply::Read { len }
         }
         FsRequest::Write {

@@ -110,6 +110,7 @@ impl Files {
             path,
             offset: 0,
             len: size,
+            at: 0,
         };
         match proto::call::<FsProtocol>(self.ep, &mut self.msg, &read, &[buf.slot]) {
             Ok(FsReply::Read { len }) if len == size => Ok(Some(buf.bytes().to_vec())),
@@ -131,6 +132,29 @@ impl Files {
         };
         match proto::call::<FsProtocol>(self.ep, &mut self.msg, &write, &[buf.slot]) {
             Ok(FsReply::Written { len }) if len == bytes.len() as u64 => Ok(()),
+            other => Err(failure(other)),
+        }
+    }
+
+    /// Has the fs service copy `len` bytes of `path` from `offset` into
+    /// the memory object `into` (writable), `at` bytes in: the object
+    /// never has to be mapped here.
+    pub fn read_into(
+        &mut self,
+        path: &str,
+        (offset, len): (u64, u64),
+        into: Slot,
+        at: u64,
+    ) -> Result<(), String> {
+        let read = FsRequest::Read {
+            path,
+            offset,
+            len,
+            at,
+        };
+        match proto::call::<FsProtocol>(self.ep, &mut self.msg, &read, &[into]) {
+            Ok(FsReply::Read { len: got }) if got == len => Ok(()),
+            Ok(FsReply::Read { len: got }) => Err(format!("read {got} of {len} bytes")),
             other => Err(failure(other)),
         }
     }

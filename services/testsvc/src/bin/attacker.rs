@@ -289,7 +289,7 @@ fn device_memory_never_reaches_ram() -> bool {
         ("first-4g", 0, 65536),
         ("past-limit", 1 << 52, 1),
         ("unaligned", 0xfe00_0001, 1),
-        ("wraps", u64::MAX & !0xfff, 2),
+        ("wraps", !0xfff_u64, 2),
         ("zero-pages", 0xfe00_0000, 0),
         ("local-apic", 0xfee0_0000, 1),
         ("io-apic", 0xfec0_0000, 1),
@@ -329,6 +329,6 @@ fn device_memory_never_reaches_ram() -> bool {
     let _ = sys::cap_drop(plain);
     // Narrowing device memory stays page-aligned and inside.
     ok &= sys::cap_narrow(DEVICE, 0x1000, 0x800) == invalid;
-    ok &= sys::cap_narrow(DEVICE, u64::MAX & !0xfff, 0x2000) == invalid;
+    ok &= sys::cap_narrow(DEVICE, !0xfff_u64, 0x2000) == invalid;
     check("isolation.device_memory_never_reaches_ram", ok)
 }

@@ -170,6 +170,7 @@ fn main() -> u64 {
             path: "probe/keep",
             offset: 0,
             len: 8192,
+            at: 0,
         },
         &[back],
     );
@@ -182,6 +183,7 @@ fn main() -> u64 {
         path: "probe/missing",
         offset: 0,
         len: 10,
+        at: 0,
     };
     let e = p.error(&read_missing, &[back]);
     p.case("not-found", e == Some(FsError::NotFound));
@@ -189,6 +191,7 @@ fn main() -> u64 {
         path: "probe/keep",
         offset: 0,
         len: 10,
+        at: 0,
     };
     let e = p.error(&read_keep, &[]);
     p.case("no-buffer", e == Some(FsError::BadBuffer));
@@ -202,9 +205,34 @@ fn main() -> u64 {
         path: "probe/keep",
         offset: 0,
         len: 3 * 4096,
+        at: 0,
     };
     let e = p.error(&big, &[back]);
     p.case("longer-than-buffer", e == Some(FsError::BadBuffer));
+    let past = FsRequest::Read {
+        path: "probe/keep",
+        offset: 0,
+        len: 10,
+        at: 2 * 4096 - 5,
+    };
+    let e = p.error(&past, &[back]);
+    p.case("at-past-buffer", e == Some(FsError::BadBuffer));
+    let wrap = FsRequest::Read {
+        path: "probe/keep",
+        offset: 0,
+        len: 10,
+        at: u64::MAX - 3,
+    };
+    let e = p.error(&wrap, &[back]);
+    p.case("at-wraps", e == Some(FsError::BadBuffer));
+    let inside = FsRequest::Read {
+        path: "probe/keep",
+        offset: 0,
+        len: 100,
+        at: 4096,
+    };
+    let got = p.call(&inside, &[back]);
+    p.case("at-inside", got == Some(FsReply::Read { len: 100 }));
     let huge = FsRequest::Write {
         path: "probe/x",
         offset: 0,
@@ -260,6 +288,7 @@ fn main() -> u64 {
             path: "probe/keep",
             offset: 0,
             len: 8192,
+            at: 0,
         },
         &[back2],
     );
