@@ -36,8 +36,12 @@ pub fn handle(k: &mut Kernel) {
         return;
     }
     let me = k.current();
-    let c = k.task(me).context;
-    let request = match Request::decode(c.rax, [c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9]) {
+    // The number and arguments only (not a copy of the whole context).
+    let (number, args) = {
+        let c = &k.task(me).context;
+        (c.rax, [c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9])
+    };
+    let request = match Request::decode(number, args) {
         Ok(r) => r,
         Err(e) => {
             k.set_result(me, Err(e));

@@ -18,9 +18,11 @@ use kerncore::ipc::Signalled;
 use kerncore::slab::Id;
 
 /// A message read out of a sender, capabilities resolved.
+/// A message read from its sender: its payload is in `Kernel::message`
+/// (`len` bytes; one message moves at a time, under the kernel lock, so
+/// no kilobyte is cleared or copied around per call).
 struct Outgoing {
     len: usize,
-    data: [u8; MSG_MAX_BYTES],
     caps: heapless::Vec<KCap, MSG_MAX_CAPS>,
 }
 
@@ -31,8 +33,8 @@ impl Kernel {
         UserSlice::new(msg, MESSAGE_SIZE)?.check(self.space_of(task), true)
     }
 
-    fn read_message(&self, task: Id, msg: u64, may_grant: bool) -> Result<Outgoing, SysError> {
-        let space = self.space_of(task);
+    fn read_message(&mut self, task: Id, msg: u64, may_grant: bool) -> Result<Outgoing, SysError> {
+        let space = self.tasks.get(task).expect("task id out of date").space();
         let mut header = [0u8; MSG_HEADER_BYTES];
         UserSlice::new(msg, MSG_HEADER_BYTES as u64)?.read(space, &mut header)?;
         let header = Header::from_bytes(&header);
@@ -45,11 +47,12 @@ impl Kernel {
         }
         let mut out = Outgoing {
             len,
-            data: [0; MSG_MAX_BYTES],
             caps: heapless::Vec::new(),
         };
-        UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
-            .read(space, &mut out.data[..len])?;
+        if len > 0 {
+            UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
+                .read(space, &mut self.message[..len])?;
+        }
         let table = &self.task(task).caps;
         for &slot in &header.caps[..ncaps] {
             // Like `TaskGrant`: only a capability that carries GRANT may be
@@ -84,8 +87,10 @@ impl Kernel {
         let space = self.space_of(to);
         // Checked when `to` blocked; it cannot have changed since.
         let _ = UserSlice::new(msg, MSG_HEADER_BYTES as u64).and_then(|s| s.write(space, &header));
-        let _ = UserSlice::new(msg + MSG_HEADER_BYTES as u64, out.len as u64)
-            .and_then(|s| s.write(space, &out.data[..out.len]));
+        if out.len > 0 {
+            let _ = UserSlice::new(msg + MSG_HEADER_BYTES as u64, out.len as u64)
+                .and_then(|s| s.write(space, &self.message[..out.len]));
+        }
     }
 
     fn endpoint_cap(&self, slot: u64, need: Rights) -> Result<(Id, KCap), SysError> {

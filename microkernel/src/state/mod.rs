@@ -55,6 +55,9 @@ pub struct Kernel {
     supervisor: Option<Id>,
     /// How it ended.
     supervisor_exit: Option<ExitReason>,
+    /// The payload of the message being moved (`ipc`): read from the
+    /// sender, then written to the receiver, within one syscall.
+    message: [u8; ipc_abi::ipc::MSG_MAX_BYTES],
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -72,6 +75,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     dying: DeathQueue::new(),
     supervisor: None,
     supervisor_exit: None,
+    message: [0; ipc_abi::ipc::MSG_MAX_BYTES],
 });
 
 impl Kernel {

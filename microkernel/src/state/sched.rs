@@ -41,8 +41,9 @@ impl Kernel {
             let t = self.task(c);
             if t.state == TaskState::Running {
                 let prio = t.priority;
-                let higher_ready = self.highest_ready().is_some_and(|p| p > prio);
-                let slice_over = preempt && self.highest_ready().is_some_and(|p| p >= prio);
+                let highest = self.highest_ready();
+                let higher_ready = highest.is_some_and(|p| p > prio);
+                let slice_over = preempt && highest.is_some_and(|p| p >= prio);
                 if !higher_ready && !slice_over {
                     return Next::Run(c);
                 }
