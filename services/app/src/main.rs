@@ -252,32 +252,18 @@ fn main() {
     let mut chosen = None;
     let has_fs = listed("fs");
     for program in &programs {
-        // Snapshots of an `auto` run the app host lays out (interpreted
-        // first): one packed in the initrd (`cargo xtask export`), or the
-        // disk's when the system has an fs service (`persist`).
+        // Snapshots of an `auto` run the app host lays out (`persist`).
         let auto = program.bytecode.is_some() && levels.iter().any(|&(_, m)| m == Mode::Auto);
-        let packed_name = format!(
-            "{}{}",
-            program.file,
-            ipc_abi::proto::fs::PACKED_SNAPSHOT_SUFFIX
-        );
-        let mut snapshots = match image.find(&packed_name) {
-            Some(f) if auto => Some(persist::Snapshots::packed(
-                &packed_name,
-                f.data,
-                program.ir,
-                &table,
-            )),
-            _ if auto && has_fs => {
-                let name = if programs.len() == 1 {
-                    &shown
-                } else {
-                    &program.file
-                };
-                persist::Snapshots::open(name, program.ir, &table)
-            }
-            _ => None,
+        let name = if programs.len() == 1 {
+            &shown
+        } else {
+            &program.file
         };
+        let mut snapshots = auto
+            .then(|| {
+                persist::Snapshots::find(&image, &program.file, name, program.ir, &table, has_fs)
+            })
+            .flatten();
         // SAFETY: `package` is mapped read-write at APP_PACKAGE_BASE with
         // room for the largest program's package; nothing else in this
         // task uses it, and the JIT reads it only while serving `Load`.
@@ -570,7 +556,7 @@ fn run_once(
             s.saved_by_profiler(slot, generation);
         }
         s.save(module, profiled.map(|(_, c)| c));
-        convergence(
+        persist::convergence(
             file,
             program.names.len(),
             restored,
@@ -582,33 +568,6 @@ fn run_once(
         s.release();
     }
     code
-}
-
-/// One boot's convergence (`docs/snapshots.md`): functions by tier at
-/// the end, what was restored, what the JIT compiled, whether LLVM was
-/// started. Nothing rose and no JIT: converged.
-fn convergence(
-    file: &str,
-    functions: usize,
-    restored: persist::Restored,
-    tier_ups: u64,
-    jit_loads: u64,
-) {
-    let tiers = persist::Snapshots::tiers(functions);
-    let at = |b: u8| tiers.iter().filter(|&&t| t == b).count();
-    let _ = sys::log_event(&format!(
-        "app.convergence file={file} functions={functions} interp={} o0={} o1={} o2={} o3={} restored={} restored_bytes={} generation={} compiled={tier_ups} llvm={} converged={}",
-        at(0),
-        at(tier_byte_value(0)),
-        at(tier_byte_value(1)),
-        at(tier_byte_value(2)),
-        at(tier_byte_value(3)),
-        restored.functions,
-        restored.bytes,
-        restored.generation,
-        if jit_loads > 0 { "started" } else { "absent" },
-        u8::from(tier_ups == 0 && jit_loads == 0)
-    ));
 }
 
 /// How a run's tier is chosen.

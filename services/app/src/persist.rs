@@ -89,6 +89,25 @@ fn region_bytes(addr: u64, len: u64) -> Vec<u8> {
 }
 
 impl Snapshots {
+    /// The snapshots of the program in initrd file `file` (shown as
+    /// `shown`): one packed in the initrd (`cargo xtask export`), or else
+    /// the disk's when the system has an fs service (`has_fs`).
+    pub fn find(
+        image: &initrd::Image<'static>,
+        file: &str,
+        shown: &str,
+        ir: &[u8],
+        export_table: &[u8],
+        has_fs: bool,
+    ) -> Option<Snapshots> {
+        let packed = format!("{file}{}", ipc_abi::proto::fs::PACKED_SNAPSHOT_SUFFIX);
+        match image.find(&packed) {
+            Some(f) => Some(Snapshots::packed(&packed, f.data, ir, export_table)),
+            None if has_fs => Snapshots::open(shown, ir, export_table),
+            None => None,
+        }
+    }
+
     /// The snapshots of `program` (shown as `shown`), when the system has
     /// an fs service with a volume; says once why not otherwise.
     pub fn open(shown: &str, ir: &[u8], export_table: &[u8]) -> Option<Snapshots> {
@@ -339,6 +358,33 @@ impl Snapshots {
             )),
         }
     }
+}
+
+/// One boot's convergence (`docs/snapshots.md`): functions by tier at
+/// the end, what was restored, what the JIT compiled, whether LLVM was
+/// started. Nothing rose and no JIT: converged.
+pub fn convergence(
+    file: &str,
+    functions: usize,
+    restored: Restored,
+    tier_ups: u64,
+    jit_loads: u64,
+) {
+    let tiers = Snapshots::tiers(functions);
+    let at = |b: u8| tiers.iter().filter(|&&t| t == b).count();
+    let _ = sys::log_event(&format!(
+        "app.convergence file={file} functions={functions} interp={} o0={} o1={} o2={} o3={} restored={} restored_bytes={} generation={} compiled={tier_ups} llvm={} converged={}",
+        at(0),
+        at(tier_byte_value(0)),
+        at(tier_byte_value(1)),
+        at(tier_byte_value(2)),
+        at(tier_byte_value(3)),
+        restored.functions,
+        restored.bytes,
+        restored.generation,
+        if jit_loads > 0 { "started" } else { "absent" },
+        u8::from(tier_ups == 0 && jit_loads == 0)
+    ));
 }
 
 /// Has the fs service copy the code of `snap` from its `file` on the
