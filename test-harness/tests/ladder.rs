@@ -7,10 +7,6 @@ mod common;
 use ipc_abi::tier::Tier;
 use test_harness::corpus;
 
-/// The example apps that need no input (cstdlib's `main` uses long double
-/// and starts at O0; the rest start interpreted).
-use test_harness::artifacts::NO_INPUT_APPS as APPS;
-
 fn boot(programs: &[String], jit: bool, profiler_args: &[&str]) -> test_harness::qemu::Boot {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("auto.toml");
@@ -45,7 +41,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     common::setup();
     let programs: Vec<String> = ["tierup", "hotloop"]
         .into_iter()
-        .chain(APPS.iter().copied())
+        .chain(test_harness::artifacts::no_input_apps())
         .map(String::from)
         .collect();
     let b = boot(&programs, true, &[]);
@@ -220,7 +216,8 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     let programs: Vec<String> = ["fib", "sieve"]
         .into_iter()
         .chain(
-            APPS.iter()
+            test_harness::artifacts::no_input_apps()
+                .iter()
                 .copied()
                 .filter(|a| !["fib", "sieve"].contains(a)),
         )
@@ -311,7 +308,7 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
 #[test]
 fn without_a_jit_auto_runs_interpreted() {
     common::setup();
-    let programs: Vec<String> = APPS
+    let programs: Vec<String> = test_harness::artifacts::no_input_apps()
         .iter()
         .filter(|a| **a != "cstdlib")
         .map(|a| a.to_string())

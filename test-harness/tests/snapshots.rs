@@ -16,10 +16,10 @@ use test_harness::qemu::Boot;
 /// interpreter cannot run: compiled at O0 in boot 1, restored after), and
 /// one that changes its globals.
 fn apps() -> Vec<String> {
-    test_harness::artifacts::NO_INPUT_APPS
-        .iter()
-        .chain(&["globals"])
-        .map(|s| s.to_string())
+    test_harness::artifacts::no_input_apps()
+        .into_iter()
+        .chain(["globals"])
+        .map(String::from)
         .collect()
 }
 

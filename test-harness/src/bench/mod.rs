@@ -290,14 +290,7 @@ fn jit() -> Result<i32, String> {
 }
 
 /// Every example app that computes something (the others test features).
-const BENCH_APPS: &[&str] = &[
-    "fib",
-    "sieve",
-    "checksum",
-    "nbody",
-    "spectralnorm",
-    "fannkuch",
-];
+const BENCH_APPS: &[&str] = crate::artifacts::COMPUTING_APPS;
 
 /// Boots a generated manifest (JIT server, app host, and optionally the
 /// native build at top priority so it runs alone) under `-icount`.
