@@ -179,6 +179,63 @@ impl Template {
         }
     }
 
+    /// A snapshot of the run as the app's regions show it now: `code` is
+    /// the whole code region (from `APP_CODE_BASE`), `data` the whole data
+    /// region (from `APP_DATA_BASE`), `counts` this run's calls and
+    /// back-edges per function. The JIT's free-space words, the slots and
+    /// the tier bytes are read from `data`; the app or the JIT may write
+    /// them meanwhile, so every value is bounded before use. One function
+    /// for the app host (at the end of a run) and the profiler (while it
+    /// runs).
+    pub fn capture_regions(
+        &self,
+        code: &[u8],
+        data: &[u8],
+        counts: &[(u64, u64)],
+    ) -> Result<Snapshot, &'static str> {
+        use ipc_abi::proto::jit::*;
+        let word = |addr: u64| -> Option<u64> {
+            let at = usize::try_from(addr.checked_sub(APP_DATA_BASE)?).ok()?;
+            let bytes = data.get(at..at.checked_add(8)?)?;
+            Some(u64::from_le_bytes(bytes.try_into().ok()?))
+        };
+        let n = counts.len();
+        let code_next = word(APP_CODE_NEXT).ok_or("no JIT state")?;
+        let data_next = word(APP_DATA_NEXT).ok_or("no JIT state")?;
+        let globals_end = self
+            .globals
+            .base
+            .checked_add(self.globals.bytes.len() as u64)
+            .filter(|&e| e >= APP_GLOBALS_BASE)
+            .ok_or("the template's globals are not in the data region")?;
+        let in_code =
+            |a: u64| (APP_UNIT_CODE_BASE..=APP_CODE_BASE + code.len() as u64).contains(&a);
+        let in_data = |a: u64| (globals_end..=APP_DATA_BASE + data.len() as u64).contains(&a);
+        if !in_code(code_next) || !in_data(data_next) || n > MAX_FUNCTIONS {
+            return Err("the JIT state's free space is out of its regions");
+        }
+        let code = &code
+            [(APP_UNIT_CODE_BASE - APP_CODE_BASE) as usize..(code_next - APP_CODE_BASE) as usize];
+        let unit_data =
+            &data[(globals_end - APP_DATA_BASE) as usize..(data_next - APP_DATA_BASE) as usize];
+        let slots: Vec<u64> = (0..n).map(|i| word(slot(i)).unwrap_or(0)).collect();
+        let tiers: Vec<u8> = (0..n)
+            .map(|i| {
+                data.get((tier_byte(i) - APP_DATA_BASE) as usize)
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect();
+        Ok(self.capture(&Now {
+            code,
+            code_base: APP_UNIT_CODE_BASE,
+            unit_data,
+            slots: &slots,
+            tiers: &tiers,
+            counts,
+        }))
+    }
+
     /// The template as bytes (postcard), to hand to another task.
     pub fn to_bytes(&self) -> Vec<u8> {
         postcard::to_allocvec(self).unwrap_or_default()

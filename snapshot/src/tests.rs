@@ -269,3 +269,62 @@ fn the_code_offset_points_at_the_code_in_the_file() {
         assert_eq!(&file[at..at + s.code.bytes.len()], &s.code.bytes[..]);
     }
 }
+
+#[test]
+fn a_capture_from_the_regions_reads_and_bounds_the_jits_state() {
+    use ipc_abi::proto::jit::*;
+    let globals = Placed {
+        base: APP_GLOBALS_BASE,
+        bytes: vec![5; 24],
+    };
+    let t = Template {
+        valid_for: valid_for(),
+        globals: globals.clone(),
+        counts: Vec::new(),
+        path: "SNAPSHOT/p".to_string(),
+        next: (0, 1),
+    };
+    let mut code = vec![0u8; 0x10_0000];
+    let mut data = vec![0u8; 0x10_0000];
+    let put = |data: &mut Vec<u8>, addr: u64, v: u64| {
+        let at = (addr - APP_DATA_BASE) as usize;
+        data[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    };
+    let unit_code = (APP_UNIT_CODE_BASE - APP_CODE_BASE) as usize;
+    code[unit_code..unit_code + 32].fill(0xcc);
+    let globals_end = APP_GLOBALS_BASE + 24;
+    put(&mut data, APP_CODE_NEXT, APP_UNIT_CODE_BASE + 32);
+    put(&mut data, APP_DATA_NEXT, globals_end + 8);
+    put(&mut data, slot(1), APP_UNIT_CODE_BASE + 16);
+    data[(tier_byte(1) - APP_DATA_BASE) as usize] = tier_byte_value(3);
+    let s = t.capture_regions(&code, &data, &[(1, 0), (9, 9)]).unwrap();
+    assert_eq!(s.code.bytes, vec![0xcc; 32]);
+    assert_eq!(s.unit_data.base, globals_end);
+    assert_eq!(s.unit_data.bytes.len(), 8);
+    assert_eq!(s.functions[0].level, None);
+    assert_eq!(
+        (s.functions[1].level, s.functions[1].entry),
+        (Some(3), APP_UNIT_CODE_BASE + 16)
+    );
+    // Free space past a region, before the globals' end, or a template
+    // whose globals lie elsewhere: refused, never a panic.
+    put(
+        &mut data,
+        APP_CODE_NEXT,
+        APP_CODE_BASE + code.len() as u64 + 16,
+    );
+    assert!(t.capture_regions(&code, &data, &[(0, 0)]).is_err());
+    put(&mut data, APP_CODE_NEXT, APP_UNIT_CODE_BASE);
+    put(&mut data, APP_DATA_NEXT, globals_end - 8);
+    assert!(t.capture_regions(&code, &data, &[(0, 0)]).is_err());
+    let elsewhere = Template {
+        globals: Placed {
+            base: 0x10,
+            bytes: vec![0; 8],
+        },
+        ..t.clone()
+    };
+    put(&mut data, APP_DATA_NEXT, globals_end);
+    assert!(elsewhere.capture_regions(&code, &data, &[(0, 0)]).is_err());
+    assert!(t.capture_regions(&code, &data[..16], &[(0, 0)]).is_err());
+}

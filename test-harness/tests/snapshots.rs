@@ -24,10 +24,15 @@ fn apps() -> Vec<String> {
 }
 
 fn boot_on(disk: &Path, programs: &[String], fs_args: &[&str]) -> Boot {
-    boot_with(disk, programs, fs_args, &[])
+    boot_with(Some(disk), programs, fs_args, &[])
 }
 
-fn boot_with(disk: &Path, programs: &[String], fs_args: &[&str], profiler_args: &[&str]) -> Boot {
+fn boot_with(
+    disk: Option<&Path>,
+    programs: &[String],
+    fs_args: &[&str],
+    profiler_args: &[&str],
+) -> Boot {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("snap.toml");
     let text = corpus::System {
@@ -41,7 +46,7 @@ fn boot_with(disk: &Path, programs: &[String], fs_args: &[&str], profiler_args: 
     }
     .manifest();
     std::fs::write(&manifest, text).unwrap();
-    common::boot_manifest_with_disk(&manifest, "1G", Some(disk))
+    common::boot_manifest_with_disk(&manifest, "1G", disk)
 }
 
 fn programs(names: &[&str]) -> Vec<String> {
@@ -484,19 +489,7 @@ fn without_a_usable_disk_programs_run_without_snapshots() {
     std::fs::write(&junk, vec![0x5a; 8 << 20]).unwrap();
     let programs = programs(&["fib"]);
     for (what, disk) in [("no disk", None), ("not FAT", Some(junk.as_path()))] {
-        let dir = tempfile::tempdir().unwrap();
-        let manifest = dir.path().join("nodisk.toml");
-        let text = corpus::System {
-            programs: &programs,
-            tiers: "auto",
-            jit: Some(&[]),
-            profiler: Some(&[]),
-            fs: Some(&[]),
-            ..corpus::System::default()
-        }
-        .manifest();
-        std::fs::write(&manifest, text).unwrap();
-        let b = common::boot_manifest_with_disk(&manifest, "1G", disk);
+        let b = boot_with(disk, &programs, &[], &[]);
         outputs_are_native(&b, &programs, what);
         let why = b
             .log
@@ -534,7 +527,7 @@ fn snapshots_are_saved_while_the_program_runs() {
     let dir = tempfile::tempdir().unwrap();
     let disk = fresh_disk(dir.path());
     let programs = programs(&["tierup"]);
-    let b = boot_with(&disk, &programs, &[], &["snapshot-every-ms=200"]);
+    let b = boot_with(Some(&disk), &programs, &[], &["snapshot-every-ms=200"]);
     outputs_are_native(&b, &programs, "periodic snapshots");
     let ended = b
         .log

@@ -211,6 +211,11 @@ pub const STATE_HEADER_WORDS: usize = 6;
 /// The header word holding `code_next` (`data_next` follows): the two the
 /// JIT rewrites after each compile.
 pub const STATE_NEXT_WORD: usize = 3;
+/// Where the JIT's `code_next` and `data_next` are in the data region:
+/// the first free byte of the code region after the compiled units, and
+/// of the data region after the globals and the units' data.
+pub const APP_CODE_NEXT: u64 = APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64;
+pub const APP_DATA_NEXT: u64 = APP_CODE_NEXT + 8;
 /// At most this many globals in a program.
 pub const MAX_GLOBALS: usize = APP_STATE_BYTES as usize / 8 - STATE_HEADER_WORDS;
 

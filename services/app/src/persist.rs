@@ -1,18 +1,18 @@
 //! Snapshots in the app host (`docs/snapshots.md`): at the start of an
 //! `auto` run laid out by the app host itself, the newest valid snapshot
 //! of the program puts back the native code the last boot compiled; at
-//! the end, a new snapshot saves what this boot has (the format and its
-//! checks: the `snapshot` crate; the files: the fs service, `files`).
+//! the end, a new snapshot saves what this boot has (the format, its
+//! checks and the capture: the `snapshot` crate; the files: the fs
+//! service, through `rt::files`).
 //!
-//! Restoring never holds a writable and an executable mapping of a page
-//! at once: before the program runs, the code region's read-execute
-//! mapping is removed, the region is mapped read-write at the same
-//! address, the saved code is copied in, and that mapping is replaced by
-//! the read-execute one again. Nothing in the region runs in between
-//! (the program has not started; our own stubs are in our text). Then
-//! each restored function's tier byte and slot are set, and the JIT's
-//! state says where free space starts after the restored code, so a JIT
-//! loaded later (something new got hot) compiles after it.
+//! Restoring never maps the code region writable here: the fs service
+//! copies the code from the file into it (`code_through_fs`), and only a
+//! snapshot packed in the initrd (a system without an fs service) is
+//! copied by remapping the region read-write and back before the program
+//! starts (`code_by_remapping`). Then each restored function's tier byte
+//! and slot are set, and the JIT's state says where free space starts
+//! after the restored code, so a JIT loaded later (something new got hot)
+//! compiles after it.
 
 use crate::standalone;
 use bytecode::format::Module;
@@ -24,7 +24,7 @@ use ipc_abi::proto::fs::SNAPSHOT_DIR;
 use ipc_abi::proto::jit::*;
 use rt::files::Files;
 use rt::sys;
-use snapshot::{Choice, Layout, Now, Placed, Snapshot, Template, ValidFor};
+use snapshot::{Choice, Layout, Placed, Snapshot, Template, ValidFor};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 /// Where file transfers are mapped here, above the Linux personality's
@@ -53,7 +53,6 @@ pub struct Snapshots {
     packed: Option<&'static [u8]>,
     /// What every snapshot of this run carries, and where the next goes.
     template: Template,
-    pub restored: Restored,
 }
 
 /// The app host's build as compiled code sees it: the C library's
@@ -80,12 +79,18 @@ fn write_word(addr: u64, value: u64) {
     unsafe { (*(addr as *const AtomicU64)).store(value, Ordering::Release) }
 }
 
-/// `len` bytes at `addr` in our code or data region (both readable).
-fn region_bytes(addr: u64, len: u64) -> Vec<u8> {
+/// Our code or data region from `start` to `end` (both readable).
+fn region(start: u64, end: u64) -> &'static [u8] {
     // SAFETY: callers pass ranges inside the code region (mapped
-    // read-execute, so readable) or the data region (read-write), for our
-    // whole life.
-    unsafe { std::slice::from_raw_parts(addr as *const u8, len as usize) }.to_vec()
+    // read-execute, so readable) or the data region (read-write), mapped
+    // for our whole life; the JIT may write them meanwhile, which only
+    // changes numbers that readers bound before use.
+    unsafe { std::slice::from_raw_parts(start as *const u8, (end - start) as usize) }
+}
+
+/// `len` bytes at `addr` in our code or data region.
+fn region_bytes(addr: u64, len: u64) -> Vec<u8> {
+    region(addr, addr + len).to_vec()
 }
 
 impl Snapshots {
@@ -165,7 +170,6 @@ impl Snapshots {
                 path: base,
                 next: (0, 1),
             },
-            restored: Restored::default(),
         }
     }
 
@@ -182,7 +186,7 @@ impl Snapshots {
     /// the code region (all rights).
     pub fn restore(&mut self, module: &Module, code_region: Slot) -> Restored {
         let n = module.functions.len();
-        let globals_end = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
+        let globals_end = read_word(APP_DATA_NEXT);
         self.template.globals = Placed {
             base: APP_GLOBALS_BASE,
             bytes: region_bytes(APP_GLOBALS_BASE, globals_end - APP_GLOBALS_BASE),
@@ -252,7 +256,7 @@ impl Snapshots {
             .collect();
         let compiled = snap.functions.iter().filter(|f| f.level.is_some()).count();
         let bytes = (snap.code.bytes.len() + snap.unit_data.bytes.len()) as u64;
-        self.restored = Restored {
+        let restored = Restored {
             generation: snap.generation,
             functions: compiled,
             bytes,
@@ -269,7 +273,7 @@ impl Snapshots {
             snap.code.bytes.len(),
             snap.unit_data.bytes.len()
         ));
-        self.restored
+        restored
     }
 
     /// Each function's tier byte now (0: no compiled code).
@@ -304,35 +308,25 @@ impl Snapshots {
             // Packed in the initrd: nothing to write to.
             return;
         };
-        let n = module.functions.len();
-        let code_next = read_word(APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64);
-        let data_next = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
-        let globals_end = self.template.globals.base + self.template.globals.bytes.len() as u64;
-        if !(APP_UNIT_CODE_BASE..=CODE_END).contains(&code_next)
-            || !(globals_end..=DATA_END).contains(&data_next)
-        {
-            event("snapshot.not_saved why=\"the JIT state's free space is out of its regions\"");
-            return;
-        }
         let count = |i: usize, which: usize| {
             counters
                 .and_then(|c| c.get(counter_offset(i, which) as usize / 8))
                 .map_or(0, |w| w.load(Ordering::Relaxed))
         };
-        let code = region_bytes(APP_UNIT_CODE_BASE, code_next - APP_UNIT_CODE_BASE);
-        let unit_data = region_bytes(globals_end, data_next - globals_end);
-        let slots: Vec<u64> = (0..n).map(|i| read_word(slot(i))).collect();
-        let counts: Vec<(u64, u64)> = (0..n)
+        let counts: Vec<(u64, u64)> = (0..module.functions.len())
             .map(|i| (count(i, CALLS), count(i, BACKEDGES)))
             .collect();
-        let snap = self.template.capture(&Now {
-            code: &code,
-            code_base: APP_UNIT_CODE_BASE,
-            unit_data: &unit_data,
-            slots: &slots,
-            tiers: &Self::tiers(n),
-            counts: &counts,
-        });
+        let snap = match self.template.capture_regions(
+            region(APP_CODE_BASE, CODE_END),
+            region(APP_DATA_BASE, DATA_END),
+            &counts,
+        ) {
+            Ok(s) => s,
+            Err(why) => {
+                event(&format!("snapshot.not_saved why=\"{why}\""));
+                return;
+            }
+        };
         let file = snapshot::encode(&snap);
         let path = self.template.file(self.template.next.0);
         match disk.write(&path, &file) {
@@ -473,13 +467,13 @@ fn put_back(
     }
     let code_next = snap.code.base + snap.code.bytes.len() as u64;
     let data_next = snap.unit_data.base + snap.unit_data.bytes.len() as u64;
-    let old_data_next = read_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1));
+    let old_data_next = read_word(APP_DATA_NEXT);
     write_word(
-        APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64,
+        APP_CODE_NEXT,
         code_next.max(APP_UNIT_CODE_BASE).next_multiple_of(16),
     );
     write_word(
-        APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1),
+        APP_DATA_NEXT,
         data_next.max(old_data_next).next_multiple_of(16),
     );
     Ok(())

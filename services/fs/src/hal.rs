@@ -112,12 +112,11 @@ unsafe impl Hal for KernelHal {
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
         let mut s = STATE.lock().expect("not poisoned");
         let end = paddr + size as u64;
-        if let Some(&(phys, pages, va)) = s
+        if let Some(&(phys, _, va)) = s
             .mmio
             .iter()
             .find(|(p, n, _)| *p <= paddr && end <= p + n * PAGE_SIZE)
         {
-            let _ = pages;
             return NonNull::new((va + (paddr - phys)) as *mut u8).expect("not null");
         }
         let first = paddr & !(PAGE_SIZE - 1);

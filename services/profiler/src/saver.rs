@@ -11,14 +11,12 @@ use alloc::format;
 use alloc::vec::Vec;
 use ipc_abi::cap::Slot;
 use ipc_abi::counters::{BACKEDGES, CALLS, Counters};
-use ipc_abi::layout::PAGE_SIZE;
-use ipc_abi::proto::jit::*;
 use ipc_abi::proto::profiler::{
     PROFILER_CODE_BASE, PROFILER_DATA_BASE, PROFILER_FS_BUFFER_BASE, PROFILER_TEMPLATE_BASE,
 };
 use rt::files::Files;
 use rt::sys;
-use snapshot::{Now, Template};
+use snapshot::Template;
 
 pub struct Saver {
     template: Template,
@@ -61,14 +59,6 @@ impl Saver {
         })
     }
 
-    fn data_word(&self, addr: u64) -> Option<u64> {
-        let (_, words) = self.data.view();
-        // The app may change the word while we read it: any value is only
-        // a number here, bounded before use.
-        let off = addr.checked_sub(APP_DATA_BASE)? / 8;
-        words.get(off as usize).copied()
-    }
-
     /// Saves a snapshot when one is due; `at_ms` for the log.
     pub fn tick(&mut self, counters: &Counters<'_>, at_ms: u64) {
         let now = sys::rdtsc();
@@ -95,54 +85,12 @@ impl Saver {
         &mut self,
         counters: &Counters<'_>,
     ) -> Result<(alloc::string::String, u64, usize, usize), alloc::string::String> {
-        let n = counters.functions();
-        let code_next = self
-            .data_word(APP_STATE_BASE + 8 * STATE_NEXT_WORD as u64)
-            .ok_or("no JIT state")?;
-        let data_next = self
-            .data_word(APP_STATE_BASE + 8 * (STATE_NEXT_WORD as u64 + 1))
-            .ok_or("no JIT state")?;
-        let globals_end = self.template.globals.base + self.template.globals.bytes.len() as u64;
-        let code_end = APP_CODE_BASE + APP_CODE_PAGES * PAGE_SIZE;
-        let data_end = APP_DATA_BASE + APP_DATA_PAGES * PAGE_SIZE;
-        if !(APP_UNIT_CODE_BASE..=code_end).contains(&code_next)
-            || !(globals_end..=data_end).contains(&data_next)
-            || n > MAX_FUNCTIONS
-        {
-            return Err("the JIT state's free space is out of its regions".into());
-        }
-        let (code_bytes, _) = self.code.view();
-        let (data_bytes, _) = self.data.view();
-        let code = code_bytes
-            .get(
-                (APP_UNIT_CODE_BASE - APP_CODE_BASE) as usize..(code_next - APP_CODE_BASE) as usize,
-            )
-            .ok_or("code out of the mapping")?;
-        let unit_data = data_bytes
-            .get((globals_end - APP_DATA_BASE) as usize..(data_next - APP_DATA_BASE) as usize)
-            .ok_or("unit data out of the mapping")?;
-        let slots: Vec<u64> = (0..n)
-            .map(|i| self.data_word(slot(i)).unwrap_or(0))
-            .collect();
-        let tiers: Vec<u8> = (0..n)
-            .map(|i| {
-                data_bytes
-                    .get((tier_byte(i) - APP_DATA_BASE) as usize)
-                    .copied()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let counts: Vec<(u64, u64)> = (0..n)
+        let counts: Vec<(u64, u64)> = (0..counters.functions())
             .map(|i| (counters.get(i, CALLS), counters.get(i, BACKEDGES)))
             .collect();
-        let snap = self.template.capture(&Now {
-            code,
-            code_base: APP_UNIT_CODE_BASE,
-            unit_data,
-            slots: &slots,
-            tiers: &tiers,
-            counts: &counts,
-        });
+        let (code, _) = self.code.view();
+        let (data, _) = self.data.view();
+        let snap = self.template.capture_regions(code, data, &counts)?;
         let file = snapshot::encode(&snap);
         let path = self.template.file(self.template.next.0);
         self.files.write(&path, &file)?;

@@ -187,44 +187,27 @@ fn main() -> u64 {
     };
     let e = p.error(&read_missing, &[back]);
     p.case("not-found", e == Some(FsError::NotFound));
-    let read_keep = FsRequest::Read {
-        path: "probe/keep",
-        offset: 0,
-        len: 10,
-        at: 0,
-    };
-    let e = p.error(&read_keep, &[]);
-    p.case("no-buffer", e == Some(FsError::BadBuffer));
+    // Reads of probe/keep whose buffer is missing, read-only, not memory,
+    // too small for `len`, or too small for `at + len` (or wraps).
     let ro = sys::cap_derive(back, Rights::READ.union(Rights::GRANT)).expect("derive");
-    let e = p.error(&read_keep, &[ro]);
-    p.case("read-only-buffer", e == Some(FsError::BadBuffer));
     let ep = sys::endpoint_create().expect("endpoint");
-    let e = p.error(&read_keep, &[ep]);
-    p.case("not-memory", e == Some(FsError::BadBuffer));
-    let big = FsRequest::Read {
-        path: "probe/keep",
-        offset: 0,
-        len: 3 * 4096,
-        at: 0,
-    };
-    let e = p.error(&big, &[back]);
-    p.case("longer-than-buffer", e == Some(FsError::BadBuffer));
-    let past = FsRequest::Read {
-        path: "probe/keep",
-        offset: 0,
-        len: 10,
-        at: 2 * 4096 - 5,
-    };
-    let e = p.error(&past, &[back]);
-    p.case("at-past-buffer", e == Some(FsError::BadBuffer));
-    let wrap = FsRequest::Read {
-        path: "probe/keep",
-        offset: 0,
-        len: 10,
-        at: u64::MAX - 3,
-    };
-    let e = p.error(&wrap, &[back]);
-    p.case("at-wraps", e == Some(FsError::BadBuffer));
+    for (name, len, at, buf) in [
+        ("no-buffer", 10, 0, None),
+        ("read-only-buffer", 10, 0, Some(ro)),
+        ("not-memory", 10, 0, Some(ep)),
+        ("longer-than-buffer", 3 * 4096, 0, Some(back)),
+        ("at-past-buffer", 10, 2 * 4096 - 5, Some(back)),
+        ("at-wraps", 10, u64::MAX - 3, Some(back)),
+    ] {
+        let read = FsRequest::Read {
+            path: "probe/keep",
+            offset: 0,
+            len,
+            at,
+        };
+        let e = p.error(&read, buf.as_slice());
+        p.case(name, e == Some(FsError::BadBuffer));
+    }
     let inside = FsRequest::Read {
         path: "probe/keep",
         offset: 0,
