@@ -179,7 +179,7 @@ pub fn build_apps() -> Result<(), String> {
 }
 
 /// The example apps (`apps/`) that need no input and that the
-/// interpreter runs entirely (`tierup.c` and `hotloop.c` are left out:
+/// interpreter runs entirely (`tierup.c`, `hotloop.c` and `inlining.c` are left out:
 /// loops written to be compiled, minutes interpreted under emulation).
 pub const INTERPRETABLE_APPS: &[&str] = &[
     // The computing ones first (`COMPUTING_APPS`).

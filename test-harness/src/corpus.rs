@@ -118,6 +118,8 @@ pub struct System<'a> {
     /// The JIT starts when first looked up (`start = "on-demand"`), not
     /// at boot.
     pub jit_on_demand: bool,
+    /// More arguments for the app host, after the tiers (`pin=...`).
+    pub app_args: &'a [&'a str],
 }
 
 impl System<'_> {
@@ -151,6 +153,7 @@ impl System<'_> {
         let priority = self
             .app_priority
             .map_or(String::new(), |p| format!("priority = {p}\n"));
+        let app_args: String = self.app_args.iter().map(|a| format!(", {a:?}")).collect();
         format!(
             r#"version = 1
 files = {files:?}
@@ -162,7 +165,7 @@ name = "supervisor"
 name = "{SERVICE}"
 file = "app"
 personality = "linux"
-{priority}args = ["{list}", "{tiers}"]
+{priority}args = ["{list}", "{tiers}"{app_args}]
 capabilities = ["initrd", "shutdown"]
 shutdown_on_exit = true
 "#,

@@ -907,3 +907,77 @@ fn interpreted_and_compiled_functions_call_each_other_in_every_shape() {
         "main should be compiled at O0 for the first run and interpreted in the second"
     );
 }
+
+/// Inlining across dispatch slots: `main` at O3 carries a copy of the
+/// small function it calls and inlines it (its calls are never counted),
+/// while the big one stays a call through its slot: counted while it runs
+/// as `O2-count` code, then no more once its O3 code (which does not
+/// count) took over the slot in the middle of the run.
+#[test]
+fn o3_code_inlines_small_callees_and_the_others_still_change_tier() {
+    common::setup();
+    // The profiler prints the counts (`profile.fn`); at a fixed tier it
+    // only watches.
+    let programs = ["inlining".to_string()];
+    let text = test_harness::corpus::System {
+        programs: &programs,
+        tiers: "O2-count",
+        jit: Some(&[]),
+        profiler: Some(&[]),
+        app_args: &["pin=O3:main", "tier-up=O3:big"],
+        ..Default::default()
+    }
+    .manifest();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("inlining.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let b = common::boot_manifest_file(&manifest, "1G");
+    check!(
+        b,
+        b.outcome == Outcome::Guest(GuestStatus::Success),
+        "no clean power-off"
+    );
+    let output = output_of(&b, test_harness::corpus::SERVICE);
+    check!(
+        b,
+        output == native_output("inlining"),
+        "output differs from native"
+    );
+    let main = b.log.events_with("jit.compile", "fn", "main").next();
+    check!(
+        b,
+        main.is_some_and(|e| e.num("level") == Some(3)
+            && e.num("copies") == Some(1)
+            && e.num("slot_calls") == Some(1)),
+        "main's O3 unit did not carry small (and only small) and call big through its slot: {main:?}"
+    );
+    let calls: u64 = output
+        .iter()
+        .find_map(|l| l.strip_prefix("calls = "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let counted = |f: &str| {
+        b.log
+            .events_with("profile.fn", "fn", f)
+            .last()
+            .and_then(|e| e.num("calls"))
+    };
+    check!(
+        b,
+        counted("small") == Some(0),
+        "small was called, not inlined: {:?} calls counted",
+        counted("small")
+    );
+    let big = counted("big").unwrap_or(0);
+    check!(
+        b,
+        big > 0 && big < calls,
+        "big: {big} of main's {calls} calls counted (0: main does not reach it through its slot; all: its O3 code never took over)"
+    );
+    let ups: Vec<_> = b.log.events_with("jit.publish", "fn", "big").collect();
+    check!(
+        b,
+        ups.len() == 1 && ups[0].num("level") == Some(3),
+        "big was not moved to O3 while main ran: {ups:?}"
+    );
+}

@@ -128,13 +128,11 @@ fn main() {
             input::provide(name, find(name));
         }
     }
-    // Bytecode is loaded (and checked) when a run or a pinned function is
-    // interpreted.
+    // Bytecode is loaded (and checked) when a run is interpreted or
+    // functions are pinned (the interpreter's host is what knows each
+    // function's tier).
     let interpreted = levels.iter().any(|&(t, _)| t == Tier::Interp)
-        || args.iter().any(|a| {
-            a.strip_prefix("pin=")
-                .is_some_and(|p| p.starts_with("interp:"))
-        });
+        || args.iter().any(|a| a.starts_with("pin="));
     // One program, or several (`a.ll,b.ll`) run in turn in this app host.
     let programs: Vec<Program> = file
         .split(',')

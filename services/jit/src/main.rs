@@ -7,6 +7,7 @@
 
 mod counting;
 mod fatal;
+mod inlining;
 mod llvm;
 mod native;
 mod orc;

@@ -315,18 +315,20 @@ impl Linker {
         }
     }
 
-    /// Optimizes `module` (a unit, owned from here on) at `level`, links
-    /// it, and returns the addresses of `lookups` (names it defines).
+    /// Optimizes `module` (a unit, owned from here on) at `level`, hands
+    /// it to `after_optimizing`, links it, and returns the addresses of
+    /// `lookups` (names it defines).
     ///
     /// # Safety
     /// `module` must be a valid module in `tsctx`'s context, owned by no
-    /// one else.
+    /// one else; `after_optimizing` must leave it valid.
     pub unsafe fn link(
         &mut self,
         llvm: &Llvm,
         tsctx: LLVMOrcThreadSafeContextRef,
         module: LLVMModuleRef,
         level: u8,
+        after_optimizing: &dyn Fn(LLVMModuleRef),
         lookups: &[&str],
     ) -> Result<Linked, String> {
         // SAFETY: no link is running: nothing else uses the regions now.
@@ -344,6 +346,7 @@ impl Linker {
             unsafe { LLVMDisposeModule(module) };
             return Err(e);
         }
+        after_optimizing(module);
         let optimized = std::time::Instant::now();
         // SAFETY: the module passes to the thread-safe module and then to
         // the JIT.
@@ -452,6 +455,6 @@ pub unsafe fn link(
                 return Err(e);
             }
         };
-        linker.link(llvm, tsctx, module, level, lookups)
+        linker.link(llvm, tsctx, module, level, &|_| {}, lookups)
     }
 }

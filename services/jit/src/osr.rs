@@ -29,17 +29,24 @@ use std::ffi::CString;
 
 impl Program {
     /// A unit holding function `index`'s continuation from the loop header
-    /// that is its `block`th block (after the lowering pipeline), and the
-    /// shape digest of its values. The caller owns the module.
-    pub fn osr_unit(&self, index: usize, block: u32) -> Result<(LLVMModuleRef, u64), String> {
+    /// that is its `block`th block (after the lowering pipeline; with
+    /// copies of callees to inline when `inlining`), the shape digest of
+    /// its values, and how many copies it carries. The caller owns the
+    /// module.
+    pub fn osr_unit(
+        &self,
+        index: usize,
+        block: u32,
+        inlining: bool,
+    ) -> Result<(LLVMModuleRef, u64, usize), String> {
         // SAFETY: the clone is a valid module in our context, owned here
         // until returned (disposed of on error); every edit keeps it valid:
         // blocks move whole, operands are replaced by values of the same
         // type that dominate them (the new entry's loads).
         unsafe {
             let m = LLVMCloneModule(self.module);
-            match build(m, index, block) {
-                Ok(digest) => Ok((m, digest)),
+            match build(m, index, block, inlining) {
+                Ok((digest, carried)) => Ok((m, digest, carried)),
                 Err(e) => {
                     LLVMDisposeModule(m);
                     Err(e)
@@ -53,7 +60,12 @@ impl Program {
 ///
 /// # Safety
 /// `m` must be a valid module (a clone of the program).
-unsafe fn build(m: LLVMModuleRef, index: usize, block: u32) -> Result<u64, String> {
+unsafe fn build(
+    m: LLVMModuleRef,
+    index: usize,
+    block: u32,
+    inlining: bool,
+) -> Result<(u64, usize), String> {
     // SAFETY: see `Program::osr_unit`.
     unsafe {
         let ctx = LLVMGetModuleContext(m);
@@ -203,19 +215,25 @@ unsafe fn build(m: LLVMModuleRef, index: usize, block: u32) -> Result<u64, Strin
         LLVMPositionBuilderAtEnd(builder, entry);
         LLVMBuildBr(builder, header);
         LLVMDisposeBuilder(builder);
-        // Calls to program functions go through their slots; the cut
+        // Calls to program functions go through their slots (with
+        // `inlining`, the calls left after optimizing, `inlining`); the cut
         // function itself is a declaration now (its entry stub).
-        route_calls_through_slots(ctx, cont, &functions);
-        for (i, &g) in functions.iter().enumerate() {
-            if i != index {
-                make_declaration(m, g);
+        let carried = if inlining {
+            crate::inlining::cut(m, &functions, index, cont)
+        } else {
+            route_calls_through_slots(ctx, cont, &functions);
+            for (i, &g) in functions.iter().enumerate() {
+                if i != index {
+                    make_declaration(m, g);
+                }
             }
-        }
+            0
+        };
         let name = CString::new(UNIT_FUNCTION).unwrap();
         LLVMSetValueName2(cont, name.as_ptr(), UNIT_FUNCTION.len());
         globals_from_their_homes(m);
         crate::llvm::verify(m)?;
-        Ok(digest)
+        Ok((digest, carried))
     }
 }
 

@@ -22,6 +22,7 @@ use ipc_abi::proto::{self, ClientFrame, ProtoError, Protocol, ServerFrame, WireR
 use llvm_sys::orc2::LLVMOrcThreadSafeContextGetContext;
 use llvm_sys::prelude::LLVMModuleRef;
 use rt::sys;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -343,6 +344,9 @@ struct Phases {
     cut_us: u64,
     optimize_us: u64,
     codegen_us: u64,
+    /// An inlining unit's: the callee bodies it carried, and the calls to
+    /// program functions its code still makes (through slots).
+    inlining: Option<(usize, usize)>,
 }
 
 impl std::fmt::Display for Phases {
@@ -351,7 +355,11 @@ impl std::fmt::Display for Phases {
             f,
             "cut_us={} optimize_us={} codegen_us={}",
             self.cut_us, self.optimize_us, self.codegen_us
-        )
+        )?;
+        match self.inlining {
+            Some((copies, calls)) => write!(f, " copies={copies} slot_calls={calls}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -365,7 +373,14 @@ fn compile(
     crash_at: Option<CrashPoint>,
 ) -> Result<(u64, u64, Phases), String> {
     let started = Instant::now();
-    let module = app.program.unit(&Unit::Function(index));
+    // From O2 on a unit carries its callees' bodies for the optimizer.
+    let inlining = level >= crate::inlining::FROM_LEVEL;
+    let unit = if inlining {
+        Unit::Inlining(index)
+    } else {
+        Unit::Function(index)
+    };
+    let (module, copies) = app.program.unit(&unit);
     let cut_us = started.elapsed().as_micros() as u64;
     if app.counting && level < 3 {
         // SAFETY: the unit is a fresh module holding function `index` as
@@ -388,7 +403,8 @@ fn compile(
         let _ = llvm.compile(FATAL_IR, level);
     }
     let what = format!("{} at O{level}", app.program.functions[index]);
-    let linked = link_unit(llvm, app, module, level, &what)?;
+    let slot_calls = inlining.then(|| Cell::new(0));
+    let linked = link_unit(llvm, app, module, level, slot_calls.as_ref(), &what)?;
     if crash_at == Some(CrashPoint::BeforePublish) {
         crash("before-publish");
     }
@@ -400,6 +416,7 @@ fn compile(
         cut_us,
         optimize_us: linked.optimize_us,
         codegen_us: linked.codegen_us,
+        inlining: slot_calls.map(|c| (copies, c.get())),
     };
     Ok((linked.addresses[0], linked.code_bytes, phases))
 }
@@ -434,13 +451,16 @@ fn compile_target(
 }
 
 /// Optimizes `module` (a fresh unit of the program, handed over) at
-/// `level` and links it into the app's regions; an LLVM error reported on
-/// the side (`fatal`) fails it, naming `what` was compiled.
+/// `level` and links it into the app's regions (for an inlining unit,
+/// with `slot_calls`, the calls left standing are routed through slots in
+/// between, and counted there); an LLVM error reported on the side
+/// (`fatal`) fails it, naming `what` was compiled.
 fn link_unit(
     llvm: &Llvm,
     app: &mut App,
     module: LLVMModuleRef,
     level: u8,
+    slot_calls: Option<&Cell<usize>>,
     what: &str,
 ) -> Result<orc::Linked, String> {
     let linker = match app.linker.as_mut() {
@@ -461,10 +481,25 @@ fn link_unit(
             }
         }
     };
+    let names = &app.program.functions;
+    let route = |m| {
+        if let Some(count) = slot_calls {
+            // SAFETY: `link` hands over the optimized unit, a valid module.
+            count.set(unsafe { crate::inlining::route_calls_left(m, names) });
+        }
+    };
     // SAFETY: the unit is a fresh module in the program's context, handed
-    // over to `link`.
-    let linked =
-        unsafe { linker.link(llvm, app.program.context(), module, level, &[UNIT_FUNCTION]) };
+    // over to `link`; routing calls keeps it valid.
+    let linked = unsafe {
+        linker.link(
+            llvm,
+            app.program.context(),
+            module,
+            level,
+            &route,
+            &[UNIT_FUNCTION],
+        )
+    };
     fatal::serving(None);
     let errors = fatal::take_errors();
     let linked = linked?;
@@ -493,8 +528,9 @@ fn compile_osr(
     // SAFETY: the program's thread-safe context is live while `app` is.
     fatal::watch(unsafe { LLVMOrcThreadSafeContextGetContext(app.program.context()) });
     fatal::take_errors();
-    let built = app.program.osr_unit(index, block);
-    let (module, digest) = match built {
+    let inlining = level >= crate::inlining::FROM_LEVEL;
+    let built = app.program.osr_unit(index, block, inlining);
+    let (module, digest, _copies) = match built {
         Ok(b) => b,
         Err(e) => {
             fatal::serving(None);
@@ -505,7 +541,15 @@ fn compile_osr(
         // SAFETY: a fresh unit holding the continuation as its function.
         unsafe { crate::counting::count_calls_and_loops(module, index, false) };
     }
-    let linked = link_unit(llvm, app, module, level, "the continuation")?;
+    let slot_calls = inlining.then(|| Cell::new(0));
+    let linked = link_unit(
+        llvm,
+        app,
+        module,
+        level,
+        slot_calls.as_ref(),
+        "the continuation",
+    )?;
     let (code_next, data_next) = app.regions.next();
     write_state(STATE_NEXT_WORD, &[code_next, data_next]);
     let address = linked.addresses[0];
@@ -657,7 +701,7 @@ fn load(
             orc::link(
                 llvm,
                 program.context(),
-                program.unit(&Unit::Globals),
+                program.unit(&Unit::Globals).0,
                 0,
                 &symbols.iter().cloned().collect(),
                 &lookups,

@@ -11,7 +11,10 @@
 //!   function loads the callee's dispatch slot and calls through it, every
 //!   other function is a declaration (resolved to its entry stub), every
 //!   global is `available_externally` (its initializer stays visible to the
-//!   optimizer, its storage is the one home the globals unit made).
+//!   optimizer, its storage is the one home the globals unit made);
+//! - an *inlining function unit* (O2, O3): the same, but with copies of
+//!   its callees' bodies for the optimizer to inline, and only the calls
+//!   left standing after optimizing routed through slots (`inlining`).
 
 use crate::llvm::{take_message, verify};
 use ipc_abi::proto::jit::slot;
@@ -43,7 +46,12 @@ pub struct Program {
 
 pub enum Unit {
     Globals,
+    /// A function alone: its calls to program functions go through slots.
     Function(usize),
+    /// A function with copies of its callees' bodies for the optimizer to
+    /// inline (`inlining`); the calls left after optimizing go through
+    /// slots (`inlining::route_calls_left`).
+    Inlining(usize),
 }
 
 /// # Safety
@@ -173,9 +181,9 @@ impl Program {
         missing
     }
 
-    /// A fresh module (in the program's context) holding `unit`; the caller
-    /// owns it.
-    pub fn unit(&self, unit: &Unit) -> LLVMModuleRef {
+    /// A fresh module (in the program's context) holding `unit`, and how
+    /// many callee bodies it carries for inlining; the caller owns it.
+    pub fn unit(&self, unit: &Unit) -> (LLVMModuleRef, usize) {
         // SAFETY: the clone is a valid module in our context; every edit
         // below keeps it valid (see `make_declaration`), and values are
         // collected before any is deleted.
@@ -183,23 +191,28 @@ impl Program {
             let m = LLVMCloneModule(self.module);
             let ctx = LLVMGetModuleContext(m);
             let functions = defined_functions(m);
+            let mut carried = 0;
             match *unit {
                 Unit::Globals => {
                     for f in functions {
                         make_declaration(m, f);
                     }
                 }
-                Unit::Function(index) => {
+                Unit::Function(index) | Unit::Inlining(index) => {
                     let own = functions[index];
-                    route_calls_through_slots(ctx, own, &functions);
-                    for (i, &f) in functions.iter().enumerate() {
-                        if i != index {
-                            make_declaration(m, f);
+                    if let Unit::Inlining(_) = unit {
+                        carried = crate::inlining::cut(m, &functions, index, own);
+                    } else {
+                        route_calls_through_slots(ctx, own, &functions);
+                        for (i, &f) in functions.iter().enumerate() {
+                            if i != index {
+                                make_declaration(m, f);
+                            }
                         }
                     }
                     // Uses of the function's own address (not calls: those
-                    // go through its slot now) mean its entry stub, as in
-                    // every other unit.
+                    // go through its slot) mean its entry stub, as in every
+                    // other unit; so do calls to it from the copies.
                     let name = CString::new(name_of(own)).unwrap();
                     let unit_name = CString::new(UNIT_FUNCTION).unwrap();
                     LLVMSetValueName2(own, unit_name.as_ptr(), UNIT_FUNCTION.len());
@@ -208,7 +221,7 @@ impl Program {
                     globals_from_their_homes(m);
                 }
             }
-            m
+            (m, carried)
         }
     }
 }
@@ -243,7 +256,8 @@ pub(crate) unsafe fn make_declaration(m: LLVMModuleRef, f: LLVMValueRef) {
 
 /// Rewrites every call in `func` to a program function into a load of the
 /// callee's dispatch slot (a constant address the optimizer cannot fold)
-/// and an indirect call with the same attributes and calling convention.
+/// and an indirect call with the same attributes, calling convention and
+/// tail-call marker. Returns how many calls it routed.
 ///
 /// # Safety
 /// `func` must be a function of a valid module in `ctx`; `functions` its
@@ -252,7 +266,7 @@ pub(crate) unsafe fn route_calls_through_slots(
     ctx: LLVMContextRef,
     func: LLVMValueRef,
     functions: &[LLVMValueRef],
-) {
+) -> usize {
     // SAFETY: calls are collected before any is replaced, and each is
     // erased only after its uses moved to the new call.
     unsafe {
@@ -274,6 +288,7 @@ pub(crate) unsafe fn route_calls_through_slots(
         let ptr_ty = LLVMPointerTypeInContext(ctx, 0);
         let i64_ty = LLVMInt64TypeInContext(ctx);
         let builder = LLVMCreateBuilderInContext(ctx);
+        let routed = calls.len();
         for (call, index) in calls {
             LLVMPositionBuilderBefore(builder, call);
             let slot_ptr = LLVMConstIntToPtr(LLVMConstInt(i64_ty, slot(index), 0), ptr_ty);
@@ -289,6 +304,7 @@ pub(crate) unsafe fn route_calls_through_slots(
                 c"".as_ptr(),
             );
             LLVMSetInstructionCallConv(new, LLVMGetInstructionCallConv(call));
+            LLVMSetTailCallKind(new, LLVMGetTailCallKind(call));
             // Return (0), function (!0) and argument (1..=n) attributes:
             // byval, sret and friends change how arguments are passed.
             for at in [0u32, !0].into_iter().chain(1..=n) {
@@ -303,6 +319,7 @@ pub(crate) unsafe fn route_calls_through_slots(
             LLVMInstructionEraseFromParent(call);
         }
         LLVMDisposeBuilder(builder);
+        routed
     }
 }
 

@@ -1,0 +1,32 @@
+/* Example app for inlining across dispatch slots: main's loop calls a
+ * small function (the JIT inlines it into main from O2 on) and a big one
+ * (too big to carry into main's unit: it stays a call through its slot,
+ * and can change tier while main runs). */
+#include <stdio.h>
+
+static unsigned small(unsigned x) {
+    return (x * 2654435761u) ^ (x >> 13);
+}
+
+static const unsigned table[16] = {3,  1,  4,  1,  5,  9,  2,  6,
+                                   5,  3,  5,  8,  9,  7,  9,  3};
+
+#define ROUND(k)                                                   \
+    x = (x ^ (x >> 7)) * (2654435761u + (k));                      \
+    x += table[(x + (k)) & 15] ^ (x << 3);
+#define EIGHT(k)                                                   \
+    ROUND(k) ROUND(k + 1) ROUND(k + 2) ROUND(k + 3) ROUND(k + 4)   \
+        ROUND(k + 5) ROUND(k + 6) ROUND(k + 7)
+
+static unsigned big(unsigned x) {
+    EIGHT(0) EIGHT(8) EIGHT(16) EIGHT(24) EIGHT(32)
+    return x;
+}
+
+int main(void) {
+    const int calls = 3000000;
+    unsigned acc = 0;
+    for (int i = 0; i < calls; i++) acc += small((unsigned)i) + big(acc ^ (unsigned)i);
+    printf("calls = %d\nacc = %u\n", calls, acc);
+    return 0;
+}
