@@ -235,8 +235,7 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
         jit: Some(&[]),
         profiler: Some(&["calls=2,3,1000000,2000000", "loops=5,6,1000000,2000000"]),
         app_priority: Some(0),
-        fs: None,
-        jit_on_demand: false,
+        ..Default::default()
     }
     .manifest();
     std::fs::write(&manifest, text).unwrap();
