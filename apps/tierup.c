@@ -12,7 +12,7 @@ static unsigned long mix(unsigned long x, int rounds) {
 
 int main(void) {
     unsigned long acc = 0;
-    for (int i = 0; i < 4000; i++) acc += mix((unsigned long)i, 20000);
+    for (int i = 0; i < 10000; i++) acc += mix((unsigned long)i, 20000);
     printf("acc = %lu\n", acc);
     return 0;
 }
