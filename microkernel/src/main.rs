@@ -46,6 +46,7 @@ pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
     arch::gdt::init(arch::trap::syscall_entry_address());
     arch::idt::init();
     arch::enable_sse();
+    let extended = arch::enable_extended_state();
     let protect = arch::enable_protections();
     let on_off = |b: bool| if b { "on" } else { "off" };
     kevent!(
@@ -53,6 +54,12 @@ pub extern "sysv64" fn kernel_entry(info: &'static BootInfo) -> ! {
         smep = on_off(protect.smep),
         smap = on_off(protect.smap),
         nx_direct_map = "on"
+    );
+    kevent!(
+        "cpu.fpu",
+        save = if extended.avx { "xsave" } else { "fxsave" },
+        avx = on_off(extended.avx),
+        bytes = extended.bytes
     );
 
     let stats =

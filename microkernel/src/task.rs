@@ -22,15 +22,18 @@ use kerncore::slab::Id;
 const RFLAGS_IF: u64 = 0x200;
 const RFLAGS_RESERVED: u64 = 0x2;
 
-/// The 512-byte `fxsave` area.
+/// A task's saved FPU state: the `xsave` area (x87, SSE and AVX state)
+/// where the kernel enabled AVX, else the 512-byte `fxsave` area at its
+/// start (`arch::enable_extended_state`).
 #[derive(Clone)]
-#[repr(C, align(16))]
-pub struct FpuState(pub [u8; 512]);
+#[repr(C, align(64))]
+pub struct FpuState(pub [u8; crate::arch::FPU_AREA_BYTES]);
 
 impl FpuState {
-    /// The state `fninit` and a default MXCSR would give.
+    /// The state `fninit` and a default MXCSR would give (for `xrstor`:
+    /// an all-zero header, every component in its initial state).
     pub fn initial() -> Box<FpuState> {
-        let mut s = Box::new(FpuState([0; 512]));
+        let mut s = Box::new(FpuState([0; crate::arch::FPU_AREA_BYTES]));
         s.0[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
         s.0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
         s

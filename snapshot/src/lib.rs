@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 pub const MAGIC: [u8; 8] = *b"JITSNAP1";
 /// The body's layout; a file of another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Magic, version (u32), body length (u64), SHA-256 of the body.
 pub const HEADER_BYTES: usize = 8 + 4 + 8 + 32;
 /// Largest body accepted (the code and data regions together are 8 MiB).
@@ -57,6 +57,11 @@ pub struct ValidFor {
     pub abi: u32,
     /// The LLVM that compiled the code.
     pub llvm: String,
+    /// The CPU's instruction-set extensions and the vector state the
+    /// kernel enables (a digest, the app host's `persist::cpu_id`): the
+    /// JIT's code may use any of them (AVX, AVX2...), so it runs only on
+    /// the same.
+    pub cpu: u64,
 }
 
 /// Bytes that lie at `base` in the app's address space.
@@ -274,6 +279,7 @@ pub enum Stale {
     AppHost,
     Abi,
     Llvm,
+    Cpu,
 }
 
 /// Why a snapshot is not used: the check that failed.
@@ -314,6 +320,7 @@ impl fmt::Display for Refusal {
                 Stale::AppHost => "stale: made for another app host build",
                 Stale::Abi => "stale: made for another ABI version",
                 Stale::Llvm => "stale: made by another LLVM",
+                Stale::Cpu => "stale: made for a CPU with other features",
             }),
             Refusal::OutOfRange(what) => write!(f, "out of range: {what}"),
         }
@@ -421,6 +428,7 @@ impl Snapshot {
             (v.app_host == expect.app_host, Stale::AppHost),
             (v.abi == expect.abi, Stale::Abi),
             (v.llvm == expect.llvm, Stale::Llvm),
+            (v.cpu == expect.cpu, Stale::Cpu),
         ] {
             if !same {
                 return Err(Refusal::Stale(which));

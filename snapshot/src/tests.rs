@@ -8,6 +8,7 @@ fn valid_for() -> ValidFor {
         app_host: sha256(b"printf 0x1000"),
         abi: 4,
         llvm: "19.1.7".to_string(),
+        cpu: 0x1234_5678_9abc_def0,
     }
 }
 
@@ -109,11 +110,12 @@ fn any_damaged_byte_is_refused() {
 fn a_stale_snapshot_names_what_changed() {
     let s = sample(1);
     type Change = fn(&mut ValidFor);
-    let cases: [(Change, Stale); 4] = [
+    let cases: [(Change, Stale); 5] = [
         (|v| v.ir[0] ^= 1, Stale::Ir),
         (|v| v.app_host[31] ^= 1, Stale::AppHost),
         (|v| v.abi += 1, Stale::Abi),
         (|v| v.llvm = "20.1.0".to_string(), Stale::Llvm),
+        (|v| v.cpu ^= 1 << 28, Stale::Cpu),
     ];
     for (change, which) in cases {
         let mut expect = valid_for();

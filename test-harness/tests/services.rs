@@ -247,18 +247,31 @@ fn the_syscall_fuzzer_leaves_the_kernel_up_and_leaks_no_frames_or_heap() {
     );
 }
 
+/// Two spinners, each filling every vector register with its own
+/// pattern, preempt each other; each finds its registers intact. Under
+/// `-cpu max` (AVX) the kernel saves them with `xsave`, and the spinners
+/// use the full YMM registers: a kernel saving only SSE state (`fxsave`)
+/// would hand one spinner's upper halves to the other.
 #[test]
-fn preemption_keeps_each_tasks_sse_registers_and_sleep_sleeps() {
+fn preemption_keeps_each_tasks_avx_registers_and_sleep_sleeps() {
     let b = boot_manifest("sched");
     clean_exit(&b);
+    let fpu = b.log.first("cpu.fpu");
+    check!(
+        b,
+        fpu.is_some_and(|e| e.get("save") == Some("xsave")
+            && e.get("avx") == Some("on")
+            && e.num("bytes").is_some_and(|n| (832..=1024).contains(&n))),
+        "the kernel did not enable AVX state (xsave) on a CPU that has it: {fpu:?}"
+    );
     for id in ["1", "2"] {
         let spin = b.log.events_with("test.spin", "id", id).next();
         check!(
             b,
-            spin.is_some_and(
-                |s| s.get("xmm_intact") == Some("yes") && s.num("preempted").unwrap_or(0) > 0
-            ),
-            "spinner {id} was not preempted or lost its XMM registers"
+            spin.is_some_and(|s| s.get("registers") == Some("ymm")
+                && s.get("intact") == Some("yes")
+                && s.num("preempted").unwrap_or(0) > 0),
+            "spinner {id} was not preempted, did not use AVX, or lost its YMM registers: {spin:?}"
         );
     }
     checks_pass(&b, &["sched.sleep_lasts"]);

@@ -337,6 +337,11 @@ fn boots_start_from_the_last_snapshot_converge_and_refuse_bad_ones() {
         "stale: made for another ABI version",
     ));
     bad.push((
+        "libc",
+        reencoded("libc", &|s| s.valid_for.cpu ^= 1),
+        "stale: made for a CPU with other features",
+    ));
+    bad.push((
         "mixed",
         reencoded("mixed", &|s| {
             if let Some(f) = s.functions.iter_mut().find(|f| f.level.is_some()) {

@@ -9,6 +9,7 @@ pub mod idt;
 pub mod ioapic;
 pub mod trap;
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use ipc_abi::exit::{DEBUG_EXIT_PORT, GuestStatus};
 
 pub fn rdtsc() -> u64 {
@@ -89,19 +90,117 @@ pub fn set_fs_base(value: u64) {
     unsafe { x86::msr::wrmsr(x86::msr::IA32_FS_BASE, value) };
 }
 
-/// Saves the FPU/SSE state into a task's 512-byte, 16-byte-aligned area.
-pub fn fpu_save(area: &mut [u8; 512]) {
-    debug_assert_eq!(area.as_ptr() as usize % 16, 0);
-    // SAFETY: `area` is 512 writable bytes, 16-byte aligned (`FpuState` is
-    // `align(16)`), exactly what fxsave64 writes.
-    unsafe { core::arch::asm!("fxsave64 [{0}]", in(reg) area.as_mut_ptr(), options(nostack)) };
+/// The bytes of a task's saved FPU/SSE/AVX state: room for the `xsave`
+/// standard form of x87, SSE and AVX state (832 bytes on every CPU that
+/// has them); `enable_extended_state` checks the CPU's own figure.
+pub const FPU_AREA_BYTES: usize = 1024;
+
+/// The state components `xsave` saves per task (XCR0's bits), or 0 where
+/// tasks' state is saved with `fxsave` (x87 and SSE only). Set once at
+/// boot, before any task runs.
+static XSAVE_MASK: AtomicU64 = AtomicU64::new(0);
+
+/// What `enable_extended_state` turned on.
+#[derive(Clone, Copy, Debug)]
+pub struct ExtendedState {
+    /// Tasks may use AVX (and AVX2, FMA... where CPUID has them): their
+    /// YMM registers are saved and restored with `xsave`/`xrstor`.
+    pub avx: bool,
+    /// The size of the saved state the CPU reports (512 with `fxsave`).
+    pub bytes: u32,
 }
 
-/// Loads a task's FPU/SSE state.
-pub fn fpu_restore(area: &[u8; 512]) {
-    // SAFETY: as for `fpu_save`; the area holds a state saved by fxsave64
-    // or the valid initial image of `FpuState::initial`.
-    unsafe { core::arch::asm!("fxrstor64 [{0}]", in(reg) area.as_ptr(), options(nostack)) };
+/// Lets tasks use AVX where the CPU has it: CR4.OSXSAVE on and XCR0 =
+/// x87 | SSE | AVX, tasks' state saved with `xsave`. Without XSAVE or AVX
+/// (or if the CPU's save area would not fit a task's), nothing changes:
+/// `fxsave`, and AVX instructions fault in ring 3 as CPUID's OSXSAVE bit
+/// (clear) tells programs beforehand. AVX-512 state is never enabled.
+pub fn enable_extended_state() -> ExtendedState {
+    use x86::controlregs::{Cr4, Xcr0, cr4, cr4_write, xcr0_write};
+    let cpuid = x86::cpuid::CpuId::new();
+    let features = cpuid.get_feature_info();
+    let has = features
+        .as_ref()
+        .is_some_and(|f| f.has_xsave() && f.has_avx());
+    let baseline = ExtendedState {
+        avx: false,
+        bytes: 512,
+    };
+    if !has {
+        return baseline;
+    }
+    let mask = Xcr0::XCR0_FPU_MMX_STATE | Xcr0::XCR0_SSE_STATE | Xcr0::XCR0_AVX_STATE;
+    // SAFETY: CPUID reports XSAVE (so CR4.OSXSAVE and XSETBV exist) and
+    // AVX (so XCR0's AVX bit is valid, with the x87 and SSE bits it
+    // requires); no task runs yet, and the kernel itself uses no vector
+    // registers (soft-float build).
+    unsafe {
+        cr4_write(cr4() | Cr4::CR4_ENABLE_OS_XSAVE);
+        xcr0_write(mask);
+    }
+    let bytes = cpuid
+        .get_extended_state_info()
+        .map_or(u32::MAX, |i| i.xsave_area_size_enabled_features());
+    if bytes as usize > FPU_AREA_BYTES {
+        // SAFETY: back to the state before (XCR0 x87 | SSE is always
+        // valid); still no task runs.
+        unsafe {
+            xcr0_write(Xcr0::XCR0_FPU_MMX_STATE | Xcr0::XCR0_SSE_STATE);
+            cr4_write(cr4() - Cr4::CR4_ENABLE_OS_XSAVE);
+        }
+        return baseline;
+    }
+    XSAVE_MASK.store(mask.bits(), Ordering::Relaxed);
+    ExtendedState { avx: true, bytes }
+}
+
+/// Saves the FPU/SSE(/AVX) state into a task's area (64-byte aligned:
+/// `FpuState` is `align(64)`).
+pub fn fpu_save(area: &mut [u8; FPU_AREA_BYTES]) {
+    debug_assert_eq!(area.as_ptr() as usize % 64, 0);
+    let mask = XSAVE_MASK.load(Ordering::Relaxed);
+    if mask == 0 {
+        // SAFETY: `area` holds the 512 writable, 16-byte-aligned bytes
+        // fxsave64 writes.
+        unsafe { core::arch::asm!("fxsave64 [{0}]", in(reg) area.as_mut_ptr(), options(nostack)) };
+    } else {
+        // SAFETY: XSAVE is enabled (the mask is set only then); `area` is
+        // 64-byte aligned and at least the size CPUID gave for these
+        // components (`enable_extended_state`).
+        unsafe {
+            core::arch::asm!(
+                "xsave64 [{0}]",
+                in(reg) area.as_mut_ptr(),
+                in("eax") mask as u32,
+                in("edx") (mask >> 32) as u32,
+                options(nostack)
+            )
+        };
+    }
+}
+
+/// Loads a task's FPU/SSE(/AVX) state.
+pub fn fpu_restore(area: &[u8; FPU_AREA_BYTES]) {
+    let mask = XSAVE_MASK.load(Ordering::Relaxed);
+    if mask == 0 {
+        // SAFETY: as for `fpu_save`; the area holds a state saved by
+        // fxsave64 or the valid initial image of `FpuState::initial`.
+        unsafe { core::arch::asm!("fxrstor64 [{0}]", in(reg) area.as_ptr(), options(nostack)) };
+    } else {
+        // SAFETY: as for `fpu_save`; the area holds a state saved by
+        // xsave64 with the same mask or `FpuState::initial`'s image (an
+        // all-zero header: every component in its initial state, MXCSR
+        // from the legacy area).
+        unsafe {
+            core::arch::asm!(
+                "xrstor64 [{0}]",
+                in(reg) area.as_ptr(),
+                in("eax") mask as u32,
+                in("edx") (mask >> 32) as u32,
+                options(nostack)
+            )
+        };
+    }
 }
 
 /// Stops the machine: QEMU exits with `status` through `isa-debug-exit`;

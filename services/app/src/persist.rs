@@ -64,6 +64,35 @@ pub fn app_host_id(export_table: &[u8]) -> [u8; 32] {
     snapshot::sha256(&bytes)
 }
 
+/// This machine as the JIT's code sees it: CPUID's feature words (leaf 1
+/// ECX and EDX, leaf 7 EBX, ECX and EDX; not the model or APIC id) and
+/// the state the kernel enabled (XCR0), hashed. The JIT compiles for
+/// what these say (AVX, AVX2...), so its code is kept only for the same.
+pub fn cpu_id() -> u64 {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    let one = __cpuid(1);
+    let seven = __cpuid_count(7, 0);
+    let xcr0 = if one.ecx & (1 << 27) != 0 {
+        let (lo, hi): (u32, u32);
+        // SAFETY: XGETBV with ECX = 0 is allowed once the kernel set
+        // CR4.OSXSAVE, which CPUID's OSXSAVE bit (checked) reports.
+        unsafe {
+            std::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") hi,
+                options(nostack, nomem))
+        };
+        (u64::from(hi) << 32) | u64::from(lo)
+    } else {
+        0
+    };
+    let mut bytes = Vec::new();
+    for word in [one.ecx, one.edx, seven.ebx, seven.ecx, seven.edx] {
+        bytes.extend(word.to_le_bytes());
+    }
+    bytes.extend(xcr0.to_le_bytes());
+    let digest = snapshot::sha256(&bytes);
+    u64::from_le_bytes(digest[..8].try_into().unwrap())
+}
+
 fn event(text: &str) {
     let _ = sys::log_event(text);
 }
@@ -164,6 +193,7 @@ impl Snapshots {
                     app_host: app_host_id(export_table),
                     abi: JitProtocol::VERSION,
                     llvm: JIT_LLVM.into(),
+                    cpu: cpu_id(),
                 },
                 globals: Placed::default(),
                 counts: Vec::new(),

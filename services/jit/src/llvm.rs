@@ -64,6 +64,21 @@ pub struct Llvm {
     machine: LLVMTargetMachineRef,
     triple: String,
     target: LLVMTargetRef,
+    /// The CPU model code is tuned for, and the features it may use
+    /// (`+avx2,...`).
+    cpu: CString,
+    features: CString,
+}
+
+/// Which CPU the JIT generates code for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpu {
+    /// The one it runs on, with the instruction-set extensions the CPU
+    /// has *and* the kernel lets tasks use (LLVM reads CPUID and XCR0:
+    /// AVX only where the kernel saves its state).
+    Host,
+    /// Baseline x86-64 (SSE2), whatever the CPU has.
+    Baseline,
 }
 
 pub struct Object {
@@ -82,7 +97,7 @@ impl Drop for Context {
 }
 
 impl Llvm {
-    pub fn init() -> Result<Llvm, String> {
+    pub fn init(cpu: Cpu) -> Result<Llvm, String> {
         // SAFETY: the target initializers only register the x86 backend;
         // the triple and machine calls get valid, owned arguments.
         unsafe {
@@ -102,10 +117,26 @@ impl Llvm {
                 return Err(take_message(err));
             }
             LLVMDisposeMessage(triple_ptr);
+            let (cpu, features) = match cpu {
+                Cpu::Baseline => (c"x86-64".to_owned(), c"".to_owned()),
+                Cpu::Host => {
+                    let owned = |p: *mut std::ffi::c_char| {
+                        let s = CStr::from_ptr(p).to_owned();
+                        LLVMDisposeMessage(p);
+                        s
+                    };
+                    // Tuned for generic x86-64: under emulation the CPU's
+                    // model names no real microarchitecture (QEMU's
+                    // `-cpu max` reads as "k8-sse3").
+                    (c"x86-64".to_owned(), owned(LLVMGetHostCPUFeatures()))
+                }
+            };
             let mut llvm = Llvm {
                 machine: ptr::null_mut(),
                 triple,
                 target,
+                cpu,
+                features,
             };
             llvm.machine = llvm.new_machine()?;
             Ok(llvm)
@@ -116,20 +147,30 @@ impl Llvm {
         &self.triple
     }
 
-    /// A target machine for code the app runs: baseline x86-64 (no AVX:
-    /// the kernel saves SSE state only), static relocations, small code
-    /// model (the app's image and regions all lie in the low 2 GiB).
+    /// The CPU model code is tuned for, and whether it may use AVX and
+    /// AVX2.
+    pub fn cpu(&self) -> (String, bool, bool) {
+        let features = self.features.to_string_lossy();
+        let has = |f: &str| features.split(',').any(|x| x == f);
+        (
+            self.cpu.to_string_lossy().into_owned(),
+            has("+avx"),
+            has("+avx2"),
+        )
+    }
+
+    /// A target machine for code the app runs: for the CPU chosen at
+    /// `init` (`Cpu`), static relocations, small code model (the app's
+    /// image and regions all lie in the low 2 GiB).
     pub fn new_machine(&self) -> Result<LLVMTargetMachineRef, String> {
         let triple = CString::new(self.triple.as_str()).unwrap();
-        let cpu = CString::new("x86-64").unwrap();
-        let features = CString::new("").unwrap();
         // SAFETY: all arguments are valid, NUL-terminated and owned here.
         let machine = unsafe {
             LLVMCreateTargetMachine(
                 self.target,
                 triple.as_ptr(),
-                cpu.as_ptr(),
-                features.as_ptr(),
+                self.cpu.as_ptr(),
+                self.features.as_ptr(),
                 LLVMCodeGenOptLevel::LLVMCodeGenLevelDefault,
                 LLVMRelocMode::LLVMRelocStatic,
                 LLVMCodeModel::LLVMCodeModelSmall,

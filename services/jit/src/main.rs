@@ -4,6 +4,9 @@
 //! ring-3 Linux personality: it parses and verifies an IR module, optimizes
 //! a copy at O0..O3 with the new pass manager, emits x86-64 object code for
 //! each, and shows that bad IR is an error with LLVM's message.
+//! `cpu=baseline` makes it generate baseline x86-64 code; by default
+//! (`cpu=host`) code uses the extensions this CPU has and the kernel
+//! enables (AVX, AVX2, FMA...; `llvm::Cpu`).
 
 mod counting;
 mod fatal;
@@ -52,7 +55,20 @@ exit:
 fn main() {
     let started = Instant::now();
     fatal::install();
-    let llvm = match llvm::Llvm::init() {
+    // `cpu=baseline` (anywhere in the arguments): baseline x86-64 code
+    // whatever the CPU has (to measure what AVX brings); `cpu=host`, the
+    // default, code for this CPU.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cpu = match args.iter().find_map(|a| a.strip_prefix("cpu=")) {
+        None | Some("host") => llvm::Cpu::Host,
+        Some("baseline") => llvm::Cpu::Baseline,
+        Some(other) => {
+            eprintln!("jit: cpu={other}: write cpu=host or cpu=baseline");
+            std::process::exit(2);
+        }
+    };
+    let mode = args.iter().find(|a| !a.starts_with("cpu="));
+    let llvm = match llvm::Llvm::init(cpu) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("jit: cannot initialize LLVM: {e}");
@@ -70,13 +86,17 @@ fn main() {
         );
         std::process::exit(2);
     }
+    let (cpu_name, avx, avx2) = llvm.cpu();
     native::log_event(&format!(
-        "jit.ready llvm={} init_us={init_us}",
-        llvm::version()
+        "jit.ready llvm={} init_us={init_us} cpu={} avx={} avx2={}",
+        llvm::version(),
+        cpu_name.replace(|c: char| !c.is_ascii_graphic() || c == '"', "?"),
+        u8::from(avx),
+        u8::from(avx2)
     ));
     // Serving, it says so in events only: its lines would fall between
     // the program's own.
-    match std::env::args().nth(1).as_deref() {
+    match mode.map(String::as_str) {
         Some("selftest") => {}
         Some(ipc_abi::proto::jit::ALLOW_TEST_CRASHES) => serve::serve(&llvm, true),
         _ => serve::serve(&llvm, false),
