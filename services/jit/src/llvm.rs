@@ -138,7 +138,7 @@ impl Llvm {
                 cpu,
                 features,
             };
-            llvm.machine = llvm.new_machine()?;
+            llvm.machine = llvm.new_machine(2)?;
             Ok(llvm)
         }
     }
@@ -161,8 +161,16 @@ impl Llvm {
 
     /// A target machine for code the app runs: for the CPU chosen at
     /// `init` (`Cpu`), static relocations, small code model (the app's
-    /// image and regions all lie in the low 2 GiB).
-    pub fn new_machine(&self) -> Result<LLVMTargetMachineRef, String> {
+    /// image and regions all lie in the low 2 GiB), generating code as
+    /// clang does at `-O{level}` (at O0 fast instruction selection and
+    /// register allocation: the cheap tier compiles cheaply).
+    pub fn new_machine(&self, level: u8) -> Result<LLVMTargetMachineRef, String> {
+        let codegen = match level {
+            0 => LLVMCodeGenOptLevel::LLVMCodeGenLevelNone,
+            1 => LLVMCodeGenOptLevel::LLVMCodeGenLevelLess,
+            2 => LLVMCodeGenOptLevel::LLVMCodeGenLevelDefault,
+            _ => LLVMCodeGenOptLevel::LLVMCodeGenLevelAggressive,
+        };
         let triple = CString::new(self.triple.as_str()).unwrap();
         // SAFETY: all arguments are valid, NUL-terminated and owned here.
         let machine = unsafe {
@@ -171,7 +179,7 @@ impl Llvm {
                 triple.as_ptr(),
                 self.cpu.as_ptr(),
                 self.features.as_ptr(),
-                LLVMCodeGenOptLevel::LLVMCodeGenLevelDefault,
+                codegen,
                 LLVMRelocMode::LLVMRelocStatic,
                 LLVMCodeModel::LLVMCodeModelSmall,
             )

@@ -256,13 +256,15 @@ pub struct Linker {
 struct Reported(Vec<String>);
 
 impl Linker {
-    /// A JIT that links into `regions` and resolves to `symbols`.
+    /// A JIT that generates code as at `-O{level}` (`Llvm::new_machine`),
+    /// links into `regions` and resolves to `symbols`.
     ///
     /// # Safety
     /// `regions` and `symbols` must stay alive and where they are for the
     /// linker's whole life, and be used by nothing else while it links.
     pub unsafe fn new(
         llvm: &Llvm,
+        level: u8,
         regions: *mut Regions,
         symbols: *const SymbolTable,
     ) -> Result<Linker, String> {
@@ -271,7 +273,7 @@ impl Linker {
         // live as long as the JIT (the caller's promise, and the box).
         unsafe {
             let builder = LLVMOrcCreateLLJITBuilder();
-            let machine = match llvm.new_machine() {
+            let machine = match llvm.new_machine(level) {
                 Ok(m) => m,
                 Err(e) => {
                     LLVMOrcDisposeLLJITBuilder(builder);
@@ -448,7 +450,7 @@ pub unsafe fn link(
     // SAFETY: `regions` and `symbols` outlive the linker, dropped below,
     // and nothing else uses them meanwhile; the module passes on.
     unsafe {
-        let mut linker = match Linker::new(llvm, regions, symbols) {
+        let mut linker = match Linker::new(llvm, level, regions, symbols) {
             Ok(l) => l,
             Err(e) => {
                 LLVMDisposeModule(module);

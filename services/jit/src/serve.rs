@@ -28,10 +28,11 @@ use std::time::Instant;
 
 /// The app being served.
 struct App {
-    /// The session's JIT, made at its first compile (dropped first: it
-    /// holds the regions', the symbols' and the program's context's
-    /// addresses).
-    linker: Option<orc::Linker>,
+    /// The session's JITs, one per level (their code generation differs:
+    /// `Llvm::new_machine`), each made at its level's first compile
+    /// (dropped first: they hold the regions', the symbols' and the
+    /// program's context's addresses).
+    linkers: [Option<orc::Linker>; 4],
     /// The badge of the client that loaded it (the supervisor gives each
     /// service its own badge on a looked-up endpoint): only that client
     /// may compile into its regions or replace it.
@@ -463,16 +464,17 @@ fn link_unit(
     slot_calls: Option<&Cell<usize>>,
     what: &str,
 ) -> Result<orc::Linked, String> {
-    let linker = match app.linker.as_mut() {
+    let slot = &mut app.linkers[usize::from(level.min(3))];
+    let linker = match slot {
         Some(l) => l,
         None => {
             let regions: *mut orc::Regions = &mut *app.regions;
             // SAFETY: the regions and the symbols are boxed in the app,
-            // which drops its linker first; nothing else uses them while
+            // which drops its linkers first; nothing else uses them while
             // a link runs.
-            let made = unsafe { orc::Linker::new(llvm, regions, &*app.symbols) };
+            let made = unsafe { orc::Linker::new(llvm, level, regions, &*app.symbols) };
             match made {
-                Ok(l) => app.linker.insert(l),
+                Ok(l) => slot.insert(l),
                 Err(e) => {
                     // SAFETY: the unit is ours to dispose of.
                     unsafe { llvm_sys::core::LLVMDisposeModule(module) };
@@ -728,7 +730,7 @@ fn load(
     );
     Ok((
         App {
-            linker: None,
+            linkers: [None, None, None, None],
             owner: 0, // set by `handle`, which knows the client
             program,
             regions: Box::new(regions),

@@ -311,6 +311,17 @@ fn boot_generated(manifest: &str) -> Result<crate::qemu::Boot, String> {
 }
 
 fn app_manifest(app: &str, levels: &str, native: bool, crash: Option<&str>) -> String {
+    app_manifest_with(app, levels, native, crash, &[])
+}
+
+/// As [`app_manifest`], with more arguments for the JIT (`cpu=baseline`).
+fn app_manifest_with(
+    app: &str,
+    levels: &str,
+    native: bool,
+    crash: Option<&str>,
+    jit_args: &[&str],
+) -> String {
     let mut m =
         format!("version = 1\nfiles = [\"{app}.ll\"]\n\n[[service]]\nname = \"supervisor\"\n\n");
     if native {
@@ -319,9 +330,13 @@ fn app_manifest(app: &str, levels: &str, native: bool, crash: Option<&str>) -> S
         );
     }
     m += "[[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\n";
+    let mut args: Vec<&str> = jit_args.to_vec();
     if crash.is_some() {
         // The JIT honours test-only crash requests only when told to.
-        m += &format!("args = [\"{}\"]\n", ipc_abi::proto::jit::ALLOW_TEST_CRASHES);
+        args.push(ipc_abi::proto::jit::ALLOW_TEST_CRASHES);
+    }
+    if !args.is_empty() {
+        m += &format!("args = {args:?}\n");
     }
     m += "\n";
     let crash = crash.map_or(String::new(), |c| format!(", \"{c}\""));
@@ -346,14 +361,22 @@ fn apps_report(report: &mut String) -> Result<(), String> {
     .unwrap();
     writeln!(
         report,
-        "| app | native | O0 | O1 | O2 | O3 | O0 ratio | O1 ratio | O2 ratio | O3 ratio |"
+        "| app | native | O0 | O1 | O2 | O3 | O0 ratio | O1 ratio | O2 ratio | O3 ratio | O3 baseline | baseline ratio | AVX gain |"
     )
     .unwrap();
     writeln!(
         report,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     .unwrap();
+    let run_us = |b: &crate::qemu::Boot, app: &str, level: u64| {
+        b.log
+            .events("app.run")
+            .find(|e| e.num("level") == Some(level))
+            .map(|run| run.num("run_us").unwrap_or(0) - run.num("compile_wait_us").unwrap_or(0))
+            .ok_or_else(|| format!("{app}: no run at O{level}\n{}", b.dump()))
+    };
+    let mut avx = None;
     let mut compiles = String::new();
     let mut phases = String::new();
     for app in BENCH_APPS {
@@ -376,21 +399,31 @@ fn apps_report(report: &mut String) -> Result<(), String> {
         let mut cells = Vec::new();
         let mut ratios = Vec::new();
         for level in 0..=3u64 {
-            let run = b
-                .log
-                .events("app.run")
-                .find(|e| e.num("level") == Some(level))
-                .ok_or_else(|| format!("{app}: no run at O{level}\n{}", b.dump()))?;
-            let us = run.num("run_us").unwrap_or(0) - run.num("compile_wait_us").unwrap_or(0);
+            let us = run_us(&b, app, level)?;
             cells.push(us.to_string());
             ratios.push(format!("{:.2}", us as f64 / native_us));
         }
+        // The same code for baseline x86-64 (`cpu=baseline`), in a boot
+        // of its own: what the CPU's extensions (AVX, AVX2, FMA) bring.
+        let base = boot_generated(&app_manifest_with(app, "3", false, None, &["cpu=baseline"]))?;
+        let base_us = run_us(&base, app, 3)?;
+        let o3_us = run_us(&b, app, 3)?;
+        avx = avx.or_else(|| {
+            b.log.first("jit.ready").map(|e| {
+                (
+                    e.get("avx").unwrap_or("?").to_string(),
+                    e.get("avx2").unwrap_or("?").to_string(),
+                )
+            })
+        });
         writeln!(
             report,
-            "| {app} | {:.0} | {} | {} |",
+            "| {app} | {:.0} | {} | {} | {base_us} | {:.2} | {:.2}x |",
             native_us,
             cells.join(" | "),
-            ratios.join(" | ")
+            ratios.join(" | "),
+            base_us as f64 / native_us,
+            base_us as f64 / o3_us.max(1) as f64
         )
         .unwrap();
         // Each function is compiled at its first call, once per level.
@@ -438,6 +471,16 @@ fn apps_report(report: &mut String) -> Result<(), String> {
             )
             .unwrap();
         }
+    }
+    if let Some((avx, avx2)) = avx {
+        writeln!(
+            report,
+            "\nO0..O3: code for this CPU (`jit.ready avx={avx} avx2={avx2}`, QEMU `-cpu max`); \
+             O3 baseline: the same app at O3 with the JIT started with `cpu=baseline` (x86-64 with \
+             SSE2 only, like the native `clang -O3` build), in a boot of its own; AVX gain = \
+             baseline time / O3 time."
+        )
+        .unwrap();
     }
     writeln!(
         report,
