@@ -179,7 +179,7 @@ pub fn build_apps() -> Result<(), String> {
 }
 
 /// The example apps (`apps/`) that need no input and that the
-/// interpreter runs entirely (`tierup.c`, `hotloop.c` and `inlining.c` are left out:
+/// interpreter runs entirely (`tierup.c`, `hotloop.c`, `inlining.c` and `vectors.c` are left out:
 /// loops written to be compiled, minutes interpreted under emulation).
 pub const INTERPRETABLE_APPS: &[&str] = &[
     // The computing ones first (`COMPUTING_APPS`).
@@ -209,6 +209,10 @@ pub fn no_input_apps() -> Vec<&'static str> {
 /// The example apps that compute something (the benchmarks' set; the
 /// rest test features): the first of the interpretable ones.
 pub const COMPUTING_APPS: &[&str] = INTERPRETABLE_APPS.split_at(6).0;
+
+/// Example apps written for the vector units (`cargo xtask bench jit`
+/// compares code for this CPU with baseline x86-64 on them).
+pub const VECTOR_APPS: &[&str] = &["vectors"];
 
 /// Where the conformance corpus's IR and native builds go.
 pub fn corpus_dir() -> PathBuf {

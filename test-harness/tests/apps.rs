@@ -93,6 +93,30 @@ fn a_broad_sample_of_the_c_library_runs_like_native() {
     );
 }
 
+/// Vectorizable loops at O0 and O3 (one app host, both runs) with code
+/// for this CPU: under `-cpu max` the JIT generates AVX2 code (the kernel
+/// saves YMM state, so LLVM sees AVX as usable), and the output is the
+/// baseline native build's.
+#[test]
+fn vector_loops_run_like_native_with_avx2_code() {
+    common::setup();
+    let want = native_output("vectors");
+    let b = common::boot_app_with_args("vectors", "vectors.ll", &["0,3"]);
+    let ready = b.log.first("jit.ready");
+    check!(
+        b,
+        ready.is_some_and(|e| e.num("avx") == Some(1) && e.num("avx2") == Some(1)),
+        "the JIT does not generate AVX2 code on a CPU with AVX2: {ready:?}"
+    );
+    let got = output_of(&b, "vectors");
+    let twice: Vec<String> = want.iter().chain(&want).cloned().collect();
+    check!(
+        b,
+        got == twice && b.log.events("app.run").count() == 2,
+        "output differs from native (twice)\n got: {got:?}\nwant: {twice:?}"
+    );
+}
+
 #[test]
 fn sieve_runs_like_native_at_every_tier() {
     runs_like_native("sieve");

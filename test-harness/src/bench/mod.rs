@@ -379,7 +379,7 @@ fn apps_report(report: &mut String) -> Result<(), String> {
     let mut avx = None;
     let mut compiles = String::new();
     let mut phases = String::new();
-    for app in BENCH_APPS {
+    for app in BENCH_APPS.iter().chain(crate::artifacts::VECTOR_APPS) {
         let b = boot_generated(&app_manifest(app, "0,1,2,3", true, None))?;
         let hz = b.log.tsc_hz().ok_or("no tsc_hz")? as f64;
         let start = b
