@@ -147,6 +147,12 @@ impl Llvm {
         &self.triple
     }
 
+    /// The features the target machine generates code for (`+avx2,...`;
+    /// empty for baseline x86-64).
+    pub fn features(&self) -> &str {
+        self.features.to_str().unwrap_or("")
+    }
+
     /// The CPU model code is tuned for, and whether it may use AVX and
     /// AVX2.
     pub fn cpu(&self) -> (String, bool, bool) {

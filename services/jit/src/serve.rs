@@ -609,7 +609,7 @@ fn load(
     let table = std::str::from_utf8(table).map_err(|_| "the function table is not UTF-8")?;
     let table: Vec<&str> = function_table(table).collect();
 
-    let program = Program::parse(ir)?;
+    let program = Program::parse(ir, llvm.features())?;
     if program.functions != table {
         return Err(format!(
             "the function table does not match the module: the table lists {}, the module defines {}",

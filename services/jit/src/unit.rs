@@ -102,9 +102,10 @@ unsafe fn program_globals(module: LLVMModuleRef) -> Vec<LLVMValueRef> {
 }
 
 impl Program {
-    /// Parses (text or bitcode) and verifies `ir`, and gives every defined
-    /// function and global an external name.
-    pub fn parse(ir: &[u8]) -> Result<Program, String> {
+    /// Parses (text or bitcode) and verifies `ir`, gives every defined
+    /// function and global an external name, and lets every function use
+    /// the target machine's `features` (`for_this_cpu`).
+    pub fn parse(ir: &[u8], features: &str) -> Result<Program, String> {
         // SAFETY: the context and module are created here and owned by the
         // returned `Program` (or disposed of on error); LLVM copies `ir`.
         unsafe {
@@ -131,6 +132,7 @@ impl Program {
             };
             verify(module)?;
             for f in defined_functions(module) {
+                for_this_cpu(f, features);
                 LLVMSetLinkage(f, LLVMLinkage::LLVMExternalLinkage);
                 LLVMSetVisibility(f, LLVMVisibility::LLVMDefaultVisibility);
                 program.functions.push(name_of(f));
@@ -234,6 +236,49 @@ impl Drop for Program {
             LLVMDisposeModule(self.module);
             LLVMOrcDisposeThreadSafeContext(self.tsctx);
         }
+    }
+}
+
+/// Lets function `f` use the target machine's `features` beside its own.
+/// clang writes the CPU it compiled for into every function
+/// (`"target-cpu"="x86-64" "target-features"="+sse2,..."`), and LLVM
+/// generates each function for its own attributes, not the machine's: left
+/// alone, every unit would be baseline x86-64 whatever the CPU has. The
+/// machine's features come first, the function's own after them (LLVM
+/// reads the list in order): a function that asked for more (`target`
+/// attributes) keeps it.
+///
+/// # Safety
+/// `f` must be a function of a valid module.
+unsafe fn for_this_cpu(f: LLVMValueRef, features: &str) {
+    if features.is_empty() {
+        return;
+    }
+    const KEY: &str = "target-features";
+    // SAFETY: reading and replacing a string attribute of a valid
+    // function; LLVM copies the key and value.
+    unsafe {
+        let index = llvm_sys::LLVMAttributeFunctionIndex;
+        let old = LLVMGetStringAttributeAtIndex(f, index, KEY.as_ptr().cast(), KEY.len() as u32);
+        let mut value = features.to_string();
+        if !old.is_null() {
+            let mut len = 0;
+            let p = LLVMGetStringAttributeValue(old, &mut len);
+            let own = std::slice::from_raw_parts(p.cast::<u8>(), len as usize);
+            if !own.is_empty() {
+                value.push(',');
+                value.push_str(&String::from_utf8_lossy(own));
+            }
+        }
+        let ctx = LLVMGetModuleContext(LLVMGetGlobalParent(f));
+        let attr = LLVMCreateStringAttribute(
+            ctx,
+            KEY.as_ptr().cast(),
+            KEY.len() as u32,
+            value.as_ptr().cast(),
+            value.len() as u32,
+        );
+        LLVMAddAttributeAtIndex(f, index, attr);
     }
 }
 
