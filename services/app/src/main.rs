@@ -389,18 +389,16 @@ fn run_once(
         s.compile_wait_us = 0;
     }
     if !own {
-        let mut guard = resolver::SESSION.lock().unwrap();
-        let s = guard.as_mut().unwrap();
         // An interpreted run compiles (at O0) only what the interpreter
         // cannot run (`interp::choose`).
-        s.level = tier.level().unwrap_or(0);
-        s.counters = counting;
-        s.load(false).unwrap_or_else(|e| match e {
-            session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
-            session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
-        });
+        load_into_jit(name, tier, counting, false);
         if args.iter().any(|a| a == "probe-unknown") {
-            let refusal = s.ask_for_unknown().unwrap_or_else(|e| fail(&e));
+            let mut guard = resolver::SESSION.lock().unwrap();
+            let refusal = guard
+                .as_mut()
+                .unwrap()
+                .ask_for_unknown()
+                .unwrap_or_else(|e| fail(&e));
             eprintln!("app: the JIT refused an unknown function: {refusal}");
         }
     }
@@ -445,14 +443,7 @@ fn run_once(
             .bytecode
             .is_some_and(|m| standalone::needs_jit(m, &tier_bytes))
         {
-            let mut guard = resolver::SESSION.lock().unwrap();
-            let s = guard.as_mut().unwrap();
-            s.level = tier.level().unwrap_or(0);
-            s.counters = counting;
-            s.load(true).unwrap_or_else(|e| match e {
-                session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
-                session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
-            });
+            load_into_jit(name, tier, counting, true);
         }
     }
     let lent = resolver::SESSION
@@ -605,6 +596,21 @@ extern "C" fn report_exit() {
     let file = event_word(FILE.get().map_or("?", String::as_str));
     let _ = sys::log_event(&format!("app.exit file={file} code={code}"));
     let _ = rt::names::shutdown(code as u64);
+}
+
+/// Loads the run's program into the JIT (in our layout with `resume`),
+/// compiling at `tier`'s level (O0 for `interp`) and counting when
+/// `counting`; a refusal or failure ends the app host, naming the
+/// program (`name`).
+fn load_into_jit(name: &str, tier: Tier, counting: bool, resume: bool) {
+    let mut guard = resolver::SESSION.lock().unwrap();
+    let s = guard.as_mut().unwrap();
+    s.level = tier.level().unwrap_or(0);
+    s.counters = counting;
+    s.load(resume).unwrap_or_else(|e| match e {
+        session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
+        session::Failure::Failed(m) => fail(&format!("{name}: {m}")),
+    });
 }
 
 /// Each function's pinned tier from the `pin=TIER:FN,FN...` arguments

@@ -74,7 +74,7 @@ unsafe fn body(f: LLVMValueRef, functions: &[LLVMValueRef]) -> (usize, Vec<usize
 /// # Safety
 /// `functions` must be the defined functions of a valid module, `from`
 /// a function of it.
-unsafe fn chosen(functions: &[LLVMValueRef], own: usize, from: LLVMValueRef) -> Vec<usize> {
+pub unsafe fn chosen(functions: &[LLVMValueRef], own: usize, from: LLVMValueRef) -> Vec<usize> {
     let mut chosen = Vec::new();
     let mut seen = vec![false; functions.len()];
     seen[own] = true;
@@ -120,7 +120,7 @@ unsafe fn has(f: LLVMValueRef, name: &str) -> bool {
 ///
 /// # Safety
 /// `functions` must be valid functions.
-unsafe fn blanket_noinline(functions: &[LLVMValueRef]) -> bool {
+pub unsafe fn blanket_noinline(functions: &[LLVMValueRef]) -> bool {
     // SAFETY: the caller's promise.
     !functions.is_empty() && functions.iter().all(|&f| unsafe { has(f, "noinline") })
 }
@@ -131,7 +131,7 @@ unsafe fn blanket_noinline(functions: &[LLVMValueRef]) -> bool {
 ///
 /// # Safety
 /// `f` must be a function defined in a valid module.
-unsafe fn keep_as_copy(f: LLVMValueRef, blanket_noinline: bool) -> bool {
+pub unsafe fn keep_as_copy(f: LLVMValueRef, blanket_noinline: bool) -> bool {
     // SAFETY: the caller's promise.
     unsafe {
         if has(f, "optnone") {
@@ -142,39 +142,6 @@ unsafe fn keep_as_copy(f: LLVMValueRef, blanket_noinline: bool) -> bool {
         }
         LLVMSetLinkage(f, LLVMLinkage::LLVMAvailableExternallyLinkage);
         true
-    }
-}
-
-/// Cuts unit `m` down around function `own` (whose code is `from`):
-/// the chosen callees stay as copies, every other function becomes a
-/// declaration. Returns how many copies it carries.
-///
-/// # Safety
-/// `functions` must be the defined functions of the valid module `m`,
-/// `from` a function of it; the values in `functions` are not used after.
-pub unsafe fn cut(
-    m: LLVMModuleRef,
-    functions: &[LLVMValueRef],
-    own: usize,
-    from: LLVMValueRef,
-) -> usize {
-    // SAFETY: the caller's promise; each function is either kept or
-    // replaced by a declaration once.
-    unsafe {
-        let copies = chosen(functions, own, from);
-        let blanket = blanket_noinline(functions);
-        let mut carried = 0;
-        for (i, &f) in functions.iter().enumerate() {
-            if i == own || LLVMIsDeclaration(f) != 0 {
-                continue;
-            }
-            if copies.contains(&i) && keep_as_copy(f, blanket) {
-                carried += 1;
-            } else {
-                make_declaration(m, f);
-            }
-        }
-        carried
     }
 }
 

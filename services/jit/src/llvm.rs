@@ -64,11 +64,15 @@ pub struct Llvm {
     machine: LLVMTargetMachineRef,
     triple: String,
     target: LLVMTargetRef,
-    /// The CPU model code is tuned for, and the features it may use
-    /// (`+avx2,...`).
-    cpu: CString,
+    /// The features code may use (`+avx2,...`; empty: baseline x86-64).
+    /// Code is always tuned for generic x86-64 ([`TUNE_CPU`]).
     features: CString,
 }
+
+/// The CPU model code is tuned for: generic x86-64, whichever features it
+/// uses (under emulation the CPU's model names no real microarchitecture:
+/// QEMU's `-cpu max` reads as "k8-sse3").
+const TUNE_CPU: &CStr = c"x86-64";
 
 /// Which CPU the JIT generates code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,25 +121,19 @@ impl Llvm {
                 return Err(take_message(err));
             }
             LLVMDisposeMessage(triple_ptr);
-            let (cpu, features) = match cpu {
-                Cpu::Baseline => (c"x86-64".to_owned(), c"".to_owned()),
+            let features = match cpu {
+                Cpu::Baseline => c"".to_owned(),
                 Cpu::Host => {
-                    let owned = |p: *mut std::ffi::c_char| {
-                        let s = CStr::from_ptr(p).to_owned();
-                        LLVMDisposeMessage(p);
-                        s
-                    };
-                    // Tuned for generic x86-64: under emulation the CPU's
-                    // model names no real microarchitecture (QEMU's
-                    // `-cpu max` reads as "k8-sse3").
-                    (c"x86-64".to_owned(), owned(LLVMGetHostCPUFeatures()))
+                    let p = LLVMGetHostCPUFeatures();
+                    let features = CStr::from_ptr(p).to_owned();
+                    LLVMDisposeMessage(p);
+                    features
                 }
             };
             let mut llvm = Llvm {
                 machine: ptr::null_mut(),
                 triple,
                 target,
-                cpu,
                 features,
             };
             llvm.machine = llvm.new_machine(2)?;
@@ -153,16 +151,11 @@ impl Llvm {
         self.features.to_str().unwrap_or("")
     }
 
-    /// The CPU model code is tuned for, and whether it may use AVX and
-    /// AVX2.
-    pub fn cpu(&self) -> (String, bool, bool) {
-        let features = self.features.to_string_lossy();
-        let has = |f: &str| features.split(',').any(|x| x == f);
-        (
-            self.cpu.to_string_lossy().into_owned(),
-            has("+avx"),
-            has("+avx2"),
-        )
+    /// Whether code may use `feature` (`"avx2"`).
+    pub fn uses(&self, feature: &str) -> bool {
+        self.features()
+            .split(',')
+            .any(|x| x.strip_prefix('+') == Some(feature))
     }
 
     /// A target machine for code the app runs: for the CPU chosen at
@@ -183,7 +176,7 @@ impl Llvm {
             LLVMCreateTargetMachine(
                 self.target,
                 triple.as_ptr(),
-                self.cpu.as_ptr(),
+                TUNE_CPU.as_ptr(),
                 self.features.as_ptr(),
                 codegen,
                 LLVMRelocMode::LLVMRelocStatic,

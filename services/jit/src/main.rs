@@ -86,13 +86,16 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let (cpu_name, avx, avx2) = llvm.cpu();
     native::log_event(&format!(
         "jit.ready llvm={} init_us={init_us} cpu={} avx={} avx2={}",
         llvm::version(),
-        cpu_name.replace(|c: char| !c.is_ascii_graphic() || c == '"', "?"),
-        u8::from(avx),
-        u8::from(avx2)
+        if cpu == llvm::Cpu::Host {
+            "host"
+        } else {
+            "baseline"
+        },
+        u8::from(llvm.uses("avx")),
+        u8::from(llvm.uses("avx2"))
     ));
     // Serving, it says so in events only: its lines would fall between
     // the program's own.

@@ -17,8 +17,7 @@
 //! uses the continuation only if the digest is its bytecode's.
 
 use crate::unit::{
-    Program, UNIT_FUNCTION, defined_functions, globals_from_their_homes, make_declaration,
-    route_calls_through_slots,
+    Program, UNIT_FUNCTION, cut_around, defined_functions, globals_from_their_homes,
 };
 use ipc_abi::proto::jit::{LOWERING_PIPELINE, osr_shape_digest};
 use llvm_sys::LLVMTypeKind;
@@ -218,17 +217,7 @@ unsafe fn build(
         // Calls to program functions go through their slots (with
         // `inlining`, the calls left after optimizing, `inlining`); the cut
         // function itself is a declaration now (its entry stub).
-        let carried = if inlining {
-            crate::inlining::cut(m, &functions, index, cont)
-        } else {
-            route_calls_through_slots(ctx, cont, &functions);
-            for (i, &g) in functions.iter().enumerate() {
-                if i != index {
-                    make_declaration(m, g);
-                }
-            }
-            0
-        };
+        let carried = cut_around(m, &functions, index, cont, inlining);
         let name = CString::new(UNIT_FUNCTION).unwrap();
         LLVMSetValueName2(cont, name.as_ptr(), UNIT_FUNCTION.len());
         globals_from_their_homes(m);

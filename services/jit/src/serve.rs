@@ -228,10 +228,11 @@ fn handle(
             };
             let started = Instant::now();
             match compile_osr(llvm, app, index, block, level) {
-                Ok((address, code_bytes)) => {
+                Ok((address, code_bytes, inlining)) => {
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
-                        "jit.osr fn={name} index={index} block={block} level={level} address={address:#x} code_bytes={code_bytes} guest_us={us}"
+                        "jit.osr fn={name} index={index} block={block} level={level} address={address:#x} code_bytes={code_bytes} guest_us={us}{}",
+                        inlined_words(inlining)
                     ));
                     let reply = JitReply::Compiled {
                         address,
@@ -347,7 +348,7 @@ struct Phases {
     codegen_us: u64,
     /// An inlining unit's: the callee bodies it carried, and the calls to
     /// program functions its code still makes (through slots).
-    inlining: Option<(usize, usize)>,
+    inlining: Inlined,
 }
 
 impl std::fmt::Display for Phases {
@@ -357,10 +358,20 @@ impl std::fmt::Display for Phases {
             "cut_us={} optimize_us={} codegen_us={}",
             self.cut_us, self.optimize_us, self.codegen_us
         )?;
-        match self.inlining {
-            Some((copies, calls)) => write!(f, " copies={copies} slot_calls={calls}"),
-            None => Ok(()),
-        }
+        f.write_str(&inlined_words(self.inlining))
+    }
+}
+
+/// An inlining unit's copies and calls left through slots (`None`: not
+/// an inlining unit).
+type Inlined = Option<(usize, usize)>;
+
+/// An inlining unit's event words: ` copies=N slot_calls=M` (none for
+/// another unit).
+fn inlined_words(inlining: Inlined) -> String {
+    match inlining {
+        Some((copies, calls)) => format!(" copies={copies} slot_calls={calls}"),
+        None => String::new(),
     }
 }
 
@@ -515,14 +526,15 @@ fn link_unit(
 }
 
 /// Builds, links and announces function `index`'s continuation from
-/// loop header `block` (`osr`); returns its address and code size.
+/// loop header `block` (`osr`); returns its address, its code size and,
+/// for an inlining unit, its copies and calls left through slots.
 fn compile_osr(
     llvm: &Llvm,
     app: &mut App,
     index: usize,
     block: u32,
     level: u8,
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64, Inlined), String> {
     fatal::serving(Some(format!(
         "building the continuation of {} at block {block}",
         app.program.functions[index]
@@ -532,7 +544,7 @@ fn compile_osr(
     fatal::take_errors();
     let inlining = level >= crate::inlining::FROM_LEVEL;
     let built = app.program.osr_unit(index, block, inlining);
-    let (module, digest, _copies) = match built {
+    let (module, digest, copies) = match built {
         Ok(b) => b,
         Err(e) => {
             fatal::serving(None);
@@ -565,7 +577,11 @@ fn compile_osr(
         (*words.add(2)).store(digest, Ordering::Relaxed);
         (*words).store(address, Ordering::Release);
     }
-    Ok((address, linked.code_bytes))
+    Ok((
+        address,
+        linked.code_bytes,
+        slot_calls.map(|c| (copies, c.get())),
+    ))
 }
 
 fn load(

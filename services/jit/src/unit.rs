@@ -191,7 +191,6 @@ impl Program {
         // collected before any is deleted.
         unsafe {
             let m = LLVMCloneModule(self.module);
-            let ctx = LLVMGetModuleContext(m);
             let functions = defined_functions(m);
             let mut carried = 0;
             match *unit {
@@ -202,16 +201,8 @@ impl Program {
                 }
                 Unit::Function(index) | Unit::Inlining(index) => {
                     let own = functions[index];
-                    if let Unit::Inlining(_) = unit {
-                        carried = crate::inlining::cut(m, &functions, index, own);
-                    } else {
-                        route_calls_through_slots(ctx, own, &functions);
-                        for (i, &f) in functions.iter().enumerate() {
-                            if i != index {
-                                make_declaration(m, f);
-                            }
-                        }
-                    }
+                    let inlining = matches!(unit, Unit::Inlining(_));
+                    carried = cut_around(m, &functions, index, own, inlining);
                     // Uses of the function's own address (not calls: those
                     // go through its slot) mean its entry stub, as in every
                     // other unit; so do calls to it from the copies.
@@ -279,6 +270,49 @@ unsafe fn for_this_cpu(f: LLVMValueRef, features: &str) {
             value.len() as u32,
         );
         LLVMAddAttributeAtIndex(f, index, attr);
+    }
+}
+
+/// Cuts unit `m` down around function `own`, whose code is `from`
+/// (`functions[own]`, or an on-stack-replacement continuation of it).
+/// With `inlining`, the callees `inlining::chosen` picks stay as copies
+/// (their calls are routed after optimizing, `inlining::route_calls_left`);
+/// without, every call `from` makes to a program function goes through
+/// its slot now. Every other function becomes a declaration. Returns how
+/// many copies the unit carries.
+///
+/// # Safety
+/// `functions` must be the defined functions of the valid module `m`,
+/// `from` a function of it; the values in `functions` are not used after.
+pub(crate) unsafe fn cut_around(
+    m: LLVMModuleRef,
+    functions: &[LLVMValueRef],
+    own: usize,
+    from: LLVMValueRef,
+    inlining: bool,
+) -> usize {
+    // SAFETY: the caller's promise; each function is either kept or
+    // replaced by a declaration once.
+    unsafe {
+        let copies = if inlining {
+            crate::inlining::chosen(functions, own, from)
+        } else {
+            route_calls_through_slots(LLVMGetModuleContext(m), from, functions);
+            Vec::new()
+        };
+        let blanket = crate::inlining::blanket_noinline(functions);
+        let mut carried = 0;
+        for (i, &f) in functions.iter().enumerate() {
+            if i == own || LLVMIsDeclaration(f) != 0 {
+                continue;
+            }
+            if copies.contains(&i) && crate::inlining::keep_as_copy(f, blanket) {
+                carried += 1;
+            } else {
+                make_declaration(m, f);
+            }
+        }
+        carried
     }
 }
 

@@ -66,6 +66,16 @@ pub fn boot_manifest_with_memory(name: &str, memory: &str) -> Boot {
     boot_manifest_file(&manifest, memory)
 }
 
+/// Boots the system `system` describes (its manifest written to a
+/// temporary file), with 1 GiB of memory.
+#[allow(dead_code, reason = "not every test file boots a `System`")]
+pub fn boot_system(system: &test_harness::corpus::System<'_>) -> Boot {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("system.toml");
+    std::fs::write(&manifest, system.manifest()).unwrap();
+    boot_manifest_file(&manifest, "1G")
+}
+
 /// Builds an initrd from the manifest at `manifest` (files are found beside
 /// it and among the build outputs) and boots it with `memory`.
 pub fn boot_manifest_file(manifest: &std::path::Path, memory: &str) -> Boot {
