@@ -133,7 +133,7 @@ fn neg(e: u64) -> u64 {
 /// Handles a Linux-numbered syscall of the current (Linux) task.
 pub fn handle(k: &mut Kernel) {
     let me = k.current();
-    let c = k.task(me).context;
+    let c = *k.task(me).context;
     let (n, a0, a1, a2, a3, a4) = (c.rax, c.rdi, c.rsi, c.rdx, c.r10, c.r8);
     let result: u64 = match n {
         nr::WRITE => write(k, a0, &[(a1, a2)]),

@@ -193,17 +193,16 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     );
     k.make_ready(id);
     kevent!("boot.phase", phase = "kernel.ready", tsc = arch::rdtsc());
-    let mut frame = arch::trap::TrapFrame::default();
     let state::Next::Run(first) = k.schedule() else {
         unreachable!("the supervisor is ready")
     };
-    k.switch_to(first, &mut frame);
+    let frame = k.switch_to(first);
     drop(k);
     kevent!("boot.phase", phase = "user.enter", tsc = arch::rdtsc());
     // SAFETY: `frame` is the supervisor's initial ring-3 context, and its
     // address space was loaded by `switch_to`; the kernel stack is the one
     // traps use.
-    unsafe { arch::trap::enter_user(&frame, kernel_space::stack_top()) }
+    unsafe { arch::trap::enter_user(frame) }
 }
 
 fn bad_initrd(e: &initrd::Error) -> ! {

@@ -2,7 +2,7 @@
 //! register and FPU state.
 
 use crate::arch::gdt::{USER_CS, USER_DS};
-use crate::arch::trap::TrapFrame;
+use crate::arch::trap::{TaskFrame, TrapFrame};
 use crate::mem::paging::MapError;
 use crate::mem::user::{Access, UserPages, UserSpace};
 use crate::mem::{frames, phys_to_virt};
@@ -126,7 +126,8 @@ pub struct Task {
     pub name: String,
     pub space: Option<UserSpace>,
     pub caps: CapTable<Object>,
-    pub context: TrapFrame,
+    /// Its registers while it is not running (written by trap entry).
+    pub context: TaskFrame,
     pub fpu: Box<FpuState>,
     pub state: TaskState,
     pub priority: usize,
@@ -289,7 +290,7 @@ pub fn load(
         name: name.into(),
         space: Some(space),
         caps: CapTable::new(),
-        context,
+        context: TaskFrame::new(context),
         fpu: FpuState::initial(),
         state: TaskState::NotStarted,
         priority: start.priority,

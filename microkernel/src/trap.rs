@@ -5,7 +5,7 @@
 
 use crate::arch::apic::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::idt::exception_name;
-use crate::arch::trap::{SYSCALL_VECTOR, TrapFrame};
+use crate::arch::trap::{Pushed, SYSCALL_VECTOR, TrapFrame};
 use crate::mem::kernel_space;
 use crate::state::Next;
 use crate::state::{KERNEL, Kernel};
@@ -13,19 +13,33 @@ use crate::task::ExitReason;
 use crate::{arch, kevent, kprintln, syscall};
 use ipc_abi::exit::GuestStatus;
 use ipc_abi::log::Hex;
+use kerncore::slab::Id;
 
 const PAGE_FAULT: u64 = 14;
 
-/// Called by the entry code with the saved context; whatever `frame` holds
-/// on return is where the CPU goes next.
-pub extern "C" fn dispatch(frame: &mut TrapFrame) {
-    if !frame.came_from_user() {
-        return kernel_trap(frame);
+/// Called by the entry code with the frame it pushed; returns the frame to
+/// resume: the same one after a trap in ring 0, the next task's after a
+/// trap from ring 3.
+pub extern "C" fn dispatch(pushed: Pushed) -> *const TrapFrame {
+    if !pushed.came_from_user() {
+        kernel_trap(&pushed.read());
+        return pushed.as_ptr();
     }
     let mut k = KERNEL.lock();
-    k.save_current(frame);
-    match frame.vector {
-        SYSCALL_VECTOR => syscall::handle(&mut k),
+    k.save_current(&pushed);
+    let (vector, error, rip, number) = {
+        let c = &k.task(k.current()).context;
+        (c.vector, c.error, c.rip, c.rax)
+    };
+    match vector {
+        SYSCALL_VECTOR => {
+            if Kernel::has_fast_path(number)
+                && let Some(next) = k.ipc_fast_path()
+            {
+                return resume(k, next);
+            }
+            syscall::handle(&mut k)
+        }
         v if v < 32 => {
             let addr = if v == PAGE_FAULT { arch::read_cr2() } else { 0 };
             let me = k.current();
@@ -33,8 +47,8 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
                 me,
                 ExitReason::Fault {
                     vector: v,
-                    error: frame.error,
-                    rip: frame.rip,
+                    error,
+                    rip,
                     addr,
                 },
             );
@@ -53,16 +67,20 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             apic::eoi();
         }
     }
-    run_next(k, frame)
+    if let Some(frame) = k.keeps_running() {
+        return frame;
+    }
+    run_next(k)
 }
 
-/// Picks the next task and loads it into `frame`, idling (interrupts on,
-/// lock released) while nothing is ready.
-pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame) {
+/// Picks the next task and loads it, idling (interrupts on, lock released)
+/// while nothing is ready; returns its frame.
+pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>) -> *const TrapFrame {
     loop {
         match k.schedule() {
             Next::Run(id) => {
-                let context = k.task(id).context;
+                let context = &k.task(id).context;
+                let rip = context.rip;
                 if !context.resumes_in_user_half() {
                     // `sysret`/`iretq` to a non-canonical RIP would fault in
                     // ring 0: the task dies of a #GP instead.
@@ -71,13 +89,13 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame)
                         ExitReason::Fault {
                             vector: 13,
                             error: 0,
-                            rip: context.rip,
+                            rip,
                             addr: 0,
                         },
                     );
                     continue;
                 }
-                return k.switch_to(id, frame);
+                return k.switch_to(id);
             }
             Next::Idle => {
                 drop(k);
@@ -120,6 +138,16 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>, frame: &mut TrapFrame)
                 arch::stop(GuestStatus::Deadlock)
             }
         }
+    }
+}
+
+/// Switches to `next`, the running task already (the IPC fast path chose
+/// it), unless it cannot be resumed.
+fn resume(mut k: spin::MutexGuard<'static, Kernel>, next: Id) -> *const TrapFrame {
+    if k.task(next).context.resumes_in_user_half() {
+        k.switch_to(next)
+    } else {
+        run_next(k)
     }
 }
 

@@ -118,6 +118,16 @@ impl<C> Endpoint<C> {
         self.receivers.pop_front()
     }
 
+    /// The receiver `next_receiver` would take, left queued.
+    pub fn first_receiver(&self) -> Option<Id> {
+        self.receivers.front().copied()
+    }
+
+    /// Whether a caller is queued.
+    pub fn has_senders(&self) -> bool {
+        !self.senders.is_empty()
+    }
+
     /// Ends `task`'s wait here, whichever side it waits on.
     pub fn cancel(&mut self, task: Id) {
         self.senders.retain(|&t| t != task);

@@ -97,7 +97,7 @@ fn stack_top(stack: *const Stack) -> u64 {
     stack as u64 + IST_STACK_SIZE as u64
 }
 
-/// Sets the stack the CPU switches to on a trap from ring 3.
+/// Sets where the CPU starts pushing on a trap from ring 3 (TSS.rsp0).
 pub fn set_kernel_stack(top: u64) {
     // SAFETY: single CPU, interrupts off in the kernel: nobody else touches
     // the TSS while we write one field of it.

@@ -1,11 +1,17 @@
 //! Trap entry and exit. Every way into the kernel (exception, interrupt,
-//! `syscall`) saves the interrupted context as one [`TrapFrame`] on the
-//! kernel stack and calls [`crate::trap::dispatch`]; every way out restores
-//! a `TrapFrame` (possibly another task's), with `sysretq` when that frame
-//! was saved by `syscall` and `iretq` otherwise.
+//! `syscall`) saves the interrupted context as one [`TrapFrame`] and calls
+//! [`crate::trap::dispatch`]; every way out restores the `TrapFrame`
+//! dispatch returns (possibly another task's), with `sysretq` when that
+//! frame was saved by `syscall` and `iretq` otherwise.
 //!
-//! One kernel stack serves all traps (the kernel never blocks inside a
-//! trap; it switches tasks by switching the saved frame, like seL4).
+//! A trap from ring 3 saves the registers straight into the running task's
+//! own frame (like seL4's TCB register area): `syscall` entry and the CPU's
+//! interrupt entry (TSS.rsp0) both start pushing at the end of that frame,
+//! which [`set_user_context`] names on every switch. The kernel then runs on
+//! its one kernel stack and switches tasks by returning another task's
+//! frame, so neither entry nor exit copies a frame. A trap taken in ring 0
+//! (the kernel idling with interrupts on) keeps its frame on the kernel
+//! stack. The kernel never blocks inside a trap.
 
 use core::arch::global_asm;
 
@@ -13,8 +19,12 @@ use core::arch::global_asm;
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
 /// The interrupted context, in the order the entry code pushes it.
+/// 16-byte aligned: the CPU aligns its stack pointer down to 16 before
+/// pushing an interrupt frame, so the end of a task's frame (where
+/// TSS.rsp0 points) must already be aligned for the pushes to fill it
+/// exactly.
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(C)]
+#[repr(C, align(16))]
 pub struct TrapFrame {
     pub r15: u64,
     pub r14: u64,
@@ -49,6 +59,77 @@ impl TrapFrame {
     /// address (user tasks' RIP and RSP).
     pub fn resumes_in_user_half(&self) -> bool {
         self.rip < 1 << 47 && self.rsp < 1 << 47
+    }
+}
+
+/// A task's saved registers, at an address that never moves while the
+/// task exists: trap entry writes them there from assembly while no Rust
+/// reference to them exists (hence a raw allocation, not a `Box`, whose
+/// uniqueness the compiler may rely on).
+pub struct TaskFrame(core::ptr::NonNull<TrapFrame>);
+
+impl TaskFrame {
+    pub fn new(frame: TrapFrame) -> TaskFrame {
+        TaskFrame(core::ptr::NonNull::from(alloc::boxed::Box::leak(
+            alloc::boxed::Box::new(frame),
+        )))
+    }
+
+    /// Where the entry code saves into while this task runs.
+    pub fn as_ptr(&self) -> *mut TrapFrame {
+        self.0.as_ptr()
+    }
+}
+
+// SAFETY: it owns its allocation like a `Box` does; the kernel is one CPU
+// and reaches tasks only under its lock.
+unsafe impl Send for TaskFrame {}
+
+impl core::ops::Deref for TaskFrame {
+    type Target = TrapFrame;
+    fn deref(&self) -> &TrapFrame {
+        // SAFETY: the allocation lives until `drop`; the entry code writes
+        // it only while the task runs in ring 3, when the kernel holds no
+        // reference (it is not running).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl core::ops::DerefMut for TaskFrame {
+    fn deref_mut(&mut self) -> &mut TrapFrame {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+impl Drop for TaskFrame {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::leak` in `new` and freed only here.
+        drop(unsafe { alloc::boxed::Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// A frame the entry code just pushed, as handed to
+/// [`crate::trap::dispatch`]: a task's own frame, or one on the kernel
+/// stack (a trap in ring 0) or an IST stack.
+#[repr(transparent)]
+pub struct Pushed(*mut TrapFrame);
+
+impl Pushed {
+    pub fn as_ptr(&self) -> *mut TrapFrame {
+        self.0
+    }
+
+    pub fn came_from_user(&self) -> bool {
+        // SAFETY: as in `read`; one field read through the pointer.
+        unsafe { (*self.0).came_from_user() }
+    }
+
+    /// A copy of what was saved.
+    pub fn read(&self) -> TrapFrame {
+        // SAFETY: the entry code passes the frame it has just filled;
+        // nothing else refers to it while the kernel runs.
+        unsafe { self.0.read() }
     }
 }
 
@@ -90,7 +171,14 @@ trap_common:
     push r15
     cld
     mov rdi, rsp
+    // From ring 3 the frame is the task's own (or an IST stack's): run the
+    // kernel on the kernel stack. From ring 0 stay where we are.
+    test qword ptr [rsp + 18 * 8], 3
+    jz 1f
+    mov rsp, [rip + {kernel_rsp}]
+1:
     call {dispatch}
+    mov rsp, rax
     .global trap_return
 trap_return:
     // A context saved by `syscall` goes back with `sysretq` (RCX = RIP,
@@ -142,7 +230,7 @@ trap_return:
     .global syscall_entry
 syscall_entry:
     mov [rip + {user_rsp}], rsp
-    mov rsp, [rip + {kernel_rsp}]
+    mov rsp, [rip + {context_end}]
     push {user_ds}
     push [rip + {user_rsp}]
     push r11
@@ -154,7 +242,8 @@ syscall_entry:
 "#,
     dispatch = sym crate::trap::dispatch,
     user_rsp = sym SYSCALL_USER_RSP,
-    kernel_rsp = sym SYSCALL_KERNEL_RSP,
+    kernel_rsp = sym KERNEL_RSP,
+    context_end = sym USER_CONTEXT_END,
     user_ds = const super::gdt::USER_DS as u64,
     user_cs = const super::gdt::USER_CS as u64,
     syscall_vector = const SYSCALL_VECTOR,
@@ -169,9 +258,14 @@ unsafe extern "C" {
 /// Scratch for the user stack pointer during `syscall` entry (single CPU).
 #[unsafe(no_mangle)]
 static mut SYSCALL_USER_RSP: u64 = 0;
-/// Top of the kernel stack, loaded on `syscall` entry.
+/// Top of the kernel stack, where the kernel runs after any trap from
+/// ring 3.
 #[unsafe(no_mangle)]
-static mut SYSCALL_KERNEL_RSP: u64 = 0;
+static mut KERNEL_RSP: u64 = 0;
+/// End of the running task's frame: where `syscall` entry starts pushing
+/// (the CPU's interrupt entry uses the same address, from TSS.rsp0).
+#[unsafe(no_mangle)]
+static mut USER_CONTEXT_END: u64 = 0;
 
 /// Address of the entry stub for `vector`.
 pub fn stub_address(vector: u8) -> u64 {
@@ -183,28 +277,41 @@ pub fn syscall_entry_address() -> u64 {
     syscall_entry as *const () as u64
 }
 
-/// Sets the stack every entry from ring 3 starts on (TSS.rsp0 and the
-/// `syscall` path).
+/// Sets the kernel stack the kernel runs on after a trap from ring 3.
 pub fn set_kernel_stack(top: u64) {
-    super::gdt::set_kernel_stack(top);
     // SAFETY: single CPU, interrupts off: nothing reads it concurrently.
-    unsafe { SYSCALL_KERNEL_RSP = top };
+    unsafe {
+        KERNEL_RSP = top;
+        USER_CONTEXT_END = top;
+    }
+    super::gdt::set_kernel_stack(top);
 }
 
-/// Leaves the kernel into `frame`, on a fresh kernel stack whose top is
-/// `stack_top`.
+/// Names the frame the next trap from ring 3 saves into: the task about to
+/// run. Called on every switch.
+///
+/// # Safety
+/// `frame` must stay allocated and untouched by Rust references until
+/// another frame is named (the task's frame lives as long as the task, and
+/// the kernel names the next task's frame before it frees a task).
+pub unsafe fn set_user_context(frame: *mut TrapFrame) {
+    let end = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
+    // SAFETY: single CPU, interrupts off: nothing reads it concurrently.
+    unsafe { USER_CONTEXT_END = end };
+    super::gdt::set_kernel_stack(end);
+}
+
+/// Leaves the kernel into `frame` (a task's frame, named with
+/// [`set_user_context`]).
 ///
 /// # Safety
 /// `frame` must describe a ring-3 context in the current address space
-/// (user CS and SS, canonical user RIP and RSP, IF set), and `stack_top`
-/// must be the kernel stack set with [`set_kernel_stack`].
-pub unsafe fn enter_user(frame: &TrapFrame, stack_top: u64) -> ! {
-    let at = stack_top - core::mem::size_of::<TrapFrame>() as u64;
-    // SAFETY: the frame slot is inside the kernel stack, which nothing else
-    // uses at this point (we never return to the caller), and `trap_return`
-    // pops exactly one TrapFrame from rsp.
+/// (user CS and SS, canonical user RIP and RSP, IF set), and the kernel
+/// stack must have been set with [`set_kernel_stack`].
+pub unsafe fn enter_user(frame: *const TrapFrame) -> ! {
+    // SAFETY: `trap_return` pops exactly one TrapFrame from rsp and leaves
+    // the kernel; nothing on the current stack is used again.
     unsafe {
-        (at as *mut TrapFrame).write(*frame);
-        core::arch::asm!("mov rsp, {0}", "jmp {1}", in(reg) at, sym trap_return, options(noreturn));
+        core::arch::asm!("mov rsp, {0}", "jmp {1}", in(reg) frame, sym trap_return, options(noreturn));
     }
 }

@@ -17,7 +17,8 @@ use super::kernel_space::kernel_space;
 use super::paging::{
     AddressSpace, CACHE_DISABLE, MapError, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
 };
-use ipc_abi::layout::{USER_END, USER_START};
+use core::cell::Cell;
+use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_START};
 pub use kerncore::user::{RangeError, UserPages};
 
 /// The rights of a user page.
@@ -63,12 +64,28 @@ impl Access {
 #[derive(Debug)]
 pub struct UserSpace {
     space: AddressSpace,
+    /// The last pages the kernel translated (a software TLB for its own
+    /// copies: IPC reads and writes the same message buffer on every
+    /// call, and a page-table walk costs more than the rest of a small
+    /// message's copy). Only `translate` adds entries; `unmap` and
+    /// `protect` clear them all, and `map` never changes a page that is
+    /// mapped, so an entry always says what the page tables say.
+    recent: [Cell<Recent>; 2],
+}
+
+/// One remembered translation; `page == 0` (never a user page) is empty.
+#[derive(Clone, Copy, Debug, Default)]
+struct Recent {
+    page: u64,
+    frame: u64,
+    rights: u64,
 }
 
 impl UserSpace {
     pub fn new() -> Result<UserSpace, MapError> {
         Ok(UserSpace {
             space: AddressSpace::new_user(kernel_space())?,
+            recent: Default::default(),
         })
     }
 
@@ -110,6 +127,7 @@ impl UserSpace {
     /// Unmaps every mapped page in `pages`, handing each frame to `freed`.
     /// Returns how many pages were mapped.
     pub fn unmap(&mut self, pages: UserPages, mut freed: impl FnMut(u64)) -> u64 {
+        self.forget_translations();
         let mut n = 0;
         self.space
             .for_each_leaf(pages.start(), pages.end(), |_, entry| {
@@ -124,6 +142,7 @@ impl UserSpace {
     pub fn protect(&mut self, pages: UserPages, access: Access) -> Result<u64, MapError> {
         let flags = access.flags();
         AddressSpace::check_wx(flags)?;
+        self.forget_translations();
         let mut n = 0;
         self.space
             .for_each_leaf(pages.start(), pages.end(), |_, entry| {
@@ -138,7 +157,30 @@ impl UserSpace {
         if !(USER_START..USER_END).contains(&virt) {
             return None;
         }
-        self.space.translate(virt)
+        let (page, offset) = (virt & !(PAGE_SIZE - 1), virt & (PAGE_SIZE - 1));
+        let [newest, older] = &self.recent;
+        let r = newest.get();
+        if r.page == page {
+            return Some((r.frame + offset, r.rights));
+        }
+        let r = older.get();
+        if r.page == page {
+            return Some((r.frame + offset, r.rights));
+        }
+        let (phys, rights) = self.space.translate(virt)?;
+        older.set(newest.get());
+        newest.set(Recent {
+            page,
+            frame: phys - offset,
+            rights,
+        });
+        Some((phys, rights))
+    }
+
+    fn forget_translations(&mut self) {
+        for r in &self.recent {
+            r.set(Recent::default());
+        }
     }
 
     /// Frees every user page and table, then the top-level table. Pages of

@@ -17,19 +17,25 @@ use kerncore::cap::Rights;
 use kerncore::ipc::Signalled;
 use kerncore::slab::Id;
 
-/// A message read out of a sender, capabilities resolved.
 /// A message read from its sender: its payload is in `Kernel::message`
-/// (`len` bytes; one message moves at a time, under the kernel lock, so
-/// no kilobyte is cleared or copied around per call).
-struct Outgoing {
+/// (`len` bytes) and its capabilities, resolved, in `Kernel::message_caps`
+/// (one message moves at a time, under the kernel lock, so nothing of a
+/// kilobyte is cleared or copied around per call).
+pub(super) struct Outgoing {
     len: usize,
-    caps: heapless::Vec<KCap, MSG_MAX_CAPS>,
 }
 
 const MESSAGE_SIZE: u64 = core::mem::size_of::<Message>() as u64;
 
 impl Kernel {
-    fn check_buffer(&self, task: Id, msg: u64) -> Result<(), SysError> {
+    /// A message of `len` bytes, already in `self.message`, and no
+    /// capabilities.
+    pub(super) fn plain_outgoing(&mut self, len: usize) -> Outgoing {
+        self.message_caps.clear();
+        Outgoing { len }
+    }
+
+    pub(super) fn check_buffer(&self, task: Id, msg: u64) -> Result<(), SysError> {
         UserSlice::new(msg, MESSAGE_SIZE)?.check(self.space_of(task), true)
     }
 
@@ -45,40 +51,39 @@ impl Kernel {
         if ncaps > 0 && !may_grant {
             return Err(SysError::MissingRights);
         }
-        let mut out = Outgoing {
-            len,
-            caps: heapless::Vec::new(),
-        };
         if len > 0 {
             UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
                 .read(space, &mut self.message[..len])?;
         }
-        let table = &self.task(task).caps;
+        self.message_caps.clear();
         for &slot in &header.caps[..ncaps] {
             // Like `TaskGrant`: only a capability that carries GRANT may be
             // handed to another task.
-            let cap = table
+            let cap = self
+                .task(task)
+                .caps
                 .check(slot as u64, Rights::GRANT)
                 .map_err(|e| match e {
                     kerncore::cap::CapError::MissingRights { .. } => SysError::MissingRights,
                     _ => SysError::InvalidCap,
                 })?;
-            let _ = out.caps.push(cap);
+            let _ = self.message_caps.push(cap);
         }
-        Ok(out)
+        Ok(Outgoing { len })
     }
 
     /// Delivers `out` into `to`'s buffer (already checked writable). Caps
     /// that do not fit in the receiver's table are dropped, and `ncaps`
     /// says how many arrived.
-    fn deliver(&mut self, to: Id, msg: u64, out: &Outgoing, badge: u64) {
+    pub(super) fn deliver(&mut self, to: Id, msg: u64, out: &Outgoing, badge: u64) {
         let mut header = Header {
             len: out.len as u32,
             badge,
             ..Header::default()
         };
-        for cap in &out.caps {
-            if let Ok(slot) = self.grant(to, *cap) {
+        for i in 0..self.message_caps.len() {
+            let cap = self.message_caps[i];
+            if let Ok(slot) = self.grant(to, cap) {
                 header.caps[header.ncaps as usize] = slot;
                 header.ncaps += 1;
             }
@@ -115,7 +120,7 @@ impl Kernel {
                 };
                 self.deliver(r, rmsg, &out, cap.badge);
                 self.task_mut(r).reply_to = Some(me);
-                self.wake(r, Ok(RECV_MESSAGE));
+                self.wake_to_run_next(r, Ok(RECV_MESSAGE));
                 self.block_current(TaskState::AwaitingReply { server: r, msg });
             }
             None => {
@@ -205,7 +210,7 @@ impl Kernel {
             unreachable!("checked above")
         };
         self.deliver(caller, cmsg, &out, 0);
-        self.wake(caller, Ok(0));
+        self.wake_to_run_next(caller, Ok(0));
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 //! The rest of the kernel (syscall dispatch, the Linux personality, traps,
 //! boot) changes the state only through their methods.
 
+mod fastpath;
 mod ipc;
 mod irq;
 mod memory;
@@ -19,7 +20,7 @@ mod sched;
 pub use quota::Charge;
 pub use sched::Next;
 
-use crate::arch::trap::TrapFrame;
+use crate::arch::trap::Pushed;
 use crate::mem::user::UserSpace;
 use crate::object::{Endpoint, KCap, MemObject, Notification, Object};
 use crate::task::{ExitReason, Task, TaskState};
@@ -40,7 +41,13 @@ pub struct Kernel {
     notifications: Slab<Notification>,
     memory: Slab<MemObject>,
     ready: [VecDeque<Id>; PRIORITIES],
+    /// Bit `p` set when `ready[p]` is not empty (kept by `sched`).
+    ready_mask: u32,
     current: Option<Id>,
+    /// A task woken by IPC to run at once if the current task blocks in
+    /// the same syscall (see `sched::wake_to_run_next`); ready but not in
+    /// a ready queue.
+    handoff: Option<Id>,
     /// Whose FPU state and address space are loaded in the CPU.
     fpu_owner: Option<Id>,
     next_serial: u64,
@@ -58,6 +65,8 @@ pub struct Kernel {
     /// The payload of the message being moved (`ipc`): read from the
     /// sender, then written to the receiver, within one syscall.
     message: [u8; ipc_abi::ipc::MSG_MAX_BYTES],
+    /// The capabilities of that message, resolved in the sender's table.
+    message_caps: heapless::Vec<KCap, { ipc_abi::ipc::MSG_MAX_CAPS }>,
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -66,7 +75,9 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     notifications: Slab::new(),
     memory: Slab::new(),
     ready: [const { VecDeque::new() }; PRIORITIES],
+    ready_mask: 0,
     current: None,
+    handoff: None,
     fpu_owner: None,
     next_serial: 1,
     preempt: false,
@@ -76,6 +87,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     supervisor: None,
     supervisor_exit: None,
     message: [0; ipc_abi::ipc::MSG_MAX_BYTES],
+    message_caps: heapless::Vec::new(),
 });
 
 impl Kernel {
@@ -182,6 +194,7 @@ impl Kernel {
         t.state = TaskState::Ready;
         let prio = t.priority;
         self.ready[prio].push_back(id);
+        self.ready_mask |= 1 << prio;
     }
 
     /// Wakes a blocked task with a result.
@@ -343,8 +356,9 @@ impl Kernel {
             t.state = TaskState::Dead;
             t.exit = Some(reason);
         }
-        for q in &mut self.ready {
-            q.retain(|&t| t != id);
+        self.unready(id);
+        if self.handoff == Some(id) {
+            self.handoff = None;
         }
         self.cancel_wait(id, old_state);
         // The caller it was serving will never get an answer.
@@ -513,9 +527,14 @@ impl Kernel {
     }
 
     /// Saves the running task's registers (called on every entry from ring 3).
-    pub fn save_current(&mut self, frame: &TrapFrame) {
+    /// Makes sure the current task's frame holds what the entry code
+    /// pushed: it does already, unless the trap came on an IST stack.
+    pub fn save_current(&mut self, pushed: &Pushed) {
         if let Some(c) = self.current {
-            self.task_mut(c).context = *frame;
+            let t = self.task_mut(c);
+            if t.context.as_ptr() != pushed.as_ptr() {
+                *t.context = pushed.read();
+            }
         }
     }
 

@@ -5,6 +5,8 @@
 use crate::arch;
 use crate::arch::trap::TrapFrame;
 use crate::state::{Kernel, PRIORITIES};
+
+const _: () = assert!(PRIORITIES <= u32::BITS as usize, "one bit per priority");
 use crate::task::TaskState;
 use ipc_abi::syscall::SysError;
 use kerncore::slab::Id;
@@ -23,23 +25,46 @@ pub enum Next {
 
 impl Kernel {
     fn pick(&mut self) -> Option<Id> {
-        (0..PRIORITIES)
-            .rev()
-            .find_map(|p| self.ready[p].pop_front())
+        let p = self.highest_ready()?;
+        let id = self.ready[p].pop_front();
+        if self.ready[p].is_empty() {
+            self.ready_mask &= !(1 << p);
+        }
+        id
     }
 
-    fn highest_ready(&self) -> Option<usize> {
-        (0..PRIORITIES).rev().find(|&p| !self.ready[p].is_empty())
+    pub(super) fn highest_ready(&self) -> Option<usize> {
+        (self.ready_mask != 0).then(|| (u32::BITS - 1 - self.ready_mask.leading_zeros()) as usize)
+    }
+
+    /// Takes `id` out of the ready queues, wherever it is.
+    pub(super) fn unready(&mut self, id: Id) {
+        for (p, q) in self.ready.iter_mut().enumerate() {
+            q.retain(|&t| t != id);
+            if q.is_empty() {
+                self.ready_mask &= !(1 << p);
+            }
+        }
     }
 
     /// Chooses who runs next. The current task keeps the CPU unless it
     /// blocked, died or yielded, a higher-priority task became ready (it
     /// runs at once), or its slice ended with an equal-priority task ready.
+    ///
+    /// A task woken to run next (`wake_to_run_next`) runs at once when the
+    /// current task blocked and nothing of higher priority is ready, like
+    /// seL4's direct switch on IPC: a call goes straight to its server and
+    /// a reply straight back, without a round through the ready queues.
     pub fn schedule(&mut self) -> Next {
         let preempt = core::mem::take(&mut self.preempt);
+        let mut handoff = self.handoff.take();
         if let Some(c) = self.current {
             let t = self.task(c);
             if t.state == TaskState::Running {
+                if let Some(h) = handoff.take() {
+                    self.make_ready(h);
+                }
+                let t = self.task(c);
                 let prio = t.priority;
                 let highest = self.highest_ready();
                 let higher_ready = highest.is_some_and(|p| p > prio);
@@ -50,6 +75,15 @@ impl Kernel {
                 self.make_ready(c);
             }
             self.current = None;
+        }
+        if let Some(h) = handoff {
+            let prio = self.task(h).priority;
+            if self.highest_ready().is_none_or(|p| prio >= p) {
+                self.task_mut(h).state = TaskState::Running;
+                self.current = Some(h);
+                return Next::Run(h);
+            }
+            self.make_ready(h);
         }
         if let Some(n) = self.pick() {
             self.task_mut(n).state = TaskState::Running;
@@ -66,9 +100,25 @@ impl Kernel {
         }
     }
 
-    /// Loads `next` into the CPU: its registers into `frame`, its FPU state
-    /// and its address space.
-    pub fn switch_to(&mut self, next: Id, frame: &mut TrapFrame) {
+    /// The current task's frame, if it simply goes on after this trap:
+    /// what `schedule` would decide (nothing preempts it, it did not block),
+    /// without the bookkeeping of a switch. Its FPU state, address space
+    /// and frame are loaded already (it is the last task switched to).
+    pub fn keeps_running(&self) -> Option<*const TrapFrame> {
+        if self.preempt || self.handoff.is_some() {
+            return None;
+        }
+        let t = self.tasks.get(self.current?)?;
+        let preempted = self.highest_ready().is_some_and(|p| p > t.priority);
+        let resumable = t.context.resumes_in_user_half();
+        (t.state == TaskState::Running && !preempted && resumable)
+            .then(|| t.context.as_ptr().cast_const())
+    }
+
+    /// Loads `next` into the CPU (its FPU state and address space) and
+    /// returns its frame, for the exit code to resume and the next trap to
+    /// save into.
+    pub fn switch_to(&mut self, next: Id) -> *const TrapFrame {
         if self.fpu_owner != Some(next) {
             if let Some(prev) = self.fpu_owner
                 && let Some(t) = self.tasks.get_mut(prev)
@@ -82,7 +132,23 @@ impl Kernel {
             unsafe { arch::load_cr3(t.space().pml4()) };
             self.fpu_owner = Some(next);
         }
-        *frame = self.task(next).context;
+        let frame = self.task(next).context.as_ptr();
+        // SAFETY: the frame is the task's own and lives as long as the task;
+        // a task is only freed while another one is named here (or none
+        // runs), since the exit code resumes this frame next.
+        unsafe { arch::trap::set_user_context(frame) };
+        frame
+    }
+
+    /// Wakes a blocked task with `result`, to run as soon as the current
+    /// task blocks in this syscall (IPC: the server a call reached, the
+    /// caller a reply answered), else to be queued like any woken task.
+    pub fn wake_to_run_next(&mut self, id: Id, result: Result<u64, SysError>) {
+        self.set_result(id, result);
+        self.task_mut(id).state = TaskState::Ready;
+        if let Some(earlier) = self.handoff.replace(id) {
+            self.make_ready(earlier);
+        }
     }
 
     /// The current task gives up its slice.
