@@ -419,6 +419,7 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
             .used
             .saturating_sub(k.table_spare_bytes()),
         heap_free: crate::mem::heap::stats().free,
+        ipc_fast_path: k.ipc_fast_path_count(),
     };
     UserSlice::write_value(k.space_of(k.current()), out, &info)?;
     Ok(0)

@@ -140,6 +140,9 @@ pub struct Task {
     pub charge: Option<Charge>,
     /// The caller this task received and must answer.
     pub reply_to: Option<Id>,
+    /// The message buffer last found writable, and its space's generation
+    /// then (`ipc::check_buffer`).
+    pub checked_buffer: Option<(u64, u64)>,
     pub bound: Option<Id>,
     pub mappings: Vec<Mapping>,
     /// The ABI it speaks and that ABI's per-task state.
@@ -298,6 +301,7 @@ pub fn load(
         quota: Quota::new(start.kmem_quota),
         charge: None,
         reply_to: None,
+        checked_buffer: None,
         bound: None,
         mappings: Vec::new(),
         personality: Personality::new(start.personality, &plan),

@@ -38,24 +38,40 @@ impl UserSlice {
         mut f: impl FnMut(usize, &mut [u8]),
     ) -> Result<(), SysError> {
         let need = if write { USER | WRITABLE } else { USER };
+        if self.len > 0 && self.addr % PAGE_SIZE + self.len <= PAGE_SIZE {
+            // Within one page (a message header, a small message): the
+            // common case, without the loop.
+            return Self::in_page(space, self.addr, self.len, need, |b| f(0, b));
+        }
         let mut done = 0u64;
         while done < self.len {
             let virt = self.addr + done;
-            let (phys, rights) = space.translate(virt).ok_or(SysError::BadAddress)?;
-            if rights & need != need {
-                return Err(SysError::BadAddress);
-            }
             let in_page = (PAGE_SIZE - virt % PAGE_SIZE).min(self.len - done);
-            // SAFETY: `phys..phys + in_page` lies within one mapped user page
-            // (present, user-accessible), which is RAM reached through the
-            // direct map; the kernel is the only code running, and the user
-            // task is stopped while the kernel handles its call.
-            let bytes = unsafe {
-                core::slice::from_raw_parts_mut(phys_to_virt(phys) as *mut u8, in_page as usize)
-            };
-            f(done as usize, bytes);
+            Self::in_page(space, virt, in_page, need, |b| f(done as usize, b))?;
             done += in_page;
         }
+        Ok(())
+    }
+
+    /// Calls `f` with the `len` bytes at `virt`, which lie in one page, if
+    /// that page is mapped with the rights `need`.
+    #[inline]
+    fn in_page(
+        space: &UserSpace,
+        virt: u64,
+        len: u64,
+        need: u64,
+        f: impl FnOnce(&mut [u8]),
+    ) -> Result<(), SysError> {
+        let (phys, rights) = space.translate(virt).ok_or(SysError::BadAddress)?;
+        if rights & need != need {
+            return Err(SysError::BadAddress);
+        }
+        // SAFETY: `phys..phys + len` lies within one mapped user page
+        // (present, with the rights asked for), which is RAM reached
+        // through the direct map; the kernel is the only code running, and
+        // the user task is stopped while the kernel handles its call.
+        f(unsafe { core::slice::from_raw_parts_mut(phys_to_virt(phys) as *mut u8, len as usize) });
         Ok(())
     }
 

@@ -43,6 +43,7 @@ fn ipc_capabilities_wx_and_protocol_checks() {
         &b,
         &[
             "ipc.ping_pong_100",
+            "ipc.fast_path_took_the_ping_pong",
             "ipc.echo_256",
             "ipc.cap_transfer",
             "cap.refused_without_send_right",

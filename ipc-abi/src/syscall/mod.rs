@@ -373,9 +373,13 @@ pub struct SysInfo {
     /// room left out), and bytes free.
     pub heap_used: u64,
     pub heap_free: u64,
+    /// IPC syscalls (`Call`, `ReplyRecv`) the kernel's fast path took
+    /// since boot (the rest took the general path; see docs/abi.md).
+    pub ipc_fast_path: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<SysInfo>() == 56);
+const _: () = assert!(core::mem::size_of::<SysInfo>() == 64);
+const _: () = assert!(core::mem::offset_of!(SysInfo, ipc_fast_path) == 56);
 const _: () = assert!(core::mem::offset_of!(SysInfo, heap_used) == 40);
 const _: () = assert!(core::mem::size_of::<TaskStatus>() == 56);
 const _: () = assert!(core::mem::size_of::<SpawnArgs>() == 96);

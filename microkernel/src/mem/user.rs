@@ -18,6 +18,7 @@ use super::paging::{
     AddressSpace, CACHE_DISABLE, MapError, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
 };
 use core::cell::Cell;
+use core::sync::atomic::{AtomicU64, Ordering};
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_START};
 pub use kerncore::user::{RangeError, UserPages};
 
@@ -71,6 +72,16 @@ pub struct UserSpace {
     /// `protect` clear them all, and `map` never changes a page that is
     /// mapped, so an entry always says what the page tables say.
     recent: [Cell<Recent>; 2],
+    /// Changes (to a number no space had before) when a mapping is removed
+    /// or loses rights (see [`UserSpace::generation`]).
+    generation: u64,
+}
+
+/// A generation number never handed out before, to any space (so a
+/// space made later never repeats one an older space had).
+fn new_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// One remembered translation; `page == 0` (never a user page) is empty.
@@ -86,6 +97,7 @@ impl UserSpace {
         Ok(UserSpace {
             space: AddressSpace::new_user(kernel_space())?,
             recent: Default::default(),
+            generation: new_generation(),
         })
     }
 
@@ -127,7 +139,7 @@ impl UserSpace {
     /// Unmaps every mapped page in `pages`, handing each frame to `freed`.
     /// Returns how many pages were mapped.
     pub fn unmap(&mut self, pages: UserPages, mut freed: impl FnMut(u64)) -> u64 {
-        self.forget_translations();
+        self.mappings_shrink();
         let mut n = 0;
         self.space
             .for_each_leaf(pages.start(), pages.end(), |_, entry| {
@@ -142,7 +154,7 @@ impl UserSpace {
     pub fn protect(&mut self, pages: UserPages, access: Access) -> Result<u64, MapError> {
         let flags = access.flags();
         AddressSpace::check_wx(flags)?;
-        self.forget_translations();
+        self.mappings_shrink();
         let mut n = 0;
         self.space
             .for_each_leaf(pages.start(), pages.end(), |_, entry| {
@@ -153,6 +165,7 @@ impl UserSpace {
     }
 
     /// Physical address and effective rights of a user address.
+    #[inline]
     pub fn translate(&self, virt: u64) -> Option<(u64, u64)> {
         if !(USER_START..USER_END).contains(&virt) {
             return None;
@@ -177,10 +190,18 @@ impl UserSpace {
         Some((phys, rights))
     }
 
-    fn forget_translations(&mut self) {
+    /// A number that changes whenever a page may have been unmapped or
+    /// lost rights (mapping new pages leaves it): a range found accessible
+    /// is still accessible while it is the same.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn mappings_shrink(&mut self) {
         for r in &self.recent {
             r.set(Recent::default());
         }
+        self.generation = new_generation();
     }
 
     /// Frees every user page and table, then the top-level table. Pages of

@@ -16,16 +16,9 @@ use super::sched::deadline;
 use crate::object::{KCap, Object};
 use crate::state::Kernel;
 use crate::task::TaskState;
-use crate::usercopy::UserSlice;
-use ipc_abi::ipc::{LEN_AT, MSG_HEADER_BYTES, MSG_MAX_BYTES, NCAPS_AT};
 use ipc_abi::syscall::{RECV_MESSAGE, Sys};
 use kerncore::cap::Rights;
 use kerncore::slab::Id;
-
-use super::ipc::Outgoing;
-
-// `read_plain_message` reads the two counts as the header's first 8 bytes.
-const _: () = assert!(LEN_AT == 0 && NCAPS_AT == 4);
 
 impl Kernel {
     /// Whether syscall `number` may take the fast path (checked before
@@ -43,13 +36,20 @@ impl Kernel {
             let c = &self.task(me).context;
             (c.rax, c.rdi, c.rsi, c.rdx)
         };
-        if number == Sys::Call as u64 {
+        let next = if number == Sys::Call as u64 {
             self.fast_call(me, slot, msg)
         } else if number == Sys::ReplyRecv as u64 {
             self.fast_reply_recv(me, slot, msg, timeout)
         } else {
             None
-        }
+        }?;
+        self.ipc_fast += 1;
+        Some(next)
+    }
+
+    /// How many IPC syscalls the fast path took since boot.
+    pub fn ipc_fast_path_count(&self) -> u64 {
+        self.ipc_fast
     }
 
     fn fast_call(&mut self, me: Id, slot: u64, msg: u64) -> Option<Id> {
@@ -67,7 +67,7 @@ impl Kernel {
         // The reply will land in the caller's buffer: as on the general
         // path, it must be writable now.
         self.check_buffer(me, msg).ok()?;
-        let out = self.read_plain_message(me, msg)?;
+        let out = self.read_message(me, msg, false).ok()?;
         // Checked; from here on nothing fails.
         let _ = self.endpoints.get_mut(ep)?.next_receiver();
         self.deliver(server, server_msg, &out, cap.badge);
@@ -97,7 +97,7 @@ impl Kernel {
             return None;
         }
         self.check_buffer(me, msg).ok()?;
-        let out = self.read_plain_message(me, msg)?;
+        let out = self.read_message(me, msg, false).ok()?;
         // The only step that can fail: it goes first, so failing changes
         // nothing.
         self.endpoints.get_mut(ep)?.enqueue_receiver(me).ok()?;
@@ -125,27 +125,6 @@ impl Kernel {
     fn may_run_next(&self, task: Id) -> bool {
         let prio = self.task(task).priority;
         self.highest_ready().is_none_or(|p| prio >= p)
-    }
-
-    /// The message in `task`'s buffer at `msg` if it carries no
-    /// capabilities and its length is valid; its payload is then in
-    /// `self.message`.
-    fn read_plain_message(&mut self, task: Id, msg: u64) -> Option<Outgoing> {
-        let space = self.tasks.get(task)?.space();
-        let mut counts = [0u8; 8];
-        UserSlice::new(msg, 8).ok()?.read(space, &mut counts).ok()?;
-        let word = |at: usize| u32::from_le_bytes(counts[at..at + 4].try_into().expect("4 bytes"));
-        let (len, ncaps) = (word(LEN_AT) as usize, word(NCAPS_AT));
-        if ncaps != 0 || len > MSG_MAX_BYTES {
-            return None;
-        }
-        if len > 0 {
-            UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)
-                .ok()?
-                .read(space, &mut self.message[..len])
-                .ok()?;
-        }
-        Some(self.plain_outgoing(len))
     }
 
     /// Makes `next` (ready to run, not queued) the running task.

@@ -17,7 +17,7 @@ use kerncore::cap::Rights;
 use kerncore::ipc::Signalled;
 use kerncore::slab::Id;
 
-/// A message read from its sender: its payload is in `Kernel::message`
+/// A message read from its sender: it is in `Kernel::message`
 /// (`len` bytes) and its capabilities, resolved, in `Kernel::message_caps`
 /// (one message moves at a time, under the kernel lock, so nothing of a
 /// kilobyte is cleared or copied around per call).
@@ -28,22 +28,32 @@ pub(super) struct Outgoing {
 const MESSAGE_SIZE: u64 = core::mem::size_of::<Message>() as u64;
 
 impl Kernel {
-    /// A message of `len` bytes, already in `self.message`, and no
-    /// capabilities.
-    pub(super) fn plain_outgoing(&mut self, len: usize) -> Outgoing {
-        self.message_caps.clear();
-        Outgoing { len }
+    /// Checks that `task`'s whole message buffer at `msg` is writable
+    /// (a reply or message may fill it). Tasks use one buffer over and
+    /// over: once found writable it stays so until its space's generation
+    /// changes, and is not walked again until then.
+    pub(super) fn check_buffer(&mut self, task: Id, msg: u64) -> Result<(), SysError> {
+        let t = self.task(task);
+        let generation = t.space().generation();
+        if t.checked_buffer == Some((msg, generation)) {
+            return Ok(());
+        }
+        UserSlice::new(msg, MESSAGE_SIZE)?.check(t.space(), true)?;
+        self.task_mut(task).checked_buffer = Some((msg, generation));
+        Ok(())
     }
 
-    pub(super) fn check_buffer(&self, task: Id, msg: u64) -> Result<(), SysError> {
-        UserSlice::new(msg, MESSAGE_SIZE)?.check(self.space_of(task), true)
-    }
-
-    fn read_message(&mut self, task: Id, msg: u64, may_grant: bool) -> Result<Outgoing, SysError> {
+    pub(super) fn read_message(
+        &mut self,
+        task: Id,
+        msg: u64,
+        may_grant: bool,
+    ) -> Result<Outgoing, SysError> {
         let space = self.tasks.get(task).expect("task id out of date").space();
-        let mut header = [0u8; MSG_HEADER_BYTES];
-        UserSlice::new(msg, MSG_HEADER_BYTES as u64)?.read(space, &mut header)?;
-        let header = Header::from_bytes(&header);
+        let (header, payload) = self.message.split_at_mut(MSG_HEADER_BYTES);
+        let header: &mut [u8; MSG_HEADER_BYTES] = header.try_into().expect("header bytes");
+        UserSlice::new(msg, MSG_HEADER_BYTES as u64)?.read(space, header)?;
+        let header = Header::from_bytes(header);
         let (len, ncaps) = (header.len as usize, header.ncaps as usize);
         if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
             return Err(SysError::MessageTooLong);
@@ -53,7 +63,7 @@ impl Kernel {
         }
         if len > 0 {
             UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
-                .read(space, &mut self.message[..len])?;
+                .read(space, &mut payload[..len])?;
         }
         self.message_caps.clear();
         for &slot in &header.caps[..ncaps] {
@@ -88,14 +98,12 @@ impl Kernel {
                 header.ncaps += 1;
             }
         }
-        let header = header.to_bytes();
+        // Header and payload go out in one copy.
+        self.message[..MSG_HEADER_BYTES].copy_from_slice(&header.to_bytes());
+        let bytes = &self.message[..MSG_HEADER_BYTES + out.len];
         let space = self.space_of(to);
         // Checked when `to` blocked; it cannot have changed since.
-        let _ = UserSlice::new(msg, MSG_HEADER_BYTES as u64).and_then(|s| s.write(space, &header));
-        if out.len > 0 {
-            let _ = UserSlice::new(msg + MSG_HEADER_BYTES as u64, out.len as u64)
-                .and_then(|s| s.write(space, &self.message[..out.len]));
-        }
+        let _ = UserSlice::new(msg, bytes.len() as u64).and_then(|s| s.write(space, bytes));
     }
 
     fn endpoint_cap(&self, slot: u64, need: Rights) -> Result<(Id, KCap), SysError> {

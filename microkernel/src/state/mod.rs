@@ -62,9 +62,12 @@ pub struct Kernel {
     supervisor: Option<Id>,
     /// How it ended.
     supervisor_exit: Option<ExitReason>,
-    /// The payload of the message being moved (`ipc`): read from the
-    /// sender, then written to the receiver, within one syscall.
-    message: [u8; ipc_abi::ipc::MSG_MAX_BYTES],
+    /// The message being moved (`ipc`): header then payload, read from
+    /// the sender, then written to the receiver in one copy, within one
+    /// syscall.
+    message: [u8; ipc_abi::ipc::MSG_HEADER_BYTES + ipc_abi::ipc::MSG_MAX_BYTES],
+    /// IPC syscalls the fast path took (`fastpath`).
+    ipc_fast: u64,
     /// The capabilities of that message, resolved in the sender's table.
     message_caps: heapless::Vec<KCap, { ipc_abi::ipc::MSG_MAX_CAPS }>,
 }
@@ -86,8 +89,9 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     dying: DeathQueue::new(),
     supervisor: None,
     supervisor_exit: None,
-    message: [0; ipc_abi::ipc::MSG_MAX_BYTES],
+    message: [0; ipc_abi::ipc::MSG_HEADER_BYTES + ipc_abi::ipc::MSG_MAX_BYTES],
     message_caps: heapless::Vec::new(),
+    ipc_fast: 0,
 });
 
 impl Kernel {

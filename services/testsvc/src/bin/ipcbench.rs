@@ -32,6 +32,7 @@ fn main() -> u64 {
         let _ = sys::cap_info(0);
     });
     let mut msg = Message::new();
+    let fast_before = sys::sys_info().ipc_fast_path;
     let call_empty = per_iteration(|| {
         msg.len = 0;
         msg.ncaps = 0;
@@ -42,11 +43,15 @@ fn main() -> u64 {
         msg.ncaps = 0;
         let _ = sys::call_raw(ep, &mut msg);
     });
+    // Two IPC syscalls per round trip (this task's Call, the server's
+    // ReplyRecv), warm-up rounds included.
+    let ipc_syscalls = 2 * 2 * (N + N / 10);
+    let fast = sys::sys_info().ipc_fast_path - fast_before;
     // Each yield switches to the yielder and back: two switches.
     let switch = per_iteration(sys::yield_now) / 2;
     let hz = sys::sys_info().tsc_hz;
     testsvc::event!(
-        "bench.ipc null_syscall={null} call_reply_empty={call_empty} call_reply_256={call_256} context_switch={switch} iterations={N} tsc_hz={hz}"
+        "bench.ipc null_syscall={null} call_reply_empty={call_empty} call_reply_256={call_256} context_switch={switch} iterations={N} tsc_hz={hz} ipc_syscalls={ipc_syscalls} fast_path={fast}"
     );
     let _ = rt::names::shutdown(0);
     0

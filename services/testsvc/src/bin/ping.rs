@@ -26,6 +26,7 @@ fn main() -> u64 {
 
     let mut n = 0;
     let mut ok = true;
+    let fast_before = sys::sys_info().ipc_fast_path;
     for _ in 0..100 {
         match proto::call::<TestProtocol>(ep, &mut msg, &TestRequest::Ping { n }, &[]) {
             Ok(TestReply::Pong { n: m }) if m == n + 1 => n = m,
@@ -33,6 +34,11 @@ fn main() -> u64 {
         }
     }
     all &= check("ipc.ping_pong_100", ok && n == 100);
+    // Each round: this task's `Call` reaches pong waiting in `ReplyRecv`,
+    // and pong's `ReplyRecv` answers with no other caller queued: both
+    // take the kernel's fast path.
+    let fast = sys::sys_info().ipc_fast_path - fast_before;
+    all &= check("ipc.fast_path_took_the_ping_pong", fast >= 200);
 
     let payload: [u8; 256] = core::array::from_fn(|i| i as u8);
     let echoed =
