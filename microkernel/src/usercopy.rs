@@ -98,6 +98,21 @@ impl UserSlice {
         })
     }
 
+    /// Reads the little-endian `u64` at `addr`: one translation when its
+    /// bytes lie in one page (a message header's two counts), else
+    /// through [`UserSlice::read_value`].
+    pub fn read_u64(space: &UserSpace, addr: u64) -> Result<u64, SysError> {
+        UserSlice::new(addr, 8)?;
+        if addr % PAGE_SIZE > PAGE_SIZE - 8 {
+            return Self::read_value::<[u8; 8]>(space, addr).map(u64::from_le_bytes);
+        }
+        let mut value = 0;
+        Self::in_page(space, addr, 8, USER, |b| {
+            value = u64::from_le_bytes(b.try_into().expect("8 bytes"))
+        })?;
+        Ok(value)
+    }
+
     /// Reads a plain-data value (no padding-sensitive invariants).
     pub fn read_value<T: Copy + Default>(space: &UserSpace, addr: u64) -> Result<T, SysError> {
         let slice = UserSlice::new(addr, core::mem::size_of::<T>() as u64)?;

@@ -11,7 +11,12 @@ use crate::object::{Endpoint, KCap, Notification, Object, cap};
 use crate::state::Kernel;
 use crate::task::TaskState;
 use crate::usercopy::UserSlice;
-use ipc_abi::ipc::{Header, MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, Message};
+use ipc_abi::ipc::{
+    CAPS_AT, Header, LEN_AT, MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, Message, NCAPS_AT,
+};
+
+// `read_message` reads both counts as one little-endian word.
+const _: () = assert!(NCAPS_AT == LEN_AT + 4);
 use ipc_abi::syscall::{RECV_MESSAGE, RECV_NOTIFICATION, SysError};
 use kerncore::cap::Rights;
 use kerncore::ipc::Signalled;
@@ -50,11 +55,10 @@ impl Kernel {
         may_grant: bool,
     ) -> Result<Outgoing, SysError> {
         let space = self.tasks.get(task).expect("task id out of date").space();
-        let (header, payload) = self.message.split_at_mut(MSG_HEADER_BYTES);
-        let header: &mut [u8; MSG_HEADER_BYTES] = header.try_into().expect("header bytes");
-        UserSlice::new(msg, MSG_HEADER_BYTES as u64)?.read(space, header)?;
-        let header = Header::from_bytes(header);
-        let (len, ncaps) = (header.len as usize, header.ncaps as usize);
+        // The two counts first, in one read: the rest of the header is
+        // read only for capabilities (the badge is the kernel's to set).
+        let counts = UserSlice::read_u64(space, msg + LEN_AT as u64)?;
+        let (len, ncaps) = (counts as u32 as usize, (counts >> 32) as usize);
         if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
             return Err(SysError::MessageTooLong);
         }
@@ -63,10 +67,19 @@ impl Kernel {
         }
         if len > 0 {
             UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
-                .read(space, &mut payload[..len])?;
+                .read(space, &mut self.message[MSG_HEADER_BYTES..][..len])?;
+        }
+        let mut slots = [0u32; MSG_MAX_CAPS];
+        if ncaps > 0 {
+            let mut bytes = [0u8; 4 * MSG_MAX_CAPS];
+            UserSlice::new(msg + CAPS_AT as u64, 4 * ncaps as u64)?
+                .read(space, &mut bytes[..4 * ncaps])?;
+            for (slot, b) in slots.iter_mut().zip(bytes.chunks_exact(4)) {
+                *slot = u32::from_le_bytes(b.try_into().expect("4 bytes"));
+            }
         }
         self.message_caps.clear();
-        for &slot in &header.caps[..ncaps] {
+        for &slot in &slots[..ncaps] {
             // Like `TaskGrant`: only a capability that carries GRANT may be
             // handed to another task.
             let cap = self
