@@ -196,7 +196,9 @@ fn start_supervisor(info: &BootInfo, name: &str, elf: &[u8]) -> ! {
     let state::Next::Run(first) = k.schedule() else {
         unreachable!("the supervisor is ready")
     };
-    let frame = k.switch_to(first);
+    let frame = k
+        .switch_to(first)
+        .expect("the supervisor starts at its ELF entry");
     drop(k);
     kevent!("boot.phase", phase = "user.enter", tsc = arch::rdtsc());
     // SAFETY: `frame` is the supervisor's initial ring-3 context, and its

@@ -13,6 +13,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ipc_abi::layout::{PAGE_SIZE, USER_END, USER_STACK_PAGES, USER_STACK_TOP, USER_START};
+use ipc_abi::syscall::SysError;
 use kerncore::cap::CapTable;
 use kerncore::elf::{self, ElfError};
 use kerncore::lifetime::{Phase, TaskRefs};
@@ -182,6 +183,35 @@ impl Task {
         self.space
             .as_ref()
             .expect("live task without an address space")
+    }
+
+    /// Sets the value it sees in `rax` when it next runs.
+    pub fn set_result(&mut self, result: Result<u64, SysError>) {
+        self.context.rax = match result {
+            Ok(v) => v,
+            Err(e) => e.to_raw(),
+        };
+    }
+
+    /// Blocks it (the running task) in `state` until woken.
+    pub fn block(&mut self, state: TaskState) {
+        self.state = state;
+        self.running_ticks = 0;
+    }
+
+    /// Checks that its whole message buffer at `msg` is writable (a reply
+    /// or message may fill it). Tasks use one buffer over and over: once
+    /// found writable it stays so until the space's generation changes,
+    /// and is not walked again until then.
+    pub fn check_message_buffer(&mut self, msg: u64) -> Result<(), SysError> {
+        let generation = self.space().generation();
+        if self.checked_buffer == Some((msg, generation)) {
+            return Ok(());
+        }
+        let size = core::mem::size_of::<ipc_abi::ipc::Message>() as u64;
+        crate::usercopy::UserSlice::new(msg, size)?.check(self.space(), true)?;
+        self.checked_buffer = Some((msg, generation));
+        Ok(())
     }
 }
 

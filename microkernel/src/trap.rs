@@ -26,11 +26,12 @@ pub extern "C" fn dispatch(pushed: Pushed) -> *const TrapFrame {
         return pushed.as_ptr();
     }
     let mut k = KERNEL.lock();
-    k.save_current(&pushed);
-    let (vector, error, rip, number) = {
-        let c = &k.task(k.current()).context;
-        (c.vector, c.error, c.rip, c.rax)
-    };
+    let crate::state::Trapped {
+        vector,
+        error,
+        rip,
+        number,
+    } = k.save_current(&pushed);
     match vector {
         SYSCALL_VECTOR => {
             if Kernel::has_fast_path(number)
@@ -79,23 +80,21 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>) -> *const TrapFrame {
     loop {
         match k.schedule() {
             Next::Run(id) => {
-                let context = &k.task(id).context;
-                let rip = context.rip;
-                if !context.resumes_in_user_half() {
-                    // `sysret`/`iretq` to a non-canonical RIP would fault in
-                    // ring 0: the task dies of a #GP instead.
-                    k.kill(
-                        id,
-                        ExitReason::Fault {
-                            vector: 13,
-                            error: 0,
-                            rip,
-                            addr: 0,
-                        },
-                    );
-                    continue;
+                if let Some(frame) = k.switch_to(id) {
+                    return frame;
                 }
-                return k.switch_to(id);
+                // Its RIP is not a canonical user address: it dies of the
+                // #GP that `sysret`/`iretq` would have raised in ring 0.
+                let rip = k.task(id).context.rip;
+                k.kill(
+                    id,
+                    ExitReason::Fault {
+                        vector: 13,
+                        error: 0,
+                        rip,
+                        addr: 0,
+                    },
+                );
             }
             Next::Idle => {
                 drop(k);
@@ -142,12 +141,11 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>) -> *const TrapFrame {
 }
 
 /// Switches to `next`, the running task already (the IPC fast path chose
-/// it), unless it cannot be resumed.
+/// it), unless it cannot be resumed (then the scheduler kills it).
 fn resume(mut k: spin::MutexGuard<'static, Kernel>, next: Id) -> *const TrapFrame {
-    if k.task(next).context.resumes_in_user_half() {
-        k.switch_to(next)
-    } else {
-        run_next(k)
+    match k.switch_to(next) {
+        Some(frame) => frame,
+        None => run_next(k),
     }
 }
 

@@ -95,6 +95,19 @@ impl<T> Slab<T> {
         e.value.as_mut()
     }
 
+    /// Two different live entries at once (`None` if either is stale or
+    /// they are the same).
+    pub fn get2_mut(&mut self, a: Id, b: Id) -> Option<(&mut T, &mut T)> {
+        let [ea, eb] = self
+            .entries
+            .get_disjoint_mut([a.index as usize, b.index as usize])
+            .ok()?;
+        if ea.generation != a.generation || eb.generation != b.generation {
+            return None;
+        }
+        Some((ea.value.as_mut()?, eb.value.as_mut()?))
+    }
+
     pub fn remove(&mut self, id: Id) -> Option<T> {
         let e = self.entries.get_mut(id.index as usize)?;
         if e.generation != id.generation || e.value.is_none() {
@@ -140,6 +153,28 @@ impl<T> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_entries_at_once_only_when_both_live_and_different() {
+        let mut s = Slab::new();
+        let a = s.insert(1);
+        let b = s.insert(2);
+        let (x, y) = s.get2_mut(a, b).expect("both live");
+        core::mem::swap(x, y);
+        assert_eq!((s.get(a), s.get(b)), (Some(&2), Some(&1)));
+        assert!(s.get2_mut(a, a).is_none(), "the same entry twice");
+        s.remove(b);
+        assert!(s.get2_mut(a, b).is_none(), "b removed");
+        let c = s.insert(3);
+        assert_eq!(c.index, b.index);
+        assert!(s.get2_mut(a, b).is_none(), "b's slot reused");
+        assert!(s.get2_mut(a, c).is_some());
+        let far = Id {
+            index: 99,
+            generation: 0,
+        };
+        assert!(s.get2_mut(a, far).is_none(), "out of range");
+    }
 
     #[test]
     fn stale_ids_find_nothing_after_reuse() {

@@ -12,10 +12,13 @@
 //! which path took it, only its cost does. The message itself moves
 //! through the same `deliver` as on the general path.
 
+use super::ipc::{read_counts, read_payload, write_message};
 use super::sched::deadline;
-use crate::object::{KCap, Object};
+use crate::mem::user::UserSpace;
+use crate::object::Object;
 use crate::state::Kernel;
 use crate::task::TaskState;
+use ipc_abi::ipc::Header;
 use ipc_abi::syscall::{RECV_MESSAGE, Sys};
 use kerncore::cap::Rights;
 use kerncore::slab::Id;
@@ -53,84 +56,121 @@ impl Kernel {
     }
 
     fn fast_call(&mut self, me: Id, slot: u64, msg: u64) -> Option<Id> {
-        let (ep, cap) = self.fast_endpoint(slot, Rights::SEND)?;
-        let server = self.endpoints.get(ep)?.first_receiver()?;
+        let highest = self.highest_ready();
+        // The fields apart, so that both tasks, the endpoint and the staged
+        // message are each looked up once.
+        let Kernel {
+            tasks,
+            endpoints,
+            message,
+            current,
+            ..
+        } = self;
+        let cap = tasks.get(me)?.caps.check(slot, Rights::SEND).ok()?;
+        let Object::Endpoint(ep) = cap.object else {
+            return None;
+        };
+        let endpoint = endpoints.get_mut(ep)?;
+        let server_id = endpoint.first_receiver()?;
+        let (caller, server) = tasks.get2_mut(me, server_id)?;
         let TaskState::Receiving {
             msg: server_msg, ..
-        } = self.task(server).state
+        } = server.state
         else {
             return None;
         };
-        if !self.may_run_next(server) {
+        if highest.is_some_and(|p| p > server.priority) {
             return None;
         }
         // The reply will land in the caller's buffer: as on the general
         // path, it must be writable now.
-        self.check_buffer(me, msg).ok()?;
-        let out = self.read_message(me, msg, false).ok()?;
+        caller.check_message_buffer(msg).ok()?;
+        let len = read_plain(caller.space(), msg, message)?;
         // Checked; from here on nothing fails.
-        let _ = self.endpoints.get_mut(ep)?.next_receiver();
-        self.deliver(server, server_msg, &out, cap.badge);
-        self.task_mut(server).reply_to = Some(me);
-        self.set_result(server, Ok(RECV_MESSAGE));
-        self.block_current(TaskState::AwaitingReply { server, msg });
-        Some(self.run_now(server))
+        let header = Header {
+            len: len as u32,
+            badge: cap.badge,
+            ..Header::default()
+        };
+        write_message(server.space(), server_msg, &header, message);
+        let _ = endpoint.next_receiver();
+        server.reply_to = Some(me);
+        server.set_result(Ok(RECV_MESSAGE));
+        server.state = TaskState::Running;
+        caller.block(TaskState::AwaitingReply {
+            server: server_id,
+            msg,
+        });
+        *current = Some(server_id);
+        Some(server_id)
     }
 
     fn fast_reply_recv(&mut self, me: Id, slot: u64, msg: u64, timeout: u64) -> Option<Id> {
-        let caller = self.task(me).reply_to?;
+        let highest = self.highest_ready();
+        let Kernel {
+            tasks,
+            endpoints,
+            message,
+            current,
+            ..
+        } = self;
+        let server = tasks.get(me)?;
+        let caller_id = server.reply_to?;
+        // A bound notification or a queued caller is served at once by the
+        // general path's receive; the fast path only blocks.
+        if server.bound.is_some() {
+            return None;
+        }
+        let cap = server.caps.check(slot, Rights::RECV).ok()?;
+        let Object::Endpoint(ep) = cap.object else {
+            return None;
+        };
+        let endpoint = endpoints.get_mut(ep)?;
+        if endpoint.has_senders() {
+            return None;
+        }
+        let (server, caller) = tasks.get2_mut(me, caller_id)?;
         let TaskState::AwaitingReply {
-            server,
+            server: answered_by,
             msg: caller_msg,
-        } = self.tasks.get(caller)?.state
+        } = caller.state
         else {
             return None;
         };
-        if server != me || !self.may_run_next(caller) {
+        if answered_by != me || highest.is_some_and(|p| p > caller.priority) {
             return None;
         }
-        let (ep, _) = self.fast_endpoint(slot, Rights::RECV)?;
-        let endpoint = self.endpoints.get(ep)?;
-        // A queued caller or a bound notification is served at once by
-        // the general path's receive; the fast path only blocks.
-        if endpoint.has_senders() || self.task(me).bound.is_some() {
-            return None;
-        }
-        self.check_buffer(me, msg).ok()?;
-        let out = self.read_message(me, msg, false).ok()?;
+        server.check_message_buffer(msg).ok()?;
+        let len = read_plain(server.space(), msg, message)?;
         // The only step that can fail: it goes first, so failing changes
         // nothing.
-        self.endpoints.get_mut(ep)?.enqueue_receiver(me).ok()?;
-        self.task_mut(me).reply_to = None;
-        self.deliver(caller, caller_msg, &out, 0);
-        self.set_result(caller, Ok(0));
-        self.block_current(TaskState::Receiving {
+        endpoint.enqueue_receiver(me).ok()?;
+        let header = Header {
+            len: len as u32,
+            ..Header::default()
+        };
+        write_message(caller.space(), caller_msg, &header, message);
+        server.reply_to = None;
+        server.block(TaskState::Receiving {
             endpoint: ep,
             msg,
             deadline: deadline(timeout),
         });
-        Some(self.run_now(caller))
+        caller.set_result(Ok(0));
+        caller.state = TaskState::Running;
+        *current = Some(caller_id);
+        Some(caller_id)
     }
+}
 
-    fn fast_endpoint(&self, slot: u64, need: Rights) -> Option<(Id, KCap)> {
-        let cap = self.lookup(slot, need).ok()?;
-        match cap.object {
-            Object::Endpoint(id) => Some((id, cap)),
-            _ => None,
-        }
+/// The length of the message at `msg`, its payload staged in `staged`, if
+/// it is valid and carries no capabilities (else the general path takes
+/// it, and reports what is wrong).
+fn read_plain(space: &UserSpace, msg: u64, staged: &mut [u8]) -> Option<usize> {
+    let (len, ncaps) = read_counts(space, msg).ok()?;
+    if ncaps != 0 {
+        return None;
     }
-
-    /// Whether `task`, blocked until now, may take the CPU at once: the
-    /// scheduler would let it (nothing ready has a higher priority).
-    fn may_run_next(&self, task: Id) -> bool {
-        let prio = self.task(task).priority;
-        self.highest_ready().is_none_or(|p| prio >= p)
-    }
-
-    /// Makes `next` (ready to run, not queued) the running task.
-    fn run_now(&mut self, next: Id) -> Id {
-        self.task_mut(next).state = TaskState::Running;
-        self.current = Some(next);
-        next
-    }
+    read_payload(space, msg, len, staged).ok()?;
+    Some(len)
 }

@@ -7,68 +7,79 @@
 //! task blocks, so a copy into a blocked task cannot fail later.
 
 use super::sched::deadline;
+use crate::mem::user::UserSpace;
 use crate::object::{Endpoint, KCap, Notification, Object, cap};
 use crate::state::Kernel;
 use crate::task::TaskState;
 use crate::usercopy::UserSlice;
 use ipc_abi::ipc::{
-    CAPS_AT, Header, LEN_AT, MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, Message, NCAPS_AT,
+    CAPS_AT, Header, LEN_AT, MSG_HEADER_BYTES, MSG_MAX_BYTES, MSG_MAX_CAPS, NCAPS_AT,
 };
-
-// `read_message` reads both counts as one little-endian word.
-const _: () = assert!(NCAPS_AT == LEN_AT + 4);
 use ipc_abi::syscall::{RECV_MESSAGE, RECV_NOTIFICATION, SysError};
 use kerncore::cap::Rights;
 use kerncore::ipc::Signalled;
 use kerncore::slab::Id;
 
+// `read_counts` reads both counts as one little-endian word.
+const _: () = assert!(NCAPS_AT == LEN_AT + 4);
+
+/// The payload length and capability count of the message at `msg`, one
+/// read (the rest of the header is read only for capabilities; the badge
+/// is the kernel's to set).
+pub(super) fn read_counts(space: &UserSpace, msg: u64) -> Result<(usize, usize), SysError> {
+    let counts = UserSlice::read_u64(space, msg + LEN_AT as u64)?;
+    let (len, ncaps) = (counts as u32 as usize, (counts >> 32) as usize);
+    if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
+        return Err(SysError::MessageTooLong);
+    }
+    Ok((len, ncaps))
+}
+
+/// Reads the `len` payload bytes of the message at `msg` into `staged`
+/// after its header's room (`Kernel::message`).
+pub(super) fn read_payload(
+    space: &UserSpace,
+    msg: u64,
+    len: usize,
+    staged: &mut [u8],
+) -> Result<(), SysError> {
+    if len == 0 {
+        return Ok(());
+    }
+    UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
+        .read(space, &mut staged[MSG_HEADER_BYTES..][..len])
+}
+
+/// Writes `header` and the payload staged after it (`header.len` bytes)
+/// into the buffer at `msg`, in one copy. The buffer was checked writable
+/// when its task blocked and cannot have changed since (only its blocked
+/// owner changes its address space), so this cannot fail.
+pub(super) fn write_message(space: &UserSpace, msg: u64, header: &Header, staged: &mut [u8]) {
+    staged[..MSG_HEADER_BYTES].copy_from_slice(&header.to_bytes());
+    let bytes = &staged[..MSG_HEADER_BYTES + header.len as usize];
+    let _ = UserSlice::new(msg, bytes.len() as u64).and_then(|s| s.write(space, bytes));
+}
+
 /// A message read from its sender: it is in `Kernel::message`
 /// (`len` bytes) and its capabilities, resolved, in `Kernel::message_caps`
 /// (one message moves at a time, under the kernel lock, so nothing of a
 /// kilobyte is cleared or copied around per call).
-pub(super) struct Outgoing {
+struct Outgoing {
     len: usize,
 }
 
-const MESSAGE_SIZE: u64 = core::mem::size_of::<Message>() as u64;
-
 impl Kernel {
-    /// Checks that `task`'s whole message buffer at `msg` is writable
-    /// (a reply or message may fill it). Tasks use one buffer over and
-    /// over: once found writable it stays so until its space's generation
-    /// changes, and is not walked again until then.
-    pub(super) fn check_buffer(&mut self, task: Id, msg: u64) -> Result<(), SysError> {
-        let t = self.task(task);
-        let generation = t.space().generation();
-        if t.checked_buffer == Some((msg, generation)) {
-            return Ok(());
-        }
-        UserSlice::new(msg, MESSAGE_SIZE)?.check(t.space(), true)?;
-        self.task_mut(task).checked_buffer = Some((msg, generation));
-        Ok(())
+    fn check_buffer(&mut self, task: Id, msg: u64) -> Result<(), SysError> {
+        self.task_mut(task).check_message_buffer(msg)
     }
 
-    pub(super) fn read_message(
-        &mut self,
-        task: Id,
-        msg: u64,
-        may_grant: bool,
-    ) -> Result<Outgoing, SysError> {
+    fn read_message(&mut self, task: Id, msg: u64, may_grant: bool) -> Result<Outgoing, SysError> {
         let space = self.tasks.get(task).expect("task id out of date").space();
-        // The two counts first, in one read: the rest of the header is
-        // read only for capabilities (the badge is the kernel's to set).
-        let counts = UserSlice::read_u64(space, msg + LEN_AT as u64)?;
-        let (len, ncaps) = (counts as u32 as usize, (counts >> 32) as usize);
-        if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
-            return Err(SysError::MessageTooLong);
-        }
+        let (len, ncaps) = read_counts(space, msg)?;
         if ncaps > 0 && !may_grant {
             return Err(SysError::MissingRights);
         }
-        if len > 0 {
-            UserSlice::new(msg + MSG_HEADER_BYTES as u64, len as u64)?
-                .read(space, &mut self.message[MSG_HEADER_BYTES..][..len])?;
-        }
+        read_payload(space, msg, len, &mut self.message)?;
         let mut slots = [0u32; MSG_MAX_CAPS];
         if ncaps > 0 {
             let mut bytes = [0u8; 4 * MSG_MAX_CAPS];
@@ -98,7 +109,7 @@ impl Kernel {
     /// Delivers `out` into `to`'s buffer (already checked writable). Caps
     /// that do not fit in the receiver's table are dropped, and `ncaps`
     /// says how many arrived.
-    pub(super) fn deliver(&mut self, to: Id, msg: u64, out: &Outgoing, badge: u64) {
+    fn deliver(&mut self, to: Id, msg: u64, out: &Outgoing, badge: u64) {
         let mut header = Header {
             len: out.len as u32,
             badge,
@@ -111,12 +122,8 @@ impl Kernel {
                 header.ncaps += 1;
             }
         }
-        // Header and payload go out in one copy.
-        self.message[..MSG_HEADER_BYTES].copy_from_slice(&header.to_bytes());
-        let bytes = &self.message[..MSG_HEADER_BYTES + out.len];
-        let space = self.space_of(to);
-        // Checked when `to` blocked; it cannot have changed since.
-        let _ = UserSlice::new(msg, bytes.len() as u64).and_then(|s| s.write(space, bytes));
+        let space = self.tasks.get(to).expect("task id out of date").space();
+        write_message(space, msg, &header, &mut self.message);
     }
 
     fn endpoint_cap(&self, slot: u64, need: Rights) -> Result<(Id, KCap), SysError> {

@@ -72,6 +72,15 @@ pub struct Kernel {
     message_caps: heapless::Vec<KCap, { ipc_abi::ipc::MSG_MAX_CAPS }>,
 }
 
+/// What a trap from ring 3 was: its vector, error code and RIP, and `rax`
+/// (the syscall number, for a syscall).
+pub struct Trapped {
+    pub vector: u64,
+    pub error: u64,
+    pub rip: u64,
+    pub number: u64,
+}
+
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     tasks: Slab::new(),
     endpoints: Slab::new(),
@@ -187,10 +196,7 @@ impl Kernel {
 
     /// Sets the value a blocked or current task sees in `rax`.
     pub fn set_result(&mut self, id: Id, result: Result<u64, SysError>) {
-        self.task_mut(id).context.rax = match result {
-            Ok(v) => v,
-            Err(e) => e.to_raw(),
-        };
+        self.task_mut(id).set_result(result);
     }
 
     pub fn make_ready(&mut self, id: Id) {
@@ -532,13 +538,19 @@ impl Kernel {
 
     /// Saves the running task's registers (called on every entry from ring 3).
     /// Makes sure the current task's frame holds what the entry code
-    /// pushed: it does already, unless the trap came on an IST stack.
-    pub fn save_current(&mut self, pushed: &Pushed) {
-        if let Some(c) = self.current {
-            let t = self.task_mut(c);
-            if t.context.as_ptr() != pushed.as_ptr() {
-                *t.context = pushed.read();
-            }
+    /// pushed (it does already, unless the trap came on an IST stack), and
+    /// returns what dispatching needs of it.
+    pub fn save_current(&mut self, pushed: &Pushed) -> Trapped {
+        let t = self.task_mut(self.current());
+        if t.context.as_ptr() != pushed.as_ptr() {
+            *t.context = pushed.read();
+        }
+        let c = &t.context;
+        Trapped {
+            vector: c.vector,
+            error: c.error,
+            rip: c.rip,
+            number: c.rax,
         }
     }
 

@@ -117,27 +117,35 @@ impl Kernel {
 
     /// Loads `next` into the CPU (its FPU state and address space) and
     /// returns its frame, for the exit code to resume and the next trap to
-    /// save into.
-    pub fn switch_to(&mut self, next: Id) -> *const TrapFrame {
-        if self.fpu_owner != Some(next) {
-            if let Some(prev) = self.fpu_owner
-                && let Some(t) = self.tasks.get_mut(prev)
-            {
-                arch::fpu_save(&mut t.fpu.0);
-            }
-            let t = self.task(next);
+    /// save into; `None` (nothing loaded) if its frame cannot be resumed:
+    /// `sysret`/`iretq` to a non-canonical RIP would fault in ring 0.
+    pub fn switch_to(&mut self, next: Id) -> Option<*const TrapFrame> {
+        let load = self.fpu_owner != Some(next);
+        if load
+            && let Some(prev) = self.fpu_owner
+            && let Some(t) = self.tasks.get_mut(prev)
+        {
+            // Saving is harmless if `next` then cannot run: the owner keeps
+            // its registers.
+            arch::fpu_save(&mut t.fpu.0);
+        }
+        let t = self.task(next);
+        if !t.context.resumes_in_user_half() {
+            return None;
+        }
+        let frame = t.context.as_ptr();
+        if load {
             arch::fpu_restore(&t.fpu.0);
             arch::set_fs_base(t.fs_base);
             // SAFETY: every task space shares the kernel half.
             unsafe { arch::load_cr3(t.space().pml4()) };
             self.fpu_owner = Some(next);
         }
-        let frame = self.task(next).context.as_ptr();
         // SAFETY: the frame is the task's own and lives as long as the task;
         // a task is only freed while another one is named here (or none
         // runs), since the exit code resumes this frame next.
         unsafe { arch::trap::set_user_context(frame) };
-        frame
+        Some(frame)
     }
 
     /// Wakes a blocked task with `result`, to run as soon as the current
@@ -189,9 +197,7 @@ impl Kernel {
     /// Blocks the current task (its state already set) until woken.
     pub fn block_current(&mut self, state: TaskState) {
         let c = self.current();
-        let t = self.task_mut(c);
-        t.state = state;
-        t.running_ticks = 0;
+        self.task_mut(c).block(state);
     }
 }
 
