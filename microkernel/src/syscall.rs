@@ -29,6 +29,17 @@ impl From<Result<u64, SysError>> for Done {
     }
 }
 
+/// `Reply` then `Recv`: a reply that cannot be sent because nobody waits
+/// for it still receives.
+fn reply_recv(k: &mut Kernel, slot: u64, msg: u64, timeout: u64, in_registers: bool) -> Done {
+    match k.reply(msg) {
+        Ok(()) | Err(SysError::NoReplyPending) | Err(SysError::PeerDied) => {
+            blocking(k.recv(slot, msg, timeout, in_registers).map(|r| r.map(Ok)))
+        }
+        Err(e) => Done::Now(Err(e)),
+    }
+}
+
 /// Handles the current task's syscall (its registers are in its saved
 /// context).
 pub fn handle(k: &mut Kernel) {
@@ -107,15 +118,17 @@ pub fn handle(k: &mut Kernel) {
             Err(e) => Done::Now(Err(e)),
         },
         Request::Recv { slot, msg, timeout } => {
-            blocking(k.recv(slot.0, msg, timeout).map(|r| r.map(Ok)))
+            blocking(k.recv(slot.0, msg, timeout, false).map(|r| r.map(Ok)))
         }
         Request::Reply { msg } => k.reply(msg).map(|()| 0).into(),
-        Request::ReplyRecv { slot, msg, timeout } => match k.reply(msg) {
-            Ok(()) | Err(SysError::NoReplyPending) | Err(SysError::PeerDied) => {
-                blocking(k.recv(slot.0, msg, timeout).map(|r| r.map(Ok)))
-            }
+        // The general path reads the message from the buffer (the copy in
+        // registers is for the fast path).
+        Request::CallShort { slot, msg } => match k.call(slot.0, msg) {
+            Ok(()) => Done::Blocked,
             Err(e) => Done::Now(Err(e)),
         },
+        Request::ReplyRecv { slot, msg, timeout } => reply_recv(k, slot.0, msg, timeout, false),
+        Request::ReplyRecvShort { slot, msg } => reply_recv(k, slot.0, msg, 0, true),
         Request::NotificationBind { slot } => k.bind(slot.0).map(|()| 0).into(),
         Request::MemCreate { pages } => k.mem_create(pages).into(),
         Request::MemMap {
@@ -419,7 +432,8 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
             .used
             .saturating_sub(k.table_spare_bytes()),
         heap_free: crate::mem::heap::stats().free,
-        ipc_fast_path: k.ipc_fast_path_count(),
+        ipc_fast_path: k.ipc_fast_path_counts().0,
+        ipc_in_registers: k.ipc_fast_path_counts().1,
     };
     UserSlice::write_value(k.space_of(k.current()), out, &info)?;
     Ok(0)

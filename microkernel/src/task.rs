@@ -59,11 +59,17 @@ pub enum TaskState {
     AwaitingReply {
         server: Id,
         msg: u64,
+        /// Whether a short reply may come in registers (it called with
+        /// `CallShort` and reached its server on the fast path).
+        in_registers: bool,
     },
     Receiving {
         endpoint: Id,
         msg: u64,
         deadline: Option<u64>,
+        /// Whether a short message may come in registers (it waits in
+        /// `ReplyRecvShort`).
+        in_registers: bool,
     },
     Waiting {
         notification: Id,
@@ -203,11 +209,17 @@ impl Task {
     /// or message may fill it). Tasks use one buffer over and over: once
     /// found writable it stays so until the space's generation changes,
     /// and is not walked again until then.
+    #[inline]
     pub fn check_message_buffer(&mut self, msg: u64) -> Result<(), SysError> {
         let generation = self.space().generation();
         if self.checked_buffer == Some((msg, generation)) {
             return Ok(());
         }
+        self.walk_message_buffer(msg, generation)
+    }
+
+    #[inline(never)]
+    fn walk_message_buffer(&mut self, msg: u64, generation: u64) -> Result<(), SysError> {
         let size = core::mem::size_of::<ipc_abi::ipc::Message>() as u64;
         crate::usercopy::UserSlice::new(msg, size)?.check(self.space(), true)?;
         self.checked_buffer = Some((msg, generation));

@@ -13,7 +13,6 @@ use crate::task::ExitReason;
 use crate::{arch, kevent, kprintln, syscall};
 use ipc_abi::exit::GuestStatus;
 use ipc_abi::log::Hex;
-use kerncore::slab::Id;
 
 const PAGE_FAULT: u64 = 14;
 
@@ -26,21 +25,17 @@ pub extern "C" fn dispatch(pushed: Pushed) -> *const TrapFrame {
         return pushed.as_ptr();
     }
     let mut k = KERNEL.lock();
-    let crate::state::Trapped {
-        vector,
-        error,
-        rip,
-        number,
-    } = k.save_current(&pushed);
+    // A syscall's frame is the running task's own (`syscall` never uses
+    // an IST stack), so the IPC fast path reads it where it is.
+    if let Some([number, a0, a1, a2]) = pushed.syscall()
+        && Kernel::has_fast_path(number)
+        && let Some(frame) = k.ipc_fast_path(number, [a0, a1, a2])
+    {
+        return frame;
+    }
+    let crate::state::Trapped { vector, error, rip } = k.save_current(&pushed);
     match vector {
-        SYSCALL_VECTOR => {
-            if Kernel::has_fast_path(number)
-                && let Some(next) = k.ipc_fast_path()
-            {
-                return resume(k, next);
-            }
-            syscall::handle(&mut k)
-        }
+        SYSCALL_VECTOR => syscall::handle(&mut k),
         v if v < 32 => {
             let addr = if v == PAGE_FAULT { arch::read_cr2() } else { 0 };
             let me = k.current();
@@ -137,15 +132,6 @@ pub fn run_next(mut k: spin::MutexGuard<'static, Kernel>) -> *const TrapFrame {
                 arch::stop(GuestStatus::Deadlock)
             }
         }
-    }
-}
-
-/// Switches to `next`, the running task already (the IPC fast path chose
-/// it), unless it cannot be resumed (then the scheduler kills it).
-fn resume(mut k: spin::MutexGuard<'static, Kernel>, next: Id) -> *const TrapFrame {
-    match k.switch_to(next) {
-        Some(frame) => frame,
-        None => run_next(k),
     }
 }
 

@@ -44,6 +44,9 @@ fn ipc_capabilities_wx_and_protocol_checks() {
         &[
             "ipc.ping_pong_100",
             "ipc.fast_path_took_the_ping_pong",
+            "ipc.ping_pong_went_in_registers",
+            "ipc.short_call_long_reply",
+            "ipc.short_echo_edges",
             "ipc.echo_256",
             "ipc.cap_transfer",
             "cap.refused_without_send_right",

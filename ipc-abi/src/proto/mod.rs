@@ -19,7 +19,7 @@ pub mod test;
 
 use crate::cap::Slot;
 use crate::ipc::Message;
-use crate::syscall::{Sys, SysError, SysErrorOrUnknown, raw};
+use crate::syscall::{SysError, SysErrorOrUnknown};
 use serde::{Deserialize, Serialize};
 
 /// One request/reply protocol.
@@ -144,9 +144,7 @@ pub fn decode_reply<'m, P: Protocol>(
 
 /// `Call` on `ep` with `msg` as both request and reply buffer.
 pub fn raw_call(ep: Slot, msg: &mut Message) -> Result<(), CallError> {
-    // SAFETY: `msg` is a whole, writable Message for the duration of the
-    // call, which is what `Call` reads and overwrites.
-    let r = unsafe { raw::syscall2(Sys::Call as u64, ep, msg as *mut Message as u64) };
+    let r = crate::syscall::call_message(ep, msg);
     SysError::from_raw(r).map(|_| ()).map_err(CallError::Sys)
 }
 

@@ -20,6 +20,12 @@ pub enum TestRequest<'a> {
     Echo {
         data: &'a [u8],
     },
+    /// Reply `Echoed` with `len` copies of `byte` (a short request with a
+    /// long reply).
+    Fill {
+        byte: u8,
+        len: u16,
+    },
     /// Signal the notification passed as the message's capability.
     SignalMe {
         bits: u64,

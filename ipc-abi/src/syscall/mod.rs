@@ -118,10 +118,27 @@ pub enum Sys {
     /// `(memory slot) -> phys`: the physical address of a DMA object
     /// (READ); `InvalidArgument` for any other memory.
     MemPhys = NATIVE_BASE + 34,
+    /// `(slot, msg_ptr, len, w0, w1, w2) -> 0 | REPLY_IN_REGISTERS`: `Call`
+    /// with a short message (at most [`SHORT_MESSAGE_BYTES`], no
+    /// capabilities) given in registers as well as in the buffer: its
+    /// length and payload as three little-endian words. The kernel's IPC
+    /// fast path reads the registers, its general path the buffer (so the
+    /// two must agree). A short reply may come back in registers
+    /// (`REPLY_IN_REGISTERS`: length in `rdx`, words in `r10`, `r8`, `r9`),
+    /// else it overwrites the buffer as for `Call`.
+    /// [`call_message`] is the wrapper.
+    CallShort = NATIVE_BASE + 35,
+    /// `(slot, msg_ptr, len, w0, w1, w2) -> as Recv | RECV_IN_REGISTERS`:
+    /// `ReplyRecv` without a timeout, with a short reply given in
+    /// registers as well as in the buffer (as for `CallShort`). The next
+    /// message may arrive in registers (`RECV_IN_REGISTERS`: badge in
+    /// `rsi`, length in `rdx`, words in `r10`, `r8`, `r9`), else in the
+    /// buffer. [`reply_recv_message`] is the wrapper.
+    ReplyRecvShort = NATIVE_BASE + 36,
 }
 
 impl Sys {
-    pub const ALL: [Sys; 35] = [
+    pub const ALL: [Sys; 37] = [
         Sys::ConsoleWrite,
         Sys::Exit,
         Sys::Yield,
@@ -157,6 +174,8 @@ impl Sys {
         Sys::MemDevice,
         Sys::MemDma,
         Sys::MemPhys,
+        Sys::CallShort,
+        Sys::ReplyRecvShort,
     ];
 
     pub fn from_number(n: u64) -> Option<Sys> {
@@ -174,6 +193,15 @@ pub const CONSOLE_WRITE_MAX: usize = 4096;
 /// `Recv` results.
 pub const RECV_MESSAGE: u64 = 0;
 pub const RECV_NOTIFICATION: u64 = 1;
+/// `ReplyRecvShort`: the message is in registers, not in the buffer.
+pub const RECV_IN_REGISTERS: u64 = 2;
+/// `CallShort`: the reply is in registers, not in the buffer.
+pub const REPLY_IN_REGISTERS: u64 = 1;
+/// The most payload a message in registers carries (three words).
+pub const SHORT_MESSAGE_BYTES: usize = 24;
+
+mod short;
+pub use short::{call_message, reply_recv_message};
 
 /// `Sleep`/`Wait`/`Recv` timeouts count timer ticks of this length.
 pub const TICK_MS: u64 = 10;
@@ -263,6 +291,7 @@ impl SysError {
     }
 
     /// Decodes a raw result.
+    #[inline]
     pub fn from_raw(raw: u64) -> Result<u64, SysErrorOrUnknown> {
         let as_signed = raw as i64;
         if (-4095..0).contains(&as_signed) {
@@ -376,9 +405,12 @@ pub struct SysInfo {
     /// IPC syscalls (`Call`, `ReplyRecv`) the kernel's fast path took
     /// since boot (the rest took the general path; see docs/abi.md).
     pub ipc_fast_path: u64,
+    /// Of those, the messages that reached their receiver in registers
+    /// (`CallShort` and `ReplyRecvShort` on both sides).
+    pub ipc_in_registers: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<SysInfo>() == 64);
+const _: () = assert!(core::mem::size_of::<SysInfo>() == 72);
 const _: () = assert!(core::mem::offset_of!(SysInfo, ipc_fast_path) == 56);
 const _: () = assert!(core::mem::offset_of!(SysInfo, heap_used) == 40);
 const _: () = assert!(core::mem::size_of::<TaskStatus>() == 56);

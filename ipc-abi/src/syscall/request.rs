@@ -103,6 +103,17 @@ pub enum Request {
         msg: u64,
         timeout: Ticks,
     },
+    /// `Call` whose message is also in registers (the general path reads
+    /// the buffer and ignores them).
+    CallShort {
+        slot: Slot,
+        msg: u64,
+    },
+    /// `ReplyRecv` without a timeout whose reply is also in registers.
+    ReplyRecvShort {
+        slot: Slot,
+        msg: u64,
+    },
     NotificationBind {
         slot: Slot,
     },
@@ -243,6 +254,14 @@ impl Request {
                 msg: a[1],
                 timeout: a[2],
             },
+            Sys::CallShort => R::CallShort {
+                slot: Slot(a[0]),
+                msg: a[1],
+            },
+            Sys::ReplyRecvShort => R::ReplyRecvShort {
+                slot: Slot(a[0]),
+                msg: a[1],
+            },
             Sys::NotificationBind => R::NotificationBind { slot: Slot(a[0]) },
             Sys::MemCreate => R::MemCreate { pages: a[0] },
             Sys::MemMap => R::MemMap {
@@ -323,6 +342,8 @@ impl Request {
             R::Recv { .. } => Sys::Recv,
             R::Reply { .. } => Sys::Reply,
             R::ReplyRecv { .. } => Sys::ReplyRecv,
+            R::CallShort { .. } => Sys::CallShort,
+            R::ReplyRecvShort { .. } => Sys::ReplyRecvShort,
             R::NotificationBind { .. } => Sys::NotificationBind,
             R::MemCreate { .. } => Sys::MemCreate,
             R::MemMap { .. } => Sys::MemMap,
@@ -365,7 +386,7 @@ mod tests {
             0,
             1,
             super::super::NATIVE_BASE - 1,
-            Sys::MemPhys as u64 + 1,
+            Sys::ALL[Sys::ALL.len() - 1] as u64 + 1,
             u64::MAX,
         ] {
             assert_eq!(Request::decode(n, GOOD), Err(SysError::NoSuchSyscall));

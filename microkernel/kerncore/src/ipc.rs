@@ -108,22 +108,28 @@ impl<C> Endpoint<C> {
     }
 
     /// Queues a receiver until a caller comes.
+    #[inline]
     pub fn enqueue_receiver(&mut self, task: Id) -> Result<(), QueueFull> {
-        self.receivers.try_reserve(1)?;
+        if self.receivers.len() == self.receivers.capacity() {
+            self.receivers.try_reserve(1)?;
+        }
         self.receivers.push_back(task);
         Ok(())
     }
 
+    #[inline]
     pub fn next_receiver(&mut self) -> Option<Id> {
         self.receivers.pop_front()
     }
 
     /// The receiver `next_receiver` would take, left queued.
+    #[inline]
     pub fn first_receiver(&self) -> Option<Id> {
         self.receivers.front().copied()
     }
 
     /// Whether a caller is queued.
+    #[inline]
     pub fn has_senders(&self) -> bool {
         !self.senders.is_empty()
     }

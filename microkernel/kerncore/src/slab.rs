@@ -97,6 +97,7 @@ impl<T> Slab<T> {
 
     /// Two different live entries at once (`None` if either is stale or
     /// they are the same).
+    #[inline]
     pub fn get2_mut(&mut self, a: Id, b: Id) -> Option<(&mut T, &mut T)> {
         let [ea, eb] = self
             .entries

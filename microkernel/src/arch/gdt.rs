@@ -101,5 +101,6 @@ fn stack_top(stack: *const Stack) -> u64 {
 pub fn set_kernel_stack(top: u64) {
     // SAFETY: single CPU, interrupts off in the kernel: nobody else touches
     // the TSS while we write one field of it.
-    unsafe { (*core::ptr::addr_of_mut!(TSS)).set_rsp(x86::Ring::Ring0, top) };
+    // (A plain store: this runs on every task switch.)
+    unsafe { (*core::ptr::addr_of_mut!(TSS)).rsp[0] = top };
 }

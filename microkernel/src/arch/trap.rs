@@ -125,6 +125,16 @@ impl Pushed {
         unsafe { (*self.0).came_from_user() }
     }
 
+    /// For a `syscall`: its number and first three arguments (`rax`,
+    /// `rdi`, `rsi`, `rdx`), read without copying the frame.
+    pub fn syscall(&self) -> Option<[u64; 4]> {
+        // SAFETY: as in `read`; fields read through the pointer.
+        unsafe {
+            let f = self.0;
+            ((*f).vector == SYSCALL_VECTOR).then(|| [(*f).rax, (*f).rdi, (*f).rsi, (*f).rdx])
+        }
+    }
+
     /// A copy of what was saved.
     pub fn read(&self) -> TrapFrame {
         // SAFETY: the entry code passes the frame it has just filled;

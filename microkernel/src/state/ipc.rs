@@ -149,7 +149,11 @@ impl Kernel {
                 self.deliver(r, rmsg, &out, cap.badge);
                 self.task_mut(r).reply_to = Some(me);
                 self.wake_to_run_next(r, Ok(RECV_MESSAGE));
-                self.block_current(TaskState::AwaitingReply { server: r, msg });
+                self.block_current(TaskState::AwaitingReply {
+                    server: r,
+                    msg,
+                    in_registers: false,
+                });
             }
             None => {
                 let e = self.endpoints.get_mut(ep).expect("looked up");
@@ -170,7 +174,15 @@ impl Kernel {
 
     /// Receives on an endpoint; on success the result is set when the task
     /// is woken (or immediately if something is pending).
-    pub fn recv(&mut self, slot: u64, msg: u64, timeout: u64) -> Result<Option<u64>, SysError> {
+    /// `in_registers`: a short message may come in registers (the task
+    /// waits in `ReplyRecvShort`; only the fast path does that).
+    pub fn recv(
+        &mut self,
+        slot: u64,
+        msg: u64,
+        timeout: u64,
+        in_registers: bool,
+    ) -> Result<Option<u64>, SysError> {
         let me = self.current();
         let (ep, _) = self.endpoint_cap(slot, Rights::RECV)?;
         self.check_buffer(me, msg)?;
@@ -205,6 +217,7 @@ impl Kernel {
                     self.task_mut(s).state = TaskState::AwaitingReply {
                         server: me,
                         msg: smsg,
+                        in_registers: false,
                     };
                     return Ok(Some(RECV_MESSAGE));
                 }
@@ -220,6 +233,7 @@ impl Kernel {
             endpoint: ep,
             msg,
             deadline: deadline(timeout),
+            in_registers,
         });
         Ok(None)
     }

@@ -66,19 +66,19 @@ pub struct Kernel {
     /// the sender, then written to the receiver in one copy, within one
     /// syscall.
     message: [u8; ipc_abi::ipc::MSG_HEADER_BYTES + ipc_abi::ipc::MSG_MAX_BYTES],
-    /// IPC syscalls the fast path took (`fastpath`).
+    /// IPC syscalls the fast path took, and messages it handed over in
+    /// registers (`fastpath`).
     ipc_fast: u64,
+    ipc_in_registers: u64,
     /// The capabilities of that message, resolved in the sender's table.
     message_caps: heapless::Vec<KCap, { ipc_abi::ipc::MSG_MAX_CAPS }>,
 }
 
-/// What a trap from ring 3 was: its vector, error code and RIP, and `rax`
-/// (the syscall number, for a syscall).
+/// What a trap from ring 3 was: its vector, error code and RIP.
 pub struct Trapped {
     pub vector: u64,
     pub error: u64,
     pub rip: u64,
-    pub number: u64,
 }
 
 pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
@@ -101,6 +101,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     message: [0; ipc_abi::ipc::MSG_HEADER_BYTES + ipc_abi::ipc::MSG_MAX_BYTES],
     message_caps: heapless::Vec::new(),
     ipc_fast: 0,
+    ipc_in_registers: 0,
 });
 
 impl Kernel {
@@ -550,7 +551,6 @@ impl Kernel {
             vector: c.vector,
             error: c.error,
             rip: c.rip,
-            number: c.rax,
         }
     }
 

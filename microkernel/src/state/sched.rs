@@ -7,7 +7,7 @@ use crate::arch::trap::TrapFrame;
 use crate::state::{Kernel, PRIORITIES};
 
 const _: () = assert!(PRIORITIES <= u32::BITS as usize, "one bit per priority");
-use crate::task::TaskState;
+use crate::task::{Task, TaskState};
 use ipc_abi::syscall::SysError;
 use kerncore::slab::Id;
 
@@ -121,30 +121,13 @@ impl Kernel {
     /// `sysret`/`iretq` to a non-canonical RIP would fault in ring 0.
     pub fn switch_to(&mut self, next: Id) -> Option<*const TrapFrame> {
         let load = self.fpu_owner != Some(next);
-        if load
-            && let Some(prev) = self.fpu_owner
-            && let Some(t) = self.tasks.get_mut(prev)
-        {
-            // Saving is harmless if `next` then cannot run: the owner keeps
-            // its registers.
-            arch::fpu_save(&mut t.fpu.0);
-        }
-        let t = self.task(next);
-        if !t.context.resumes_in_user_half() {
-            return None;
-        }
-        let frame = t.context.as_ptr();
-        if load {
-            arch::fpu_restore(&t.fpu.0);
-            arch::set_fs_base(t.fs_base);
-            // SAFETY: every task space shares the kernel half.
-            unsafe { arch::load_cr3(t.space().pml4()) };
-            self.fpu_owner = Some(next);
-        }
-        // SAFETY: the frame is the task's own and lives as long as the task;
-        // a task is only freed while another one is named here (or none
-        // runs), since the exit code resumes this frame next.
-        unsafe { arch::trap::set_user_context(frame) };
+        let owner = self.fpu_owner.filter(|_| load);
+        let frame = match owner.and_then(|o| self.tasks.get2_mut(o, next)) {
+            Some((owner, next)) => switch_tasks(Some(owner), next, true),
+            // No owner, or it is gone: nothing to save.
+            None => switch_tasks(None, self.task(next), load),
+        }?;
+        self.fpu_owner = Some(next);
         Some(frame)
     }
 
@@ -204,4 +187,39 @@ impl Kernel {
 /// A deadline `ticks` from now, or none for 0.
 pub fn deadline(ticks: u64) -> Option<u64> {
     (ticks != 0).then(|| arch::apic::ticks().saturating_add(ticks))
+}
+
+/// The switch itself: if `load`, saves the FPU state of `owner` (the task
+/// whose state the CPU holds, if it still exists) and loads `next`'s FPU
+/// state, FS base and address space; then names `next`'s frame for the
+/// next trap and returns it. `None`, with nothing saved or loaded, if the
+/// frame cannot be resumed. The caller records `next` as the owner.
+pub(super) fn switch_tasks(
+    owner: Option<&mut Task>,
+    next: &Task,
+    load: bool,
+) -> Option<*const TrapFrame> {
+    if !next.context.resumes_in_user_half() {
+        return None;
+    }
+    if load {
+        let owner_fs_base = owner.map(|owner| {
+            arch::fpu_save(&mut owner.fpu.0);
+            owner.fs_base
+        });
+        arch::fpu_restore(&next.fpu.0);
+        // (A write to an MSR: skipped when the base does not change, as
+        // between two native tasks.)
+        if owner_fs_base != Some(next.fs_base) {
+            arch::set_fs_base(next.fs_base);
+        }
+        // SAFETY: every task space shares the kernel half.
+        unsafe { arch::load_cr3(next.space().pml4()) };
+    }
+    let frame = next.context.as_ptr();
+    // SAFETY: the frame is the task's own and lives as long as the task;
+    // a task is only freed while another one is named here (or none
+    // runs), since the exit code resumes this frame next.
+    unsafe { arch::trap::set_user_context(frame) };
+    Some(frame)
 }

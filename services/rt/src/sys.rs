@@ -79,8 +79,9 @@ pub fn wait(slot: Slot, timeout_ticks: u64) -> SysResult<u64> {
     call(Sys::Wait, slot, timeout_ticks, 0, 0)
 }
 
+#[inline]
 pub fn call_raw(ep: Slot, msg: &mut Message) -> SysResult<()> {
-    call(Sys::Call, ep, msg as *mut Message as u64, 0, 0).map(drop)
+    SysError::from_raw(ipc_abi::syscall::call_message(ep, msg)).map(drop)
 }
 
 /// What `recv` got.
@@ -115,14 +116,13 @@ pub fn reply(msg: &Message) -> SysResult<()> {
     call(Sys::Reply, msg as *const Message as u64, 0, 0, 0).map(drop)
 }
 
+#[inline]
 pub fn reply_recv(ep: Slot, msg: &mut Message, timeout_ticks: u64) -> SysResult<Received> {
-    received(call(
-        Sys::ReplyRecv,
+    received(SysError::from_raw(ipc_abi::syscall::reply_recv_message(
         ep,
-        msg as *mut Message as u64,
+        msg,
         timeout_ticks,
-        0,
-    ))
+    )))
 }
 
 pub fn notification_bind(slot: Slot) -> SysResult<()> {

@@ -94,6 +94,16 @@ pub fn serve_test(name: &str, on_crash: fn()) -> ! {
                         None,
                     ))
                 }
+                TestRequest::Fill { byte, len } => {
+                    let n = (len as usize).min(scratch.len());
+                    scratch[..n].fill(byte);
+                    Ok((
+                        TestReply::Echoed {
+                            data: &scratch[..n],
+                        },
+                        None,
+                    ))
+                }
                 TestRequest::SignalMe { bits } => match caps.first() {
                     Some(&n) => {
                         let r = sys::signal(n as u64, bits);

@@ -32,7 +32,7 @@ fn main() -> u64 {
         let _ = sys::cap_info(0);
     });
     let mut msg = Message::new();
-    let fast_before = sys::sys_info().ipc_fast_path;
+    let before = sys::sys_info();
     let call_empty = per_iteration(|| {
         msg.len = 0;
         msg.ncaps = 0;
@@ -46,12 +46,14 @@ fn main() -> u64 {
     // Two IPC syscalls per round trip (this task's Call, the server's
     // ReplyRecv), warm-up rounds included.
     let ipc_syscalls = 2 * 2 * (N + N / 10);
-    let fast = sys::sys_info().ipc_fast_path - fast_before;
+    let after = sys::sys_info();
+    let fast = after.ipc_fast_path - before.ipc_fast_path;
+    let in_registers = after.ipc_in_registers - before.ipc_in_registers;
     // Each yield switches to the yielder and back: two switches.
     let switch = per_iteration(sys::yield_now) / 2;
     let hz = sys::sys_info().tsc_hz;
     testsvc::event!(
-        "bench.ipc null_syscall={null} call_reply_empty={call_empty} call_reply_256={call_256} context_switch={switch} iterations={N} tsc_hz={hz} ipc_syscalls={ipc_syscalls} fast_path={fast}"
+        "bench.ipc null_syscall={null} call_reply_empty={call_empty} call_reply_256={call_256} context_switch={switch} iterations={N} tsc_hz={hz} ipc_syscalls={ipc_syscalls} fast_path={fast} in_registers={in_registers}"
     );
     let _ = rt::names::shutdown(0);
     0

@@ -26,7 +26,7 @@ fn main() -> u64 {
 
     let mut n = 0;
     let mut ok = true;
-    let fast_before = sys::sys_info().ipc_fast_path;
+    let before = sys::sys_info();
     for _ in 0..100 {
         match proto::call::<TestProtocol>(ep, &mut msg, &TestRequest::Ping { n }, &[]) {
             Ok(TestReply::Pong { n: m }) if m == n + 1 => n = m,
@@ -36,9 +36,35 @@ fn main() -> u64 {
     all &= check("ipc.ping_pong_100", ok && n == 100);
     // Each round: this task's `Call` reaches pong waiting in `ReplyRecv`,
     // and pong's `ReplyRecv` answers with no other caller queued: both
-    // take the kernel's fast path.
-    let fast = sys::sys_info().ipc_fast_path - fast_before;
+    // take the kernel's fast path, and both messages (a few bytes, no
+    // capabilities, so `CallShort` and `ReplyRecvShort`) go in registers.
+    let after = sys::sys_info();
+    let fast = after.ipc_fast_path - before.ipc_fast_path;
+    let in_registers = after.ipc_in_registers - before.ipc_in_registers;
     all &= check("ipc.fast_path_took_the_ping_pong", fast >= 200);
+    all &= check("ipc.ping_pong_went_in_registers", in_registers >= 200);
+    // A short request whose reply is too long for registers: the reply
+    // lands in the buffer.
+    let filled =
+        proto::call::<TestProtocol>(ep, &mut msg, &TestRequest::Fill { byte: 7, len: 300 }, &[]);
+    all &= check(
+        "ipc.short_call_long_reply",
+        matches!(filled, Ok(TestReply::Echoed { data }) if data.len() == 300 && data.iter().all(|&b| b == 7)),
+    );
+    // Echoes of 0 to 24 bytes: messages on both sides of the 24-byte
+    // edge of registers (the encoding adds a few bytes).
+    let data: [u8; 24] = core::array::from_fn(|i| 0xa0 + i as u8);
+    let mut edges = true;
+    for len in 0..=data.len() {
+        let echoed = proto::call::<TestProtocol>(
+            ep,
+            &mut msg,
+            &TestRequest::Echo { data: &data[..len] },
+            &[],
+        );
+        edges &= matches!(echoed, Ok(TestReply::Echoed { data: d }) if d == &data[..len]);
+    }
+    all &= check("ipc.short_echo_edges", edges);
 
     let payload: [u8; 256] = core::array::from_fn(|i| i as u8);
     let echoed =
