@@ -157,9 +157,12 @@ fn main() -> u64 {
             Some(Sys::Exit) => continue,
             // Keep the initrd (slot 1) for the real spawns.
             Some(Sys::CapDrop) if a[0] == INITRD => continue,
-            // A call on an endpoint we hold ourselves would wait forever:
+            // A call on an endpoint we hold ourselves, and a receive with
+            // no timeout (`ReplyRecvShort` has none), would wait forever:
             // only wild message pointers (refused before blocking).
-            Some(Sys::Call) => a[1] = WILD[rng.below(WILD.len() as u64) as usize],
+            Some(Sys::Call | Sys::CallShort | Sys::ReplyRecvShort) => {
+                a[1] = WILD[rng.below(WILD.len() as u64) as usize]
+            }
             Some(Sys::Recv | Sys::ReplyRecv) => a[2] = 1 + rng.below(2),
             Some(Sys::Wait) => a[1] = 1 + rng.below(2),
             Some(Sys::Sleep) => a[0] = rng.below(2),
