@@ -22,7 +22,7 @@ use super::ipc::{read_counts, read_payload, write_message};
 use super::sched::{deadline, switch_tasks};
 use crate::arch::trap::TrapFrame;
 use crate::mem::user::UserSpace;
-use crate::object::Object;
+use crate::object::{Endpoint, Object};
 use crate::state::Kernel;
 use crate::task::{Task, TaskState};
 use ipc_abi::ipc::{Header, MSG_HEADER_BYTES};
@@ -30,12 +30,24 @@ use ipc_abi::syscall::{
     RECV_IN_REGISTERS, RECV_MESSAGE, REPLY_IN_REGISTERS, SHORT_MESSAGE_BYTES, Sys,
 };
 use kerncore::cap::Rights;
-use kerncore::slab::Id;
+use kerncore::slab::{Id, Slab};
 
 const CALL: u64 = Sys::Call as u64;
 const CALL_SHORT: u64 = Sys::CallShort as u64;
 const REPLY_RECV: u64 = Sys::ReplyRecv as u64;
 const REPLY_RECV_SHORT: u64 = Sys::ReplyRecvShort as u64;
+
+/// What the fast path works on, borrowed from the kernel field by field.
+struct FastPath<'k> {
+    tasks: &'k mut Slab<Task>,
+    endpoints: &'k mut Slab<Endpoint>,
+    message: &'k mut [u8],
+    current: &'k mut Option<Id>,
+    fpu_owner: &'k mut Option<Id>,
+    ipc_in_registers: &'k mut u64,
+    /// The highest priority with a ready task.
+    highest: Option<usize>,
+}
 
 /// A message taken from its sender, without capabilities: in three words
 /// (from registers), or staged in `Kernel::message` (from a buffer).
@@ -93,23 +105,34 @@ impl Kernel {
         (self.ipc_fast, self.ipc_in_registers)
     }
 
-    fn fast_call(&mut self, me: Id, slot: u64, msg: u64, form: Form) -> Option<*const TrapFrame> {
+    /// The kernel's fields apart, so that both tasks, the endpoint and the
+    /// staged message are each looked up once; `None` unless the running
+    /// task `me`'s FPU state is the one in the CPU (as it is after any
+    /// switch to it).
+    #[inline(always)]
+    fn fast_path_parts(&mut self, me: Id) -> Option<FastPath<'_>> {
         let highest = self.highest_ready();
-        // The fields apart, so that both tasks, the endpoint and the staged
-        // message are each looked up once.
-        let Kernel {
+        (self.fpu_owner == Some(me)).then_some(FastPath {
+            tasks: &mut self.tasks,
+            endpoints: &mut self.endpoints,
+            message: &mut self.message,
+            current: &mut self.current,
+            fpu_owner: &mut self.fpu_owner,
+            ipc_in_registers: &mut self.ipc_in_registers,
+            highest,
+        })
+    }
+
+    fn fast_call(&mut self, me: Id, slot: u64, msg: u64, form: Form) -> Option<*const TrapFrame> {
+        let FastPath {
             tasks,
             endpoints,
             message,
             current,
             fpu_owner,
             ipc_in_registers,
-            ..
-        } = self;
-        // The running task's FPU state is the one in the CPU.
-        if *fpu_owner != Some(me) {
-            return None;
-        }
+            highest,
+        } = self.fast_path_parts(me)?;
         let cap = tasks.get(me)?.caps.check(slot, Rights::SEND).ok()?;
         let Object::Endpoint(ep) = cap.object else {
             return None;
@@ -174,20 +197,15 @@ impl Kernel {
         timeout: u64,
         form: Form,
     ) -> Option<*const TrapFrame> {
-        let highest = self.highest_ready();
-        let Kernel {
+        let FastPath {
             tasks,
             endpoints,
             message,
             current,
             fpu_owner,
             ipc_in_registers,
-            ..
-        } = self;
-        // The running task's FPU state is the one in the CPU.
-        if *fpu_owner != Some(me) {
-            return None;
-        }
+            highest,
+        } = self.fast_path_parts(me)?;
         let server = tasks.get(me)?;
         let caller_id = server.reply_to?;
         // A bound notification or a queued caller is served at once by the
