@@ -8,6 +8,7 @@
 use crate::arch::trap::TrapFrame;
 use crate::linux::{self, LinuxState};
 use crate::state::Kernel;
+use crate::task::Task;
 use alloc::vec::Vec;
 use ipc_abi::layout::USER_STACK_TOP;
 use kerncore::elf::LoadPlan;
@@ -102,18 +103,21 @@ impl Personality {
     }
 }
 
-/// Offers the current task's syscall to its personality; true when the
-/// personality handled it (the native dispatch handles the rest).
-pub fn on_syscall(k: &mut Kernel) -> bool {
-    let me = k.current();
-    let t = k.task(me);
+/// Whether `t`'s pending syscall belongs to its personality rather than
+/// to the native ABI (a number below the native ones, from a task that
+/// speaks another ABI).
+pub fn is_foreign(t: &Task) -> bool {
     let foreign = t.context.rax < ipc_abi::syscall::NATIVE_BASE;
-    match t.personality {
-        Personality::Linux(_) if foreign => {
-            linux::handle(k);
-            true
-        }
-        _ => false,
+    foreign && !matches!(t.personality, Personality::Native)
+}
+
+/// Hands the current task's foreign syscall (`is_foreign`) to its
+/// personality.
+pub fn on_foreign_syscall(k: &mut Kernel) {
+    let me = k.current();
+    // (A native task has no foreign syscalls.)
+    if let Personality::Linux(_) = k.task(me).personality {
+        linux::handle(k);
     }
 }
 

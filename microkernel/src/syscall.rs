@@ -43,15 +43,17 @@ fn reply_recv(k: &mut Kernel, slot: u64, msg: u64, timeout: u64, in_registers: b
 /// Handles the current task's syscall (its registers are in its saved
 /// context).
 pub fn handle(k: &mut Kernel) {
-    if crate::personality::on_syscall(k) {
-        return;
-    }
     let me = k.current();
     // The number and arguments only (not a copy of the whole context).
-    let (number, args) = {
-        let c = &k.task(me).context;
-        (c.rax, [c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9])
+    let (number, args, foreign) = {
+        let t = k.task(me);
+        let c = &t.context;
+        let args = [c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9];
+        (c.rax, args, crate::personality::is_foreign(t))
     };
+    if foreign {
+        return crate::personality::on_foreign_syscall(k);
+    }
     let request = match Request::decode(number, args) {
         Ok(r) => r,
         Err(e) => {

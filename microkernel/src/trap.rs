@@ -5,7 +5,7 @@
 
 use crate::arch::apic::{self, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::idt::exception_name;
-use crate::arch::trap::{Pushed, SYSCALL_VECTOR, TrapFrame};
+use crate::arch::trap::{Pushed, TrapFrame};
 use crate::mem::kernel_space;
 use crate::state::Next;
 use crate::state::{KERNEL, Kernel};
@@ -26,16 +26,29 @@ pub extern "C" fn dispatch(pushed: Pushed) -> *const TrapFrame {
     }
     let mut k = KERNEL.lock();
     // A syscall's frame is the running task's own (`syscall` never uses
-    // an IST stack), so the IPC fast path reads it where it is.
-    if let Some([number, a0, a1, a2]) = pushed.syscall()
-        && Kernel::has_fast_path(number)
-        && let Some(frame) = k.ipc_fast_path(number, [a0, a1, a2])
-    {
+    // an IST stack): nothing to save, and the IPC fast path reads it where
+    // it is.
+    if let Some([number, a0, a1, a2]) = pushed.syscall() {
+        if Kernel::has_fast_path(number)
+            && let Some(frame) = k.ipc_fast_path(number, [a0, a1, a2])
+        {
+            return frame;
+        }
+        syscall::handle(&mut k);
+    } else {
+        on_exception_or_interrupt(&mut k, &pushed);
+    }
+    if let Some(frame) = k.keeps_running() {
         return frame;
     }
-    let crate::state::Trapped { vector, error, rip } = k.save_current(&pushed);
+    run_next(k)
+}
+
+/// A trap from ring 3 other than a syscall: a fault kills the task; ticks
+/// and device interrupts are counted and forwarded.
+fn on_exception_or_interrupt(k: &mut Kernel, pushed: &Pushed) {
+    let crate::state::Trapped { vector, error, rip } = k.save_current(pushed);
     match vector {
-        SYSCALL_VECTOR => syscall::handle(&mut k),
         v if v < 32 => {
             let addr = if v == PAGE_FAULT { arch::read_cr2() } else { 0 };
             let me = k.current();
@@ -63,10 +76,6 @@ pub extern "C" fn dispatch(pushed: Pushed) -> *const TrapFrame {
             apic::eoi();
         }
     }
-    if let Some(frame) = k.keeps_running() {
-        return frame;
-    }
-    run_next(k)
 }
 
 /// Picks the next task and loads it, idling (interrupts on, lock released)
