@@ -254,10 +254,12 @@ pub struct StartInfo<'a> {
 }
 
 /// What a task record costs its spawner: the record (with its capability
-/// table and FPU area), its name, its memory-object mappings at their
+/// table, FPU area and register frame, the last two allocated apart), its
+/// name, its memory-object mappings at their
 /// limit, and console output it may hold back (a partial line).
 pub const TASK_COST: u64 = (core::mem::size_of::<Task>()
     + core::mem::size_of::<FpuState>()
+    + core::mem::size_of::<TrapFrame>()
     + ipc_abi::syscall::TASK_NAME_MAX
     + ipc_abi::syscall::MAX_MAPPINGS * core::mem::size_of::<Mapping>()
     + personality::STATE_COST) as u64;

@@ -39,8 +39,8 @@ impl UserSlice {
     ) -> Result<(), SysError> {
         let need = if write { USER | WRITABLE } else { USER };
         if self.len > 0 && self.addr % PAGE_SIZE + self.len <= PAGE_SIZE {
-            // Within one page (a message header, a small message): the
-            // common case, without the loop.
+            // Within one page (most copies: a message header, a small
+            // message): one translation, without the loop's bookkeeping.
             return Self::in_page(space, self.addr, self.len, need, |b| f(0, b));
         }
         let mut done = 0u64;
@@ -96,21 +96,6 @@ impl UserSlice {
             let n = page.len();
             page.copy_from_slice(&src[off..off + n])
         })
-    }
-
-    /// Reads the little-endian `u64` at `addr`: one translation when its
-    /// bytes lie in one page (a message header's two counts), else
-    /// through [`UserSlice::read_value`].
-    pub fn read_u64(space: &UserSpace, addr: u64) -> Result<u64, SysError> {
-        UserSlice::new(addr, 8)?;
-        if addr % PAGE_SIZE > PAGE_SIZE - 8 {
-            return Self::read_value::<[u8; 8]>(space, addr).map(u64::from_le_bytes);
-        }
-        let mut value = 0;
-        Self::in_page(space, addr, 8, USER, |b| {
-            value = u64::from_le_bytes(b.try_into().expect("8 bytes"))
-        })?;
-        Ok(value)
     }
 
     /// Reads a plain-data value (no padding-sensitive invariants).

@@ -124,22 +124,14 @@ impl Kernel {
     }
 
     fn fast_call(&mut self, me: Id, slot: u64, msg: u64, form: Form) -> Option<*const TrapFrame> {
-        let FastPath {
-            tasks,
-            endpoints,
-            message,
-            current,
-            fpu_owner,
-            ipc_in_registers,
-            highest,
-        } = self.fast_path_parts(me)?;
-        let cap = tasks.get(me)?.caps.check(slot, Rights::SEND).ok()?;
+        let p = self.fast_path_parts(me)?;
+        let cap = p.tasks.get(me)?.caps.check(slot, Rights::SEND).ok()?;
         let Object::Endpoint(ep) = cap.object else {
             return None;
         };
-        let endpoint = endpoints.get_mut(ep)?;
+        let endpoint = p.endpoints.get_mut(ep)?;
         let server_id = endpoint.first_receiver()?;
-        let (caller, server) = tasks.get2_mut(me, server_id)?;
+        let (caller, server) = p.tasks.get2_mut(me, server_id)?;
         let TaskState::Receiving {
             msg: server_msg,
             in_registers,
@@ -148,13 +140,14 @@ impl Kernel {
         else {
             return None;
         };
-        if highest.is_some_and(|p| p > server.priority) || !server.context.resumes_in_user_half() {
+        if p.highest.is_some_and(|h| h > server.priority) || !server.context.resumes_in_user_half()
+        {
             return None;
         }
         // The reply may land in the caller's buffer: as on the general
         // path, it must be writable now.
         caller.check_message_buffer(msg).ok()?;
-        let body = take_message(caller, msg, form, message)?;
+        let body = take_message(caller, msg, form, p.message)?;
         // Checked; from here on nothing fails.
         let badge = cap.badge;
         if in_registers
@@ -163,17 +156,17 @@ impl Kernel {
                 RECV_IN_REGISTERS,
                 badge,
                 &body,
-                message,
+                p.message,
             )
         {
-            *ipc_in_registers += 1;
+            *p.ipc_in_registers += 1;
         } else {
             let header = Header {
-                len: stage(&body, message) as u32,
+                len: stage(&body, p.message) as u32,
                 badge,
                 ..Header::default()
             };
-            write_message(server.space(), server_msg, &header, message);
+            write_message(server.space(), server_msg, &header, p.message);
             server.set_result(Ok(RECV_MESSAGE));
         }
         let _ = endpoint.next_receiver();
@@ -184,8 +177,8 @@ impl Kernel {
             msg,
             in_registers: form == Form::Registers,
         });
-        *current = Some(server_id);
-        *fpu_owner = Some(server_id);
+        *p.current = Some(server_id);
+        *p.fpu_owner = Some(server_id);
         switch_tasks(Some(caller), server, true)
     }
 
@@ -197,16 +190,8 @@ impl Kernel {
         timeout: u64,
         form: Form,
     ) -> Option<*const TrapFrame> {
-        let FastPath {
-            tasks,
-            endpoints,
-            message,
-            current,
-            fpu_owner,
-            ipc_in_registers,
-            highest,
-        } = self.fast_path_parts(me)?;
-        let server = tasks.get(me)?;
+        let p = self.fast_path_parts(me)?;
+        let server = p.tasks.get(me)?;
         let caller_id = server.reply_to?;
         // A bound notification or a queued caller is served at once by the
         // general path's receive; the fast path only blocks.
@@ -217,11 +202,11 @@ impl Kernel {
         let Object::Endpoint(ep) = cap.object else {
             return None;
         };
-        let endpoint = endpoints.get_mut(ep)?;
+        let endpoint = p.endpoints.get_mut(ep)?;
         if endpoint.has_senders() {
             return None;
         }
-        let (server, caller) = tasks.get2_mut(me, caller_id)?;
+        let (server, caller) = p.tasks.get2_mut(me, caller_id)?;
         let TaskState::AwaitingReply {
             server: answered_by,
             msg: caller_msg,
@@ -231,24 +216,24 @@ impl Kernel {
             return None;
         };
         if answered_by != me
-            || highest.is_some_and(|p| p > caller.priority)
+            || p.highest.is_some_and(|h| h > caller.priority)
             || !caller.context.resumes_in_user_half()
         {
             return None;
         }
         server.check_message_buffer(msg).ok()?;
-        let body = take_message(server, msg, form, message)?;
+        let body = take_message(server, msg, form, p.message)?;
         // The only step that can fail: it goes first, so failing changes
         // nothing.
         endpoint.enqueue_receiver(me).ok()?;
-        if in_registers && hand_over(&mut caller.context, REPLY_IN_REGISTERS, 0, &body, message) {
-            *ipc_in_registers += 1;
+        if in_registers && hand_over(&mut caller.context, REPLY_IN_REGISTERS, 0, &body, p.message) {
+            *p.ipc_in_registers += 1;
         } else {
             let header = Header {
-                len: stage(&body, message) as u32,
+                len: stage(&body, p.message) as u32,
                 ..Header::default()
             };
-            write_message(caller.space(), caller_msg, &header, message);
+            write_message(caller.space(), caller_msg, &header, p.message);
             caller.set_result(Ok(0));
         }
         server.reply_to = None;
@@ -259,8 +244,8 @@ impl Kernel {
             in_registers: form == Form::Registers,
         });
         caller.state = TaskState::Running;
-        *current = Some(caller_id);
-        *fpu_owner = Some(caller_id);
+        *p.current = Some(caller_id);
+        *p.fpu_owner = Some(caller_id);
         switch_tasks(Some(server), caller, true)
     }
 }

@@ -27,7 +27,8 @@ const _: () = assert!(NCAPS_AT == LEN_AT + 4);
 /// read (the rest of the header is read only for capabilities; the badge
 /// is the kernel's to set).
 pub(super) fn read_counts(space: &UserSpace, msg: u64) -> Result<(usize, usize), SysError> {
-    let counts = UserSlice::read_u64(space, msg + LEN_AT as u64)?;
+    let counts = UserSlice::read_value::<[u8; 8]>(space, msg + LEN_AT as u64)?;
+    let counts = u64::from_le_bytes(counts);
     let (len, ncaps) = (counts as u32 as usize, (counts >> 32) as usize);
     if len > MSG_MAX_BYTES || ncaps > MSG_MAX_CAPS {
         return Err(SysError::MessageTooLong);

@@ -537,10 +537,10 @@ impl Kernel {
         self.tasks.iter().filter(|(_, t)| t.alive()).count()
     }
 
-    /// Saves the running task's registers (called on every entry from ring 3).
-    /// Makes sure the current task's frame holds what the entry code
-    /// pushed (it does already, unless the trap came on an IST stack), and
-    /// returns what dispatching needs of it.
+    /// For a trap from ring 3 other than a syscall: makes sure the current
+    /// task's frame holds what the entry code pushed (it does already,
+    /// unless the trap came on an IST stack), and returns what dispatching
+    /// needs of it.
     pub fn save_current(&mut self, pushed: &Pushed) -> Trapped {
         let t = self.task_mut(self.current());
         if t.context.as_ptr() != pushed.as_ptr() {

@@ -5,11 +5,12 @@
 use crate::arch;
 use crate::arch::trap::TrapFrame;
 use crate::state::{Kernel, PRIORITIES};
-
-const _: () = assert!(PRIORITIES <= u32::BITS as usize, "one bit per priority");
 use crate::task::{Task, TaskState};
 use ipc_abi::syscall::SysError;
 use kerncore::slab::Id;
+
+// `ready_mask` has one bit per priority.
+const _: () = assert!(PRIORITIES <= u32::BITS as usize);
 
 /// What the CPU does next.
 pub enum Next {
