@@ -155,59 +155,69 @@ pub(crate) enum Op {
         a: Reg,
         b: Reg,
     },
-    /// Compare and branch: to `t` when it holds, else to `e`.
+    /// Compare and branch: to `t` when it holds, else to `e`; `k`: where
+    /// the branch is counted (its `Inst` edge, or [`NO_EDGE`]).
     BrEq {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrNe {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrUlt {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrUle {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrSlt64 {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrSle64 {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrSlt32 {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     BrSle32 {
         a: Reg,
         b: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     Branch {
         c: Reg,
         t: Target,
         e: Target,
+        k: Edge,
     },
     Jump {
         to: Target,
@@ -447,6 +457,22 @@ pub(crate) enum Op {
 // The loop copies an op out of the code on every step: keep it two words.
 const _: () = assert!(core::mem::size_of::<Op>() <= 16);
 
+/// Where a branch op counts its edges: its `Inst` edge number, narrowed
+/// to keep an op in 16 bytes.
+pub(crate) type Edge = u16;
+/// A branch past the first 65,535 of its function: not counted.
+pub(crate) const NO_EDGE: Edge = Edge::MAX;
+
+/// How many words of branch edges function `f` counts in (taken and not
+/// taken per conditional branch, as far as an op can number them).
+pub fn edge_words(f: &Function) -> usize {
+    2 * f.branches().min(NO_EDGE as usize)
+}
+
+fn edge_index(edge: u32) -> Edge {
+    Edge::try_from(edge).unwrap_or(NO_EDGE)
+}
+
 /// The execution form of `code` (one op per instruction).
 pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
     code.iter()
@@ -646,27 +672,73 @@ fn op(inst: &Inst) -> Op {
             b,
             then: t,
             els: e,
-        } => match (p, w) {
-            (Eq, _) => Op::BrEq { a, b, t, e },
-            (Ne, _) => Op::BrNe { a, b, t, e },
-            (Ult, _) => Op::BrUlt { a, b, t, e },
-            (Ule, _) => Op::BrUle { a, b, t, e },
-            (Ugt, _) => Op::BrUlt { a: b, b: a, t, e },
-            (Uge, _) => Op::BrUle { a: b, b: a, t, e },
-            (Slt, W64) => Op::BrSlt64 { a, b, t, e },
-            (Sle, W64) => Op::BrSle64 { a, b, t, e },
-            (Sgt, W64) => Op::BrSlt64 { a: b, b: a, t, e },
-            (Sge, W64) => Op::BrSle64 { a: b, b: a, t, e },
-            (Slt, W32) => Op::BrSlt32 { a, b, t, e },
-            (Sle, W32) => Op::BrSle32 { a, b, t, e },
-            (Sgt, W32) => Op::BrSlt32 { a: b, b: a, t, e },
-            (Sge, W32) => Op::BrSle32 { a: b, b: a, t, e },
-            _ => Op::Other,
-        },
-        Inst::Branch { cond, then, els } => Op::Branch {
+            edge,
+        } => {
+            let k = edge_index(edge);
+            match (p, w) {
+                (Eq, _) => Op::BrEq { a, b, t, e, k },
+                (Ne, _) => Op::BrNe { a, b, t, e, k },
+                (Ult, _) => Op::BrUlt { a, b, t, e, k },
+                (Ule, _) => Op::BrUle { a, b, t, e, k },
+                (Ugt, _) => Op::BrUlt {
+                    a: b,
+                    b: a,
+                    t,
+                    e,
+                    k,
+                },
+                (Uge, _) => Op::BrUle {
+                    a: b,
+                    b: a,
+                    t,
+                    e,
+                    k,
+                },
+                (Slt, W64) => Op::BrSlt64 { a, b, t, e, k },
+                (Sle, W64) => Op::BrSle64 { a, b, t, e, k },
+                (Sgt, W64) => Op::BrSlt64 {
+                    a: b,
+                    b: a,
+                    t,
+                    e,
+                    k,
+                },
+                (Sge, W64) => Op::BrSle64 {
+                    a: b,
+                    b: a,
+                    t,
+                    e,
+                    k,
+                },
+                (Slt, W32) => Op::BrSlt32 { a, b, t, e, k },
+                (Sle, W32) => Op::BrSle32 { a, b, t, e, k },
+                (Sgt, W32) => Op::BrSlt32 {
+                    a: b,
+                    b: a,
+                    t,
+                    e,
+                    k,
+                },
+                (Sge, W32) => Op::BrSle32 {
+                    a: b,
+                    b: a,
+                    t,
+                    e,
+                    k,
+                },
+                _ => Op::Other,
+            }
+        }
+        Inst::Branch {
+            cond,
+            then,
+            els,
+            edge,
+        } => Op::Branch {
             c: cond,
             t: then,
             e: els,
+            k: edge_index(edge),
         },
         Inst::Jump { to } => Op::Jump { to },
         Inst::BackJump { to, block } => Op::LoopJump { to, block },

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 4] = *b"JTBC";
 /// Bumped whenever [`Module`] or an instruction changes meaning.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 pub const HEADER_BYTES: usize = 24;
 
 /// A register of the current frame.
@@ -427,13 +427,20 @@ pub enum Inst {
         to: Target,
         block: u32,
     },
+    /// A conditional branch. `edge`: its number among the function's
+    /// conditional branches in IR block order (after `irlower::PIPELINE`),
+    /// where the profiler counts it (`ipc_abi::counters::EDGES`) and
+    /// where the JIT finds the branch its counts weigh (profile-guided
+    /// O3). Every conditional branch has one, `0..n` each once.
     Branch {
         cond: Reg,
         then: Target,
         els: Target,
+        edge: u32,
     },
     /// An integer compare whose only use is the branch that follows it,
-    /// fused: one dispatch instead of two in every loop test.
+    /// fused: one dispatch instead of two in every loop test. `edge` as
+    /// in `Branch`.
     CmpBranch {
         p: IntPred,
         w: Width,
@@ -441,6 +448,7 @@ pub enum Inst {
         b: Reg,
         then: Target,
         els: Target,
+        edge: u32,
     },
     Switch {
         w: Width,
@@ -539,6 +547,20 @@ pub struct Function {
     /// continuation the JIT built from a function of another shape is
     /// not used.
     pub osr_digest: u64,
+}
+
+impl Function {
+    /// How many conditional branches its code has (each with its `edge`
+    /// number below that): 0 for a function the interpreter does not run.
+    pub fn branches(&self) -> usize {
+        match &self.body {
+            Body::Code { code, .. } => code
+                .iter()
+                .filter(|i| matches!(i, Inst::Branch { .. } | Inst::CmpBranch { .. }))
+                .count(),
+            Body::Unsupported { .. } => 0,
+        }
+    }
 }
 
 /// An IR value without a register of its own (no result, or a constant).

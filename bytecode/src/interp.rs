@@ -227,7 +227,7 @@ impl<'m> Interp<'m> {
         if counters.len() >= HEADER_WORDS + module.functions.len() * COUNTER_WORDS {
             i.counters = Some(counters);
             // Where the object says each function's edges are, if that is
-            // inside it and two words per instruction.
+            // inside it and two words per conditional branch.
             i.edges = module
                 .functions
                 .iter()
@@ -235,13 +235,9 @@ impl<'m> Interp<'m> {
                 .map(|(f, func)| {
                     let word = i.counter(f as u32, EDGES).load(Ordering::Relaxed);
                     let (at, words) = edges_place(word);
-                    let instructions = match &func.body {
-                        Body::Code { code, .. } => code.len(),
-                        Body::Unsupported { .. } => 0,
-                    };
                     let start = at as usize / 8;
                     match counters.get(start..start.saturating_add(words)) {
-                        Some(e) if at % 8 == 0 && words == 2 * instructions => e,
+                        Some(e) if at % 8 == 0 && words == crate::exec::edge_words(func) => e,
                         _ => &[],
                     }
                 })
@@ -697,9 +693,14 @@ impl<'m> Interp<'m> {
                         fr = window(regs, base);
                     }
                 }
-                Inst::Branch { cond, then, els } => {
+                Inst::Branch {
+                    cond,
+                    then,
+                    els,
+                    edge,
+                } => {
                     let taken = fr[*cond as usize] & 1 != 0;
-                    loops.edge(pc - 1, taken);
+                    loops.edge(*edge as usize, taken);
                     pc = if taken { *then } else { *els } as usize
                 }
                 Inst::CmpBranch {
@@ -709,9 +710,10 @@ impl<'m> Interp<'m> {
                     b,
                     then,
                     els,
+                    edge,
                 } => {
                     let taken = icmp(*p, *w, fr[*a as usize], fr[*b as usize]);
-                    loops.edge(pc - 1, taken);
+                    loops.edge(*edge as usize, taken);
                     pc = if taken { *then } else { *els } as usize
                 }
                 Inst::Switch {

@@ -24,5 +24,7 @@ mod ops;
 mod step;
 pub mod validate;
 
+pub use exec::edge_words;
+
 #[cfg(test)]
 mod tests;

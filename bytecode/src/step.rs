@@ -59,9 +59,9 @@ pub(crate) fn step(
     }
     // A conditional branch (counted as an edge, for the profiler).
     macro_rules! branch {
-        ($cond:expr, $t:expr, $e:expr) => {{
+        ($cond:expr, $t:expr, $e:expr, $k:expr) => {{
             let taken = $cond;
-            loops.edge(*pc - 1, taken);
+            loops.edge($k as usize, taken);
             *pc = if taken { $t } else { $e } as usize
         }};
     }
@@ -103,15 +103,15 @@ pub(crate) fn step(
         Op::Sle64 { d, a, b } => set!(d, (get!(a) as i64 <= get!(b) as i64) as u64),
         Op::Slt32 { d, a, b } => set!(d, ((get!(a) as i32) < get!(b) as i32) as u64),
         Op::Sle32 { d, a, b } => set!(d, (get!(a) as i32 <= get!(b) as i32) as u64),
-        Op::BrEq { a, b, t, e } => branch!(get!(a) == get!(b), t, e),
-        Op::BrNe { a, b, t, e } => branch!(get!(a) != get!(b), t, e),
-        Op::BrUlt { a, b, t, e } => branch!(get!(a) < get!(b), t, e),
-        Op::BrUle { a, b, t, e } => branch!(get!(a) <= get!(b), t, e),
-        Op::BrSlt64 { a, b, t, e } => branch!((get!(a) as i64) < get!(b) as i64, t, e),
-        Op::BrSle64 { a, b, t, e } => branch!(get!(a) as i64 <= get!(b) as i64, t, e),
-        Op::BrSlt32 { a, b, t, e } => branch!((get!(a) as i32) < get!(b) as i32, t, e),
-        Op::BrSle32 { a, b, t, e } => branch!(get!(a) as i32 <= get!(b) as i32, t, e),
-        Op::Branch { c, t, e } => branch!(get!(c) & 1 != 0, t, e),
+        Op::BrEq { a, b, t, e, k } => branch!(get!(a) == get!(b), t, e, k),
+        Op::BrNe { a, b, t, e, k } => branch!(get!(a) != get!(b), t, e, k),
+        Op::BrUlt { a, b, t, e, k } => branch!(get!(a) < get!(b), t, e, k),
+        Op::BrUle { a, b, t, e, k } => branch!(get!(a) <= get!(b), t, e, k),
+        Op::BrSlt64 { a, b, t, e, k } => branch!((get!(a) as i64) < get!(b) as i64, t, e, k),
+        Op::BrSle64 { a, b, t, e, k } => branch!(get!(a) as i64 <= get!(b) as i64, t, e, k),
+        Op::BrSlt32 { a, b, t, e, k } => branch!((get!(a) as i32) < get!(b) as i32, t, e, k),
+        Op::BrSle32 { a, b, t, e, k } => branch!(get!(a) as i32 <= get!(b) as i32, t, e, k),
+        Op::Branch { c, t, e, k } => branch!(get!(c) & 1 != 0, t, e, k),
         Op::Jump { to } => *pc = to as usize,
         Op::Select { d, c, a, b } => {
             set!(d, if get!(c) & 1 != 0 { get!(a) } else { get!(b) })
@@ -283,8 +283,9 @@ pub(crate) struct Loops<'a> {
     pub count: &'a AtomicU64,
     pub header: &'a AtomicU64,
     pub osr: &'a AtomicU64,
-    /// The function's branch edges: taken and not taken, per instruction
-    /// (`ipc_abi::counters::EDGES`); empty when not counted.
+    /// The function's branch edges: taken and not taken, per conditional
+    /// branch by its edge number (`ipc_abi::counters::EDGES`); empty when
+    /// not counted.
     pub edges: &'a [AtomicU64],
 }
 
@@ -295,11 +296,11 @@ impl Loops<'_> {
         self.header.store(block as u64, Ordering::Relaxed);
     }
 
-    /// The conditional branch at `at` went (`taken`) to its first target
-    /// or not.
+    /// The conditional branch numbered `edge` went (`taken`) to its first
+    /// target or not.
     #[inline(always)]
-    pub fn edge(&self, at: usize, taken: bool) {
-        if let Some(c) = self.edges.get(2 * at + usize::from(!taken)) {
+    pub fn edge(&self, edge: usize, taken: bool) {
+        if let Some(c) = self.edges.get(2 * edge + usize::from(!taken)) {
             bump(c);
         }
     }

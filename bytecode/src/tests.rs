@@ -89,6 +89,7 @@ fn fib_module() -> Module {
                     cond: 2,
                     then: 3,
                     els: 4,
+                    edge: 0,
                 },
                 Ret { value: Some(0) },
                 Const { dst: 1, value: 1 },
@@ -186,6 +187,7 @@ fn recursion_runs_on_the_interpreters_own_frames() {
                     cond: 3,
                     then: 3,
                     els: 4,
+                    edge: 0,
                 },
                 Ret { value: Some(0) },
                 Const {
@@ -950,6 +952,39 @@ fn malformed_code_is_refused_before_it_runs() {
             "not variadic",
         ),
         (vec![Ret { value: Some(0) }], 0, "parameters"),
+        // Branch edges number the conditional branches 0..n, each once.
+        (
+            vec![
+                Branch {
+                    cond: 0,
+                    then: 1,
+                    els: 1,
+                    edge: 1,
+                },
+                Ret { value: Some(0) },
+            ],
+            1,
+            "edge 1 of 1",
+        ),
+        (
+            vec![
+                Branch {
+                    cond: 0,
+                    then: 1,
+                    els: 2,
+                    edge: 0,
+                },
+                Branch {
+                    cond: 0,
+                    then: 2,
+                    els: 2,
+                    edge: 0,
+                },
+                Ret { value: Some(0) },
+            ],
+            1,
+            "edge 0 twice",
+        ),
     ];
     for (code, regs, what) in bad {
         let e = check(code, regs).unwrap_err().to_string();
@@ -1182,6 +1217,7 @@ fn fast_operations_agree_with_the_generic_ones() {
                         b: 1,
                         then: 1,
                         els: 3,
+                        edge: 0,
                     },
                     Const { dst: 2, value: 1 },
                     Ret { value: Some(2) },
@@ -1279,6 +1315,7 @@ fn calls_and_loop_back_edges_are_counted() {
                         b: 0,
                         then: 5,
                         els: 4,
+                        edge: 0,
                     },
                     Ret { value: Some(1) },
                     BackJump { to: 2, block: 1 },
@@ -1300,6 +1337,7 @@ fn calls_and_loop_back_edges_are_counted() {
                         b: 0,
                         then: 3,
                         els: 5,
+                        edge: 0,
                     },
                     add,
                     BackJump { to: 2, block: 1 },
@@ -1321,18 +1359,18 @@ fn calls_and_loop_back_edges_are_counted() {
     }
     assert_eq!((get(0, CALLS), get(0, BACKEDGES)), (3, 3 * 4));
     assert_eq!((get(1, CALLS), get(1, BACKEDGES)), (3, 3 * 5));
-    // Branch edges, per instruction: bottom_test's test at 3 went on
+    // Branch edges, per branch: bottom_test's test at 3 went on
     // round (taken) 4 times a call and out once; top_test's at 2 went
     // into the body 5 times and out once.
     let words: Vec<u64> = counters.iter().map(|w| w.load(Ordering::Relaxed)).collect();
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     let c = ipc_abi::counters::Counters::parse(&bytes, &words).unwrap();
-    assert_eq!(c.edges(0).collect::<Vec<_>>(), [(3 * 4, 3)]);
-    assert_eq!(c.edges(1).collect::<Vec<_>>(), [(3 * 5, 3)]);
+    assert_eq!(c.edges(0).collect::<Vec<_>>(), [(0, 3 * 4, 3)]);
+    assert_eq!(c.edges(1).collect::<Vec<_>>(), [(0, 3 * 5, 3)]);
 }
 
 /// A counters object for `module`'s functions (`ipc_abi::counters`; no
-/// names; branch edges for every instruction), its clock started at 0.
+/// names; branch edges for every conditional branch), its clock started at 0.
 fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
     use crate::interp::{COUNTER_WORDS, HEADER_WORDS};
     use ipc_abi::counters::{EDGES, counter_offset, edges_offset, edges_word};
@@ -1340,10 +1378,7 @@ fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
     let lens: Vec<usize> = module
         .functions
         .iter()
-        .map(|f| match &f.body {
-            Body::Code { code, .. } => 2 * code.len(),
-            Body::Unsupported { .. } => 0,
-        })
+        .map(crate::exec::edge_words)
         .collect();
     let total: usize = lens.iter().sum();
     let mut words = vec![0u64; HEADER_WORDS + functions * COUNTER_WORDS + total];
@@ -1435,6 +1470,7 @@ fn a_running_loop_moves_to_its_compiled_continuation() {
                 b: 0,
                 then: 5,
                 els: 4,
+                edge: 0,
             },
             Ret { value: Some(1) },
             BackJump { to: 2, block: 1 },

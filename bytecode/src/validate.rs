@@ -204,6 +204,20 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
         _ => return Err(bad(code.len(), "the code can run off its end".into())),
     }
     let n = code.len();
+    // Each conditional branch has its own edge number, 0..branches: the
+    // profiler's counts and the JIT's weights are found by it.
+    let branches = f.branches();
+    let mut edges = alloc::vec![false; branches];
+    let mut seen_edge = |at: usize, edge: u32| -> Result<(), Refusal> {
+        match edges.get_mut(edge as usize) {
+            Some(seen) if !*seen => {
+                *seen = true;
+                Ok(())
+            }
+            Some(_) => Err(bad(at, format!("branch edge {edge} twice"))),
+            None => Err(bad(at, format!("branch edge {edge} of {branches}"))),
+        }
+    };
     for (at, inst) in code.iter().enumerate() {
         let reg = |r: Reg| -> Result<(), Refusal> {
             if r < regs {
@@ -362,18 +376,30 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
             }
             Inst::StackRestore { src } => reg(*src)?,
             Inst::Jump { to } | Inst::BackJump { to, .. } => target(*to)?,
-            Inst::Branch { cond, then, els } => {
+            Inst::Branch {
+                cond,
+                then,
+                els,
+                edge,
+            } => {
                 reg(*cond)?;
                 target(*then)?;
                 target(*els)?;
+                seen_edge(at, *edge)?;
             }
             Inst::CmpBranch {
-                a, b, then, els, ..
+                a,
+                b,
+                then,
+                els,
+                edge,
+                ..
             } => {
                 reg(*a)?;
                 reg(*b)?;
                 target(*then)?;
                 target(*els)?;
+                seen_edge(at, *edge)?;
             }
             Inst::Switch {
                 value,

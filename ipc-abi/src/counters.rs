@@ -55,10 +55,12 @@ pub const BACKEDGES: usize = 1;
 pub const LOOP_HEADER: usize = 2;
 /// Word that says where the function's branch edges are (0: it has none
 /// counted): its length in words << 32 | its byte offset from the start of
-/// the object. Two words per instruction of its bytecode, in order: how
-/// often the conditional branch there was taken, and how often not (zero
-/// where there is no conditional branch). Only the interpreter counts
-/// them.
+/// the object. Two words per conditional branch, by the branch's edge
+/// number (its place among the function's conditional branches in IR
+/// block order after the lowering pipeline, `bytecode` `Inst::Branch`):
+/// how often it went to its first successor (taken), and how often to
+/// its second. Only the interpreter counts them; the profiler hands them
+/// to the JIT for profile-guided O3 (`proto::jit::Profile`).
 pub const EDGES: usize = 3;
 /// Word that says the tier the function's code is at when the watch
 /// starts (0: interpreted; `1 + level`: compiled at O`level`, as a boot
@@ -181,17 +183,17 @@ impl<'a> Counters<'a> {
         }
     }
 
-    /// Function `index`'s branch edges: (taken, not taken) for each
-    /// conditional branch counted, in bytecode order. Edges that leave the
-    /// object count as none.
-    pub fn edges(&self, index: usize) -> impl Iterator<Item = (u64, u64)> + '_ {
+    /// Function `index`'s branch edges: (edge number, taken, not taken)
+    /// for each conditional branch that went either way, in edge order.
+    /// Edges that leave the object count as none.
+    pub fn edges(&self, index: usize) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
         let (at, words) = edges_place(self.get(index, EDGES));
         let start = (at % 8 == 0).then_some(at as usize / 8);
         let slice = start
             .and_then(|s| Some(s..s.checked_add(words)?))
             .and_then(|r| self.all.get(r))
             .unwrap_or(&[]);
-        slice.chunks_exact(2).filter_map(|p| {
+        slice.chunks_exact(2).enumerate().filter_map(|(edge, p)| {
             // SAFETY: as in `get`: aligned words of the mapping.
             let (t, n) = unsafe {
                 (
@@ -199,8 +201,13 @@ impl<'a> Counters<'a> {
                     core::ptr::read_volatile(&p[1]),
                 )
             };
-            (t | n != 0).then_some((t, n))
+            (t | n != 0).then_some((edge, t, n))
         })
+    }
+
+    /// How many conditional branches function `index` has edges for.
+    pub fn branches(&self, index: usize) -> usize {
+        edges_place(self.get(index, EDGES)).1 / 2
     }
 
     /// The function running now, if any (and if the word names one).
@@ -252,11 +259,13 @@ mod tests {
         let pages = pages_for(functions, text.len(), 4);
         let mut words = vec![0u64; (pages * PAGE_SIZE / 8) as usize];
         words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 4));
-        // Function 0 has one instruction pair of edges (taken 3, not 1).
+        // Function 0 has two branches: the first taken 3 times and not 1,
+        // the second taken never and not 7 times.
         let at = edges_offset(functions, text.len());
         words[(counter_offset(0, EDGES) / 8) as usize] = edges_word(at, 4);
         words[at as usize / 8] = 3;
         words[at as usize / 8 + 1] = 1;
+        words[at as usize / 8 + 3] = 7;
         let start = counter_offset(functions, 0) as usize;
         let bytes: &mut [u8] = bytemuck_words(&mut words);
         bytes[start..start + text.len()].copy_from_slice(&text);
@@ -286,7 +295,8 @@ mod tests {
             (177, 5, 0)
         );
         assert_eq!((c.name(0), c.name(1), c.name(2)), ("main", "fib", "?"));
-        assert_eq!(c.edges(0).collect::<Vec<_>>(), [(3, 1)]);
+        assert_eq!(c.edges(0).collect::<Vec<_>>(), [(0, 3, 1), (1, 0, 7)]);
+        assert_eq!((c.branches(0), c.branches(1)), (2, 0));
         assert_eq!(c.edges(1).count(), 0);
         assert_eq!(c.running(), None);
         words[RUNNING] = running_word(1);

@@ -72,6 +72,12 @@ pub const COMMANDS: &[Command] = &[
                 appended to docs/benchmarks.md with docs/converge.svg",
     },
     Command {
+        name: "bench pgo",
+        options: "",
+        about: "profile-guided O3 against O3 without profiles, per app (run of the converged \
+                code, two boots per series under -icount), appended to docs/benchmarks.md",
+    },
+    Command {
         name: "bench ipc",
         options: "",
         about: "IPC round trip and null syscall in guest instructions, appended to docs/benchmarks.md",

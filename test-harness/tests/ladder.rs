@@ -39,7 +39,7 @@ fn outputs_are_native(b: &test_harness::qemu::Boot, programs: &[String]) {
 #[test]
 fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     common::setup();
-    let programs: Vec<String> = ["tierup", "hotloop"]
+    let programs: Vec<String> = ["tierup", "hotloop", "branchy"]
         .into_iter()
         .chain(test_harness::artifacts::no_input_apps())
         .map(String::from)
@@ -89,6 +89,46 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
             .events_with("profile.fn", "fn", "mix")
             .any(|e| e.get("tier") == Some("O3")),
         "mix did not reach O3"
+    );
+    // Profile-guided O3: each O3 compile the profiler asked for carried
+    // the interpreter's counts, and the JIT found every profile's branches
+    // where the bytecode numbered them (the same lowering on both sides):
+    // mix's loop test is weighed, and no profile mismatched.
+    let o3: Vec<&test_harness::log::Event> = b
+        .log
+        .events("jit.compile")
+        .filter(|e| e.get("level") == Some("3"))
+        .collect();
+    let mismatched: Vec<_> = o3
+        .iter()
+        .filter(|e| e.get("pgo_mismatch").is_some())
+        .collect();
+    check!(
+        b,
+        mismatched.is_empty(),
+        "profiles that did not match: {mismatched:?}"
+    );
+    let mix_weighed = o3
+        .iter()
+        .any(|e| e.get("fn") == Some("mix") && e.num("pgo_weighted").is_some_and(|w| w >= 1));
+    check!(
+        b,
+        mix_weighed,
+        "mix's O3 compile had no branch weights: {o3:?}"
+    );
+    let guided = o3
+        .iter()
+        .filter(|e| e.get("pgo_branches").is_some())
+        .count();
+    let asked = b
+        .log
+        .events("tier.up")
+        .filter(|e| e.get("to") == Some("O3") && e.get("profile_branches").is_some())
+        .count();
+    check!(
+        b,
+        guided >= 2 && guided == asked,
+        "{guided} profile-guided O3 compiles, {asked} asked for with a profile"
     );
     // The JIT only when needed: each interpretable program starts without
     // it; the profiler loads it into the JIT when its first function gets

@@ -102,17 +102,10 @@ pub struct Profile {
 }
 
 /// Words of branch edges for each function of a program with bytecode
-/// `module` (two per instruction; none without bytecode).
+/// `module` (two per conditional branch; none without bytecode).
 pub fn edge_words(module: Option<&bytecode::format::Module>, functions: usize) -> Vec<usize> {
     match module {
-        Some(m) => m
-            .functions
-            .iter()
-            .map(|f| match &f.body {
-                bytecode::format::Body::Code { code, .. } => 2 * code.len(),
-                bytecode::format::Body::Unsupported { .. } => 0,
-            })
-            .collect(),
+        Some(m) => m.functions.iter().map(bytecode::edge_words).collect(),
         None => vec![0; functions],
     }
 }

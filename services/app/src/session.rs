@@ -188,6 +188,7 @@ impl Session {
             level: self.level,
             then: None,
             crash: None,
+            profile: None,
         };
         match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &[]) {
             Ok(JitReply::Failed { message }) => Ok(message.to_string()),
@@ -245,6 +246,7 @@ impl Session {
                 level,
                 then,
                 crash: crash.take(),
+                profile: None,
             };
             let why = match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &[]) {
                 Ok(JitReply::Compiled { address, .. }) => {

@@ -15,6 +15,7 @@ mod llvm;
 mod native;
 mod orc;
 mod osr;
+mod pgo;
 mod serve;
 mod unit;
 

@@ -97,7 +97,7 @@ pub fn serve(llvm: &Llvm, allow_crashes: bool) -> ! {
         // app runs on the code it was just given.
         if let (Some((index, level)), Some(app)) = (after, app.as_mut()) {
             let started = Instant::now();
-            match compile(llvm, app, index, level, None) {
+            match compile(llvm, app, (index, level), None, None) {
                 Ok((address, _, _)) => log_event(&format!(
                     "jit.publish fn={} level={level} address={address:#x} guest_us={}",
                     event_word(&app.program.functions[index]),
@@ -252,6 +252,7 @@ fn handle(
             level,
             then,
             crash: crash_at,
+            profile,
         })) => {
             if level > 3 || then.is_some_and(|t| t > 3) {
                 return (Answer::Error(ProtoError::Malformed), None);
@@ -261,7 +262,7 @@ fn handle(
                 Err(refusal) => return (refusal, None),
             };
             let started = Instant::now();
-            match compile(llvm, app, index, level, crash_at) {
+            match compile(llvm, app, (index, level), profile.as_ref(), crash_at) {
                 Ok((address, code_bytes, phases)) => {
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
@@ -349,6 +350,8 @@ struct Phases {
     /// An inlining unit's: the callee bodies it carried, and the calls to
     /// program functions its code still makes (through slots).
     inlining: Inlined,
+    /// A profile-guided unit's weights.
+    guided: Option<crate::pgo::Guided>,
 }
 
 impl std::fmt::Display for Phases {
@@ -358,7 +361,11 @@ impl std::fmt::Display for Phases {
             "cut_us={} optimize_us={} codegen_us={}",
             self.cut_us, self.optimize_us, self.codegen_us
         )?;
-        f.write_str(&inlined_words(self.inlining))
+        f.write_str(&inlined_words(self.inlining))?;
+        match &self.guided {
+            Some(g) => write!(f, " {g}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -375,13 +382,14 @@ fn inlined_words(inlining: Inlined) -> String {
     }
 }
 
-/// Compiles function `index` at `level` as a unit, links it and publishes
-/// it; returns its address, its code size and where the time went.
+/// Compiles function `index` at `level` as a unit (guided by `profile` at
+/// O3), links it and publishes it; returns its address, its code size and
+/// where the time went.
 fn compile(
     llvm: &Llvm,
     app: &mut App,
-    index: usize,
-    level: u8,
+    (index, level): (usize, u8),
+    profile: Option<&Profile>,
     crash_at: Option<CrashPoint>,
 ) -> Result<(u64, u64, Phases), String> {
     let started = Instant::now();
@@ -392,7 +400,16 @@ fn compile(
     } else {
         Unit::Function(index)
     };
-    let (module, copies) = app.program.unit(&unit);
+    let (module, copies, guided) = match profile.filter(|_| level == 3) {
+        Some(p) => {
+            let (m, copies, guided) = app.program.guided_unit(&unit, index, p)?;
+            (m, copies, Some(guided))
+        }
+        None => {
+            let (m, copies) = app.program.unit(&unit);
+            (m, copies, None)
+        }
+    };
     let cut_us = started.elapsed().as_micros() as u64;
     if app.counting && level < 3 {
         // SAFETY: the unit is a fresh module holding function `index` as
@@ -429,6 +446,7 @@ fn compile(
         optimize_us: linked.optimize_us,
         codegen_us: linked.codegen_us,
         inlining: slot_calls.map(|c| (copies, c.get())),
+        guided,
     };
     Ok((linked.addresses[0], linked.code_bytes, phases))
 }

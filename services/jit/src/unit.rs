@@ -186,36 +186,46 @@ impl Program {
     /// A fresh module (in the program's context) holding `unit`, and how
     /// many callee bodies it carries for inlining; the caller owns it.
     pub fn unit(&self, unit: &Unit) -> (LLVMModuleRef, usize) {
-        // SAFETY: the clone is a valid module in our context; every edit
-        // below keeps it valid (see `make_declaration`), and values are
-        // collected before any is deleted.
-        unsafe {
-            let m = LLVMCloneModule(self.module);
-            let functions = defined_functions(m);
-            let mut carried = 0;
-            match *unit {
-                Unit::Globals => {
-                    for f in functions {
-                        make_declaration(m, f);
-                    }
-                }
-                Unit::Function(index) | Unit::Inlining(index) => {
-                    let own = functions[index];
-                    let inlining = matches!(unit, Unit::Inlining(_));
-                    carried = cut_around(m, &functions, index, own, inlining);
-                    // Uses of the function's own address (not calls: those
-                    // go through its slot) mean its entry stub, as in every
-                    // other unit; so do calls to it from the copies.
-                    let name = CString::new(name_of(own)).unwrap();
-                    let unit_name = CString::new(UNIT_FUNCTION).unwrap();
-                    LLVMSetValueName2(own, unit_name.as_ptr(), UNIT_FUNCTION.len());
-                    let decl = LLVMAddFunction(m, name.as_ptr(), LLVMGlobalGetValueType(own));
-                    LLVMReplaceAllUsesWith(own, decl);
-                    globals_from_their_homes(m);
+        // SAFETY: the clone is a valid module of the program, handed over.
+        unsafe { cut(LLVMCloneModule(self.module), unit) }
+    }
+}
+
+/// Cuts `m`, a clone of the program (its functions and globals as the
+/// program has them, bodies possibly transformed), down to `unit`;
+/// returns it and how many callee bodies it carries for inlining.
+///
+/// # Safety
+/// `m` must be a valid module with the program's definitions, owned by
+/// the caller (and handed back).
+pub(crate) unsafe fn cut(m: LLVMModuleRef, unit: &Unit) -> (LLVMModuleRef, usize) {
+    // SAFETY: every edit below keeps the module valid (see
+    // `make_declaration`), and values are collected before any is deleted.
+    unsafe {
+        let functions = defined_functions(m);
+        let mut carried = 0;
+        match *unit {
+            Unit::Globals => {
+                for f in functions {
+                    make_declaration(m, f);
                 }
             }
-            (m, carried)
+            Unit::Function(index) | Unit::Inlining(index) => {
+                let own = functions[index];
+                let inlining = matches!(unit, Unit::Inlining(_));
+                carried = cut_around(m, &functions, index, own, inlining);
+                // Uses of the function's own address (not calls: those
+                // go through its slot) mean its entry stub, as in every
+                // other unit; so do calls to it from the copies.
+                let name = CString::new(name_of(own)).unwrap();
+                let unit_name = CString::new(UNIT_FUNCTION).unwrap();
+                LLVMSetValueName2(own, unit_name.as_ptr(), UNIT_FUNCTION.len());
+                let decl = LLVMAddFunction(m, name.as_ptr(), LLVMGlobalGetValueType(own));
+                LLVMReplaceAllUsesWith(own, decl);
+                globals_from_their_homes(m);
+            }
         }
+        (m, carried)
     }
 }
 

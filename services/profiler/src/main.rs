@@ -1,5 +1,7 @@
 //! The profiler (ring 3, native): `profiler [calls=N,N,N,N] [loops=N,N,N,N]
-//! [poll=TICKS] [sample=FN] [crash-jit=during|fatal]` (`sample`: log
+//! [poll=TICKS] [pgo=on|off] [sample=FN] [crash-jit=during|fatal]` (`pgo`:
+//! whether O3 compiles get the interpreter's counts, `pgo` module; on by
+//! default; `sample`: log
 //! function FN's counts at every poll, `profile.sample`, for `cargo xtask
 //! bench tiers`; `crash-jit`, test only: the first compile it asks for
 //! makes the JIT crash mid-way (`during`: it dies without an answer;
@@ -41,6 +43,7 @@ use ipc_abi::tier::Tier;
 use link::Link;
 use mapping::Mapped;
 use profiler::ladder::{Ladder, Thresholds};
+use profiler::pgo;
 use profiler::sampler::Sampler;
 use rt::sys;
 
@@ -61,21 +64,47 @@ struct Watch {
     tier_ups: u64,
     /// Loop back-edges that make a loop hot (the first step's).
     hot_loop: u64,
+    /// Whether O3 compiles are profile-guided.
+    pgo: bool,
+    /// Each function's calls when it left the interpreter (the span its
+    /// branch edges were counted in), once it has.
+    interp_calls: Vec<Option<u64>>,
     /// Where the time goes (sampled at each poll).
     sampler: Sampler,
 }
 
+/// How the profiler was started (its arguments).
+#[derive(Clone, Copy)]
+struct Settings {
+    thresholds: Thresholds,
+    /// Ticks between reads of the counters.
+    poll: u64,
+    snapshot_every_ms: u64,
+    /// Profile-guided O3 (`pgo=`).
+    pgo: bool,
+}
+
 fn main() -> u64 {
-    let mut thresholds = Thresholds::DEFAULT;
-    let mut poll = 1;
+    let mut settings = Settings {
+        thresholds: Thresholds::DEFAULT,
+        poll: 1,
+        snapshot_every_ms: DEFAULT_SNAPSHOT_EVERY_MS,
+        pgo: true,
+    };
     let mut sample: Option<&'static str> = None;
     let mut crash_jit = None;
-    let mut snapshot_every_ms = DEFAULT_SNAPSHOT_EVERY_MS;
     for arg in rt::args() {
         let parsed = if let Some(v) = arg.strip_prefix("calls=") {
-            Thresholds::parse_steps(v).map(|s| thresholds.calls = s)
+            Thresholds::parse_steps(v).map(|s| settings.thresholds.calls = s)
         } else if let Some(v) = arg.strip_prefix("loops=") {
-            Thresholds::parse_steps(v).map(|s| thresholds.loops = s)
+            Thresholds::parse_steps(v).map(|s| settings.thresholds.loops = s)
+        } else if let Some(v) = arg.strip_prefix("pgo=") {
+            match v {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err("on or off"),
+            }
+            .map(|on| settings.pgo = on)
         } else if let Some(v) = arg.strip_prefix("crash-jit=") {
             match v {
                 "during" => Ok(CrashPoint::DuringCompile),
@@ -88,13 +117,13 @@ fn main() -> u64 {
             Ok(())
         } else if let Some(v) = arg.strip_prefix("snapshot-every-ms=") {
             v.parse::<u64>()
-                .map(|ms| snapshot_every_ms = ms)
+                .map(|ms| settings.snapshot_every_ms = ms)
                 .map_err(|_| "milliseconds (0: never)")
         } else if let Some(v) = arg.strip_prefix("poll=") {
             v.parse::<u64>()
                 .ok()
                 .filter(|&t| t > 0)
-                .map(|t| poll = t)
+                .map(|t| settings.poll = t)
                 .ok_or("a positive number of ticks")
         } else {
             Err("unknown argument")
@@ -112,15 +141,17 @@ fn main() -> u64 {
         return 3;
     }
     let _ = sys::log_event(&format!(
-        "profiler.ready calls={} loops={} poll_ticks={poll}",
-        steps(&thresholds.calls),
-        steps(&thresholds.loops)
+        "profiler.ready calls={} loops={} poll_ticks={} pgo={}",
+        steps(&settings.thresholds.calls),
+        steps(&settings.thresholds.loops),
+        settings.poll,
+        if settings.pgo { "on" } else { "off" }
     ));
     let mut watch: Option<Watch> = None;
     let mut msg = Message::new();
     let mut answered = false;
     loop {
-        let timeout = if watch.is_some() { poll } else { 0 };
+        let timeout = if watch.is_some() { settings.poll } else { 0 };
         let got = if answered {
             sys::reply_recv(ep, &mut msg, timeout)
         } else {
@@ -149,8 +180,7 @@ fn main() -> u64 {
                 version: ProfilerProtocol::VERSION,
             }),
             Ok(ClientFrame::Request(req)) => {
-                handle(req, caps, &mut watch, (thresholds, poll, snapshot_every_ms))
-                    .map(ServerFrame::Reply)
+                handle(req, caps, &mut watch, settings).map(ServerFrame::Reply)
             }
             Err(e) => Err(e),
         };
@@ -168,7 +198,7 @@ fn handle(
     req: ProfilerRequest,
     caps: Vec<Slot>,
     watch: &mut Option<Watch>,
-    (thresholds, poll, snapshot_every_ms): (Thresholds, u64, u64),
+    settings: Settings,
 ) -> Result<ProfilerReply<'static>, ProtoError> {
     match req {
         ProfilerRequest::Watch {
@@ -225,7 +255,7 @@ fn handle(
             let mut ladder = Ladder::new(
                 functions,
                 level.map_or(Tier::Interp, |l| Tier::Compiled(l.min(3))),
-                thresholds,
+                settings.thresholds,
             );
             // Functions a snapshot restored start where it left them.
             for (f, tier) in start.iter().enumerate() {
@@ -242,12 +272,14 @@ fn handle(
                 started_tsc: sys::rdtsc(),
                 steps: vec![[None; 4]; functions],
                 tier_ups: 0,
-                hot_loop: thresholds.loops[0],
+                hot_loop: settings.thresholds.loops[0],
+                pgo: settings.pgo,
+                interp_calls: vec![None; functions],
                 // A sample stands for at most three polls' time.
                 sampler: Sampler::new(
                     functions,
                     sys::rdtsc(),
-                    3 * poll * ipc_abi::syscall::TICK_MS * sys::sys_info().tsc_hz / 1000,
+                    3 * settings.poll * ipc_abi::syscall::TICK_MS * sys::sys_info().tsc_hz / 1000,
                 ),
             });
             Ok(ProfilerReply::Watching)
@@ -259,14 +291,14 @@ fn handle(
                     message: "no run is being watched",
                 });
             };
-            if snapshot_every_ms == 0 {
+            if settings.snapshot_every_ms == 0 {
                 drop_all(&caps);
                 return Ok(ProfilerReply::Failed {
                     message: "snapshot-every-ms=0: only the app host saves, at the end",
                 });
             }
             let hz = sys::sys_info().tsc_hz;
-            let made = saver::Saver::new(&caps, snapshot_every_ms * hz / 1000);
+            let made = saver::Saver::new(&caps, settings.snapshot_every_ms * hz / 1000);
             // The mappings keep what they need; the slots go.
             drop_all(&caps);
             match made {
@@ -393,12 +425,26 @@ impl Watch {
                 let block = counters.get(f, LOOP_HEADER) as u32;
                 self.replace_on_stack(jit, f, &name, block, level);
             }
+            // The interpreter's counts stop when the function leaves it.
+            if from == Tier::Interp {
+                self.interp_calls[f] = Some(calls);
+            }
+            let profile = if self.pgo && level == 3 {
+                let interp_calls = self.interp_calls[f].unwrap_or(0);
+                pgo::profile(interp_calls, counters.branches(f), counters.edges(f))
+            } else {
+                None
+            };
+            let guided = profile.as_ref().map_or(String::new(), |p| {
+                format!(" profile_branches={}", p.weights.len())
+            });
             let mut msg = Message::new();
             let request = JitRequest::Compile {
                 function: f as u32,
                 level,
                 then: None,
                 crash: crash.take(),
+                profile,
             };
             match proto::call::<JitProtocol>(jit, &mut msg, &request, &[]) {
                 Ok(JitReply::Compiled { compile_us, .. }) => {
@@ -407,7 +453,7 @@ impl Watch {
                     self.steps[f][level as usize] = Some(ms);
                     self.tier_ups += 1;
                     let _ = sys::log_event(&format!(
-                        "tier.up fn={name} from={from} to={to} calls={calls} backedges={loops} at_ms={ms} compile_us={compile_us}"
+                        "tier.up fn={name} from={from} to={to} calls={calls} backedges={loops} at_ms={ms} compile_us={compile_us}{guided}"
                     ));
                 }
                 Ok(_) => {
@@ -539,7 +585,7 @@ impl Watch {
                 let share = (cycles as u128 * 1000 / (total as u128).max(1)) as u64;
                 let self_us =
                     ((total + unsampled) as u128 * share as u128 * 1000 / hz as u128) as u64;
-                let (taken, not_taken) = c.edges(f).fold((0u64, 0u64), |(t, n), (a, b)| {
+                let (taken, not_taken) = c.edges(f).fold((0u64, 0u64), |(t, n), (_, a, b)| {
                     (t.saturating_add(a), n.saturating_add(b))
                 });
                 rt::println!(

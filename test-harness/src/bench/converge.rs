@@ -20,18 +20,20 @@ use std::path::Path;
 const BOOTS: usize = 3;
 
 /// One boot's figures.
-struct Figures {
-    label: String,
-    reset_to_main_ms: f64,
-    bytes_loaded: u64,
-    tiers: [u64; 5],
-    compile_ms: f64,
-    run_us: f64,
-    llvm: String,
-    initrd_bytes: u64,
+pub(super) struct Figures {
+    pub label: String,
+    pub reset_to_main_ms: f64,
+    pub bytes_loaded: u64,
+    pub tiers: [u64; 5],
+    pub compile_ms: f64,
+    pub run_us: f64,
+    pub llvm: String,
+    pub initrd_bytes: u64,
 }
 
-fn system(app: &str, native: bool) -> String {
+/// The whole system running `app` under `auto` (with its native build
+/// first when `native`), the profiler started with `profiler_args`.
+pub(super) fn system(app: &str, native: bool, profiler_args: &[&str]) -> String {
     let native = if native {
         format!(
             "[[service]]\nname = \"native\"\nfile = \"{app}-native\"\npersonality = \"linux\"\npriority = 3\n\n"
@@ -42,7 +44,7 @@ fn system(app: &str, native: bool) -> String {
     format!(
         "version = 1\nfiles = [\"{app}.ll\"]\n\n[[service]]\nname = \"supervisor\"\n\n{native}\
          [[service]]\nname = \"jit\"\npersonality = \"linux\"\nrestart = \"on-failure\"\nstart = \"on-demand\"\n\n\
-         [[service]]\nname = \"profiler\"\n\n{}\
+         [[service]]\nname = \"profiler\"\nargs = {profiler_args:?}\n\n{}\
          [[service]]\nname = \"app\"\nfile = \"app\"\npersonality = \"linux\"\n\
          args = [\"{app}.ll\", \"auto\"]\ncapabilities = [\"initrd\", \"shutdown\"]\n",
         disk::fs_service(&[])
@@ -51,7 +53,7 @@ fn system(app: &str, native: bool) -> String {
 
 /// Boots the manifest at `manifest` (its files beside it) under
 /// `-icount`, with `disk`; returns the boot and its initrd's size.
-fn boot(manifest: &Path, disk: Option<&Path>) -> Result<(Boot, u64), String> {
+pub(super) fn boot(manifest: &Path, disk: Option<&Path>) -> Result<(Boot, u64), String> {
     let esp = manifest.with_extension("esp");
     let firmware = prepare_esp(Some(manifest), &esp)?;
     let initrd_bytes = std::fs::metadata(esp.with_extension("initrd")).map_or(0, |m| m.len());
@@ -66,7 +68,7 @@ fn boot(manifest: &Path, disk: Option<&Path>) -> Result<(Boot, u64), String> {
     Ok((b, initrd_bytes))
 }
 
-fn figures(label: String, log: &BootLog, initrd_bytes: u64) -> Result<Figures, String> {
+pub(super) fn figures(label: String, log: &BootLog, initrd_bytes: u64) -> Result<Figures, String> {
     let hz = log.tsc_hz().ok_or("no tsc_hz")? as f64;
     let start = log
         .first("app.start")
@@ -137,13 +139,13 @@ pub fn run() -> Result<i32, String> {
         let mut native = None;
         for n in 1..=BOOTS {
             let manifest = dir.path().join(format!("boot{n}.toml"));
-            std::fs::write(&manifest, system(app, n == 1)).map_err(|e| e.to_string())?;
+            std::fs::write(&manifest, system(app, n == 1, &[])).map_err(|e| e.to_string())?;
             let (b, size) = boot(&manifest, Some(&disk_path))?;
             if n == 1 {
                 native = native_us(&b);
                 // The first boot's initrd without the native build beside it.
                 let plain = dir.path().join("first.toml");
-                std::fs::write(&plain, system(app, false)).map_err(|e| e.to_string())?;
+                std::fs::write(&plain, system(app, false, &[])).map_err(|e| e.to_string())?;
                 let out = dir.path().join("first.initrd");
                 let art = artifacts::build_all()?;
                 artifacts::build_initrd(&plain, &art.services_dir, &out)?;

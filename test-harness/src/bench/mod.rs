@@ -17,6 +17,7 @@ use std::io::Write as _;
 
 mod converge;
 mod interp;
+mod pgo;
 mod suite;
 mod tiers;
 
@@ -35,6 +36,7 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         Some("suite") => usage::no_args("bench suite", &args[1..]).and_then(|()| suite::run()),
         Some("interp") => usage::no_args("bench interp", &args[1..]).and_then(|()| interp::run()),
         Some("tiers") => usage::no_args("bench tiers", &args[1..]).and_then(|()| tiers::run()),
+        Some("pgo") => usage::no_args("bench pgo", &args[1..]).and_then(|()| pgo::run()),
         Some("converge") => {
             usage::no_args("bench converge", &args[1..]).and_then(|()| converge::run())
         }

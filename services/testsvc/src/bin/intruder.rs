@@ -51,6 +51,7 @@ fn main() -> u64 {
         level: 0,
         then: None,
         crash: None,
+        profile: None,
     };
     let mut polls = 0;
     let compiled = loop {

@@ -43,6 +43,10 @@ pub struct FnLower<'a> {
     back: HashSet<(Block, Block)>,
     /// Each block's index in the function (a loop header's, in `BackJump`).
     block_index: HashMap<Block, u32>,
+    /// The edge number of the conditional branch ending a block: the
+    /// conditional branches numbered in block order (`bc::Inst::Branch`),
+    /// as the JIT numbers them to weigh them (profile-guided O3).
+    branch_edge: HashMap<Block, u32>,
     /// The block laid out after the one being lowered.
     next_block: Option<Block>,
 }
@@ -190,6 +194,7 @@ impl<'a> FnLower<'a> {
             stubs: Vec::new(),
             back: HashSet::new(),
             block_index: HashMap::new(),
+            branch_edge: HashMap::new(),
             next_block: None,
         }
     }
@@ -331,6 +336,17 @@ impl<'a> FnLower<'a> {
             .iter()
             .enumerate()
             .map(|(i, b)| (*b, i as u32))
+            .collect();
+        let conditional = |b: &Block| {
+            b.instructions().last().is_some_and(|t| {
+                t.opcode() == Some(llvm_sys::LLVMOpcode::LLVMBr) && t.is_conditional()
+            })
+        };
+        self.branch_edge = blocks
+            .iter()
+            .filter(|b| conditional(b))
+            .enumerate()
+            .map(|(k, b)| (*b, k as u32))
             .collect();
         for b in &blocks {
             for i in b.instructions() {
@@ -595,6 +611,7 @@ impl<'a> FnLower<'a> {
                 if i.is_conditional() {
                     let c = i.condition();
                     let at = self.body.len();
+                    let edge = self.branch_edge[&from];
                     if c.is_instruction() && c.opcode() == Some(LLVMICmp) && fused(c) {
                         let w = width(c.operand(0).ty())?;
                         let (x, y) = (self.operand(c.operand(0))?, self.operand(c.operand(1))?);
@@ -605,6 +622,7 @@ impl<'a> FnLower<'a> {
                             b: y,
                             then: 0,
                             els: 0,
+                            edge,
                         });
                     } else {
                         let cond = self.operand(c)?;
@@ -612,6 +630,7 @@ impl<'a> FnLower<'a> {
                             cond,
                             then: 0,
                             els: 0,
+                            edge,
                         });
                     }
                     self.edge(at, 0, from, succ[0])?;
