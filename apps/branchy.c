@@ -4,7 +4,8 @@
  *   - a character classifier whose if-chain tests the common class last;
  *   - a small stack machine whose dispatch switch runs one opcode mostly;
  *   - a checked loop whose rare failure path calls a larger function;
- *   - inner loops that usually run zero to two times.
+ *   - inner loops that usually run zero to two times;
+ *   - calls through a table of function pointers that mostly reach one.
  * Deterministic: it prints checksums. */
 #include <stdio.h>
 #include <string.h>
@@ -145,14 +146,33 @@ static long short_loops(int n) {
     return acc;
 }
 
+/* Calls through pointers: the table's first entry gets most calls. */
+typedef long (*combine_fn)(long, long);
+
+static long combine_add(long a, long b) { return a + b; }
+static long combine_xor(long a, long b) { return (a ^ b) + 1; }
+static long combine_mul(long a, long b) { return a * 3 + b; }
+
+static long fold(combine_fn *table, const unsigned char *which, int n) {
+    long acc = 1;
+    for (int i = 0; i < n; i++) acc = table[which[i]](acc, i) & 0xffffff;
+    return acc;
+}
+
 int main(void) {
     static unsigned char code[4096];
     static long values[50000];
+    static unsigned char which[50000];
+    combine_fn table[3] = {combine_add, combine_xor, combine_mul};
+    for (int i = 0; i < 50000; i++) {
+        unsigned int r = next() % 100;
+        which[i] = r < 90 ? 0 : r < 95 ? 1 : 2;
+    }
     make_text();
     struct counts c;
     memset(&c, 0, sizeof c);
     unsigned long machine = 0;
-    long checked = 0, loops = 0;
+    long checked = 0, loops = 0, folded = 0;
     for (int round = 0; round < ROUNDS; round++) {
         classify(text, TEXT, &c);
         int len = make_program(code, (int)sizeof code);
@@ -160,9 +180,10 @@ int main(void) {
         for (int i = 0; i < 50000; i++) values[i] = (long)next() * 33 + round;
         checked += checked_sum(values, 50000);
         loops += short_loops(50000);
+        folded += fold(table, which, 50000);
     }
     printf("text: %ld digits %ld upper %ld punct %ld spaces %ld lower %ld words %ld vowels\n",
            c.digits, c.upper, c.punct, c.spaces, c.lower, c.words, c.vowels);
-    printf("machine %lu checked %ld loops %ld\n", machine, checked, loops);
+    printf("machine %lu checked %ld loops %ld folded %ld\n", machine, checked, loops, folded);
     return 0;
 }

@@ -469,6 +469,12 @@ pub fn edge_words(f: &Function) -> usize {
     2 * f.branches().min(NO_EDGE as usize)
 }
 
+/// How many words of call targets function `f` counts in
+/// (`ipc_abi::counters::TARGETS`).
+pub fn target_words(f: &Function) -> usize {
+    ipc_abi::counters::TARGET_WORDS * f.indirect_calls()
+}
+
 fn edge_index(edge: u32) -> Edge {
     Edge::try_from(edge).unwrap_or(NO_EDGE)
 }

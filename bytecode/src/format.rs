@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 4] = *b"JTBC";
 /// Bumped whenever [`Module`] or an instruction changes meaning.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 pub const HEADER_BYTES: usize = 24;
 
 /// A register of the current frame.
@@ -211,8 +211,13 @@ pub enum Callee {
     Function(u32),
     /// A symbol (the C library), by its index in [`Module::symbols`].
     Symbol(u32),
-    /// A function pointer in a register.
-    Indirect(Reg),
+    /// A function pointer in a register, and the call's site number: its
+    /// place among the function's calls through pointers in IR block
+    /// order (after `irlower::PIPELINE`), where the interpreter counts
+    /// its targets (`ipc_abi::counters::TARGETS`) and where the JIT finds
+    /// the call the counts are for (profile-guided O3). Every indirect
+    /// call has one, `0..n` each once.
+    Indirect(Reg, u32),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -553,11 +558,29 @@ impl Function {
     /// How many conditional branches its code has (each with its `edge`
     /// number below that): 0 for a function the interpreter does not run.
     pub fn branches(&self) -> usize {
+        self.count(|i| matches!(i, Inst::Branch { .. } | Inst::CmpBranch { .. }))
+    }
+
+    /// How many calls through pointers its code has (each with its site
+    /// number below that).
+    pub fn indirect_calls(&self) -> usize {
+        self.count(|i| {
+            matches!(
+                i,
+                Inst::Call {
+                    callee: Callee::Indirect(..),
+                    ..
+                } | Inst::CallReturnsTwice {
+                    callee: Callee::Indirect(..),
+                    ..
+                }
+            )
+        })
+    }
+
+    fn count(&self, what: impl Fn(&Inst) -> bool) -> usize {
         match &self.body {
-            Body::Code { code, .. } => code
-                .iter()
-                .filter(|i| matches!(i, Inst::Branch { .. } | Inst::CmpBranch { .. }))
-                .count(),
+            Body::Code { code, .. } => code.iter().filter(|i| what(i)).count(),
             Body::Unsupported { .. } => 0,
         }
     }

@@ -134,6 +134,8 @@ pub struct Interp<'m> {
     osr: Option<&'m [AtomicU64]>,
     /// Each function's branch edges in `counters` (empty: not counted).
     edges: Vec<&'m [AtomicU64]>,
+    /// Each function's call targets in `counters` (empty: not counted).
+    targets: Vec<&'m [AtomicU64]>,
     /// Where counts go when nobody reads them.
     uncounted: AtomicU64,
     /// The on-stack-replacement entry of functions with none (always 0).
@@ -143,7 +145,7 @@ pub struct Interp<'m> {
 /// Counters per function, and which is which: the layout of
 /// `ipc_abi::counters`, after its header.
 pub use ipc_abi::counters::{BACKEDGES, CALLS, COUNTER_WORDS, HEADER_WORDS, LOOP_HEADER as HEADER};
-use ipc_abi::counters::{EDGES, RUNNING, edges_place, running_word};
+use ipc_abi::counters::{EDGES, RUNNING, TARGETS, edges_place, running_word};
 /// Words per function in an on-stack-replacement table: entry, block
 /// (`ipc_abi::proto::jit::APP_OSR_BASE`).
 pub use ipc_abi::proto::jit::OSR_WORDS;
@@ -204,6 +206,7 @@ impl<'m> Interp<'m> {
             files: core::cell::RefCell::new(Vec::new()),
             counters: None,
             edges: Vec::new(),
+            targets: Vec::new(),
             osr: None,
             uncounted: AtomicU64::new(0),
             uncounted_osr: AtomicU64::new(0),
@@ -226,22 +229,28 @@ impl<'m> Interp<'m> {
         let mut i = Interp::new(module);
         if counters.len() >= HEADER_WORDS + module.functions.len() * COUNTER_WORDS {
             i.counters = Some(counters);
-            // Where the object says each function's edges are, if that is
-            // inside it and two words per conditional branch.
-            i.edges = module
-                .functions
-                .iter()
-                .enumerate()
-                .map(|(f, func)| {
-                    let word = i.counter(f as u32, EDGES).load(Ordering::Relaxed);
-                    let (at, words) = edges_place(word);
-                    let start = at as usize / 8;
-                    match counters.get(start..start.saturating_add(words)) {
-                        Some(e) if at % 8 == 0 && words == crate::exec::edge_words(func) => e,
-                        _ => &[],
-                    }
-                })
-                .collect();
+            // Where the object says each function's edges and call targets
+            // are, if that is inside it and as many words as they take.
+            let area = |which: usize, expected: fn(&Function) -> usize| {
+                module
+                    .functions
+                    .iter()
+                    .enumerate()
+                    .map(|(f, func)| {
+                        let word = counters
+                            [ipc_abi::counters::counter_offset(f, which) as usize / 8]
+                            .load(Ordering::Relaxed);
+                        let (at, words) = edges_place(word);
+                        let start = at as usize / 8;
+                        match counters.get(start..start.saturating_add(words)) {
+                            Some(e) if at % 8 == 0 && words == expected(func) => e,
+                            _ => &[],
+                        }
+                    })
+                    .collect()
+            };
+            i.edges = area(EDGES, crate::exec::edge_words);
+            i.targets = area(TARGETS, crate::exec::target_words);
         }
         i
     }
@@ -285,6 +294,7 @@ impl<'m> Interp<'m> {
                 .and_then(|t| t.get(func as usize * OSR_WORDS))
                 .unwrap_or(&self.uncounted_osr),
             edges: self.edges.get(func as usize).copied().unwrap_or(&[]),
+            targets: self.targets.get(func as usize).copied().unwrap_or(&[]),
         }
     }
 
@@ -758,9 +768,11 @@ impl<'m> Interp<'m> {
                             Some(addr) => Err(addr),
                         },
                         Callee::Symbol(s) => Err(m.symbol(*s)),
-                        Callee::Indirect(p) => {
+                        Callee::Indirect(p, site) => {
                             let addr = fr[*p as usize];
-                            match m.function_at(addr) {
+                            let f = m.function_at(addr);
+                            loops.call_target(*site as usize, f);
+                            match f {
                                 Some(i)
                                     if m.compiled(i).is_none()
                                         && matches!(
@@ -883,7 +895,11 @@ impl<'m> Interp<'m> {
                 Inst::CallReturnsTwice { callee, args, ret } => {
                     let addr = match callee {
                         Callee::Symbol(s) => m.symbol(*s),
-                        Callee::Indirect(p) => fr[*p as usize],
+                        Callee::Indirect(p, site) => {
+                            let addr = fr[*p as usize];
+                            loops.call_target(*site as usize, m.function_at(addr));
+                            addr
+                        }
                         Callee::Function(_) => unreachable!("refused by the validator"),
                     };
                     let mut a = [0u64; 2];

@@ -24,7 +24,7 @@ mod ops;
 mod step;
 pub mod validate;
 
-pub use exec::edge_words;
+pub use exec::{edge_words, target_words};
 
 #[cfg(test)]
 mod tests;

@@ -287,6 +287,10 @@ pub(crate) struct Loops<'a> {
     /// branch by its edge number (`ipc_abi::counters::EDGES`); empty when
     /// not counted.
     pub edges: &'a [AtomicU64],
+    /// The function's call targets: `TARGET_WORDS` per call through a
+    /// pointer, by its site number (`ipc_abi::counters::TARGETS`); empty
+    /// when not counted.
+    pub targets: &'a [AtomicU64],
 }
 
 impl Loops<'_> {
@@ -294,6 +298,25 @@ impl Loops<'_> {
     pub fn back_edge(&self, block: u32) {
         bump(self.count);
         self.header.store(block as u64, Ordering::Relaxed);
+    }
+
+    /// The call through a pointer at site `site` went to `target` (one of
+    /// the program's functions, or `None`).
+    #[inline]
+    pub fn call_target(&self, site: usize, target: Option<u32>) {
+        use ipc_abi::counters::{TARGET_WORDS, vote};
+        if let Some(w) = self
+            .targets
+            .get(site * TARGET_WORDS..(site + 1) * TARGET_WORDS)
+        {
+            let words = vote(
+                core::array::from_fn(|k| w[k].load(Ordering::Relaxed)),
+                target,
+            );
+            for (c, v) in w.iter().zip(words) {
+                c.store(v, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The conditional branch numbered `edge` went (`taken`) to its first

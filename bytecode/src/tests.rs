@@ -985,6 +985,21 @@ fn malformed_code_is_refused_before_it_runs() {
             1,
             "edge 0 twice",
         ),
+        // So do the sites of calls through pointers.
+        (
+            vec![
+                Call {
+                    callee: Callee::Indirect(0, 3),
+                    args: vec![],
+                    fixed: 0,
+                    ret: None,
+                    ret2: None,
+                },
+                Ret { value: Some(0) },
+            ],
+            1,
+            "indirect call site 3 of 1",
+        ),
     ];
     for (code, regs, what) in bad {
         let e = check(code, regs).unwrap_err().to_string();
@@ -1369,24 +1384,118 @@ fn calls_and_loop_back_edges_are_counted() {
     assert_eq!(c.edges(1).collect::<Vec<_>>(), [(0, 3 * 5, 3)]);
 }
 
+/// Calls through pointers: each site counts where its calls went, by
+/// its site number, and the profiler reads each site's target.
+#[test]
+fn indirect_calls_count_their_targets() {
+    use Inst::*;
+    use core::sync::atomic::Ordering;
+    struct Pointers;
+    impl Machine for Pointers {
+        fn call_native(&self, _: u64, _: &[(u64, Class)], _: bool, _: &[Class]) -> [u64; 2] {
+            panic!("no native calls here")
+        }
+        fn call_returns_twice(&self, _: u64, _: [u64; 2], _: &mut dyn FnMut(u64)) {
+            panic!("no native calls here")
+        }
+        fn compiled(&self, _: u32) -> Option<u64> {
+            None
+        }
+        fn function_at(&self, a: u64) -> Option<u32> {
+            a.checked_sub(0x1000).map(|f| f as u32)
+        }
+        fn function_address(&self, f: u32) -> u64 {
+            0x1000 + f as u64
+        }
+        fn symbol(&self, _: u32) -> u64 {
+            0
+        }
+    }
+    let call = |site, arg, ret| Call {
+        callee: Callee::Indirect(1, site),
+        args: vec![(arg, I64)],
+        fixed: 1,
+        ret: Some((ret, I64)),
+        ret2: None,
+    };
+    let add = |b| Bin {
+        op: BinOp::Add,
+        w: Width::W64,
+        dst: 0,
+        a: 0,
+        b,
+    };
+    // main(x) = dbl(inc(x)), both through pointers.
+    let module = Module {
+        functions: vec![
+            func(
+                "main",
+                vec![I64],
+                Some(I64),
+                4,
+                vec![
+                    FuncAddr { dst: 1, func: 1 },
+                    call(0, 0, 2),
+                    FuncAddr { dst: 1, func: 2 },
+                    call(1, 2, 3),
+                    Ret { value: Some(3) },
+                ],
+            ),
+            func(
+                "inc",
+                vec![I64],
+                Some(I64),
+                2,
+                vec![Const { dst: 1, value: 1 }, add(1), Ret { value: Some(0) }],
+            ),
+            func(
+                "dbl",
+                vec![I64],
+                Some(I64),
+                1,
+                vec![add(0), Ret { value: Some(0) }],
+            ),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let counters = counters_object(&module);
+    let interp = Interp::with_counters(&module, &counters);
+    for x in 0..3 {
+        assert_eq!(interp.call1(&Pointers, 0, &[x], None).unwrap(), 2 * (x + 1));
+    }
+    let words: Vec<u64> = counters.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let c = ipc_abi::counters::Counters::parse(&bytes, &words).unwrap();
+    assert_eq!(
+        c.targets(0).collect::<Vec<_>>(),
+        [(0, 1, 3, 3), (1, 2, 3, 3)]
+    );
+    assert_eq!(c.indirect_calls(0), 2);
+}
+
 /// A counters object for `module`'s functions (`ipc_abi::counters`; no
-/// names; branch edges for every conditional branch), its clock started at 0.
+/// names; branch edges for every conditional branch, targets for every
+/// call through a pointer), its clock started at 0.
 fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
     use crate::interp::{COUNTER_WORDS, HEADER_WORDS};
-    use ipc_abi::counters::{EDGES, counter_offset, edges_offset, edges_word};
+    use ipc_abi::counters::{EDGES, TARGETS, counter_offset, edges_offset, edges_word};
     let functions = module.functions.len();
-    let lens: Vec<usize> = module
+    let lens: Vec<(usize, usize)> = module
         .functions
         .iter()
-        .map(crate::exec::edge_words)
+        .map(|f| (crate::exec::edge_words(f), crate::exec::target_words(f)))
         .collect();
-    let total: usize = lens.iter().sum();
+    let total: usize = lens.iter().map(|(e, t)| e + t).sum();
     let mut words = vec![0u64; HEADER_WORDS + functions * COUNTER_WORDS + total];
     words[..HEADER_WORDS].copy_from_slice(&ipc_abi::counters::header(functions, 0, total));
     let mut at = edges_offset(functions, 0);
-    for (f, len) in lens.iter().enumerate() {
-        words[counter_offset(f, EDGES) as usize / 8] = edges_word(at, *len);
-        at += 8 * *len as u64;
+    for (f, &(edges, targets)) in lens.iter().enumerate() {
+        words[counter_offset(f, EDGES) as usize / 8] = edges_word(at, edges);
+        at += 8 * edges as u64;
+        words[counter_offset(f, TARGETS) as usize / 8] = edges_word(at, targets);
+        at += 8 * targets as u64;
     }
     words
         .into_iter()

@@ -181,6 +181,24 @@ fn memory_class(c: Class) -> Result<(), String> {
     }
 }
 
+/// Checks that numbers `0..n` of `what` each come once (by pigeonhole,
+/// with `n` of them each below `n`, every one does).
+fn numbering<'b>(
+    n: usize,
+    what: &'static str,
+    bad: &'b impl Fn(usize, String) -> Refusal,
+) -> impl FnMut(usize, u32) -> Result<(), Refusal> + 'b {
+    let mut seen = alloc::vec![false; n];
+    move |at: usize, k: u32| match seen.get_mut(k as usize) {
+        Some(s) if !*s => {
+            *s = true;
+            Ok(())
+        }
+        Some(_) => Err(bad(at, format!("{what} {k} twice"))),
+        None => Err(bad(at, format!("{what} {k} of {n}"))),
+    }
+}
+
 fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result<(), Refusal> {
     let bad = |at: usize, what: String| Refusal::Malformed {
         function: f.name.clone(),
@@ -206,18 +224,8 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
     let n = code.len();
     // Each conditional branch has its own edge number, 0..branches: the
     // profiler's counts and the JIT's weights are found by it.
-    let branches = f.branches();
-    let mut edges = alloc::vec![false; branches];
-    let mut seen_edge = |at: usize, edge: u32| -> Result<(), Refusal> {
-        match edges.get_mut(edge as usize) {
-            Some(seen) if !*seen => {
-                *seen = true;
-                Ok(())
-            }
-            Some(_) => Err(bad(at, format!("branch edge {edge} twice"))),
-            None => Err(bad(at, format!("branch edge {edge} of {branches}"))),
-        }
-    };
+    let mut seen_edge = numbering(f.branches(), "branch edge", &bad);
+    let mut seen_site = numbering(f.indirect_calls(), "indirect call site", &bad);
     for (at, inst) in code.iter().enumerate() {
         let reg = |r: Reg| -> Result<(), Refusal> {
             if r < regs {
@@ -443,7 +451,10 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                     Callee::Symbol(s) if *s as usize >= module.symbols.len() => {
                         return Err(bad(at, format!("call of symbol {s}")));
                     }
-                    Callee::Indirect(r) => reg(*r)?,
+                    Callee::Indirect(r, site) => {
+                        reg(*r)?;
+                        seen_site(at, *site)?;
+                    }
                     _ => {}
                 }
                 if *fixed as usize > args.len() {
@@ -467,7 +478,10 @@ fn check_code(module: &Module, f: &Function, regs: u16, code: &[Inst]) -> Result
                     Callee::Symbol(s) if *s as usize >= module.symbols.len() => {
                         return Err(bad(at, format!("call of symbol {s}")));
                     }
-                    Callee::Indirect(r) => reg(*r)?,
+                    Callee::Indirect(r, site) => {
+                        reg(*r)?;
+                        seen_site(at, *site)?;
+                    }
                     _ => {}
                 }
                 if args.len() > 2 {

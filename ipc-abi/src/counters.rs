@@ -8,9 +8,10 @@
 //! functions, byte offset and length of the names, the function running
 //! now ([`RUNNING`]), where the branch edges are), then per function
 //! [`COUNTER_WORDS`] words (calls, loop back-edges, the header block of its
-//! latest loop, where its branch edges are, its tier at the start), then the function names,
-//! NUL-separated, in function-table order, then the branch edges (see
-//! [`EDGES`]). Only the app host writes; the profiler trusts nothing it
+//! latest loop, where its branch edges are, its tier at the start, where
+//! its call targets are), then the function names, NUL-separated, in
+//! function-table order, then the branch edges and call targets (see
+//! [`EDGES`], [`TARGETS`]), each function's edges then its targets. Only the app host writes; the profiler trusts nothing it
 //! reads (a bad header is refused, counts are only numbers).
 //!
 //! Time is *sampled*: whenever profiled code starts running a function
@@ -34,16 +35,16 @@ pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
 pub const MAX_COUNTERS_PAGES: u64 = 4096;
 pub const MAX_NAME_BYTES: usize = 64;
 
-pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT05");
+pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"JITCNT06");
 pub const HEADER_WORDS: usize = 7;
 /// Header word: the function running now, as its index + 1 (0: none, as
 /// before `main` and after the run).
 pub const RUNNING: usize = 4;
 /// Header words: the byte offset and the length in words of the branch
-/// edges, after the names.
+/// edges and call targets of all functions, after the names.
 pub const EDGES_AT: usize = 5;
 pub const EDGES_LEN: usize = 6;
-pub const COUNTER_WORDS: usize = 5;
+pub const COUNTER_WORDS: usize = 6;
 /// Word of a function's counters that counts its calls (entries).
 pub const CALLS: usize = 0;
 /// Word that counts its loop back-edges (jumps to a loop's header).
@@ -66,6 +67,47 @@ pub const EDGES: usize = 3;
 /// starts (0: interpreted; `1 + level`: compiled at O`level`, as a boot
 /// restored from a snapshot starts it): where its ladder starts.
 pub const START_TIER: usize = 4;
+/// Word that says where the function's call targets are, as [`EDGES`]
+/// does for its edges: [`TARGET_WORDS`] words per call through a pointer,
+/// by the call's site number (its place among the function's indirect
+/// calls in IR block order after the lowering pipeline, `bytecode`
+/// `Callee::Indirect`): the function the calls mostly went to (its index
+/// plus 1; 0: none, or outside the program), its votes (a majority vote:
+/// one more for each call to it, one fewer for each call elsewhere, a new
+/// candidate when they reach 0), and the calls made there. Only the
+/// interpreter counts them; the profiler hands them to the JIT with the
+/// edges.
+pub const TARGETS: usize = 5;
+/// Words per call site in [`TARGETS`].
+pub const TARGET_WORDS: usize = 3;
+
+/// A call site's most frequent target so far (one of the program's
+/// functions, by index, or `None` for any other), given its words
+/// `[candidate, votes, calls]` (see [`TARGETS`]): how the interpreter
+/// counts a call that went to `target`.
+pub fn vote(words: [u64; TARGET_WORDS], target: Option<u32>) -> [u64; TARGET_WORDS] {
+    let [candidate, votes, calls] = words;
+    let t = target.map_or(0, |i| u64::from(i) + 1);
+    let calls = calls.wrapping_add(1);
+    if candidate == t {
+        [candidate, votes.saturating_add(1), calls]
+    } else if votes == 0 {
+        [t, 1, calls]
+    } else {
+        [candidate, votes - 1, calls]
+    }
+}
+
+/// What a site's words say: (the candidate function, an estimate of the
+/// calls that went to it, the calls made there), if the candidate is one
+/// of the program's functions. When it had most of the calls, its votes
+/// are at most its calls less the others', so it had at least
+/// `(calls + votes) / 2`: the estimate.
+pub fn hot_target(words: [u64; TARGET_WORDS]) -> Option<(u32, u64, u64)> {
+    let [candidate, votes, calls] = words;
+    let index = u32::try_from(candidate.checked_sub(1)?).ok()?;
+    (votes > 0 && votes <= calls).then_some((index, (calls + votes) / 2, calls))
+}
 
 /// The [`EDGES`] word for `words` words at byte offset `at`.
 pub const fn edges_word(at: u64, words: usize) -> u64 {
@@ -187,27 +229,57 @@ impl<'a> Counters<'a> {
     /// for each conditional branch that went either way, in edge order.
     /// Edges that leave the object count as none.
     pub fn edges(&self, index: usize) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
-        let (at, words) = edges_place(self.get(index, EDGES));
-        let start = (at % 8 == 0).then_some(at as usize / 8);
-        let slice = start
-            .and_then(|s| Some(s..s.checked_add(words)?))
-            .and_then(|r| self.all.get(r))
-            .unwrap_or(&[]);
-        slice.chunks_exact(2).enumerate().filter_map(|(edge, p)| {
-            // SAFETY: as in `get`: aligned words of the mapping.
-            let (t, n) = unsafe {
-                (
-                    core::ptr::read_volatile(&p[0]),
-                    core::ptr::read_volatile(&p[1]),
-                )
-            };
-            (t | n != 0).then_some((edge, t, n))
-        })
+        self.area(index, EDGES)
+            .chunks_exact(2)
+            .enumerate()
+            .filter_map(|(edge, p)| {
+                // SAFETY: as in `get`: aligned words of the mapping.
+                let (t, n) = unsafe {
+                    (
+                        core::ptr::read_volatile(&p[0]),
+                        core::ptr::read_volatile(&p[1]),
+                    )
+                };
+                (t | n != 0).then_some((edge, t, n))
+            })
     }
 
     /// How many conditional branches function `index` has edges for.
     pub fn branches(&self, index: usize) -> usize {
         edges_place(self.get(index, EDGES)).1 / 2
+    }
+
+    /// Function `index`'s calls through pointers: (site number, target
+    /// function, calls to it (estimated), calls) for each site whose
+    /// calls mostly went to one of the program's functions, in site order
+    /// (`hot_target`). Targets that leave the object count as none.
+    pub fn targets(&self, index: usize) -> impl Iterator<Item = (usize, u32, u64, u64)> + '_ {
+        self.area(index, TARGETS)
+            .chunks_exact(TARGET_WORDS)
+            .enumerate()
+            .filter_map(|(site, w)| {
+                // SAFETY: as in `get`: aligned words of the mapping.
+                let words: [u64; TARGET_WORDS] =
+                    core::array::from_fn(|k| unsafe { core::ptr::read_volatile(&w[k]) });
+                let (f, hits, calls) = hot_target(words)?;
+                Some((site, f, hits, calls))
+            })
+    }
+
+    /// How many calls through pointers function `index` has targets for.
+    pub fn indirect_calls(&self, index: usize) -> usize {
+        edges_place(self.get(index, TARGETS)).1 / TARGET_WORDS
+    }
+
+    /// The words function `index`'s counter `which` ([`EDGES`] or
+    /// [`TARGETS`]) places (none when they leave the object).
+    fn area(&self, index: usize, which: usize) -> &'a [u64] {
+        let (at, words) = edges_place(self.get(index, which));
+        let start = (at % 8 == 0).then_some(at as usize / 8);
+        start
+            .and_then(|s| Some(s..s.checked_add(words)?))
+            .and_then(|r| self.all.get(r))
+            .unwrap_or(&[])
     }
 
     /// The function running now, if any (and if the word names one).
@@ -232,8 +304,8 @@ impl<'a> Counters<'a> {
 
 const _: () = {
     assert!(counter_offset(0, CALLS) == 56);
-    assert!(counter_offset(1, BACKEDGES) == 104);
-    assert!(START_TIER < COUNTER_WORDS);
+    assert!(counter_offset(1, BACKEDGES) == 112);
+    assert!(START_TIER < COUNTER_WORDS && TARGETS < COUNTER_WORDS);
     assert!(RUNNING < HEADER_WORDS);
     assert!(
         pages_for(MAX_FUNCTIONS, MAX_FUNCTIONS * (MAX_NAME_BYTES + 1), 0) <= MAX_COUNTERS_PAGES
@@ -258,7 +330,7 @@ mod tests {
         let text: Vec<u8> = names.join("\0").into_bytes();
         let pages = pages_for(functions, text.len(), 4);
         let mut words = vec![0u64; (pages * PAGE_SIZE / 8) as usize];
-        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 4));
+        words[..HEADER_WORDS].copy_from_slice(&header(functions, text.len(), 4 + 6));
         // Function 0 has two branches: the first taken 3 times and not 1,
         // the second taken never and not 7 times.
         let at = edges_offset(functions, text.len());
@@ -266,6 +338,11 @@ mod tests {
         words[at as usize / 8] = 3;
         words[at as usize / 8 + 1] = 1;
         words[at as usize / 8 + 3] = 7;
+        // Function 1 has two indirect calls: the first went to function 0
+        // 5 times of 7, the second nowhere in the program.
+        let targets = at + 8 * 4;
+        words[(counter_offset(1, TARGETS) / 8) as usize] = edges_word(targets, 6);
+        words[targets as usize / 8..][..6].copy_from_slice(&[1, 3, 7, 0, 2, 2]);
         let start = counter_offset(functions, 0) as usize;
         let bytes: &mut [u8] = bytemuck_words(&mut words);
         bytes[start..start + text.len()].copy_from_slice(&text);
@@ -298,6 +375,8 @@ mod tests {
         assert_eq!(c.edges(0).collect::<Vec<_>>(), [(0, 3, 1), (1, 0, 7)]);
         assert_eq!((c.branches(0), c.branches(1)), (2, 0));
         assert_eq!(c.edges(1).count(), 0);
+        assert_eq!(c.targets(1).collect::<Vec<_>>(), [(0, 0, 5, 7)]);
+        assert_eq!((c.indirect_calls(0), c.indirect_calls(1)), (0, 2));
         assert_eq!(c.running(), None);
         words[RUNNING] = running_word(1);
         let c = Counters::parse(bytes_of(&words), &words).unwrap();
@@ -305,6 +384,27 @@ mod tests {
         words[RUNNING] = running_word(2);
         let c = Counters::parse(bytes_of(&words), &words).unwrap();
         assert_eq!(c.running(), None, "no function 2");
+    }
+
+    #[test]
+    fn the_vote_finds_a_majority_target() {
+        let run = |calls: &[Option<u32>]| calls.iter().fold([0; TARGET_WORDS], |w, &t| vote(w, t));
+        // 7 of 10 to function 4, among others: found, and at least 7
+        // estimated... (calls + votes) / 2 with votes 7 - 3 = 4.
+        let mut calls = [Some(4); 10];
+        calls[1] = Some(2);
+        calls[5] = None;
+        calls[8] = Some(3);
+        let w = run(&calls);
+        assert_eq!(hot_target(w), Some((4, 7, 10)));
+        // Mostly outside the program: no hot target.
+        assert_eq!(hot_target(run(&[None, None, Some(1)])), None);
+        // An even split leaves no votes: none either.
+        assert_eq!(hot_target(run(&[Some(1), Some(2)])), None);
+        // Words the app host could have scribbled: never more votes than
+        // calls, never a wrapped index.
+        assert_eq!(hot_target([1, 9, 3]), None);
+        assert_eq!(hot_target([u64::MAX, 1, 1]), None);
     }
 
     #[test]

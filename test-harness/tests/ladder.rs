@@ -39,7 +39,7 @@ fn outputs_are_native(b: &test_harness::qemu::Boot, programs: &[String]) {
 #[test]
 fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     common::setup();
-    let programs: Vec<String> = ["tierup", "hotloop", "branchy"]
+    let programs: Vec<String> = ["tierup", "hotloop"]
         .into_iter()
         .chain(test_harness::artifacts::no_input_apps())
         .map(String::from)

@@ -577,3 +577,56 @@ fn snapshots_are_saved_while_the_program_runs() {
         "restored generation {restored:?}, the newest is {last:?}"
     );
 }
+
+/// Profile-guided O3: with thresholds that put a function at O3 once it
+/// leaves the interpreter, the profiler settles branchy's hot functions
+/// at O3 when the run ends (before the snapshot), each compile carrying
+/// the interpreter's branch counts and call targets; the JIT finds every
+/// branch and call site where the bytecode numbered them, weighs the
+/// classifier's if-chain, promotes `fold`'s call through its table to a
+/// test and a direct call, and the output is native.
+#[test]
+fn o3_compiles_are_guided_by_the_interpreters_counts() {
+    common::setup();
+    let programs = vec!["branchy".to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let disk = fresh_disk(dir.path());
+    let b = boot_with(
+        Some(&disk),
+        &programs,
+        &[],
+        &["calls=10,11,12,13", "loops=1000,1001,1002,1003"],
+    );
+    outputs_are_native(&b, &programs, "branchy");
+    let o3: Vec<&test_harness::log::Event> = b
+        .log
+        .events("jit.compile")
+        .filter(|e| e.get("level") == Some("3"))
+        .collect();
+    let mismatched: Vec<_> = o3
+        .iter()
+        .filter(|e| e.get("pgo_mismatch").is_some() || e.get("pgo_site_mismatch").is_some())
+        .collect();
+    check!(
+        b,
+        mismatched.is_empty(),
+        "profiles that did not match: {mismatched:?}"
+    );
+    let of = |name: &str, field: &str| {
+        o3.iter()
+            .filter(|e| e.get("fn") == Some(name))
+            .filter_map(|e| e.num(field))
+            .max()
+            .unwrap_or(0)
+    };
+    check!(
+        b,
+        of("classify", "pgo_weighted") >= 5,
+        "classify's branches were not weighed: {o3:?}"
+    );
+    check!(
+        b,
+        of("fold", "pgo_promoted") >= 1,
+        "fold's call through its table was not promoted: {o3:?}"
+    );
+}

@@ -397,6 +397,9 @@ pub enum JitRequest {
 /// At most this many branches' counts in a [`Profile`] (the hottest):
 /// a profile fits in one message with room to spare.
 pub const MAX_PROFILE_BRANCHES: usize = 40;
+/// At most this many calls through pointers in a [`Profile`] (the
+/// busiest).
+pub const MAX_PROFILE_TARGETS: usize = 8;
 
 /// What the profiler counted of one function while the interpreter ran
 /// it, for a profile-guided compile: its calls, and how often each of its
@@ -415,6 +418,27 @@ pub struct Profile {
     /// branches in IR block order after `LOWERING_PIPELINE`, taken its
     /// first successor. Branches left out have no weights.
     pub weights: heapless::Vec<BranchCounts, MAX_PROFILE_BRANCHES>,
+    /// How many calls through pointers the function's bytecode has (the
+    /// JIT promotes its IR's only when it finds as many).
+    pub sites: u32,
+    /// The busiest calls through pointers whose calls mostly went to one
+    /// of the program's functions: (site number, that function, calls to
+    /// it, calls), the site number the call's place among the function's
+    /// indirect calls in IR block order after `LOWERING_PIPELINE`.
+    pub targets: heapless::Vec<CallTarget, MAX_PROFILE_TARGETS>,
+}
+
+/// One call site's hot target in a [`Profile`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallTarget {
+    pub site: u32,
+    /// The function's index in the function table.
+    pub function: u32,
+    /// Calls that went to it (an estimate from a majority vote, see
+    /// `counters::hot_target`).
+    pub count: u32,
+    /// Calls made at the site.
+    pub total: u32,
 }
 
 /// One branch's counts in a [`Profile`].
@@ -423,68 +447,6 @@ pub struct BranchCounts {
     pub edge: u32,
     pub taken: u32,
     pub not_taken: u32,
-}
-
-/// The cutoffs (parts per million of all counts) of a [`Summary`]'s
-/// detailed entries: LLVM's own (`ProfileSummaryBuilder::DefaultCutoffs`),
-/// among them 990000 (what is hot) and 999999 (what is not cold).
-pub const SUMMARY_CUTOFFS: [u32; 16] = [
-    10_000, 100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000, 900_000,
-    950_000, 990_000, 999_000, 999_900, 999_990, 999_999,
-];
-
-/// A [`Profile`]'s counts as LLVM's module-level `ProfileSummary` reads
-/// them: the JIT writes it so that LLVM's hot and cold thresholds
-/// (`ProfileSummaryInfo`) come from these counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Summary {
-    pub total: u64,
-    pub max: u64,
-    /// The largest count other than the entry's.
-    pub max_internal: u64,
-    pub num_counts: u32,
-    /// Per cutoff of [`SUMMARY_CUTOFFS`]: the smallest count among the
-    /// largest counts that together make up that share of the total, and
-    /// how many counts that takes.
-    pub detailed: [(u32, u64, u32); SUMMARY_CUTOFFS.len()],
-}
-
-impl Profile {
-    /// Its counts as block counts: the entry (calls), then each weighed
-    /// branch's two successors.
-    pub fn summary(&self) -> Summary {
-        const MOST: usize = 1 + 2 * MAX_PROFILE_BRANCHES;
-        let mut counts = [0u64; MOST];
-        counts[0] = u64::from(self.calls);
-        let mut n = 1;
-        for w in &self.weights {
-            counts[n] = u64::from(w.taken);
-            counts[n + 1] = u64::from(w.not_taken);
-            n += 2;
-        }
-        let counts = &mut counts[..n];
-        let max_internal = counts[1..].iter().copied().max().unwrap_or(0);
-        counts.sort_unstable_by(|a, b| b.cmp(a));
-        let total: u64 = counts.iter().sum();
-        let mut detailed = [(0, 0, 0); SUMMARY_CUTOFFS.len()];
-        let (mut seen, mut sum) = (0usize, 0u64);
-        for (entry, &cutoff) in detailed.iter_mut().zip(&SUMMARY_CUTOFFS) {
-            let desired = (u128::from(total) * u128::from(cutoff)).div_ceil(1_000_000) as u64;
-            while sum < desired && seen < n {
-                sum += counts[seen];
-                seen += 1;
-            }
-            let min = counts[seen.saturating_sub(1)];
-            *entry = (cutoff, min, seen as u32);
-        }
-        Summary {
-            total,
-            max: counts[0],
-            max_internal,
-            num_counts: n as u32,
-            detailed,
-        }
-    }
 }
 
 /// The JIT server's argument (in the manifest) that makes it honour the
@@ -561,6 +523,16 @@ mod tests {
             })
             .is_ok()
         {}
+        let mut targets = heapless::Vec::new();
+        while targets
+            .push(CallTarget {
+                site: u32::MAX,
+                function: u32::MAX,
+                count: u32::MAX,
+                total: u32::MAX,
+            })
+            .is_ok()
+        {}
         let request = super::super::ClientFrame::Request(JitRequest::Compile {
             function: u32::MAX,
             level: 3,
@@ -570,6 +542,8 @@ mod tests {
                 calls: u32::MAX,
                 branches: u32::MAX,
                 weights,
+                sites: u32::MAX,
+                targets,
             }),
         });
         let mut msg = crate::ipc::Message::new();
@@ -577,45 +551,6 @@ mod tests {
         let back: super::super::ClientFrame<JitRequest> =
             postcard::from_bytes(msg.payload()).unwrap();
         assert_eq!(back, request);
-    }
-
-    #[test]
-    fn a_summary_finds_the_hot_counts() {
-        let mut weights = heapless::Vec::new();
-        // A loop that went round 9,000 times and out once per call, and a
-        // rare branch (10 of 10,000).
-        for (edge, taken, not_taken) in [(0, 9_000, 10), (1, 10, 9_990)] {
-            weights
-                .push(BranchCounts {
-                    edge,
-                    taken,
-                    not_taken,
-                })
-                .unwrap();
-        }
-        let p = Profile {
-            calls: 10,
-            branches: 2,
-            weights,
-        };
-        let s = p.summary();
-        assert_eq!(
-            (s.total, s.max, s.max_internal, s.num_counts),
-            (19_020, 9_990, 9_990, 5)
-        );
-        let at = |cutoff: u32| s.detailed.iter().find(|d| d.0 == cutoff).unwrap();
-        // Half the total is the largest count alone; 99% takes the two
-        // big ones (18,990 of 19,020 is 99.84%).
-        assert_eq!(at(500_000), &(500_000, 9_990, 1));
-        assert_eq!(at(990_000), &(990_000, 9_000, 2));
-        // Everything: down to the smallest.
-        assert_eq!(at(999_999), &(999_999, 10, 5));
-        // An empty profile summarizes to zeros, not a panic.
-        let s = Profile::default().summary();
-        assert_eq!(
-            (s.total, s.num_counts, s.detailed[15]),
-            (0, 1, (999_999, 0, 0))
-        );
     }
 
     #[test]

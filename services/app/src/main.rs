@@ -239,9 +239,14 @@ fn main() {
         let _ = sys::log_event("app.llvm state=absent");
     }
     let mut profile = levels.iter().any(|&(_, m)| m != Mode::Fixed).then(|| {
-        let tables: Vec<(&[String], Vec<usize>)> = programs
+        let tables: Vec<(&[String], Vec<profile::Areas>)> = programs
             .iter()
-            .map(|p| (&p.names[..], profile::edge_words(p.bytecode, p.names.len())))
+            .map(|p| {
+                (
+                    &p.names[..],
+                    profile::count_areas(p.bytecode, p.names.len()),
+                )
+            })
             .collect();
         profile::Profile::new(&tables, listed("profiler")).unwrap_or_else(|e| fail(&e))
     });
@@ -406,7 +411,7 @@ fn run_once(
     if let Some(p) = profile.as_mut() {
         p.reset(
             &program.names,
-            &profile::edge_words(program.bytecode, program.names.len()),
+            &profile::count_areas(program.bytecode, program.names.len()),
         );
     }
     let counters = profile.as_ref().map(|p| p.counters());

@@ -11,7 +11,7 @@
 
 use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::counters::{
-    APP_COUNTERS_BASE, EDGES, MAX_COUNTERS_PAGES, RUNNING, START_TIER, counter_offset,
+    APP_COUNTERS_BASE, EDGES, MAX_COUNTERS_PAGES, RUNNING, START_TIER, TARGETS, counter_offset,
     edges_offset, edges_word, header, pages_for,
 };
 use ipc_abi::ipc::Message;
@@ -101,20 +101,29 @@ pub struct Profile {
     msg: Message,
 }
 
-/// Words of branch edges for each function of a program with bytecode
-/// `module` (two per conditional branch; none without bytecode).
-pub fn edge_words(module: Option<&bytecode::format::Module>, functions: usize) -> Vec<usize> {
+/// What the interpreter counts of a function besides its counters: words
+/// of branch edges (two per conditional branch), then words of call
+/// targets (three per call through a pointer).
+pub type Areas = (usize, usize);
+
+/// The [`Areas`] of each function of a program with bytecode `module`
+/// (none without bytecode).
+pub fn count_areas(module: Option<&bytecode::format::Module>, functions: usize) -> Vec<Areas> {
     match module {
-        Some(m) => m.functions.iter().map(bytecode::edge_words).collect(),
-        None => vec![0; functions],
+        Some(m) => m
+            .functions
+            .iter()
+            .map(|f| (bytecode::edge_words(f), bytecode::target_words(f)))
+            .collect(),
+        None => vec![(0, 0); functions],
     }
 }
 
-/// The words of branch edges a program's counters hold: all of `edges`,
-/// or none when they would make the object larger than
+/// The words of branch edges and call targets a program's counters hold:
+/// all of `areas`, or none when they would make the object larger than
 /// `MAX_COUNTERS_PAGES`.
-fn edges_that_fit(names: &[String], edges: &[usize]) -> usize {
-    let total: usize = edges.iter().take(names.len()).sum();
+fn edges_that_fit(names: &[String], areas: &[Areas]) -> usize {
+    let total: usize = areas.iter().take(names.len()).map(|(e, t)| e + t).sum();
     let fits = pages_for(names.len(), names_text(names).len(), total) <= MAX_COUNTERS_PAGES;
     if fits { total } else { 0 }
 }
@@ -126,10 +135,10 @@ fn names_text(names: &[String]) -> Vec<u8> {
 
 impl Profile {
     /// A counters object for the largest of `programs` (function tables
-    /// and their branch edges, `edge_words`), mapped read-write at
+    /// and their edges and targets, `count_areas`), mapped read-write at
     /// `APP_COUNTERS_BASE`.
     /// `listed`: the initrd has a profiler (otherwise counting only).
-    pub fn new(programs: &[(&[String], Vec<usize>)], listed: bool) -> Result<Profile, String> {
+    pub fn new(programs: &[(&[String], Vec<Areas>)], listed: bool) -> Result<Profile, String> {
         let pages = programs
             .iter()
             .map(|(n, e)| pages_for(n.len(), names_text(n).len(), edges_that_fit(n, e)))
@@ -163,12 +172,12 @@ impl Profile {
     }
 
     /// Starts a run of a program with functions `names`: zeroed counts,
-    /// its header and names, and where each function's branch edges go
-    /// (`edges`: words per function, `edge_words`; none when they do not
+    /// its header and names, and where each function's branch edges and
+    /// call targets go (`areas`, `count_areas`; none when they do not
     /// fit).
-    pub fn reset(&mut self, names: &[String], edges: &[usize]) {
+    pub fn reset(&mut self, names: &[String], areas: &[Areas]) {
         let text = names_text(names);
-        let total = edges_that_fit(names, edges);
+        let total = edges_that_fit(names, areas);
         let words = (self.pages * PAGE_SIZE / 8) as usize;
         // SAFETY: as in `counters`; no one else writes the object, and the
         // profiler does not read it between runs (it unmapped it at
@@ -183,12 +192,14 @@ impl Profile {
         }
         if total > 0 {
             let mut at = edges_offset(names.len(), text.len());
-            for (f, &len) in edges.iter().enumerate().take(names.len()) {
-                if len > 0 {
-                    all[counter_offset(f, EDGES) as usize / 8]
-                        .store(edges_word(at, len), Ordering::Relaxed);
+            for (f, &(edges, targets)) in areas.iter().enumerate().take(names.len()) {
+                for (which, len) in [(EDGES, edges), (TARGETS, targets)] {
+                    if len > 0 {
+                        all[counter_offset(f, which) as usize / 8]
+                            .store(edges_word(at, len), Ordering::Relaxed);
+                    }
+                    at += 8 * len as u64;
                 }
-                at += 8 * len as u64;
             }
         }
         let start = counter_offset(names.len(), 0) as usize;

@@ -431,12 +431,22 @@ impl Watch {
             }
             let profile = if self.pgo && level == 3 {
                 let interp_calls = self.interp_calls[f].unwrap_or(0);
-                pgo::profile(interp_calls, counters.branches(f), counters.edges(f))
+                pgo::profile(pgo::Counted {
+                    calls: interp_calls,
+                    branches: counters.branches(f),
+                    edges: counters.edges(f),
+                    sites: counters.indirect_calls(f),
+                    targets: counters.targets(f),
+                })
             } else {
                 None
             };
             let guided = profile.as_ref().map_or(String::new(), |p| {
-                format!(" profile_branches={}", p.weights.len())
+                format!(
+                    " profile_branches={} profile_targets={}",
+                    p.weights.len(),
+                    p.targets.len()
+                )
             });
             let mut msg = Message::new();
             let request = JitRequest::Compile {

@@ -5,31 +5,68 @@
 //! so the calls sent are those of the same span as the branch counts,
 //! which keeps the entry count and the weights on one scale.
 
-use ipc_abi::proto::jit::{BranchCounts, MAX_PROFILE_BRANCHES, Profile};
+use alloc::vec::Vec;
+use ipc_abi::proto::jit::{
+    BranchCounts, CallTarget, MAX_PROFILE_BRANCHES, MAX_PROFILE_TARGETS, Profile,
+};
 
-/// Function's profile from `calls` (in the interpreted span), its number
-/// of conditional `branches`, and its branch `edges` as
-/// `Counters::edges` gives them (edge number, taken, not taken); `None`
-/// when nothing was counted. Keeps the [`MAX_PROFILE_BRANCHES`] hottest
-/// branches (most executions; the lower edge number first among equals),
-/// in edge order, and divides every count by one factor so that all fit
-/// in `u32`.
-pub fn profile(
-    calls: u64,
-    branches: usize,
-    edges: impl Iterator<Item = (usize, u64, u64)>,
-) -> Option<Profile> {
-    let mut hottest: alloc::vec::Vec<(usize, u64, u64)> =
-        edges.filter(|&(edge, _, _)| edge < branches).collect();
-    if calls == 0 && hottest.is_empty() {
+/// Fewer runs of a branch (or calls at a site) than this say too little
+/// of where it goes to weigh it: such counts are left out (a branch seen
+/// once would be weighed 2 to 1 on one observation).
+pub const MIN_SAMPLES: u64 = 16;
+
+/// What the interpreter counted of one function (`Counters` gives each).
+pub struct Counted<E, T> {
+    /// Calls in the interpreted span.
+    pub calls: u64,
+    /// Its number of conditional branches.
+    pub branches: usize,
+    /// Its branch edges: (edge number, taken, not taken).
+    pub edges: E,
+    /// Its number of calls through pointers.
+    pub sites: usize,
+    /// Its calls' hot targets: (site number, function, calls to it,
+    /// calls).
+    pub targets: T,
+}
+
+/// A function's profile from what was `counted`; `None` when nothing
+/// was. Leaves out branches and call sites counted fewer than
+/// [`MIN_SAMPLES`] times, keeps the [`MAX_PROFILE_BRANCHES`] hottest branches (most
+/// executions; the lower edge number first among equals) and the
+/// [`MAX_PROFILE_TARGETS`] busiest call sites, each in number order, and
+/// divides every count by one factor so that all fit in `u32`.
+pub fn profile<E, T>(counted: Counted<E, T>) -> Option<Profile>
+where
+    E: Iterator<Item = (usize, u64, u64)>,
+    T: Iterator<Item = (usize, u32, u64, u64)>,
+{
+    let Counted {
+        calls,
+        branches,
+        edges,
+        sites,
+        targets,
+    } = counted;
+    let mut hottest: Vec<(usize, u64, u64)> = edges
+        .filter(|&(edge, t, n)| edge < branches && t.saturating_add(n) >= MIN_SAMPLES)
+        .collect();
+    let mut busiest: Vec<(usize, u32, u64, u64)> = targets
+        .filter(|&(site, .., total)| site < sites && total >= MIN_SAMPLES)
+        .collect();
+    if calls == 0 && hottest.is_empty() && busiest.is_empty() {
         return None;
     }
     hottest.sort_by_key(|&(edge, t, n)| (core::cmp::Reverse(t.saturating_add(n)), edge));
     hottest.truncate(MAX_PROFILE_BRANCHES);
     hottest.sort_by_key(|&(edge, _, _)| edge);
+    busiest.sort_by_key(|&(site, _, _, total)| (core::cmp::Reverse(total), site));
+    busiest.truncate(MAX_PROFILE_TARGETS);
+    busiest.sort_by_key(|&(site, ..)| site);
     let largest = hottest
         .iter()
         .flat_map(|&(_, t, n)| [t, n])
+        .chain(busiest.iter().map(|&(.., total)| total))
         .chain([calls])
         .max()
         .unwrap_or(0);
@@ -44,16 +81,41 @@ pub fn profile(
             not_taken: scaled(n),
         });
     }
+    let mut call_targets = heapless::Vec::new();
+    for (site, function, count, total) in busiest {
+        let _ = call_targets.push(CallTarget {
+            site: site as u32,
+            function,
+            count: scaled(count),
+            total: scaled(total),
+        });
+    }
     Some(Profile {
         calls: scaled(calls),
         branches: u32::try_from(branches).unwrap_or(u32::MAX),
         weights,
+        sites: u32::try_from(sites).unwrap_or(u32::MAX),
+        targets: call_targets,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Edges = core::iter::Empty<(usize, u64, u64)>;
+    type Targets = core::iter::Empty<(usize, u32, u64, u64)>;
+
+    /// What `edges` and `targets` say, with `calls` and numbers enough.
+    fn counted<E, T>(calls: u64, branches: usize, edges: E, targets: T) -> Counted<E, T> {
+        Counted {
+            calls,
+            branches,
+            edges,
+            sites: 4,
+            targets,
+        }
+    }
 
     fn counts(p: &Profile) -> std::vec::Vec<(u32, u32, u32)> {
         p.weights
@@ -64,37 +126,77 @@ mod tests {
 
     #[test]
     fn nothing_counted_is_no_profile() {
-        assert_eq!(profile(0, 3, [].into_iter()), None);
+        let none = counted(0, 3, Edges::default(), Targets::default());
+        assert_eq!(profile(none), None);
         // Calls alone are a profile (an entry count, no weights).
-        let p = profile(5, 3, [].into_iter()).unwrap();
-        assert_eq!((p.calls, p.branches, p.weights.len()), (5, 3, 0));
+        let calls = counted(5, 3, Edges::default(), Targets::default());
+        let p = profile(calls).unwrap();
+        assert_eq!(
+            (p.calls, p.branches, p.weights.len(), p.sites),
+            (5, 3, 0, 4)
+        );
     }
 
     #[test]
     fn the_hottest_branches_are_kept_in_edge_order() {
         let n = MAX_PROFILE_BRANCHES + 10;
-        // Branch k ran k + 1 times (all taken): the ten coldest go.
-        let edges = (0..n).map(|k| (k, k as u64 + 1, 0));
-        let p = profile(1, n, edges).unwrap();
+        // Branch k ran k + 16 times (all taken): the ten coldest go.
+        let edges = (0..n).map(|k| (k, k as u64 + 16, 0));
+        let p = profile(counted(1, n, edges, Targets::default())).unwrap();
         let got = counts(&p);
         assert_eq!(got.len(), MAX_PROFILE_BRANCHES);
-        assert_eq!(got[0], (10, 11, 0));
+        assert_eq!(got[0], (10, 26, 0));
         assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
-        // Edges past the function's branches are not its own: dropped.
-        let p = profile(1, 2, [(0, 4, 1), (2, 9, 9)].into_iter()).unwrap();
-        assert_eq!(counts(&p), [(0, 4, 1)]);
+        // Edges past the function's branches are not its own, and a
+        // branch seen 15 times is too rare: dropped.
+        let edges = [(0, 40, 1), (1, 10, 5), (2, 90, 9)].into_iter();
+        let p = profile(counted(1, 2, edges, Targets::default())).unwrap();
+        assert_eq!(counts(&p), [(0, 40, 1)]);
+    }
+
+    #[test]
+    fn the_busiest_call_sites_are_kept_in_site_order() {
+        // Site 3's calls mostly went to function 7, site 1's to 2; site 9
+        // is not the function's, site 0 saw too few calls.
+        let targets = [
+            (0, 2, 9, 9),
+            (1, 2, 40, 50),
+            (3, 7, 90, 100),
+            (9, 1, 50, 50),
+        ]
+        .into_iter();
+        let p = profile(counted(1, 0, Edges::default(), targets)).unwrap();
+        let got: std::vec::Vec<_> = p
+            .targets
+            .iter()
+            .map(|t| (t.site, t.function, t.count, t.total))
+            .collect();
+        assert_eq!(got, [(1, 2, 40, 50), (3, 7, 90, 100)]);
+        // More sites than a profile holds: the busiest stay.
+        let many = (0..MAX_PROFILE_TARGETS as u64 + 2).map(|k| (k as usize, 0, k + 16, k + 16));
+        let c = Counted {
+            sites: 100,
+            ..counted(1, 0, Edges::default(), many)
+        };
+        let p = profile(c).unwrap();
+        assert_eq!(p.targets.len(), MAX_PROFILE_TARGETS);
+        assert_eq!(p.targets[0].site, 2, "sites 0 and 1 (fewest calls) went");
     }
 
     #[test]
     fn counts_too_large_for_u32_scale_together() {
         let big = 10 * u64::from(u32::MAX);
-        let p = profile(big / 1000, 2, [(0, big, big / 10), (1, 3, 1)].into_iter()).unwrap();
+        let edges = [(0, big, big / 10), (1, 30, 1)].into_iter();
+        let targets = [(0, 1, big / 2, big)].into_iter();
+        let p = profile(counted(big / 1000, 2, edges, targets)).unwrap();
         let got = counts(&p);
         assert!(got[0].1 > u32::MAX / 2, "scaled to fill u32, not past it");
         // The ratios stay: taken 10x not taken, calls a thousandth.
         assert_eq!(got[0].1 / got[0].2, 10);
         assert_eq!(got[0].1 / p.calls, 1000);
-        // Counts below the factor round to zero (the JIT adds one).
-        assert_eq!(got[1], (1, 0, 0));
+        assert_eq!(p.targets[0].total / p.targets[0].count, 2);
+        // Small counts shrink with the rest (by 11 here), a count below
+        // the factor to zero (the JIT adds one to every weight).
+        assert_eq!(got[1], (1, 30 / 11, 0));
     }
 }

@@ -52,7 +52,7 @@ impl FnLower<'_> {
             } else if callee.is_function() {
                 return Err("a program function that returns twice".into());
             } else {
-                Callee::Indirect(self.operand(callee)?)
+                Callee::Indirect(self.operand(callee)?, self.call_site[&i])
             };
             self.emit(Inst::CallReturnsTwice {
                 callee,
@@ -67,7 +67,7 @@ impl FnLower<'_> {
                 None => Callee::Symbol(self.names.external(&name)),
             }
         } else {
-            Callee::Indirect(self.operand(callee)?)
+            Callee::Indirect(self.operand(callee)?, self.call_site[&i])
         };
         self.emit(Inst::Call {
             callee,

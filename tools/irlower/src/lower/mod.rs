@@ -47,8 +47,19 @@ pub struct FnLower<'a> {
     /// conditional branches numbered in block order (`bc::Inst::Branch`),
     /// as the JIT numbers them to weigh them (profile-guided O3).
     branch_edge: HashMap<Block, u32>,
+    /// The site number of each call through a pointer: such calls
+    /// numbered in block order (`bc::Callee::Indirect`), as the JIT
+    /// numbers them to find the call a profile's targets are for.
+    call_site: HashMap<Value, u32>,
     /// The block laid out after the one being lowered.
     next_block: Option<Block>,
+}
+
+/// A call through a pointer: its callee is neither a function nor
+/// inline assembly (the JIT's `pgo` module tells them apart the same way).
+pub fn is_indirect_call(call: Value) -> bool {
+    let callee = call.called_value();
+    !callee.is_function() && !callee.is_inline_asm()
 }
 
 pub fn width(t: Type) -> Result<Width, Unsupported> {
@@ -195,6 +206,7 @@ impl<'a> FnLower<'a> {
             back: HashSet::new(),
             block_index: HashMap::new(),
             branch_edge: HashMap::new(),
+            call_site: HashMap::new(),
             next_block: None,
         }
     }
@@ -347,6 +359,13 @@ impl<'a> FnLower<'a> {
             .filter(|b| conditional(b))
             .enumerate()
             .map(|(k, b)| (*b, k as u32))
+            .collect();
+        self.call_site = blocks
+            .iter()
+            .flat_map(|b| b.instructions())
+            .filter(|i| i.opcode() == Some(llvm_sys::LLVMOpcode::LLVMCall) && is_indirect_call(*i))
+            .enumerate()
+            .map(|(k, i)| (i, k as u32))
             .collect();
         for b in &blocks {
             for i in b.instructions() {
