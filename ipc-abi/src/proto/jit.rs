@@ -402,13 +402,12 @@ pub const MAX_PROFILE_BRANCHES: usize = 40;
 pub const MAX_PROFILE_TARGETS: usize = 8;
 
 /// What the profiler counted of one function while the interpreter ran
-/// it, for a profile-guided compile: its calls, and how often each of its
-/// conditional branches went each way. All counts on one scale (the
-/// profiler scales them down together to fit `u32`).
+/// it, for a profile-guided compile: how often each of its conditional
+/// branches went each way, and where its calls through pointers went.
+/// All counts on one scale (the profiler scales them down together to
+/// fit `u32`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
-    /// Calls in the counted span (the function's entry count).
-    pub calls: u32,
     /// How many conditional branches the function's bytecode has: the
     /// JIT weighs its IR's branches only when it finds as many (the same
     /// lowering on both sides, see `LOWERING_PIPELINE`).
@@ -539,7 +538,6 @@ mod tests {
             then: Some(3),
             crash: Some(CrashPoint::DuringCompile),
             profile: Some(Profile {
-                calls: u32::MAX,
                 branches: u32::MAX,
                 weights,
                 sites: u32::MAX,

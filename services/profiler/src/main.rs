@@ -66,9 +66,6 @@ struct Watch {
     hot_loop: u64,
     /// Whether O3 compiles are profile-guided.
     pgo: bool,
-    /// Each function's calls when it left the interpreter (the span its
-    /// branch edges were counted in), once it has.
-    interp_calls: Vec<Option<u64>>,
     /// Where the time goes (sampled at each poll).
     sampler: Sampler,
 }
@@ -274,7 +271,6 @@ fn handle(
                 tier_ups: 0,
                 hot_loop: settings.thresholds.loops[0],
                 pgo: settings.pgo,
-                interp_calls: vec![None; functions],
                 // A sample stands for at most three polls' time.
                 sampler: Sampler::new(
                     functions,
@@ -425,14 +421,8 @@ impl Watch {
                 let block = counters.get(f, LOOP_HEADER) as u32;
                 self.replace_on_stack(jit, f, &name, block, level);
             }
-            // The interpreter's counts stop when the function leaves it.
-            if from == Tier::Interp {
-                self.interp_calls[f] = Some(calls);
-            }
             let profile = if self.pgo && level == 3 {
-                let interp_calls = self.interp_calls[f].unwrap_or(0);
                 pgo::profile(pgo::Counted {
-                    calls: interp_calls,
                     branches: counters.branches(f),
                     edges: counters.edges(f),
                     sites: counters.indirect_calls(f),

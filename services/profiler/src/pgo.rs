@@ -1,9 +1,7 @@
 //! Profile-guided O3: what the profiler tells the JIT about a function
-//! when it asks for its O3 code. The counts are the interpreter's (its
-//! calls and branch edges while it ran the function, `ipc_abi::counters`):
-//! compiled code below O3 counts calls and loop back-edges, not branches,
-//! so the calls sent are those of the same span as the branch counts,
-//! which keeps the entry count and the weights on one scale.
+//! when it asks for its O3 code: the interpreter's counts of its branch
+//! edges and call targets (`ipc_abi::counters`; compiled code counts
+//! neither).
 
 use alloc::vec::Vec;
 use ipc_abi::proto::jit::{
@@ -17,8 +15,6 @@ pub const MIN_SAMPLES: u64 = 16;
 
 /// What the interpreter counted of one function (`Counters` gives each).
 pub struct Counted<E, T> {
-    /// Calls in the interpreted span.
-    pub calls: u64,
     /// Its number of conditional branches.
     pub branches: usize,
     /// Its branch edges: (edge number, taken, not taken).
@@ -42,7 +38,6 @@ where
     T: Iterator<Item = (usize, u32, u64, u64)>,
 {
     let Counted {
-        calls,
         branches,
         edges,
         sites,
@@ -54,7 +49,7 @@ where
     let mut busiest: Vec<(usize, u32, u64, u64)> = targets
         .filter(|&(site, .., total)| site < sites && total >= MIN_SAMPLES)
         .collect();
-    if calls == 0 && hottest.is_empty() && busiest.is_empty() {
+    if hottest.is_empty() && busiest.is_empty() {
         return None;
     }
     hottest.sort_by_key(|&(edge, t, n)| (core::cmp::Reverse(t.saturating_add(n)), edge));
@@ -67,7 +62,6 @@ where
         .iter()
         .flat_map(|&(_, t, n)| [t, n])
         .chain(busiest.iter().map(|&(.., total)| total))
-        .chain([calls])
         .max()
         .unwrap_or(0);
     let factor = largest / u64::from(u32::MAX) + 1;
@@ -91,7 +85,6 @@ where
         });
     }
     Some(Profile {
-        calls: scaled(calls),
         branches: u32::try_from(branches).unwrap_or(u32::MAX),
         weights,
         sites: u32::try_from(sites).unwrap_or(u32::MAX),
@@ -106,10 +99,9 @@ mod tests {
     type Edges = core::iter::Empty<(usize, u64, u64)>;
     type Targets = core::iter::Empty<(usize, u32, u64, u64)>;
 
-    /// What `edges` and `targets` say, with `calls` and numbers enough.
-    fn counted<E, T>(calls: u64, branches: usize, edges: E, targets: T) -> Counted<E, T> {
+    /// What `edges` and `targets` say, with numbers enough.
+    fn counted<E, T>(branches: usize, edges: E, targets: T) -> Counted<E, T> {
         Counted {
-            calls,
             branches,
             edges,
             sites: 4,
@@ -126,15 +118,15 @@ mod tests {
 
     #[test]
     fn nothing_counted_is_no_profile() {
-        let none = counted(0, 3, Edges::default(), Targets::default());
-        assert_eq!(profile(none), None);
-        // Calls alone are a profile (an entry count, no weights).
-        let calls = counted(5, 3, Edges::default(), Targets::default());
-        let p = profile(calls).unwrap();
         assert_eq!(
-            (p.calls, p.branches, p.weights.len(), p.sites),
-            (5, 3, 0, 4)
+            profile(counted(3, Edges::default(), Targets::default())),
+            None
         );
+        // Counts too few to weigh anything: none either.
+        let few = counted(3, [(0, 10, 5)].into_iter(), [(1, 2, 9, 9)].into_iter());
+        assert_eq!(profile(few), None);
+        let p = profile(counted(3, [(1, 10, 6)].into_iter(), Targets::default())).unwrap();
+        assert_eq!((p.branches, p.weights.len(), p.sites), (3, 1, 4));
     }
 
     #[test]
@@ -142,7 +134,7 @@ mod tests {
         let n = MAX_PROFILE_BRANCHES + 10;
         // Branch k ran k + 16 times (all taken): the ten coldest go.
         let edges = (0..n).map(|k| (k, k as u64 + 16, 0));
-        let p = profile(counted(1, n, edges, Targets::default())).unwrap();
+        let p = profile(counted(n, edges, Targets::default())).unwrap();
         let got = counts(&p);
         assert_eq!(got.len(), MAX_PROFILE_BRANCHES);
         assert_eq!(got[0], (10, 26, 0));
@@ -150,7 +142,7 @@ mod tests {
         // Edges past the function's branches are not its own, and a
         // branch seen 15 times is too rare: dropped.
         let edges = [(0, 40, 1), (1, 10, 5), (2, 90, 9)].into_iter();
-        let p = profile(counted(1, 2, edges, Targets::default())).unwrap();
+        let p = profile(counted(2, edges, Targets::default())).unwrap();
         assert_eq!(counts(&p), [(0, 40, 1)]);
     }
 
@@ -165,7 +157,7 @@ mod tests {
             (9, 1, 50, 50),
         ]
         .into_iter();
-        let p = profile(counted(1, 0, Edges::default(), targets)).unwrap();
+        let p = profile(counted(0, Edges::default(), targets)).unwrap();
         let got: std::vec::Vec<_> = p
             .targets
             .iter()
@@ -176,7 +168,7 @@ mod tests {
         let many = (0..MAX_PROFILE_TARGETS as u64 + 2).map(|k| (k as usize, 0, k + 16, k + 16));
         let c = Counted {
             sites: 100,
-            ..counted(1, 0, Edges::default(), many)
+            ..counted(0, Edges::default(), many)
         };
         let p = profile(c).unwrap();
         assert_eq!(p.targets.len(), MAX_PROFILE_TARGETS);
@@ -187,14 +179,14 @@ mod tests {
     fn counts_too_large_for_u32_scale_together() {
         let big = 10 * u64::from(u32::MAX);
         let edges = [(0, big, big / 10), (1, 30, 1)].into_iter();
-        let targets = [(0, 1, big / 2, big)].into_iter();
-        let p = profile(counted(big / 1000, 2, edges, targets)).unwrap();
+        let targets = [(0, 1, big / 2, big / 1000)].into_iter();
+        let p = profile(counted(2, edges, targets)).unwrap();
         let got = counts(&p);
         assert!(got[0].1 > u32::MAX / 2, "scaled to fill u32, not past it");
-        // The ratios stay: taken 10x not taken, calls a thousandth.
+        // The ratios stay: taken 10x not taken, the site's calls a
+        // thousandth of the branch's.
         assert_eq!(got[0].1 / got[0].2, 10);
-        assert_eq!(got[0].1 / p.calls, 1000);
-        assert_eq!(p.targets[0].total / p.targets[0].count, 2);
+        assert_eq!(got[0].1 / p.targets[0].total, 1000);
         // Small counts shrink with the rest (by 11 here), a count below
         // the factor to zero (the JIT adds one to every weight).
         assert_eq!(got[1], (1, 30 / 11, 0));
