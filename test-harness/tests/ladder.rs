@@ -90,10 +90,11 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
             .any(|e| e.get("tier") == Some("O3")),
         "mix did not reach O3"
     );
-    // Profile-guided O3: each O3 compile the profiler asked for carried
-    // the interpreter's counts, and the JIT found every profile's branches
-    // where the bytecode numbered them (the same lowering on both sides):
-    // mix's loop test is weighed, and no profile mismatched.
+    // Profile-guided O3: each O3 compile the profiler sent a profile with
+    // (functions with a branch or call counted often enough) was guided
+    // by it, and the JIT found every profile's branches where the
+    // bytecode numbered them (the same lowering on both sides): mix's
+    // loop test is weighed, and no profile mismatched.
     let o3: Vec<&test_harness::log::Event> = b
         .log
         .events("jit.compile")
@@ -101,7 +102,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
         .collect();
     let mismatched: Vec<_> = o3
         .iter()
-        .filter(|e| e.get("pgo_mismatch").is_some())
+        .filter(|e| e.get("pgo_mismatch").is_some() || e.get("pgo_site_mismatch").is_some())
         .collect();
     check!(
         b,
@@ -127,7 +128,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
         .count();
     check!(
         b,
-        guided >= 2 && guided == asked,
+        guided >= 1 && guided == asked,
         "{guided} profile-guided O3 compiles, {asked} asked for with a profile"
     );
     // The JIT only when needed: each interpretable program starts without

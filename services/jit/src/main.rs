@@ -12,6 +12,7 @@ mod counting;
 mod fatal;
 mod inlining;
 mod llvm;
+mod lowering;
 mod native;
 mod orc;
 mod osr;

@@ -6,8 +6,8 @@
 //!
 //! The interpreter's registers are values of the function as the bytecode
 //! lowering saw it: the program's IR after `LOWERING_PIPELINE`. So the
-//! continuation is built from the same: the whole program cloned, every
-//! function marked `no-builtins`, the same passes (LLVM 19 on both sides),
+//! continuation is built from the same: the whole program cloned, the
+//! same passes over the function (LLVM 19 on both sides, `lowering`),
 //! and then the function is cut open at the header: a new entry loads what
 //! the loop needs from `state` and branches to the header (the header's
 //! phis take the loaded values from it), and every use of a value the new
@@ -19,7 +19,7 @@
 use crate::unit::{
     Program, UNIT_FUNCTION, cut_around, defined_functions, globals_from_their_homes,
 };
-use ipc_abi::proto::jit::{LOWERING_PIPELINE, osr_shape_digest};
+use ipc_abi::proto::jit::osr_shape_digest;
 use llvm_sys::LLVMTypeKind;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
@@ -70,17 +70,7 @@ unsafe fn build(
         let ctx = LLVMGetModuleContext(m);
         let functions = defined_functions(m);
         let f = *functions.get(index).ok_or("no such function")?;
-        for &g in &functions {
-            let attr = LLVMCreateStringAttribute(
-                ctx,
-                c"no-builtins".as_ptr(),
-                "no-builtins".len() as u32,
-                c"".as_ptr(),
-                0,
-            );
-            LLVMAddAttributeAtIndex(g, llvm_sys::LLVMAttributeFunctionIndex, attr);
-        }
-        crate::llvm::run_passes(m, LOWERING_PIPELINE)?;
+        crate::lowering::lower_alone(m, f, &functions)?;
         // The values by canonical number, and their shapes.
         let blocks = blocks_of(f);
         let mut values: Vec<LLVMValueRef> = (0..LLVMCountParams(f))

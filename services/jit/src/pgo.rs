@@ -9,7 +9,7 @@
 //! program's IR after `LOWERING_PIPELINE`; each kind numbered in block
 //! order). So the unit is built from the same: a clone of the program
 //! with that pipeline run over the function exactly as `irlower` ran it
-//! (`lower_alone`). Then the weights go on its branches by number, each hot call
+//! (`lowering::lower_alone`). Then the weights go on its branches by number, each hot call
 //! target becomes value profile metadata (`VP`) on its call, and LLVM's
 //! indirect-call
 //! promotion pass turns those calls into a test of the pointer and a
@@ -33,7 +33,7 @@
 //! and the loop and select decisions that read branch probabilities.
 
 use crate::unit::{Program, Unit, cut, defined_functions};
-use ipc_abi::proto::jit::{LOWERING_PIPELINE, Profile};
+use ipc_abi::proto::jit::Profile;
 use llvm_sys::LLVMOpcode;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
@@ -70,10 +70,6 @@ impl std::fmt::Display for Guided {
         Ok(())
     }
 }
-
-const NO_BUILTINS: &str = "no-builtins";
-const OPTNONE: &str = "optnone";
-const NOINLINE: &str = "noinline";
 
 impl Program {
     /// `unit` (a function unit of function `index`) built from the
@@ -116,7 +112,7 @@ unsafe fn annotate(m: LLVMModuleRef, index: usize, profile: &Profile) -> Result<
         let ctx = LLVMGetModuleContext(m);
         let functions = defined_functions(m);
         let f = *functions.get(index).ok_or("no such function")?;
-        lower_alone(m, f, &functions)?;
+        crate::lowering::lower_alone(m, f, &functions)?;
 
         let branches = conditional_branches(f);
         let sites = indirect_calls(f);
@@ -247,61 +243,6 @@ unsafe fn calls(f: LLVMValueRef) -> Vec<LLVMValueRef> {
         }
     }
     out
-}
-
-/// Runs `LOWERING_PIPELINE` over function `f` of `m` as `irlower` ran it
-/// over the whole program (with `f` marked `no-builtins`), and over no
-/// other function (`functions`, marked `optnone` meanwhile): the passes
-/// are all within a function, so `f` comes out as it did there, at the
-/// cost of one function instead of the program. The marks come off
-/// after (those it already had stay).
-///
-/// # Safety
-/// `f` and `functions` must be defined functions of the valid module `m`.
-unsafe fn lower_alone(
-    m: LLVMModuleRef,
-    f: LLVMValueRef,
-    functions: &[LLVMValueRef],
-) -> Result<(), String> {
-    let at = llvm_sys::LLVMAttributeFunctionIndex;
-    // SAFETY: the caller's promise; attributes of the module's context.
-    unsafe {
-        let ctx = LLVMGetModuleContext(m);
-        let mut added: Vec<(LLVMValueRef, &str)> = Vec::new();
-        let has_string = |g, name: &str| {
-            !LLVMGetStringAttributeAtIndex(g, at, name.as_ptr().cast(), name.len() as u32).is_null()
-        };
-        let kind = |name: &str| LLVMGetEnumAttributeKindForName(name.as_ptr().cast(), name.len());
-        if !has_string(f, NO_BUILTINS) {
-            let attr = LLVMCreateStringAttribute(
-                ctx,
-                NO_BUILTINS.as_ptr().cast(),
-                NO_BUILTINS.len() as u32,
-                c"".as_ptr(),
-                0,
-            );
-            LLVMAddAttributeAtIndex(f, at, attr);
-            added.push((f, NO_BUILTINS));
-        }
-        for &g in functions.iter().filter(|&&g| g != f) {
-            // The verifier wants `noinline` beside `optnone`.
-            for name in [NOINLINE, OPTNONE] {
-                if LLVMGetEnumAttributeAtIndex(g, at, kind(name)).is_null() {
-                    LLVMAddAttributeAtIndex(g, at, LLVMCreateEnumAttribute(ctx, kind(name), 0));
-                    added.push((g, name));
-                }
-            }
-        }
-        let lowered = crate::llvm::run_passes(m, LOWERING_PIPELINE);
-        for (g, name) in added {
-            if name == NO_BUILTINS {
-                LLVMRemoveStringAttributeAtIndex(g, at, name.as_ptr().cast(), name.len() as u32);
-            } else {
-                LLVMRemoveEnumAttributeAtIndex(g, at, kind(name));
-            }
-        }
-        lowered
-    }
 }
 
 /// Function `f`'s conditional branches, in block order.

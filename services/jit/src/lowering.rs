@@ -1,0 +1,70 @@
+//! The bytecode's view of a function: the program's IR after
+//! `LOWERING_PIPELINE`, which `irlower` ran over every function (each
+//! marked `no-builtins`) before lowering it. The JIT needs the same view
+//! where it meets the interpreter's numbers: on-stack replacement (values
+//! by canonical number, `osr`) and profile-guided O3 (branches and calls
+//! by number, `pgo`). The passes are all within a function, so running
+//! them over one function alone gives it as `irlower` saw it.
+
+use ipc_abi::proto::jit::LOWERING_PIPELINE;
+use llvm_sys::core::*;
+use llvm_sys::prelude::*;
+
+const NO_BUILTINS: &str = "no-builtins";
+const OPTNONE: &str = "optnone";
+const NOINLINE: &str = "noinline";
+
+/// Runs `LOWERING_PIPELINE` over function `f` of `m` as `irlower` ran it
+/// over the whole program (with `f` marked `no-builtins`), and over no
+/// other function (`functions`, marked `optnone` meanwhile): the passes
+/// are all within a function, so `f` comes out as it did there, at the
+/// cost of one function instead of the program. The marks come off
+/// after (those it already had stay).
+///
+/// # Safety
+/// `f` and `functions` must be defined functions of the valid module `m`.
+pub unsafe fn lower_alone(
+    m: LLVMModuleRef,
+    f: LLVMValueRef,
+    functions: &[LLVMValueRef],
+) -> Result<(), String> {
+    let at = llvm_sys::LLVMAttributeFunctionIndex;
+    // SAFETY: the caller's promise; attributes of the module's context.
+    unsafe {
+        let ctx = LLVMGetModuleContext(m);
+        let mut added: Vec<(LLVMValueRef, &str)> = Vec::new();
+        let has_string = |g, name: &str| {
+            !LLVMGetStringAttributeAtIndex(g, at, name.as_ptr().cast(), name.len() as u32).is_null()
+        };
+        let kind = |name: &str| LLVMGetEnumAttributeKindForName(name.as_ptr().cast(), name.len());
+        if !has_string(f, NO_BUILTINS) {
+            let attr = LLVMCreateStringAttribute(
+                ctx,
+                NO_BUILTINS.as_ptr().cast(),
+                NO_BUILTINS.len() as u32,
+                c"".as_ptr(),
+                0,
+            );
+            LLVMAddAttributeAtIndex(f, at, attr);
+            added.push((f, NO_BUILTINS));
+        }
+        for &g in functions.iter().filter(|&&g| g != f) {
+            // The verifier wants `noinline` beside `optnone`.
+            for name in [NOINLINE, OPTNONE] {
+                if LLVMGetEnumAttributeAtIndex(g, at, kind(name)).is_null() {
+                    LLVMAddAttributeAtIndex(g, at, LLVMCreateEnumAttribute(ctx, kind(name), 0));
+                    added.push((g, name));
+                }
+            }
+        }
+        let lowered = crate::llvm::run_passes(m, LOWERING_PIPELINE);
+        for (g, name) in added {
+            if name == NO_BUILTINS {
+                LLVMRemoveStringAttributeAtIndex(g, at, name.as_ptr().cast(), name.len() as u32);
+            } else {
+                LLVMRemoveEnumAttributeAtIndex(g, at, kind(name));
+            }
+        }
+        lowered
+    }
+}
