@@ -60,8 +60,9 @@ pub const LOOP_HEADER: usize = 2;
 /// number (its place among the function's conditional branches in IR
 /// block order after the lowering pipeline, `bytecode` `Inst::Branch`):
 /// how often it went to its first successor (taken), and how often to
-/// its second. Only the interpreter counts them; the profiler hands them
-/// to the JIT for profile-guided O3 (`proto::jit::Profile`).
+/// its second. The interpreter and code compiled at O1 and O2 count them;
+/// the profiler hands them to the JIT for profile-guided O3
+/// (`proto::jit::Profile`).
 pub const EDGES: usize = 3;
 /// Word that says the tier the function's code is at when the watch
 /// starts (0: interpreted; `1 + level`: compiled at O`level`, as a boot

@@ -1,7 +1,8 @@
 //! Counting in compiled code, for the profiler: a unit compiled below O3
 //! for an app with a counters page (`ipc_abi::counters`) adds one to its
-//! function's call counter on entry and to its back-edge counter at the
-//! top of every loop header (the target of a back-edge of a depth-first
+//! function's call counter on entry, at O1 and O2 to the taken or
+//! not-taken word of each conditional branch it runs (`count_branches`),
+//! and to its back-edge counter at the top of every loop header (the target of a back-edge of a depth-first
 //! walk from the entry, as the bytecode's lowering finds them). A header
 //! also counts the entry into its loop, so a loop run n times counts n
 //! where the interpreter counts its n - 1 back-edges.
@@ -18,7 +19,7 @@
 
 use crate::unit::UNIT_FUNCTION;
 use ipc_abi::counters::{
-    APP_COUNTERS_BASE, BACKEDGES, CALLS, RUNNING, counter_offset, running_word,
+    APP_COUNTERS_BASE, BACKEDGES, CALLS, EDGES, RUNNING, counter_offset, running_word,
 };
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMBasicBlockRef, LLVMModuleRef, LLVMValueRef};
@@ -126,6 +127,95 @@ pub unsafe fn count_calls_and_loops(module: LLVMModuleRef, index: usize, entry: 
             }
         }
         LLVMDisposeBuilder(builder);
+    }
+}
+
+/// Adds branch counting to the unit's function, function `index` of the
+/// program, whose unit was cut from the lowered program
+/// (`Program::lowered_unit`, so its conditional branches, in block order,
+/// are the bytecode's by edge number): each adds one to its taken or
+/// not-taken word where the interpreter does (`ipc_abi::counters::EDGES`).
+/// The function finds its edges at entry (the object's layout is the app
+/// host's); when they are not two words per branch it found (no
+/// bytecode, edges that did not fit), every branch adds 0 to its own call
+/// counter instead, so nothing else is ever written. Returns how many
+/// branches count. Done before counting calls and loops, whose code has
+/// no branches of its own.
+///
+/// # Safety
+/// `module` must be a valid function unit cut from the lowered program.
+pub unsafe fn count_branches(module: LLVMModuleRef, index: usize) -> usize {
+    let name = CString::new(UNIT_FUNCTION).unwrap();
+    // SAFETY: as in `count_calls_and_loops`: instructions of the module's
+    // context inserted before instructions of the function.
+    unsafe {
+        let f = LLVMGetNamedFunction(module, name.as_ptr());
+        if f.is_null() || LLVMCountBasicBlocks(f) == 0 {
+            return 0;
+        }
+        let mut branches = Vec::new();
+        let mut bb = LLVMGetFirstBasicBlock(f);
+        while !bb.is_null() {
+            let t = LLVMGetBasicBlockTerminator(bb);
+            if !t.is_null() && !LLVMIsABranchInst(t).is_null() && LLVMIsConditional(t) != 0 {
+                branches.push(t);
+            }
+            bb = LLVMGetNextBasicBlock(bb);
+        }
+        if branches.is_empty() {
+            return 0;
+        }
+        let ctx = LLVMGetModuleContext(module);
+        let i64_ty = LLVMInt64TypeInContext(ctx);
+        let ptr_ty = LLVMPointerTypeInContext(ctx, 0);
+        let builder = LLVMCreateBuilderInContext(ctx);
+        let int = |v: u64| LLVMConstInt(i64_ty, v, 0);
+        // At entry, after the static allocas: where the edges are, and
+        // whether they are this function's.
+        let mut at = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(f));
+        while !at.is_null() && !LLVMIsAAllocaInst(at).is_null() {
+            at = LLVMGetNextInstruction(at);
+        }
+        LLVMPositionBuilderBefore(builder, at);
+        let word_at = LLVMConstIntToPtr(
+            int(APP_COUNTERS_BASE + counter_offset(index, EDGES)),
+            ptr_ty,
+        );
+        let word = LLVMBuildLoad2(builder, i64_ty, word_at, c"".as_ptr());
+        LLVMSetVolatile(word, 1);
+        let len = LLVMBuildLShr(builder, word, int(32), c"".as_ptr());
+        let ours = LLVMBuildICmp(
+            builder,
+            llvm_sys::LLVMIntPredicate::LLVMIntEQ,
+            len,
+            int(2 * branches.len() as u64),
+            c"".as_ptr(),
+        );
+        let offset = LLVMBuildAnd(builder, word, int(0xffff_ffff), c"".as_ptr());
+        let base = LLVMBuildAdd(builder, offset, int(APP_COUNTERS_BASE), c"".as_ptr());
+        let calls = int(APP_COUNTERS_BASE + counter_offset(index, CALLS));
+        let one = LLVMBuildZExt(builder, ours, i64_ty, c"".as_ptr());
+        for (k, &br) in branches.iter().enumerate() {
+            LLVMPositionBuilderBefore(builder, br);
+            let taken = LLVMGetCondition(br);
+            // Taken (to the first successor): word 2k, else 2k + 1.
+            let slot = LLVMBuildSelect(
+                builder,
+                taken,
+                int(16 * k as u64),
+                int(16 * k as u64 + 8),
+                c"".as_ptr(),
+            );
+            let edge = LLVMBuildAdd(builder, base, slot, c"".as_ptr());
+            let target = LLVMBuildSelect(builder, ours, edge, calls, c"".as_ptr());
+            let addr = LLVMBuildIntToPtr(builder, target, ptr_ty, c"".as_ptr());
+            let old = LLVMBuildLoad2(builder, i64_ty, addr, c"".as_ptr());
+            LLVMSetVolatile(old, 1);
+            let new = LLVMBuildAdd(builder, old, one, c"".as_ptr());
+            LLVMSetVolatile(LLVMBuildStore(builder, new, addr), 1);
+        }
+        LLVMDisposeBuilder(builder);
+        branches.len()
     }
 }
 

@@ -68,3 +68,35 @@ pub unsafe fn lower_alone(
         lowered
     }
 }
+
+impl crate::unit::Program {
+    /// `unit` (a function unit of function `index`) cut from a copy of the
+    /// program whose function went through the lowering pipeline first,
+    /// so that its branches are numbered as the bytecode numbers them
+    /// (`counting::count_branches`); the module and the callee copies it
+    /// carries.
+    pub fn lowered_unit(
+        &self,
+        unit: &crate::unit::Unit,
+        index: usize,
+    ) -> Result<(LLVMModuleRef, usize), String> {
+        // SAFETY: the clone is a valid module of the program, owned here
+        // until handed on to `cut` (disposed of on error); the passes keep
+        // it valid and add or remove no definition.
+        unsafe {
+            let m = LLVMCloneModule(self.module);
+            let functions = crate::unit::defined_functions(m);
+            let lowered = match functions.get(index) {
+                Some(&f) => lower_alone(m, f, &functions),
+                None => Err("no such function".into()),
+            };
+            match lowered {
+                Ok(()) => Ok(crate::unit::cut(m, unit)),
+                Err(e) => {
+                    LLVMDisposeModule(m);
+                    Err(e)
+                }
+            }
+        }
+    }
+}

@@ -400,10 +400,19 @@ fn compile(
     } else {
         Unit::Function(index)
     };
+    // Code at O1 and O2 counts its branches for a later profile-guided
+    // O3 (as the interpreter does; from a unit cut from the lowered
+    // program, where branches are numbered as the bytecode numbers them).
+    // O0 code does not: it is compiled for speed of compiling.
+    let branch_counting = app.counting && (1..=2).contains(&level);
     let (module, copies, guided) = match profile.filter(|_| level == 3) {
         Some(p) => {
             let (m, copies, guided) = app.program.guided_unit(&unit, index, p)?;
             (m, copies, Some(guided))
+        }
+        None if branch_counting => {
+            let (m, copies) = app.program.lowered_unit(&unit, index)?;
+            (m, copies, None)
         }
         None => {
             let (m, copies) = app.program.unit(&unit);
@@ -413,8 +422,14 @@ fn compile(
     let cut_us = started.elapsed().as_micros() as u64;
     if app.counting && level < 3 {
         // SAFETY: the unit is a fresh module holding function `index` as
-        // its one definition.
-        unsafe { crate::counting::count_calls_and_loops(module, index, true) };
+        // its one definition (cut from the lowered program when it counts
+        // branches).
+        unsafe {
+            if branch_counting {
+                crate::counting::count_branches(module, index);
+            }
+            crate::counting::count_calls_and_loops(module, index, true);
+        }
     }
     if crash_at == Some(CrashPoint::DuringCompile) {
         crash("during-compile");

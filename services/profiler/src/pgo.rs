@@ -1,7 +1,7 @@
 //! Profile-guided O3: what the profiler tells the JIT about a function
-//! when it asks for its O3 code: the interpreter's counts of its branch
-//! edges and call targets (`ipc_abi::counters`; compiled code counts
-//! neither).
+//! when it asks for its O3 code: the counts of its branch edges (by the
+//! interpreter and its O1 and O2 code) and call targets (by the
+//! interpreter), `ipc_abi::counters`.
 
 use alloc::vec::Vec;
 use ipc_abi::proto::jit::{
