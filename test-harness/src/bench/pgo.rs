@@ -2,19 +2,20 @@
 //! profiles. Per app (the computing apps and `apps/branchy.c`, written
 //! for it), two series of two boots of the whole system under `-icount`,
 //! each series on a fresh snapshot disk: the profiler with `pgo=on` in
-//! one, `pgo=off` in the other, and in both with thresholds that take a
-//! function from O0 to O3 right after it leaves the interpreter (it
-//! leaves where it does by default, so the interpreter counts what it
-//! counts by default). Boot 1 climbs and saves a snapshot; boot 2 runs the
-//! snapshot's code, and its run time is what is compared.
+//! one, `pgo=off` in the other, and in both with the default thresholds
+//! up to O2 and O3 one call (one back-edge) after O2: every function that
+//! reaches O2 reaches O3 (by default many stay at O2, where no profile
+//! applies), and its profile covers the interpreter's span and its O1
+//! code's, as by default. Boot 1 climbs and saves a snapshot; boot 2 runs
+//! the snapshot's code, and its run time is what is compared.
 
 use super::converge::{boot, figures, system};
 use super::{BENCH_APPS, append_report, git_commit, native_us, today};
 use crate::{artifacts, disk};
 use std::fmt::Write as _;
 
-/// The default first step, then O1..O3 one call (one back-edge) apart.
-const PROFILER_ARGS: [&str; 2] = ["calls=10,11,12,13", "loops=1000,1001,1002,1003"];
+/// The default steps to O2, then O3 one call (one back-edge) later.
+const PROFILER_ARGS: [&str; 2] = ["calls=10,100,1000,1001", "loops=1000,10000,100000,100001"];
 
 /// The apps written to show what profiles do.
 const PGO_APPS: &[&str] = &["branchy"];
@@ -71,8 +72,9 @@ pub fn run() -> Result<i32, String> {
         report,
         "Command: `cargo xtask bench pgo` (commit {}). Per app, two series of two boots of the \
          whole system (`auto`, fs service, a fresh snapshot disk per series) under `-icount \
-         shift=0`, the profiler started with `{} {}` (functions leave the interpreter where they \
-         do by default, then rise straight to O3) and `pgo=on` or `pgo=off`. Boot 1 climbs and \
+         shift=0`, the profiler started with `{} {}` (the default steps to O2, then O3 right \
+         after: every function that reaches O2 reaches O3, with the counts of its interpreted \
+         start and its O1 code) and `pgo=on` or `pgo=off`. Boot 1 climbs and \
          saves a snapshot; the figures are boot 2's run of the snapshot's code (`run_us`, guest \
          microseconds = thousands of guest instructions). Guided: boot 1's O3 compiles that got \
          a profile, and the branches weighed in them. Gain = run without profiles / run with \
