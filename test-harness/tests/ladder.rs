@@ -95,15 +95,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     // by it, and the JIT found every profile's branches where the
     // bytecode numbered them (the same lowering on both sides): mix's
     // loop test is weighed, and no profile mismatched.
-    let o3: Vec<&test_harness::log::Event> = b
-        .log
-        .events("jit.compile")
-        .filter(|e| e.get("level") == Some("3"))
-        .collect();
-    let mismatched: Vec<_> = o3
-        .iter()
-        .filter(|e| e.get("pgo_mismatch").is_some() || e.get("pgo_site_mismatch").is_some())
-        .collect();
+    let (o3, mismatched) = common::o3_compiles(&b.log);
     check!(
         b,
         mismatched.is_empty(),

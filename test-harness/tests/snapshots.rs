@@ -598,15 +598,7 @@ fn o3_compiles_are_guided_by_the_interpreters_counts() {
         &["calls=10,11,12,13", "loops=1000,1001,1002,1003"],
     );
     outputs_are_native(&b, &programs, "branchy");
-    let o3: Vec<&test_harness::log::Event> = b
-        .log
-        .events("jit.compile")
-        .filter(|e| e.get("level") == Some("3"))
-        .collect();
-    let mismatched: Vec<_> = o3
-        .iter()
-        .filter(|e| e.get("pgo_mismatch").is_some() || e.get("pgo_site_mismatch").is_some())
-        .collect();
+    let (o3, mismatched) = common::o3_compiles(&b.log);
     check!(
         b,
         mismatched.is_empty(),

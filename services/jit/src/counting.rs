@@ -153,15 +153,7 @@ pub unsafe fn count_branches(module: LLVMModuleRef, index: usize) -> usize {
         if f.is_null() || LLVMCountBasicBlocks(f) == 0 {
             return 0;
         }
-        let mut branches = Vec::new();
-        let mut bb = LLVMGetFirstBasicBlock(f);
-        while !bb.is_null() {
-            let t = LLVMGetBasicBlockTerminator(bb);
-            if !t.is_null() && !LLVMIsABranchInst(t).is_null() && LLVMIsConditional(t) != 0 {
-                branches.push(t);
-            }
-            bb = LLVMGetNextBasicBlock(bb);
-        }
+        let branches = crate::lowering::conditional_branches(f);
         if branches.is_empty() {
             return 0;
         }

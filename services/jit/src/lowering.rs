@@ -7,6 +7,7 @@
 //! them over one function alone gives it as `irlower` saw it.
 
 use ipc_abi::proto::jit::LOWERING_PIPELINE;
+use llvm_sys::LLVMOpcode;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 
@@ -67,6 +68,74 @@ pub unsafe fn lower_alone(
         }
         lowered
     }
+}
+
+/// Function `f`'s conditional branches, in block order: after
+/// `lower_alone`, the bytecode's branches by edge number (`irlower`
+/// numbers them the same way). Profile-guided units weigh them, counted
+/// units count them.
+///
+/// # Safety
+/// `f` must be a defined function of a valid module.
+pub unsafe fn conditional_branches(f: LLVMValueRef) -> Vec<LLVMValueRef> {
+    let mut out = Vec::new();
+    // SAFETY: walks the valid function's blocks and reads terminators.
+    unsafe {
+        let mut b = LLVMGetFirstBasicBlock(f);
+        while !b.is_null() {
+            let t = LLVMGetBasicBlockTerminator(b);
+            if !t.is_null()
+                && LLVMGetInstructionOpcode(t) == LLVMOpcode::LLVMBr
+                && LLVMIsConditional(t) != 0
+            {
+                out.push(t);
+            }
+            b = LLVMGetNextBasicBlock(b);
+        }
+    }
+    out
+}
+
+/// Function `f`'s calls through pointers, in block order: calls whose
+/// callee is neither a function nor inline assembly; after `lower_alone`,
+/// the bytecode's by site number (`irlower` numbers them the same way).
+///
+/// # Safety
+/// `f` must be a defined function of a valid module.
+pub unsafe fn indirect_calls(f: LLVMValueRef) -> Vec<LLVMValueRef> {
+    // SAFETY: the caller's promise; kind tests on live values.
+    unsafe {
+        calls(f)
+            .into_iter()
+            .filter(|&c| {
+                let callee = LLVMGetCalledValue(c);
+                LLVMIsAFunction(callee).is_null() && LLVMIsAInlineAsm(callee).is_null()
+            })
+            .collect()
+    }
+}
+
+/// Function `f`'s call instructions, in block order.
+///
+/// # Safety
+/// `f` must be a defined function of a valid module.
+pub unsafe fn calls(f: LLVMValueRef) -> Vec<LLVMValueRef> {
+    let mut out = Vec::new();
+    // SAFETY: walks the valid function's blocks and instructions.
+    unsafe {
+        let mut b = LLVMGetFirstBasicBlock(f);
+        while !b.is_null() {
+            let mut i = LLVMGetFirstInstruction(b);
+            while !i.is_null() {
+                if LLVMGetInstructionOpcode(i) == LLVMOpcode::LLVMCall {
+                    out.push(i);
+                }
+                i = LLVMGetNextInstruction(i);
+            }
+            b = LLVMGetNextBasicBlock(b);
+        }
+    }
+    out
 }
 
 impl crate::unit::Program {

@@ -34,7 +34,6 @@
 
 use crate::unit::{Program, Unit, cut, defined_functions};
 use ipc_abi::proto::jit::Profile;
-use llvm_sys::LLVMOpcode;
 use llvm_sys::core::*;
 use llvm_sys::prelude::*;
 
@@ -114,8 +113,8 @@ unsafe fn annotate(m: LLVMModuleRef, index: usize, profile: &Profile) -> Result<
         let f = *functions.get(index).ok_or("no such function")?;
         crate::lowering::lower_alone(m, f, &functions)?;
 
-        let branches = conditional_branches(f);
-        let sites = indirect_calls(f);
+        let branches = crate::lowering::conditional_branches(f);
+        let sites = crate::lowering::indirect_calls(f);
         let prof = LLVMGetMDKindIDInContext(ctx, c"prof".as_ptr(), 4);
         let mut guided = Guided {
             weighted: 0,
@@ -189,25 +188,6 @@ fn function_guid(name: &str) -> u64 {
     u64::from_le_bytes(digest.0[..8].try_into().expect("16 bytes"))
 }
 
-/// Function `f`'s calls through pointers, in block order: calls whose
-/// callee is neither a function nor inline assembly (as `irlower` numbers
-/// them).
-///
-/// # Safety
-/// `f` must be a defined function of a valid module.
-unsafe fn indirect_calls(f: LLVMValueRef) -> Vec<LLVMValueRef> {
-    // SAFETY: the caller's promise; kind tests on live values.
-    unsafe {
-        calls(f)
-            .into_iter()
-            .filter(|&c| {
-                let callee = LLVMGetCalledValue(c);
-                LLVMIsAFunction(callee).is_null() && LLVMIsAInlineAsm(callee).is_null()
-            })
-            .collect()
-    }
-}
-
 /// How many of function `f`'s calls name their callee directly.
 ///
 /// # Safety
@@ -215,57 +195,11 @@ unsafe fn indirect_calls(f: LLVMValueRef) -> Vec<LLVMValueRef> {
 unsafe fn direct_calls(f: LLVMValueRef) -> usize {
     // SAFETY: the caller's promise; kind tests on live values.
     unsafe {
-        calls(f)
+        crate::lowering::calls(f)
             .into_iter()
             .filter(|&c| !LLVMIsAFunction(LLVMGetCalledValue(c)).is_null())
             .count()
     }
-}
-
-/// Function `f`'s call instructions, in block order.
-///
-/// # Safety
-/// `f` must be a defined function of a valid module.
-unsafe fn calls(f: LLVMValueRef) -> Vec<LLVMValueRef> {
-    let mut out = Vec::new();
-    // SAFETY: walks the valid function's blocks and instructions.
-    unsafe {
-        let mut b = LLVMGetFirstBasicBlock(f);
-        while !b.is_null() {
-            let mut i = LLVMGetFirstInstruction(b);
-            while !i.is_null() {
-                if LLVMGetInstructionOpcode(i) == LLVMOpcode::LLVMCall {
-                    out.push(i);
-                }
-                i = LLVMGetNextInstruction(i);
-            }
-            b = LLVMGetNextBasicBlock(b);
-        }
-    }
-    out
-}
-
-/// Function `f`'s conditional branches, in block order.
-///
-/// # Safety
-/// `f` must be a defined function of a valid module.
-unsafe fn conditional_branches(f: LLVMValueRef) -> Vec<LLVMValueRef> {
-    let mut out = Vec::new();
-    // SAFETY: walks the valid function's blocks and reads terminators.
-    unsafe {
-        let mut b = LLVMGetFirstBasicBlock(f);
-        while !b.is_null() {
-            let t = LLVMGetBasicBlockTerminator(b);
-            if !t.is_null()
-                && LLVMGetInstructionOpcode(t) == LLVMOpcode::LLVMBr
-                && LLVMIsConditional(t) != 0
-            {
-                out.push(t);
-            }
-            b = LLVMGetNextBasicBlock(b);
-        }
-    }
-    out
 }
 
 /// `!{!"name", values...}`.

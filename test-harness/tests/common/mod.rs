@@ -179,3 +179,25 @@ pub fn output_of(boot: &Boot, name: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The JIT's O3 compiles in `log`, and among them those whose profile's
+/// numbering did not match the function's (`pgo_mismatch`,
+/// `pgo_site_mismatch`: profile-guided O3 found other branches or calls
+/// than the bytecode counted).
+pub fn o3_compiles(
+    log: &test_harness::log::BootLog,
+) -> (
+    Vec<&test_harness::log::Event>,
+    Vec<&test_harness::log::Event>,
+) {
+    let o3: Vec<_> = log
+        .events("jit.compile")
+        .filter(|e| e.get("level") == Some("3"))
+        .collect();
+    let mismatched = o3
+        .iter()
+        .copied()
+        .filter(|e| e.get("pgo_mismatch").is_some() || e.get("pgo_site_mismatch").is_some())
+        .collect();
+    (o3, mismatched)
+}
