@@ -44,7 +44,8 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
         .chain(test_harness::artifacts::no_input_apps())
         .map(String::from)
         .collect();
-    let b = boot(&programs, true, &[]);
+    // Profile-guided O3 is asked for (it is off by default).
+    let b = boot(&programs, true, &["pgo=on"]);
     outputs_are_native(&b, &programs);
     // hotloop's main, called once, left the interpreter in the middle of
     // its loop (on-stack replacement), and its output is still native.

@@ -595,7 +595,7 @@ fn o3_compiles_are_guided_by_the_interpreters_counts() {
         Some(&disk),
         &programs,
         &[],
-        &["calls=10,11,12,13", "loops=1000,1001,1002,1003"],
+        &["calls=10,11,12,13", "loops=1000,1001,1002,1003", "pgo=on"],
     );
     outputs_are_native(&b, &programs, "branchy");
     let (o3, mismatched) = common::o3_compiles(&b.log);

@@ -1,7 +1,7 @@
 //! The profiler (ring 3, native): `profiler [calls=N,N,N,N] [loops=N,N,N,N]
 //! [poll=TICKS] [pgo=on|off] [sample=FN] [crash-jit=during|fatal]` (`pgo`:
-//! whether O3 compiles get the interpreter's counts, `pgo` module; on by
-//! default; `sample`: log
+//! whether O3 compiles get the counts, `pgo` module; off by default: it
+//! made spectral-norm 0.825x as fast, docs/profiler.md; `sample`: log
 //! function FN's counts at every poll, `profile.sample`, for `cargo xtask
 //! bench tiers`; `crash-jit`, test only: the first compile it asks for
 //! makes the JIT crash mid-way (`during`: it dies without an answer;
@@ -77,7 +77,8 @@ struct Settings {
     /// Ticks between reads of the counters.
     poll: u64,
     snapshot_every_ms: u64,
-    /// Profile-guided O3 (`pgo=`).
+    /// Profile-guided O3 (`pgo=`; off by default until a guided unit no
+    /// longer changes O3's result where no weight does: docs/profiler.md).
     pgo: bool,
 }
 
@@ -86,7 +87,7 @@ fn main() -> u64 {
         thresholds: Thresholds::DEFAULT,
         poll: 1,
         snapshot_every_ms: DEFAULT_SNAPSHOT_EVERY_MS,
-        pgo: true,
+        pgo: false,
     };
     let mut sample: Option<&'static str> = None;
     let mut crash_jit = None;
