@@ -450,6 +450,24 @@ pub(crate) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// A call of program function `callee` that the interpreter can make
+    /// without looking at anything but the callee's tier: the callee has
+    /// code, is not variadic, and takes exactly the arguments' classes,
+    /// none in memory (`link_calls`). Its arguments and results are the
+    /// `Inst::Call`'s at this position.
+    CallFn {
+        callee: u32,
+    },
+    /// A call of C library function (or other symbol) `sym`: the
+    /// `Inst::Call` at this position.
+    CallSym {
+        sym: u32,
+    },
+    /// Returns register `v`'s value, or nothing when `v` is
+    /// [`NO_REGISTER`].
+    Ret {
+        v: Reg,
+    },
     /// No fast form: run the `Inst` at this position.
     Other,
 }
@@ -477,6 +495,51 @@ pub fn target_words(f: &Function) -> usize {
 
 fn edge_index(edge: u32) -> Edge {
     Edge::try_from(edge).unwrap_or(NO_EDGE)
+}
+
+/// Marks the calls and returns of `code` (already in execution form as
+/// `ops`) that the interpreter's loop makes itself (`Op::CallFn`,
+/// `Op::Ret`): calls of `module`'s functions whose arguments need no
+/// conversion, returns of one register or none.
+pub(crate) fn link_calls(ops: &mut [Op], code: &[Inst], module: &Module) {
+    for (op, inst) in ops.iter_mut().zip(code) {
+        match inst {
+            Inst::Call {
+                callee: Callee::Function(i),
+                args,
+                fixed,
+                ..
+            } => {
+                let Some(callee) = module.functions.get(*i as usize) else {
+                    continue;
+                };
+                let plain = !callee.variadic
+                    && matches!(callee.body, Body::Code { .. })
+                    && *fixed as usize == args.len()
+                    && args.len() == callee.params.len()
+                    && args
+                        .iter()
+                        .zip(&callee.params)
+                        .all(|(&(_, class), &param)| {
+                            class == param && !matches!(param, Class::Memory { .. })
+                        });
+                if plain {
+                    *op = Op::CallFn { callee: *i };
+                }
+            }
+            Inst::Call {
+                callee: Callee::Symbol(sym),
+                ..
+            } => *op = Op::CallSym { sym: *sym },
+            // (A register numbered `NO_REGISTER` returns the slow way.)
+            Inst::Ret { value } if *op == Op::Other && *value != Some(NO_REGISTER) => {
+                *op = Op::Ret {
+                    v: value.unwrap_or(NO_REGISTER),
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The execution form of `code` (one op per instruction).

@@ -16,6 +16,9 @@ use crate::step::{self, WINDOW};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+mod fast;
+mod slow;
+
 /// What the interpreter needs from its host.
 pub trait Machine {
     /// Calls native code at `addr` with System V arguments; returns the
@@ -51,6 +54,10 @@ pub trait Machine {
     /// function whose values differ from the bytecode's.
     fn replacement_refused(&self, _func: u32) {}
 }
+
+/// Where a call's results go: its first and second result register,
+/// each with its class (`Inst::Call`'s `ret` and `ret2`).
+type ResultRegs = (Option<(Reg, Class)>, Option<(Reg, Class)>);
 
 /// How a pointer argument is passed (a 64-bit integer register).
 const PTR_CLASS: Class = Class::Int {
@@ -102,10 +109,57 @@ struct Frame<'m> {
     ret: Option<Reg>,
     ret2: Option<Reg>,
     stack_mark: usize,
-    va: Option<Box<VarArgs>>,
+    /// What only variadic frames and frames calling one have (kept out of
+    /// line: a call pushes and pops a frame, and most frames have none).
+    variadic: Option<Box<Variadic>>,
+}
+
+#[derive(Default)]
+struct Variadic {
+    /// The frame's own extra arguments, when its function is variadic.
+    va: Option<VarArgs>,
     /// Stack slots of a variadic call this frame made to an interpreted
     /// function: they must live as long as the callee.
     outgoing: Vec<u64>,
+}
+
+impl Frame<'_> {
+    fn va(&self) -> Option<&VarArgs> {
+        self.variadic.as_ref().and_then(|v| v.va.as_ref())
+    }
+}
+
+/// What entering a frame of a function takes, worked out once when the
+/// interpreter is made: calls are the most frequent of the interpreter's
+/// expensive steps (a recursive `fib` is little else).
+struct Entry<'m> {
+    /// Where its loops, branches and calls through pointers are counted.
+    loops: step::Loops<'m>,
+    /// Its call counter.
+    calls: &'m AtomicU64,
+    /// How many of its first instructions only set registers to values
+    /// fixed for the whole run (the lowering's prologue of constants and
+    /// addresses): a new frame gets them from `fixed` and starts after.
+    prologue: usize,
+}
+
+/// Where counts go when nobody reads them (any interpreter's: nobody
+/// reads this one).
+static UNCOUNTED: AtomicU64 = AtomicU64::new(0);
+/// The on-stack-replacement entry of functions with none (always 0).
+static NO_OSR: AtomicU64 = AtomicU64::new(0);
+
+/// How many of `code`'s first instructions only set registers to values
+/// that stay the same for the whole run.
+fn prologue_len(code: &[Inst]) -> usize {
+    code.iter()
+        .take_while(|i| {
+            matches!(
+                i,
+                Inst::Const { .. } | Inst::Addr { .. } | Inst::FuncAddr { .. }
+            )
+        })
+        .count()
 }
 
 /// Bytes of frame memory (allocas, `va_list` save areas).
@@ -136,10 +190,11 @@ pub struct Interp<'m> {
     edges: Vec<&'m [AtomicU64]>,
     /// Each function's call targets in `counters` (empty: not counted).
     targets: Vec<&'m [AtomicU64]>,
-    /// Where counts go when nobody reads them.
-    uncounted: AtomicU64,
-    /// The on-stack-replacement entry of functions with none (always 0).
-    uncounted_osr: AtomicU64,
+    /// Per function, what entering a frame of it takes (`Entry`).
+    entries: Vec<Entry<'m>>,
+    /// Per function, the values of its prologue's registers, found at its
+    /// first call (addresses come from the `Machine`).
+    fixed: Vec<core::cell::OnceCell<Vec<(Reg, u64)>>>,
 }
 
 /// Counters per function, and which is which: the layout of
@@ -199,7 +254,7 @@ pub(crate) fn from_f32(x: f32) -> u64 {
 
 impl<'m> Interp<'m> {
     pub fn new(module: &'m Module) -> Self {
-        Interp {
+        let mut i = Interp {
             module,
             stack: mem::Region::new(STACK_BYTES),
             sp: core::cell::Cell::new(0),
@@ -208,17 +263,42 @@ impl<'m> Interp<'m> {
             edges: Vec::new(),
             targets: Vec::new(),
             osr: None,
-            uncounted: AtomicU64::new(0),
-            uncounted_osr: AtomicU64::new(0),
+            entries: Vec::new(),
+            fixed: module
+                .functions
+                .iter()
+                .map(|_| Default::default())
+                .collect(),
             ops: module
                 .functions
                 .iter()
                 .map(|f| match &f.body {
-                    Body::Code { code, .. } => exec::translate(code),
+                    Body::Code { code, .. } => {
+                        let mut ops = exec::translate(code);
+                        exec::link_calls(&mut ops, code, module);
+                        ops
+                    }
                     Body::Unsupported { .. } => Vec::new(),
                 })
                 .collect(),
-        }
+        };
+        i.find_entries();
+        i
+    }
+
+    /// Works out each function's [`Entry`] from where its counts go.
+    fn find_entries(&mut self) {
+        let entries = (0..self.module.functions.len() as u32)
+            .map(|f| Entry {
+                loops: self.loops(f),
+                calls: self.counter(f, CALLS),
+                prologue: match &self.module.functions[f as usize].body {
+                    Body::Code { code, .. } => prologue_len(code),
+                    Body::Unsupported { .. } => 0,
+                },
+            })
+            .collect();
+        self.entries = entries;
     }
 
     /// The same, counting each function's calls, loop back-edges and
@@ -251,6 +331,7 @@ impl<'m> Interp<'m> {
             };
             i.edges = area(EDGES, crate::exec::edge_words);
             i.targets = area(TARGETS, crate::exec::target_words);
+            i.find_entries();
         }
         i
     }
@@ -280,19 +361,20 @@ impl<'m> Interp<'m> {
     pub fn with_osr(mut self, osr: &'m [AtomicU64]) -> Self {
         if osr.len() >= self.module.functions.len() * OSR_WORDS {
             self.osr = Some(osr);
+            self.find_entries();
         }
         self
     }
 
     /// Where the loops of a frame of `func` report (`step::Loops`).
-    fn loops(&self, func: u32) -> step::Loops<'_> {
+    fn loops(&self, func: u32) -> step::Loops<'m> {
         step::Loops {
             count: self.counter(func, BACKEDGES),
             header: self.counter(func, HEADER),
             osr: self
                 .osr
                 .and_then(|t| t.get(func as usize * OSR_WORDS))
-                .unwrap_or(&self.uncounted_osr),
+                .unwrap_or(&NO_OSR),
             edges: self.edges.get(func as usize).copied().unwrap_or(&[]),
             targets: self.targets.get(func as usize).copied().unwrap_or(&[]),
         }
@@ -319,7 +401,7 @@ impl<'m> Interp<'m> {
         let digest = word(2)?.load(Ordering::Relaxed);
         let f = &self.module.functions[func as usize];
         let frame = frames.last()?;
-        if entry == 0 || at != block as u64 || f.osr.is_empty() || frame.va.is_some() {
+        if entry == 0 || at != block as u64 || f.osr.is_empty() || frame.va().is_some() {
             return None;
         }
         if digest != f.osr_digest {
@@ -370,10 +452,10 @@ impl<'m> Interp<'m> {
     }
 
     /// Function `func`'s counter `which`.
-    fn counter(&self, func: u32, which: usize) -> &AtomicU64 {
+    fn counter(&self, func: u32, which: usize) -> &'m AtomicU64 {
         self.counters
             .and_then(|c| c.get(HEADER_WORDS + func as usize * COUNTER_WORDS + which))
-            .unwrap_or(&self.uncounted)
+            .unwrap_or(&UNCOUNTED)
     }
 
     pub fn module(&self) -> &'m Module {
@@ -425,7 +507,7 @@ impl<'m> Interp<'m> {
         // time); one of its own for a call made while another runs.
         let mut regs: Vec<u64> = self.files.borrow_mut().pop().unwrap_or_default();
         let result = self
-            .enter(&mut regs, &mut frames, func, args, (None, None), va)
+            .enter(m, &mut regs, &mut frames, func, args, (None, None), va)
             .and_then(|()| {
                 self.switch_to(func);
                 self.run(m, &mut regs, &mut frames, 0)
@@ -438,8 +520,10 @@ impl<'m> Interp<'m> {
     }
 
     /// Pushes a frame of `func` (the caller starts its clock, `switch_to`).
+    #[allow(clippy::too_many_arguments, reason = "one frame's parts, each its own")]
     fn enter<'s>(
         &'s self,
+        m: &dyn Machine,
         regs_file: &mut Vec<u64>,
         frames: &mut Vec<Frame<'s>>,
         func: u32,
@@ -447,8 +531,7 @@ impl<'m> Interp<'m> {
         ret: (Option<Reg>, Option<Reg>),
         va: Option<VarArgs>,
     ) -> Result<(), Trap> {
-        let module = self.module;
-        let f = &module.functions[func as usize];
+        let f = &self.module.functions[func as usize];
         let Body::Code { regs, code } = &f.body else {
             return Err(Trap::NotInterpretable(func));
         };
@@ -460,21 +543,64 @@ impl<'m> Interp<'m> {
         for (i, (&a, &c)) in args.iter().zip(&f.params).enumerate() {
             regs_file[base + i] = canonical(a, c);
         }
-        step::bump(self.counter(func, CALLS));
+        let variadic = va.map(|va| {
+            Box::new(Variadic {
+                va: Some(va),
+                outgoing: Vec::new(),
+            })
+        });
+        self.open_frame(m, regs_file, frames, func, code, base, end, ret, variadic);
+        Ok(())
+    }
+
+    /// Pushes a frame of `func` (code `code`) whose registers are
+    /// `base..end` of `regs_file`, its arguments already in place: sets
+    /// its prologue's registers, counts the call, starts at the
+    /// instruction after the prologue.
+    #[allow(clippy::too_many_arguments, reason = "one frame's parts, each its own")]
+    #[inline(always)]
+    fn open_frame<'s>(
+        &'s self,
+        m: &dyn Machine,
+        regs_file: &mut [u64],
+        frames: &mut Vec<Frame<'s>>,
+        func: u32,
+        code: &'s [Inst],
+        base: usize,
+        end: usize,
+        ret: (Option<Reg>, Option<Reg>),
+        variadic: Option<Box<Variadic>>,
+    ) {
+        let entry = &self.entries[func as usize];
+        let fixed = self.fixed[func as usize].get_or_init(|| {
+            code[..entry.prologue]
+                .iter()
+                .filter_map(|i| match *i {
+                    Inst::Const { dst, value } => Some((dst, value)),
+                    Inst::Addr { dst, sym } => Some((dst, m.symbol(sym))),
+                    Inst::FuncAddr { dst, func } => Some((dst, m.function_address(func))),
+                    _ => None,
+                })
+                .collect()
+        });
+        // The validator keeps every register inside the frame.
+        let frame_regs = &mut regs_file[base..end];
+        for &(r, v) in fixed {
+            frame_regs[r as usize] = v;
+        }
+        step::bump(entry.calls);
         frames.push(Frame {
             func,
             code,
             ops: &self.ops[func as usize],
-            pc: 0,
+            pc: entry.prologue,
             base,
             end,
             ret: ret.0,
             ret2: ret.1,
             stack_mark: self.sp.get(),
-            va: va.map(Box::new),
-            outgoing: Vec::new(),
+            variadic,
         });
-        Ok(())
     }
 
     /// Frame memory of `size` bytes at `align`.
@@ -489,500 +615,6 @@ impl<'m> Interp<'m> {
         // uninitialized, and LLVM's `alloca` is undefined until stored.
         self.sp.set((end - start).next_multiple_of(16) as usize);
         Ok(at)
-    }
-
-    /// Runs until the frame above `floor` returns: `Some(results)` when
-    /// that was the last frame, `None` when the result went to the caller
-    /// frame at `floor` (a run resumed after `setjmp`, see
-    /// `CallReturnsTwice`).
-    fn run<'s>(
-        &'s self,
-        m: &dyn Machine,
-        regs: &mut Vec<u64>,
-        frames: &mut Vec<Frame<'s>>,
-        floor: usize,
-    ) -> Result<Option<[u64; 2]>, Trap> {
-        let module = self.module;
-        // The running frame's code, position and registers, kept in locals
-        // (the frame's own `pc` is written back only when it calls).
-        let (mut code, mut ops, mut pc, mut base) = resume(frames);
-        let mut loops = self.loops(frames[frames.len() - 1].func);
-        let mut fr = window(regs, base);
-        loop {
-            let op = &ops[pc];
-            pc += 1;
-            if step::step(op, fr, &mut pc, &loops)? {
-                continue;
-            }
-            // The rest, from the instruction itself.
-            let inst = &code[pc - 1];
-            match inst {
-                Inst::Const { dst, value } => fr[*dst as usize] = *value,
-                Inst::Addr { dst, sym } => fr[*dst as usize] = m.symbol(*sym),
-                Inst::FuncAddr { dst, func } => fr[*dst as usize] = m.function_address(*func),
-                Inst::Move { dst, src } => fr[*dst as usize] = fr[*src as usize],
-                Inst::Bin { op, w, dst, a, b } => {
-                    let v = bin(*op, *w, fr[*a as usize], fr[*b as usize])?;
-                    fr[*dst as usize] = v;
-                }
-                Inst::Abs { w, dst, a } => {
-                    fr[*dst as usize] = mask(*w, sext(*w, fr[*a as usize]).wrapping_abs() as u64)
-                }
-                Inst::FBin { op, f, dst, a, b } => {
-                    fr[*dst as usize] = fbin(*op, *f, fr[*a as usize], fr[*b as usize])
-                }
-                Inst::F64Add { dst, a, b } => {
-                    fr[*dst as usize] =
-                        (f64_of(fr[*a as usize]) + f64_of(fr[*b as usize])).to_bits()
-                }
-                Inst::F64Sub { dst, a, b } => {
-                    fr[*dst as usize] =
-                        (f64_of(fr[*a as usize]) - f64_of(fr[*b as usize])).to_bits()
-                }
-                Inst::F64Mul { dst, a, b } => {
-                    fr[*dst as usize] =
-                        (f64_of(fr[*a as usize]) * f64_of(fr[*b as usize])).to_bits()
-                }
-                Inst::F64Div { dst, a, b } => {
-                    fr[*dst as usize] =
-                        (f64_of(fr[*a as usize]) / f64_of(fr[*b as usize])).to_bits()
-                }
-                Inst::FUn { op, f, dst, a } => fr[*dst as usize] = fun(*op, *f, fr[*a as usize]),
-                Inst::FMulAdd { f, dst, a, b, c } => {
-                    let (a, b, c) = (fr[*a as usize], fr[*b as usize], fr[*c as usize]);
-                    fr[*dst as usize] = match f {
-                        Float::F32 => from_f32(f32_of(a) * f32_of(b) + f32_of(c)),
-                        Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
-                    }
-                }
-                Inst::Wide { op, dst, a, b } => {
-                    let x = wide(fr[*a as usize], fr[*a as usize + 1]);
-                    let y = wide(fr[*b as usize], fr[*b as usize + 1]);
-                    let v = bin128(*op, x, y)?;
-                    fr[*dst as usize] = v as u64;
-                    fr[*dst as usize + 1] = (v >> 64) as u64;
-                }
-                Inst::Overflow {
-                    op,
-                    signed,
-                    w,
-                    dst,
-                    a,
-                    b,
-                } => {
-                    let (x, y) = (fr[*a as usize], fr[*b as usize]);
-                    let (value, overflowed) = overflow(*op, *signed, *w, x, y);
-                    fr[*dst as usize] = value;
-                    fr[*dst as usize + 1] = overflowed as u64;
-                }
-                Inst::WideCmp { p, dst, a, b } => {
-                    let x = wide(fr[*a as usize], fr[*a as usize + 1]);
-                    let y = wide(fr[*b as usize], fr[*b as usize + 1]);
-                    fr[*dst as usize] = icmp128(*p, x, y) as u64;
-                }
-                Inst::WideExt {
-                    signed,
-                    from,
-                    dst,
-                    a,
-                } => {
-                    let v = fr[*a as usize];
-                    let x = if *signed {
-                        sext(*from, v) as i128 as u128
-                    } else {
-                        mask(*from, v) as u128
-                    };
-                    fr[*dst as usize] = x as u64;
-                    fr[*dst as usize + 1] = (x >> 64) as u64;
-                }
-                Inst::WideTrunc { to, dst, a } => fr[*dst as usize] = mask(*to, fr[*a as usize]),
-                Inst::WideFloat {
-                    signed,
-                    to_float,
-                    f,
-                    dst,
-                    a,
-                } => {
-                    if *to_float {
-                        let x = wide(fr[*a as usize], fr[*a as usize + 1]);
-                        fr[*dst as usize] = match (f, signed) {
-                            (Float::F32, true) => from_f32(x as i128 as f32),
-                            (Float::F32, false) => from_f32(x as f32),
-                            (Float::F64, true) => (x as i128 as f64).to_bits(),
-                            (Float::F64, false) => (x as f64).to_bits(),
-                        };
-                    } else {
-                        let v = fr[*a as usize];
-                        let x = match f {
-                            Float::F32 => f32_of(v) as f64,
-                            Float::F64 => f64_of(v),
-                        };
-                        let bits = if *signed {
-                            x as i128 as u128
-                        } else {
-                            x as u128
-                        };
-                        fr[*dst as usize] = bits as u64;
-                        fr[*dst as usize + 1] = (bits >> 64) as u64;
-                    }
-                }
-                Inst::ICmp { p, w, dst, a, b } => {
-                    fr[*dst as usize] = icmp(*p, *w, fr[*a as usize], fr[*b as usize]) as u64
-                }
-                Inst::FCmp { p, f, dst, a, b } => {
-                    fr[*dst as usize] = fcmp(*p, *f, fr[*a as usize], fr[*b as usize]) as u64
-                }
-                Inst::Cast { op, dst, a } => fr[*dst as usize] = cast(*op, fr[*a as usize]),
-                Inst::Select { dst, cond, a, b } => {
-                    let pick = if fr[*cond as usize] & 1 != 0 { a } else { b };
-                    fr[*dst as usize] = fr[*pick as usize];
-                }
-                Inst::Load { size, dst, addr } => {
-                    fr[*dst as usize] = mem::load(fr[*addr as usize], *size)
-                }
-                Inst::Store { size, addr, src } => {
-                    mem::store(fr[*addr as usize], *size, fr[*src as usize])
-                }
-                Inst::Offset {
-                    dst,
-                    base: b,
-                    index,
-                    scale,
-                } => {
-                    let off = (fr[*index as usize] as i64).wrapping_mul(*scale);
-                    fr[*dst as usize] = fr[*b as usize].wrapping_add(off as u64);
-                }
-                Inst::AddImm { dst, a, imm } => {
-                    fr[*dst as usize] = fr[*a as usize].wrapping_add(*imm as u64)
-                }
-                Inst::Alloca { dst, size, align } => {
-                    let at = self.alloca(*size as u64, *align as u64)?;
-                    fr[*dst as usize] = at;
-                }
-                Inst::AllocaDyn {
-                    dst,
-                    count,
-                    elem,
-                    align,
-                } => {
-                    let size = fr[*count as usize]
-                        .checked_mul(*elem as u64)
-                        .ok_or(Trap::StackOverflow)?;
-                    let at = self.alloca(size, *align as u64)?;
-                    fr[*dst as usize] = at;
-                }
-                Inst::StackSave { dst } => fr[*dst as usize] = self.sp.get() as u64,
-                Inst::StackRestore { src } => {
-                    let to = fr[*src as usize] as usize;
-                    let mark = frames.last().map_or(0, |f| f.stack_mark);
-                    if to <= self.sp.get() && to >= mark {
-                        self.sp.set(to);
-                    }
-                }
-                Inst::MemCopy { dst, src, len } => {
-                    mem::copy(fr[*dst as usize], fr[*src as usize], fr[*len as usize])
-                }
-                Inst::MemSet { dst, byte, len } => mem::set(
-                    fr[*dst as usize],
-                    fr[*byte as usize] as u8,
-                    fr[*len as usize],
-                ),
-                Inst::Jump { to } => pc = *to as usize,
-                Inst::BackJump { to, block } => {
-                    loops.back_edge(*block);
-                    pc = *to as usize;
-                    let func = frames[frames.len() - 1].func;
-                    if let Some(v) = self.replace_on_stack(m, func, *block, fr, frames) {
-                        // The continuation ran the frame to its end.
-                        if let Some(done) = self.pop_frame(regs, frames, v, floor) {
-                            return Ok(done);
-                        }
-                        self.switch_back(frames);
-                        (code, ops, pc, base) = resume(frames);
-                        loops = self.loops(frames[frames.len() - 1].func);
-                        fr = window(regs, base);
-                    }
-                }
-                Inst::Branch {
-                    cond,
-                    then,
-                    els,
-                    edge,
-                } => {
-                    let taken = fr[*cond as usize] & 1 != 0;
-                    loops.edge(*edge as usize, taken);
-                    pc = if taken { *then } else { *els } as usize
-                }
-                Inst::CmpBranch {
-                    p,
-                    w,
-                    a,
-                    b,
-                    then,
-                    els,
-                    edge,
-                } => {
-                    let taken = icmp(*p, *w, fr[*a as usize], fr[*b as usize]);
-                    loops.edge(*edge as usize, taken);
-                    pc = if taken { *then } else { *els } as usize
-                }
-                Inst::Switch {
-                    w,
-                    value,
-                    default,
-                    cases,
-                } => {
-                    let v = mask(*w, fr[*value as usize]);
-                    pc = cases
-                        .iter()
-                        .find(|(c, _)| *c == v)
-                        .map_or(*default, |(_, t)| *t) as usize;
-                }
-                Inst::Ret { .. } | Inst::Ret2 { .. } => {
-                    let v = match inst {
-                        Inst::Ret2 { a, b } => [fr[*a as usize], fr[*b as usize]],
-                        Inst::Ret { value } => [value.map_or(0, |v| fr[v as usize]), 0],
-                        _ => unreachable!(),
-                    };
-                    if let Some(done) = self.pop_frame(regs, frames, v, floor) {
-                        return Ok(done);
-                    }
-                    self.switch_back(frames);
-                    (code, ops, pc, base) = resume(frames);
-                    loops = self.loops(frames[frames.len() - 1].func);
-                    fr = window(regs, base);
-                }
-                Inst::Call {
-                    callee,
-                    args,
-                    fixed,
-                    ret,
-                    ret2,
-                } => {
-                    let values = || -> Vec<(u64, Class)> {
-                        args.iter().map(|&(a, c)| (fr[a as usize], c)).collect()
-                    };
-                    let target = match callee {
-                        Callee::Function(i) => match m.compiled(*i) {
-                            None => Ok(*i),
-                            Some(addr) => Err(addr),
-                        },
-                        Callee::Symbol(s) => Err(m.symbol(*s)),
-                        Callee::Indirect(p, site) => {
-                            let addr = fr[*p as usize];
-                            let f = m.function_at(addr);
-                            loops.call_target(*site as usize, f);
-                            match f {
-                                Some(i)
-                                    if m.compiled(i).is_none()
-                                        && matches!(
-                                            module.functions[i as usize].body,
-                                            Body::Code { .. }
-                                        ) =>
-                                {
-                                    Ok(i)
-                                }
-                                _ => Err(addr),
-                            }
-                        }
-                    };
-                    let variadic = (*fixed as usize) < args.len();
-                    match target {
-                        Err(addr) => {
-                            // On the stack for the usual few arguments: a
-                            // call to `sqrt` should not allocate.
-                            let mut classes = [Class::F64; 2];
-                            let mut results = 0;
-                            for (_, c) in ret.iter().chain(ret2) {
-                                classes[results] = *c;
-                                results += 1;
-                            }
-                            let classes = &classes[..results];
-                            const FEW: usize = 8;
-                            let v = if args.len() <= FEW {
-                                let mut few = [(0, Class::F64); FEW];
-                                for (k, &(a, c)) in args.iter().enumerate() {
-                                    few[k] = (fr[a as usize], c);
-                                }
-                                m.call_native(addr, &few[..args.len()], variadic, classes)
-                            } else {
-                                m.call_native(addr, &values(), variadic, classes)
-                            };
-                            for ((dst, c), v) in ret.iter().chain(ret2).zip(v) {
-                                fr[*dst as usize] = canonical(v, *c);
-                            }
-                            self.switch_back(frames);
-                        }
-                        Ok(i) => {
-                            if let Some(f) = frames.last_mut() {
-                                f.pc = pc;
-                            }
-                            let callee_fn = &module.functions[i as usize];
-                            let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
-                            if callee_fn.variadic {
-                                let placed = abi::place(values());
-                                let (params, g, x, s) = abi::take(
-                                    &callee_fn.params,
-                                    &placed.gp,
-                                    &placed.xmm,
-                                    placed.stack.as_ptr() as u64,
-                                );
-                                let top = frames.last_mut().expect("caller");
-                                top.outgoing = placed.stack;
-                                let va = VarArgs {
-                                    gp: placed.gp,
-                                    xmm: placed.xmm,
-                                    stack: top.outgoing.as_ptr() as u64,
-                                    gp_used: g,
-                                    xmm_used: x,
-                                    stack_used: s,
-                                };
-                                self.enter(regs, frames, i, &params, dst, Some(va))?;
-                                self.switch_to(i);
-                                (code, ops, pc, base) = resume(frames);
-                                loops = self.loops(frames[frames.len() - 1].func);
-                                fr = window(regs, base);
-                            } else {
-                                // Straight from the caller's registers into
-                                // the callee's: no allocation on the way.
-                                let Body::Code {
-                                    regs: n,
-                                    code: callee_code,
-                                } = &callee_fn.body
-                                else {
-                                    return Err(Trap::NotInterpretable(i));
-                                };
-                                let callee_base = frames.last().map_or(0, |f| f.end);
-                                let end = callee_base + *n as usize;
-                                if regs.len() < end {
-                                    regs.resize(end, 0);
-                                }
-                                for (k, (&(a, _), &c)) in
-                                    args.iter().zip(&callee_fn.params).enumerate()
-                                {
-                                    let mut v = canonical(regs[base + a as usize], c);
-                                    if let Class::Memory { size } = c {
-                                        // The callee's own copy, as a
-                                        // native call's stack slots are.
-                                        let copy = self.alloca(size as u64, 8)?;
-                                        mem::copy(copy, v, size as u64);
-                                        v = copy;
-                                    }
-                                    regs[callee_base + k] = v;
-                                }
-                                step::bump(self.counter(i, CALLS));
-                                self.switch_to(i);
-                                frames.push(Frame {
-                                    func: i,
-                                    code: callee_code,
-                                    ops: &self.ops[i as usize],
-                                    pc: 0,
-                                    base: callee_base,
-                                    end,
-                                    ret: dst.0,
-                                    ret2: dst.1,
-                                    stack_mark: self.sp.get(),
-                                    va: None,
-                                    outgoing: Vec::new(),
-                                });
-                                (code, ops, pc, base) = resume(frames);
-                                loops = self.loops(frames[frames.len() - 1].func);
-                                fr = window(regs, base);
-                            }
-                        }
-                    }
-                }
-                Inst::CallReturnsTwice { callee, args, ret } => {
-                    let addr = match callee {
-                        Callee::Symbol(s) => m.symbol(*s),
-                        Callee::Indirect(p, site) => {
-                            let addr = fr[*p as usize];
-                            loops.call_target(*site as usize, m.function_at(addr));
-                            addr
-                        }
-                        Callee::Function(_) => unreachable!("refused by the validator"),
-                    };
-                    let mut a = [0u64; 2];
-                    for (k, &reg) in args.iter().enumerate() {
-                        a[k] = fr[reg as usize];
-                    }
-                    if let Some(f) = frames.last_mut() {
-                        f.pc = pc;
-                    }
-                    let depth = frames.len();
-                    let sp = self.sp.get();
-                    let ret = *ret;
-                    let mut outcome = None;
-                    let mut then = |value: u64| {
-                        // Back to the state right after the call (after a
-                        // longjmp, frames pushed since are gone).
-                        frames.truncate(depth);
-                        frames[depth - 1].pc = pc;
-                        self.sp.set(sp);
-                        if let Some((dst, c)) = ret {
-                            regs[base + dst as usize] = canonical(value, c);
-                        }
-                        outcome = Some(self.run(m, regs, frames, depth - 1));
-                    };
-                    m.call_returns_twice(addr, a, &mut then);
-                    match outcome.expect("the continuation ran") {
-                        Ok(None) => {
-                            (code, ops, pc, base) = resume(frames);
-                            loops = self.loops(frames[frames.len() - 1].func);
-                            fr = window(regs, base);
-                        }
-                        done => return done,
-                    }
-                }
-                Inst::VaStart { list } => {
-                    let list = fr[*list as usize];
-                    let va = frames
-                        .last()
-                        .and_then(|f| f.va.as_deref().cloned())
-                        .unwrap_or(VarArgs {
-                            gp: [0; 6],
-                            xmm: [0; 8],
-                            stack: 0,
-                            gp_used: 6,
-                            xmm_used: 8,
-                            stack_used: 0,
-                        });
-                    // The register save area, as a native prologue makes it:
-                    // six general registers, then eight 16-byte XMM slots.
-                    let area = self.alloca(176, 16)?;
-                    for (i, v) in va.gp.iter().enumerate() {
-                        mem::store(area + 8 * i as u64, Size::B8, *v);
-                    }
-                    for (i, v) in va.xmm.iter().enumerate() {
-                        mem::store(area + 48 + 16 * i as u64, Size::B8, *v);
-                    }
-                    mem::store(list, Size::B4, 8 * va.gp_used as u64);
-                    mem::store(list + 4, Size::B4, 48 + 16 * va.xmm_used as u64);
-                    mem::store(list + 8, Size::B8, va.stack + 8 * va.stack_used as u64);
-                    mem::store(list + 16, Size::B8, area);
-                }
-                Inst::VaCopy { dst, src } => mem::copy(fr[*dst as usize], fr[*src as usize], 24),
-                Inst::VaArg { dst, list, class } => {
-                    let list = fr[*list as usize];
-                    let (off_at, limit, step) = match class {
-                        Class::Int { .. } => (list, 48, 8),
-                        Class::F32 | Class::F64 => (list + 4, 176, 16),
-                        Class::Memory { .. } => unreachable!("refused by the validator"),
-                    };
-                    let off = mem::load(off_at, Size::B4);
-                    let v = if off < limit {
-                        mem::store(off_at, Size::B4, off + step);
-                        mem::load(mem::load(list + 16, Size::B8) + off, Size::B8)
-                    } else {
-                        let over = mem::load(list + 8, Size::B8);
-                        mem::store(list + 8, Size::B8, over + 8);
-                        mem::load(over, Size::B8)
-                    };
-                    fr[*dst as usize] = canonical(v, *class);
-                }
-                Inst::Unreachable => return Err(Trap::Unreachable),
-            }
-        }
     }
 }
 

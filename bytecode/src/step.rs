@@ -13,7 +13,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub(crate) const WINDOW: usize = 1 << 16;
 
 /// Runs `op` on the frame's registers `fr`, `pc` already past it: `true`
-/// when done, `false` for [`Op::Other`] (the caller runs the instruction).
+/// when done, `false` for [`Op::Other`] (the caller runs the instruction)
+/// and for calls and returns (`Interp::fast` makes those).
 /// Registers are canonical, so most need no mask.
 #[inline(always)]
 pub(crate) fn step(
@@ -259,7 +260,7 @@ pub(crate) fn step(
             loops.back_edge(block);
             *pc = to as usize
         }
-        Op::Other => return Ok(false),
+        Op::Other | Op::CallFn { .. } | Op::CallSym { .. } | Op::Ret { .. } => return Ok(false),
     }
     Ok(true)
 }

@@ -1616,3 +1616,127 @@ fn a_running_loop_moves_to_its_compiled_continuation() {
     assert_eq!(interp.call1(&host, 0, &[5], None).unwrap(), 5001);
     assert_eq!(host.moved.get(), Some((0, 1)));
 }
+
+/// Compiled stand-in for `twice` in the next test: the same function,
+/// counting its calls.
+extern "C" fn twice_compiled(x: i64) -> i64 {
+    TWICE_COMPILED_CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    x * 2
+}
+
+static TWICE_COMPILED_CALLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// A function gets compiled after a few calls (the slot changes).
+struct CompiledAfter {
+    asked: core::cell::Cell<u32>,
+    interpreted_calls: u32,
+}
+
+impl Machine for CompiledAfter {
+    fn compiled(&self, f: u32) -> Option<u64> {
+        if f != 1 {
+            return None;
+        }
+        self.asked.set(self.asked.get() + 1);
+        (self.asked.get() > self.interpreted_calls).then_some(twice_compiled as *const () as u64)
+    }
+    fn function_at(&self, _: u64) -> Option<u32> {
+        None
+    }
+    fn function_address(&self, f: u32) -> u64 {
+        0x1000 + f as u64
+    }
+    fn symbol(&self, _: u32) -> u64 {
+        0
+    }
+}
+
+/// An interpreted loop calling an interpreted function goes to its
+/// compiled code from the first call after the function was compiled,
+/// with the same results: the interpreter's own calls (`Op::CallFn`) ask
+/// for the callee's tier at every call.
+#[test]
+fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
+    use crate::interp::{CALLS, COUNTER_WORDS, HEADER_WORDS};
+    use Inst::*;
+    use core::sync::atomic::Ordering;
+    let w = Width::W64;
+    let module = Module {
+        functions: vec![
+            // sum of twice(i) for i < n
+            func(
+                "main",
+                vec![I64],
+                Some(I64),
+                6,
+                vec![
+                    Const { dst: 3, value: 1 },
+                    Const { dst: 1, value: 0 },
+                    Const { dst: 2, value: 0 },
+                    CmpBranch {
+                        p: IntPred::Ult,
+                        w,
+                        a: 1,
+                        b: 0,
+                        then: 4,
+                        els: 8,
+                        edge: 0,
+                    },
+                    Call {
+                        callee: Callee::Function(1),
+                        args: vec![(1, I64)],
+                        fixed: 1,
+                        ret: Some((4, I64)),
+                        ret2: None,
+                    },
+                    Bin {
+                        op: BinOp::Add,
+                        w,
+                        dst: 2,
+                        a: 2,
+                        b: 4,
+                    },
+                    Bin {
+                        op: BinOp::Add,
+                        w,
+                        dst: 1,
+                        a: 1,
+                        b: 3,
+                    },
+                    BackJump { to: 3, block: 1 },
+                    Ret { value: Some(2) },
+                ],
+            ),
+            func(
+                "twice",
+                vec![I64],
+                Some(I64),
+                2,
+                vec![
+                    Bin {
+                        op: BinOp::Add,
+                        w,
+                        dst: 1,
+                        a: 0,
+                        b: 0,
+                    },
+                    Ret { value: Some(1) },
+                ],
+            ),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let counters = counters_object(&module);
+    let interp = Interp::with_counters(&module, &counters);
+    let m = CompiledAfter {
+        asked: core::cell::Cell::new(0),
+        interpreted_calls: 5,
+    };
+    let before = TWICE_COMPILED_CALLS.load(Ordering::Relaxed);
+    assert_eq!(interp.call1(&m, 0, &[20], None).unwrap(), 380);
+    let interpreted = counters[HEADER_WORDS + COUNTER_WORDS + CALLS].load(Ordering::Relaxed);
+    assert_eq!(interpreted, 5);
+    assert_eq!(TWICE_COMPILED_CALLS.load(Ordering::Relaxed) - before, 15);
+}

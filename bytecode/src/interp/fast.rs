@@ -1,0 +1,158 @@
+//! The interpreter's fast loop: the ops `step` runs, calls between
+//! interpreted functions that need nothing but registers, and returns,
+//! in a function of its own; and calls out to native code.
+
+use super::*;
+
+impl<'m> Interp<'m> {
+    /// Calls native code at `addr` (the C library, compiled code) with a
+    /// call's arguments `args` from the frame's registers `fr`, and puts
+    /// its results (`ret`: where, and of what class) in them.
+    pub(super) fn call_out(
+        &self,
+        m: &dyn Machine,
+        fr: &mut [u64; WINDOW],
+        addr: u64,
+        args: &[(Reg, Class)],
+        variadic: bool,
+        ret: ResultRegs,
+    ) {
+        // On the stack for the usual few arguments: a call to `sqrt`
+        // should not allocate.
+        let mut classes = [Class::F64; 2];
+        let mut results = 0;
+        for (_, c) in ret.0.iter().chain(&ret.1) {
+            classes[results] = *c;
+            results += 1;
+        }
+        let classes = &classes[..results];
+        const FEW: usize = 8;
+        let v = if args.len() <= FEW {
+            let mut few = [(0, Class::F64); FEW];
+            for (k, &(a, c)) in args.iter().enumerate() {
+                few[k] = (fr[a as usize], c);
+            }
+            m.call_native(addr, &few[..args.len()], variadic, classes)
+        } else {
+            let values: Vec<(u64, Class)> =
+                args.iter().map(|&(a, c)| (fr[a as usize], c)).collect();
+            m.call_native(addr, &values, variadic, classes)
+        };
+        for ((dst, c), v) in ret.0.iter().chain(&ret.1).zip(v) {
+            fr[*dst as usize] = canonical(v, *c);
+        }
+    }
+
+    /// Runs the frame on top from its saved position, and the frames its
+    /// calls push, as long as the ops are ones `step` runs, calls of
+    /// interpreted functions that need nothing but their registers
+    /// (`Op::CallFn`) and returns of one value (`Op::Ret`). Stops at any
+    /// other op, its position saved in the frame on top (`None`), or when
+    /// the frame above `floor` returned (`Some`, as `run` returns).
+    ///
+    /// Kept out of line, so that the loop's own values (the code, the
+    /// position, the registers) stay in machine registers.
+    #[inline(never)]
+    pub(super) fn fast<'s>(
+        &'s self,
+        m: &dyn Machine,
+        regs: &mut Vec<u64>,
+        frames: &mut Vec<Frame<'s>>,
+        floor: usize,
+    ) -> Result<Option<Option<[u64; 2]>>, Trap> {
+        let (mut code, mut ops, mut pc, mut base) = resume(frames);
+        let mut loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
+        let mut fr = window(regs, base);
+        loop {
+            let op = &ops[pc];
+            pc += 1;
+            if step::step(op, fr, &mut pc, loops)? {
+                continue;
+            }
+            match *op {
+                Op::CallFn { callee } if m.compiled(callee).is_none() => {
+                    let Inst::Call {
+                        args, ret, ret2, ..
+                    } = &code[pc - 1]
+                    else {
+                        unreachable!("exec::link_calls marks calls only");
+                    };
+                    let Body::Code {
+                        regs: n,
+                        code: callee_code,
+                    } = &self.module.functions[callee as usize].body
+                    else {
+                        unreachable!("exec::link_calls marks calls of code only");
+                    };
+                    let caller = frames.last_mut().expect("the running frame");
+                    caller.pc = pc;
+                    let callee_base = caller.end;
+                    let end = callee_base + *n as usize;
+                    if regs.len() < end {
+                        regs.resize(end, 0);
+                    }
+                    // Same classes (`link_calls`): the values are canonical
+                    // as they are.
+                    for (k, &(a, _)) in args.iter().enumerate() {
+                        regs[callee_base + k] = regs[base + a as usize];
+                    }
+                    self.switch_to(callee);
+                    let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
+                    self.open_frame(
+                        m,
+                        regs,
+                        frames,
+                        callee,
+                        callee_code,
+                        callee_base,
+                        end,
+                        dst,
+                        None,
+                    );
+                }
+                Op::CallFn { .. } | Op::CallSym { .. } => {
+                    // Out to native code: the C library, or a function
+                    // compiled since.
+                    let Inst::Call {
+                        callee,
+                        args,
+                        fixed,
+                        ret,
+                        ret2,
+                    } = &code[pc - 1]
+                    else {
+                        unreachable!("exec::link_calls marks calls only");
+                    };
+                    let addr = match (*op, callee) {
+                        (Op::CallSym { sym }, _) => m.symbol(sym),
+                        (_, Callee::Function(i)) => {
+                            m.compiled(*i).unwrap_or_else(|| m.function_address(*i))
+                        }
+                        _ => unreachable!("exec::link_calls marks these only"),
+                    };
+                    let variadic = (*fixed as usize) < args.len();
+                    self.call_out(m, fr, addr, args, variadic, (*ret, *ret2));
+                    self.switch_back(frames);
+                    continue;
+                }
+                Op::Ret { v } => {
+                    let value = if v == NO_REGISTER { 0 } else { fr[v as usize] };
+                    if let Some(done) = self.pop_frame(regs, frames, [value, 0], floor) {
+                        return Ok(Some(done));
+                    }
+                    self.switch_back(frames);
+                }
+                _ => {
+                    // Not ours: `run` runs it from the instruction.
+                    if let Some(f) = frames.last_mut() {
+                        f.pc = pc - 1;
+                    }
+                    return Ok(None);
+                }
+            }
+            (code, ops, pc, base) = resume(frames);
+            loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
+            fr = window(regs, base);
+        }
+    }
+}
