@@ -205,6 +205,31 @@ use ipc_abi::counters::{EDGES, RUNNING, TARGETS, edges_place, running_word};
 /// (`ipc_abi::proto::jit::APP_OSR_BASE`).
 pub use ipc_abi::proto::jit::OSR_WORDS;
 
+/// A counters object laid out for `module` as `ipc_abi::counters` says
+/// (header, per function counters, then branch edges and call targets,
+/// no names), all zero: for hosts that count without a profiler
+/// (`bcrun --count`, tests).
+pub fn counters_object(module: &Module) -> Vec<AtomicU64> {
+    use ipc_abi::counters::{counter_offset, edges_offset, edges_word, header};
+    let functions = module.functions.len();
+    let lens: Vec<(usize, usize)> = module
+        .functions
+        .iter()
+        .map(|f| (exec::edge_words(f), exec::target_words(f)))
+        .collect();
+    let total: usize = lens.iter().map(|(e, t)| e + t).sum();
+    let mut words = alloc::vec![0u64; HEADER_WORDS + functions * COUNTER_WORDS + total];
+    words[..HEADER_WORDS].copy_from_slice(&header(functions, 0, total));
+    let mut at = edges_offset(functions, 0);
+    for (f, &(edges, targets)) in lens.iter().enumerate() {
+        words[counter_offset(f, EDGES) as usize / 8] = edges_word(at, edges);
+        at += 8 * edges as u64;
+        words[counter_offset(f, TARGETS) as usize / 8] = edges_word(at, targets);
+        at += 8 * targets as u64;
+    }
+    words.into_iter().map(AtomicU64::new).collect()
+}
+
 /// The registers of the frame whose first is `base`, growing the register
 /// file so that all `WINDOW` exist (those above the frame's are its
 /// callees').

@@ -1294,7 +1294,7 @@ fn calls_and_loop_back_edges_are_counted() {
     use Inst::*;
     use core::sync::atomic::Ordering;
     let fib = fib_module();
-    let counters = counters_object(&fib);
+    let counters = crate::interp::counters_object(&fib);
     let interp = Interp::with_counters(&fib, &counters);
     assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
     assert_eq!(counters[HEADER_WORDS + CALLS].load(Ordering::Relaxed), 177);
@@ -1363,7 +1363,7 @@ fn calls_and_loop_back_edges_are_counted() {
         symbols: vec![],
         globals: vec![],
     };
-    let counters = counters_object(&loops);
+    let counters = crate::interp::counters_object(&loops);
     let interp = Interp::with_counters(&loops, &counters);
     let get = |f: usize, which: usize| {
         counters[HEADER_WORDS + f * COUNTER_WORDS + which].load(Ordering::Relaxed)
@@ -1460,7 +1460,7 @@ fn indirect_calls_count_their_targets() {
         globals: vec![],
     };
     validate::check(&module, &names(&module)).unwrap();
-    let counters = counters_object(&module);
+    let counters = crate::interp::counters_object(&module);
     let interp = Interp::with_counters(&module, &counters);
     for x in 0..3 {
         assert_eq!(interp.call1(&Pointers, 0, &[x], None).unwrap(), 2 * (x + 1));
@@ -1475,34 +1475,6 @@ fn indirect_calls_count_their_targets() {
     assert_eq!(c.indirect_calls(0), 2);
 }
 
-/// A counters object for `module`'s functions (`ipc_abi::counters`; no
-/// names; branch edges for every conditional branch, targets for every
-/// call through a pointer), its clock started at 0.
-fn counters_object(module: &Module) -> Vec<core::sync::atomic::AtomicU64> {
-    use crate::interp::{COUNTER_WORDS, HEADER_WORDS};
-    use ipc_abi::counters::{EDGES, TARGETS, counter_offset, edges_offset, edges_word};
-    let functions = module.functions.len();
-    let lens: Vec<(usize, usize)> = module
-        .functions
-        .iter()
-        .map(|f| (crate::exec::edge_words(f), crate::exec::target_words(f)))
-        .collect();
-    let total: usize = lens.iter().map(|(e, t)| e + t).sum();
-    let mut words = vec![0u64; HEADER_WORDS + functions * COUNTER_WORDS + total];
-    words[..HEADER_WORDS].copy_from_slice(&ipc_abi::counters::header(functions, 0, total));
-    let mut at = edges_offset(functions, 0);
-    for (f, &(edges, targets)) in lens.iter().enumerate() {
-        words[counter_offset(f, EDGES) as usize / 8] = edges_word(at, edges);
-        at += 8 * edges as u64;
-        words[counter_offset(f, TARGETS) as usize / 8] = edges_word(at, targets);
-        at += 8 * targets as u64;
-    }
-    words
-        .into_iter()
-        .map(core::sync::atomic::AtomicU64::new)
-        .collect()
-}
-
 /// The function running is named in the counters (`RUNNING`, which the
 /// profiler samples): set at every entry and every return to a caller.
 #[test]
@@ -1510,14 +1482,14 @@ fn the_running_function_is_named_for_the_profiler() {
     use core::sync::atomic::Ordering;
     use ipc_abi::counters::{RUNNING, running_word};
     let fib = fib_module();
-    let counters = counters_object(&fib);
+    let counters = crate::interp::counters_object(&fib);
     assert_eq!(counters[RUNNING].load(Ordering::Relaxed), 0);
     let interp = Interp::with_counters(&fib, &counters);
     assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
     assert_eq!(counters[RUNNING].load(Ordering::Relaxed), running_word(0));
     // Without counters nothing is named.
     let interp = Interp::new(&fib);
-    let untouched = counters_object(&fib);
+    let untouched = crate::interp::counters_object(&fib);
     assert_eq!(interp.call1(&Alone, 0, &[10], None).unwrap(), 55);
     assert_eq!(untouched[RUNNING].load(Ordering::Relaxed), 0);
 }
@@ -1728,7 +1700,7 @@ fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
         globals: vec![],
     };
     validate::check(&module, &names(&module)).unwrap();
-    let counters = counters_object(&module);
+    let counters = crate::interp::counters_object(&module);
     let interp = Interp::with_counters(&module, &counters);
     let m = CompiledAfter {
         asked: core::cell::Cell::new(0),

@@ -295,6 +295,22 @@ pub fn build_initrd(manifest: &Path, services_dir: &Path, out: &Path) -> Result<
     std::fs::write(out, image).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
+/// Builds `bcrun`, the host runner of bytecode (`tools/irlower`), for the
+/// benchmarks that compare the interpreter on the host; returns its path.
+pub fn build_bcrun() -> Result<PathBuf, String> {
+    let mut bcrun = cargo();
+    bcrun.args([
+        "build",
+        "--release",
+        "--package",
+        "irlower",
+        "--bin",
+        "bcrun",
+    ]);
+    run(bcrun)?;
+    Ok(workspace_root().join("target/release/bcrun"))
+}
+
 /// Where `cargo xtask build` puts the `irlower` host tool.
 pub fn irlower_path() -> PathBuf {
     workspace_root().join("target/release/irlower")

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 pub fn run() -> Result<i32, String> {
     artifacts::build_all()?;
+    let bcrun_path = artifacts::build_bcrun()?;
     let mut report = String::new();
     writeln!(report, "\n## Interpreter tier ({})\n", today()).unwrap();
     writeln!(
@@ -60,7 +61,7 @@ pub fn run() -> Result<i32, String> {
 
         let apps = artifacts::apps_dir();
         let native = host_best(Command::new(apps.join(format!("{app}-native"))))?;
-        let mut bcrun = Command::new(artifacts::workspace_root().join("target/release/bcrun"));
+        let mut bcrun = Command::new(&bcrun_path);
         bcrun.arg(apps.join(format!("{app}.ll")));
         let bcrun = host_best(bcrun)?;
         let mut lli = Command::new("lli-19");

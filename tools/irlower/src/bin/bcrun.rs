@@ -1,4 +1,4 @@
-//! `bcrun FILE.ll [ARGS...]`: lowers a C program's IR to bytecode and
+//! `bcrun [--count] FILE.ll [ARGS...]`: lowers a C program's IR to bytecode and
 //! interprets it on the host, every function interpreted, calling the
 //! host's C library: the interpreter checked against native builds without
 //! booting anything, and the host-side counterpart of
@@ -7,6 +7,9 @@
 //! would have got (SIGFPE, SIGILL, SIGSEGV). Refusals: 126 for names the
 //! host's C library lacks, 125 when a function the program calls cannot be
 //! interpreted (the OS compiles those; the host runner has no JIT).
+//! `--count` counts calls, loops, branches and call targets as the OS does
+//! under `--tier auto` (into a counters object nobody reads): the
+//! interpreter's cost with counting, for profiling it on the host.
 #![allow(unsafe_code, reason = "a host runner: mmap, dlsym and raw globals")]
 
 use bytecode::format::{Body, Module, RelocTarget, SymbolKind};
@@ -115,9 +118,13 @@ fn entry(index: u32, incoming: &mut native::Incoming, stack: u64) -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let count = args.get(1).is_some_and(|a| a == "--count");
+    if count {
+        args.remove(1);
+    }
     let Some(path) = args.get(1) else {
-        eprintln!("usage: bcrun FILE.ll [ARGS...]");
+        eprintln!("usage: bcrun [--count] FILE.ll [ARGS...]");
         std::process::exit(2);
     };
     let ir = std::fs::read(path).unwrap_or_else(|e| {
@@ -228,7 +235,13 @@ fn main() {
         }
     }
 
-    let interp: &'static Interp<'static> = Box::leak(Box::new(Interp::new(module)));
+    let interp = if count {
+        let counters = Box::leak(bytecode::interp::counters_object(module).into_boxed_slice());
+        Interp::with_counters(module, counters)
+    } else {
+        Interp::new(module)
+    };
+    let interp: &'static Interp<'static> = Box::leak(Box::new(interp));
     native::set_entry_handler(entry);
     CURRENT.with(|c| {
         c.set((
