@@ -71,6 +71,7 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    #[inline]
     pub fn from_raw(v: u64) -> Option<ObjectKind> {
         use ObjectKind::*;
         [

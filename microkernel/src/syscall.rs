@@ -104,13 +104,7 @@ pub fn handle(k: &mut Kernel) {
                 0
             })
             .into(),
-        Request::CapInfo { slot } => k
-            .task(me)
-            .caps
-            .get(slot.0)
-            .map_err(cap_error)
-            .map(|c| ((c.object.kind() as u64) << 32) | c.rights.0 as u64)
-            .into(),
+        Request::CapInfo { slot } => cap_info(&k.task(me).caps, slot.0).into(),
         Request::EndpointCreate => k.endpoint_create().into(),
         Request::NotificationCreate => k.notification_create().into(),
         Request::Signal { slot, bits } => k.signal_slot(slot.0, bits).map(|()| 0).into(),
@@ -187,6 +181,16 @@ fn blocking(r: Result<Option<Result<u64, SysError>>, SysError>) -> Done {
         Ok(None) => Done::Blocked,
         Err(e) => Done::Now(Err(e)),
     }
+}
+
+/// `CapInfo`'s result for slot `slot` of `caps`: the object's kind and
+/// the capability's rights (`Sys::CapInfo`). Shared with the query fast
+/// path (`state::querypath`).
+#[inline(always)]
+pub fn cap_info(caps: &kerncore::cap::CapTable<Object>, slot: u64) -> Result<u64, SysError> {
+    caps.get(slot)
+        .map_err(cap_error)
+        .map(|c| ((c.object.kind() as u64) << 32) | c.rights.0 as u64)
 }
 
 fn cap_error(e: kerncore::cap::CapError) -> SysError {
@@ -436,6 +440,7 @@ fn sys_info(k: &Kernel, out: u64) -> Result<u64, SysError> {
         heap_free: crate::mem::heap::stats().free,
         ipc_fast_path: k.ipc_fast_path_counts().0,
         ipc_in_registers: k.ipc_fast_path_counts().1,
+        query_fast_path: k.query_fast_path_count(),
     };
     UserSlice::write_value(k.space_of(k.current()), out, &info)?;
     Ok(0)

@@ -16,28 +16,45 @@ use ipc_abi::log::Hex;
 
 const PAGE_FAULT: u64 = 14;
 
-/// Called by the entry code with the frame it pushed; returns the frame to
-/// resume: the same one after a trap in ring 0, the next task's after a
-/// trap from ring 3.
+/// Called by the entry code of exceptions and interrupts with the frame it
+/// pushed; returns the frame to resume: the same one after a trap in ring
+/// 0, the next task's after a trap from ring 3. (`syscall` goes to
+/// [`dispatch_syscall`].)
 pub extern "C" fn dispatch(pushed: Pushed) -> *const TrapFrame {
     if !pushed.came_from_user() {
         kernel_trap(&pushed.read());
         return pushed.as_ptr();
     }
     let mut k = KERNEL.lock();
-    // A syscall's frame is the running task's own (`syscall` never uses
-    // an IST stack): nothing to save, and the IPC fast path reads it where
-    // it is.
-    if let Some([number, a0, a1, a2]) = pushed.syscall() {
-        if Kernel::has_fast_path(number)
-            && let Some(frame) = k.ipc_fast_path(number, [a0, a1, a2])
-        {
-            return frame;
-        }
-        syscall::handle(&mut k);
-    } else {
-        on_exception_or_interrupt(&mut k, &pushed);
+    on_exception_or_interrupt(&mut k, &pushed);
+    if let Some(frame) = k.keeps_running() {
+        return frame;
     }
+    run_next(k)
+}
+
+/// Called by `syscall` entry with the running task's own frame (`syscall`
+/// never uses an IST stack: nothing to save, and the fast paths read it
+/// where it is); returns the frame to resume. A function of its own, apart
+/// from [`dispatch`], so that the fast paths pay for nothing else.
+pub extern "C" fn dispatch_syscall(pushed: Pushed) -> *const TrapFrame {
+    let mut k = KERNEL.lock();
+    let [number, a0, a1, a2] = pushed.syscall_args();
+    if let Some(frame) = k.query_fast_path(number, a0) {
+        return frame;
+    }
+    if Kernel::has_fast_path(number)
+        && let Some(frame) = k.ipc_fast_path(number, a0, a1, a2)
+    {
+        return frame;
+    }
+    general_syscall(k)
+}
+
+/// A syscall the fast paths left: the general path, then whoever runs next.
+#[inline(never)]
+fn general_syscall(mut k: spin::MutexGuard<'static, Kernel>) -> *const TrapFrame {
+    syscall::handle(&mut k);
     if let Some(frame) = k.keeps_running() {
         return frame;
     }

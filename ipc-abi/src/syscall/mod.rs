@@ -408,9 +408,13 @@ pub struct SysInfo {
     /// Of those, the messages that reached their receiver in registers
     /// (`CallShort` and `ReplyRecvShort` on both sides).
     pub ipc_in_registers: u64,
+    /// Queries (`CapInfo`) the kernel's query fast path answered since
+    /// boot (see docs/abi.md).
+    pub query_fast_path: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<SysInfo>() == 72);
+const _: () = assert!(core::mem::size_of::<SysInfo>() == 80);
+const _: () = assert!(core::mem::offset_of!(SysInfo, query_fast_path) == 72);
 const _: () = assert!(core::mem::offset_of!(SysInfo, ipc_fast_path) == 56);
 const _: () = assert!(core::mem::offset_of!(SysInfo, heap_used) == 40);
 const _: () = assert!(core::mem::size_of::<TaskStatus>() == 56);

@@ -1,8 +1,9 @@
 //! Trap entry and exit. Every way into the kernel (exception, interrupt,
 //! `syscall`) saves the interrupted context as one [`TrapFrame`] and calls
-//! [`crate::trap::dispatch`]; every way out restores the `TrapFrame`
-//! dispatch returns (possibly another task's), with `sysretq` when that
-//! frame was saved by `syscall` and `iretq` otherwise.
+//! [`crate::trap::dispatch`] (`syscall`: [`crate::trap::dispatch_syscall`]);
+//! every way out restores the `TrapFrame` that returns (possibly another
+//! task's), with `sysretq` when that frame was saved by `syscall` and
+//! `iretq` otherwise.
 //!
 //! A trap from ring 3 saves the registers straight into the running task's
 //! own frame (like seL4's TCB register area): `syscall` entry and the CPU's
@@ -125,13 +126,13 @@ impl Pushed {
         unsafe { (*self.0).came_from_user() }
     }
 
-    /// For a `syscall`: its number and first three arguments (`rax`,
-    /// `rdi`, `rsi`, `rdx`), read without copying the frame.
-    pub fn syscall(&self) -> Option<[u64; 4]> {
+    /// A `syscall`'s number and first three arguments (`rax`, `rdi`,
+    /// `rsi`, `rdx`), read without copying the frame.
+    pub fn syscall_args(&self) -> [u64; 4] {
         // SAFETY: as in `read`; fields read through the pointer.
         unsafe {
             let f = self.0;
-            ((*f).vector == SYSCALL_VECTOR).then(|| [(*f).rax, (*f).rdi, (*f).rsi, (*f).rdx])
+            [(*f).rax, (*f).rdi, (*f).rsi, (*f).rdx]
         }
     }
 
@@ -163,7 +164,7 @@ trap_stubs:
     .set vec, vec + 1
     .endr
 
-trap_common:
+.macro push_registers
     push rax
     push rbx
     push rcx
@@ -180,6 +181,10 @@ trap_common:
     push r14
     push r15
     cld
+.endm
+
+trap_common:
+    push_registers
     mov rdi, rsp
     // From ring 3 the frame is the task's own (or an IST stack's): run the
     // kernel on the kernel stack. From ring 0 stay where we are.
@@ -248,9 +253,16 @@ syscall_entry:
     push rcx
     push 0
     push {syscall_vector}
-    jmp trap_common
+    push_registers
+    // Always from ring 3: the kernel runs on the kernel stack.
+    mov rdi, rsp
+    mov rsp, [rip + {kernel_rsp}]
+    call {dispatch_syscall}
+    mov rsp, rax
+    jmp trap_return
 "#,
     dispatch = sym crate::trap::dispatch,
+    dispatch_syscall = sym crate::trap::dispatch_syscall,
     user_rsp = sym SYSCALL_USER_RSP,
     kernel_rsp = sym KERNEL_RSP,
     context_end = sym USER_CONTEXT_END,

@@ -85,9 +85,14 @@ impl Kernel {
     /// `rsi`, `rdx`) on the fast path if it can, switches to the partner
     /// and returns its frame to resume; `None` leaves the syscall,
     /// untouched, to the general path.
-    pub fn ipc_fast_path(&mut self, number: u64, args: [u64; 3]) -> Option<*const TrapFrame> {
+    pub fn ipc_fast_path(
+        &mut self,
+        number: u64,
+        slot: u64,
+        msg: u64,
+        timeout: u64,
+    ) -> Option<*const TrapFrame> {
         let me = self.current?;
-        let [slot, msg, timeout] = args;
         let next = match number {
             CALL => self.fast_call(me, slot, msg, Form::Buffer),
             CALL_SHORT => self.fast_call(me, slot, msg, Form::Registers),

@@ -14,6 +14,7 @@ mod fastpath;
 mod ipc;
 mod irq;
 mod memory;
+mod querypath;
 mod quota;
 mod sched;
 
@@ -70,6 +71,8 @@ pub struct Kernel {
     /// registers (`fastpath`).
     ipc_fast: u64,
     ipc_in_registers: u64,
+    /// Syscalls the query fast path answered (`querypath`).
+    query_fast: u64,
     /// The capabilities of that message, resolved in the sender's table.
     message_caps: heapless::Vec<KCap, { ipc_abi::ipc::MSG_MAX_CAPS }>,
 }
@@ -102,6 +105,7 @@ pub static KERNEL: Mutex<Kernel> = Mutex::new(Kernel {
     message_caps: heapless::Vec::new(),
     ipc_fast: 0,
     ipc_in_registers: 0,
+    query_fast: 0,
 });
 
 impl Kernel {

@@ -182,12 +182,15 @@ fn ipc() -> Result<i32, String> {
     let fast = columns[0].num("fast_path").unwrap_or(0);
     let ipc_syscalls = columns[0].num("ipc_syscalls").unwrap_or(0);
     let in_registers = columns[0].num("in_registers").unwrap_or(0);
+    let null_syscalls = columns[0].num("null_syscalls").unwrap_or(0);
+    let queries = columns[0].num("query_fast_path").unwrap_or(0);
     writeln!(
         report,
         "\n{fast} of the {ipc_syscalls} IPC syscalls of the two call loops took the kernel's IPC fast \
          path (`microkernel/src/state/fastpath.rs`; the `-icount` boot), and {in_registers} messages \
          went in registers (`CallShort`/`ReplyRecvShort`: the empty messages and their replies; \
-         a 256-byte message goes through the buffers).\n\n\
+         a 256-byte message goes through the buffers). {queries} of the {null_syscalls} null \
+         syscalls took the query fast path (`microkernel/src/state/querypath.rs`).\n\n\
          For scale: seL4 does a one-way IPC in {SEL4_ONE_WAY_CYCLES} cycles on a Core i7 4770 \
          (SOSP 2013; a round trip is two of those, about {} cycles); L4Re publishes about 1,200 \
          instructions per call + reply and about 148 per syscall, instructions retired like ours. \

@@ -28,9 +28,11 @@ fn main() -> u64 {
         rt::println!("no bench server");
         return 1;
     };
+    let queries_before = sys::sys_info().query_fast_path;
     let null = per_iteration(|| {
         let _ = sys::cap_info(0);
     });
+    let queries = sys::sys_info().query_fast_path - queries_before;
     let mut msg = Message::new();
     let before = sys::sys_info();
     let call_empty = per_iteration(|| {
@@ -53,7 +55,8 @@ fn main() -> u64 {
     let switch = per_iteration(sys::yield_now) / 2;
     let hz = sys::sys_info().tsc_hz;
     testsvc::event!(
-        "bench.ipc null_syscall={null} call_reply_empty={call_empty} call_reply_256={call_256} context_switch={switch} iterations={N} tsc_hz={hz} ipc_syscalls={ipc_syscalls} fast_path={fast} in_registers={in_registers}"
+        "bench.ipc null_syscall={null} call_reply_empty={call_empty} call_reply_256={call_256} context_switch={switch} iterations={N} tsc_hz={hz} ipc_syscalls={ipc_syscalls} fast_path={fast} in_registers={in_registers} null_syscalls={} query_fast_path={queries}",
+        N + N / 10
     );
     let _ = rt::names::shutdown(0);
     0

@@ -43,6 +43,18 @@ fn main() -> u64 {
     let in_registers = after.ipc_in_registers - before.ipc_in_registers;
     all &= check("ipc.fast_path_took_the_ping_pong", fast >= 200);
     all &= check("ipc.ping_pong_went_in_registers", in_registers >= 200);
+    // `CapInfo` on a live slot and on slots past the table: the kernel's
+    // query fast path answers all of them, as the general path would.
+    let before = sys::sys_info();
+    let mut answers = true;
+    for _ in 0..50 {
+        answers &= matches!(sys::cap_info(ep), Ok((Some(ipc_abi::cap::ObjectKind::Endpoint), r)) if r.contains(Rights::SEND));
+        answers &= sys::cap_info(200).err() == Some(err(SysError::InvalidCap));
+        answers &= sys::cap_info(u64::MAX).err() == Some(err(SysError::InvalidCap));
+    }
+    let queries = sys::sys_info().query_fast_path - before.query_fast_path;
+    all &= check("cap.info_answers", answers);
+    all &= check("cap.info_took_the_query_fast_path", queries >= 100);
     // A short request whose reply is too long for registers: the reply
     // lands in the buffer.
     let filled =
