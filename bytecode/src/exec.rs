@@ -450,6 +450,104 @@ pub(crate) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// An addition and the compare-and-branch right after it (a loop's
+    /// step and test, the commonest pair in loops): `d = a + b` (in 32
+    /// bits when `w32`), then to `t` when `x` and `y` compare as the op
+    /// says (read after `d` is written: either may be `d`), else on past
+    /// the pair; counted as the branch's edge `k`. Made only where the
+    /// branch falls through to the instruction after it and `t` fits 16
+    /// bits (`pair`).
+    AddBrEq {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrNe {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrUlt {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrUle {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrSlt64 {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrSle64 {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrSlt32 {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    AddBrSle32 {
+        w32: bool,
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        x: Reg,
+        y: Reg,
+        k: Edge,
+        t: u16,
+    },
+    /// Two phi moves, one after the other, and the loop's back-edge after
+    /// them (`Inst::BackJump`, its header `block` narrowed): three
+    /// instructions in one dispatch.
+    Move2LoopJump {
+        d1: Reg,
+        s1: Reg,
+        d2: Reg,
+        s2: Reg,
+        block: u16,
+        to: u32,
+    },
     /// A call of program function `callee` that the interpreter can make
     /// without looking at anything but the callee's tier: the callee has
     /// code, is not variadic, and takes exactly the arguments' classes,
@@ -547,11 +645,162 @@ pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
     code.iter()
         .enumerate()
         .map(|(k, inst)| {
-            code.get(k + 1)
-                .and_then(|next| pair(inst, next))
+            three(&code[k..])
+                .or_else(|| step_and_test(&code[k..], k))
+                .or_else(|| code.get(k + 1).and_then(|next| pair(inst, next)))
                 .unwrap_or(op(inst))
         })
         .collect()
+}
+
+/// `Move`, `Move`, `BackJump` at the start of `code`, as one op.
+fn three(code: &[Inst]) -> Option<Op> {
+    match code {
+        [
+            Inst::Move { dst: d1, src: s1 },
+            Inst::Move { dst: d2, src: s2 },
+            Inst::BackJump { to, block },
+            ..,
+        ] => Some(Op::Move2LoopJump {
+            d1: *d1,
+            s1: *s1,
+            d2: *d2,
+            s2: *s2,
+            block: u16::try_from(*block).ok()?,
+            to: *to,
+        }),
+        _ => None,
+    }
+}
+
+/// An `Add` at position `at` (the start of `code`) and the
+/// compare-and-branch after it, as one op (`Op::AddBrEq`...), when the
+/// branch falls through to the instruction after it and its target fits.
+fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
+    let [
+        Inst::Bin {
+            op: BinOp::Add,
+            w,
+            dst: d,
+            a,
+            b,
+        },
+        branch @ Inst::CmpBranch { els, .. },
+        ..,
+    ] = code
+    else {
+        return None;
+    };
+    let w32 = match w {
+        Width::W32 => true,
+        Width::W64 => false,
+        _ => return None,
+    };
+    if *els as usize != at + 2 {
+        return None;
+    }
+    let (d, a, b) = (*d, *a, *b);
+    // The branch's own op says which comparison, operands swapped for
+    // `>` and `>=`.
+    Some(match op(branch) {
+        Op::BrEq {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrEq {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrNe {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrNe {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrUlt {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrUlt {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrUle {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrUle {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrSlt64 {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrSlt64 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrSle64 {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrSle64 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrSlt32 {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrSlt32 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        Op::BrSle32 {
+            a: x, b: y, t, k, ..
+        } => Op::AddBrSle32 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t: u16::try_from(t).ok()?,
+        },
+        _ => return None,
+    })
 }
 
 /// The op that does `first` and then `next` (the instruction after it),

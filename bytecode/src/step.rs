@@ -66,6 +66,18 @@ pub(crate) fn step(
             *pc = if taken { $t } else { $e } as usize
         }};
     }
+    // An addition, then a conditional branch that falls through past
+    // the pair (`Op::AddBrEq`...): the comparison reads registers after
+    // the sum is written.
+    macro_rules! add_branch {
+        ($w32:expr, $d:expr, $a:expr, $b:expr, $cond:expr, $t:expr, $k:expr) => {{
+            let sum = get!($a).wrapping_add(get!($b));
+            set!($d, if $w32 { sum as u32 as u64 } else { sum });
+            let taken = $cond;
+            loops.edge($k as usize, taken);
+            *pc = if taken { $t as usize } else { *pc + 1 }
+        }};
+    }
     match *op {
         Op::Const { d, v } => set!(d, v),
         Op::Move { d, s } => set!(d, get!(s)),
@@ -248,9 +260,104 @@ pub(crate) fn step(
         Op::F64Neg { d, a } => set!(d, (-f64_of(get!(a))).to_bits()),
         // With a compiled continuation waiting, the instruction runs
         // from `interp`, which moves the frame there.
-        Op::LoopJump { .. } | Op::LoopMoveJump { .. } if loops.osr.load(Ordering::Relaxed) != 0 => {
+        Op::LoopJump { .. } | Op::LoopMoveJump { .. } | Op::Move2LoopJump { .. }
+            if loops.osr.load(Ordering::Relaxed) != 0 =>
+        {
             return Ok(false);
         }
+        Op::Move2LoopJump {
+            d1,
+            s1,
+            d2,
+            s2,
+            block,
+            to,
+        } => {
+            set!(d1, get!(s1));
+            set!(d2, get!(s2));
+            loops.back_edge(block as u32);
+            *pc = to as usize
+        }
+        Op::AddBrEq {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, get!(x) == get!(y), t, k),
+        Op::AddBrNe {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, get!(x) != get!(y), t, k),
+        Op::AddBrUlt {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, get!(x) < get!(y), t, k),
+        Op::AddBrUle {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, get!(x) <= get!(y), t, k),
+        Op::AddBrSlt64 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, (get!(x) as i64) < get!(y) as i64, t, k),
+        Op::AddBrSle64 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, get!(x) as i64 <= get!(y) as i64, t, k),
+        Op::AddBrSlt32 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, (get!(x) as i32) < get!(y) as i32, t, k),
+        Op::AddBrSle32 {
+            w32,
+            d,
+            a,
+            b,
+            x,
+            y,
+            k,
+            t,
+        } => add_branch!(w32, d, a, b, get!(x) as i32 <= get!(y) as i32, t, k),
         Op::LoopJump { to, block } => {
             loops.back_edge(block);
             *pc = to as usize

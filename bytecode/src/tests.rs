@@ -1245,6 +1245,48 @@ fn fast_operations_agree_with_the_generic_ones() {
             }));
         }
     }
+    // An addition and the compare-and-branch after it (one fused op,
+    // `exec::step_and_test`): the comparison sees the new sum, whichever
+    // registers it reads.
+    for w in [Width::W32, Width::W64] {
+        for p in preds {
+            for (d, x, y) in [(2, 2, 1), (2, 1, 2), (2, 0, 1), (0, 0, 1)] {
+                functions.push(func(
+                    "addbranch",
+                    vec![class(w), class(w)],
+                    Some(class(Width::W1)),
+                    4,
+                    vec![
+                        Bin {
+                            op: BinOp::Add,
+                            w,
+                            dst: d,
+                            a: 0,
+                            b: 1,
+                        },
+                        CmpBranch {
+                            p,
+                            w,
+                            a: x,
+                            b: y,
+                            then: 4,
+                            els: 2,
+                            edge: 0,
+                        },
+                        Const { dst: 3, value: 0 },
+                        Ret { value: Some(3) },
+                        Const { dst: 3, value: 1 },
+                        Ret { value: Some(3) },
+                    ],
+                ));
+                expected.push(alloc::boxed::Box::new(move |a, b| {
+                    let mut r = [a, b, 0];
+                    r[d as usize] = bin(BinOp::Add, w, a, b)?;
+                    Ok(icmp(p, w, r[x as usize], r[y as usize]) as u64)
+                }));
+            }
+        }
+    }
     for op in casts {
         functions.push(func(
             "cast",
@@ -1260,6 +1302,29 @@ fn fast_operations_agree_with_the_generic_ones() {
         symbols: vec![],
         globals: vec![],
     };
+    // The additions and branches above did fuse.
+    let fused = module
+        .functions
+        .iter()
+        .filter(|f| f.name == "addbranch")
+        .all(|f| match &f.body {
+            Body::Code { code, .. } => {
+                use crate::exec::Op::*;
+                matches!(
+                    crate::exec::translate(code)[0],
+                    AddBrEq { .. }
+                        | AddBrNe { .. }
+                        | AddBrUlt { .. }
+                        | AddBrUle { .. }
+                        | AddBrSlt64 { .. }
+                        | AddBrSle64 { .. }
+                        | AddBrSlt32 { .. }
+                        | AddBrSle32 { .. }
+                )
+            }
+            _ => false,
+        });
+    assert!(fused, "every addition and branch pair fuses");
     let interp = Interp::new(&module);
     for (i, want) in expected.iter().enumerate() {
         let f = &module.functions[i];
@@ -1711,4 +1776,80 @@ fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
     let interpreted = counters[HEADER_WORDS + COUNTER_WORDS + CALLS].load(Ordering::Relaxed);
     assert_eq!(interpreted, 5);
     assert_eq!(TWICE_COMPILED_CALLS.load(Ordering::Relaxed) - before, 15);
+}
+
+/// Two phi moves and the back-edge after them run as one op
+/// (`exec::three`), in order: the second move reads what the first wrote.
+#[test]
+fn fused_phi_moves_keep_their_order() {
+    use Inst::*;
+    let w = Width::W64;
+    // i, acc, last = 0, 0, 0; while i < n { acc' = acc + i; i' = i + 1;
+    // acc = acc'; last = acc (the new one); i = i' }; return last
+    let module = Module {
+        functions: vec![func(
+            "sum",
+            vec![I64],
+            Some(I64),
+            8,
+            vec![
+                Const { dst: 1, value: 0 },
+                Const { dst: 2, value: 0 },
+                Const { dst: 3, value: 1 },
+                Const { dst: 6, value: 0 },
+                CmpBranch {
+                    p: IntPred::Ult,
+                    w,
+                    a: 1,
+                    b: 0,
+                    then: 5,
+                    els: 11,
+                    edge: 0,
+                },
+                Bin {
+                    op: BinOp::Add,
+                    w,
+                    dst: 5,
+                    a: 2,
+                    b: 1,
+                },
+                Bin {
+                    op: BinOp::Add,
+                    w,
+                    dst: 4,
+                    a: 1,
+                    b: 3,
+                },
+                Move { dst: 1, src: 4 },
+                Move { dst: 2, src: 5 },
+                Move { dst: 6, src: 2 },
+                BackJump { to: 4, block: 1 },
+                Ret { value: Some(6) },
+            ],
+        )],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let Body::Code { code, .. } = &module.functions[0].body else {
+        unreachable!()
+    };
+    assert!(matches!(
+        crate::exec::translate(code)[8],
+        crate::exec::Op::Move2LoopJump {
+            d1: 2,
+            d2: 6,
+            s2: 2,
+            ..
+        }
+    ));
+    let interp = Interp::new(&module);
+    for n in [0u64, 1, 2, 10, 1000] {
+        let want = (0..n).sum::<u64>();
+        assert_eq!(
+            interp.call1(&Alone, 0, &[n], None).unwrap(),
+            want,
+            "n = {n}"
+        );
+    }
 }
