@@ -530,7 +530,14 @@ impl<'m> Interp<'m> {
         // A register file from an earlier call (growing one costs clearing
         // it: a callback called a million times must not pay that each
         // time); one of its own for a call made while another runs.
-        let mut regs: Vec<u64> = self.files.borrow_mut().pop().unwrap_or_default();
+        // A new one is allocated zeroed with the first frame's whole window
+        // (`alloc_zeroed`: fresh pages from the system, not a loop clearing
+        // half a megabyte, as growing an empty one would).
+        let mut regs: Vec<u64> = self
+            .files
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| alloc::vec![0; 2 * WINDOW]);
         let result = self
             .enter(m, &mut regs, &mut frames, func, args, (None, None), va)
             .and_then(|()| {
@@ -581,7 +588,7 @@ impl<'m> Interp<'m> {
     /// Pushes a frame of `func` (code `code`) whose registers are
     /// `base..end` of `regs_file`, its arguments already in place: sets
     /// its prologue's registers, counts the call, starts at the
-    /// instruction after the prologue.
+    /// instruction after the prologue; returns where that is.
     #[allow(clippy::too_many_arguments, reason = "one frame's parts, each its own")]
     #[inline(always)]
     fn open_frame<'s>(
@@ -595,7 +602,7 @@ impl<'m> Interp<'m> {
         end: usize,
         ret: (Option<Reg>, Option<Reg>),
         variadic: Option<Box<Variadic>>,
-    ) {
+    ) -> usize {
         let entry = &self.entries[func as usize];
         let fixed = self.fixed[func as usize].get_or_init(|| {
             code[..entry.prologue]
@@ -626,6 +633,7 @@ impl<'m> Interp<'m> {
             stack_mark: self.sp.get(),
             variadic,
         });
+        entry.prologue
     }
 
     /// Frame memory of `size` bytes at `align`.

@@ -88,8 +88,9 @@ impl<'m> Interp<'m> {
                     caller.pc = pc;
                     let callee_base = caller.end;
                     let end = callee_base + *n as usize;
-                    if regs.len() < end {
-                        regs.resize(end, 0);
+                    // The callee's whole window (`window` then finds it).
+                    if regs.len() < callee_base + WINDOW {
+                        regs.resize(callee_base + WINDOW, 0);
                     }
                     // Same classes (`link_calls`): the values are canonical
                     // as they are.
@@ -98,7 +99,7 @@ impl<'m> Interp<'m> {
                     }
                     self.switch_to(callee);
                     let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
-                    self.open_frame(
+                    pc = self.open_frame(
                         m,
                         regs,
                         frames,
@@ -109,6 +110,12 @@ impl<'m> Interp<'m> {
                         dst,
                         None,
                     );
+                    // Straight into the callee: its frame is the one just
+                    // pushed.
+                    (code, ops, base) = (callee_code, &self.ops[callee as usize], callee_base);
+                    loops = &self.entries[callee as usize].loops;
+                    fr = window(regs, base);
+                    continue;
                 }
                 Op::CallFn { .. } | Op::CallSym { .. } => {
                     // Out to native code: the C library, or a function
