@@ -531,13 +531,15 @@ impl<'m> Interp<'m> {
         // it: a callback called a million times must not pay that each
         // time); one of its own for a call made while another runs.
         // A new one is allocated zeroed with the first frame's whole window
-        // (`alloc_zeroed`: fresh pages from the system, not a loop clearing
-        // half a megabyte, as growing an empty one would).
+        // and some room for its callees' (`alloc_zeroed`: fresh pages from
+        // the system, not a loop clearing half a megabyte, as growing an
+        // empty one would). Not more: every call in from native code that
+        // finds none free makes one (recursion through compiled code).
         let mut regs: Vec<u64> = self
             .files
             .borrow_mut()
             .pop()
-            .unwrap_or_else(|| alloc::vec![0; 2 * WINDOW]);
+            .unwrap_or_else(|| alloc::vec![0; WINDOW + WINDOW / 8]);
         let result = self
             .enter(m, &mut regs, &mut frames, func, args, (None, None), va)
             .and_then(|()| {
