@@ -95,12 +95,10 @@ pub struct VarArgs {
     pub stack_used: usize,
 }
 
-struct Frame<'m> {
-    /// Its function (its index).
+struct Frame {
+    /// Its function (its index): its code and its code in execution form
+    /// are its `Entry`'s and `Interp::ops`.
     func: u32,
-    /// Its function's code, and the same in execution form.
-    code: &'m [Inst],
-    ops: &'m [Op],
     pc: usize,
     base: usize,
     /// One past its last register (where a callee's start).
@@ -123,7 +121,7 @@ struct Variadic {
     outgoing: Vec<u64>,
 }
 
-impl Frame<'_> {
+impl Frame {
     fn va(&self) -> Option<&VarArgs> {
         self.variadic.as_ref().and_then(|v| v.va.as_ref())
     }
@@ -141,6 +139,8 @@ struct Entry<'m> {
     /// fixed for the whole run (the lowering's prologue of constants and
     /// addresses): a new frame gets them from `fixed` and starts after.
     prologue: usize,
+    /// Its code (empty when it has none).
+    code: &'m [Inst],
 }
 
 /// Where counts go when nobody reads them (any interpreter's: nobody
@@ -314,13 +314,17 @@ impl<'m> Interp<'m> {
     /// Works out each function's [`Entry`] from where its counts go.
     fn find_entries(&mut self) {
         let entries = (0..self.module.functions.len() as u32)
-            .map(|f| Entry {
-                loops: self.loops(f),
-                calls: self.counter(f, CALLS),
-                prologue: match &self.module.functions[f as usize].body {
-                    Body::Code { code, .. } => prologue_len(code),
-                    Body::Unsupported { .. } => 0,
-                },
+            .map(|f| {
+                let code: &'m [Inst] = match &self.module.functions[f as usize].body {
+                    Body::Code { code, .. } => code,
+                    Body::Unsupported { .. } => &[],
+                };
+                Entry {
+                    loops: self.loops(f),
+                    calls: self.counter(f, CALLS),
+                    prologue: prologue_len(code),
+                    code,
+                }
             })
             .collect();
         self.entries = entries;
@@ -372,7 +376,7 @@ impl<'m> Interp<'m> {
 
     /// The frame on top runs again (after a call it made returned).
     #[inline]
-    fn switch_back(&self, frames: &[Frame<'_>]) {
+    fn switch_back(&self, frames: &[Frame]) {
         if self.counters.is_some()
             && let Some(f) = frames.last()
         {
@@ -415,7 +419,7 @@ impl<'m> Interp<'m> {
         func: u32,
         block: u32,
         fr: &[u64; WINDOW],
-        frames: &[Frame<'_>],
+        frames: &[Frame],
     ) -> Option<[u64; 2]> {
         let table = self.osr?;
         let entry = table
@@ -457,7 +461,7 @@ impl<'m> Interp<'m> {
     fn pop_frame(
         &self,
         regs: &mut [u64],
-        frames: &mut Vec<Frame<'_>>,
+        frames: &mut Vec<Frame>,
         v: [u64; 2],
         floor: usize,
     ) -> Option<Option<[u64; 2]>> {
@@ -555,11 +559,11 @@ impl<'m> Interp<'m> {
 
     /// Pushes a frame of `func` (the caller starts its clock, `switch_to`).
     #[allow(clippy::too_many_arguments, reason = "one frame's parts, each its own")]
-    fn enter<'s>(
-        &'s self,
+    fn enter(
+        &self,
         m: &dyn Machine,
         regs_file: &mut Vec<u64>,
-        frames: &mut Vec<Frame<'s>>,
+        frames: &mut Vec<Frame>,
         func: u32,
         args: &[u64],
         ret: (Option<Reg>, Option<Reg>),
@@ -593,13 +597,13 @@ impl<'m> Interp<'m> {
     /// instruction after the prologue; returns where that is.
     #[allow(clippy::too_many_arguments, reason = "one frame's parts, each its own")]
     #[inline(always)]
-    fn open_frame<'s>(
-        &'s self,
+    fn open_frame(
+        &self,
         m: &dyn Machine,
         regs_file: &mut [u64],
-        frames: &mut Vec<Frame<'s>>,
+        frames: &mut Vec<Frame>,
         func: u32,
-        code: &'s [Inst],
+        code: &[Inst],
         base: usize,
         end: usize,
         ret: (Option<Reg>, Option<Reg>),
@@ -625,8 +629,6 @@ impl<'m> Interp<'m> {
         step::bump(entry.calls);
         frames.push(Frame {
             func,
-            code,
-            ops: &self.ops[func as usize],
             pc: entry.prologue,
             base,
             end,
@@ -636,6 +638,15 @@ impl<'m> Interp<'m> {
             variadic,
         });
         entry.prologue
+    }
+
+    /// The code, the same in execution form, the position and the
+    /// register base of the frame on top.
+    #[inline(always)]
+    fn resume(&self, frames: &[Frame]) -> (&'m [Inst], &[Op], usize, usize) {
+        let top = frames.last().expect("a frame");
+        let f = top.func as usize;
+        (self.entries[f].code, &self.ops[f], top.pc, top.base)
     }
 
     /// Frame memory of `size` bytes at `align`.
@@ -651,10 +662,4 @@ impl<'m> Interp<'m> {
         self.sp.set((end - start).next_multiple_of(16) as usize);
         Ok(at)
     }
-}
-
-/// The code, position and register base of the frame on top.
-fn resume<'m>(frames: &[Frame<'m>]) -> (&'m [Inst], &'m [Op], usize, usize) {
-    let top = frames.last().expect("a frame");
-    (top.code, top.ops, top.pc, top.base)
 }

@@ -53,14 +53,14 @@ impl<'m> Interp<'m> {
     /// Kept out of line, so that the loop's own values (the code, the
     /// position, the registers) stay in machine registers.
     #[inline(never)]
-    pub(super) fn fast<'s>(
-        &'s self,
+    pub(super) fn fast(
+        &self,
         m: &dyn Machine,
         regs: &mut Vec<u64>,
-        frames: &mut Vec<Frame<'s>>,
+        frames: &mut Vec<Frame>,
         floor: usize,
     ) -> Result<Option<Option<[u64; 2]>>, Trap> {
-        let (mut code, mut ops, mut pc, mut base) = resume(frames);
+        let (mut code, mut ops, mut pc, mut base) = self.resume(frames);
         let mut loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
         let mut fr = window(regs, base);
         loop {
@@ -157,7 +157,7 @@ impl<'m> Interp<'m> {
                     return Ok(None);
                 }
             }
-            (code, ops, pc, base) = resume(frames);
+            (code, ops, pc, base) = self.resume(frames);
             loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
             fr = window(regs, base);
         }

@@ -11,11 +11,11 @@ impl<'m> Interp<'m> {
     /// that was the last frame, `None` when the result went to the caller
     /// frame at `floor` (a run resumed after `setjmp`, see
     /// `CallReturnsTwice`).
-    pub(super) fn run<'s>(
-        &'s self,
+    pub(super) fn run(
+        &self,
         m: &dyn Machine,
         regs: &mut Vec<u64>,
-        frames: &mut Vec<Frame<'s>>,
+        frames: &mut Vec<Frame>,
         floor: usize,
     ) -> Result<Option<[u64; 2]>, Trap> {
         let module = self.module;
@@ -29,7 +29,7 @@ impl<'m> Interp<'m> {
             if let Some(done) = self.fast(m, regs, frames, floor)? {
                 return Ok(done);
             }
-            let (code, _, mut pc, base) = resume(frames);
+            let (code, _, mut pc, base) = self.resume(frames);
             let loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
             let fr = window(regs, base);
             // The rest, from the instruction itself.
