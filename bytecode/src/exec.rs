@@ -556,6 +556,14 @@ pub(crate) enum Op {
     CallFn {
         callee: u32,
     },
+    /// A call of program function `callee` whose copy runs in the
+    /// caller's frame from position `at` while the callee is interpreted
+    /// (`inline`); otherwise its compiled code is called, as for
+    /// `CallFn`.
+    CallInline {
+        callee: u32,
+        at: u32,
+    },
     /// A call of C library function (or other symbol) `sym`: the
     /// `Inst::Call` at this position.
     CallSym {
@@ -642,11 +650,17 @@ pub(crate) fn link_calls(ops: &mut [Op], code: &[Inst], module: &Module) {
 
 /// The execution form of `code` (one op per instruction).
 pub(crate) fn translate(code: &[Inst]) -> alloc::vec::Vec<Op> {
+    translate_at(code, 0)
+}
+
+/// The execution form of `code` placed at position `origin` of its
+/// function's ops (jump targets in it are positions of the whole).
+pub(crate) fn translate_at(code: &[Inst], origin: usize) -> alloc::vec::Vec<Op> {
     code.iter()
         .enumerate()
         .map(|(k, inst)| {
             three(&code[k..])
-                .or_else(|| step_and_test(&code[k..], k))
+                .or_else(|| step_and_test(&code[k..], origin + k))
                 .or_else(|| code.get(k + 1).and_then(|next| pair(inst, next)))
                 .unwrap_or(op(inst))
         })

@@ -141,6 +141,8 @@ struct Entry<'m> {
     prologue: usize,
     /// Its code (empty when it has none).
     code: &'m [Inst],
+    /// How many registers a frame of it takes.
+    regs: usize,
 }
 
 /// Where counts go when nobody reads them (any interpreter's: nobody
@@ -192,6 +194,9 @@ pub struct Interp<'m> {
     targets: Vec<&'m [AtomicU64]>,
     /// Per function, what entering a frame of it takes (`Entry`).
     entries: Vec<Entry<'m>>,
+    /// Per function, how many registers a frame of it takes: its own and
+    /// those of the callees copied into it (`inline`).
+    frame_regs: Vec<usize>,
     /// Per function, the values of its prologue's registers, found at its
     /// first call (addresses come from the `Machine`).
     fixed: Vec<core::cell::OnceCell<Vec<(Reg, u64)>>>,
@@ -289,6 +294,7 @@ impl<'m> Interp<'m> {
             targets: Vec::new(),
             osr: None,
             entries: Vec::new(),
+            frame_regs: Vec::new(),
             fixed: module
                 .functions
                 .iter()
@@ -307,6 +313,11 @@ impl<'m> Interp<'m> {
                 })
                 .collect(),
         };
+        // Small leaf callees copied into their callers (`inline`), and
+        // each function's frame size with the copies' registers.
+        i.frame_regs = (0..module.functions.len())
+            .map(|f| crate::inline::inline_leaves(module, f, &mut i.ops[f]))
+            .collect();
         i.find_entries();
         i
     }
@@ -324,6 +335,7 @@ impl<'m> Interp<'m> {
                     calls: self.counter(f, CALLS),
                     prologue: prologue_len(code),
                     code,
+                    regs: self.frame_regs[f as usize],
                 }
             })
             .collect();
@@ -570,11 +582,11 @@ impl<'m> Interp<'m> {
         va: Option<VarArgs>,
     ) -> Result<(), Trap> {
         let f = &self.module.functions[func as usize];
-        let Body::Code { regs, code } = &f.body else {
+        let Body::Code { code, .. } = &f.body else {
             return Err(Trap::NotInterpretable(func));
         };
         let base = frames.last().map_or(0, |f| f.end);
-        let end = base + *regs as usize;
+        let end = base + self.entries[func as usize].regs;
         if regs_file.len() < end {
             regs_file.resize(end, 0);
         }

@@ -3,7 +3,8 @@
 //! pass before it runs ([`validate`]), where System V puts a call's
 //! arguments ([`abi`]), and the interpreter itself ([`interp`]: its loop,
 //! calls and frames; `exec`: the code in the form the loop runs, one op
-//! per operation and width; `step`: those ops; `ops`: the generic
+//! per operation and width; `inline`: small leaf callees copied into
+//! their callers' execution form; `step`: those ops; `ops`: the generic
 //! operations). The lowering from LLVM IR lives in the host tool
 //! `irlower`; running bytecode inside the OS is the app host's job.
 //!
@@ -17,6 +18,7 @@ extern crate alloc;
 pub mod abi;
 mod exec;
 pub mod format;
+mod inline;
 pub mod interp;
 pub mod mem;
 pub mod native;

@@ -367,7 +367,11 @@ pub(crate) fn step(
             loops.back_edge(block);
             *pc = to as usize
         }
-        Op::Other | Op::CallFn { .. } | Op::CallSym { .. } | Op::Ret { .. } => return Ok(false),
+        Op::Other
+        | Op::CallFn { .. }
+        | Op::CallInline { .. }
+        | Op::CallSym { .. }
+        | Op::Ret { .. } => return Ok(false),
     }
     Ok(true)
 }

@@ -1853,3 +1853,148 @@ fn fused_phi_moves_keep_their_order() {
         );
     }
 }
+
+/// A small straight-line leaf callee runs as a copy in its interpreted
+/// caller's frame (`inline`): the same results, its calls still counted;
+/// a callee with branches, or one that calls something, is called as
+/// before.
+#[test]
+fn small_leaf_callees_run_in_their_callers_frame() {
+    use crate::exec::Op;
+    use crate::interp::{CALLS, COUNTER_WORDS, HEADER_WORDS};
+    use Inst::*;
+    use core::sync::atomic::Ordering;
+    let w = Width::W64;
+    let add = |dst, a, b| Bin {
+        op: BinOp::Add,
+        w,
+        dst,
+        a,
+        b,
+    };
+    let call = |f, arg, ret| Call {
+        callee: Callee::Function(f),
+        args: vec![(arg, I64)],
+        fixed: 1,
+        ret: Some((ret, I64)),
+        ret2: None,
+    };
+    let module = Module {
+        functions: vec![
+            // sum of min10(i) + wrap(i) + clamp(i) for i < n
+            func(
+                "main",
+                vec![I64],
+                Some(I64),
+                7,
+                vec![
+                    Const { dst: 3, value: 1 },
+                    Const { dst: 1, value: 0 },
+                    Const { dst: 2, value: 0 },
+                    CmpBranch {
+                        p: IntPred::Ult,
+                        w,
+                        a: 1,
+                        b: 0,
+                        then: 4,
+                        els: 12,
+                        edge: 0,
+                    },
+                    call(1, 1, 4),
+                    call(2, 1, 5),
+                    call(3, 1, 6),
+                    add(2, 2, 4),
+                    add(2, 2, 5),
+                    add(2, 2, 6),
+                    add(1, 1, 3),
+                    BackJump { to: 3, block: 1 },
+                    Ret { value: Some(2) },
+                ],
+            ),
+            // min10(x) = x < 10 ? x : 10, straight-line (a select)
+            func(
+                "min10",
+                vec![I64],
+                Some(I64),
+                3,
+                vec![
+                    Const { dst: 1, value: 10 },
+                    ICmp {
+                        p: IntPred::Slt,
+                        w,
+                        dst: 2,
+                        a: 0,
+                        b: 1,
+                    },
+                    Select {
+                        dst: 2,
+                        cond: 2,
+                        a: 0,
+                        b: 1,
+                    },
+                    Ret { value: Some(2) },
+                ],
+            ),
+            // wrap(x) = min10(x) + 1: calls, so not copied
+            func(
+                "wrap",
+                vec![I64],
+                Some(I64),
+                3,
+                vec![
+                    Const { dst: 2, value: 1 },
+                    call(1, 0, 1),
+                    add(1, 1, 2),
+                    Ret { value: Some(1) },
+                ],
+            ),
+            // clamp(x): the same with a branch, so not copied
+            func(
+                "clamp",
+                vec![I64],
+                Some(I64),
+                2,
+                vec![
+                    Const { dst: 1, value: 10 },
+                    CmpBranch {
+                        p: IntPred::Slt,
+                        w,
+                        a: 0,
+                        b: 1,
+                        then: 2,
+                        els: 3,
+                        edge: 0,
+                    },
+                    Ret { value: Some(0) },
+                    Ret { value: Some(1) },
+                ],
+            ),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let counters = crate::interp::counters_object(&module);
+    let interp = Interp::with_counters(&module, &counters);
+    let calls =
+        |f: usize| counters[HEADER_WORDS + f * COUNTER_WORDS + CALLS].load(Ordering::Relaxed);
+    let n = 25u64;
+    let want: u64 = (0..n).map(|i| 3 * i.min(10) + 1).sum();
+    assert_eq!(interp.call1(&Alone, 0, &[n], None).unwrap(), want);
+    // min10 from main (copied) and from wrap (copied there too); wrap and
+    // clamp called.
+    assert_eq!((calls(0), calls(1), calls(2), calls(3)), (1, 2 * n, n, n));
+    let ops = |f: usize| match &module.functions[f].body {
+        Body::Code { code, .. } => {
+            let mut ops = crate::exec::translate(code);
+            crate::exec::link_calls(&mut ops, code, &module);
+            crate::inline::inline_leaves(&module, f, &mut ops);
+            ops
+        }
+        _ => unreachable!(),
+    };
+    assert!(matches!(ops(0)[4], Op::CallInline { callee: 1, .. }));
+    assert!(matches!(ops(0)[5], Op::CallFn { callee: 2 }));
+    assert!(matches!(ops(0)[6], Op::CallFn { callee: 3 }));
+    assert!(matches!(ops(2)[1], Op::CallInline { callee: 1, .. }));
+}

@@ -78,8 +78,7 @@ impl<'m> Interp<'m> {
                         unreachable!("exec::link_calls marks calls only");
                     };
                     let Body::Code {
-                        regs: n,
-                        code: callee_code,
+                        code: callee_code, ..
                     } = &self.module.functions[callee as usize].body
                     else {
                         unreachable!("exec::link_calls marks calls of code only");
@@ -87,7 +86,7 @@ impl<'m> Interp<'m> {
                     let caller = frames.last_mut().expect("the running frame");
                     caller.pc = pc;
                     let callee_base = caller.end;
-                    let end = callee_base + *n as usize;
+                    let end = callee_base + self.entries[callee as usize].regs;
                     // The callee's whole window (`window` then finds it).
                     if regs.len() < callee_base + WINDOW {
                         regs.resize(callee_base + WINDOW, 0);
@@ -117,7 +116,13 @@ impl<'m> Interp<'m> {
                     fr = window(regs, base);
                     continue;
                 }
-                Op::CallFn { .. } | Op::CallSym { .. } => {
+                Op::CallInline { callee, at } if m.compiled(callee).is_none() => {
+                    // The callee's copy, in this frame (`inline`).
+                    step::bump(self.entries[callee as usize].calls);
+                    pc = at as usize;
+                    continue;
+                }
+                Op::CallFn { .. } | Op::CallInline { .. } | Op::CallSym { .. } => {
                     // Out to native code: the C library, or a function
                     // compiled since.
                     let Inst::Call {

@@ -342,14 +342,13 @@ impl<'m> Interp<'m> {
                                 // Straight from the caller's registers into
                                 // the callee's: no allocation on the way.
                                 let Body::Code {
-                                    regs: n,
-                                    code: callee_code,
+                                    code: callee_code, ..
                                 } = &callee_fn.body
                                 else {
                                     return Err(Trap::NotInterpretable(i));
                                 };
                                 let callee_base = frames.last().map_or(0, |f| f.end);
-                                let end = callee_base + *n as usize;
+                                let end = callee_base + self.entries[i as usize].regs;
                                 if regs.len() < end {
                                     regs.resize(end, 0);
                                 }

@@ -1,0 +1,227 @@
+//! Small leaf functions copied into their interpreted callers' execution
+//! form. A call costs the interpreter about as much as a dozen operations
+//! (the tier check, a frame pushed and popped); a function of a few
+//! operations that calls nothing (spectral-norm's `a(i, j)`) costs mostly
+//! its call. Its copy runs in the caller's frame, on registers above the
+//! caller's own, without a frame of its own.
+//!
+//! Nothing else changes: the function keeps its body, its slot and its
+//! frame for every other call. The call site still asks for the callee's
+//! tier at every call (`Op::CallInline`) and calls its compiled code once
+//! there is some; the copy counts the callee's calls. Only straight-line
+//! callees are copied (no branches: every count the profiler reads stays
+//! exact); what a copy does not do is name the callee as running (its
+//! time is its caller's).
+//!
+//! Only what the fast loop runs is copied (no calls, branches, frame
+//! memory, or anything else that would need the instruction itself,
+//! whose positions a copy does not have).
+
+use crate::exec::{self, Op};
+use crate::format::*;
+use alloc::vec::Vec;
+
+/// At most this many instructions in a copied function.
+pub(crate) const MAX_INSTRUCTIONS: usize = 32;
+
+/// Copies the small leaf callees of `caller` (function `index` of
+/// `module`, its execution form `ops`) into `ops` and returns how many
+/// registers its frame needs (its own and those of the copies).
+pub(crate) fn inline_leaves(module: &Module, index: usize, ops: &mut Vec<Op>) -> usize {
+    let Body::Code { regs, code } = &module.functions[index].body else {
+        return 0;
+    };
+    let own = *regs as usize;
+    let mut needed = own;
+    for at in 0..code.len() {
+        let Op::CallFn { callee } = ops[at] else {
+            continue;
+        };
+        let Inst::Call {
+            args, ret, ret2, ..
+        } = &code[at]
+        else {
+            continue;
+        };
+        if callee as usize == index || ret2.is_some() {
+            continue;
+        }
+        let Some((block, callee_regs)) = copy(module, callee, args, *ret, own, ops.len(), at)
+        else {
+            continue;
+        };
+        let start = ops.len() as u32;
+        ops.extend(block);
+        ops[at] = Op::CallInline { callee, at: start };
+        needed = needed.max(own + callee_regs);
+    }
+    needed
+}
+
+/// The copy of function `callee` for a call at `call_at` with `args`,
+/// result to `ret`, its registers from `shift` on, placed at `origin`:
+/// the moves of the arguments, the body, a move of the result and a jump
+/// back after the call for every return. `None` when it is not a small
+/// leaf the fast loop runs whole, or does not fit.
+fn copy(
+    module: &Module,
+    callee: u32,
+    args: &[(Reg, Class)],
+    ret: Option<(Reg, Class)>,
+    shift: usize,
+    origin: usize,
+    call_at: usize,
+) -> Option<(Vec<Op>, usize)> {
+    let f = module.functions.get(callee as usize)?;
+    let Body::Code { regs, code } = &f.body else {
+        return None;
+    };
+    if f.variadic || code.len() > MAX_INSTRUCTIONS || args.len() != f.params.len() {
+        return None;
+    }
+    let regs = *regs as usize;
+    // Registers and positions must fit the op's fields.
+    if shift + regs > Reg::MAX as usize
+        || origin + 2 * MAX_INSTRUCTIONS + args.len() > u32::MAX as usize
+    {
+        return None;
+    }
+    let r = |x: Reg| x + shift as Reg;
+    // Where each instruction of the body lands (a return takes two).
+    let mut place = Vec::with_capacity(code.len());
+    let mut next = origin + args.len();
+    for inst in code {
+        place.push(next as u32);
+        next += match inst {
+            Inst::Ret { value: Some(_) } if ret.is_some() => 2,
+            _ => 1,
+        };
+    }
+    let back = (call_at + 1) as u32;
+    let mut block: Vec<Inst> = args
+        .iter()
+        .enumerate()
+        .map(|(k, &(a, _))| Inst::Move {
+            dst: r(k as Reg),
+            src: a,
+        })
+        .collect();
+    for inst in code {
+        let to = |t: u32| place.get(t as usize).copied();
+        let copied = match *inst {
+            Inst::Const { dst, value } => Inst::Const { dst: r(dst), value },
+            Inst::Move { dst, src } => Inst::Move {
+                dst: r(dst),
+                src: r(src),
+            },
+            Inst::Bin { op, w, dst, a, b } => Inst::Bin {
+                op,
+                w,
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::F64Add { dst, a, b } => Inst::F64Add {
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::F64Sub { dst, a, b } => Inst::F64Sub {
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::F64Mul { dst, a, b } => Inst::F64Mul {
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::F64Div { dst, a, b } => Inst::F64Div {
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::FMulAdd { f, dst, a, b, c } => Inst::FMulAdd {
+                f,
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+                c: r(c),
+            },
+            Inst::ICmp { p, w, dst, a, b } => Inst::ICmp {
+                p,
+                w,
+                dst: r(dst),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::Cast { op, dst, a } => Inst::Cast {
+                op,
+                dst: r(dst),
+                a: r(a),
+            },
+            Inst::Select { dst, cond, a, b } => Inst::Select {
+                dst: r(dst),
+                cond: r(cond),
+                a: r(a),
+                b: r(b),
+            },
+            Inst::Load { size, dst, addr } => Inst::Load {
+                size,
+                dst: r(dst),
+                addr: r(addr),
+            },
+            Inst::Store { size, addr, src } => Inst::Store {
+                size,
+                addr: r(addr),
+                src: r(src),
+            },
+            Inst::Offset {
+                dst,
+                base,
+                index,
+                scale,
+            } => Inst::Offset {
+                dst: r(dst),
+                base: r(base),
+                index: r(index),
+                scale,
+            },
+            Inst::AddImm { dst, a, imm } => Inst::AddImm {
+                dst: r(dst),
+                a: r(a),
+                imm,
+            },
+            Inst::Jump { to: t } => Inst::Jump { to: to(t)? },
+            Inst::Ret { value } => {
+                if let (Some(v), Some((dst, _))) = (value, ret) {
+                    block.push(Inst::Move { dst, src: r(v) });
+                }
+                Inst::Jump { to: back }
+            }
+            _ => return None,
+        };
+        block.push(copied);
+    }
+    // Every position was placed as laid out (else no copy: a jump would
+    // land elsewhere).
+    if origin + block.len() != next {
+        return None;
+    }
+    let ops = exec::translate_at(&block, origin);
+    // Everything must be the fast loop's own.
+    let fast = ops.iter().all(|op| {
+        !matches!(
+            op,
+            Op::Other
+                | Op::CallFn { .. }
+                | Op::CallSym { .. }
+                | Op::CallInline { .. }
+                | Op::Ret { .. }
+                | Op::LoopJump { .. }
+                | Op::LoopMoveJump { .. }
+                | Op::Move2LoopJump { .. }
+        )
+    });
+    fast.then_some((ops, regs))
+}
