@@ -24,15 +24,27 @@ use alloc::vec::Vec;
 /// At most this many instructions in a copied function.
 pub(crate) const MAX_INSTRUCTIONS: usize = 32;
 
+/// What copying callees into a function gave it.
+#[derive(Default)]
+pub(crate) struct Copies {
+    /// How many registers a frame of it takes: its own and the copies'.
+    pub regs: usize,
+    /// The copies' constants (their callees' prologues), set once when a
+    /// frame of it starts, with its own prologue.
+    pub constants: Vec<(Reg, u64)>,
+}
+
 /// Copies the small leaf callees of `caller` (function `index` of
-/// `module`, its execution form `ops`) into `ops` and returns how many
-/// registers its frame needs (its own and those of the copies).
-pub(crate) fn inline_leaves(module: &Module, index: usize, ops: &mut Vec<Op>) -> usize {
+/// `module`, its execution form `ops`) into `ops`, each copy on registers
+/// of its own above the caller's.
+pub(crate) fn inline_leaves(module: &Module, index: usize, ops: &mut Vec<Op>) -> Copies {
     let Body::Code { regs, code } = &module.functions[index].body else {
-        return 0;
+        return Copies::default();
     };
-    let own = *regs as usize;
-    let mut needed = own;
+    let mut copies = Copies {
+        regs: *regs as usize,
+        constants: Vec::new(),
+    };
     for at in 0..code.len() {
         let Op::CallFn { callee } = ops[at] else {
             continue;
@@ -46,16 +58,24 @@ pub(crate) fn inline_leaves(module: &Module, index: usize, ops: &mut Vec<Op>) ->
         if callee as usize == index || ret2.is_some() {
             continue;
         }
-        let Some((block, callee_regs)) = copy(module, callee, args, *ret, own, ops.len(), at)
-        else {
+        let Some(c) = copy(module, callee, args, *ret, copies.regs, ops.len(), at) else {
             continue;
         };
         let start = ops.len() as u32;
-        ops.extend(block);
+        ops.extend(c.ops);
         ops[at] = Op::CallInline { callee, at: start };
-        needed = needed.max(own + callee_regs);
+        copies.regs += c.regs;
+        copies.constants.extend(c.constants);
     }
-    needed
+    copies
+}
+
+/// One callee's copy: its ops, how many registers it takes, and the
+/// constants its callee's prologue sets (left out of the ops).
+struct Copy {
+    ops: Vec<Op>,
+    regs: usize,
+    constants: Vec<(Reg, u64)>,
 }
 
 /// The copy of function `callee` for a call at `call_at` with `args`,
@@ -71,7 +91,7 @@ fn copy(
     shift: usize,
     origin: usize,
     call_at: usize,
-) -> Option<(Vec<Op>, usize)> {
+) -> Option<Copy> {
     let f = module.functions.get(callee as usize)?;
     let Body::Code { regs, code } = &f.body else {
         return None;
@@ -87,6 +107,20 @@ fn copy(
         return None;
     }
     let r = |x: Reg| x + shift as Reg;
+    // The prologue's constants (the lowering's, written once and never
+    // again) are the caller's to set when its frame starts.
+    let leading = code
+        .iter()
+        .take_while(|i| matches!(i, Inst::Const { .. }))
+        .count();
+    let constants: Vec<(Reg, u64)> = code[..leading]
+        .iter()
+        .filter_map(|i| match *i {
+            Inst::Const { dst, value } => Some((r(dst), value)),
+            _ => None,
+        })
+        .collect();
+    let code = &code[leading..];
     // Where each instruction of the body lands (a return takes two).
     let mut place = Vec::with_capacity(code.len());
     let mut next = origin + args.len();
@@ -107,7 +141,7 @@ fn copy(
         })
         .collect();
     for inst in code {
-        let to = |t: u32| place.get(t as usize).copied();
+        let to = |t: u32| place.get((t as usize).checked_sub(leading)?).copied();
         let copied = match *inst {
             Inst::Const { dst, value } => Inst::Const { dst: r(dst), value },
             Inst::Move { dst, src } => Inst::Move {
@@ -223,5 +257,9 @@ fn copy(
                 | Op::Move2LoopJump { .. }
         )
     });
-    fast.then_some((ops, regs))
+    fast.then_some(Copy {
+        ops,
+        regs,
+        constants,
+    })
 }

@@ -197,6 +197,9 @@ pub struct Interp<'m> {
     /// Per function, how many registers a frame of it takes: its own and
     /// those of the callees copied into it (`inline`).
     frame_regs: Vec<usize>,
+    /// Per function, the constants of the callees copied into it, which a
+    /// frame gets with its own prologue (`inline`).
+    copied_constants: Vec<Vec<(Reg, u64)>>,
     /// Per function, the values of its prologue's registers, found at its
     /// first call (addresses come from the `Machine`).
     fixed: Vec<core::cell::OnceCell<Vec<(Reg, u64)>>>,
@@ -295,6 +298,7 @@ impl<'m> Interp<'m> {
             osr: None,
             entries: Vec::new(),
             frame_regs: Vec::new(),
+            copied_constants: Vec::new(),
             fixed: module
                 .functions
                 .iter()
@@ -315,9 +319,11 @@ impl<'m> Interp<'m> {
         };
         // Small leaf callees copied into their callers (`inline`), and
         // each function's frame size with the copies' registers.
-        i.frame_regs = (0..module.functions.len())
+        let copies: Vec<crate::inline::Copies> = (0..module.functions.len())
             .map(|f| crate::inline::inline_leaves(module, f, &mut i.ops[f]))
             .collect();
+        i.frame_regs = copies.iter().map(|c| c.regs).collect();
+        i.copied_constants = copies.into_iter().map(|c| c.constants).collect();
         i.find_entries();
         i
     }
@@ -631,6 +637,7 @@ impl<'m> Interp<'m> {
                     Inst::FuncAddr { dst, func } => Some((dst, m.function_address(func))),
                     _ => None,
                 })
+                .chain(self.copied_constants[func as usize].iter().copied())
                 .collect()
         });
         // The validator keeps every register inside the frame.
