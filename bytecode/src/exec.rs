@@ -715,106 +715,34 @@ fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
     }
     let (d, a, b) = (*d, *a, *b);
     // The branch's own op says which comparison, operands swapped for
-    // `>` and `>=`.
-    Some(match op(branch) {
-        Op::BrEq {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrEq {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrNe {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrNe {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrUlt {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrUlt {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrUle {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrUle {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrSlt64 {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrSlt64 {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrSle64 {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrSle64 {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrSlt32 {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrSlt32 {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        Op::BrSle32 {
-            a: x, b: y, t, k, ..
-        } => Op::AddBrSle32 {
-            w32,
-            d,
-            a,
-            b,
-            x,
-            y,
-            k,
-            t: u16::try_from(t).ok()?,
-        },
-        _ => return None,
-    })
+    // `>` and `>=`; the fused op is the same comparison's.
+    macro_rules! fused {
+        ($($branch:ident => $fused:ident),*) => {
+            match op(branch) {
+                $(Op::$branch { a: x, b: y, t, k, .. } => Op::$fused {
+                    w32,
+                    d,
+                    a,
+                    b,
+                    x,
+                    y,
+                    k,
+                    t: u16::try_from(t).ok()?,
+                },)*
+                _ => return None,
+            }
+        };
+    }
+    Some(fused!(
+        BrEq => AddBrEq,
+        BrNe => AddBrNe,
+        BrUlt => AddBrUlt,
+        BrUle => AddBrUle,
+        BrSlt64 => AddBrSlt64,
+        BrSle64 => AddBrSle64,
+        BrSlt32 => AddBrSlt32,
+        BrSle32 => AddBrSle32
+    ))
 }
 
 /// The op that does `first` and then `next` (the instruction after it),
