@@ -80,9 +80,10 @@ struct Copy {
 
 /// The copy of function `callee` for a call at `call_at` with `args`,
 /// result to `ret`, its registers from `shift` on, placed at `origin`:
-/// the moves of the arguments, the body, a move of the result and a jump
-/// back after the call for every return. `None` when it is not a small
-/// leaf the fast loop runs whole, or does not fit.
+/// the moves of the arguments, the body without its prologue's constants
+/// (returned apart) and its return, a move of the result and a jump back
+/// after the call. `None` when it is not a small straight-line leaf the
+/// fast loop runs whole, or does not fit.
 fn copy(
     module: &Module,
     callee: u32,
@@ -101,37 +102,29 @@ fn copy(
     }
     let regs = *regs as usize;
     // Registers and positions must fit the op's fields.
-    if shift + regs > Reg::MAX as usize
-        || origin + 2 * MAX_INSTRUCTIONS + args.len() > u32::MAX as usize
+    if shift + regs > Reg::MAX as usize || origin + args.len() + code.len() + 1 > u32::MAX as usize
     {
         return None;
     }
+    // Straight-line: its one return ends it (anything else that moves
+    // control is refused below).
+    let (Inst::Ret { value }, body) = code.split_last()? else {
+        return None;
+    };
     let r = |x: Reg| x + shift as Reg;
     // The prologue's constants (the lowering's, written once and never
     // again) are the caller's to set when its frame starts.
-    let leading = code
+    let leading = body
         .iter()
         .take_while(|i| matches!(i, Inst::Const { .. }))
         .count();
-    let constants: Vec<(Reg, u64)> = code[..leading]
+    let constants: Vec<(Reg, u64)> = body[..leading]
         .iter()
         .filter_map(|i| match *i {
             Inst::Const { dst, value } => Some((r(dst), value)),
             _ => None,
         })
         .collect();
-    let code = &code[leading..];
-    // Where each instruction of the body lands (a return takes two).
-    let mut place = Vec::with_capacity(code.len());
-    let mut next = origin + args.len();
-    for inst in code {
-        place.push(next as u32);
-        next += match inst {
-            Inst::Ret { value: Some(_) } if ret.is_some() => 2,
-            _ => 1,
-        };
-    }
-    let back = (call_at + 1) as u32;
     let mut block: Vec<Inst> = args
         .iter()
         .enumerate()
@@ -140,108 +133,59 @@ fn copy(
             src: a,
         })
         .collect();
-    for inst in code {
-        let to = |t: u32| place.get((t as usize).checked_sub(leading)?).copied();
-        let copied = match *inst {
-            Inst::Const { dst, value } => Inst::Const { dst: r(dst), value },
-            Inst::Move { dst, src } => Inst::Move {
-                dst: r(dst),
-                src: r(src),
-            },
-            Inst::Bin { op, w, dst, a, b } => Inst::Bin {
-                op,
-                w,
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::F64Add { dst, a, b } => Inst::F64Add {
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::F64Sub { dst, a, b } => Inst::F64Sub {
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::F64Mul { dst, a, b } => Inst::F64Mul {
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::F64Div { dst, a, b } => Inst::F64Div {
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::FMulAdd { f, dst, a, b, c } => Inst::FMulAdd {
-                f,
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-                c: r(c),
-            },
-            Inst::ICmp { p, w, dst, a, b } => Inst::ICmp {
-                p,
-                w,
-                dst: r(dst),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::Cast { op, dst, a } => Inst::Cast {
-                op,
-                dst: r(dst),
-                a: r(a),
-            },
-            Inst::Select { dst, cond, a, b } => Inst::Select {
-                dst: r(dst),
-                cond: r(cond),
-                a: r(a),
-                b: r(b),
-            },
-            Inst::Load { size, dst, addr } => Inst::Load {
-                size,
-                dst: r(dst),
-                addr: r(addr),
-            },
-            Inst::Store { size, addr, src } => Inst::Store {
-                size,
-                addr: r(addr),
-                src: r(src),
-            },
-            Inst::Offset {
-                dst,
-                base,
-                index,
-                scale,
-            } => Inst::Offset {
-                dst: r(dst),
-                base: r(base),
-                index: r(index),
-                scale,
-            },
-            Inst::AddImm { dst, a, imm } => Inst::AddImm {
-                dst: r(dst),
-                a: r(a),
-                imm,
-            },
-            Inst::Jump { to: t } => Inst::Jump { to: to(t)? },
-            Inst::Ret { value } => {
-                if let (Some(v), Some((dst, _))) = (value, ret) {
-                    block.push(Inst::Move { dst, src: r(v) });
+    for inst in &body[leading..] {
+        // The same instruction on the copy's registers.
+        let mut copied = inst.clone();
+        match &mut copied {
+            Inst::Const { dst, .. } => *dst = r(*dst),
+            Inst::Move { dst, src: a }
+            | Inst::Cast { dst, a, .. }
+            | Inst::AddImm { dst, a, .. }
+            | Inst::Load { dst, addr: a, .. }
+            | Inst::Store {
+                addr: dst, src: a, ..
+            } => {
+                for x in [dst, a] {
+                    *x = r(*x);
                 }
-                Inst::Jump { to: back }
+            }
+            Inst::Bin { dst, a, b, .. }
+            | Inst::F64Add { dst, a, b }
+            | Inst::F64Sub { dst, a, b }
+            | Inst::F64Mul { dst, a, b }
+            | Inst::F64Div { dst, a, b }
+            | Inst::ICmp { dst, a, b, .. }
+            | Inst::Offset {
+                dst,
+                base: a,
+                index: b,
+                ..
+            } => {
+                for x in [dst, a, b] {
+                    *x = r(*x);
+                }
+            }
+            Inst::FMulAdd { dst, a, b, c, .. }
+            | Inst::Select {
+                dst,
+                cond: a,
+                a: b,
+                b: c,
+            } => {
+                for x in [dst, a, b, c] {
+                    *x = r(*x);
+                }
             }
             _ => return None,
-        };
+        }
         block.push(copied);
     }
-    // Every position was placed as laid out (else no copy: a jump would
-    // land elsewhere).
-    if origin + block.len() != next {
-        return None;
+    if let (Some(v), Some((dst, _))) = (value, ret) {
+        block.push(Inst::Move { dst, src: r(*v) });
     }
+    block.push(Inst::Jump {
+        to: (call_at + 1) as u32,
+    });
     let ops = exec::translate_at(&block, origin);
     // Everything must be the fast loop's own.
     let fast = ops.iter().all(|op| {

@@ -194,12 +194,10 @@ pub struct Interp<'m> {
     targets: Vec<&'m [AtomicU64]>,
     /// Per function, what entering a frame of it takes (`Entry`).
     entries: Vec<Entry<'m>>,
-    /// Per function, how many registers a frame of it takes: its own and
-    /// those of the callees copied into it (`inline`).
-    frame_regs: Vec<usize>,
-    /// Per function, the constants of the callees copied into it, which a
-    /// frame gets with its own prologue (`inline`).
-    copied_constants: Vec<Vec<(Reg, u64)>>,
+    /// Per function, what copying callees into it gave it (`inline`): the
+    /// registers a frame of it takes, the copies' constants a frame gets
+    /// with its own prologue.
+    copies: Vec<crate::inline::Copies>,
     /// Per function, the values of its prologue's registers, found at its
     /// first call (addresses come from the `Machine`).
     fixed: Vec<core::cell::OnceCell<Vec<(Reg, u64)>>>,
@@ -297,8 +295,7 @@ impl<'m> Interp<'m> {
             targets: Vec::new(),
             osr: None,
             entries: Vec::new(),
-            frame_regs: Vec::new(),
-            copied_constants: Vec::new(),
+            copies: Vec::new(),
             fixed: module
                 .functions
                 .iter()
@@ -319,11 +316,9 @@ impl<'m> Interp<'m> {
         };
         // Small leaf callees copied into their callers (`inline`), and
         // each function's frame size with the copies' registers.
-        let copies: Vec<crate::inline::Copies> = (0..module.functions.len())
+        i.copies = (0..module.functions.len())
             .map(|f| crate::inline::inline_leaves(module, f, &mut i.ops[f]))
             .collect();
-        i.frame_regs = copies.iter().map(|c| c.regs).collect();
-        i.copied_constants = copies.into_iter().map(|c| c.constants).collect();
         i.find_entries();
         i
     }
@@ -341,7 +336,7 @@ impl<'m> Interp<'m> {
                     calls: self.counter(f, CALLS),
                     prologue: prologue_len(code),
                     code,
-                    regs: self.frame_regs[f as usize],
+                    regs: self.copies[f as usize].regs,
                 }
             })
             .collect();
@@ -588,9 +583,9 @@ impl<'m> Interp<'m> {
         va: Option<VarArgs>,
     ) -> Result<(), Trap> {
         let f = &self.module.functions[func as usize];
-        let Body::Code { code, .. } = &f.body else {
+        if !matches!(f.body, Body::Code { .. }) {
             return Err(Trap::NotInterpretable(func));
-        };
+        }
         let base = frames.last().map_or(0, |f| f.end);
         let end = base + self.entries[func as usize].regs;
         if regs_file.len() < end {
@@ -605,11 +600,11 @@ impl<'m> Interp<'m> {
                 outgoing: Vec::new(),
             })
         });
-        self.open_frame(m, regs_file, frames, func, code, base, end, ret, variadic);
+        self.open_frame(m, regs_file, frames, func, base, end, ret, variadic);
         Ok(())
     }
 
-    /// Pushes a frame of `func` (code `code`) whose registers are
+    /// Pushes a frame of `func` whose registers are
     /// `base..end` of `regs_file`, its arguments already in place: sets
     /// its prologue's registers, counts the call, starts at the
     /// instruction after the prologue; returns where that is.
@@ -621,7 +616,6 @@ impl<'m> Interp<'m> {
         regs_file: &mut [u64],
         frames: &mut Vec<Frame>,
         func: u32,
-        code: &[Inst],
         base: usize,
         end: usize,
         ret: (Option<Reg>, Option<Reg>),
@@ -629,7 +623,7 @@ impl<'m> Interp<'m> {
     ) -> usize {
         let entry = &self.entries[func as usize];
         let fixed = self.fixed[func as usize].get_or_init(|| {
-            code[..entry.prologue]
+            entry.code[..entry.prologue]
                 .iter()
                 .filter_map(|i| match *i {
                     Inst::Const { dst, value } => Some((dst, value)),
@@ -637,7 +631,7 @@ impl<'m> Interp<'m> {
                     Inst::FuncAddr { dst, func } => Some((dst, m.function_address(func))),
                     _ => None,
                 })
-                .chain(self.copied_constants[func as usize].iter().copied())
+                .chain(self.copies[func as usize].constants.iter().copied())
                 .collect()
         });
         // The validator keeps every register inside the frame.

@@ -272,9 +272,9 @@ impl<'m> Interp<'m> {
                 Inst::Call {
                     callee,
                     args,
-                    fixed,
                     ret,
                     ret2,
+                    ..
                 } => {
                     let values = || -> Vec<(u64, Class)> {
                         args.iter().map(|&(a, c)| (fr[a as usize], c)).collect()
@@ -303,10 +303,9 @@ impl<'m> Interp<'m> {
                             }
                         }
                     };
-                    let variadic = (*fixed as usize) < args.len();
                     match target {
                         Err(addr) => {
-                            self.call_out(m, fr, addr, args, variadic, (*ret, *ret2));
+                            self.call_out(m, fr, addr, inst);
                             self.switch_back(frames);
                         }
                         Ok(i) => {
@@ -341,12 +340,9 @@ impl<'m> Interp<'m> {
                             } else {
                                 // Straight from the caller's registers into
                                 // the callee's: no allocation on the way.
-                                let Body::Code {
-                                    code: callee_code, ..
-                                } = &callee_fn.body
-                                else {
+                                if !matches!(callee_fn.body, Body::Code { .. }) {
                                     return Err(Trap::NotInterpretable(i));
-                                };
+                                }
                                 let callee_base = frames.last().map_or(0, |f| f.end);
                                 let end = callee_base + self.entries[i as usize].regs;
                                 if regs.len() < end {
@@ -366,17 +362,7 @@ impl<'m> Interp<'m> {
                                     regs[callee_base + k] = v;
                                 }
                                 self.switch_to(i);
-                                self.open_frame(
-                                    m,
-                                    regs,
-                                    frames,
-                                    i,
-                                    callee_code,
-                                    callee_base,
-                                    end,
-                                    dst,
-                                    None,
-                                );
+                                self.open_frame(m, regs, frames, i, callee_base, end, dst, None);
                                 // The frame on top has its position.
                                 continue;
                             }

@@ -13,7 +13,6 @@
 
 use crate::arch::trap::TrapFrame;
 use crate::state::Kernel;
-use crate::task::TaskState;
 use ipc_abi::syscall::Sys;
 
 const CAP_INFO: u64 = Sys::CapInfo as u64;
@@ -24,18 +23,11 @@ impl Kernel {
     /// goes on running after it: returns its frame to resume.
     #[inline]
     pub fn query_fast_path(&mut self, number: u64, a0: u64) -> Option<*const TrapFrame> {
-        if number != CAP_INFO || self.preempt || self.handoff.is_some() {
+        if number != CAP_INFO {
             return None;
         }
-        let highest = self.highest_ready();
-        let t = self.tasks.get_mut(self.current?)?;
         // What `keeps_running` asks, for a syscall that wakes nobody.
-        if highest.is_some_and(|p| p > t.priority)
-            || t.state != TaskState::Running
-            || !t.context.resumes_in_user_half()
-        {
-            return None;
-        }
+        let t = self.goes_on()?;
         // A native number: never a foreign personality's syscall.
         t.set_result(crate::syscall::cap_info(&t.caps, a0));
         let frame = t.context.as_ptr().cast_const();

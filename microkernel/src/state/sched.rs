@@ -105,15 +105,26 @@ impl Kernel {
     /// what `schedule` would decide (nothing preempts it, it did not block),
     /// without the bookkeeping of a switch. Its FPU state, address space
     /// and frame are loaded already (it is the last task switched to).
-    pub fn keeps_running(&self) -> Option<*const TrapFrame> {
+    pub fn keeps_running(&mut self) -> Option<*const TrapFrame> {
+        self.goes_on().map(|t| t.context.as_ptr().cast_const())
+    }
+
+    /// The current task, if it simply goes on after this trap (see
+    /// `keeps_running`; the query fast path answers it in place).
+    #[inline(always)]
+    pub(super) fn goes_on(&mut self) -> Option<&mut Task> {
         if self.preempt || self.handoff.is_some() {
             return None;
         }
-        let t = self.tasks.get(self.current?)?;
-        let preempted = self.highest_ready().is_some_and(|p| p > t.priority);
-        let resumable = t.context.resumes_in_user_half();
-        (t.state == TaskState::Running && !preempted && resumable)
-            .then(|| t.context.as_ptr().cast_const())
+        let highest = self.highest_ready();
+        let t = self.tasks.get_mut(self.current?)?;
+        if highest.is_some_and(|p| p > t.priority)
+            || t.state != TaskState::Running
+            || !t.context.resumes_in_user_half()
+        {
+            return None;
+        }
+        Some(t)
     }
 
     /// Loads `next` into the CPU (its FPU state and address space) and
