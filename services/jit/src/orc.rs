@@ -1,11 +1,14 @@
-//! Linking compile units into an app's regions with ORC's LLJIT (one per
-//! app session, [`Linker`]) and a RuntimeDyld object layer whose
+//! Linking compile units into an app's regions: each unit's object code
+//! comes from a pipeline kept across units ([`Codegen`]) and is linked by
+//! ORC's LLJIT (one per app session and level, [`Linker`]) with a
+//! RuntimeDyld object layer whose
 //! memory-manager callbacks hand out memory in the code region (mapped
 //! here read-write, in the app read-execute, at the same address) and the
 //! data region. The JIT never runs this code:
 //! symbols resolve only to absolute addresses the caller gives (the app's
 //! exports, entry stubs, the globals' homes).
 
+use crate::codegen::Codegen;
 use crate::llvm::{Llvm, error_text};
 use llvm_sys::core::*;
 use llvm_sys::error::*;
@@ -236,15 +239,18 @@ extern "C" fn define_on_demand(
 
 extern "C" fn keep_table(_ctx: *mut c_void) {}
 
-/// One LLJIT for an app's session, made at its first link and kept: a
-/// compile then pays for optimizing and generating its unit, not for a
-/// fresh JIT and target machine each time. Every unit goes into the main
+/// One LLJIT for an app's session and level, made at its first link and
+/// kept with its code generation pipeline: a compile then pays for
+/// optimizing and generating its unit, not for a fresh JIT, target
+/// machine and pass pipeline each time. The JIT only links: the unit's
+/// object code comes from [`Codegen`]. Every unit goes into the main
 /// JITDylib, its own definitions renamed `NAME.uN` first, so that each
 /// unit's `__jit_unit` is its own. Its memory manager allocates from the
 /// app's [`Regions`], and the names a unit needs from outside come from
 /// the app's [`SymbolTable`] (`define_on_demand`).
 pub struct Linker {
     jit: LLVMOrcLLJITRef,
+    codegen: Codegen,
     regions: *mut Regions,
     /// What ORC reports on the side during a link (boxed: the session
     /// holds its address).
@@ -268,6 +274,7 @@ impl Linker {
         regions: *mut Regions,
         symbols: *const SymbolTable,
     ) -> Result<Linker, String> {
+        let codegen = Codegen::new(llvm, level)?;
         // SAFETY: the builder and the machine pass to `LLVMOrcCreateLLJIT`
         // (or are disposed of on an early error); the callbacks' contexts
         // live as long as the JIT (the caller's promise, and the box).
@@ -310,6 +317,7 @@ impl Linker {
             LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), generator);
             Ok(Linker {
                 jit,
+                codegen,
                 regions,
                 reported,
                 units: 0,
@@ -322,12 +330,11 @@ impl Linker {
     /// `lookups` (names it defines).
     ///
     /// # Safety
-    /// `module` must be a valid module in `tsctx`'s context, owned by no
-    /// one else; `after_optimizing` must leave it valid.
+    /// `module` must be a valid module of the program, owned by no one
+    /// else; `after_optimizing` must leave it valid.
     pub unsafe fn link(
         &mut self,
         llvm: &Llvm,
-        tsctx: LLVMOrcThreadSafeContextRef,
         module: LLVMModuleRef,
         level: u8,
         after_optimizing: &dyn Fn(LLVMModuleRef),
@@ -360,8 +367,8 @@ impl Linker {
         }
         after_optimizing(module);
         let optimized = std::time::Instant::now();
-        // SAFETY: the module passes to the thread-safe module and then to
-        // the JIT.
+        // SAFETY: the module is ours: renamed, emitted and disposed of
+        // here; the object buffer passes to the JIT.
         let result = unsafe {
             // LLJIT's own names are renamed in the unit first
             // (`rename_lljit_names`), and the unit's definitions get names
@@ -370,10 +377,11 @@ impl Linker {
             for (old, new) in lookups.iter().zip(&names) {
                 rename_definition(module, old, new);
             }
+            let object = self.codegen.emit(module);
+            LLVMDisposeModule(module);
             self.reported.0.clear();
             let jd = LLVMOrcLLJITGetMainJITDylib(self.jit);
-            let tsm = LLVMOrcCreateNewThreadSafeModule(module, tsctx);
-            let e = LLVMOrcLLJITAddLLVMIRModule(self.jit, jd, tsm);
+            let e = LLVMOrcLLJITAddObjectFile(self.jit, jd, object);
             if e.is_null() {
                 names
                     .iter()
@@ -389,7 +397,7 @@ impl Linker {
                     })
                     .collect::<Result<Vec<_>, _>>()
             } else {
-                Err(format!("cannot add the module: {}", error_text(e)))
+                Err(format!("cannot add the unit's object: {}", error_text(e)))
             }
         };
         // SAFETY: as above: the link is over.
@@ -446,11 +454,9 @@ unsafe fn rename_definition(module: LLVMModuleRef, old: &str, new: &str) {
 /// for the globals unit of a `Load`, which runs once.
 ///
 /// # Safety
-/// `module` must be a valid module in `tsctx`'s context, owned by no one
-/// else.
+/// `module` must be a valid module of the program, owned by no one else.
 pub unsafe fn link(
     llvm: &Llvm,
-    tsctx: LLVMOrcThreadSafeContextRef,
     module: LLVMModuleRef,
     level: u8,
     symbols: &SymbolTable,
@@ -467,6 +473,6 @@ pub unsafe fn link(
                 return Err(e);
             }
         };
-        linker.link(llvm, tsctx, module, level, &|_| {}, lookups)
+        linker.link(llvm, module, level, &|_| {}, lookups)
     }
 }

@@ -536,16 +536,7 @@ fn link_unit(
     };
     // SAFETY: the unit is a fresh module in the program's context, handed
     // over to `link`; routing calls keeps it valid.
-    let linked = unsafe {
-        linker.link(
-            llvm,
-            app.program.context(),
-            module,
-            level,
-            &route,
-            &[UNIT_FUNCTION],
-        )
-    };
+    let linked = unsafe { linker.link(llvm, module, level, &route, &[UNIT_FUNCTION]) };
     fatal::serving(None);
     let errors = fatal::take_errors();
     let linked = linked?;
@@ -751,7 +742,6 @@ fn load(
         let linked = unsafe {
             orc::link(
                 llvm,
-                program.context(),
                 program.unit(&Unit::Globals).0,
                 0,
                 &symbols.iter().cloned().collect(),

@@ -19,6 +19,11 @@ fn llvm_config(args: &[&str]) -> String {
         .to_string()
 }
 
+/// Where LLVM's C and C++ headers are (for C++ built against it).
+pub fn include_dir() -> String {
+    llvm_config(&["--includedir"])
+}
+
 /// Prints the `cargo:` lines that link `components` of LLVM statically.
 pub fn link(components: &[&str]) {
     println!(
