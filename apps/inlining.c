@@ -1,11 +1,17 @@
 /* Example app for inlining across dispatch slots: main's loop calls a
  * small function (the JIT inlines it into main from O2 on) and a big one
  * (too big to carry into main's unit: it stays a call through its slot,
- * and can change tier while main runs). */
+ * and can change tier while main runs), and could call a third, small
+ * one, which a run never calls (with the run's call counts, the JIT
+ * leaves it out of main's units). */
 #include <stdio.h>
 
 static unsigned small(unsigned x) {
     return (x * 2654435761u) ^ (x >> 13);
+}
+
+static unsigned rare(unsigned x) {
+    return x * 7u + 1u;
 }
 
 static const unsigned table[16] = {3,  1,  4,  1,  5,  9,  2,  6,
@@ -23,10 +29,14 @@ static unsigned big(unsigned x) {
     return x;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argv;
     const int calls = 3000000;
     unsigned acc = 0;
-    for (int i = 0; i < calls; i++) acc += small((unsigned)i) + big(acc ^ (unsigned)i);
+    for (int i = 0; i < calls; i++) {
+        acc += small((unsigned)i) + big(acc ^ (unsigned)i);
+        if (argc > i + 100) acc = rare(acc); /* never: argc is small */
+    }
     printf("calls = %d\nacc = %u\n", calls, acc);
     return 0;
 }

@@ -30,6 +30,10 @@ use crate::proto::jit::MAX_FUNCTIONS;
 pub const APP_COUNTERS_BASE: u64 = 0x4800_0000;
 /// Where the profiler maps an app's counters.
 pub const PROFILER_COUNTERS_BASE: u64 = 0x4800_0000;
+/// Where the JIT maps an app's counters (read-only, when the `Load` passes
+/// them): the same address as the app host's, which the JIT's address
+/// space leaves free as it does the app's regions.
+pub const JIT_COUNTERS_BASE: u64 = APP_COUNTERS_BASE;
 /// Largest counters object: every function's counters and names of up to
 /// [`MAX_NAME_BYTES`] bytes on average.
 pub const MAX_COUNTERS_PAGES: u64 = 4096;

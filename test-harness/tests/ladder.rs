@@ -35,11 +35,12 @@ fn outputs_are_native(b: &test_harness::qemu::Boot, programs: &[String]) {
 
 /// With the default thresholds: `tierup.c`'s hot function climbs every
 /// tier in order, each step once its calls reached that step's threshold,
-/// and every example app prints what it prints natively.
+/// every example app prints what it prints natively, and O2 and O3 units
+/// carry the callees the run called (`inlining.c`).
 #[test]
 fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
     common::setup();
-    let programs: Vec<String> = ["tierup", "hotloop"]
+    let programs: Vec<String> = ["tierup", "hotloop", "inlining"]
         .into_iter()
         .chain(test_harness::artifacts::no_input_apps())
         .map(String::from)
@@ -90,6 +91,29 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
             .events_with("profile.fn", "fn", "mix")
             .any(|e| e.get("tier") == Some("O3")),
         "mix did not reach O3"
+    );
+    // Inlining by the run's call counts: inlining.c's main, hot by its
+    // loop, calls `small` millions of times and never `rare` (both small
+    // enough to copy): each of its O2 and O3 units carries `small` alone.
+    let main_units: Vec<_> = runs_events(&b.log)
+        .into_iter()
+        .filter(|(file, _)| file == "inlining.ll")
+        .flat_map(|(_, events)| events)
+        .filter(|e| {
+            ["jit.compile", "jit.osr"].contains(&e.name.as_str())
+                && e.get("fn") == Some("main")
+                && e.num("level").is_some_and(|l| l >= 2)
+        })
+        .collect();
+    check!(
+        b,
+        !main_units.is_empty()
+            && main_units
+                .iter()
+                .all(|e| e.get("chosen_by") == Some("calls")
+                    && e.num("copies") == Some(1)
+                    && e.num("cold") == Some(1)),
+        "inlining.c's main: O2/O3 units not chosen by calls (small in, rare out): {main_units:?}"
     );
     // Profile-guided O3: each O3 compile the profiler sent a profile with
     // (functions with a branch or call counted often enough) was guided

@@ -356,7 +356,10 @@ pub enum JitRequest {
     /// a JIT restart, or for a layout the app host made itself.
     /// With `counters`, the app has a counters page (`crate::counters`,
     /// at `APP_COUNTERS_BASE`): code compiled below O3 counts its calls
-    /// and loop back-edges there.
+    /// and loop back-edges there. A fourth capability, the counters
+    /// object itself (read suffices), lets the JIT read the run's call
+    /// counts (at `crate::counters::JIT_COUNTERS_BASE`) to choose which
+    /// callees an O2 or O3 unit carries (docs/jit.md, "Inlining").
     Load {
         ir_len: u64,
         exports_len: u64,

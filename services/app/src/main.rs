@@ -38,7 +38,7 @@ mod run;
 mod session;
 mod standalone;
 
-use ipc_abi::cap::Rights;
+use ipc_abi::cap::{Rights, Slot};
 use ipc_abi::layout::PAGE_SIZE;
 use ipc_abi::proto::jit::*;
 use ipc_abi::tier::Tier;
@@ -379,6 +379,7 @@ fn run_once(
     } = *every;
     let auto = mode == Mode::Auto;
     let counting = profile.is_some();
+    let counts = profile.as_ref().and_then(|p| p.for_the_jit());
     let file = &program.file;
     let name = if several { file.as_str() } else { shown };
     let tiers: Vec<Tier> = pinned.iter().map(|p| p.unwrap_or(tier)).collect();
@@ -396,7 +397,7 @@ fn run_once(
     if !own {
         // An interpreted run compiles (at O0) only what the interpreter
         // cannot run (`interp::choose`).
-        load_into_jit(name, tier, counting, false);
+        load_into_jit(name, tier, (counting, counts), false);
         if args.iter().any(|a| a == "probe-unknown") {
             let mut guard = resolver::SESSION.lock().unwrap();
             let refusal = guard
@@ -448,7 +449,7 @@ fn run_once(
             .bytecode
             .is_some_and(|m| standalone::needs_jit(m, &tier_bytes))
         {
-            load_into_jit(name, tier, counting, true);
+            load_into_jit(name, tier, (counting, counts), true);
         }
     }
     let lent = resolver::SESSION
@@ -605,13 +606,14 @@ extern "C" fn report_exit() {
 
 /// Loads the run's program into the JIT (in our layout with `resume`),
 /// compiling at `tier`'s level (O0 for `interp`) and counting when
-/// `counting`; a refusal or failure ends the app host, naming the
-/// program (`name`).
-fn load_into_jit(name: &str, tier: Tier, counting: bool, resume: bool) {
+/// `counting` (with the counters object `counts` for the JIT to read); a
+/// refusal or failure ends the app host, naming the program (`name`).
+fn load_into_jit(name: &str, tier: Tier, (counting, counts): (bool, Option<Slot>), resume: bool) {
     let mut guard = resolver::SESSION.lock().unwrap();
     let s = guard.as_mut().unwrap();
     s.level = tier.level().unwrap_or(0);
     s.counters = counting;
+    s.counts = counts;
     s.load(resume).unwrap_or_else(|e| match e {
         session::Failure::Refused(m) => refuse(&format!("{name}: {m}")),
         session::Failure::Failed(m) => fail(&format!("{name}: {m}")),

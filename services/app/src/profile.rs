@@ -94,6 +94,8 @@ fn template_object(bytes: &[u8]) -> Option<Slot> {
 
 pub struct Profile {
     object: Slot,
+    /// The object again, read-only, for the JIT (`for_the_jit`).
+    read_only: Option<Slot>,
     pages: u64,
     /// The profiler, once found (`None` when there is none).
     profiler: Option<Slot>,
@@ -150,6 +152,7 @@ impl Profile {
             .map_err(|e| format!("counters: {e:?}"))?;
         Ok(Profile {
             object,
+            read_only: sys::cap_derive(object, Rights::READ.union(Rights::GRANT)).ok(),
             pages,
             profiler: None,
             looked: !listed,
@@ -160,6 +163,13 @@ impl Profile {
                 let _ = sys::log_event("app.profiler what=none");
             }
         })
+    }
+
+    /// The counters object, read-only, for a `Load` to pass to the JIT
+    /// (which reads the run's call counts to choose what an O2 or O3 unit
+    /// inlines); lent, still ours.
+    pub fn for_the_jit(&self) -> Option<Slot> {
+        self.read_only
     }
 
     /// The whole object's words, for the interpreter.

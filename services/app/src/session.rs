@@ -42,6 +42,9 @@ pub struct Session {
     pub crash: Option<CrashPlan>,
     /// The run counts calls and loops (`profile`): compiled code must too.
     pub counters: bool,
+    /// The counters object, read-only, lent to the JIT with every `Load`
+    /// (`Profile::for_the_jit`).
+    pub counts: Option<Slot>,
     jit: Option<Slot>,
     /// The JIT has this run's program (a `Load` succeeded since the last
     /// `release`).
@@ -77,6 +80,7 @@ impl Session {
             tier_up: None,
             crash: None,
             counters: false,
+            counts: None,
             jit: None,
             loaded: false,
             msg: Message::new(),
@@ -131,7 +135,9 @@ impl Session {
                 resume,
                 counters: self.counters,
             };
-            match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &self.caps) {
+            let mut caps = self.caps.to_vec();
+            caps.extend(self.counts);
+            match proto::call::<JitProtocol>(jit, &mut self.msg, &request, &caps) {
                 Ok(JitReply::Loaded {
                     functions,
                     data_bytes,

@@ -12,16 +12,22 @@
 //! copies of such a program lose it. Where only some functions carry it,
 //! it is kept. A function marked `optnone` is never copied.
 //!
-//! Which copies: the functions reachable through direct calls, nearest
-//! first, each at most [`BODY_LIMIT`] instructions, all of them together
-//! at most [`BUDGET`]: what the optimizer would not inline anyway (big
-//! bodies) only costs compile time.
+//! Which copies: the functions reachable through direct calls, each at
+//! most [`BODY_LIMIT`] instructions, all of them together at most
+//! [`BUDGET`] (what the optimizer would not inline anyway, big bodies,
+//! only costs compile time), nearest first; and when the run's call
+//! counts say something (`calls::CallCounts`: the app counts and the
+//! unit's function has run), hottest first, and never a callee the run
+//! has not called (a copy that is never run only costs compile time and
+//! code size in the caller). Counts only choose; a callee left out is
+//! called through its slot, which is always right.
 
 use crate::unit::{UNIT_FUNCTION, make_declaration, route_calls_through_slots};
 use llvm_sys::core::*;
 use llvm_sys::prelude::{LLVMModuleRef, LLVMValueRef};
 use llvm_sys::{LLVMAttributeFunctionIndex, LLVMLinkage};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ffi::CString;
 
 /// The lowest level whose units carry copies (clang inlines from O2 on
@@ -65,37 +71,107 @@ unsafe fn body(f: LLVMValueRef, functions: &[LLVMValueRef]) -> (usize, Vec<usize
     (size, callees)
 }
 
+/// How a unit treats its function's calls to program functions.
+#[derive(Clone, Copy, Debug)]
+pub enum Callees<'a> {
+    /// Every one goes through the callee's slot.
+    ThroughSlots,
+    /// The unit carries copies of callees for the optimizer to inline
+    /// ([`chosen`]), by size and, with the run's call counts (by function
+    /// index), by calls.
+    Copied(Option<&'a [u64]>),
+}
+
+/// What an inlining unit carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// Callee bodies copied into the unit.
+    pub copies: usize,
+    /// Callees within reach that were left out because the run never
+    /// called them.
+    pub cold: usize,
+    /// The run's call counts chose (otherwise size alone).
+    pub by_calls: bool,
+}
+
 /// The functions (indices, not `own`) whose bodies go with the unit of
 /// function `own`, whose code is `from` (`functions[own]`, or an
-/// on-stack-replacement continuation of it): reachable from `from`
-/// through direct calls, breadth first, within [`BODY_LIMIT`] each and
-/// [`BUDGET`] together.
+/// on-stack-replacement continuation of it), as [`choose`] picks them,
+/// and what it left out.
 ///
 /// # Safety
 /// `functions` must be the defined functions of a valid module, `from`
 /// a function of it.
-pub unsafe fn chosen(functions: &[LLVMValueRef], own: usize, from: LLVMValueRef) -> Vec<usize> {
-    let mut chosen = Vec::new();
-    let mut seen = vec![false; functions.len()];
-    seen[own] = true;
-    let mut spent = 0;
+pub unsafe fn chosen(
+    functions: &[LLVMValueRef],
+    own: usize,
+    from: LLVMValueRef,
+    calls: Option<&[u64]>,
+) -> (Vec<usize>, Carried) {
     // SAFETY: the caller's promise.
     let (_, first) = unsafe { body(from, functions) };
-    let mut queue: VecDeque<usize> = first.into();
-    while let Some(i) = queue.pop_front() {
-        if std::mem::replace(&mut seen[i], true) {
+    // SAFETY: as above; `choose` asks only for indices of `functions`.
+    let body_of = |i: usize| unsafe { body(functions[i], functions) };
+    choose(functions.len(), own, first, body_of, calls)
+}
+
+/// Chooses copies among `functions` functions for the unit of `own`,
+/// whose code calls `first` directly; `body(i)` is function `i`'s size
+/// in instructions and the functions it calls directly. Reachable
+/// callees are taken within [`BODY_LIMIT`] each and [`BUDGET`] together,
+/// nearest first; with `calls` (each function's calls so far), hottest
+/// first (ties nearest first), and those with no calls are left out
+/// (counted as cold: their callees are not reached through them).
+pub fn choose(
+    functions: usize,
+    own: usize,
+    first: Vec<usize>,
+    mut body: impl FnMut(usize) -> (usize, Vec<usize>),
+    calls: Option<&[u64]>,
+) -> (Vec<usize>, Carried) {
+    let heat = |i: usize| calls.map_or(0, |c| c.get(i).copied().unwrap_or(0));
+    let mut carried = Carried {
+        by_calls: calls.is_some(),
+        ..Carried::default()
+    };
+    let mut chosen = Vec::new();
+    let mut seen = vec![false; functions];
+    if let Some(s) = seen.get_mut(own) {
+        *s = true;
+    }
+    let mut spent = 0;
+    // Hottest first, then in the order found (breadth first).
+    let mut order = 0usize;
+    let mut queue = BinaryHeap::new();
+    let mut push = |queue: &mut BinaryHeap<_>, i: usize| {
+        queue.push((heat(i), Reverse(order), i));
+        order += 1;
+    };
+    for i in first {
+        push(&mut queue, i);
+    }
+    while let Some((hot, _, i)) = queue.pop() {
+        if i >= functions || std::mem::replace(&mut seen[i], true) {
             continue;
         }
-        // SAFETY: as above.
-        let (size, callees) = unsafe { body(functions[i], functions) };
+        if calls.is_some() && hot == 0 {
+            carried.cold += 1;
+            continue;
+        }
+        let (size, callees) = body(i);
         if size > BODY_LIMIT || spent + size > BUDGET {
             continue;
         }
         spent += size;
         chosen.push(i);
-        queue.extend(callees.into_iter().filter(|&c| !seen[c]));
+        for c in callees {
+            if c < functions && !seen[c] {
+                push(&mut queue, c);
+            }
+        }
     }
-    chosen
+    carried.copies = chosen.len();
+    (chosen, carried)
 }
 
 /// The kind of a function attribute by name.
@@ -175,5 +251,90 @@ pub unsafe fn route_calls_left(m: LLVMModuleRef, names: &[String]) -> usize {
         let functions: Vec<LLVMValueRef> = names.iter().map(|n| lookup(n)).collect();
         let ctx = LLVMGetModuleContext(m);
         route_calls_through_slots(ctx, own, &functions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call graph: function `i`'s size and the functions it calls.
+    fn graph<'a>(
+        bodies: &'a [(usize, &'a [usize])],
+    ) -> impl FnMut(usize) -> (usize, Vec<usize>) + 'a {
+        |i| (bodies[i].0, bodies[i].1.to_vec())
+    }
+
+    #[test]
+    fn by_size_alone_nearest_first_within_the_limits() {
+        // 0 calls 1 (small), 2 (too big) and 3; 3 calls 4; 1 calls 0.
+        let bodies: &[(usize, &[usize])] = &[
+            (10, &[1, 2, 3]),
+            (20, &[0]),
+            (BODY_LIMIT + 1, &[]),
+            (30, &[4]),
+            (40, &[]),
+        ];
+        let (chosen, carried) = choose(5, 0, vec![1, 2, 3], graph(bodies), None);
+        assert_eq!(chosen, [1, 3, 4]);
+        assert_eq!(
+            carried,
+            Carried {
+                copies: 3,
+                cold: 0,
+                by_calls: false
+            }
+        );
+    }
+
+    #[test]
+    fn the_budget_takes_the_nearest_without_counts_and_the_hottest_with_them() {
+        // Function 0 calls 1..=11, each of BODY_LIMIT instructions: the
+        // budget holds BUDGET / BODY_LIMIT of them.
+        let fit = BUDGET / BODY_LIMIT;
+        let callees: Vec<usize> = (1..=fit + 1).collect();
+        let mut bodies: Vec<(usize, &[usize])> = vec![(10, &[])];
+        bodies.extend(callees.iter().map(|_| (BODY_LIMIT, &[][..])));
+        let n = bodies.len();
+        let (by_size, _) = choose(n, 0, callees.clone(), graph(&bodies), None);
+        assert_eq!(by_size, (1..=fit).collect::<Vec<_>>());
+        // The later a callee, the hotter: the first is left out.
+        let calls: Vec<u64> = (0..n as u64).map(|i| 1 + i * 10).collect();
+        let (by_calls, carried) = choose(n, 0, callees, graph(&bodies), Some(&calls));
+        let mut expected: Vec<usize> = (2..=fit + 1).collect();
+        expected.reverse();
+        assert_eq!(by_calls, expected);
+        assert!(carried.by_calls && carried.cold == 0);
+    }
+
+    #[test]
+    fn callees_the_run_never_called_are_left_out_with_what_only_they_reach() {
+        // 0 calls 1 (hot) and 2 (never called); 2 calls 3, which nothing
+        // else calls; 1 calls 4.
+        let bodies: &[(usize, &[usize])] =
+            &[(10, &[1, 2]), (10, &[4]), (10, &[3]), (10, &[]), (10, &[])];
+        let calls = [1, 500, 0, 0, 80];
+        let (chosen, carried) = choose(5, 0, vec![1, 2], graph(bodies), Some(&calls));
+        assert_eq!(chosen, [1, 4]);
+        assert_eq!(
+            carried,
+            Carried {
+                copies: 2,
+                cold: 1,
+                by_calls: true
+            }
+        );
+        // Without counts both are carried, and what 2 reaches.
+        let (chosen, _) = choose(5, 0, vec![1, 2], graph(bodies), None);
+        assert_eq!(chosen, [1, 2, 4, 3]);
+    }
+
+    #[test]
+    fn out_of_range_indices_are_ignored() {
+        let bodies: &[(usize, &[usize])] = &[(10, &[1, 7]), (10, &[9])];
+        let (chosen, _) = choose(2, 0, vec![1, 7], graph(bodies), Some(&[1]));
+        assert!(chosen.is_empty(), "{chosen:?}");
+        let (chosen, _) = choose(2, 0, vec![1, 7], graph(bodies), None);
+        assert_eq!(chosen, [1]);
     }
 }

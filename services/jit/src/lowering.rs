@@ -148,7 +148,7 @@ impl crate::unit::Program {
         &self,
         unit: &crate::unit::Unit,
         index: usize,
-    ) -> Result<(LLVMModuleRef, usize), String> {
+    ) -> Result<(LLVMModuleRef, crate::inlining::Carried), String> {
         // SAFETY: the clone is a valid module of the program, owned here
         // until handed on to `cut` (disposed of on error); the passes keep
         // it valid and add or remove no definition.

@@ -8,6 +8,7 @@
 //! (`cpu=host`) code uses the extensions this CPU has and the kernel
 //! enables (AVX, AVX2, FMA...; `llvm::Cpu`).
 
+mod calls;
 mod codegen;
 mod counting;
 mod fatal;

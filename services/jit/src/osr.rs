@@ -16,6 +16,7 @@
 //! optimizer. The values' shape digest goes back to the interpreter, which
 //! uses the continuation only if the digest is its bytecode's.
 
+use crate::inlining::{Callees, Carried};
 use crate::unit::{
     Program, UNIT_FUNCTION, cut_around, defined_functions, globals_from_their_homes,
 };
@@ -29,22 +30,21 @@ use std::ffi::CString;
 impl Program {
     /// A unit holding function `index`'s continuation from the loop header
     /// that is its `block`th block (after the lowering pipeline; with
-    /// copies of callees to inline when `inlining`), the shape digest of
-    /// its values, and how many copies it carries. The caller owns the
-    /// module.
+    /// copies of callees to inline as `callees` says), the shape digest of
+    /// its values, and what it carries. The caller owns the module.
     pub fn osr_unit(
         &self,
         index: usize,
         block: u32,
-        inlining: bool,
-    ) -> Result<(LLVMModuleRef, u64, usize), String> {
+        callees: Callees<'_>,
+    ) -> Result<(LLVMModuleRef, u64, Carried), String> {
         // SAFETY: the clone is a valid module in our context, owned here
         // until returned (disposed of on error); every edit keeps it valid:
         // blocks move whole, operands are replaced by values of the same
         // type that dominate them (the new entry's loads).
         unsafe {
             let m = LLVMCloneModule(self.module);
-            match build(m, index, block, inlining) {
+            match build(m, index, block, callees) {
                 Ok((digest, carried)) => Ok((m, digest, carried)),
                 Err(e) => {
                     LLVMDisposeModule(m);
@@ -63,8 +63,8 @@ unsafe fn build(
     m: LLVMModuleRef,
     index: usize,
     block: u32,
-    inlining: bool,
-) -> Result<(u64, usize), String> {
+    callees: Callees<'_>,
+) -> Result<(u64, Carried), String> {
     // SAFETY: see `Program::osr_unit`.
     unsafe {
         let ctx = LLVMGetModuleContext(m);
@@ -205,9 +205,9 @@ unsafe fn build(
         LLVMBuildBr(builder, header);
         LLVMDisposeBuilder(builder);
         // Calls to program functions go through their slots (with
-        // `inlining`, the calls left after optimizing, `inlining`); the cut
+        // copies, the calls left after optimizing, `inlining`); the cut
         // function itself is a declaration now (its entry stub).
-        let carried = cut_around(m, &functions, index, cont, inlining);
+        let carried = cut_around(m, &functions, index, cont, callees);
         let name = CString::new(UNIT_FUNCTION).unwrap();
         LLVMSetValueName2(cont, name.as_ptr(), UNIT_FUNCTION.len());
         globals_from_their_homes(m);

@@ -32,6 +32,7 @@
 //! cold (optimized for size). Weights alone shape each branch's layout
 //! and the loop and select decisions that read branch probabilities.
 
+use crate::inlining::Carried;
 use crate::unit::{Program, Unit, cut, defined_functions};
 use ipc_abi::proto::jit::Profile;
 use llvm_sys::core::*;
@@ -79,7 +80,7 @@ impl Program {
         unit: &Unit,
         index: usize,
         profile: &Profile,
-    ) -> Result<(LLVMModuleRef, usize, Guided), String> {
+    ) -> Result<(LLVMModuleRef, Carried, Guided), String> {
         // SAFETY: the clone is a valid module of the program, owned here
         // until handed on to `cut` (disposed of on error); the passes and
         // metadata keep it valid, and no definition is added or removed

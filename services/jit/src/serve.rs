@@ -9,7 +9,9 @@
 //! Its bookkeeping lives in the app's data region (`JitState`), so a
 //! restarted server resumes with `Load { resume: true }`.
 
+use crate::calls::CallCounts;
 use crate::fatal;
+use crate::inlining::Carried;
 use crate::llvm::Llvm;
 use crate::native::log_event;
 use crate::orc::{self, Regions};
@@ -45,6 +47,25 @@ struct App {
     symbols: Box<orc::SymbolTable>,
     /// The app counts calls and loops: code below O3 counts too.
     counting: bool,
+    /// The app's counters, when the `Load` passed them: inlining units
+    /// choose their copies with the run's call counts.
+    calls: Option<CallCounts>,
+}
+
+impl App {
+    /// How function `index`'s unit at `level` treats its calls: from
+    /// `inlining::FROM_LEVEL` on it carries copies, chosen with the run's
+    /// call counts when they say something.
+    fn unit(&self, index: usize, level: u8) -> Unit {
+        if level < crate::inlining::FROM_LEVEL {
+            return Unit::Function(index);
+        }
+        let functions = self.program.functions.len();
+        Unit::Inlining(
+            index,
+            self.calls.as_ref().and_then(|c| c.of(functions, index)),
+        )
+    }
 }
 
 enum Answer {
@@ -150,7 +171,9 @@ fn handle(
             resume,
             counters,
         })) => {
-            let [package, code, data] = caps else {
+            // The fourth, the counters object, is optional.
+            let (&[package, code, data], counts) = (caps.get(..3).unwrap_or(&[]), caps.get(3))
+            else {
                 return (Answer::Error(ProtoError::MissingCapability), None);
             };
             if let Some(a) = app.as_ref().filter(|a| a.owner != msg.badge) {
@@ -165,14 +188,21 @@ fn handle(
             for base in [JIT_PACKAGE_BASE, APP_CODE_BASE, APP_DATA_BASE] {
                 let _ = sys::mem_unmap(base);
             }
+            // Unmapped when the app it was for is dropped (above), or when
+            // this load fails.
+            let calls = match counts.map(|&c| CallCounts::map(c)).transpose() {
+                Ok(c) => c,
+                Err(m) => return (Answer::Failed(m), None),
+            };
             let started = Instant::now();
             let lengths = (ir_len, exports_len, functions_len);
-            let result = load(llvm, (*package, *code, *data), lengths, resolver, resume);
+            let result = load(llvm, (package, code, data), lengths, resolver, resume);
             let _ = sys::mem_unmap(JIT_PACKAGE_BASE);
             match result {
                 Ok((mut served, data_bytes)) => {
                     served.owner = msg.badge;
                     served.counting = counters;
+                    served.calls = calls;
                     let us = started.elapsed().as_micros() as u64;
                     log_event(&format!(
                         "jit.load functions={} globals={} data_bytes={data_bytes} resume={} guest_us={us}",
@@ -369,15 +399,20 @@ impl std::fmt::Display for Phases {
     }
 }
 
-/// An inlining unit's copies and calls left through slots (`None`: not
-/// an inlining unit).
-type Inlined = Option<(usize, usize)>;
+/// What an inlining unit carried, and its calls left through slots
+/// (`None`: not an inlining unit).
+type Inlined = Option<(Carried, usize)>;
 
-/// An inlining unit's event words: ` copies=N slot_calls=M` (none for
-/// another unit).
+/// An inlining unit's event words: ` copies=N cold=K chosen_by=calls|size
+/// slot_calls=M` (none for another unit).
 fn inlined_words(inlining: Inlined) -> String {
     match inlining {
-        Some((copies, calls)) => format!(" copies={copies} slot_calls={calls}"),
+        Some((carried, calls)) => format!(
+            " copies={} cold={} chosen_by={} slot_calls={calls}",
+            carried.copies,
+            carried.cold,
+            if carried.by_calls { "calls" } else { "size" }
+        ),
         None => String::new(),
     }
 }
@@ -394,12 +429,8 @@ fn compile(
 ) -> Result<(u64, u64, Phases), String> {
     let started = Instant::now();
     // From O2 on a unit carries its callees' bodies for the optimizer.
-    let inlining = level >= crate::inlining::FROM_LEVEL;
-    let unit = if inlining {
-        Unit::Inlining(index)
-    } else {
-        Unit::Function(index)
-    };
+    let unit = app.unit(index, level);
+    let inlining = matches!(unit, Unit::Inlining(..));
     // Code at O1 and O2 counts its branches for a later profile-guided
     // O3 (as the interpreter does; from a unit cut from the lowered
     // program, where branches are numbered as the bytecode numbers them).
@@ -566,8 +597,9 @@ fn compile_osr(
     // SAFETY: the program's thread-safe context is live while `app` is.
     fatal::watch(unsafe { LLVMOrcThreadSafeContextGetContext(app.program.context()) });
     fatal::take_errors();
-    let inlining = level >= crate::inlining::FROM_LEVEL;
-    let built = app.program.osr_unit(index, block, inlining);
+    let unit = app.unit(index, level);
+    let inlining = matches!(unit, Unit::Inlining(..));
+    let built = app.program.osr_unit(index, block, unit.callees());
     let (module, digest, copies) = match built {
         Ok(b) => b,
         Err(e) => {
@@ -770,6 +802,7 @@ fn load(
     Ok((
         App {
             linkers: [None, None, None, None],
+            calls: None,
             owner: 0, // set by `handle`, which knows the client
             program,
             regions: Box::new(regions),

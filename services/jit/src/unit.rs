@@ -16,6 +16,7 @@
 //!   its callees' bodies for the optimizer to inline, and only the calls
 //!   left standing after optimizing routed through slots (`inlining`).
 
+use crate::inlining::{Callees, Carried};
 use crate::llvm::{take_message, verify};
 use ipc_abi::proto::jit::slot;
 use llvm_sys::core::*;
@@ -49,9 +50,20 @@ pub enum Unit {
     /// A function alone: its calls to program functions go through slots.
     Function(usize),
     /// A function with copies of its callees' bodies for the optimizer to
-    /// inline (`inlining`); the calls left after optimizing go through
-    /// slots (`inlining::route_calls_left`).
-    Inlining(usize),
+    /// inline (`inlining`), chosen with the run's call counts when they
+    /// say something (`calls::CallCounts::of`); the calls left after
+    /// optimizing go through slots (`inlining::route_calls_left`).
+    Inlining(usize, Option<Vec<u64>>),
+}
+
+impl Unit {
+    /// How the unit treats its function's calls.
+    pub fn callees(&self) -> Callees<'_> {
+        match self {
+            Unit::Inlining(_, calls) => Callees::Copied(calls.as_deref()),
+            Unit::Globals | Unit::Function(_) => Callees::ThroughSlots,
+        }
+    }
 }
 
 /// # Safety
@@ -183,9 +195,9 @@ impl Program {
         missing
     }
 
-    /// A fresh module (in the program's context) holding `unit`, and how
-    /// many callee bodies it carries for inlining; the caller owns it.
-    pub fn unit(&self, unit: &Unit) -> (LLVMModuleRef, usize) {
+    /// A fresh module (in the program's context) holding `unit`, and the
+    /// callee bodies it carries for inlining; the caller owns it.
+    pub fn unit(&self, unit: &Unit) -> (LLVMModuleRef, Carried) {
         // SAFETY: the clone is a valid module of the program, handed over.
         unsafe { cut(LLVMCloneModule(self.module), unit) }
     }
@@ -193,27 +205,26 @@ impl Program {
 
 /// Cuts `m`, a clone of the program (its functions and globals as the
 /// program has them, bodies possibly transformed), down to `unit`;
-/// returns it and how many callee bodies it carries for inlining.
+/// returns it and the callee bodies it carries for inlining.
 ///
 /// # Safety
 /// `m` must be a valid module with the program's definitions, owned by
 /// the caller (and handed back).
-pub(crate) unsafe fn cut(m: LLVMModuleRef, unit: &Unit) -> (LLVMModuleRef, usize) {
+pub(crate) unsafe fn cut(m: LLVMModuleRef, unit: &Unit) -> (LLVMModuleRef, Carried) {
     // SAFETY: every edit below keeps the module valid (see
     // `make_declaration`), and values are collected before any is deleted.
     unsafe {
         let functions = defined_functions(m);
-        let mut carried = 0;
+        let mut carried = Carried::default();
         match *unit {
             Unit::Globals => {
                 for f in functions {
                     make_declaration(m, f);
                 }
             }
-            Unit::Function(index) | Unit::Inlining(index) => {
+            Unit::Function(index) | Unit::Inlining(index, _) => {
                 let own = functions[index];
-                let inlining = matches!(unit, Unit::Inlining(_));
-                carried = cut_around(m, &functions, index, own, inlining);
+                carried = cut_around(m, &functions, index, own, unit.callees());
                 // Uses of the function's own address (not calls: those
                 // go through its slot) mean its entry stub, as in every
                 // other unit; so do calls to it from the copies.
@@ -285,11 +296,11 @@ unsafe fn for_this_cpu(f: LLVMValueRef, features: &str) {
 
 /// Cuts unit `m` down around function `own`, whose code is `from`
 /// (`functions[own]`, or an on-stack-replacement continuation of it).
-/// With `inlining`, the callees `inlining::chosen` picks stay as copies
+/// With copied callees, the ones `inlining::chosen` picks stay as copies
 /// (their calls are routed after optimizing, `inlining::route_calls_left`);
-/// without, every call `from` makes to a program function goes through
-/// its slot now. Every other function becomes a declaration. Returns how
-/// many copies the unit carries.
+/// otherwise every call `from` makes to a program function goes through
+/// its slot now. Every other function becomes a declaration. Returns what
+/// the unit carries.
 ///
 /// # Safety
 /// `functions` must be the defined functions of the valid module `m`,
@@ -299,25 +310,26 @@ pub(crate) unsafe fn cut_around(
     functions: &[LLVMValueRef],
     own: usize,
     from: LLVMValueRef,
-    inlining: bool,
-) -> usize {
+    callees: Callees<'_>,
+) -> Carried {
     // SAFETY: the caller's promise; each function is either kept or
     // replaced by a declaration once.
     unsafe {
-        let copies = if inlining {
-            crate::inlining::chosen(functions, own, from)
-        } else {
-            route_calls_through_slots(LLVMGetModuleContext(m), from, functions);
-            Vec::new()
+        let (copies, mut carried) = match callees {
+            Callees::Copied(calls) => crate::inlining::chosen(functions, own, from, calls),
+            Callees::ThroughSlots => {
+                route_calls_through_slots(LLVMGetModuleContext(m), from, functions);
+                (Vec::new(), Carried::default())
+            }
         };
         let blanket = crate::inlining::blanket_noinline(functions);
-        let mut carried = 0;
+        carried.copies = 0;
         for (i, &f) in functions.iter().enumerate() {
             if i == own || LLVMIsDeclaration(f) != 0 {
                 continue;
             }
             if copies.contains(&i) && crate::inlining::keep_as_copy(f, blanket) {
-                carried += 1;
+                carried.copies += 1;
             } else {
                 make_declaration(m, f);
             }

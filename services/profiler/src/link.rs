@@ -18,8 +18,10 @@ pub const MAX_LOADS: u32 = 4;
 
 /// What an on-demand load sends.
 pub struct Kit {
-    /// Package, code region, data region.
-    caps: [Slot; 3],
+    /// Package, code region, data region, and the counters object (the
+    /// JIT chooses what O2 and O3 units inline by the run's call counts):
+    /// the first three ours, the counters the watch's.
+    caps: [Slot; 4],
     lengths: (u64, u64, u64),
     resolver: u64,
 }
@@ -39,8 +41,10 @@ pub enum Link {
 
 impl Link {
     /// The link `access` describes, with the capabilities after the
-    /// counters object (`caps`); `Err` when some are missing.
-    pub fn new(access: JitAccess, caps: &[Slot]) -> Result<Link, &'static str> {
+    /// counters object (`caps`) and the counters object itself (lent to
+    /// the JIT with each load, still the caller's); `Err` when some are
+    /// missing.
+    pub fn new(access: JitAccess, caps: &[Slot], counters: Slot) -> Result<Link, &'static str> {
         Ok(match access {
             JitAccess::None => Link::None,
             JitAccess::Lent => Link::Lent(*caps.first().ok_or("no JIT connection")?),
@@ -55,7 +59,7 @@ impl Link {
                 };
                 Link::OnDemand {
                     kit: Kit {
-                        caps: [package, code, data],
+                        caps: [package, code, data, counters],
                         lengths: (ir_len, exports_len, functions_len),
                         resolver,
                     },
@@ -167,8 +171,8 @@ impl Link {
                 let _ = proto::call::<JitProtocol>(j, &mut msg, &JitRequest::Release, &[]);
                 let _ = sys::cap_drop(j);
             }
-            for c in kit.caps {
-                let _ = sys::cap_drop(c);
+            for c in &kit.caps[..3] {
+                let _ = sys::cap_drop(*c);
             }
         }
     }

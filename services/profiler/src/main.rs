@@ -212,7 +212,7 @@ fn handle(
                 return Err(ProtoError::MissingCapability);
             };
             let access = jit;
-            let Ok(link) = Link::new(access, &caps[1..]) else {
+            let Ok(link) = Link::new(access, &caps[1..], counters) else {
                 drop_all(&caps);
                 return Err(ProtoError::MissingCapability);
             };
