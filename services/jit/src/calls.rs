@@ -4,7 +4,7 @@
 //! actually called (`inlining::chosen`).
 
 use ipc_abi::cap::Rights;
-use ipc_abi::counters::{BACKEDGES, CALLS, Counters, JIT_COUNTERS_BASE};
+use ipc_abi::counters::{BACKEDGES, CALLS, Counters, JIT_COUNTERS_BASE, MAX_COUNTERS_PAGES};
 use ipc_abi::layout::PAGE_SIZE;
 use rt::sys;
 
@@ -24,6 +24,14 @@ impl CallCounts {
     pub fn map(slot: u64) -> Result<CallCounts, String> {
         let pages = sys::mem_map(slot, JIT_COUNTERS_BASE, Rights::READ)
             .map_err(|e| format!("counters: {e:?}"))?;
+        // No larger than an app host makes one: past that it would reach
+        // where the app's data region goes.
+        if pages > MAX_COUNTERS_PAGES {
+            let _ = sys::mem_unmap(JIT_COUNTERS_BASE);
+            return Err(format!(
+                "counters: {pages} pages, at most {MAX_COUNTERS_PAGES}"
+            ));
+        }
         Ok(CallCounts { pages })
     }
 
