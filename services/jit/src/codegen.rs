@@ -58,3 +58,130 @@ impl Drop for Codegen {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llvm::{Cpu, take_message};
+    use llvm_sys::core::*;
+    use llvm_sys::ir_reader::LLVMParseIRInContext;
+    use llvm_sys::target_machine::{LLVMCodeGenFileType, LLVMTargetMachineEmitToMemoryBuffer};
+
+    const HEAD: &str = "target datalayout = \"e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128\"\ntarget triple = \"x86_64-pc-linux-gnu\"\n";
+
+    /// Small programs of different shapes: recursion, a loop over a
+    /// global with floating point and a C library call, inline assembly.
+    const PROGRAMS: &[&str] = &[
+        "define i64 @fib(i64 %n) {
+entry:
+  %small = icmp slt i64 %n, 2
+  br i1 %small, label %done, label %more
+more:
+  %a = sub i64 %n, 1
+  %x = call i64 @fib(i64 %a)
+  %b = sub i64 %n, 2
+  %y = call i64 @fib(i64 %b)
+  %s = add i64 %x, %y
+  ret i64 %s
+done:
+  ret i64 %n
+}",
+        "@table = global [8 x double] zeroinitializer
+declare double @sqrt(double)
+define double @norm(i32 %k) {
+entry:
+  br label %loop
+loop:
+  %i = phi i32 [ 0, %entry ], [ %next, %loop ]
+  %acc = phi double [ 0.0, %entry ], [ %sum, %loop ]
+  %at = getelementptr [8 x double], ptr @table, i32 0, i32 %i
+  %v = load double, ptr %at
+  %sq = fmul double %v, %v
+  %sum = fadd double %acc, %sq
+  %next = add i32 %i, 1
+  %again = icmp slt i32 %next, %k
+  br i1 %again, label %loop, label %out
+out:
+  %r = call double @sqrt(double %sum)
+  ret double %r
+}",
+        "define i64 @ticks() {
+  %t = call i64 asm sideeffect \"rdtsc; shlq $$32, %rdx; orq %rdx, %rax\", \"={rax},~{rdx}\"()
+  ret i64 %t
+}",
+    ];
+
+    /// The program `ir` parsed into `ctx`.
+    fn parse(ctx: llvm_sys::prelude::LLVMContextRef, ir: &str) -> LLVMModuleRef {
+        let text = format!("{HEAD}{ir}\n");
+        let mut module = std::ptr::null_mut();
+        let mut err = std::ptr::null_mut();
+        // SAFETY: LLVM copies the text; the module is the caller's.
+        let failed = unsafe {
+            let buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                text.as_ptr().cast(),
+                text.len(),
+                c"test".as_ptr(),
+            );
+            LLVMParseIRInContext(ctx, buf, &mut module, &mut err)
+        };
+        assert_eq!(failed, 0, "{}", take_message(err));
+        module
+    }
+
+    /// The bytes of `buffer`, which is disposed of.
+    fn bytes(buffer: LLVMMemoryBufferRef) -> Vec<u8> {
+        // SAFETY: a live buffer of `LLVMGetBufferSize` bytes, ours.
+        unsafe {
+            let v = std::slice::from_raw_parts(
+                LLVMGetBufferStart(buffer).cast::<u8>(),
+                LLVMGetBufferSize(buffer),
+            )
+            .to_vec();
+            LLVMDisposeMemoryBuffer(buffer);
+            v
+        }
+    }
+
+    /// Run on program after program, twice round, a reused pipeline emits
+    /// exactly what the C API's fresh one does (what `codegen.cpp` relies
+    /// on: the pipeline resets itself between modules).
+    #[test]
+    fn a_reused_pipeline_emits_what_a_fresh_one_does() {
+        let llvm = Llvm::init(Cpu::Baseline).unwrap();
+        // SAFETY: the context, modules, machines and buffers are made and
+        // disposed of here; every module belongs to the context.
+        unsafe {
+            let ctx = LLVMContextCreate();
+            for level in [0, 2, 3] {
+                let mut codegen = Codegen::new(&llvm, level).unwrap();
+                let fresh = llvm.new_machine(level).unwrap();
+                for round in 0..2 {
+                    for (k, ir) in PROGRAMS.iter().enumerate() {
+                        let module = parse(ctx, ir);
+                        let copy = LLVMCloneModule(module);
+                        let (mut out, mut err) = (std::ptr::null_mut(), std::ptr::null_mut());
+                        let failed = LLVMTargetMachineEmitToMemoryBuffer(
+                            fresh,
+                            copy,
+                            LLVMCodeGenFileType::LLVMObjectFile,
+                            &mut err,
+                            &mut out,
+                        );
+                        assert_eq!(failed, 0, "{}", take_message(err));
+                        let reused = bytes(codegen.emit(module));
+                        assert!(!reused.is_empty());
+                        assert!(
+                            reused == bytes(out),
+                            "program {k} at O{level}, round {round}: objects differ"
+                        );
+                        LLVMDisposeModule(copy);
+                        LLVMDisposeModule(module);
+                    }
+                }
+                LLVMDisposeTargetMachine(fresh);
+            }
+            LLVMContextDispose(ctx);
+        }
+    }
+}
