@@ -454,9 +454,15 @@ pub(crate) enum Op {
     /// step and test, the commonest pair in loops): `d = a + b` (in 32
     /// bits when `w32`), then to `t` when `x` and `y` compare as the op
     /// says (read after `d` is written: either may be `d`), else on past
-    /// the pair; counted as the branch's edge `k`. Made only where the
-    /// branch falls through to the instruction after it and `t` fits 16
-    /// bits (`pair`).
+    /// the pair. Made where one of the branch's targets is the
+    /// instruction after it and the other fits 16 bits
+    /// (`step_and_test`): when it is the branch's `then`, the op has the
+    /// opposite comparison and jumps to the branch's `else`. `k` says
+    /// where the branch is counted: the word of its edges
+    /// (`ipc_abi::counters::EDGES`) for "taken" when the op jumps, so
+    /// `2 * edge` for a branch as it was and `2 * edge + 1` for one
+    /// turned round (the other word is `k ^ 1`; [`NO_EDGE`] when not
+    /// counted).
     AddBrEq {
         w32: bool,
         d: Reg,
@@ -688,8 +694,9 @@ fn three(code: &[Inst]) -> Option<Op> {
 }
 
 /// An `Add` at position `at` (the start of `code`) and the
-/// compare-and-branch after it, as one op (`Op::AddBrEq`...), when the
-/// branch falls through to the instruction after it and its target fits.
+/// compare-and-branch after it, as one op (`Op::AddBrEq`...), when one of
+/// the branch's targets is the instruction after it (turned round when
+/// that is its `then`) and the other fits.
 fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
     let [
         Inst::Bin {
@@ -699,7 +706,9 @@ fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
             a,
             b,
         },
-        branch @ Inst::CmpBranch { els, .. },
+        branch @ Inst::CmpBranch {
+            then, els, edge, ..
+        },
         ..,
     ] = code
     else {
@@ -710,38 +719,49 @@ fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
         Width::W64 => false,
         _ => return None,
     };
-    if *els as usize != at + 2 {
+    let next = at + 2;
+    let turned = if *els as usize == next {
+        false
+    } else if *then as usize == next {
+        true
+    } else {
         return None;
-    }
+    };
+    // Where the jump is counted (see `Op::AddBrEq`): branches past the
+    // first 32,766 of a function stay unfused.
+    let k = match edge_index(*edge) {
+        NO_EDGE => NO_EDGE,
+        e if e < NO_EDGE / 2 => 2 * e + Edge::from(turned),
+        _ => return None,
+    };
     let (d, a, b) = (*d, *a, *b);
+    let target = |t: Target| u16::try_from(t).ok();
     // The branch's own op says which comparison, operands swapped for
-    // `>` and `>=`; the fused op is the same comparison's.
+    // `>` and `>=`; the fused op is the same comparison's, or, turned
+    // round, its opposite (`!(x < y)` is `y <= x`).
     macro_rules! fused {
-        ($($branch:ident => $fused:ident),*) => {
+        ($($branch:ident => $fused:ident, $opposite:ident, $swap:expr);*) => {
             match op(branch) {
-                $(Op::$branch { a: x, b: y, t, k, .. } => Op::$fused {
-                    w32,
-                    d,
-                    a,
-                    b,
-                    x,
-                    y,
-                    k,
-                    t: u16::try_from(t).ok()?,
-                },)*
+                $(Op::$branch { a: x, b: y, t, .. } if !turned => Op::$fused {
+                    w32, d, a, b, x, y, k, t: target(t)?,
+                },
+                Op::$branch { a: x, b: y, e, .. } => {
+                    let (x, y) = if $swap { (y, x) } else { (x, y) };
+                    Op::$opposite { w32, d, a, b, x, y, k, t: target(e)? }
+                })*
                 _ => return None,
             }
         };
     }
     Some(fused!(
-        BrEq => AddBrEq,
-        BrNe => AddBrNe,
-        BrUlt => AddBrUlt,
-        BrUle => AddBrUle,
-        BrSlt64 => AddBrSlt64,
-        BrSle64 => AddBrSle64,
-        BrSlt32 => AddBrSlt32,
-        BrSle32 => AddBrSle32
+        BrEq => AddBrEq, AddBrNe, false;
+        BrNe => AddBrNe, AddBrEq, false;
+        BrUlt => AddBrUlt, AddBrUle, true;
+        BrUle => AddBrUle, AddBrUlt, true;
+        BrSlt64 => AddBrSlt64, AddBrSle64, true;
+        BrSle64 => AddBrSle64, AddBrSlt64, true;
+        BrSlt32 => AddBrSlt32, AddBrSle32, true;
+        BrSle32 => AddBrSle32, AddBrSlt32, true
     ))
 }
 

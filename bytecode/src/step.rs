@@ -73,9 +73,9 @@ pub(crate) fn step(
         ($w32:expr, $d:expr, $a:expr, $b:expr, $cond:expr, $t:expr, $k:expr) => {{
             let sum = get!($a).wrapping_add(get!($b));
             set!($d, if $w32 { sum as u32 as u64 } else { sum });
-            let taken = $cond;
-            loops.edge($k as usize, taken);
-            *pc = if taken { $t as usize } else { *pc + 1 }
+            let jumps = $cond;
+            loops.edge_word($k as usize ^ usize::from(!jumps));
+            *pc = if jumps { $t as usize } else { *pc + 1 }
         }};
     }
     match *op {
@@ -428,6 +428,15 @@ impl Loops<'_> {
             for (c, v) in w.iter().zip(words) {
                 c.store(v, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Counts one in word `index` of the function's branch edges (none
+    /// past their end).
+    #[inline(always)]
+    pub fn edge_word(&self, index: usize) {
+        if let Some(c) = self.edges.get(index) {
+            bump(c);
         }
     }
 

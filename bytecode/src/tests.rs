@@ -1247,10 +1247,15 @@ fn fast_operations_agree_with_the_generic_ones() {
     }
     // An addition and the compare-and-branch after it (one fused op,
     // `exec::step_and_test`): the comparison sees the new sum, whichever
-    // registers it reads.
+    // registers it reads; and turned round (the op tests the opposite)
+    // when the branch's `then` is the instruction after the pair.
     for w in [Width::W32, Width::W64] {
         for p in preds {
-            for (d, x, y) in [(2, 2, 1), (2, 1, 2), (2, 0, 1), (0, 0, 1)] {
+            for ((d, x, y), turned) in [(2, 2, 1), (2, 1, 2), (2, 0, 1), (0, 0, 1)]
+                .into_iter()
+                .flat_map(|r| [(r, false), (r, true)])
+            {
+                let (then, els, at_then) = if turned { (2, 4, 0) } else { (4, 2, 1) };
                 functions.push(func(
                     "addbranch",
                     vec![class(w), class(w)],
@@ -1269,13 +1274,19 @@ fn fast_operations_agree_with_the_generic_ones() {
                             w,
                             a: x,
                             b: y,
-                            then: 4,
-                            els: 2,
+                            then,
+                            els,
                             edge: 0,
                         },
-                        Const { dst: 3, value: 0 },
+                        Const {
+                            dst: 3,
+                            value: 1 - at_then,
+                        },
                         Ret { value: Some(3) },
-                        Const { dst: 3, value: 1 },
+                        Const {
+                            dst: 3,
+                            value: at_then,
+                        },
                         Ret { value: Some(3) },
                     ],
                 ));
@@ -1419,7 +1430,32 @@ fn calls_and_loop_back_edges_are_counted() {
                         els: 5,
                         edge: 0,
                     },
+                    add.clone(),
+                    BackJump { to: 2, block: 1 },
+                    Ret { value: Some(1) },
+                ],
+            ),
+            // do i += 1 while i < n, the back-edge right after the test
+            // (as `irlower` lays it out): the step and test fuse turned
+            // round, counted as the branch was.
+            func(
+                "turned_test",
+                vec![I64],
+                Some(I64),
+                3,
+                vec![
+                    Const { dst: 1, value: 0 },
+                    Const { dst: 2, value: 1 },
                     add,
+                    CmpBranch {
+                        p: IntPred::Ult,
+                        w,
+                        a: 1,
+                        b: 0,
+                        then: 4,
+                        els: 5,
+                        edge: 0,
+                    },
                     BackJump { to: 2, block: 1 },
                     Ret { value: Some(1) },
                 ],
@@ -1428,6 +1464,19 @@ fn calls_and_loop_back_edges_are_counted() {
         symbols: vec![],
         globals: vec![],
     };
+    for f in [0, 2] {
+        let Body::Code { code, .. } = &loops.functions[f].body else {
+            unreachable!()
+        };
+        assert!(
+            matches!(
+                crate::exec::translate(code)[2],
+                crate::exec::Op::AddBrUlt { .. } | crate::exec::Op::AddBrUle { .. }
+            ),
+            "{}: the step and test did not fuse",
+            loops.functions[f].name
+        );
+    }
     let counters = crate::interp::counters_object(&loops);
     let interp = Interp::with_counters(&loops, &counters);
     let get = |f: usize, which: usize| {
@@ -1436,9 +1485,11 @@ fn calls_and_loop_back_edges_are_counted() {
     for _ in 0..3 {
         assert_eq!(interp.call1(&Alone, 0, &[5], None).unwrap(), 5);
         assert_eq!(interp.call1(&Alone, 1, &[5], None).unwrap(), 5);
+        assert_eq!(interp.call1(&Alone, 2, &[5], None).unwrap(), 5);
     }
     assert_eq!((get(0, CALLS), get(0, BACKEDGES)), (3, 3 * 4));
     assert_eq!((get(1, CALLS), get(1, BACKEDGES)), (3, 3 * 5));
+    assert_eq!((get(2, CALLS), get(2, BACKEDGES)), (3, 3 * 4));
     // Branch edges, per branch: bottom_test's test at 3 went on
     // round (taken) 4 times a call and out once; top_test's at 2 went
     // into the body 5 times and out once.
@@ -1447,6 +1498,7 @@ fn calls_and_loop_back_edges_are_counted() {
     let c = ipc_abi::counters::Counters::parse(&bytes, &words).unwrap();
     assert_eq!(c.edges(0).collect::<Vec<_>>(), [(0, 3 * 4, 3)]);
     assert_eq!(c.edges(1).collect::<Vec<_>>(), [(0, 3 * 5, 3)]);
+    assert_eq!(c.edges(2).collect::<Vec<_>>(), [(0, 3 * 4, 3)]);
 }
 
 /// Calls through pointers: each site counts where its calls went, by

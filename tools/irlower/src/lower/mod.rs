@@ -22,6 +22,8 @@ enum Fix {
     Block { at: usize, n: usize, block: Block },
     /// ... to the `stub`th edge stub.
     Stub { at: usize, n: usize, stub: usize },
+    /// ... to body position `to`.
+    Here { at: usize, n: usize, to: usize },
 }
 
 pub struct FnLower<'a> {
@@ -411,6 +413,7 @@ impl<'a> FnLower<'a> {
             let (at, n, to) = match fix {
                 Fix::Block { at, n, block } => (at, n, self.starts[&block]),
                 Fix::Stub { at, n, stub } => (at, n, stub_at[stub]),
+                Fix::Here { at, n, to } => (at, n, to),
             };
             let to = (to + shift) as u32;
             match &mut self.body[at] {
@@ -567,6 +570,45 @@ impl<'a> FnLower<'a> {
         Ok(())
     }
 
+    /// The targets of the conditional branch at `at` (from `from`): as
+    /// `edge` makes them, but a loop back-edge's stub goes right after the
+    /// branch, not after the body: the loop goes round through it without
+    /// a jump to reach it, and with an `Add` before the branch (a loop's
+    /// step and test) the interpreter runs the pair as one op whichever
+    /// way the branch goes (`bytecode::exec`).
+    fn branch_edges(&mut self, at: usize, from: Block, to: [Block; 2]) -> Result<(), Unsupported> {
+        let mut here = None;
+        for (n, to) in to.into_iter().enumerate() {
+            let moves = self.edge_moves(from, to)?;
+            let back = self.back.contains(&(from, to));
+            if here.is_none() && back {
+                here = Some((n, moves, to));
+            } else if moves.is_empty() && !back {
+                self.fixes.push(Fix::Block { at, n, block: to });
+            } else {
+                self.stubs.push((moves, to, back));
+                let stub = self.stubs.len() - 1;
+                self.fixes.push(Fix::Stub { at, n, stub });
+            }
+        }
+        if let Some((n, moves, to)) = here {
+            let start = self.body.len();
+            self.fixes.push(Fix::Here { at, n, to: start });
+            self.body.extend(moves);
+            let jump = self.body.len();
+            self.emit(Inst::BackJump {
+                to: 0,
+                block: self.block_index[&to],
+            });
+            self.fixes.push(Fix::Block {
+                at: jump,
+                n: 0,
+                block: to,
+            });
+        }
+        Ok(())
+    }
+
     fn block_of(i: Value) -> Block {
         i.parent_block()
     }
@@ -652,8 +694,7 @@ impl<'a> FnLower<'a> {
                             edge,
                         });
                     }
-                    self.edge(at, 0, from, succ[0])?;
-                    self.edge(at, 1, from, succ[1])?;
+                    self.branch_edges(at, from, [succ[0], succ[1]])?;
                 } else {
                     let moves = self.edge_moves(from, succ[0])?;
                     self.body.extend(moves);
