@@ -297,11 +297,11 @@ impl<'a> JitState<'a> {
 /// on-stack-replacement continuation of: the same passes on the same IR
 /// (LLVM 19 on both sides) give the same values, which is how a frame's
 /// registers map onto the compiled code. Only passes within a function
-/// (nothing inlined, unrolled or vectorized); every function is first
-/// marked `no-builtins` (see `irlower`).
+/// (nothing inlined or vectorized; loops unrolled as `irlower::PIPELINE`
+/// says); every function is first marked `no-builtins` (see `irlower`).
 pub const LOWERING_PIPELINE: &str = "function(sroa,early-cse,instcombine<no-verify-fixpoint>,\
-    simplifycfg,loop(loop-rotate),loop-mssa(licm),gvn,instcombine<no-verify-fixpoint>,\
-    simplifycfg)";
+    simplifycfg,loop(loop-rotate),loop-mssa(licm),loop-unroll<O2;partial>,gvn,\
+    instcombine<no-verify-fixpoint>,simplifycfg)";
 
 /// A digest of a function's values in canonical order (arguments, then
 /// every instruction in block order), each as (opcode, LLVM type kind,

@@ -74,9 +74,13 @@ impl Names {
 /// (`early-cse`, `gvn`, `licm`), instruction sequences get simpler
 /// (`instcombine`, `simplifycfg`), loops test at their bottom
 /// (`loop-rotate`: one branch per iteration instead of a test and a jump).
-/// Only passes within a function: no inlining (every function keeps its
-/// body, its slot and its profile), no unrolling or vectorizing (more
-/// code, and vector operations the interpreter does not have).
+/// Loops of a small constant trip count are unrolled whole and others
+/// partially where the body is small (`loop-unroll<O2;partial>`: each
+/// iteration's step, test and back-edge are ops the interpreter no longer
+/// dispatches; not runtime unrolling, whose set-up made fannkuch's short
+/// loops slower). Only passes within a function: no inlining (every
+/// function keeps its body, its slot and its profile), no vectorizing
+/// (vector operations the interpreter does not have).
 /// `no-verify-fixpoint`: instcombine's check that one round sufficed is a
 /// fatal error in LLVM 19, not a result. Its home is `ipc_abi`: the JIT
 /// runs the same passes to build on-stack-replacement continuations.
