@@ -265,8 +265,8 @@ fn runs_events(log: &test_harness::log::BootLog) -> Vec<(String, Vec<&test_harne
 /// higher than O1, and every one of its calls is counted (the
 /// interpreter's and its compiled code's), so the profiler's table says
 /// exactly what the program itself counts (24057). At a fixed O2 with
-/// counting (`O2-count`) every call and every branch is counted by
-/// compiled code alone.
+/// counting (`O2-count`) every call that stays a call, and its branch,
+/// is counted by compiled code alone.
 #[test]
 fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
     common::setup();
@@ -313,14 +313,23 @@ fn thresholds_come_from_the_manifest_and_the_table_matches_the_counts() {
         .log
         .events_with("profile.fn", "fn", "fib")
         .find(|e| e.get("tier") == Some("O2"));
-    // Its branch too, by its O2 code alone: the same counts the
-    // interpreter makes (`without_a_jit_auto_runs_interpreted`), for a
-    // later profile-guided O3.
+    // Its branch too, by its O2 code alone: the counts the interpreter
+    // makes (`without_a_jit_auto_runs_interpreted`: 24057 calls, the
+    // branch 12031 times taken, 12026 not), for a later profile-guided
+    // O3; less what main's O2 unit inlined (its loop of five calls is
+    // unrolled, and a call with a constant argument below 2 folds away:
+    // an inlined call is no call and is counted nowhere, taken branches
+    // only).
+    let count = |k: &str| compiled_fib.and_then(|e| e.num(k)).unwrap_or(0);
+    let (calls, taken, not_taken) = (
+        count("calls"),
+        count("branches_taken"),
+        count("branches_not_taken"),
+    );
+    let inlined = 24057u64.saturating_sub(calls);
     check!(
         b,
-        compiled_fib.is_some_and(|e| e.num("calls") == Some(24057)
-            && e.num("branches_taken") == Some(12031)
-            && e.num("branches_not_taken") == Some(12026)),
+        inlined <= 5 && not_taken == 12026 && taken == 12031 - inlined,
         "fib at O2-count: {:?}",
         compiled_fib.map(|e| e.fields.clone())
     );
