@@ -3,7 +3,8 @@
 //! (the tier check, a frame pushed and popped); a function of a few
 //! operations that calls nothing (spectral-norm's `a(i, j)`) costs mostly
 //! its call. Its copy runs in the caller's frame, on registers above the
-//! caller's own, without a frame of its own.
+//! caller's own, without a frame of its own, reading the caller's
+//! argument registers as its parameters where it never writes them.
 //!
 //! Nothing else changes: the function keeps its body, its slot and its
 //! frame for every other call. The call site still asks for the callee's
@@ -111,7 +112,17 @@ fn copy(
     let (Inst::Ret { value }, body) = code.split_last()? else {
         return None;
     };
-    let r = |x: Reg| x + shift as Reg;
+    // Its parameters are the caller's argument registers themselves when
+    // nothing in it writes them (the copy writes only its own registers,
+    // so the arguments stay as they were): no moves in.
+    let params = args.len();
+    let direct = !body
+        .iter()
+        .any(|i| written(i).is_some_and(|d| (d as usize) < params));
+    let r = |x: Reg| match args.get(x as usize) {
+        Some(&(a, _)) if direct => a,
+        _ => x + shift as Reg,
+    };
     // The prologue's constants (the lowering's, written once and never
     // again) are the caller's to set when its frame starts.
     let leading = body
@@ -125,14 +136,17 @@ fn copy(
             _ => None,
         })
         .collect();
-    let mut block: Vec<Inst> = args
-        .iter()
-        .enumerate()
-        .map(|(k, &(a, _))| Inst::Move {
-            dst: r(k as Reg),
-            src: a,
-        })
-        .collect();
+    let mut block: Vec<Inst> = if direct {
+        Vec::new()
+    } else {
+        args.iter()
+            .enumerate()
+            .map(|(k, &(a, _))| Inst::Move {
+                dst: r(k as Reg),
+                src: a,
+            })
+            .collect()
+    };
     for inst in &body[leading..] {
         // The same instruction on the copy's registers.
         let mut copied = inst.clone();
@@ -206,4 +220,26 @@ fn copy(
         regs,
         constants,
     })
+}
+
+/// The register instruction `i` writes, if any (of those a copy can
+/// hold).
+fn written(i: &Inst) -> Option<Reg> {
+    match *i {
+        Inst::Const { dst, .. }
+        | Inst::Move { dst, .. }
+        | Inst::Cast { dst, .. }
+        | Inst::AddImm { dst, .. }
+        | Inst::Load { dst, .. }
+        | Inst::Bin { dst, .. }
+        | Inst::F64Add { dst, .. }
+        | Inst::F64Sub { dst, .. }
+        | Inst::F64Mul { dst, .. }
+        | Inst::F64Div { dst, .. }
+        | Inst::ICmp { dst, .. }
+        | Inst::Offset { dst, .. }
+        | Inst::FMulAdd { dst, .. }
+        | Inst::Select { dst, .. } => Some(dst),
+        _ => None,
+    }
 }

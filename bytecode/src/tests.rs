@@ -2050,3 +2050,103 @@ fn small_leaf_callees_run_in_their_callers_frame() {
     assert!(matches!(ops(0)[6], Op::CallFn { callee: 3 }));
     assert!(matches!(ops(2)[1], Op::CallInline { callee: 1, .. }));
 }
+
+/// A copied callee reads its caller's argument registers directly, unless
+/// it writes its own parameters (then the arguments are moved into
+/// registers of its own first); either way the caller's registers keep
+/// their values.
+#[test]
+fn copies_read_the_callers_arguments_unless_they_write_their_parameters() {
+    use crate::exec::Op;
+    use Inst::*;
+    let w = Width::W64;
+    let bin = |op, dst, a, b| Bin { op, w, dst, a, b };
+    let module = Module {
+        functions: vec![
+            // main(x) = addmul(x, bump(x)) + x
+            func(
+                "main",
+                vec![I64],
+                Some(I64),
+                4,
+                vec![
+                    Call {
+                        callee: Callee::Function(1),
+                        args: vec![(0, I64)],
+                        fixed: 1,
+                        ret: Some((1, I64)),
+                        ret2: None,
+                    },
+                    Call {
+                        callee: Callee::Function(2),
+                        args: vec![(0, I64), (1, I64)],
+                        fixed: 2,
+                        ret: Some((2, I64)),
+                        ret2: None,
+                    },
+                    bin(BinOp::Add, 3, 2, 0),
+                    Ret { value: Some(3) },
+                ],
+            ),
+            // bump(p): p = p + 1 (its parameter written); p
+            func(
+                "bump",
+                vec![I64],
+                Some(I64),
+                2,
+                vec![
+                    Const { dst: 1, value: 1 },
+                    bin(BinOp::Add, 0, 0, 1),
+                    Ret { value: Some(0) },
+                ],
+            ),
+            // addmul(p, q) = p + 2 * q
+            func(
+                "addmul",
+                vec![I64, I64],
+                Some(I64),
+                4,
+                vec![
+                    Const { dst: 2, value: 2 },
+                    bin(BinOp::Mul, 3, 1, 2),
+                    bin(BinOp::Add, 3, 0, 3),
+                    Ret { value: Some(3) },
+                ],
+            ),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let interp = Interp::new(&module);
+    for x in [0u64, 1, 7, u64::MAX] {
+        let want = x
+            .wrapping_add(2u64.wrapping_mul(x.wrapping_add(1)))
+            .wrapping_add(x);
+        assert_eq!(
+            interp.call1(&Alone, 0, &[x], None).unwrap(),
+            want,
+            "x = {x}"
+        );
+    }
+    let Body::Code { code, .. } = &module.functions[0].body else {
+        unreachable!()
+    };
+    let mut ops = crate::exec::translate(code);
+    crate::exec::link_calls(&mut ops, code, &module);
+    crate::inline::inline_leaves(&module, 0, &mut ops);
+    let copy_of = |k: usize| match ops[k] {
+        Op::CallInline { at, .. } => ops[at as usize],
+        other => panic!("call {k} not copied: {other:?}"),
+    };
+    assert!(
+        matches!(copy_of(0), Op::Move { .. }),
+        "bump's copy moves its argument in: {:?}",
+        copy_of(0)
+    );
+    assert!(
+        !matches!(copy_of(1), Op::Move { .. }),
+        "addmul's copy reads main's registers: {:?}",
+        copy_of(1)
+    );
+}

@@ -24,6 +24,8 @@ enum Fix {
     Stub { at: usize, n: usize, stub: usize },
     /// ... to body position `to`.
     Here { at: usize, n: usize, to: usize },
+    /// ... to the `tail`th return (`returns`).
+    Tail { at: usize, n: usize, tail: usize },
 }
 
 pub struct FnLower<'a> {
@@ -41,6 +43,9 @@ pub struct FnLower<'a> {
     /// Edge stubs: moves, then a jump to the block (a `BackJump` along a
     /// loop's back-edge).
     stubs: Vec<(Vec<Inst>, Block, bool)>,
+    /// Returns made on an edge into a block that only returns
+    /// (`return_on_edge`), laid out after the stubs.
+    returns: Vec<Inst>,
     /// The function's loop back-edges (`loops`).
     back: HashSet<(Block, Block)>,
     /// Each block's index in the function (a loop header's, in `BackJump`).
@@ -205,6 +210,7 @@ impl<'a> FnLower<'a> {
             starts: HashMap::new(),
             fixes: Vec::new(),
             stubs: Vec::new(),
+            returns: Vec::new(),
             back: HashSet::new(),
             block_index: HashMap::new(),
             branch_edge: HashMap::new(),
@@ -409,11 +415,17 @@ impl<'a> FnLower<'a> {
             });
             self.fixes.push(Fix::Block { at, n: 0, block });
         }
+        let mut return_at = Vec::new();
+        for ret in std::mem::take(&mut self.returns) {
+            return_at.push(self.body.len());
+            self.body.push(ret);
+        }
         for fix in std::mem::take(&mut self.fixes) {
             let (at, n, to) = match fix {
                 Fix::Block { at, n, block } => (at, n, self.starts[&block]),
                 Fix::Stub { at, n, stub } => (at, n, stub_at[stub]),
                 Fix::Here { at, n, to } => (at, n, to),
+                Fix::Tail { at, n, tail } => (at, n, return_at[tail]),
             };
             let to = (to + shift) as u32;
             match &mut self.body[at] {
@@ -579,6 +591,12 @@ impl<'a> FnLower<'a> {
     fn branch_edges(&mut self, at: usize, from: Block, to: [Block; 2]) -> Result<(), Unsupported> {
         let mut here = None;
         for (n, to) in to.into_iter().enumerate() {
+            if let Some(ret) = self.return_on_edge(from, to)? {
+                self.returns.push(ret);
+                let tail = self.returns.len() - 1;
+                self.fixes.push(Fix::Tail { at, n, tail });
+                continue;
+            }
             let moves = self.edge_moves(from, to)?;
             let back = self.back.contains(&(from, to));
             if here.is_none() && back {
@@ -607,6 +625,42 @@ impl<'a> FnLower<'a> {
             });
         }
         Ok(())
+    }
+
+    /// The return an edge from `from` into `to` makes by itself when `to`
+    /// only returns: a `ret` of nothing or of a value from elsewhere, or
+    /// of its one phi (the value the phi takes from `from`). The edge then
+    /// returns at once, instead of moving into the phi and jumping to the
+    /// `ret` (one dispatch fewer on every such return). Values in
+    /// registers pairs (`ret2`) keep the usual way.
+    fn return_on_edge(&mut self, from: Block, to: Block) -> Result<Option<Inst>, Unsupported> {
+        let insts = to.instructions();
+        let Some((&ret, before)) = insts.split_last() else {
+            return Ok(None);
+        };
+        if ret.opcode() != Some(Opcode::LLVMRet) {
+            return Ok(None);
+        }
+        if ret.operand_count() == 0 {
+            return Ok(before.is_empty().then_some(Inst::Ret { value: None }));
+        }
+        let v = ret.operand(0);
+        if pair(v.ty()).is_some() || is_wide(v.ty()) {
+            return Ok(None);
+        }
+        let value = match before {
+            [] => v,
+            [phi] if *phi == v && phi.opcode() == Some(Opcode::LLVMPHI) => {
+                let Some((value, _)) = phi.incoming().into_iter().find(|(_, b)| *b == from) else {
+                    return Ok(None);
+                };
+                value
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(Inst::Ret {
+            value: Some(self.operand(value)?),
+        }))
     }
 
     fn block_of(i: Value) -> Block {
@@ -695,6 +749,8 @@ impl<'a> FnLower<'a> {
                         });
                     }
                     self.branch_edges(at, from, [succ[0], succ[1]])?;
+                } else if let Some(ret) = self.return_on_edge(from, succ[0])? {
+                    self.emit(ret);
                 } else {
                     let moves = self.edge_moves(from, succ[0])?;
                     self.body.extend(moves);
