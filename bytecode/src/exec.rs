@@ -450,6 +450,17 @@ pub(crate) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// A 32-bit index sign-extended (`s = sext a`), the address it
+    /// indexes (`d = base + s * scale`) and the 4-byte load through it
+    /// (`v`): three instructions, one dispatch.
+    SextOffsetLoad4 {
+        s: Reg,
+        a: Reg,
+        d: Reg,
+        base: Reg,
+        scale: i32,
+        v: Reg,
+    },
     /// An addition and the compare-and-branch right after it (a loop's
     /// step and test, the commonest pair in loops): `d = a + b` (in 32
     /// bits when `w32`), then to `t` when `x` and `y` compare as the op
@@ -676,6 +687,36 @@ pub(crate) fn translate_at(code: &[Inst], origin: usize) -> alloc::vec::Vec<Op> 
 /// `Move`, `Move`, `BackJump` at the start of `code`, as one op.
 fn three(code: &[Inst]) -> Option<Op> {
     match code {
+        [
+            Inst::Cast {
+                op:
+                    Cast::SExt {
+                        from: Width::W32,
+                        to: Width::W64,
+                    },
+                dst: s,
+                a,
+            },
+            Inst::Offset {
+                dst: d,
+                base,
+                index,
+                scale,
+            },
+            Inst::Load {
+                size: Size::B4,
+                dst: v,
+                addr,
+            },
+            ..,
+        ] if index == s && addr == d => Some(Op::SextOffsetLoad4 {
+            s: *s,
+            a: *a,
+            d: *d,
+            base: *base,
+            scale: i32::try_from(*scale).ok()?,
+            v: *v,
+        }),
         [
             Inst::Move { dst: d1, src: s1 },
             Inst::Move { dst: d2, src: s2 },

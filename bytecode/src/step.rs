@@ -141,6 +141,18 @@ pub(crate) fn step(
         Op::Trunc8 { d, a } => set!(d, get!(a) as u8 as u64),
         Op::Trunc1 { d, a } => set!(d, get!(a) & 1),
         Op::Sext32To64 { d, a } => set!(d, get!(a) as i32 as i64 as u64),
+        Op::SextOffsetLoad4 {
+            s,
+            a,
+            d,
+            base,
+            scale,
+            v,
+        } => {
+            set!(s, get!(a) as i32 as i64 as u64);
+            through!(d, indexed!(base, s, scale), load v, B4);
+            *pc += 1;
+        }
         Op::F64Add { d, a, b } => set!(d, (f64_of(get!(a)) + f64_of(get!(b))).to_bits()),
         Op::F64Sub { d, a, b } => set!(d, (f64_of(get!(a)) - f64_of(get!(b))).to_bits()),
         Op::F64Mul { d, a, b } => set!(d, (f64_of(get!(a)) * f64_of(get!(b))).to_bits()),

@@ -2150,3 +2150,87 @@ fn copies_read_the_callers_arguments_unless_they_write_their_parameters() {
         copy_of(1)
     );
 }
+
+/// A 32-bit index sign-extended, the address it indexes and the 4-byte
+/// load through it run as one op (`Op::SextOffsetLoad4`), writing all
+/// three registers as the three instructions would.
+#[test]
+fn a_sign_extended_index_load_is_one_op_and_writes_every_register() {
+    use Inst::*;
+    let i32_class = Class::Int {
+        width: Width::W32,
+        signed: true,
+    };
+    // f(p, i) = p[i] + (i as i64) + (&p[i] - p), i a signed 32-bit index
+    let module = Module {
+        functions: vec![func(
+            "f",
+            vec![PTR, i32_class],
+            Some(I64),
+            8,
+            vec![
+                Cast {
+                    op: crate::format::Cast::SExt {
+                        from: Width::W32,
+                        to: Width::W64,
+                    },
+                    dst: 2,
+                    a: 1,
+                },
+                Offset {
+                    dst: 3,
+                    base: 0,
+                    index: 2,
+                    scale: 4,
+                },
+                Load {
+                    size: Size::B4,
+                    dst: 4,
+                    addr: 3,
+                },
+                Bin {
+                    op: BinOp::Add,
+                    w: Width::W64,
+                    dst: 5,
+                    a: 4,
+                    b: 2,
+                },
+                Bin {
+                    op: BinOp::Sub,
+                    w: Width::W64,
+                    dst: 6,
+                    a: 3,
+                    b: 0,
+                },
+                Bin {
+                    op: BinOp::Add,
+                    w: Width::W64,
+                    dst: 7,
+                    a: 5,
+                    b: 6,
+                },
+                Ret { value: Some(7) },
+            ],
+        )],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let Body::Code { code, .. } = &module.functions[0].body else {
+        unreachable!()
+    };
+    assert!(matches!(
+        crate::exec::translate(code)[0],
+        crate::exec::Op::SextOffsetLoad4 { .. }
+    ));
+    let data: Vec<u32> = (0..16).map(|k| 1000 + k).collect();
+    let middle = data.as_ptr() as u64 + 8 * 4;
+    let interp = Interp::new(&module);
+    for i in [-8i32, -1, 0, 3, 7] {
+        let want = ((1000 + 8 + i as i64) + i as i64 + i as i64 * 4) as u64;
+        let got = interp
+            .call1(&Alone, 0, &[middle, i as u32 as u64], None)
+            .unwrap();
+        assert_eq!(got, want, "i = {i}");
+    }
+}
