@@ -69,23 +69,11 @@ mod tests {
 
     const HEAD: &str = "target datalayout = \"e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128\"\ntarget triple = \"x86_64-pc-linux-gnu\"\n";
 
-    /// Small programs of different shapes: recursion, a loop over a
-    /// global with floating point and a C library call, inline assembly.
+    /// Small programs of different shapes: recursion and a loop of calls
+    /// (the self-test's), a loop over a global with floating point and a C
+    /// library call, inline assembly.
     const PROGRAMS: &[&str] = &[
-        "define i64 @fib(i64 %n) {
-entry:
-  %small = icmp slt i64 %n, 2
-  br i1 %small, label %done, label %more
-more:
-  %a = sub i64 %n, 1
-  %x = call i64 @fib(i64 %a)
-  %b = sub i64 %n, 2
-  %y = call i64 @fib(i64 %b)
-  %s = add i64 %x, %y
-  ret i64 %s
-done:
-  ret i64 %n
-}",
+        crate::SAMPLE_IR,
         "@table = global [8 x double] zeroinitializer
 declare double @sqrt(double)
 define double @norm(i32 %k) {
