@@ -472,8 +472,8 @@ pub(crate) enum Op {
     /// where the branch is counted: the word of its edges
     /// (`ipc_abi::counters::EDGES`) for "taken" when the op jumps, so
     /// `2 * edge` for a branch as it was and `2 * edge + 1` for one
-    /// turned round (the other word is `k ^ 1`; [`NO_EDGE`] when not
-    /// counted).
+    /// turned round (the other word is `k ^ 1`; a branch numbered past
+    /// 32,766 is not fused).
     AddBrEq {
         w32: bool,
         d: Reg,
@@ -769,9 +769,10 @@ fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
         return None;
     };
     // Where the jump is counted (see `Op::AddBrEq`): branches past the
-    // first 32,766 of a function stay unfused.
+    // first 32,767 of a function stay unfused (uncounted ones too: a
+    // word index near `NO_EDGE` would name another branch's word in a
+    // function that has that many).
     let k = match edge_index(*edge) {
-        NO_EDGE => NO_EDGE,
         e if e < NO_EDGE / 2 => 2 * e + Edge::from(turned),
         _ => return None,
     };

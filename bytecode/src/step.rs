@@ -456,8 +456,6 @@ impl Loops<'_> {
     /// target or not.
     #[inline(always)]
     pub fn edge(&self, edge: usize, taken: bool) {
-        if let Some(c) = self.edges.get(2 * edge + usize::from(!taken)) {
-            bump(c);
-        }
+        self.edge_word(2 * edge + usize::from(!taken));
     }
 }

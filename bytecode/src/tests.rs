@@ -2234,3 +2234,45 @@ fn a_sign_extended_index_load_is_one_op_and_writes_every_register() {
         assert_eq!(got, want, "i = {i}");
     }
 }
+
+/// A step and test whose branch is numbered where its edge word would not
+/// fit `Op::AddBrEq`'s `k` (or is not counted at all) stays two ops:
+/// fused, its counts would land in another branch's words.
+#[test]
+fn a_step_and_test_numbered_past_the_fused_range_is_not_fused() {
+    use crate::exec::{Op, translate};
+    let w = Width::W64;
+    let pair = |edge| {
+        vec![
+            Inst::Bin {
+                op: BinOp::Add,
+                w,
+                dst: 1,
+                a: 1,
+                b: 2,
+            },
+            Inst::CmpBranch {
+                p: IntPred::Ult,
+                w,
+                a: 1,
+                b: 0,
+                then: 3,
+                els: 2,
+                edge,
+            },
+            Inst::Ret { value: Some(1) },
+            Inst::BackJump { to: 0, block: 1 },
+        ]
+    };
+    assert!(matches!(
+        translate(&pair(32_766))[0],
+        Op::AddBrUlt { k: 65_532, .. }
+    ));
+    for edge in [32_767, 65_534, 65_535, 70_000] {
+        assert!(
+            matches!(translate(&pair(edge))[0], Op::Add64 { .. }),
+            "edge {edge}: {:?}",
+            translate(&pair(edge))[0]
+        );
+    }
+}

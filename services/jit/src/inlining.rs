@@ -97,7 +97,7 @@ pub struct Carried {
 /// The functions (indices, not `own`) whose bodies go with the unit of
 /// function `own`, whose code is `from` (`functions[own]`, or an
 /// on-stack-replacement continuation of it), as [`choose`] picks them,
-/// and what it left out.
+/// and how many it left out as cold.
 ///
 /// # Safety
 /// `functions` must be the defined functions of a valid module, `from`
@@ -107,7 +107,7 @@ pub unsafe fn chosen(
     own: usize,
     from: LLVMValueRef,
     calls: Option<&[u64]>,
-) -> (Vec<usize>, Carried) {
+) -> (Vec<usize>, usize) {
     // SAFETY: the caller's promise.
     let (_, first) = unsafe { body(from, functions) };
     // SAFETY: as above; `choose` asks only for indices of `functions`.
@@ -121,19 +121,17 @@ pub unsafe fn chosen(
 /// callees are taken within [`BODY_LIMIT`] each and [`BUDGET`] together,
 /// nearest first; with `calls` (each function's calls so far), hottest
 /// first (ties nearest first), and those with no calls are left out
-/// (counted as cold: their callees are not reached through them).
+/// (counted as cold, the second result: their callees are not reached
+/// through them).
 pub fn choose(
     functions: usize,
     own: usize,
     first: Vec<usize>,
     mut body: impl FnMut(usize) -> (usize, Vec<usize>),
     calls: Option<&[u64]>,
-) -> (Vec<usize>, Carried) {
+) -> (Vec<usize>, usize) {
     let heat = |i: usize| calls.map_or(0, |c| c.get(i).copied().unwrap_or(0));
-    let mut carried = Carried {
-        by_calls: calls.is_some(),
-        ..Carried::default()
-    };
+    let mut cold = 0;
     let mut chosen = Vec::new();
     let mut seen = vec![false; functions];
     if let Some(s) = seen.get_mut(own) {
@@ -155,7 +153,7 @@ pub fn choose(
             continue;
         }
         if calls.is_some() && hot == 0 {
-            carried.cold += 1;
+            cold += 1;
             continue;
         }
         let (size, callees) = body(i);
@@ -170,8 +168,7 @@ pub fn choose(
             }
         }
     }
-    carried.copies = chosen.len();
-    (chosen, carried)
+    (chosen, cold)
 }
 
 /// The kind of a function attribute by name.
@@ -275,16 +272,8 @@ mod tests {
             (30, &[4]),
             (40, &[]),
         ];
-        let (chosen, carried) = choose(5, 0, vec![1, 2, 3], graph(bodies), None);
-        assert_eq!(chosen, [1, 3, 4]);
-        assert_eq!(
-            carried,
-            Carried {
-                copies: 3,
-                cold: 0,
-                by_calls: false
-            }
-        );
+        let (chosen, cold) = choose(5, 0, vec![1, 2, 3], graph(bodies), None);
+        assert_eq!((chosen, cold), (vec![1, 3, 4], 0));
     }
 
     #[test]
@@ -300,11 +289,10 @@ mod tests {
         assert_eq!(by_size, (1..=fit).collect::<Vec<_>>());
         // The later a callee, the hotter: the first is left out.
         let calls: Vec<u64> = (0..n as u64).map(|i| 1 + i * 10).collect();
-        let (by_calls, carried) = choose(n, 0, callees, graph(&bodies), Some(&calls));
+        let (by_calls, cold) = choose(n, 0, callees, graph(&bodies), Some(&calls));
         let mut expected: Vec<usize> = (2..=fit + 1).collect();
         expected.reverse();
-        assert_eq!(by_calls, expected);
-        assert!(carried.by_calls && carried.cold == 0);
+        assert_eq!((by_calls, cold), (expected, 0));
     }
 
     #[test]
@@ -314,16 +302,8 @@ mod tests {
         let bodies: &[(usize, &[usize])] =
             &[(10, &[1, 2]), (10, &[4]), (10, &[3]), (10, &[]), (10, &[])];
         let calls = [1, 500, 0, 0, 80];
-        let (chosen, carried) = choose(5, 0, vec![1, 2], graph(bodies), Some(&calls));
-        assert_eq!(chosen, [1, 4]);
-        assert_eq!(
-            carried,
-            Carried {
-                copies: 2,
-                cold: 1,
-                by_calls: true
-            }
-        );
+        let (chosen, cold) = choose(5, 0, vec![1, 2], graph(bodies), Some(&calls));
+        assert_eq!((chosen, cold), (vec![1, 4], 1));
         // Without counts both are carried, and what 2 reaches.
         let (chosen, _) = choose(5, 0, vec![1, 2], graph(bodies), None);
         assert_eq!(chosen, [1, 2, 4, 3]);

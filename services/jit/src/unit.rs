@@ -315,15 +315,20 @@ pub(crate) unsafe fn cut_around(
     // SAFETY: the caller's promise; each function is either kept or
     // replaced by a declaration once.
     unsafe {
-        let (copies, mut carried) = match callees {
-            Callees::Copied(calls) => crate::inlining::chosen(functions, own, from, calls),
+        let mut carried = Carried::default();
+        let copies = match callees {
+            Callees::Copied(calls) => {
+                let (copies, cold) = crate::inlining::chosen(functions, own, from, calls);
+                carried.cold = cold;
+                carried.by_calls = calls.is_some();
+                copies
+            }
             Callees::ThroughSlots => {
                 route_calls_through_slots(LLVMGetModuleContext(m), from, functions);
-                (Vec::new(), Carried::default())
+                Vec::new()
             }
         };
         let blanket = crate::inlining::blanket_noinline(functions);
-        carried.copies = 0;
         for (i, &f) in functions.iter().enumerate() {
             if i == own || LLVMIsDeclaration(f) != 0 {
                 continue;

@@ -566,10 +566,17 @@ impl<'a> FnLower<'a> {
         Ok(moves)
     }
 
-    /// Target `n` of the terminator at `at` goes to `to` (from `from`),
-    /// through a stub when `to` has phis or the edge is a loop's
+    /// Target `n` of the terminator at `at` goes to `to` (from `from`):
+    /// straight to a return when `to` only returns (`return_on_edge`),
+    /// else through a stub when `to` has phis or the edge is a loop's
     /// back-edge (its `BackJump` counts the iteration).
     fn edge(&mut self, at: usize, n: usize, from: Block, to: Block) -> Result<(), Unsupported> {
+        if let Some(ret) = self.return_on_edge(from, to)? {
+            self.returns.push(ret);
+            let tail = self.returns.len() - 1;
+            self.fixes.push(Fix::Tail { at, n, tail });
+            return Ok(());
+        }
         let moves = self.edge_moves(from, to)?;
         let back = self.back.contains(&(from, to));
         if moves.is_empty() && !back {
@@ -582,36 +589,25 @@ impl<'a> FnLower<'a> {
         Ok(())
     }
 
-    /// The targets of the conditional branch at `at` (from `from`): as
-    /// `edge` makes them, but a loop back-edge's stub goes right after the
-    /// branch, not after the body: the loop goes round through it without
-    /// a jump to reach it, and with an `Add` before the branch (a loop's
-    /// step and test) the interpreter runs the pair as one op whichever
-    /// way the branch goes (`bytecode::exec`).
+    /// The targets of the conditional branch at `at` (from `from`), as
+    /// `edge` makes them, except a loop back-edge's stub (the first, if
+    /// both are), which goes right after the branch, not after the body:
+    /// the loop goes round through it without a jump to reach it, and
+    /// with an `Add` before the branch (a loop's step and test) the
+    /// interpreter runs the pair as one op whichever way the branch goes
+    /// (`bytecode::exec`).
     fn branch_edges(&mut self, at: usize, from: Block, to: [Block; 2]) -> Result<(), Unsupported> {
-        let mut here = None;
-        for (n, to) in to.into_iter().enumerate() {
-            if let Some(ret) = self.return_on_edge(from, to)? {
-                self.returns.push(ret);
-                let tail = self.returns.len() - 1;
-                self.fixes.push(Fix::Tail { at, n, tail });
-                continue;
-            }
-            let moves = self.edge_moves(from, to)?;
-            let back = self.back.contains(&(from, to));
-            if here.is_none() && back {
-                here = Some((n, moves, to));
-            } else if moves.is_empty() && !back {
-                self.fixes.push(Fix::Block { at, n, block: to });
-            } else {
-                self.stubs.push((moves, to, back));
-                let stub = self.stubs.len() - 1;
-                self.fixes.push(Fix::Stub { at, n, stub });
+        let back = to.iter().position(|&t| self.back.contains(&(from, t)));
+        for (n, &target) in to.iter().enumerate() {
+            if Some(n) != back {
+                self.edge(at, n, from, target)?;
             }
         }
-        if let Some((n, moves, to)) = here {
+        if let Some(n) = back {
+            let to = to[n];
             let start = self.body.len();
             self.fixes.push(Fix::Here { at, n, to: start });
+            let moves = self.edge_moves(from, to)?;
             self.body.extend(moves);
             let jump = self.body.len();
             self.emit(Inst::BackJump {
