@@ -569,9 +569,16 @@ pub(crate) enum Op {
     /// without looking at anything but the callee's tier: the callee has
     /// code, is not variadic, and takes exactly the arguments' classes,
     /// none in memory (`link_calls`). Its arguments and results are the
-    /// `Inst::Call`'s at this position.
+    /// `Inst::Call`'s at this position; when it has at most
+    /// [`CALL_REGS`] arguments and one result or none, they are here too
+    /// (`n` of them in `a`, the result into `d` unless it is
+    /// [`NO_REGISTER`]), so that the loop need not look at the `Inst`;
+    /// otherwise `n` is [`LONG_CALL`].
     CallFn {
         callee: u32,
+        d: Reg,
+        n: u8,
+        a: [Reg; CALL_REGS],
     },
     /// A call of program function `callee` whose copy runs in the
     /// caller's frame from position `at` while the callee is interpreted
@@ -594,6 +601,11 @@ pub(crate) enum Op {
     /// No fast form: run the `Inst` at this position.
     Other,
 }
+
+/// Arguments a call op carries itself (`Op::CallFn`).
+pub(crate) const CALL_REGS: usize = 4;
+/// `Op::CallFn`'s `n` for a call whose registers only its `Inst` has.
+pub(crate) const LONG_CALL: u8 = u8::MAX;
 
 // The loop copies an op out of the code on every step: keep it two words.
 const _: () = assert!(core::mem::size_of::<Op>() <= 16);
@@ -631,7 +643,8 @@ pub(crate) fn link_calls(ops: &mut [Op], code: &[Inst], module: &Module) {
                 callee: Callee::Function(i),
                 args,
                 fixed,
-                ..
+                ret,
+                ret2,
             } => {
                 let Some(callee) = module.functions.get(*i as usize) else {
                     continue;
@@ -647,7 +660,7 @@ pub(crate) fn link_calls(ops: &mut [Op], code: &[Inst], module: &Module) {
                             class == param && !matches!(param, Class::Memory { .. })
                         });
                 if plain {
-                    *op = Op::CallFn { callee: *i };
+                    *op = call_fn(*i, args, *ret, *ret2);
                 }
             }
             Inst::Call {
@@ -662,6 +675,40 @@ pub(crate) fn link_calls(ops: &mut [Op], code: &[Inst], module: &Module) {
             }
             _ => {}
         }
+    }
+}
+
+/// `Op::CallFn` for a call of `callee` with `args` and results `ret`,
+/// `ret2`: its registers in the op when they fit.
+fn call_fn(
+    callee: u32,
+    args: &[(Reg, Class)],
+    ret: Option<(Reg, Class)>,
+    ret2: Option<(Reg, Class)>,
+) -> Op {
+    let long = Op::CallFn {
+        callee,
+        d: NO_REGISTER,
+        n: LONG_CALL,
+        a: [0; CALL_REGS],
+    };
+    let d = match ret {
+        Some((NO_REGISTER, _)) => return long,
+        Some((d, _)) => d,
+        None => NO_REGISTER,
+    };
+    if args.len() > CALL_REGS || ret2.is_some() {
+        return long;
+    }
+    let mut a = [0; CALL_REGS];
+    for (k, &(r, _)) in args.iter().enumerate() {
+        a[k] = r;
+    }
+    Op::CallFn {
+        callee,
+        d,
+        n: args.len() as u8,
+        a,
     }
 }
 

@@ -47,7 +47,7 @@ pub(crate) fn inline_leaves(module: &Module, index: usize, ops: &mut Vec<Op>) ->
         constants: Vec::new(),
     };
     for at in 0..code.len() {
-        let Op::CallFn { callee } = ops[at] else {
+        let Op::CallFn { callee, .. } = ops[at] else {
             continue;
         };
         let Inst::Call {

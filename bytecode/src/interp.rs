@@ -8,7 +8,7 @@
 //! host's: deep recursion in the program costs interpreter memory only.
 
 use crate::abi;
-use crate::exec::{self, Op};
+use crate::exec::{self, CALL_REGS, Op};
 use crate::format::*;
 use crate::mem;
 use crate::ops::{bin, bin128, cast, fbin, fcmp, fun, icmp, icmp128, overflow, wide};
@@ -239,12 +239,19 @@ pub fn counters_object(module: &Module) -> Vec<AtomicU64> {
 /// The registers of the frame whose first is `base`, growing the register
 /// file so that all `WINDOW` exist (those above the frame's are its
 /// callees').
+#[inline(always)]
 fn window(file: &mut Vec<u64>, base: usize) -> &mut [u64; WINDOW] {
-    let need = base + WINDOW;
-    if file.len() < need {
-        file.resize(need, 0);
+    if file.len() < base + WINDOW {
+        grow(file, base + WINDOW);
     }
-    <&mut [u64; WINDOW]>::try_from(&mut file[base..need]).expect("the length made above")
+    file[base..].first_chunk_mut().expect("grown above")
+}
+
+/// Makes the register file `len` registers long (new ones zero).
+#[cold]
+#[inline(never)]
+fn grow(file: &mut Vec<u64>, len: usize) {
+    file.resize(len, 0);
 }
 
 /// Keeps the low `w` bits of `v`.
@@ -622,18 +629,7 @@ impl<'m> Interp<'m> {
         variadic: Option<Box<Variadic>>,
     ) -> usize {
         let entry = &self.entries[func as usize];
-        let fixed = self.fixed[func as usize].get_or_init(|| {
-            entry.code[..entry.prologue]
-                .iter()
-                .filter_map(|i| match *i {
-                    Inst::Const { dst, value } => Some((dst, value)),
-                    Inst::Addr { dst, sym } => Some((dst, m.symbol(sym))),
-                    Inst::FuncAddr { dst, func } => Some((dst, m.function_address(func))),
-                    _ => None,
-                })
-                .chain(self.copies[func as usize].constants.iter().copied())
-                .collect()
-        });
+        let fixed = self.prologue(m, func);
         // The validator keeps every register inside the frame.
         let frame_regs = &mut regs_file[base..end];
         for &(r, v) in fixed {
@@ -651,6 +647,25 @@ impl<'m> Interp<'m> {
             variadic,
         });
         entry.prologue
+    }
+
+    /// The registers a new frame of `func` starts with and their values
+    /// (its prologue's and its copies'), found at its first call.
+    #[inline(always)]
+    fn prologue(&self, m: &dyn Machine, func: u32) -> &[(Reg, u64)] {
+        self.fixed[func as usize].get_or_init(|| {
+            let entry = &self.entries[func as usize];
+            entry.code[..entry.prologue]
+                .iter()
+                .filter_map(|i| match *i {
+                    Inst::Const { dst, value } => Some((dst, value)),
+                    Inst::Addr { dst, sym } => Some((dst, m.symbol(sym))),
+                    Inst::FuncAddr { dst, func } => Some((dst, m.function_address(func))),
+                    _ => None,
+                })
+                .chain(self.copies[func as usize].constants.iter().copied())
+                .collect()
+        })
     }
 
     /// The code, the same in execution form, the position and the

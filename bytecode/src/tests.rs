@@ -2046,8 +2046,8 @@ fn small_leaf_callees_run_in_their_callers_frame() {
         _ => unreachable!(),
     };
     assert!(matches!(ops(0)[4], Op::CallInline { callee: 1, .. }));
-    assert!(matches!(ops(0)[5], Op::CallFn { callee: 2 }));
-    assert!(matches!(ops(0)[6], Op::CallFn { callee: 3 }));
+    assert!(matches!(ops(0)[5], Op::CallFn { callee: 2, .. }));
+    assert!(matches!(ops(0)[6], Op::CallFn { callee: 3, .. }));
     assert!(matches!(ops(2)[1], Op::CallInline { callee: 1, .. }));
 }
 
@@ -2273,6 +2273,167 @@ fn a_step_and_test_numbered_past_the_fused_range_is_not_fused() {
             matches!(translate(&pair(edge))[0], Op::Add64 { .. }),
             "edge {edge}: {:?}",
             translate(&pair(edge))[0]
+        );
+    }
+}
+
+/// Calls whose registers fit in their op (up to `CALL_REGS` arguments,
+/// one result or none) and calls that do not (`LONG_CALL`) both pass
+/// their arguments and results: a callee's prologue constants in the
+/// registers just past its parameters survive the registers an op
+/// always passes; a callee with no result writes nothing in its caller.
+#[test]
+fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
+    use crate::exec::{LONG_CALL, Op};
+    use Inst::*;
+    let w = Width::W64;
+    let add = |dst, a, b| Bin {
+        op: BinOp::Add,
+        w,
+        dst,
+        a,
+        b,
+    };
+    let call = |callee, args: Vec<Reg>, ret: Option<Reg>| Call {
+        callee: Callee::Function(callee),
+        fixed: args.len() as u16,
+        args: args.into_iter().map(|r| (r, I64)).collect(),
+        ret: ret.map(|r| (r, I64)),
+        ret2: None,
+    };
+    let module = Module {
+        functions: vec![
+            // main(x) = plus100(x) + mix4(x, 2, 3, 4) + sum5(x, 2, 3, 4, 5),
+            // with nothing() between, which must leave r9 alone.
+            func(
+                "main",
+                vec![I64],
+                Some(I64),
+                10,
+                vec![
+                    Const { dst: 1, value: 2 },
+                    Const { dst: 2, value: 3 },
+                    Const { dst: 3, value: 4 },
+                    Const { dst: 4, value: 5 },
+                    Const { dst: 9, value: 7 },
+                    call(1, vec![0], Some(5)),
+                    call(4, vec![], None),
+                    call(2, vec![0, 1, 2, 3], Some(6)),
+                    call(3, vec![0, 1, 2, 3, 4], Some(7)),
+                    add(8, 5, 6),
+                    add(8, 8, 7),
+                    add(8, 8, 9),
+                    Ret { value: Some(8) },
+                ],
+            ),
+            // plus100(a) = a + 100, the constant in register 1.
+            func(
+                "plus100",
+                vec![I64],
+                Some(I64),
+                3,
+                vec![
+                    Const { dst: 1, value: 100 },
+                    add(2, 0, 1),
+                    Ret { value: Some(2) },
+                ],
+            ),
+            // mix4(a, b, c, d) = (a - b) * c + d
+            func(
+                "mix4",
+                vec![I64, I64, I64, I64],
+                Some(I64),
+                6,
+                vec![
+                    Bin {
+                        op: BinOp::Sub,
+                        w,
+                        dst: 4,
+                        a: 0,
+                        b: 1,
+                    },
+                    Bin {
+                        op: BinOp::Mul,
+                        w,
+                        dst: 5,
+                        a: 4,
+                        b: 2,
+                    },
+                    add(5, 5, 3),
+                    Ret { value: Some(5) },
+                ],
+            ),
+            // sum5(a, b, c, d, e)
+            func(
+                "sum5",
+                vec![I64, I64, I64, I64, I64],
+                Some(I64),
+                6,
+                vec![
+                    add(5, 0, 1),
+                    add(5, 5, 2),
+                    add(5, 5, 3),
+                    add(5, 5, 4),
+                    Ret { value: Some(5) },
+                ],
+            ),
+            func("nothing", vec![], None, 1, vec![Ret { value: None }]),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let Body::Code { code, .. } = &module.functions[0].body else {
+        unreachable!()
+    };
+    let mut ops = crate::exec::translate(code);
+    crate::exec::link_calls(&mut ops, code, &module);
+    assert!(matches!(
+        ops[5],
+        Op::CallFn {
+            callee: 1,
+            n: 1,
+            d: 5,
+            ..
+        }
+    ));
+    assert!(matches!(
+        ops[6],
+        Op::CallFn {
+            callee: 4,
+            n: 0,
+            d: NO_REGISTER,
+            ..
+        }
+    ));
+    assert!(matches!(
+        ops[7],
+        Op::CallFn {
+            callee: 2,
+            n: 4,
+            d: 6,
+            a: [0, 1, 2, 3]
+        }
+    ));
+    assert!(matches!(
+        ops[8],
+        Op::CallFn {
+            callee: 3,
+            n: LONG_CALL,
+            ..
+        }
+    ));
+    let interp = Interp::new(&module);
+    for x in [0u64, 9, u64::MAX] {
+        let want = x
+            .wrapping_add(100)
+            .wrapping_add(x.wrapping_sub(2).wrapping_mul(3).wrapping_add(4))
+            .wrapping_add(x.wrapping_add(14))
+            .wrapping_add(7);
+        assert_eq!(
+            interp.call1(&Alone, 0, &[x], None).unwrap(),
+            want,
+            "x = {x}"
         );
     }
 }

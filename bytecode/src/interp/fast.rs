@@ -74,7 +74,20 @@ impl<'m> Interp<'m> {
                 continue;
             }
             match *op {
-                Op::CallFn { callee } if m.compiled(callee).is_none() => {
+                Op::CallFn { callee, d, n, a }
+                    if n as usize <= CALL_REGS && m.compiled(callee).is_none() =>
+                {
+                    let values = a.map(|r| fr[r as usize]);
+                    pc = self.push_call(m, regs, frames, pc, callee, d, values);
+                    let entry = &self.entries[callee as usize];
+                    let base = frames[frames.len() - 1].base;
+                    (code, ops) = (entry.code, &self.ops[callee as usize]);
+                    loops = &entry.loops;
+                    fr = window(regs, base);
+                    continue;
+                }
+                Op::CallFn { callee, .. } if m.compiled(callee).is_none() => {
+                    // More arguments or results than the op carries.
                     let Inst::Call {
                         args, ret, ret2, ..
                     } = &code[pc - 1]
@@ -134,10 +147,9 @@ impl<'m> Interp<'m> {
                 }
                 Op::Ret { v } => {
                     let value = if v == NO_REGISTER { 0 } else { fr[v as usize] };
-                    if let Some(done) = self.pop_frame(regs, frames, [value, 0], floor) {
+                    if let Err(done) = self.pop_call(regs, frames, floor, value) {
                         return Ok(Some(done));
                     }
-                    self.switch_back(frames);
                 }
                 _ => {
                     // Not ours: `run` runs it from the instruction.
@@ -151,5 +163,77 @@ impl<'m> Interp<'m> {
             loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
             fr = window(regs, base);
         }
+    }
+
+    /// Pushes a frame of `callee` for an `Op::CallFn` that carries its
+    /// registers (`values`: its arguments, all `CALL_REGS` of them: those
+    /// past its parameters land in registers the callee writes before it
+    /// reads them, or above its frame; the result into `d`), the caller
+    /// at `pc`; returns where the callee starts.
+    #[allow(clippy::too_many_arguments, reason = "the loop's state, each its own")]
+    #[inline(never)]
+    fn push_call(
+        &self,
+        m: &dyn Machine,
+        regs: &mut Vec<u64>,
+        frames: &mut Vec<Frame>,
+        pc: usize,
+        callee: u32,
+        d: Reg,
+        values: [u64; CALL_REGS],
+    ) -> usize {
+        let entry = &self.entries[callee as usize];
+        let fixed = self.prologue(m, callee);
+        let caller = frames.last_mut().expect("the running frame");
+        caller.pc = pc;
+        let base = caller.end;
+        frames.push(Frame {
+            func: callee,
+            pc: entry.prologue,
+            base,
+            end: base + entry.regs,
+            ret: (d != NO_REGISTER).then_some(d),
+            ret2: None,
+            stack_mark: self.sp.get(),
+            variadic: None,
+        });
+        let fr = window(regs, base);
+        fr[..CALL_REGS].copy_from_slice(&values);
+        for &(r, v) in fixed {
+            fr[r as usize] = v;
+        }
+        step::bump(entry.calls);
+        self.switch_to(callee);
+        entry.prologue
+    }
+
+    /// Pops the frame on top, which returned `value` (its one result, or
+    /// 0), into its caller; or (`Err`) what `fast` returns when the run
+    /// is over (the last frame, or back at `floor`).
+    #[inline(never)]
+    fn pop_call(
+        &self,
+        regs: &mut Vec<u64>,
+        frames: &mut Vec<Frame>,
+        floor: usize,
+        value: u64,
+    ) -> Result<(), Option<[u64; 2]>> {
+        let done = frames.pop().expect("the returning frame");
+        self.sp.set(done.stack_mark);
+        let Some(caller) = frames.last() else {
+            return Err(Some([value, 0]));
+        };
+        let fr = window(regs, caller.base);
+        if let Some(d) = done.ret {
+            fr[d as usize] = value;
+        }
+        if let Some(d) = done.ret2 {
+            fr[d as usize] = 0;
+        }
+        if frames.len() == floor {
+            return Err(None);
+        }
+        self.switch_to(caller.func);
+        Ok(())
     }
 }

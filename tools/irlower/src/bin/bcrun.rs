@@ -8,14 +8,17 @@
 //! host's C library lacks, 125 when a function the program calls cannot be
 //! interpreted (the OS compiles those; the host runner has no JIT).
 //! `--count` counts calls, loops, branches and call targets as the OS does
-//! under `--tier auto` (into a counters object nobody reads): the
-//! interpreter's cost with counting, for profiling it on the host.
+//! under `--tier auto`: the interpreter's cost with counting, for
+//! profiling it on the host; when `main` returns, each function that ran
+//! gets a line on standard error (`bcrun.count fn= calls= backedges=
+//! edges=taken/not,...`), the counts the OS's profiler would read.
 #![allow(unsafe_code, reason = "a host runner: mmap, dlsym and raw globals")]
 
 use bytecode::format::{Body, Module, RelocTarget, SymbolKind};
 use bytecode::interp::{Interp, Machine, Trap};
 use bytecode::native;
 use std::ffi::{CString, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 unsafe extern "C" {
     fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void;
@@ -235,11 +238,11 @@ fn main() {
         }
     }
 
-    let interp = if count {
-        let counters = Box::leak(bytecode::interp::counters_object(module).into_boxed_slice());
-        Interp::with_counters(module, counters)
-    } else {
-        Interp::new(module)
+    let counters: Option<&'static [AtomicU64]> =
+        count.then(|| &*Box::leak(bytecode::interp::counters_object(module).into_boxed_slice()));
+    let interp = match counters {
+        Some(c) => Interp::with_counters(module, c),
+        None => Interp::new(module),
     };
     let interp: &'static Interp<'static> = Box::leak(Box::new(interp));
     native::set_entry_handler(entry);
@@ -267,6 +270,35 @@ fn main() {
     let code = interp
         .call(host, main as u32, &call_args, None)
         .unwrap_or_else(|t| die(t, module))[0];
+    if let Some(c) = counters {
+        print_counts(module, c);
+    }
     // SAFETY: C's exit: the program's atexit handlers, then its output.
     unsafe { exit(code as c_int) }
+}
+
+/// Each function's counts (`--count`), for those that ran: its calls,
+/// loop back-edges and branch edges (taken/not taken, by edge number).
+fn print_counts(module: &Module, words: &[AtomicU64]) {
+    use bytecode::interp::{BACKEDGES, CALLS, COUNTER_WORDS, HEADER_WORDS};
+    use ipc_abi::counters::{EDGES, edges_place};
+    let word = |k: usize| words.get(k).map_or(0, |w| w.load(Ordering::Relaxed));
+    for (i, f) in module.functions.iter().enumerate() {
+        let at = HEADER_WORDS + i * COUNTER_WORDS;
+        let (calls, backedges) = (word(at + CALLS), word(at + BACKEDGES));
+        if calls == 0 {
+            continue;
+        }
+        let (start, len) = edges_place(word(at + EDGES));
+        let first = start as usize / 8;
+        let edges: Vec<String> = (first..first + len)
+            .step_by(2)
+            .map(|k| format!("{}/{}", word(k), word(k + 1)))
+            .collect();
+        eprintln!(
+            "bcrun.count fn={} calls={calls} backedges={backedges} edges={}",
+            f.name,
+            edges.join(",")
+        );
+    }
 }
