@@ -152,14 +152,22 @@ static UNCOUNTED: AtomicU64 = AtomicU64::new(0);
 static NO_OSR: AtomicU64 = AtomicU64::new(0);
 
 /// How many of `code`'s first instructions only set registers to values
-/// that stay the same for the whole run.
-fn prologue_len(code: &[Inst]) -> usize {
+/// that stay the same for the whole run: constants, addresses, and
+/// constant offsets from those (the lowering's addresses of a global's
+/// fields).
+pub(crate) fn prologue_len(code: &[Inst]) -> usize {
+    let mut set = alloc::collections::BTreeSet::new();
     code.iter()
-        .take_while(|i| {
-            matches!(
-                i,
-                Inst::Const { .. } | Inst::Addr { .. } | Inst::FuncAddr { .. }
-            )
+        .take_while(|i| match **i {
+            Inst::Const { dst, .. } | Inst::Addr { dst, .. } | Inst::FuncAddr { dst, .. } => {
+                set.insert(dst);
+                true
+            }
+            Inst::AddImm { dst, a, .. } if set.contains(&a) => {
+                set.insert(dst);
+                true
+            }
+            _ => false,
         })
         .count()
 }
@@ -655,16 +663,22 @@ impl<'m> Interp<'m> {
     fn prologue(&self, m: &dyn Machine, func: u32) -> &[(Reg, u64)] {
         self.fixed[func as usize].get_or_init(|| {
             let entry = &self.entries[func as usize];
-            entry.code[..entry.prologue]
-                .iter()
-                .filter_map(|i| match *i {
-                    Inst::Const { dst, value } => Some((dst, value)),
-                    Inst::Addr { dst, sym } => Some((dst, m.symbol(sym))),
-                    Inst::FuncAddr { dst, func } => Some((dst, m.function_address(func))),
-                    _ => None,
-                })
-                .chain(self.copies[func as usize].constants.iter().copied())
-                .collect()
+            // Each register's value as the prologue leaves it, in order.
+            let mut values = alloc::collections::BTreeMap::<Reg, u64>::new();
+            let mut fixed: Vec<(Reg, u64)> = Vec::new();
+            for i in &entry.code[..entry.prologue] {
+                let (dst, v) = match *i {
+                    Inst::Const { dst, value } => (dst, value),
+                    Inst::Addr { dst, sym } => (dst, m.symbol(sym)),
+                    Inst::FuncAddr { dst, func } => (dst, m.function_address(func)),
+                    Inst::AddImm { dst, a, imm } => (dst, values[&a].wrapping_add(imm as u64)),
+                    _ => unreachable!("prologue_len takes these only"),
+                };
+                values.insert(dst, v);
+                fixed.push((dst, v));
+            }
+            fixed.extend(self.copies[func as usize].constants.iter().copied());
+            fixed
         })
     }
 

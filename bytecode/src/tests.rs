@@ -2437,3 +2437,54 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
         );
     }
 }
+
+/// A constant offset from a prologue register (the address of a global's
+/// field) is part of the prologue: set when a frame starts, with the
+/// constants, not run as an op; an offset from a parameter is not.
+#[test]
+fn constant_offsets_of_prologue_registers_are_set_with_it() {
+    use Inst::*;
+    let code = vec![
+        Const {
+            dst: 1,
+            value: 1000,
+        },
+        AddImm {
+            dst: 2,
+            a: 1,
+            imm: 5,
+        },
+        AddImm {
+            dst: 3,
+            a: 2,
+            imm: -10,
+        },
+        AddImm {
+            dst: 4,
+            a: 0,
+            imm: 1,
+        },
+        Bin {
+            op: BinOp::Add,
+            w: Width::W64,
+            dst: 5,
+            a: 4,
+            b: 3,
+        },
+        Ret { value: Some(5) },
+    ];
+    assert_eq!(crate::interp::prologue_len(&code), 3);
+    let module = Module {
+        functions: vec![func("f", vec![I64], Some(I64), 6, code)],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let interp = Interp::new(&module);
+    for x in [0u64, 7, u64::MAX] {
+        let want = x.wrapping_add(1).wrapping_add(995);
+        assert_eq!(interp.call1(&Alone, 0, &[x], None).unwrap(), want);
+        // Again: the values are found once, at the first call.
+        assert_eq!(interp.call1(&Alone, 0, &[x], None).unwrap(), want);
+    }
+}

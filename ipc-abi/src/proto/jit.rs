@@ -298,9 +298,11 @@ impl<'a> JitState<'a> {
 /// (LLVM 19 on both sides) give the same values, which is how a frame's
 /// registers map onto the compiled code. Only passes within a function
 /// (nothing inlined or vectorized; loops unrolled as `irlower::PIPELINE`
-/// says); every function is first marked `no-builtins` (see `irlower`).
+/// says; a recursive call in tail position, or before an associative
+/// operation, made a loop by `tailcallelim`, as `clang -O3` does); every
+/// function is first marked `no-builtins` (see `irlower`).
 pub const LOWERING_PIPELINE: &str = "function(sroa,early-cse,instcombine<no-verify-fixpoint>,\
-    simplifycfg,loop(loop-rotate),loop-mssa(licm),loop-unroll<O2;partial>,gvn,\
+    simplifycfg,tailcallelim,loop(loop-rotate),loop-mssa(licm),loop-unroll<O2;partial>,gvn,\
     instcombine<no-verify-fixpoint>,simplifycfg)";
 
 /// A digest of a function's values in canonical order (arguments, then
