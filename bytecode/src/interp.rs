@@ -41,6 +41,14 @@ pub trait Machine {
     /// Where a call to program function `func` goes: `None` to interpret
     /// it, or the address of its compiled code.
     fn compiled(&self, func: u32) -> Option<u64>;
+    /// A word that says, without a call to [`Machine::compiled`], that
+    /// program function `func` is still interpreted: it is while the
+    /// word holds the value (the app host: its dispatch slot, still at
+    /// its lazy stub). `None`: ask `compiled` at every call. Asked once,
+    /// at the function's first call.
+    fn interpreted_while(&self, _func: u32) -> Option<(&'static AtomicU64, u64)> {
+        None
+    }
     /// The program function whose address (entry) `addr` is, if any.
     fn function_at(&self, addr: u64) -> Option<u32>;
     /// The address of program function `func` (its function pointer).
@@ -141,8 +149,22 @@ struct Entry<'m> {
     prologue: usize,
     /// Its code (empty when it has none).
     code: &'m [Inst],
+    /// Its code in execution form (`exec`), with its copied callees'
+    /// (`inline`).
+    ops: Vec<Op>,
     /// How many registers a frame of it takes.
     regs: usize,
+    /// What its first call finds out from the `Machine` (`Start`).
+    start: core::cell::OnceCell<Start>,
+}
+
+/// What a function's first call finds out, for every call after.
+struct Start {
+    /// The values of its prologue's registers and its copies' constants
+    /// (addresses come from the `Machine`).
+    fixed: Vec<(Reg, u64)>,
+    /// When it is still interpreted (`Machine::interpreted_while`).
+    interpreted_while: Option<(&'static AtomicU64, u64)>,
 }
 
 /// Where counts go when nobody reads them (any interpreter's: nobody
@@ -184,14 +206,15 @@ pub struct Interp<'m> {
     stack: mem::Region,
     /// Bytes of `stack` in use.
     sp: core::cell::Cell<usize>,
-    /// Each function's code in execution form (empty where it has none).
-    ops: Vec<Vec<Op>>,
     /// Register files of calls that have returned, for the next ones.
     files: core::cell::RefCell<Vec<Vec<u64>>>,
     /// The counters object (`ipc_abi::counters`: its header with the
     /// clock, then per function calls, loop back-edges, its latest loop's
     /// header and cycles), when someone reads them.
     counters: Option<&'m [AtomicU64]>,
+    /// Its word that names the function running
+    /// (`ipc_abi::counters::RUNNING`), when it is read.
+    running: Option<&'m AtomicU64>,
     /// Per function: the address of a compiled continuation of it and
     /// the IR block of the loop header it starts at (`OSR_WORDS` each);
     /// 0 when there is none (on-stack replacement).
@@ -206,9 +229,6 @@ pub struct Interp<'m> {
     /// registers a frame of it takes, the copies' constants a frame gets
     /// with its own prologue.
     copies: Vec<crate::inline::Copies>,
-    /// Per function, the values of its prologue's registers, found at its
-    /// first call (addresses come from the `Machine`).
-    fixed: Vec<core::cell::OnceCell<Vec<(Reg, u64)>>>,
 }
 
 /// Counters per function, and which is which: the layout of
@@ -300,62 +320,77 @@ pub(crate) fn from_f32(x: f32) -> u64 {
 
 impl<'m> Interp<'m> {
     pub fn new(module: &'m Module) -> Self {
+        let mut ops: Vec<Vec<Op>> = module
+            .functions
+            .iter()
+            .map(|f| match &f.body {
+                Body::Code { code, .. } => {
+                    let mut ops = exec::translate(code);
+                    exec::link_calls(&mut ops, code, module);
+                    ops
+                }
+                Body::Unsupported { .. } => Vec::new(),
+            })
+            .collect();
+        // Small leaf callees copied into their callers (`inline`), and
+        // each function's frame size with the copies' registers.
+        let copies: Vec<crate::inline::Copies> = (0..module.functions.len())
+            .map(|f| crate::inline::inline_leaves(module, f, &mut ops[f]))
+            .collect();
+        let entries = module
+            .functions
+            .iter()
+            .zip(ops)
+            .zip(&copies)
+            .map(|((f, ops), copies)| {
+                let code: &'m [Inst] = match &f.body {
+                    Body::Code { code, .. } => code,
+                    Body::Unsupported { .. } => &[],
+                };
+                Entry {
+                    // Counting nowhere until `find_entries`.
+                    loops: step::Loops {
+                        count: &UNCOUNTED,
+                        header: &UNCOUNTED,
+                        osr: &NO_OSR,
+                        edges: &[],
+                        targets: &[],
+                    },
+                    calls: &UNCOUNTED,
+                    prologue: prologue_len(code),
+                    code,
+                    ops,
+                    regs: copies.regs,
+                    start: core::cell::OnceCell::new(),
+                }
+            })
+            .collect();
         let mut i = Interp {
             module,
             stack: mem::Region::new(STACK_BYTES),
             sp: core::cell::Cell::new(0),
             files: core::cell::RefCell::new(Vec::new()),
             counters: None,
+            running: None,
             edges: Vec::new(),
             targets: Vec::new(),
             osr: None,
-            entries: Vec::new(),
-            copies: Vec::new(),
-            fixed: module
-                .functions
-                .iter()
-                .map(|_| Default::default())
-                .collect(),
-            ops: module
-                .functions
-                .iter()
-                .map(|f| match &f.body {
-                    Body::Code { code, .. } => {
-                        let mut ops = exec::translate(code);
-                        exec::link_calls(&mut ops, code, module);
-                        ops
-                    }
-                    Body::Unsupported { .. } => Vec::new(),
-                })
-                .collect(),
+            entries,
+            copies,
         };
-        // Small leaf callees copied into their callers (`inline`), and
-        // each function's frame size with the copies' registers.
-        i.copies = (0..module.functions.len())
-            .map(|f| crate::inline::inline_leaves(module, f, &mut i.ops[f]))
-            .collect();
         i.find_entries();
         i
     }
 
-    /// Works out each function's [`Entry`] from where its counts go.
+    /// Points each function's [`Entry`] at where its counts go.
     fn find_entries(&mut self) {
-        let entries = (0..self.module.functions.len() as u32)
-            .map(|f| {
-                let code: &'m [Inst] = match &self.module.functions[f as usize].body {
-                    Body::Code { code, .. } => code,
-                    Body::Unsupported { .. } => &[],
-                };
-                Entry {
-                    loops: self.loops(f),
-                    calls: self.counter(f, CALLS),
-                    prologue: prologue_len(code),
-                    code,
-                    regs: self.copies[f as usize].regs,
-                }
-            })
+        let counted: Vec<_> = (0..self.module.functions.len() as u32)
+            .map(|f| (self.loops(f), self.counter(f, CALLS)))
             .collect();
-        self.entries = entries;
+        for (entry, (loops, calls)) in self.entries.iter_mut().zip(counted) {
+            entry.loops = loops;
+            entry.calls = calls;
+        }
     }
 
     /// The same, counting each function's calls, loop back-edges and
@@ -366,6 +401,7 @@ impl<'m> Interp<'m> {
         let mut i = Interp::new(module);
         if counters.len() >= HEADER_WORDS + module.functions.len() * COUNTER_WORDS {
             i.counters = Some(counters);
+            i.running = Some(&counters[RUNNING]);
             // Where the object says each function's edges and call targets
             // are, if that is inside it and as many words as they take.
             let area = |which: usize, expected: fn(&Function) -> usize| {
@@ -397,8 +433,8 @@ impl<'m> Interp<'m> {
     /// the time to it (`ipc_abi::counters::RUNNING`).
     #[inline]
     fn switch_to(&self, func: u32) {
-        if let Some(c) = self.counters {
-            c[RUNNING].store(running_word(func as usize), Ordering::Relaxed);
+        if let Some(r) = self.running {
+            r.store(running_word(func as usize), Ordering::Relaxed);
         }
     }
 
@@ -658,11 +694,36 @@ impl<'m> Interp<'m> {
     }
 
     /// The registers a new frame of `func` starts with and their values
-    /// (its prologue's and its copies'), found at its first call.
+    /// (its prologue's and its copies').
     #[inline(always)]
     fn prologue(&self, m: &dyn Machine, func: u32) -> &[(Reg, u64)] {
-        self.fixed[func as usize].get_or_init(|| {
-            let entry = &self.entries[func as usize];
+        &self.start(m, func).fixed
+    }
+
+    /// Whether a call of program function `func` runs here (or goes to
+    /// its compiled code, or its stub).
+    #[inline(always)]
+    fn interpreted(&self, m: &dyn Machine, func: u32) -> bool {
+        match self.start(m, func).interpreted_while {
+            Some((word, value)) if word.load(Ordering::Acquire) == value => true,
+            _ => m.compiled(func).is_none(),
+        }
+    }
+
+    #[inline(always)]
+    fn start(&self, m: &dyn Machine, func: u32) -> &Start {
+        match self.entries[func as usize].start.get() {
+            Some(start) => start,
+            None => self.first_call(m, func),
+        }
+    }
+
+    /// `start` at the function's first call.
+    #[cold]
+    #[inline(never)]
+    fn first_call(&self, m: &dyn Machine, func: u32) -> &Start {
+        let entry = &self.entries[func as usize];
+        entry.start.get_or_init(|| {
             // Each register's value as the prologue leaves it, in order.
             let mut values = alloc::collections::BTreeMap::<Reg, u64>::new();
             let mut fixed: Vec<(Reg, u64)> = Vec::new();
@@ -678,7 +739,10 @@ impl<'m> Interp<'m> {
                 fixed.push((dst, v));
             }
             fixed.extend(self.copies[func as usize].constants.iter().copied());
-            fixed
+            Start {
+                fixed,
+                interpreted_while: m.interpreted_while(func),
+            }
         })
     }
 
@@ -688,7 +752,7 @@ impl<'m> Interp<'m> {
     fn resume(&self, frames: &[Frame]) -> (&'m [Inst], &[Op], usize, usize) {
         let top = frames.last().expect("a frame");
         let f = top.func as usize;
-        (self.entries[f].code, &self.ops[f], top.pc, top.base)
+        (self.entries[f].code, &self.entries[f].ops, top.pc, top.base)
     }
 
     /// Frame memory of `size` bytes at `align`.

@@ -2281,7 +2281,9 @@ fn a_step_and_test_numbered_past_the_fused_range_is_not_fused() {
 /// one result or none) and calls that do not (`LONG_CALL`) both pass
 /// their arguments and results: a callee's prologue constants in the
 /// registers just past its parameters survive the registers an op
-/// always passes; a callee with no result writes nothing in its caller.
+/// always passes; a callee with no result writes nothing in its caller;
+/// a long call from a frame the loop entered through an op passes that
+/// frame's registers.
 #[test]
 fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
     use crate::exec::{LONG_CALL, Op};
@@ -2303,13 +2305,14 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
     };
     let module = Module {
         functions: vec![
-            // main(x) = plus100(x) + mix4(x, 2, 3, 4) + sum5(x, 2, 3, 4, 5),
-            // with nothing() between, which must leave r9 alone.
+            // main(x) = plus100(x) + mix4(x, 2, 3, 4) + sum5(x, 2, 3, 4, 5)
+            //   + via(x), with nothing() between, which must leave r9
+            //   alone.
             func(
                 "main",
                 vec![I64],
                 Some(I64),
-                10,
+                11,
                 vec![
                     Const { dst: 1, value: 2 },
                     Const { dst: 2, value: 3 },
@@ -2323,10 +2326,14 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
                     add(8, 5, 6),
                     add(8, 8, 7),
                     add(8, 8, 9),
+                    call(5, vec![0], Some(10)),
+                    add(8, 8, 10),
                     Ret { value: Some(8) },
                 ],
             ),
-            // plus100(a) = a + 100, the constant in register 1.
+            // plus100(a) = a + 100, the constant in register 1. (Each
+            // callee jumps once: a straight-line one would be copied into
+            // its caller, `inline`, and not called.)
             func(
                 "plus100",
                 vec![I64],
@@ -2334,6 +2341,7 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
                 3,
                 vec![
                     Const { dst: 1, value: 100 },
+                    Jump { to: 2 },
                     add(2, 0, 1),
                     Ret { value: Some(2) },
                 ],
@@ -2345,6 +2353,7 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
                 Some(I64),
                 6,
                 vec![
+                    Jump { to: 1 },
                     Bin {
                         op: BinOp::Sub,
                         w,
@@ -2370,6 +2379,7 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
                 Some(I64),
                 6,
                 vec![
+                    Jump { to: 1 },
                     add(5, 0, 1),
                     add(5, 5, 2),
                     add(5, 5, 3),
@@ -2377,7 +2387,28 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
                     Ret { value: Some(5) },
                 ],
             ),
-            func("nothing", vec![], None, 1, vec![Ret { value: None }]),
+            func(
+                "nothing",
+                vec![],
+                None,
+                1,
+                vec![Jump { to: 1 }, Ret { value: None }],
+            ),
+            // via(a) = sum5(a, 20, 30, 40, 50)
+            func(
+                "via",
+                vec![I64],
+                Some(I64),
+                6,
+                vec![
+                    Const { dst: 1, value: 20 },
+                    Const { dst: 2, value: 30 },
+                    Const { dst: 3, value: 40 },
+                    Const { dst: 4, value: 50 },
+                    call(3, vec![0, 1, 2, 3, 4], Some(5)),
+                    Ret { value: Some(5) },
+                ],
+            ),
         ],
         symbols: vec![],
         globals: vec![],
@@ -2388,6 +2419,7 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
     };
     let mut ops = crate::exec::translate(code);
     crate::exec::link_calls(&mut ops, code, &module);
+    crate::inline::inline_leaves(&module, 0, &mut ops);
     assert!(matches!(
         ops[5],
         Op::CallFn {
@@ -2423,13 +2455,23 @@ fn calls_with_their_registers_in_the_op_and_long_calls_agree() {
             ..
         }
     ));
+    assert!(matches!(
+        ops[12],
+        Op::CallFn {
+            callee: 5,
+            n: 1,
+            d: 10,
+            ..
+        }
+    ));
     let interp = Interp::new(&module);
     for x in [0u64, 9, u64::MAX] {
         let want = x
             .wrapping_add(100)
             .wrapping_add(x.wrapping_sub(2).wrapping_mul(3).wrapping_add(4))
             .wrapping_add(x.wrapping_add(14))
-            .wrapping_add(7);
+            .wrapping_add(7)
+            .wrapping_add(x.wrapping_add(140));
         assert_eq!(
             interp.call1(&Alone, 0, &[x], None).unwrap(),
             want,

@@ -64,7 +64,10 @@ impl<'m> Interp<'m> {
         frames: &mut Vec<Frame>,
         floor: usize,
     ) -> Result<Option<Option<[u64; 2]>>, Trap> {
-        let (mut code, mut ops, mut pc, mut base) = self.resume(frames);
+        // The running frame's ops, position and registers (its function,
+        // its code and its register base are its `Frame`'s: only calls
+        // need them).
+        let (_, mut ops, mut pc, base) = self.resume(frames);
         let mut loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
         let mut fr = window(regs, base);
         loop {
@@ -75,28 +78,26 @@ impl<'m> Interp<'m> {
             }
             match *op {
                 Op::CallFn { callee, d, n, a }
-                    if n as usize <= CALL_REGS && m.compiled(callee).is_none() =>
+                    if n as usize <= CALL_REGS && self.interpreted(m, callee) =>
                 {
                     let values = a.map(|r| fr[r as usize]);
-                    pc = self.push_call(m, regs, frames, pc, callee, d, values);
                     let entry = &self.entries[callee as usize];
-                    let base = frames[frames.len() - 1].base;
-                    (code, ops) = (entry.code, &self.ops[callee as usize]);
+                    fr = self.push_frame(m, regs, frames, pc, callee, d, values);
+                    (ops, pc) = (&entry.ops, entry.prologue);
                     loops = &entry.loops;
-                    fr = window(regs, base);
                     continue;
                 }
-                Op::CallFn { callee, .. } if m.compiled(callee).is_none() => {
+                Op::CallFn { callee, .. } if self.interpreted(m, callee) => {
                     // More arguments or results than the op carries.
                     let Inst::Call {
                         args, ret, ret2, ..
-                    } = &code[pc - 1]
+                    } = &self.running_code(frames)[pc - 1]
                     else {
                         unreachable!("exec::link_calls marks calls only");
                     };
                     let caller = frames.last_mut().expect("the running frame");
                     caller.pc = pc;
-                    let callee_base = caller.end;
+                    let (base, callee_base) = (caller.base, caller.end);
                     let end = callee_base + self.entries[callee as usize].regs;
                     // The callee's whole window (`window` then finds it).
                     if regs.len() < callee_base + WINDOW {
@@ -113,12 +114,12 @@ impl<'m> Interp<'m> {
                     // Straight into the callee: its frame is the one just
                     // pushed.
                     let entry = &self.entries[callee as usize];
-                    (code, ops, base) = (entry.code, &self.ops[callee as usize], callee_base);
+                    ops = &entry.ops;
                     loops = &entry.loops;
-                    fr = window(regs, base);
+                    fr = window(regs, callee_base);
                     continue;
                 }
-                Op::CallInline { callee, at } if m.compiled(callee).is_none() => {
+                Op::CallInline { callee, at } if self.interpreted(m, callee) => {
                     // The callee's copy, in this frame (`inline`).
                     step::bump(self.entries[callee as usize].calls);
                     pc = at as usize;
@@ -129,7 +130,7 @@ impl<'m> Interp<'m> {
                     // compiled since. (A compiled callee's tier is asked
                     // again here: asking once, with the arms above folded
                     // into one `match`, made the whole loop 1-8% slower.)
-                    let call = &code[pc - 1];
+                    let call = &self.running_code(frames)[pc - 1];
                     let addr = match (*op, call) {
                         (Op::CallSym { sym }, _) => m.symbol(sym),
                         (
@@ -147,7 +148,7 @@ impl<'m> Interp<'m> {
                 }
                 Op::Ret { v } => {
                     let value = if v == NO_REGISTER { 0 } else { fr[v as usize] };
-                    if let Err(done) = self.pop_call(regs, frames, floor, value) {
+                    if let Err(done) = self.pop_frame_fast(regs, frames, floor, value) {
                         return Ok(Some(done));
                     }
                 }
@@ -159,10 +160,18 @@ impl<'m> Interp<'m> {
                     return Ok(None);
                 }
             }
-            (code, ops, pc, base) = self.resume(frames);
-            loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
-            fr = window(regs, base);
+            // Back in the caller.
+            let top = &frames[frames.len() - 1];
+            let entry = &self.entries[top.func as usize];
+            (ops, pc) = (&entry.ops, top.pc);
+            loops = &entry.loops;
+            fr = window(regs, top.base);
         }
+    }
+
+    /// The code of the frame on top.
+    fn running_code(&self, frames: &[Frame]) -> &'m [Inst] {
+        self.entries[frames[frames.len() - 1].func as usize].code
     }
 
     /// Pushes a frame of `callee` for an `Op::CallFn` that carries its
@@ -171,17 +180,17 @@ impl<'m> Interp<'m> {
     /// reads them, or above its frame; the result into `d`), the caller
     /// at `pc`; returns where the callee starts.
     #[allow(clippy::too_many_arguments, reason = "the loop's state, each its own")]
-    #[inline(never)]
-    fn push_call(
+    #[inline(always)]
+    fn push_frame<'r>(
         &self,
         m: &dyn Machine,
-        regs: &mut Vec<u64>,
+        regs: &'r mut Vec<u64>,
         frames: &mut Vec<Frame>,
         pc: usize,
         callee: u32,
         d: Reg,
         values: [u64; CALL_REGS],
-    ) -> usize {
+    ) -> &'r mut [u64; WINDOW] {
         let entry = &self.entries[callee as usize];
         let fixed = self.prologue(m, callee);
         let caller = frames.last_mut().expect("the running frame");
@@ -204,14 +213,14 @@ impl<'m> Interp<'m> {
         }
         step::bump(entry.calls);
         self.switch_to(callee);
-        entry.prologue
+        fr
     }
 
     /// Pops the frame on top, which returned `value` (its one result, or
     /// 0), into its caller; or (`Err`) what `fast` returns when the run
     /// is over (the last frame, or back at `floor`).
-    #[inline(never)]
-    fn pop_call(
+    #[inline(always)]
+    fn pop_frame_fast(
         &self,
         regs: &mut Vec<u64>,
         frames: &mut Vec<Frame>,

@@ -45,10 +45,15 @@ struct Host {
     reported: Vec<Cell<bool>>,
 }
 
+/// Function `index`'s dispatch slot.
+fn slot_word(index: u32) -> &'static AtomicU64 {
+    // SAFETY: slot `index` lies in our data region, aligned, mapped
+    // read-write for our whole life; the JIT writes it atomically.
+    unsafe { &*(slot(index as usize) as *const AtomicU64) }
+}
+
 fn slot_value(index: u32) -> u64 {
-    // SAFETY: slot `index` lies in our data region, mapped read-write for
-    // our whole life; the JIT writes it atomically.
-    unsafe { (*(slot(index as usize) as *const AtomicU64)).load(Ordering::Acquire) }
+    slot_word(index).load(Ordering::Acquire)
 }
 
 impl Machine for Host {
@@ -62,6 +67,14 @@ impl Machine for Host {
         let interpreted = self.tiers[func as usize] == Tier::Interp
             && matches!(self.module.functions[func as usize].body, Body::Code { .. });
         (!interpreted).then_some(self.function_address(func))
+    }
+
+    /// Interpreted while its slot is at its lazy stub (as `compiled`
+    /// says), when its tier is the interpreter's.
+    fn interpreted_while(&self, func: u32) -> Option<(&'static AtomicU64, u64)> {
+        let interpreted = self.tiers[func as usize] == Tier::Interp
+            && matches!(self.module.functions[func as usize].body, Body::Code { .. });
+        interpreted.then(|| (slot_word(func), self.lazy_stub(func)))
     }
 
     fn function_at(&self, addr: u64) -> Option<u32> {

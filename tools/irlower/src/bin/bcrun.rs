@@ -57,6 +57,11 @@ impl Machine for Host {
     fn compiled(&self, _: u32) -> Option<u64> {
         None
     }
+    /// Every function with code is interpreted, always.
+    fn interpreted_while(&self, _: u32) -> Option<(&'static AtomicU64, u64)> {
+        static ALWAYS: AtomicU64 = AtomicU64::new(0);
+        Some((&ALWAYS, 0))
+    }
     fn function_at(&self, addr: u64) -> Option<u32> {
         let off = addr.checked_sub(self.stubs)?;
         (off % STUB_BYTES as u64 == 0 && (off / STUB_BYTES as u64) < self.functions as u64)
