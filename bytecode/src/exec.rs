@@ -450,6 +450,19 @@ pub(crate) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// A load through `p` into `l`, an addition into `s` (`a + b`, 64-bit
+    /// or, `w32`, 32-bit, with the 8- or 4-byte access), and the store of
+    /// `s` through `p`: C's `x += y` on memory (`counter++`), three
+    /// instructions, one dispatch; each register is read after the
+    /// instructions before it wrote theirs.
+    LoadAddStore {
+        w32: bool,
+        l: Reg,
+        p: Reg,
+        s: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// A 32-bit index sign-extended (`s = sext a`), the address it
     /// indexes (`d = base + s * scale`) and the 4-byte load through it
     /// (`v`): three instructions, one dispatch.
@@ -554,6 +567,15 @@ pub(crate) enum Op {
         k: Edge,
         t: u16,
     },
+    /// Two phi moves, one after the other, and a jump after them (an
+    /// edge's stub, `Inst::Jump`): three instructions in one dispatch.
+    Move2Jump {
+        d1: Reg,
+        s1: Reg,
+        d2: Reg,
+        s2: Reg,
+        to: u32,
+    },
     /// Two phi moves, one after the other, and the loop's back-edge after
     /// them (`Inst::BackJump`, its header `block` narrowed): three
     /// instructions in one dispatch.
@@ -592,6 +614,15 @@ pub(crate) enum Op {
     /// `Inst::Call` at this position.
     CallSym {
         sym: u32,
+    },
+    /// A call of the C library's `sqrt` (`f32`: `sqrtf`) of register `a`
+    /// into `d` (the `Inst::Call` at this position): computed here, the
+    /// same correctly rounded IEEE square root, for every argument but a
+    /// negative one, whose call goes out (it sets `errno`).
+    CallSqrt {
+        d: Reg,
+        a: Reg,
+        f32: bool,
     },
     /// Returns register `v`'s value, or nothing when `v` is
     /// [`NO_REGISTER`].
@@ -661,6 +692,27 @@ pub(crate) fn link_calls(ops: &mut [Op], code: &[Inst], module: &Module) {
                         });
                 if plain {
                     *op = call_fn(*i, args, *ret, *ret2);
+                }
+            }
+            Inst::Call {
+                callee: Callee::Symbol(sym),
+                args,
+                fixed,
+                ret,
+                ret2: None,
+            } => {
+                let name = module
+                    .symbols
+                    .get(*sym as usize)
+                    .and_then(|s| (s.kind == SymbolKind::External).then_some(s.name.as_str()));
+                *op = match (name, args.as_slice(), *fixed, *ret) {
+                    (Some("sqrt"), &[(a, Class::F64)], 1, Some((d, Class::F64))) => {
+                        Op::CallSqrt { d, a, f32: false }
+                    }
+                    (Some("sqrtf"), &[(a, Class::F32)], 1, Some((d, Class::F32))) => {
+                        Op::CallSqrt { d, a, f32: true }
+                    }
+                    _ => Op::CallSym { sym: *sym },
                 }
             }
             Inst::Call {
@@ -763,6 +815,52 @@ fn three(code: &[Inst]) -> Option<Op> {
             base: *base,
             scale: i32::try_from(*scale).ok()?,
             v: *v,
+        }),
+        [
+            Inst::Load {
+                size,
+                dst: l,
+                addr: p,
+            },
+            Inst::Bin {
+                op: BinOp::Add,
+                w,
+                dst: s,
+                a,
+                b,
+            },
+            Inst::Store {
+                size: stored,
+                addr: q,
+                src,
+            },
+            ..,
+        ] if p == q && src == s && size == stored => {
+            let w32 = match (size, w) {
+                (Size::B8, Width::W64) => false,
+                (Size::B4, Width::W32) => true,
+                _ => return None,
+            };
+            Some(Op::LoadAddStore {
+                w32,
+                l: *l,
+                p: *p,
+                s: *s,
+                a: *a,
+                b: *b,
+            })
+        }
+        [
+            Inst::Move { dst: d1, src: s1 },
+            Inst::Move { dst: d2, src: s2 },
+            Inst::Jump { to },
+            ..,
+        ] => Some(Op::Move2Jump {
+            d1: *d1,
+            s1: *s1,
+            d2: *d2,
+            s2: *s2,
+            to: *to,
         }),
         [
             Inst::Move { dst: d1, src: s1 },

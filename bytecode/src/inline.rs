@@ -208,6 +208,7 @@ fn copy(
             Op::Other
                 | Op::CallFn { .. }
                 | Op::CallSym { .. }
+                | Op::CallSqrt { .. }
                 | Op::CallInline { .. }
                 | Op::Ret { .. }
                 | Op::LoopJump { .. }

@@ -141,6 +141,18 @@ pub(crate) fn step(
         Op::Trunc8 { d, a } => set!(d, get!(a) as u8 as u64),
         Op::Trunc1 { d, a } => set!(d, get!(a) & 1),
         Op::Sext32To64 { d, a } => set!(d, get!(a) as i32 as i64 as u64),
+        Op::LoadAddStore { w32, l, p, s, a, b } => {
+            if w32 {
+                set!(l, mem::load(get!(p), Size::B4));
+                set!(s, get!(a).wrapping_add(get!(b)) as u32 as u64);
+                mem::store(get!(p), Size::B4, get!(s));
+            } else {
+                set!(l, mem::load(get!(p), Size::B8));
+                set!(s, get!(a).wrapping_add(get!(b)));
+                mem::store(get!(p), Size::B8, get!(s));
+            }
+            *pc += 2;
+        }
         Op::SextOffsetLoad4 {
             s,
             a,
@@ -277,6 +289,11 @@ pub(crate) fn step(
         {
             return Ok(false);
         }
+        Op::Move2Jump { d1, s1, d2, s2, to } => {
+            set!(d1, get!(s1));
+            set!(d2, get!(s2));
+            *pc = to as usize
+        }
         Op::Move2LoopJump {
             d1,
             s1,
@@ -378,6 +395,23 @@ pub(crate) fn step(
             set!(d, get!(s));
             loops.back_edge(block);
             *pc = to as usize
+        }
+        Op::CallSqrt { d, a, f32 } => {
+            let x = get!(a);
+            // A negative argument goes to the C library, for `errno`.
+            if f32 {
+                let x = f32::from_bits(x as u32);
+                if x < 0.0 {
+                    return Ok(false);
+                }
+                set!(d, x.sqrt().to_bits() as u64)
+            } else {
+                let x = f64_of(x);
+                if x < 0.0 {
+                    return Ok(false);
+                }
+                set!(d, x.sqrt().to_bits())
+            }
         }
         Op::Other
         | Op::CallFn { .. }

@@ -1830,7 +1830,7 @@ fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
     assert_eq!(TWICE_COMPILED_CALLS.load(Ordering::Relaxed) - before, 15);
 }
 
-/// Two phi moves and the back-edge after them run as one op
+/// Two phi moves and the back-edge (or jump) after them run as one op
 /// (`exec::three`), in order: the second move reads what the first wrote.
 #[test]
 fn fused_phi_moves_keep_their_order() {
@@ -1904,6 +1904,43 @@ fn fused_phi_moves_keep_their_order() {
             "n = {n}"
         );
     }
+
+    // The same before a forward jump (an edge's stub, `Move2Jump`):
+    // f(a, b) = r3 + r2 after r2 = b; r3 = r2 (the new one): 2b.
+    let add = Bin {
+        op: BinOp::Add,
+        w,
+        dst: 4,
+        a: 3,
+        b: 2,
+    };
+    let code = vec![
+        Const { dst: 2, value: 100 },
+        Move { dst: 2, src: 1 },
+        Move { dst: 3, src: 2 },
+        Jump { to: 5 },
+        Ret { value: Some(0) },
+        add,
+        Ret { value: Some(4) },
+    ];
+    let module = Module {
+        functions: vec![func("f", vec![I64, I64], Some(I64), 5, code.clone())],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    assert!(matches!(
+        crate::exec::translate(&code)[1],
+        crate::exec::Op::Move2Jump {
+            d1: 2,
+            s1: 1,
+            d2: 3,
+            s2: 2,
+            to: 5
+        }
+    ));
+    let interp = Interp::new(&module);
+    assert_eq!(interp.call1(&Alone, 0, &[1, 21], None).unwrap(), 42);
 }
 
 /// A small straight-line leaf callee runs as a copy in its interpreted
@@ -2529,4 +2566,330 @@ fn constant_offsets_of_prologue_registers_are_set_with_it() {
         // Again: the values are found once, at the first call.
         assert_eq!(interp.call1(&Alone, 0, &[x], None).unwrap(), want);
     }
+}
+
+static SQRT_CALLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The C library's `sqrt` as the interpreter reaches it: counts its calls.
+extern "C" fn counted_sqrt(x: f64) -> f64 {
+    SQRT_CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    x.sqrt()
+}
+
+/// A call of the C library's `sqrt` is computed in the loop (the same
+/// correctly rounded square root) for every argument but a negative one,
+/// which still calls the library (it sets `errno`); a function named
+/// otherwise is called, whatever it computes.
+#[test]
+fn sqrt_is_computed_without_a_call_but_for_negative_arguments() {
+    use Inst::*;
+    use core::sync::atomic::Ordering;
+    let call = |sym| Call {
+        callee: Callee::Symbol(sym),
+        args: vec![(0, Class::F64)],
+        fixed: 1,
+        ret: Some((1, Class::F64)),
+        ret2: None,
+    };
+    let module = |name: &str| Module {
+        functions: vec![func(
+            "f",
+            vec![Class::F64],
+            Some(Class::F64),
+            2,
+            vec![call(0), Ret { value: Some(1) }],
+        )],
+        symbols: vec![Symbol {
+            name: name.into(),
+            kind: SymbolKind::External,
+        }],
+        globals: vec![],
+    };
+    let machine = Native {
+        symbols: vec![counted_sqrt as *const () as u64],
+        stubs: vec![],
+    };
+    let args = [
+        2.0,
+        0.0,
+        -0.0,
+        1e-310,
+        f64::INFINITY,
+        f64::NAN,
+        -1.0,
+        f64::NEG_INFINITY,
+    ];
+    for (name, calls) in [("sqrt", 2), ("not_sqrt", args.len() as u64)] {
+        let m = module(name);
+        validate::check(&m, &names(&m)).unwrap();
+        let interp = Interp::new(&m);
+        let before = SQRT_CALLS.load(Ordering::Relaxed);
+        for x in args {
+            let got = interp.call1(&machine, 0, &[x.to_bits()], None).unwrap();
+            assert_eq!(got, x.sqrt().to_bits(), "{name}({x})");
+        }
+        assert_eq!(SQRT_CALLS.load(Ordering::Relaxed) - before, calls, "{name}");
+    }
+}
+
+/// `x += y` on memory (load, add, store through the same address) is one
+/// op, 64-bit and 32-bit (wrapping in its width), with the loaded value
+/// as either operand or both; the add and the store keep ops of their
+/// own for a jump that lands on them.
+#[test]
+fn an_addition_to_memory_is_one_op() {
+    use crate::exec::Op;
+    use Inst::*;
+    // f(p, y, go) = { if go: *p += y (fused), else the same add and
+    // store entered at the add, from `l = 7` } twice, the second time
+    // `*p = *p + *p`; returns the last sum.
+    let body = |size: Size, w: Width| {
+        vec![
+            Const { dst: 6, value: 7 },
+            CmpBranch {
+                p: IntPred::Ne,
+                w: Width::W64,
+                a: 2,
+                b: 6,
+                then: 2,
+                els: 8,
+                edge: 0,
+            },
+            Load {
+                size,
+                dst: 3,
+                addr: 0,
+            },
+            Bin {
+                op: BinOp::Add,
+                w,
+                dst: 4,
+                a: 3,
+                b: 1,
+            },
+            Store {
+                size,
+                addr: 0,
+                src: 4,
+            },
+            Load {
+                size,
+                dst: 3,
+                addr: 0,
+            },
+            Bin {
+                op: BinOp::Add,
+                w,
+                dst: 5,
+                a: 3,
+                b: 3,
+            },
+            Store {
+                size,
+                addr: 0,
+                src: 5,
+            },
+            // The add alone, from l = 7 (the branch's other side).
+            Move { dst: 3, src: 6 },
+            Jump { to: 3 },
+        ]
+    };
+    for (size, w, ret) in [(Size::B8, Width::W64, I64), (Size::B4, Width::W32, I32)] {
+        let mut code = body(size, w);
+        code.insert(8, Ret { value: Some(5) });
+        // Jump targets after the inserted return moved by one.
+        if let CmpBranch { els, .. } = &mut code[1] {
+            *els = 9;
+        }
+        let module = Module {
+            functions: vec![func("f", vec![PTR, ret, I64], Some(ret), 7, code.clone())],
+            symbols: vec![],
+            globals: vec![],
+        };
+        validate::check(&module, &names(&module)).unwrap();
+        let ops = crate::exec::translate(&code);
+        assert!(matches!(
+            ops[2],
+            Op::LoadAddStore {
+                l: 3,
+                p: 0,
+                s: 4,
+                a: 3,
+                b: 1,
+                ..
+            }
+        ));
+        assert!(matches!(
+            ops[5],
+            Op::LoadAddStore {
+                l: 3,
+                p: 0,
+                s: 5,
+                a: 3,
+                b: 3,
+                ..
+            }
+        ));
+        assert!(!matches!(ops[3], Op::LoadAddStore { .. }));
+        let interp = Interp::new(&module);
+        let mask = if w == Width::W32 {
+            u32::MAX as u64
+        } else {
+            u64::MAX
+        };
+        for (start, y) in [(5u64, 3u64), (u32::MAX as u64, 2), (u64::MAX, 1)] {
+            let start = start & mask;
+            let mut cell: u64 = start;
+            let p = &mut cell as *mut u64 as u64;
+            let got = interp.call1(&Alone, 0, &[p, y & mask, 0], None).unwrap();
+            let once = start.wrapping_add(y & mask) & mask;
+            let twice = once.wrapping_add(once) & mask;
+            assert_eq!(got, twice, "{w:?} {start} {y}");
+            assert_eq!(cell & mask, twice);
+            // Entered at the add: 7 + y stored, then doubled.
+            let mut cell: u64 = start;
+            let p = &mut cell as *mut u64 as u64;
+            let got = interp.call1(&Alone, 0, &[p, y & mask, 7], None).unwrap();
+            let once = 7u64.wrapping_add(y & mask) & mask;
+            assert_eq!(
+                got,
+                once.wrapping_add(once) & mask,
+                "{w:?} {start} {y} at the add"
+            );
+        }
+    }
+}
+
+/// Compiled stand-in for `twice` in the next test, counting its calls.
+extern "C" fn twice_in_slot(x: i64) -> i64 {
+    TWICE_SLOT_CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    x * 2
+}
+
+static TWICE_SLOT_CALLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// `twice`'s dispatch slot in the next test.
+static TWICE_SLOT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(LAZY);
+const LAZY: u64 = 0x5107;
+
+/// A host whose slots say which functions are still interpreted
+/// (`Machine::interpreted_while`), as the app host's do.
+struct Slots {
+    asked: core::cell::Cell<u32>,
+}
+
+impl Machine for Slots {
+    fn compiled(&self, f: u32) -> Option<u64> {
+        self.asked.set(self.asked.get() + 1);
+        let code = TWICE_SLOT.load(core::sync::atomic::Ordering::Relaxed);
+        (f == 1 && code != LAZY).then_some(code)
+    }
+    fn interpreted_while(&self, f: u32) -> Option<(&'static core::sync::atomic::AtomicU64, u64)> {
+        (f == 1).then_some((&TWICE_SLOT, LAZY))
+    }
+    fn function_at(&self, _: u64) -> Option<u32> {
+        None
+    }
+    fn function_address(&self, f: u32) -> u64 {
+        0x1000 + f as u64
+    }
+    fn symbol(&self, _: u32) -> u64 {
+        0
+    }
+}
+
+/// While a callee's slot holds the value its host named, calls of it are
+/// interpreted without asking the host; once the slot changes, they go
+/// to the code it names.
+#[test]
+fn a_callee_is_interpreted_while_its_slot_says_so() {
+    use Inst::*;
+    use core::sync::atomic::Ordering;
+    let w = Width::W64;
+    // main(n) = sum of twice(i) for i < n; twice jumps once (so that it
+    // is called, not copied into main).
+    let module = Module {
+        functions: vec![
+            func(
+                "main",
+                vec![I64],
+                Some(I64),
+                6,
+                vec![
+                    Const { dst: 3, value: 1 },
+                    Const { dst: 1, value: 0 },
+                    Const { dst: 2, value: 0 },
+                    CmpBranch {
+                        p: IntPred::Ult,
+                        w,
+                        a: 1,
+                        b: 0,
+                        then: 4,
+                        els: 8,
+                        edge: 0,
+                    },
+                    Call {
+                        callee: Callee::Function(1),
+                        args: vec![(1, I64)],
+                        fixed: 1,
+                        ret: Some((4, I64)),
+                        ret2: None,
+                    },
+                    Bin {
+                        op: BinOp::Add,
+                        w,
+                        dst: 2,
+                        a: 2,
+                        b: 4,
+                    },
+                    Bin {
+                        op: BinOp::Add,
+                        w,
+                        dst: 1,
+                        a: 1,
+                        b: 3,
+                    },
+                    BackJump { to: 3, block: 1 },
+                    Ret { value: Some(2) },
+                ],
+            ),
+            func(
+                "twice",
+                vec![I64],
+                Some(I64),
+                2,
+                vec![
+                    Jump { to: 1 },
+                    Bin {
+                        op: BinOp::Add,
+                        w,
+                        dst: 1,
+                        a: 0,
+                        b: 0,
+                    },
+                    Ret { value: Some(1) },
+                ],
+            ),
+        ],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let counters = crate::interp::counters_object(&module);
+    let interp = Interp::with_counters(&module, &counters);
+    let host = Slots {
+        asked: core::cell::Cell::new(0),
+    };
+    let interpreted = || {
+        counters[crate::interp::HEADER_WORDS + crate::interp::COUNTER_WORDS + crate::interp::CALLS]
+            .load(Ordering::Relaxed)
+    };
+    assert_eq!(interp.call1(&host, 0, &[20], None).unwrap(), 380);
+    assert_eq!((interpreted(), host.asked.get()), (20, 0));
+    // Compiled: every call goes there (and asks where).
+    TWICE_SLOT.store(twice_in_slot as *const () as u64, Ordering::Relaxed);
+    assert_eq!(interp.call1(&host, 0, &[20], None).unwrap(), 380);
+    assert_eq!(interpreted(), 20);
+    assert_eq!(TWICE_SLOT_CALLS.load(Ordering::Relaxed), 20);
+    assert!(host.asked.get() >= 20);
 }

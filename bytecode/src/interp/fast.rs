@@ -87,64 +87,18 @@ impl<'m> Interp<'m> {
                     loops = &entry.loops;
                     continue;
                 }
-                Op::CallFn { callee, .. } if self.interpreted(m, callee) => {
-                    // More arguments or results than the op carries.
-                    let Inst::Call {
-                        args, ret, ret2, ..
-                    } = &self.running_code(frames)[pc - 1]
-                    else {
-                        unreachable!("exec::link_calls marks calls only");
-                    };
-                    let caller = frames.last_mut().expect("the running frame");
-                    caller.pc = pc;
-                    let (base, callee_base) = (caller.base, caller.end);
-                    let end = callee_base + self.entries[callee as usize].regs;
-                    // The callee's whole window (`window` then finds it).
-                    if regs.len() < callee_base + WINDOW {
-                        regs.resize(callee_base + WINDOW, 0);
-                    }
-                    // Same classes (`link_calls`): the values are canonical
-                    // as they are.
-                    for (k, &(a, _)) in args.iter().enumerate() {
-                        regs[callee_base + k] = regs[base + a as usize];
-                    }
-                    self.switch_to(callee);
-                    let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
-                    pc = self.open_frame(m, regs, frames, callee, callee_base, end, dst, None);
-                    // Straight into the callee: its frame is the one just
-                    // pushed.
-                    let entry = &self.entries[callee as usize];
-                    ops = &entry.ops;
-                    loops = &entry.loops;
-                    fr = window(regs, callee_base);
-                    continue;
-                }
                 Op::CallInline { callee, at } if self.interpreted(m, callee) => {
                     // The callee's copy, in this frame (`inline`).
                     step::bump(self.entries[callee as usize].calls);
                     pc = at as usize;
                     continue;
                 }
-                Op::CallFn { .. } | Op::CallInline { .. } | Op::CallSym { .. } => {
-                    // Out to native code: the C library, or a function
-                    // compiled since. (A compiled callee's tier is asked
-                    // again here: asking once, with the arms above folded
-                    // into one `match`, made the whole loop 1-8% slower.)
-                    let call = &self.running_code(frames)[pc - 1];
-                    let addr = match (*op, call) {
-                        (Op::CallSym { sym }, _) => m.symbol(sym),
-                        (
-                            _,
-                            Inst::Call {
-                                callee: Callee::Function(i),
-                                ..
-                            },
-                        ) => m.compiled(*i).unwrap_or_else(|| m.function_address(*i)),
-                        _ => unreachable!("exec::link_calls marks these only"),
-                    };
-                    self.call_out(m, fr, addr, call);
-                    self.switch_back(frames);
-                    continue;
+                Op::CallFn { .. }
+                | Op::CallInline { .. }
+                | Op::CallSym { .. }
+                | Op::CallSqrt { .. } => {
+                    frames.last_mut().expect("the running frame").pc = pc;
+                    self.out_of_line(m, regs, frames, *op);
                 }
                 Op::Ret { v } => {
                     let value = if v == NO_REGISTER { 0 } else { fr[v as usize] };
@@ -166,6 +120,67 @@ impl<'m> Interp<'m> {
             (ops, pc) = (&entry.ops, top.pc);
             loops = &entry.loops;
             fr = window(regs, top.base);
+        }
+    }
+
+    /// The calls the loop makes out of line (the frame on top saved at
+    /// the position past the call): of an interpreted function with more
+    /// arguments or results than its op carries (a frame pushed), and out
+    /// to native code, the C library or a function compiled since.
+    #[inline(never)]
+    fn out_of_line(&self, m: &dyn Machine, regs: &mut Vec<u64>, frames: &mut Vec<Frame>, op: Op) {
+        let pc = frames[frames.len() - 1].pc;
+        let call = &self.running_code(frames)[pc - 1];
+        match op {
+            Op::CallFn { callee, .. } if self.interpreted(m, callee) => {
+                let Inst::Call {
+                    args, ret, ret2, ..
+                } = call
+                else {
+                    unreachable!("exec::link_calls marks calls only");
+                };
+                let caller = &frames[frames.len() - 1];
+                let (base, callee_base) = (caller.base, caller.end);
+                let end = callee_base + self.entries[callee as usize].regs;
+                // The callee's whole window (`window` then finds it).
+                if regs.len() < callee_base + WINDOW {
+                    grow(regs, callee_base + WINDOW);
+                }
+                // Same classes (`link_calls`): the values are canonical
+                // as they are.
+                for (k, &(a, _)) in args.iter().enumerate() {
+                    regs[callee_base + k] = regs[base + a as usize];
+                }
+                self.switch_to(callee);
+                let dst = (ret.map(|(d, _)| d), ret2.map(|(d, _)| d));
+                self.open_frame(m, regs, frames, callee, callee_base, end, dst, None);
+            }
+            _ => {
+                // (A compiled callee's tier is asked again here: asking
+                // once, with the arms above folded into one `match`, made
+                // the whole loop 1-8% slower.)
+                let addr = match (op, call) {
+                    (Op::CallSym { sym }, _)
+                    | (
+                        Op::CallSqrt { .. },
+                        &Inst::Call {
+                            callee: Callee::Symbol(sym),
+                            ..
+                        },
+                    ) => m.symbol(sym),
+                    (
+                        _,
+                        Inst::Call {
+                            callee: Callee::Function(i),
+                            ..
+                        },
+                    ) => m.compiled(*i).unwrap_or_else(|| m.function_address(*i)),
+                    _ => unreachable!("exec::link_calls marks these only"),
+                };
+                let fr = window(regs, frames[frames.len() - 1].base);
+                self.call_out(m, fr, addr, call);
+                self.switch_back(frames);
+            }
         }
     }
 
