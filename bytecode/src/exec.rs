@@ -450,6 +450,102 @@ pub(crate) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// Two loads of the same size (4 bytes or, `w8`, 8), in order.
+    LoadLoad {
+        w8: bool,
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        a2: Reg,
+    },
+    /// `d1 = a1 * b1`, then `d2 = a2 / b2` (signed), in 32 bits:
+    /// spectral-norm's `(i + j) * (i + j + 1) / 2`.
+    MulSDiv32 {
+        d1: Reg,
+        a1: Reg,
+        b1: Reg,
+        d2: Reg,
+        a2: Reg,
+        b2: Reg,
+    },
+    /// `d1 = (double) a1` (a 32-bit signed integer), then `d2 = a2 / b2`
+    /// (`double`).
+    I32ToF64Div {
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        a2: Reg,
+        b2: Reg,
+    },
+    /// `d = a / b` (`double`), then an edge's move and jump (a copied
+    /// callee's result going back to its caller).
+    F64DivMoveJump {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        md: Reg,
+        ms: Reg,
+        to: u32,
+    },
+    /// An element's address (`d1 = base + index * scale`), a field's
+    /// address from it (`d2 = d1 + imm`) and the 8-byte load through
+    /// that (`v`): n-body's `bodies[i].v[k]`.
+    OffsetFieldLoad8 {
+        d1: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i16,
+        d2: Reg,
+        imm: i16,
+        v: Reg,
+    },
+    /// Two additions, each writing its register before the next reads
+    /// (64-bit or, `w32`, 32-bit): `i + j + 1`, spectral-norm's `a()`.
+    AddAdd {
+        w32: bool,
+        d1: Reg,
+        a1: Reg,
+        b1: Reg,
+        d2: Reg,
+        a2: Reg,
+        b2: Reg,
+    },
+    /// Two stores of the same size (4 bytes or, `w8`, 8), in order: a
+    /// swap's two halves (fannkuch's flips).
+    StoreStore {
+        w8: bool,
+        a1: Reg,
+        v1: Reg,
+        a2: Reg,
+        v2: Reg,
+    },
+    /// `d = a * b + c` (`double`), then its store through `addr`: n-body's
+    /// `v += dt * a`.
+    F64MulAddStore {
+        d: Reg,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+        addr: Reg,
+    },
+    /// `d1 = a1 * b1`, then `d2 = a2 * b2 + c2` (`double`).
+    F64MulMulAdd {
+        d1: Reg,
+        a1: Reg,
+        b1: Reg,
+        d2: Reg,
+        a2: Reg,
+        b2: Reg,
+        c2: Reg,
+    },
+    /// `d1 = -a1`, then `d2 = a2 * b2` (`double`).
+    F64NegMul {
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        a2: Reg,
+        b2: Reg,
+    },
     /// A load through `p` into `l`, an addition into `s` (`a + b`, 64-bit
     /// or, `w32`, 32-bit, with the 8- or 4-byte access), and the store of
     /// `s` through `p`: C's `x += y` on memory (`counter++`), three
@@ -778,6 +874,7 @@ pub(crate) fn translate_at(code: &[Inst], origin: usize) -> alloc::vec::Vec<Op> 
             three(&code[k..])
                 .or_else(|| step_and_test(&code[k..], origin + k))
                 .or_else(|| code.get(k + 1).and_then(|next| pair(inst, next)))
+                .or_else(|| code.get(k + 1).and_then(|next| arithmetic_pair(inst, next)))
                 .unwrap_or(op(inst))
         })
         .collect()
@@ -850,6 +947,42 @@ fn three(code: &[Inst]) -> Option<Op> {
                 b: *b,
             })
         }
+        [
+            Inst::Offset {
+                dst: d1,
+                base,
+                index,
+                scale,
+            },
+            Inst::AddImm { dst: d2, a, imm },
+            Inst::Load {
+                size: Size::B8,
+                dst: v,
+                addr,
+            },
+            ..,
+        ] if a == d1 && addr == d2 => Some(Op::OffsetFieldLoad8 {
+            d1: *d1,
+            base: *base,
+            index: *index,
+            scale: i16::try_from(*scale).ok()?,
+            d2: *d2,
+            imm: i16::try_from(*imm).ok()?,
+            v: *v,
+        }),
+        [
+            Inst::F64Div { dst: d, a, b },
+            Inst::Move { dst: md, src: ms },
+            Inst::Jump { to },
+            ..,
+        ] => Some(Op::F64DivMoveJump {
+            d: *d,
+            a: *a,
+            b: *b,
+            md: *md,
+            ms: *ms,
+            to: *to,
+        }),
         [
             Inst::Move { dst: d1, src: s1 },
             Inst::Move { dst: d2, src: s2 },
@@ -950,6 +1083,162 @@ fn step_and_test(code: &[Inst], at: usize) -> Option<Op> {
         BrSlt32 => AddBrSlt32, AddBrSle32, true;
         BrSle32 => AddBrSle32, AddBrSlt32, true
     ))
+}
+
+/// Two frequent operations one after the other, as one op (each reads
+/// its registers after the one before wrote its own).
+fn arithmetic_pair(first: &Inst, next: &Inst) -> Option<Op> {
+    match (first, next) {
+        (
+            &Inst::Bin {
+                op: BinOp::Add,
+                w: w1,
+                dst: d1,
+                a: a1,
+                b: b1,
+            },
+            &Inst::Bin {
+                op: BinOp::Add,
+                w: w2,
+                dst: d2,
+                a: a2,
+                b: b2,
+            },
+        ) if w1 == w2 && matches!(w1, Width::W32 | Width::W64) => Some(Op::AddAdd {
+            w32: w1 == Width::W32,
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+        }),
+        (
+            &Inst::Load {
+                size: s1,
+                dst: d1,
+                addr: a1,
+            },
+            &Inst::Load {
+                size: s2,
+                dst: d2,
+                addr: a2,
+            },
+        ) if s1 == s2 && matches!(s1, Size::B4 | Size::B8) => Some(Op::LoadLoad {
+            w8: s1 == Size::B8,
+            d1,
+            a1,
+            d2,
+            a2,
+        }),
+        (
+            &Inst::Bin {
+                op: BinOp::Mul,
+                w: Width::W32,
+                dst: d1,
+                a: a1,
+                b: b1,
+            },
+            &Inst::Bin {
+                op: BinOp::SDiv,
+                w: Width::W32,
+                dst: d2,
+                a: a2,
+                b: b2,
+            },
+        ) => Some(Op::MulSDiv32 {
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+        }),
+        (
+            &Inst::Cast {
+                op:
+                    Cast::SiToFp {
+                        from: Width::W32,
+                        to: Float::F64,
+                    },
+                dst: d1,
+                a: a1,
+            },
+            &Inst::F64Div {
+                dst: d2,
+                a: a2,
+                b: b2,
+            },
+        ) => Some(Op::I32ToF64Div { d1, a1, d2, a2, b2 }),
+        (
+            &Inst::Store {
+                size: s1,
+                addr: a1,
+                src: v1,
+            },
+            &Inst::Store {
+                size: s2,
+                addr: a2,
+                src: v2,
+            },
+        ) if s1 == s2 && matches!(s1, Size::B4 | Size::B8) => Some(Op::StoreStore {
+            w8: s1 == Size::B8,
+            a1,
+            v1,
+            a2,
+            v2,
+        }),
+        (
+            &Inst::FMulAdd {
+                f: Float::F64,
+                dst: d,
+                a,
+                b,
+                c,
+            },
+            &Inst::Store {
+                size: Size::B8,
+                addr,
+                src,
+            },
+        ) if src == d => Some(Op::F64MulAddStore { d, a, b, c, addr }),
+        (
+            &Inst::F64Mul {
+                dst: d1,
+                a: a1,
+                b: b1,
+            },
+            &Inst::FMulAdd {
+                f: Float::F64,
+                dst: d2,
+                a: a2,
+                b: b2,
+                c: c2,
+            },
+        ) => Some(Op::F64MulMulAdd {
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+            c2,
+        }),
+        (
+            &Inst::FUn {
+                op: FUnOp::Neg,
+                f: Float::F64,
+                dst: d1,
+                a: a1,
+            },
+            &Inst::F64Mul {
+                dst: d2,
+                a: a2,
+                b: b2,
+            },
+        ) => Some(Op::F64NegMul { d1, a1, d2, a2, b2 }),
+        _ => None,
+    }
 }
 
 /// The op that does `first` and then `next` (the instruction after it),

@@ -141,6 +141,108 @@ pub(crate) fn step(
         Op::Trunc8 { d, a } => set!(d, get!(a) as u8 as u64),
         Op::Trunc1 { d, a } => set!(d, get!(a) & 1),
         Op::Sext32To64 { d, a } => set!(d, get!(a) as i32 as i64 as u64),
+        Op::LoadLoad { w8, d1, a1, d2, a2 } => {
+            let size = if w8 { Size::B8 } else { Size::B4 };
+            set!(d1, mem::load(get!(a1), size));
+            set!(d2, mem::load(get!(a2), size));
+            *pc += 1;
+        }
+        Op::MulSDiv32 {
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+        } => {
+            set!(d1, get!(a1).wrapping_mul(get!(b1)) as u32 as u64);
+            let (x, y) = (get!(a2) as i32, get!(b2) as i32);
+            set!(d2, x.checked_div(y).ok_or(Trap::Divide)? as u32 as u64);
+            *pc += 1;
+        }
+        Op::I32ToF64Div { d1, a1, d2, a2, b2 } => {
+            set!(d1, (get!(a1) as i32 as f64).to_bits());
+            set!(d2, (f64_of(get!(a2)) / f64_of(get!(b2))).to_bits());
+            *pc += 1;
+        }
+        Op::F64DivMoveJump {
+            d,
+            a,
+            b,
+            md,
+            ms,
+            to,
+        } => {
+            set!(d, (f64_of(get!(a)) / f64_of(get!(b))).to_bits());
+            set!(md, get!(ms));
+            *pc = to as usize
+        }
+        Op::OffsetFieldLoad8 {
+            d1,
+            base,
+            index,
+            scale,
+            d2,
+            imm,
+            v,
+        } => {
+            set!(d1, indexed!(base, index, scale));
+            through!(d2, get!(d1).wrapping_add(imm as i64 as u64), load v, B8);
+            *pc += 1;
+        }
+        Op::AddAdd {
+            w32,
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+        } => {
+            if w32 {
+                set!(d1, get!(a1).wrapping_add(get!(b1)) as u32 as u64);
+                set!(d2, get!(a2).wrapping_add(get!(b2)) as u32 as u64);
+            } else {
+                set!(d1, get!(a1).wrapping_add(get!(b1)));
+                set!(d2, get!(a2).wrapping_add(get!(b2)));
+            }
+            *pc += 1;
+        }
+        Op::StoreStore { w8, a1, v1, a2, v2 } => {
+            let size = if w8 { Size::B8 } else { Size::B4 };
+            mem::store(get!(a1), size, get!(v1));
+            mem::store(get!(a2), size, get!(v2));
+            *pc += 1;
+        }
+        Op::F64MulAddStore { d, a, b, c, addr } => {
+            set!(
+                d,
+                (f64_of(get!(a)) * f64_of(get!(b)) + f64_of(get!(c))).to_bits()
+            );
+            mem::store(get!(addr), Size::B8, get!(d));
+            *pc += 1;
+        }
+        Op::F64MulMulAdd {
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+            c2,
+        } => {
+            set!(d1, (f64_of(get!(a1)) * f64_of(get!(b1))).to_bits());
+            set!(
+                d2,
+                (f64_of(get!(a2)) * f64_of(get!(b2)) + f64_of(get!(c2))).to_bits()
+            );
+            *pc += 1;
+        }
+        Op::F64NegMul { d1, a1, d2, a2, b2 } => {
+            set!(d1, (-f64_of(get!(a1))).to_bits());
+            set!(d2, (f64_of(get!(a2)) * f64_of(get!(b2))).to_bits());
+            *pc += 1;
+        }
         Op::LoadAddStore { w32, l, p, s, a, b } => {
             if w32 {
                 set!(l, mem::load(get!(p), Size::B4));

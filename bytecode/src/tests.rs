@@ -2893,3 +2893,282 @@ fn a_callee_is_interpreted_while_its_slot_says_so() {
     assert_eq!(TWICE_SLOT_CALLS.load(Ordering::Relaxed), 20);
     assert!(host.asked.get() >= 20);
 }
+
+/// Frequent pairs of operations run as one op (`exec::arithmetic_pair`),
+/// each reading its registers after the one before wrote its own, with
+/// the results of the two.
+#[test]
+fn arithmetic_pairs_are_one_op_and_compute_as_two() {
+    use crate::exec::Op;
+    use Inst::*;
+    let f64c = Class::F64;
+    let run = |params: Vec<Class>, ret: Class, code: Vec<Inst>, args: &[u64]| {
+        let module = Module {
+            functions: vec![func("f", params, Some(ret), 8, code.clone())],
+            symbols: vec![],
+            globals: vec![],
+        };
+        validate::check(&module, &names(&module)).unwrap();
+        let op = crate::exec::translate(&code)[0];
+        let got = Interp::new(&module).call1(&Alone, 0, args, None).unwrap();
+        (op, got)
+    };
+    let f = |x: f64| x.to_bits();
+    // d1 = a + b; d2 = d1 + c, in 32 and 64 bits.
+    for (w, class, mask) in [
+        (Width::W32, I32, u32::MAX as u64),
+        (Width::W64, I64, u64::MAX),
+    ] {
+        let add = |dst, a, b| Bin {
+            op: BinOp::Add,
+            w,
+            dst,
+            a,
+            b,
+        };
+        let (a, b, c) = (mask, 5, 0x7fff_ffff);
+        let (op, got) = run(
+            vec![class, class, class],
+            class,
+            vec![add(3, 0, 1), add(4, 3, 2), Ret { value: Some(4) }],
+            &[a, b, c],
+        );
+        assert!(matches!(
+            op,
+            Op::AddAdd {
+                d1: 3,
+                d2: 4,
+                a2: 3,
+                ..
+            }
+        ));
+        assert_eq!(got, a.wrapping_add(b).wrapping_add(c) & mask);
+    }
+    // Two stores, the second one wins where they meet.
+    for size in [Size::B4, Size::B8] {
+        let mut cells = [0u64; 2];
+        let (p, q) = (
+            &mut cells[0] as *mut u64 as u64,
+            &mut cells[1] as *mut u64 as u64,
+        );
+        let store = |addr, src| Store { size, addr, src };
+        let code = vec![store(0, 2), store(1, 3), Ret { value: Some(2) }];
+        let (op, _) = run(vec![PTR, PTR, I64, I64], I64, code.clone(), &[p, q, 11, 22]);
+        assert!(matches!(
+            op,
+            Op::StoreStore {
+                a1: 0,
+                v1: 2,
+                a2: 1,
+                v2: 3,
+                ..
+            }
+        ));
+        assert_eq!(cells, [11, 22]);
+        run(vec![PTR, PTR, I64, I64], I64, code, &[p, p, 33, 44]);
+        assert_eq!(cells, [44, 22]);
+    }
+    // d = a * b + c, stored.
+    let mut cell = 0u64;
+    let p = &mut cell as *mut u64 as u64;
+    let (op, got) = run(
+        vec![f64c, f64c, f64c, PTR],
+        f64c,
+        vec![
+            FMulAdd {
+                f: Float::F64,
+                dst: 4,
+                a: 0,
+                b: 1,
+                c: 2,
+            },
+            Store {
+                size: Size::B8,
+                addr: 3,
+                src: 4,
+            },
+            Ret { value: Some(4) },
+        ],
+        &[f(1.5), f(-2.0), f(0.25), p],
+    );
+    assert!(matches!(op, Op::F64MulAddStore { d: 4, addr: 3, .. }));
+    assert_eq!((got, cell), (f(-2.75), f(-2.75)));
+    // d1 = a * b; d2 = d1 * c + a.
+    let (op, got) = run(
+        vec![f64c, f64c, f64c],
+        f64c,
+        vec![
+            F64Mul { dst: 3, a: 0, b: 1 },
+            FMulAdd {
+                f: Float::F64,
+                dst: 4,
+                a: 3,
+                b: 2,
+                c: 0,
+            },
+            Ret { value: Some(4) },
+        ],
+        &[f(3.0), f(0.5), f(4.0)],
+    );
+    assert!(matches!(op, Op::F64MulMulAdd { d1: 3, a2: 3, .. }));
+    assert_eq!(got, f(3.0 * 0.5 * 4.0 + 3.0));
+    // d1 = -a; d2 = d1 * b.
+    let (op, got) = run(
+        vec![f64c, f64c],
+        f64c,
+        vec![
+            FUn {
+                op: FUnOp::Neg,
+                f: Float::F64,
+                dst: 2,
+                a: 0,
+            },
+            F64Mul { dst: 3, a: 2, b: 1 },
+            Ret { value: Some(3) },
+        ],
+        &[f(0.0), f(5.0)],
+    );
+    assert!(matches!(op, Op::F64NegMul { d1: 2, a2: 2, .. }));
+    assert_eq!(got, f(-0.0 * 5.0));
+}
+
+/// More fused sequences (`exec::arithmetic_pair`, `exec::three`): two
+/// loads, a multiply and a signed division (which still traps on zero),
+/// a conversion and a division, a division and an edge's move and jump,
+/// an element's field loaded; each computes what its instructions do.
+#[test]
+fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
+    use crate::exec::Op;
+    use Inst::*;
+    let f64c = Class::F64;
+    let run = |params: Vec<Class>, ret: Class, code: Vec<Inst>, args: &[u64]| {
+        let module = Module {
+            functions: vec![func("f", params, Some(ret), 8, code.clone())],
+            symbols: vec![],
+            globals: vec![],
+        };
+        validate::check(&module, &names(&module)).unwrap();
+        let op = crate::exec::translate(&code)[0];
+        let got = Interp::new(&module).call1(&Alone, 0, args, None);
+        (op, got)
+    };
+    let f = |x: f64| x.to_bits();
+    // Two loads: the second through the address the first loaded.
+    let mut second = 77u64;
+    let mut first = &mut second as *mut u64 as u64;
+    let p = &mut first as *mut u64 as u64;
+    let load = |dst, addr| Load {
+        size: Size::B8,
+        dst,
+        addr,
+    };
+    let (op, got) = run(
+        vec![PTR],
+        I64,
+        vec![load(1, 0), load(2, 1), Ret { value: Some(2) }],
+        &[p],
+    );
+    assert!(matches!(op, Op::LoadLoad { d1: 1, a2: 1, .. }));
+    assert_eq!(got, Ok(77));
+    // (a * b) / c in 32 bits, signed; division by zero traps.
+    let bin = |op, dst, a, b| Bin {
+        op,
+        w: Width::W32,
+        dst,
+        a,
+        b,
+    };
+    let code = vec![
+        bin(BinOp::Mul, 3, 0, 1),
+        bin(BinOp::SDiv, 4, 3, 2),
+        Ret { value: Some(4) },
+    ];
+    let (op, got) = run(
+        vec![I32, I32, I32],
+        I32,
+        code.clone(),
+        &[7, (-6i32) as u32 as u64, 4],
+    );
+    assert!(matches!(op, Op::MulSDiv32 { d1: 3, a2: 3, .. }));
+    assert_eq!(got, Ok((-42i32 / 4) as u32 as u64));
+    let (_, got) = run(vec![I32, I32, I32], I32, code, &[7, 6, 0]);
+    assert_eq!(got, Err(Trap::Divide));
+    // 1.0 / (double) i.
+    let (op, got) = run(
+        vec![I32, f64c],
+        f64c,
+        vec![
+            Cast {
+                op: crate::format::Cast::SiToFp {
+                    from: Width::W32,
+                    to: Float::F64,
+                },
+                dst: 2,
+                a: 0,
+            },
+            F64Div { dst: 3, a: 1, b: 2 },
+            Ret { value: Some(3) },
+        ],
+        &[(-8i32) as u32 as u64, f(1.0)],
+    );
+    assert!(matches!(op, Op::I32ToF64Div { d1: 2, b2: 2, .. }));
+    assert_eq!(got, Ok(f(-0.125)));
+    // A division, then its result moved over an edge.
+    let (op, got) = run(
+        vec![f64c, f64c],
+        f64c,
+        vec![
+            F64Div { dst: 2, a: 0, b: 1 },
+            Move { dst: 3, src: 2 },
+            Jump { to: 4 },
+            Ret { value: Some(0) },
+            Ret { value: Some(3) },
+        ],
+        &[f(3.0), f(4.0)],
+    );
+    assert!(matches!(
+        op,
+        Op::F64DivMoveJump {
+            d: 2,
+            md: 3,
+            ms: 2,
+            to: 4,
+            ..
+        }
+    ));
+    assert_eq!(got, Ok(f(0.75)));
+    // bodies[i].v: base + i * 24, + 8, loaded.
+    let cells = [1.5f64, 2.5, 3.5, 4.5, 5.5, 6.5];
+    let (op, got) = run(
+        vec![PTR, I64],
+        f64c,
+        vec![
+            Offset {
+                dst: 2,
+                base: 0,
+                index: 1,
+                scale: 24,
+            },
+            AddImm {
+                dst: 3,
+                a: 2,
+                imm: 8,
+            },
+            load(4, 3),
+            Ret { value: Some(4) },
+        ],
+        &[cells.as_ptr() as u64, 1],
+    );
+    assert!(matches!(
+        op,
+        Op::OffsetFieldLoad8 {
+            d1: 2,
+            d2: 3,
+            v: 4,
+            scale: 24,
+            imm: 8,
+            ..
+        }
+    ));
+    assert_eq!(got, Ok(f(5.5)));
+}
