@@ -450,6 +450,64 @@ pub(crate) enum Op {
         d: Reg,
         a: Reg,
     },
+    /// A load (4 bytes or, `w8`, 8) into `d1`, then a field's address
+    /// (`d2 = base + imm`) and the store of `v` through it, the same
+    /// size: an element copied (fannkuch's `perm[i] = perm1[i]`).
+    LoadFieldStore {
+        w8: bool,
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        base: Reg,
+        imm: i32,
+        v: Reg,
+    },
+    /// An 8-byte load into `d1`, then a field's address (`d2 = base +
+    /// imm`) and the 8-byte load through it into `v`.
+    LoadFieldLoad8 {
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        base: Reg,
+        imm: i32,
+        v: Reg,
+    },
+    /// An 8-byte load into `d1`, then an element's address (`d2 = base +
+    /// index * scale`) and the 8-byte load through it into `v`.
+    LoadOffsetLoad8 {
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        base: Reg,
+        index: Reg,
+        scale: i16,
+        v: Reg,
+    },
+    /// `d1 = a1 * b1`, then `d2 = a2 / b2` (`double`).
+    F64MulDiv {
+        d1: Reg,
+        a1: Reg,
+        b1: Reg,
+        d2: Reg,
+        a2: Reg,
+        b2: Reg,
+    },
+    /// `d1 = a1 - b1` (`double`), then an 8-byte load into `d2`.
+    F64SubLoad8 {
+        d1: Reg,
+        a1: Reg,
+        b1: Reg,
+        d2: Reg,
+        a2: Reg,
+    },
+    /// A load (4 bytes or, `w8`, 8) into `d`, then a move.
+    LoadMove {
+        w8: bool,
+        d: Reg,
+        a: Reg,
+        md: Reg,
+        ms: Reg,
+    },
     /// Two loads of the same size (4 bytes or, `w8`, 8), in order.
     LoadLoad {
         w8: bool,
@@ -971,6 +1029,86 @@ fn three(code: &[Inst]) -> Option<Op> {
             v: *v,
         }),
         [
+            Inst::Load {
+                size,
+                dst: d1,
+                addr: a1,
+            },
+            Inst::AddImm {
+                dst: d2,
+                a: base,
+                imm,
+            },
+            Inst::Store {
+                size: stored,
+                addr,
+                src: v,
+            },
+            ..,
+        ] if addr == d2 && size == stored && matches!(size, Size::B4 | Size::B8) => {
+            Some(Op::LoadFieldStore {
+                w8: *size == Size::B8,
+                d1: *d1,
+                a1: *a1,
+                d2: *d2,
+                base: *base,
+                imm: i32::try_from(*imm).ok()?,
+                v: *v,
+            })
+        }
+        [
+            Inst::Load {
+                size: Size::B8,
+                dst: d1,
+                addr: a1,
+            },
+            Inst::AddImm {
+                dst: d2,
+                a: base,
+                imm,
+            },
+            Inst::Load {
+                size: Size::B8,
+                dst: v,
+                addr,
+            },
+            ..,
+        ] if addr == d2 => Some(Op::LoadFieldLoad8 {
+            d1: *d1,
+            a1: *a1,
+            d2: *d2,
+            base: *base,
+            imm: i32::try_from(*imm).ok()?,
+            v: *v,
+        }),
+        [
+            Inst::Load {
+                size: Size::B8,
+                dst: d1,
+                addr: a1,
+            },
+            Inst::Offset {
+                dst: d2,
+                base,
+                index,
+                scale,
+            },
+            Inst::Load {
+                size: Size::B8,
+                dst: v,
+                addr,
+            },
+            ..,
+        ] if addr == d2 => Some(Op::LoadOffsetLoad8 {
+            d1: *d1,
+            a1: *a1,
+            d2: *d2,
+            base: *base,
+            index: *index,
+            scale: i16::try_from(*scale).ok()?,
+            v: *v,
+        }),
+        [
             Inst::F64Div { dst: d, a, b },
             Inst::Move { dst: md, src: ms },
             Inst::Jump { to },
@@ -1130,6 +1268,51 @@ fn arithmetic_pair(first: &Inst, next: &Inst) -> Option<Op> {
             a1,
             d2,
             a2,
+        }),
+        (
+            &Inst::F64Mul {
+                dst: d1,
+                a: a1,
+                b: b1,
+            },
+            &Inst::F64Div {
+                dst: d2,
+                a: a2,
+                b: b2,
+            },
+        ) => Some(Op::F64MulDiv {
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+        }),
+        (
+            &Inst::F64Sub {
+                dst: d1,
+                a: a1,
+                b: b1,
+            },
+            &Inst::Load {
+                size: Size::B8,
+                dst: d2,
+                addr: a2,
+            },
+        ) => Some(Op::F64SubLoad8 { d1, a1, b1, d2, a2 }),
+        (
+            &Inst::Load {
+                size,
+                dst: d,
+                addr: a,
+            },
+            &Inst::Move { dst: md, src: ms },
+        ) if matches!(size, Size::B4 | Size::B8) => Some(Op::LoadMove {
+            w8: size == Size::B8,
+            d,
+            a,
+            md,
+            ms,
         }),
         (
             &Inst::Bin {

@@ -141,6 +141,70 @@ pub(crate) fn step(
         Op::Trunc8 { d, a } => set!(d, get!(a) as u8 as u64),
         Op::Trunc1 { d, a } => set!(d, get!(a) & 1),
         Op::Sext32To64 { d, a } => set!(d, get!(a) as i32 as i64 as u64),
+        Op::LoadFieldStore {
+            w8,
+            d1,
+            a1,
+            d2,
+            base,
+            imm,
+            v,
+        } => {
+            let size = if w8 { Size::B8 } else { Size::B4 };
+            set!(d1, mem::load(get!(a1), size));
+            let at = get!(base).wrapping_add(imm as i64 as u64);
+            set!(d2, at);
+            mem::store(at, size, get!(v));
+            *pc += 2;
+        }
+        Op::LoadFieldLoad8 {
+            d1,
+            a1,
+            d2,
+            base,
+            imm,
+            v,
+        } => {
+            set!(d1, mem::load(get!(a1), Size::B8));
+            through!(d2, get!(base).wrapping_add(imm as i64 as u64), load v, B8);
+            *pc += 1;
+        }
+        Op::LoadOffsetLoad8 {
+            d1,
+            a1,
+            d2,
+            base,
+            index,
+            scale,
+            v,
+        } => {
+            set!(d1, mem::load(get!(a1), Size::B8));
+            through!(d2, indexed!(base, index, scale), load v, B8);
+            *pc += 1;
+        }
+        Op::F64MulDiv {
+            d1,
+            a1,
+            b1,
+            d2,
+            a2,
+            b2,
+        } => {
+            set!(d1, (f64_of(get!(a1)) * f64_of(get!(b1))).to_bits());
+            set!(d2, (f64_of(get!(a2)) / f64_of(get!(b2))).to_bits());
+            *pc += 1;
+        }
+        Op::F64SubLoad8 { d1, a1, b1, d2, a2 } => {
+            set!(d1, (f64_of(get!(a1)) - f64_of(get!(b1))).to_bits());
+            set!(d2, mem::load(get!(a2), Size::B8));
+            *pc += 1;
+        }
+        Op::LoadMove { w8, d, a, md, ms } => {
+            let size = if w8 { Size::B8 } else { Size::B4 };
+            set!(d, mem::load(get!(a), size));
+            set!(md, get!(ms));
+            *pc += 1;
+        }
         Op::LoadLoad { w8, d1, a1, d2, a2 } => {
             let size = if w8 { Size::B8 } else { Size::B4 };
             set!(d1, mem::load(get!(a1), size));

@@ -3172,3 +3172,162 @@ fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
     ));
     assert_eq!(got, Ok(f(5.5)));
 }
+
+/// Loads fused with what follows them: an element copied into a field,
+/// a load and a move, a load and a field or element loaded, a
+/// subtraction and a load, a multiply and a division; each computes what
+/// its instructions do, later ones reading what earlier ones wrote.
+#[test]
+fn loads_fused_with_what_follows_compute_as_before() {
+    use crate::exec::Op;
+    use Inst::*;
+    let f64c = Class::F64;
+    let run = |params: Vec<Class>, ret: Class, code: Vec<Inst>, args: &[u64]| {
+        let module = Module {
+            functions: vec![func("f", params, Some(ret), 8, code.clone())],
+            symbols: vec![],
+            globals: vec![],
+        };
+        validate::check(&module, &names(&module)).unwrap();
+        let op = crate::exec::translate(&code)[0];
+        let got = Interp::new(&module).call1(&Alone, 0, args, None).unwrap();
+        (op, got)
+    };
+    let f = |x: f64| x.to_bits();
+    let load = |size, dst, addr| Load { size, dst, addr };
+    let field = |dst, a, imm| AddImm { dst, a, imm };
+    // dst[1] = *src, 4 and 8 bytes.
+    for size in [Size::B4, Size::B8] {
+        let src = 0x1234_5678u64;
+        let mut dst = [0u64; 2];
+        let (op, _) = run(
+            vec![PTR, PTR],
+            I64,
+            vec![
+                load(size, 2, 0),
+                field(3, 1, 8),
+                Store {
+                    size,
+                    addr: 3,
+                    src: 2,
+                },
+                Ret { value: Some(2) },
+            ],
+            &[&src as *const u64 as u64, dst.as_mut_ptr() as u64],
+        );
+        assert!(matches!(
+            op,
+            Op::LoadFieldStore {
+                d1: 2,
+                d2: 3,
+                v: 2,
+                imm: 8,
+                ..
+            }
+        ));
+        assert_eq!(dst, [0, src]);
+    }
+    // A load, then its value moved.
+    let x = 99u64;
+    let (op, got) = run(
+        vec![PTR],
+        I64,
+        vec![
+            load(Size::B8, 1, 0),
+            Move { dst: 2, src: 1 },
+            Ret { value: Some(2) },
+        ],
+        &[&x as *const u64 as u64],
+    );
+    assert!(matches!(
+        op,
+        Op::LoadMove {
+            d: 1,
+            md: 2,
+            ms: 1,
+            ..
+        }
+    ));
+    assert_eq!(got, 99);
+    // A pointer loaded, then a field of what it points at.
+    let cells = [f(1.0), f(2.0), f(3.0)];
+    let p = cells.as_ptr() as u64;
+    let (op, got) = run(
+        vec![PTR],
+        f64c,
+        vec![
+            load(Size::B8, 1, 0),
+            field(2, 1, 16),
+            load(Size::B8, 3, 2),
+            Ret { value: Some(3) },
+        ],
+        &[&p as *const u64 as u64],
+    );
+    assert!(matches!(
+        op,
+        Op::LoadFieldLoad8 {
+            d1: 1,
+            base: 1,
+            d2: 2,
+            v: 3,
+            ..
+        }
+    ));
+    assert_eq!(got, f(3.0));
+    // ... or an element of it, indexed by what was loaded first.
+    let one = 1u64;
+    let (op, got) = run(
+        vec![PTR, PTR],
+        f64c,
+        vec![
+            load(Size::B8, 2, 0),
+            Offset {
+                dst: 3,
+                base: 1,
+                index: 2,
+                scale: 8,
+            },
+            load(Size::B8, 4, 3),
+            Ret { value: Some(4) },
+        ],
+        &[&one as *const u64 as u64, p],
+    );
+    assert!(matches!(
+        op,
+        Op::LoadOffsetLoad8 {
+            d1: 2,
+            index: 2,
+            d2: 3,
+            v: 4,
+            ..
+        }
+    ));
+    assert_eq!(got, f(2.0));
+    // a - b, then a load.
+    let (op, got) = run(
+        vec![f64c, f64c, PTR],
+        f64c,
+        vec![
+            F64Sub { dst: 3, a: 0, b: 1 },
+            load(Size::B8, 4, 2),
+            F64Add { dst: 5, a: 3, b: 4 },
+            Ret { value: Some(5) },
+        ],
+        &[f(10.0), f(4.0), p],
+    );
+    assert!(matches!(op, Op::F64SubLoad8 { d1: 3, d2: 4, .. }));
+    assert_eq!(got, f(7.0));
+    // (a * b), then a / that.
+    let (op, got) = run(
+        vec![f64c, f64c],
+        f64c,
+        vec![
+            F64Mul { dst: 2, a: 0, b: 1 },
+            F64Div { dst: 3, a: 0, b: 2 },
+            Ret { value: Some(3) },
+        ],
+        &[f(3.0), f(4.0)],
+    );
+    assert!(matches!(op, Op::F64MulDiv { d1: 2, b2: 2, .. }));
+    assert_eq!(got, f(0.25));
+}
