@@ -1740,17 +1740,12 @@ impl Machine for CompiledAfter {
     }
 }
 
-/// An interpreted loop calling an interpreted function goes to its
-/// compiled code from the first call after the function was compiled,
-/// with the same results: the interpreter's own calls (`Op::CallFn`) ask
-/// for the callee's tier at every call.
-#[test]
-fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
-    use crate::interp::{CALLS, COUNTER_WORDS, HEADER_WORDS};
+/// `main(n)`: the sum of `twice(i)` for `i < n`, a loop of calls of
+/// function 1, whose code is `twice` (it doubles its argument).
+fn twice_loop(twice: Vec<Inst>) -> Module {
     use Inst::*;
-    use core::sync::atomic::Ordering;
     let w = Width::W64;
-    let module = Module {
+    Module {
         functions: vec![
             // sum of twice(i) for i < n
             func(
@@ -1796,26 +1791,32 @@ fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
                     Ret { value: Some(2) },
                 ],
             ),
-            func(
-                "twice",
-                vec![I64],
-                Some(I64),
-                2,
-                vec![
-                    Bin {
-                        op: BinOp::Add,
-                        w,
-                        dst: 1,
-                        a: 0,
-                        b: 0,
-                    },
-                    Ret { value: Some(1) },
-                ],
-            ),
+            func("twice", vec![I64], Some(I64), 2, twice),
         ],
         symbols: vec![],
         globals: vec![],
-    };
+    }
+}
+
+/// An interpreted loop calling an interpreted function goes to its
+/// compiled code from the first call after the function was compiled,
+/// with the same results: the interpreter's own calls (`Op::CallFn`) ask
+/// for the callee's tier at every call.
+#[test]
+fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
+    use crate::interp::{CALLS, COUNTER_WORDS, HEADER_WORDS};
+    use Inst::*;
+    use core::sync::atomic::Ordering;
+    let module = twice_loop(vec![
+        Bin {
+            op: BinOp::Add,
+            w: Width::W64,
+            dst: 1,
+            a: 0,
+            b: 0,
+        },
+        Ret { value: Some(1) },
+    ]);
     validate::check(&module, &names(&module)).unwrap();
     let counters = crate::interp::counters_object(&module);
     let interp = Interp::with_counters(&module, &counters);
@@ -2805,75 +2806,18 @@ impl Machine for Slots {
 fn a_callee_is_interpreted_while_its_slot_says_so() {
     use Inst::*;
     use core::sync::atomic::Ordering;
-    let w = Width::W64;
-    // main(n) = sum of twice(i) for i < n; twice jumps once (so that it
-    // is called, not copied into main).
-    let module = Module {
-        functions: vec![
-            func(
-                "main",
-                vec![I64],
-                Some(I64),
-                6,
-                vec![
-                    Const { dst: 3, value: 1 },
-                    Const { dst: 1, value: 0 },
-                    Const { dst: 2, value: 0 },
-                    CmpBranch {
-                        p: IntPred::Ult,
-                        w,
-                        a: 1,
-                        b: 0,
-                        then: 4,
-                        els: 8,
-                        edge: 0,
-                    },
-                    Call {
-                        callee: Callee::Function(1),
-                        args: vec![(1, I64)],
-                        fixed: 1,
-                        ret: Some((4, I64)),
-                        ret2: None,
-                    },
-                    Bin {
-                        op: BinOp::Add,
-                        w,
-                        dst: 2,
-                        a: 2,
-                        b: 4,
-                    },
-                    Bin {
-                        op: BinOp::Add,
-                        w,
-                        dst: 1,
-                        a: 1,
-                        b: 3,
-                    },
-                    BackJump { to: 3, block: 1 },
-                    Ret { value: Some(2) },
-                ],
-            ),
-            func(
-                "twice",
-                vec![I64],
-                Some(I64),
-                2,
-                vec![
-                    Jump { to: 1 },
-                    Bin {
-                        op: BinOp::Add,
-                        w,
-                        dst: 1,
-                        a: 0,
-                        b: 0,
-                    },
-                    Ret { value: Some(1) },
-                ],
-            ),
-        ],
-        symbols: vec![],
-        globals: vec![],
-    };
+    // twice jumps once (so that it is called, not copied into main).
+    let module = twice_loop(vec![
+        Jump { to: 1 },
+        Bin {
+            op: BinOp::Add,
+            w: Width::W64,
+            dst: 1,
+            a: 0,
+            b: 0,
+        },
+        Ret { value: Some(1) },
+    ]);
     validate::check(&module, &names(&module)).unwrap();
     let counters = crate::interp::counters_object(&module);
     let interp = Interp::with_counters(&module, &counters);
@@ -2894,6 +2838,25 @@ fn a_callee_is_interpreted_while_its_slot_says_so() {
     assert!(host.asked.get() >= 20);
 }
 
+/// Runs `code` as function `f(params) -> ret` with `args`; returns the
+/// op its first instruction became (fused with those after it, or not)
+/// and the result.
+fn fused_run(
+    params: Vec<Class>,
+    ret: Class,
+    code: Vec<Inst>,
+    args: &[u64],
+) -> (crate::exec::Op, Result<u64, Trap>) {
+    let module = Module {
+        functions: vec![func("f", params, Some(ret), 8, code.clone())],
+        symbols: vec![],
+        globals: vec![],
+    };
+    validate::check(&module, &names(&module)).unwrap();
+    let op = crate::exec::translate(&code)[0];
+    (op, Interp::new(&module).call1(&Alone, 0, args, None))
+}
+
 /// Frequent pairs of operations run as one op (`exec::arithmetic_pair`),
 /// each reading its registers after the one before wrote its own, with
 /// the results of the two.
@@ -2902,16 +2865,9 @@ fn arithmetic_pairs_are_one_op_and_compute_as_two() {
     use crate::exec::Op;
     use Inst::*;
     let f64c = Class::F64;
-    let run = |params: Vec<Class>, ret: Class, code: Vec<Inst>, args: &[u64]| {
-        let module = Module {
-            functions: vec![func("f", params, Some(ret), 8, code.clone())],
-            symbols: vec![],
-            globals: vec![],
-        };
-        validate::check(&module, &names(&module)).unwrap();
-        let op = crate::exec::translate(&code)[0];
-        let got = Interp::new(&module).call1(&Alone, 0, args, None).unwrap();
-        (op, got)
+    let run = |params, ret, code, args: &[u64]| {
+        let (op, got) = fused_run(params, ret, code, args);
+        (op, got.unwrap())
     };
     let f = |x: f64| x.to_bits();
     // d1 = a + b; d2 = d1 + c, in 32 and 64 bits.
@@ -3041,17 +2997,7 @@ fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
     use crate::exec::Op;
     use Inst::*;
     let f64c = Class::F64;
-    let run = |params: Vec<Class>, ret: Class, code: Vec<Inst>, args: &[u64]| {
-        let module = Module {
-            functions: vec![func("f", params, Some(ret), 8, code.clone())],
-            symbols: vec![],
-            globals: vec![],
-        };
-        validate::check(&module, &names(&module)).unwrap();
-        let op = crate::exec::translate(&code)[0];
-        let got = Interp::new(&module).call1(&Alone, 0, args, None);
-        (op, got)
-    };
+    let run = fused_run;
     let f = |x: f64| x.to_bits();
     // Two loads: the second through the address the first loaded.
     let mut second = 77u64;
@@ -3182,16 +3128,9 @@ fn loads_fused_with_what_follows_compute_as_before() {
     use crate::exec::Op;
     use Inst::*;
     let f64c = Class::F64;
-    let run = |params: Vec<Class>, ret: Class, code: Vec<Inst>, args: &[u64]| {
-        let module = Module {
-            functions: vec![func("f", params, Some(ret), 8, code.clone())],
-            symbols: vec![],
-            globals: vec![],
-        };
-        validate::check(&module, &names(&module)).unwrap();
-        let op = crate::exec::translate(&code)[0];
-        let got = Interp::new(&module).call1(&Alone, 0, args, None).unwrap();
-        (op, got)
+    let run = |params, ret, code, args: &[u64]| {
+        let (op, got) = fused_run(params, ret, code, args);
+        (op, got.unwrap())
     };
     let f = |x: f64| x.to_bits();
     let load = |size, dst, addr| Load { size, dst, addr };
