@@ -102,9 +102,10 @@ impl<'m> Interp<'m> {
                 }
                 Op::Ret { v } => {
                     let value = if v == NO_REGISTER { 0 } else { fr[v as usize] };
-                    if let Err(done) = self.pop_frame_fast(regs, frames, floor, value) {
+                    if let Some(done) = self.pop_frame(regs, frames, [value, 0], floor) {
                         return Ok(Some(done));
                     }
+                    self.switch_back(frames);
                 }
                 _ => {
                     // Not ours: `run` runs it from the instruction.
@@ -229,35 +230,5 @@ impl<'m> Interp<'m> {
         step::bump(entry.calls);
         self.switch_to(callee);
         fr
-    }
-
-    /// Pops the frame on top, which returned `value` (its one result, or
-    /// 0), into its caller; or (`Err`) what `fast` returns when the run
-    /// is over (the last frame, or back at `floor`).
-    #[inline(always)]
-    fn pop_frame_fast(
-        &self,
-        regs: &mut Vec<u64>,
-        frames: &mut Vec<Frame>,
-        floor: usize,
-        value: u64,
-    ) -> Result<(), Option<[u64; 2]>> {
-        let done = frames.pop().expect("the returning frame");
-        self.sp.set(done.stack_mark);
-        let Some(caller) = frames.last() else {
-            return Err(Some([value, 0]));
-        };
-        let fr = window(regs, caller.base);
-        if let Some(d) = done.ret {
-            fr[d as usize] = value;
-        }
-        if let Some(d) = done.ret2 {
-            fr[d as usize] = 0;
-        }
-        if frames.len() == floor {
-            return Err(None);
-        }
-        self.switch_to(caller.func);
-        Ok(())
     }
 }
