@@ -31,7 +31,11 @@ static unsigned big(unsigned x) {
 
 int main(int argc, char **argv) {
     (void)argv;
-    const int calls = 3000000;
+    /* Long enough that main, hot by its loop, reaches O2 (100,000
+     * back-edges, after the JIT's compiles of big) seconds before the run
+     * ends: the ladder test reads main's O2 unit, and a run that ended
+     * first (3,000,000 calls on a slower machine) had none. */
+    const int calls = 8000000;
     unsigned acc = 0;
     for (int i = 0; i < calls; i++) {
         acc += small((unsigned)i) + big(acc ^ (unsigned)i);
