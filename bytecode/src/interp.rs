@@ -8,6 +8,7 @@
 //! host's: deep recursion in the program costs interpreter memory only.
 
 use crate::abi;
+use crate::checked::{CheckedOps, Ops};
 use crate::exec::{self, CALL_REGS, Op};
 use crate::format::*;
 use crate::mem;
@@ -150,8 +151,8 @@ struct Entry<'m> {
     /// Its code (empty when it has none).
     code: &'m [Inst],
     /// Its code in execution form (`exec`), with its copied callees'
-    /// (`inline`).
-    ops: Vec<Op>,
+    /// (`inline`), checked for the fast loop (`checked`).
+    ops: CheckedOps,
     /// How many registers a frame of it takes.
     regs: usize,
     /// What its first call finds out from the `Machine` (`Start`).
@@ -347,6 +348,9 @@ impl<'m> Interp<'m> {
                     Body::Code { code, .. } => code,
                     Body::Unsupported { .. } => &[],
                 };
+                let prologue = prologue_len(code);
+                let ops = CheckedOps::new(ops, prologue)
+                    .expect("the execution form jumps only within itself");
                 Entry {
                     // Counting nowhere until `find_entries`.
                     loops: step::Loops {
@@ -357,7 +361,7 @@ impl<'m> Interp<'m> {
                         targets: &[],
                     },
                     calls: &UNCOUNTED,
-                    prologue: prologue_len(code),
+                    prologue,
                     code,
                     ops,
                     regs: copies.regs,
@@ -749,10 +753,15 @@ impl<'m> Interp<'m> {
     /// The code, the same in execution form, the position and the
     /// register base of the frame on top.
     #[inline(always)]
-    fn resume(&self, frames: &[Frame]) -> (&'m [Inst], &[Op], usize, usize) {
+    fn resume(&self, frames: &[Frame]) -> (&'m [Inst], Ops<'_>, usize, usize) {
         let top = frames.last().expect("a frame");
         let f = top.func as usize;
-        (self.entries[f].code, &self.entries[f].ops, top.pc, top.base)
+        (
+            self.entries[f].code,
+            self.entries[f].ops.view(),
+            top.pc,
+            top.base,
+        )
     }
 
     /// Frame memory of `size` bytes at `align`.

@@ -9,13 +9,16 @@
 //! `irlower`; running bytecode inside the OS is the app host's job.
 //!
 //! Everything here is pure logic tested on the host, except [`mem`] (the
-//! program's own loads and stores) and [`native`] (calls to and from
-//! native code), the only modules with `unsafe`.
+//! program's own loads and stores), [`native`] (calls to and from
+//! native code) and `checked` (the loop's unchecked op fetch, from ops
+//! whose every reachable position was checked), the only modules with
+//! `unsafe`.
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
 pub mod abi;
+mod checked;
 mod exec;
 pub mod format;
 mod inline;

@@ -15,7 +15,10 @@ pub(crate) const WINDOW: usize = 1 << 16;
 /// Runs `op` on the frame's registers `fr`, `pc` already past it: `true`
 /// when done, `false` for [`Op::Other`] (the caller runs the instruction)
 /// and for calls and returns (`Interp::fast` makes those).
-/// Registers are canonical, so most need no mask.
+/// Registers are canonical, so most need no mask. `pc` moves to a target
+/// the op names or at most two past where it is (a fused op skipping the
+/// ops it stands for): the fast loop's unchecked fetch relies on that
+/// (`checked::MAX_ADVANCE`).
 #[inline(always)]
 pub(crate) fn step(
     op: &Op,

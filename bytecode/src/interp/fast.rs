@@ -67,11 +67,12 @@ impl<'m> Interp<'m> {
         // The running frame's ops, position and registers (its function,
         // its code and its register base are its `Frame`'s: only calls
         // need them).
-        let (_, mut ops, mut pc, base) = self.resume(frames);
+        let (_, mut ops, pc, base) = self.resume(frames);
+        let mut pc = ops.position(pc);
         let mut loops = &self.entries[frames[frames.len() - 1].func as usize].loops;
         let mut fr = window(regs, base);
         loop {
-            let op = &ops[pc];
+            let op = ops.fetch(pc);
             pc += 1;
             if step::step(op, fr, &mut pc, loops)? {
                 continue;
@@ -83,7 +84,7 @@ impl<'m> Interp<'m> {
                     let values = a.map(|r| fr[r as usize]);
                     let entry = &self.entries[callee as usize];
                     fr = self.push_frame(m, regs, frames, pc, callee, d, values);
-                    (ops, pc) = (&entry.ops, entry.prologue);
+                    (ops, pc) = (entry.ops.view(), entry.prologue);
                     loops = &entry.loops;
                     continue;
                 }
@@ -118,7 +119,8 @@ impl<'m> Interp<'m> {
             // Back in the caller.
             let top = &frames[frames.len() - 1];
             let entry = &self.entries[top.func as usize];
-            (ops, pc) = (&entry.ops, top.pc);
+            ops = entry.ops.view();
+            pc = ops.position(top.pc);
             loops = &entry.loops;
             fr = window(regs, top.base);
         }
