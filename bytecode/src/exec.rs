@@ -757,9 +757,9 @@ pub(crate) enum Op {
         a: [Reg; CALL_REGS],
     },
     /// A call of program function `callee` whose copy runs in the
-    /// caller's frame from position `at` while the callee is interpreted
-    /// (`inline`); otherwise its compiled code is called, as for
-    /// `CallFn`.
+    /// caller's frame from position `at` (`inline`), whatever the
+    /// callee's tier: the copy costs less than a call out to its compiled
+    /// code.
     CallInline {
         callee: u32,
         at: u32,

@@ -7,9 +7,12 @@
 //! argument registers as its parameters where it never writes them.
 //!
 //! Nothing else changes: the function keeps its body, its slot and its
-//! frame for every other call. The call site still asks for the callee's
-//! tier at every call (`Op::CallInline`) and calls its compiled code once
-//! there is some; the copy counts the callee's calls. Only straight-line
+//! frame for every other call. The call site (`Op::CallInline`) runs the
+//! copy whatever the callee's tier, as a caller the JIT inlined a callee
+//! into does: a call out to compiled code (the System V crossing, some
+//! 330 host instructions) costs more than such a copy's whole body, and
+//! asking for the tier cost spectral-norm 5%. The copy counts the
+//! callee's calls. Only straight-line
 //! callees are copied (no branches: every count the profiler reads stays
 //! exact); what a copy does not do is name the callee as running (its
 //! time is its caller's).

@@ -708,10 +708,23 @@ impl<'m> Interp<'m> {
     /// its compiled code, or its stub).
     #[inline(always)]
     fn interpreted(&self, m: &dyn Machine, func: u32) -> bool {
-        match self.start(m, func).interpreted_while {
+        self.interpreted_entry(m, func).is_some()
+    }
+
+    /// `func`'s entry and what its first call found, when a call of it
+    /// runs here (one look at the entry: the fast loop's calls).
+    #[inline(always)]
+    fn interpreted_entry(&self, m: &dyn Machine, func: u32) -> Option<(&Entry<'m>, &Start)> {
+        let entry = &self.entries[func as usize];
+        let start = match entry.start.get() {
+            Some(start) => start,
+            None => self.first_call(m, func),
+        };
+        let here = match start.interpreted_while {
             Some((word, value)) if word.load(Ordering::Acquire) == value => true,
             _ => m.compiled(func).is_none(),
-        }
+        };
+        here.then_some((entry, start))
     }
 
     #[inline(always)]

@@ -1801,34 +1801,47 @@ fn twice_loop(twice: Vec<Inst>) -> Module {
 /// An interpreted loop calling an interpreted function goes to its
 /// compiled code from the first call after the function was compiled,
 /// with the same results: the interpreter's own calls (`Op::CallFn`) ask
-/// for the callee's tier at every call.
+/// for the callee's tier at every call. A callee copied into its caller
+/// (`inline`) runs its copy whatever its tier, as a callee the JIT
+/// inlined would.
 #[test]
 fn interpreted_calls_follow_a_callee_to_its_compiled_code() {
     use crate::interp::{CALLS, COUNTER_WORDS, HEADER_WORDS};
     use Inst::*;
     use core::sync::atomic::Ordering;
-    let module = twice_loop(vec![
-        Bin {
-            op: BinOp::Add,
-            w: Width::W64,
-            dst: 1,
-            a: 0,
-            b: 0,
-        },
-        Ret { value: Some(1) },
-    ]);
-    validate::check(&module, &names(&module)).unwrap();
-    let counters = crate::interp::counters_object(&module);
-    let interp = Interp::with_counters(&module, &counters);
-    let m = CompiledAfter {
-        asked: core::cell::Cell::new(0),
-        interpreted_calls: 5,
+    let double = Bin {
+        op: BinOp::Add,
+        w: Width::W64,
+        dst: 1,
+        a: 0,
+        b: 0,
     };
-    let before = TWICE_COMPILED_CALLS.load(Ordering::Relaxed);
-    assert_eq!(interp.call1(&m, 0, &[20], None).unwrap(), 380);
-    let interpreted = counters[HEADER_WORDS + COUNTER_WORDS + CALLS].load(Ordering::Relaxed);
-    assert_eq!(interpreted, 5);
-    assert_eq!(TWICE_COMPILED_CALLS.load(Ordering::Relaxed) - before, 15);
+    // (Then, `twice` with a jump, so that it is called, not copied.)
+    for (body, copied) in [
+        (
+            vec![Jump { to: 1 }, double.clone(), Ret { value: Some(1) }],
+            false,
+        ),
+        (vec![double.clone(), Ret { value: Some(1) }], true),
+    ] {
+        let module = twice_loop(body);
+        validate::check(&module, &names(&module)).unwrap();
+        let counters = crate::interp::counters_object(&module);
+        let interp = Interp::with_counters(&module, &counters);
+        let m = CompiledAfter {
+            asked: core::cell::Cell::new(0),
+            interpreted_calls: 5,
+        };
+        let before = TWICE_COMPILED_CALLS.load(Ordering::Relaxed);
+        assert_eq!(interp.call1(&m, 0, &[20], None).unwrap(), 380);
+        let interpreted = counters[HEADER_WORDS + COUNTER_WORDS + CALLS].load(Ordering::Relaxed);
+        let compiled = TWICE_COMPILED_CALLS.load(Ordering::Relaxed) - before;
+        if copied {
+            assert_eq!((interpreted, compiled), (20, 0));
+        } else {
+            assert_eq!((interpreted, compiled), (5, 15));
+        }
+    }
 }
 
 /// Two phi moves and the back-edge (or jump) after them run as one op

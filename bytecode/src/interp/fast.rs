@@ -78,26 +78,25 @@ impl<'m> Interp<'m> {
                 continue;
             }
             match *op {
-                Op::CallFn { callee, d, n, a }
-                    if n as usize <= CALL_REGS && self.interpreted(m, callee) =>
-                {
-                    let values = a.map(|r| fr[r as usize]);
-                    let entry = &self.entries[callee as usize];
-                    fr = self.push_frame(m, regs, frames, pc, callee, d, values);
-                    (ops, pc) = (entry.ops.view(), entry.prologue);
-                    loops = &entry.loops;
-                    continue;
+                Op::CallFn { callee, d, n, a } if n as usize <= CALL_REGS => {
+                    if let Some((entry, start)) = self.interpreted_entry(m, callee) {
+                        let values = a.map(|r| fr[r as usize]);
+                        fr = self.push_frame(regs, frames, pc, callee, entry, start, d, values);
+                        (ops, pc) = (entry.ops.view(), entry.prologue);
+                        loops = &entry.loops;
+                        continue;
+                    }
+                    frames.last_mut().expect("the running frame").pc = pc;
+                    self.out_of_line(m, regs, frames, *op);
                 }
-                Op::CallInline { callee, at } if self.interpreted(m, callee) => {
-                    // The callee's copy, in this frame (`inline`).
+                Op::CallInline { callee, at } => {
+                    // The callee's copy, in this frame, whatever its tier
+                    // (`inline`).
                     step::bump(self.entries[callee as usize].calls);
                     pc = at as usize;
                     continue;
                 }
-                Op::CallFn { .. }
-                | Op::CallInline { .. }
-                | Op::CallSym { .. }
-                | Op::CallSqrt { .. } => {
+                Op::CallFn { .. } | Op::CallSym { .. } | Op::CallSqrt { .. } => {
                     frames.last_mut().expect("the running frame").pc = pc;
                     self.out_of_line(m, regs, frames, *op);
                 }
@@ -201,16 +200,16 @@ impl<'m> Interp<'m> {
     #[inline(always)]
     fn push_frame<'r>(
         &self,
-        m: &dyn Machine,
         regs: &'r mut Vec<u64>,
         frames: &mut Vec<Frame>,
         pc: usize,
         callee: u32,
+        entry: &Entry<'m>,
+        start: &Start,
         d: Reg,
         values: [u64; CALL_REGS],
     ) -> &'r mut [u64; WINDOW] {
-        let entry = &self.entries[callee as usize];
-        let fixed = self.prologue(m, callee);
+        let fixed = &start.fixed;
         let caller = frames.last_mut().expect("the running frame");
         caller.pc = pc;
         let base = caller.end;
