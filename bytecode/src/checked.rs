@@ -146,6 +146,7 @@ pub(crate) fn targets(op: &Op) -> [Option<u32>; 2] {
         | F64DivMoveJump { to, .. }
         | Move2Jump { to, .. }
         | Move2LoopJump { to, .. } => [Some(to), None],
+        I32ToF64DivMoveJump { to, .. } => [Some(to.into()), None],
         CallInline { at, .. } => [Some(at), None],
         Const { .. }
         | Move { .. }
@@ -230,6 +231,7 @@ pub(crate) fn targets(op: &Op) -> [Option<u32>; 2] {
         | F64NegMul { .. }
         | LoadAddStore { .. }
         | SextOffsetLoad4 { .. }
+        | F64LoadMulAdd { .. }
         | CallFn { .. }
         | CallSym { .. }
         | CallSqrt { .. }

@@ -545,6 +545,30 @@ pub(crate) enum Op {
         ms: Reg,
         to: u32,
     },
+    /// A `double` element's address (`d = base + index * 8`), its load
+    /// (`v`) and a multiply-add by it (`md = ma * v + mc`): a dot
+    /// product's step, spectral-norm's `s += a(i, j) * v[j]`.
+    F64LoadMulAdd {
+        d: Reg,
+        base: Reg,
+        index: Reg,
+        v: Reg,
+        md: Reg,
+        ma: Reg,
+        mc: Reg,
+    },
+    /// `d1 = (double) a1` (a 32-bit signed integer), `d2 = a2 / d1`,
+    /// then an edge's move and jump: a copied callee's `return 1.0 / n`
+    /// going back to its caller (spectral-norm's `a(i, j)`).
+    I32ToF64DivMoveJump {
+        d1: Reg,
+        a1: Reg,
+        d2: Reg,
+        a2: Reg,
+        md: Reg,
+        ms: Reg,
+        to: u16,
+    },
     /// An element's address (`d1 = base + index * scale`), a field's
     /// address from it (`d2 = d1 + imm`) and the 8-byte load through
     /// that (`v`): n-body's `bodies[i].v[k]`.
@@ -1107,6 +1131,59 @@ fn three(code: &[Inst]) -> Option<Op> {
             index: *index,
             scale: i16::try_from(*scale).ok()?,
             v: *v,
+        }),
+        [
+            Inst::Offset {
+                dst: d,
+                base,
+                index,
+                scale: 8,
+            },
+            Inst::Load {
+                size: Size::B8,
+                dst: v,
+                addr,
+            },
+            Inst::FMulAdd {
+                f: Float::F64,
+                dst: md,
+                a,
+                b,
+                c,
+            },
+            ..,
+        ] if addr == d && (a == v || b == v) => Some(Op::F64LoadMulAdd {
+            d: *d,
+            base: *base,
+            index: *index,
+            v: *v,
+            md: *md,
+            // (The product is the same either way round.)
+            ma: if b == v { *a } else { *b },
+            mc: *c,
+        }),
+        [
+            Inst::Cast {
+                op:
+                    Cast::SiToFp {
+                        from: Width::W32,
+                        to: Float::F64,
+                    },
+                dst: d1,
+                a: a1,
+            },
+            Inst::F64Div { dst: d2, a: a2, b },
+            Inst::Move { dst: md, src: ms },
+            Inst::Jump { to },
+            ..,
+        ] if b == d1 => Some(Op::I32ToF64DivMoveJump {
+            d1: *d1,
+            a1: *a1,
+            d2: *d2,
+            a2: *a2,
+            md: *md,
+            ms: *ms,
+            to: u16::try_from(*to).ok()?,
         }),
         [
             Inst::F64Div { dst: d, a, b },

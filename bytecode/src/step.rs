@@ -232,6 +232,38 @@ pub(crate) fn step(
             set!(d2, (f64_of(get!(a2)) / f64_of(get!(b2))).to_bits());
             *pc += 1;
         }
+        Op::F64LoadMulAdd {
+            d,
+            base,
+            index,
+            v,
+            md,
+            ma,
+            mc,
+        } => {
+            let at = indexed!(base, index, 8);
+            set!(d, at);
+            set!(v, mem::load(at, Size::B8));
+            set!(
+                md,
+                (f64_of(get!(ma)) * f64_of(get!(v)) + f64_of(get!(mc))).to_bits()
+            );
+            *pc += 2;
+        }
+        Op::I32ToF64DivMoveJump {
+            d1,
+            a1,
+            d2,
+            a2,
+            md,
+            ms,
+            to,
+        } => {
+            set!(d1, (get!(a1) as i32 as f64).to_bits());
+            set!(d2, (f64_of(get!(a2)) / f64_of(get!(d1))).to_bits());
+            set!(md, get!(ms));
+            *pc = to as usize
+        }
         Op::F64DivMoveJump {
             d,
             a,

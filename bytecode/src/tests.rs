@@ -3130,6 +3130,80 @@ fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
         }
     ));
     assert_eq!(got, Ok(f(5.5)));
+    // s + a * v[i] (the loaded value either side of the product; the
+    // sum reading the loaded value too in the second).
+    for (a, b, c, want) in [(2, 4, 3, 0.5 + 3.0 * 4.5), (4, 2, 4, 4.5 + 4.5 * 3.0)] {
+        let (op, got) = run(
+            vec![PTR, I64, f64c, f64c],
+            f64c,
+            vec![
+                Offset {
+                    dst: 4,
+                    base: 0,
+                    index: 1,
+                    scale: 8,
+                },
+                load(4, 4),
+                FMulAdd {
+                    f: Float::F64,
+                    dst: 5,
+                    a,
+                    b,
+                    c,
+                },
+                Ret { value: Some(5) },
+            ],
+            &[cells.as_ptr() as u64, 3, f(3.0), f(0.5)],
+        );
+        assert!(
+            matches!(
+                op,
+                Op::F64LoadMulAdd {
+                    d: 4,
+                    v: 4,
+                    md: 5,
+                    ma: 2,
+                    ..
+                }
+            ),
+            "{op:?}"
+        );
+        assert_eq!(got, Ok(f(want)));
+    }
+    // A copied callee's `return 1.0 / n` going back: the conversion, the
+    // division by it, the move and the jump.
+    let (op, got) = run(
+        vec![I32, f64c],
+        f64c,
+        vec![
+            Cast {
+                op: crate::format::Cast::SiToFp {
+                    from: Width::W32,
+                    to: Float::F64,
+                },
+                dst: 2,
+                a: 0,
+            },
+            F64Div { dst: 3, a: 1, b: 2 },
+            Move { dst: 4, src: 3 },
+            Jump { to: 5 },
+            Ret { value: Some(0) },
+            Ret { value: Some(4) },
+        ],
+        &[(-8i32) as u32 as u64, f(1.0)],
+    );
+    assert!(matches!(
+        op,
+        Op::I32ToF64DivMoveJump {
+            d1: 2,
+            d2: 3,
+            md: 4,
+            ms: 3,
+            to: 5,
+            ..
+        }
+    ));
+    assert_eq!(got, Ok(f(-0.125)));
 }
 
 /// Loads fused with what follows them: an element copied into a field,
