@@ -214,8 +214,9 @@ pub struct Interp<'m> {
     /// header and cycles), when someone reads them.
     counters: Option<&'m [AtomicU64]>,
     /// Its word that names the function running
-    /// (`ipc_abi::counters::RUNNING`), when it is read.
-    running: Option<&'m AtomicU64>,
+    /// (`ipc_abi::counters::RUNNING`; a word nobody reads when not
+    /// counting).
+    running: &'m AtomicU64,
     /// Per function: the address of a compiled continuation of it and
     /// the IR block of the loop header it starts at (`OSR_WORDS` each);
     /// 0 when there is none (on-stack replacement).
@@ -375,7 +376,7 @@ impl<'m> Interp<'m> {
             sp: core::cell::Cell::new(0),
             files: core::cell::RefCell::new(Vec::new()),
             counters: None,
-            running: None,
+            running: &UNCOUNTED,
             edges: Vec::new(),
             targets: Vec::new(),
             osr: None,
@@ -405,7 +406,7 @@ impl<'m> Interp<'m> {
         let mut i = Interp::new(module);
         if counters.len() >= HEADER_WORDS + module.functions.len() * COUNTER_WORDS {
             i.counters = Some(counters);
-            i.running = Some(&counters[RUNNING]);
+            i.running = &counters[RUNNING];
             // Where the object says each function's edges and call targets
             // are, if that is inside it and as many words as they take.
             let area = |which: usize, expected: fn(&Function) -> usize| {
@@ -437,17 +438,14 @@ impl<'m> Interp<'m> {
     /// the time to it (`ipc_abi::counters::RUNNING`).
     #[inline]
     fn switch_to(&self, func: u32) {
-        if let Some(r) = self.running {
-            r.store(running_word(func as usize), Ordering::Relaxed);
-        }
+        self.running
+            .store(running_word(func as usize), Ordering::Relaxed);
     }
 
     /// The frame on top runs again (after a call it made returned).
     #[inline]
     fn switch_back(&self, frames: &[Frame]) {
-        if self.counters.is_some()
-            && let Some(f) = frames.last()
-        {
+        if let Some(f) = frames.last() {
             self.switch_to(f.func);
         }
     }

@@ -105,7 +105,6 @@ impl<'m> Interp<'m> {
                     if let Some(done) = self.pop_frame(regs, frames, [value, 0], floor) {
                         return Ok(Some(done));
                     }
-                    self.switch_back(frames);
                 }
                 _ => {
                     // Not ours: `run` runs it from the instruction.
@@ -115,8 +114,9 @@ impl<'m> Interp<'m> {
                     return Ok(None);
                 }
             }
-            // Back in the caller.
+            // Back in the caller (or on in a frame `out_of_line` pushed).
             let top = &frames[frames.len() - 1];
+            self.switch_to(top.func);
             let entry = &self.entries[top.func as usize];
             ops = entry.ops.view();
             pc = ops.position(top.pc);
