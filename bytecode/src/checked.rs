@@ -263,7 +263,7 @@ mod tests {
                 e: 7,
                 k: 0,
             },
-            Op::CallInline { callee: 0, at: 9 },
+            Op::CallInline { calls: 0, at: 9 },
             Op::Move2LoopJump {
                 d1: 0,
                 s1: 0,

@@ -780,12 +780,13 @@ pub(crate) enum Op {
         n: u8,
         a: [Reg; CALL_REGS],
     },
-    /// A call of program function `callee` whose copy runs in the
-    /// caller's frame from position `at` (`inline`), whatever the
-    /// callee's tier: the copy costs less than a call out to its compiled
-    /// code.
+    /// A call of a program function whose copy runs in the caller's
+    /// frame from position `at` (`inline`), whatever the callee's tier
+    /// (the copy costs less than a call out to its compiled code),
+    /// counted in word `calls` of the counters object (the callee's
+    /// `ipc_abi::counters::CALLS`).
     CallInline {
-        callee: u32,
+        calls: u32,
         at: u32,
     },
     /// A call of C library function (or other symbol) `sym`: the

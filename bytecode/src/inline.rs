@@ -65,9 +65,13 @@ pub(crate) fn inline_leaves(module: &Module, index: usize, ops: &mut Vec<Op>) ->
         let Some(c) = copy(module, callee, args, *ret, copies.regs, ops.len(), at) else {
             continue;
         };
-        let start = ops.len() as u32;
+        let calls =
+            ipc_abi::counters::counter_offset(callee as usize, ipc_abi::counters::CALLS) / 8;
+        let (Ok(calls), Ok(start)) = (u32::try_from(calls), u32::try_from(ops.len())) else {
+            continue;
+        };
         ops.extend(c.ops);
-        ops[at] = Op::CallInline { callee, at: start };
+        ops[at] = Op::CallInline { calls, at: start };
         copies.regs += c.regs;
         copies.constants.extend(c.constants);
     }

@@ -360,6 +360,7 @@ impl<'m> Interp<'m> {
                         osr: &NO_OSR,
                         edges: &[],
                         targets: &[],
+                        counters: &[],
                     },
                     calls: &UNCOUNTED,
                     prologue,
@@ -472,6 +473,7 @@ impl<'m> Interp<'m> {
                 .unwrap_or(&NO_OSR),
             edges: self.edges.get(func as usize).copied().unwrap_or(&[]),
             targets: self.targets.get(func as usize).copied().unwrap_or(&[]),
+            counters: self.counters.unwrap_or(&[]),
         }
     }
 

@@ -614,11 +614,12 @@ pub(crate) fn step(
                 set!(d, x.sqrt().to_bits())
             }
         }
-        Op::Other
-        | Op::CallFn { .. }
-        | Op::CallInline { .. }
-        | Op::CallSym { .. }
-        | Op::Ret { .. } => return Ok(false),
+        Op::CallInline { calls, at } => {
+            // The callee's copy, in this frame (`inline`).
+            loops.count_call(calls);
+            *pc = at as usize
+        }
+        Op::Other | Op::CallFn { .. } | Op::CallSym { .. } | Op::Ret { .. } => return Ok(false),
     }
     Ok(true)
 }
@@ -650,9 +651,20 @@ pub(crate) struct Loops<'a> {
     /// pointer, by its site number (`ipc_abi::counters::TARGETS`); empty
     /// when not counted.
     pub targets: &'a [AtomicU64],
+    /// The whole counters object, where copied callees' calls are
+    /// counted (`Op::CallInline`); empty when not counted.
+    pub counters: &'a [AtomicU64],
 }
 
 impl Loops<'_> {
+    /// A call of a copied callee, counted in `word`.
+    #[inline(always)]
+    pub fn count_call(&self, word: u32) {
+        if let Some(c) = self.counters.get(word as usize) {
+            bump(c);
+        }
+    }
+
     #[inline(always)]
     pub fn back_edge(&self, block: u32) {
         bump(self.count);

@@ -89,13 +89,6 @@ impl<'m> Interp<'m> {
                     frames.last_mut().expect("the running frame").pc = pc;
                     self.out_of_line(m, regs, frames, *op);
                 }
-                Op::CallInline { callee, at } => {
-                    // The callee's copy, in this frame, whatever its tier
-                    // (`inline`).
-                    step::bump(self.entries[callee as usize].calls);
-                    pc = at as usize;
-                    continue;
-                }
                 Op::CallFn { .. } | Op::CallSym { .. } | Op::CallSqrt { .. } => {
                     frames.last_mut().expect("the running frame").pc = pc;
                     self.out_of_line(m, regs, frames, *op);
