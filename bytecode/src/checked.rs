@@ -236,6 +236,7 @@ pub(crate) fn targets(op: &Op) -> [Option<u32>; 2] {
         | CallSym { .. }
         | CallSqrt { .. }
         | Ret { .. }
+        | AddRet { .. }
         | Other => [None, None],
     }
 }

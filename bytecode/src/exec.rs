@@ -808,6 +808,14 @@ pub(crate) enum Op {
     Ret {
         v: Reg,
     },
+    /// Returns `a + b` (64 bits, or 32 when `w32`): C's `return x + y`,
+    /// an addition and the return of its result (whose register nothing
+    /// reads after the frame is gone).
+    AddRet {
+        w32: bool,
+        a: Reg,
+        b: Reg,
+    },
     /// No fast form: run the `Inst` at this position.
     Other,
 }
@@ -1506,6 +1514,20 @@ fn arithmetic_pair(first: &Inst, next: &Inst) -> Option<Op> {
 /// where there is one.
 fn pair(first: &Inst, next: &Inst) -> Option<Op> {
     let (d, base, index, scale) = match *first {
+        Inst::Bin {
+            op: BinOp::Add,
+            w,
+            dst,
+            a,
+            b,
+        } if *next == Inst::Ret { value: Some(dst) } && dst != NO_REGISTER => {
+            let w32 = match w {
+                Width::W64 => false,
+                Width::W32 => true,
+                _ => return None,
+            };
+            return Some(Op::AddRet { w32, a, b });
+        }
         Inst::Move { dst, src } => {
             return match *next {
                 Inst::Jump { to } => Some(Op::MoveJump { d: dst, s: src, to }),

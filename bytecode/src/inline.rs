@@ -218,6 +218,7 @@ fn copy(
                 | Op::CallSqrt { .. }
                 | Op::CallInline { .. }
                 | Op::Ret { .. }
+                | Op::AddRet { .. }
                 | Op::LoopJump { .. }
                 | Op::LoopMoveJump { .. }
                 | Op::Move2LoopJump { .. }

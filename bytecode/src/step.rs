@@ -619,7 +619,9 @@ pub(crate) fn step(
             loops.count_call(calls);
             *pc = at as usize
         }
-        Op::Other | Op::CallFn { .. } | Op::CallSym { .. } | Op::Ret { .. } => return Ok(false),
+        Op::Other | Op::CallFn { .. } | Op::CallSym { .. } | Op::Ret { .. } | Op::AddRet { .. } => {
+            return Ok(false);
+        }
     }
     Ok(true)
 }

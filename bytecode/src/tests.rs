@@ -3210,6 +3210,47 @@ fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
     assert_eq!(got, Ok(f(-0.125)));
 }
 
+/// `return x + y` is one op (`Op::AddRet`), which returns the sum at the
+/// addition's width; a return of anything else is not fused with the
+/// addition before it.
+#[test]
+fn a_returned_sum_is_one_op() {
+    use crate::exec::Op;
+    use Inst::*;
+    let add = |w, dst| Bin {
+        op: BinOp::Add,
+        w,
+        dst,
+        a: 0,
+        b: 1,
+    };
+    for (w, class, want) in [(Width::W32, I32, 1), (Width::W64, I64, 0x1_0000_0001)] {
+        let (op, got) = fused_run(
+            vec![class, class],
+            class,
+            vec![add(w, 2), Ret { value: Some(2) }],
+            &[0xffff_ffff, 2],
+        );
+        assert_eq!(
+            op,
+            Op::AddRet {
+                w32: w == Width::W32,
+                a: 0,
+                b: 1
+            }
+        );
+        assert_eq!(got, Ok(want));
+    }
+    let (op, got) = fused_run(
+        vec![I64, I64],
+        I64,
+        vec![add(Width::W64, 2), Ret { value: Some(0) }],
+        &[5, 2],
+    );
+    assert!(!matches!(op, Op::AddRet { .. }), "{op:?}");
+    assert_eq!(got, Ok(5));
+}
+
 /// Loads fused with what follows them: an element copied into a field,
 /// a load and a move, a load and a field or element loaded, a
 /// subtraction and a load, a multiply and a division; each computes what

@@ -99,6 +99,13 @@ impl<'m> Interp<'m> {
                         return Ok(Some(done));
                     }
                 }
+                Op::AddRet { w32, a, b } => {
+                    let sum = fr[a as usize].wrapping_add(fr[b as usize]);
+                    let value = if w32 { sum as u32 as u64 } else { sum };
+                    if let Some(done) = self.pop_frame(regs, frames, [value, 0], floor) {
+                        return Ok(Some(done));
+                    }
+                }
                 _ => {
                     // Not ours: `run` runs it from the instruction.
                     if let Some(f) = frames.last_mut() {
