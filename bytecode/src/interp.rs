@@ -271,9 +271,12 @@ pub fn counters_object(module: &Module) -> Vec<AtomicU64> {
 /// callees').
 #[inline(always)]
 fn window(file: &mut Vec<u64>, base: usize) -> &mut [u64; WINDOW] {
-    if file.len() < base + WINDOW {
-        grow(file, base + WINDOW);
+    let end = base + WINDOW;
+    if end <= file.len() {
+        // (One check: the slice's end is known to be within the file.)
+        return (&mut file[base..end]).try_into().expect("WINDOW long");
     }
+    grow(file, end);
     file[base..].first_chunk_mut().expect("grown above")
 }
 
