@@ -164,13 +164,19 @@ struct Start {
     /// The values of its prologue's registers and its copies' constants
     /// (addresses come from the `Machine`).
     fixed: Vec<(Reg, u64)>,
-    /// When it is still interpreted (`Machine::interpreted_while`).
-    interpreted_while: Option<(&'static AtomicU64, u64)>,
+    /// When it is still interpreted (`Machine::interpreted_while`; a
+    /// word that never holds the value when the machine names none, so
+    /// that every call asks `Machine::compiled`).
+    interpreted_while: (&'static AtomicU64, u64),
 }
 
 /// Where counts go when nobody reads them (any interpreter's: nobody
 /// reads this one).
 static UNCOUNTED: AtomicU64 = AtomicU64::new(0);
+
+/// A word that is never 1 (`Start::interpreted_while` when the machine
+/// names no word).
+static NEVER: AtomicU64 = AtomicU64::new(0);
 /// The on-stack-replacement entry of functions with none (always 0).
 static NO_OSR: AtomicU64 = AtomicU64::new(0);
 
@@ -723,10 +729,8 @@ impl<'m> Interp<'m> {
             Some(start) => start,
             None => self.first_call(m, func),
         };
-        let here = match start.interpreted_while {
-            Some((word, value)) if word.load(Ordering::Acquire) == value => true,
-            _ => m.compiled(func).is_none(),
-        };
+        let (word, value) = start.interpreted_while;
+        let here = word.load(Ordering::Acquire) == value || m.compiled(func).is_none();
         here.then_some((entry, start))
     }
 
@@ -761,7 +765,7 @@ impl<'m> Interp<'m> {
             fixed.extend(self.copies[func as usize].constants.iter().copied());
             Start {
                 fixed,
-                interpreted_while: m.interpreted_while(func),
+                interpreted_while: m.interpreted_while(func).unwrap_or((&NEVER, 1)),
             }
         })
     }
