@@ -174,6 +174,10 @@ struct Start {
 /// reads this one).
 static UNCOUNTED: AtomicU64 = AtomicU64::new(0);
 
+/// How many of a function's prologue writes a new frame makes at a time
+/// (`Start::fixed` is a whole number of groups).
+const FIXED_GROUP: usize = 4;
+
 /// A word that is never 1 (`Start::interpreted_while` when the machine
 /// names no word).
 static NEVER: AtomicU64 = AtomicU64::new(0);
@@ -763,6 +767,11 @@ impl<'m> Interp<'m> {
                 fixed.push((dst, v));
             }
             fixed.extend(self.copies[func as usize].constants.iter().copied());
+            // Whole groups of `FIXED_GROUP` (the last write repeated): a new
+            // frame's loop over them then has no remainder to handle.
+            if let Some(&last) = fixed.last() {
+                fixed.resize(fixed.len().next_multiple_of(FIXED_GROUP), last);
+            }
             Start {
                 fixed,
                 interpreted_while: m.interpreted_while(func).unwrap_or((&NEVER, 1)),

@@ -225,8 +225,10 @@ impl<'m> Interp<'m> {
         });
         let fr = window(regs, base);
         fr[..CALL_REGS].copy_from_slice(&values);
-        for &(r, v) in fixed {
-            fr[r as usize] = v;
+        for group in fixed.chunks_exact(FIXED_GROUP) {
+            for &(r, v) in group {
+                fr[r as usize] = v;
+            }
         }
         step::bump(entry.calls);
         self.switch_to(callee);
