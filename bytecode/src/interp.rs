@@ -8,7 +8,7 @@
 //! host's: deep recursion in the program costs interpreter memory only.
 
 use crate::abi;
-use crate::checked::{CheckedOps, Ops};
+use crate::checked::{CheckedOps, Ops, Pc};
 use crate::exec::{self, CALL_REGS, Op};
 use crate::format::*;
 use crate::mem;

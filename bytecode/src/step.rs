@@ -2,6 +2,7 @@
 //! ([`Op`], made by `exec`): everything but calls, returns and the rare
 //! instructions, which `interp` runs from the instruction itself.
 
+use crate::checked::Pc;
 use crate::exec::Op;
 use crate::format::Size;
 use crate::interp::{Trap, f64_of};
@@ -23,7 +24,7 @@ pub(crate) const WINDOW: usize = 1 << 16;
 pub(crate) fn step(
     op: &Op,
     fr: &mut [u64; WINDOW],
-    pc: &mut usize,
+    pc: &mut Pc,
     loops: &Loops<'_>,
 ) -> Result<bool, Trap> {
     // The frequent operations (`exec`); their registers are
@@ -52,13 +53,13 @@ pub(crate) fn step(
             let at = $at;
             set!($d, at);
             set!($v, mem::load(at, Size::$size));
-            *pc += 1;
+            pc.skip(1);
         }};
         ($d:expr, $at:expr, store $v:expr, $size:ident) => {{
             let at = $at;
             set!($d, at);
             mem::store(at, Size::$size, get!($v));
-            *pc += 1;
+            pc.skip(1);
         }};
     }
     // A conditional branch (counted as an edge, for the profiler).
@@ -66,7 +67,7 @@ pub(crate) fn step(
         ($cond:expr, $t:expr, $e:expr, $k:expr) => {{
             let taken = $cond;
             loops.edge($k as usize, taken);
-            *pc = if taken { $t } else { $e } as usize
+            pc.jump(if taken { $t } else { $e })
         }};
     }
     // An addition, then a conditional branch that falls through past
@@ -78,7 +79,7 @@ pub(crate) fn step(
             set!($d, if $w32 { sum as u32 as u64 } else { sum });
             let jumps = $cond;
             loops.edge_word($k as usize ^ usize::from(!jumps));
-            *pc = if jumps { $t as usize } else { *pc + 1 }
+            if jumps { pc.jump($t) } else { pc.skip(1) }
         }};
     }
     match *op {
@@ -128,7 +129,7 @@ pub(crate) fn step(
         Op::BrSlt32 { a, b, t, e, k } => branch!((get!(a) as i32) < get!(b) as i32, t, e, k),
         Op::BrSle32 { a, b, t, e, k } => branch!(get!(a) as i32 <= get!(b) as i32, t, e, k),
         Op::Branch { c, t, e, k } => branch!(get!(c) & 1 != 0, t, e, k),
-        Op::Jump { to } => *pc = to as usize,
+        Op::Jump { to } => pc.jump(to),
         Op::Select { d, c, a, b } => {
             set!(d, if get!(c) & 1 != 0 { get!(a) } else { get!(b) })
         }
@@ -158,7 +159,7 @@ pub(crate) fn step(
             let at = get!(base).wrapping_add(imm as i64 as u64);
             set!(d2, at);
             mem::store(at, size, get!(v));
-            *pc += 2;
+            pc.skip(2);
         }
         Op::LoadFieldLoad8 {
             d1,
@@ -170,7 +171,7 @@ pub(crate) fn step(
         } => {
             set!(d1, mem::load(get!(a1), Size::B8));
             through!(d2, get!(base).wrapping_add(imm as i64 as u64), load v, B8);
-            *pc += 1;
+            pc.skip(1);
         }
         Op::LoadOffsetLoad8 {
             d1,
@@ -183,7 +184,7 @@ pub(crate) fn step(
         } => {
             set!(d1, mem::load(get!(a1), Size::B8));
             through!(d2, indexed!(base, index, scale), load v, B8);
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64MulDiv {
             d1,
@@ -195,24 +196,24 @@ pub(crate) fn step(
         } => {
             set!(d1, (f64_of(get!(a1)) * f64_of(get!(b1))).to_bits());
             set!(d2, (f64_of(get!(a2)) / f64_of(get!(b2))).to_bits());
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64SubLoad8 { d1, a1, b1, d2, a2 } => {
             set!(d1, (f64_of(get!(a1)) - f64_of(get!(b1))).to_bits());
             set!(d2, mem::load(get!(a2), Size::B8));
-            *pc += 1;
+            pc.skip(1);
         }
         Op::LoadMove { w8, d, a, md, ms } => {
             let size = if w8 { Size::B8 } else { Size::B4 };
             set!(d, mem::load(get!(a), size));
             set!(md, get!(ms));
-            *pc += 1;
+            pc.skip(1);
         }
         Op::LoadLoad { w8, d1, a1, d2, a2 } => {
             let size = if w8 { Size::B8 } else { Size::B4 };
             set!(d1, mem::load(get!(a1), size));
             set!(d2, mem::load(get!(a2), size));
-            *pc += 1;
+            pc.skip(1);
         }
         Op::MulSDiv32 {
             d1,
@@ -225,12 +226,12 @@ pub(crate) fn step(
             set!(d1, get!(a1).wrapping_mul(get!(b1)) as u32 as u64);
             let (x, y) = (get!(a2) as i32, get!(b2) as i32);
             set!(d2, x.checked_div(y).ok_or(Trap::Divide)? as u32 as u64);
-            *pc += 1;
+            pc.skip(1);
         }
         Op::I32ToF64Div { d1, a1, d2, a2, b2 } => {
             set!(d1, (get!(a1) as i32 as f64).to_bits());
             set!(d2, (f64_of(get!(a2)) / f64_of(get!(b2))).to_bits());
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64LoadMulAdd {
             d,
@@ -248,7 +249,7 @@ pub(crate) fn step(
                 md,
                 (f64_of(get!(ma)) * f64_of(get!(v)) + f64_of(get!(mc))).to_bits()
             );
-            *pc += 2;
+            pc.skip(2);
         }
         Op::I32ToF64DivMoveJump {
             d1,
@@ -262,7 +263,7 @@ pub(crate) fn step(
             set!(d1, (get!(a1) as i32 as f64).to_bits());
             set!(d2, (f64_of(get!(a2)) / f64_of(get!(d1))).to_bits());
             set!(md, get!(ms));
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::F64DivMoveJump {
             d,
@@ -274,7 +275,7 @@ pub(crate) fn step(
         } => {
             set!(d, (f64_of(get!(a)) / f64_of(get!(b))).to_bits());
             set!(md, get!(ms));
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::OffsetFieldLoad8 {
             d1,
@@ -287,7 +288,7 @@ pub(crate) fn step(
         } => {
             set!(d1, indexed!(base, index, scale));
             through!(d2, get!(d1).wrapping_add(imm as i64 as u64), load v, B8);
-            *pc += 1;
+            pc.skip(1);
         }
         Op::AddAdd {
             w32,
@@ -305,13 +306,13 @@ pub(crate) fn step(
                 set!(d1, get!(a1).wrapping_add(get!(b1)));
                 set!(d2, get!(a2).wrapping_add(get!(b2)));
             }
-            *pc += 1;
+            pc.skip(1);
         }
         Op::StoreStore { w8, a1, v1, a2, v2 } => {
             let size = if w8 { Size::B8 } else { Size::B4 };
             mem::store(get!(a1), size, get!(v1));
             mem::store(get!(a2), size, get!(v2));
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64MulAddStore { d, a, b, c, addr } => {
             set!(
@@ -319,7 +320,7 @@ pub(crate) fn step(
                 (f64_of(get!(a)) * f64_of(get!(b)) + f64_of(get!(c))).to_bits()
             );
             mem::store(get!(addr), Size::B8, get!(d));
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64MulMulAdd {
             d1,
@@ -335,12 +336,12 @@ pub(crate) fn step(
                 d2,
                 (f64_of(get!(a2)) * f64_of(get!(b2)) + f64_of(get!(c2))).to_bits()
             );
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64NegMul { d1, a1, d2, a2, b2 } => {
             set!(d1, (-f64_of(get!(a1))).to_bits());
             set!(d2, (f64_of(get!(a2)) * f64_of(get!(b2))).to_bits());
-            *pc += 1;
+            pc.skip(1);
         }
         Op::LoadAddStore { w32, l, p, s, a, b } => {
             if w32 {
@@ -352,7 +353,7 @@ pub(crate) fn step(
                 set!(s, get!(a).wrapping_add(get!(b)));
                 mem::store(get!(p), Size::B8, get!(s));
             }
-            *pc += 2;
+            pc.skip(2);
         }
         Op::SextOffsetLoad4 {
             s,
@@ -364,7 +365,7 @@ pub(crate) fn step(
         } => {
             set!(s, get!(a) as i32 as i64 as u64);
             through!(d, indexed!(base, s, scale), load v, B4);
-            *pc += 1;
+            pc.skip(1);
         }
         Op::F64Add { d, a, b } => set!(d, (f64_of(get!(a)) + f64_of(get!(b))).to_bits()),
         Op::F64Sub { d, a, b } => set!(d, (f64_of(get!(a)) - f64_of(get!(b))).to_bits()),
@@ -396,7 +397,7 @@ pub(crate) fn step(
         Op::URem { d, a, b } => set!(d, get!(a).checked_rem(get!(b)).ok_or(Trap::Divide)?),
         Op::MoveJump { d, s, to } => {
             set!(d, get!(s));
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::OffsetLoad1 {
             d,
@@ -493,7 +494,7 @@ pub(crate) fn step(
         Op::Move2Jump { d1, s1, d2, s2, to } => {
             set!(d1, get!(s1));
             set!(d2, get!(s2));
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::Move2LoopJump {
             d1,
@@ -506,7 +507,7 @@ pub(crate) fn step(
             set!(d1, get!(s1));
             set!(d2, get!(s2));
             loops.back_edge(block as u32);
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::AddBrEq {
             w32,
@@ -590,12 +591,12 @@ pub(crate) fn step(
         } => add_branch!(w32, d, a, b, get!(x) as i32 <= get!(y) as i32, t, k),
         Op::LoopJump { to, block } => {
             loops.back_edge(block);
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::LoopMoveJump { d, s, to, block } => {
             set!(d, get!(s));
             loops.back_edge(block);
-            *pc = to as usize
+            pc.jump(to)
         }
         Op::CallSqrt { d, a, f32 } => {
             let x = get!(a);
@@ -617,7 +618,7 @@ pub(crate) fn step(
         Op::CallInline { calls, at } => {
             // The callee's copy, in this frame (`inline`).
             loops.count_call(calls);
-            *pc = at as usize
+            pc.jump(at)
         }
         Op::Other | Op::CallFn { .. } | Op::CallSym { .. } | Op::Ret { .. } | Op::AddRet { .. } => {
             return Ok(false);

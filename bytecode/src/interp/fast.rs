@@ -73,7 +73,7 @@ impl<'m> Interp<'m> {
         let mut fr = window(regs, base);
         loop {
             let op = ops.fetch(pc);
-            pc += 1;
+            pc.skip(1);
             if step::step(op, fr, &mut pc, loops)? {
                 continue;
             }
@@ -81,16 +81,25 @@ impl<'m> Interp<'m> {
                 Op::CallFn { callee, d, n, a } if n as usize <= CALL_REGS => {
                     if let Some((entry, start)) = self.interpreted_entry(m, callee) {
                         let values = a.map(|r| fr[r as usize]);
-                        fr = self.push_frame(regs, frames, pc, callee, entry, start, d, values);
-                        (ops, pc) = (entry.ops.view(), entry.prologue);
+                        fr = self.push_frame(
+                            regs,
+                            frames,
+                            pc.index(),
+                            callee,
+                            entry,
+                            start,
+                            d,
+                            values,
+                        );
+                        (ops, pc) = (entry.ops.view(), Pc::at(entry.prologue));
                         loops = &entry.loops;
                         continue;
                     }
-                    frames.last_mut().expect("the running frame").pc = pc;
+                    frames.last_mut().expect("the running frame").pc = pc.index();
                     self.out_of_line(m, regs, frames, *op);
                 }
                 Op::CallFn { .. } | Op::CallSym { .. } | Op::CallSqrt { .. } => {
-                    frames.last_mut().expect("the running frame").pc = pc;
+                    frames.last_mut().expect("the running frame").pc = pc.index();
                     self.out_of_line(m, regs, frames, *op);
                 }
                 Op::Ret { v } => {
@@ -109,7 +118,7 @@ impl<'m> Interp<'m> {
                 _ => {
                     // Not ours: `run` runs it from the instruction.
                     if let Some(f) = frames.last_mut() {
-                        f.pc = pc - 1;
+                        f.pc = pc.index() - 1;
                     }
                     return Ok(None);
                 }
