@@ -3057,18 +3057,19 @@ fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
     let (_, got) = run(vec![I32, I32, I32], I32, code, &[7, 6, 0]);
     assert_eq!(got, Err(Trap::Divide));
     // 1.0 / (double) i.
+    let i32_to_f64 = |dst, a| Cast {
+        op: crate::format::Cast::SiToFp {
+            from: Width::W32,
+            to: Float::F64,
+        },
+        dst,
+        a,
+    };
     let (op, got) = run(
         vec![I32, f64c],
         f64c,
         vec![
-            Cast {
-                op: crate::format::Cast::SiToFp {
-                    from: Width::W32,
-                    to: Float::F64,
-                },
-                dst: 2,
-                a: 0,
-            },
+            i32_to_f64(2, 0),
             F64Div { dst: 3, a: 1, b: 2 },
             Ret { value: Some(3) },
         ],
@@ -3180,14 +3181,7 @@ fn loads_divisions_and_field_loads_fuse_and_compute_as_before() {
         vec![I32, f64c],
         f64c,
         vec![
-            Cast {
-                op: crate::format::Cast::SiToFp {
-                    from: Width::W32,
-                    to: Float::F64,
-                },
-                dst: 2,
-                a: 0,
-            },
+            i32_to_f64(2, 0),
             F64Div { dst: 3, a: 1, b: 2 },
             Move { dst: 4, src: 3 },
             Jump { to: 5 },
