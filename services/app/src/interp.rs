@@ -64,17 +64,14 @@ impl Machine for Host {
         }
         // Not compiled yet: interpret it, or go through its stub, where
         // `lazy_entry` compiles it.
-        let interpreted = self.tiers[func as usize] == Tier::Interp
-            && matches!(self.module.functions[func as usize].body, Body::Code { .. });
-        (!interpreted).then_some(self.function_address(func))
+        (!self.interpreted_tier(func)).then_some(self.function_address(func))
     }
 
     /// Interpreted while its slot is at its lazy stub (as `compiled`
     /// says), when its tier is the interpreter's.
     fn interpreted_while(&self, func: u32) -> Option<(&'static AtomicU64, u64)> {
-        let interpreted = self.tiers[func as usize] == Tier::Interp
-            && matches!(self.module.functions[func as usize].body, Body::Code { .. });
-        interpreted.then(|| (slot_word(func), self.lazy_stub(func)))
+        self.interpreted_tier(func)
+            .then(|| (slot_word(func), self.lazy_stub(func)))
     }
 
     fn function_at(&self, addr: u64) -> Option<u32> {
@@ -210,6 +207,13 @@ pub fn start(
 }
 
 impl Host {
+    /// Whether function `func` runs interpreted until its slot changes:
+    /// its tier is the interpreter's and it has code.
+    fn interpreted_tier(&self, func: u32) -> bool {
+        self.tiers[func as usize] == Tier::Interp
+            && matches!(self.module.functions[func as usize].body, Body::Code { .. })
+    }
+
     /// Function `func`'s lazy stub: its slot's value until it is compiled.
     fn lazy_stub(&self, func: u32) -> u64 {
         if self.own {
