@@ -12,7 +12,11 @@ static unsigned long mix(unsigned long x, int rounds) {
 
 int main(void) {
     unsigned long acc = 0;
-    for (int i = 0; i < 10000; i++) acc += mix((unsigned long)i, 20000);
+    /* Long enough that mix and step reach O3 (by the JIT's compiles,
+     * seconds under TCG) about a second before the end: the ladder tests
+     * read every step, and with 10,000 rounds the last came 0.2 s before
+     * it. */
+    for (int i = 0; i < 40000; i++) acc += mix((unsigned long)i, 20000);
     printf("acc = %lu\n", acc);
     return 0;
 }

@@ -85,7 +85,7 @@ fn hot_functions_climb_every_tier_in_order_and_output_is_native() {
                     && *calls >= at_least),
         "step's tier-ups: {steps:?}, expected {ladder:?} (calls at least)"
     );
-    // mix is called 10000 times, but its loop is what makes it hot.
+    // mix is called 40000 times, but its loop is what makes it hot.
     check!(
         b,
         b.log

@@ -320,6 +320,9 @@ fn boot_generated(manifest: &str) -> Result<crate::qemu::Boot, String> {
     let mut cfg = BootConfig::new(esp, firmware);
     cfg.memory = "1G".into();
     cfg.icount = Some(ICOUNT.into());
+    // A benchmark boot runs one program at several tiers, tierup
+    // interpreted among them (minutes of guest time).
+    cfg.timeout = std::time::Duration::from_secs(900);
     let b = qemu::boot(&cfg)?;
     if b.outcome != Outcome::Guest(GuestStatus::Success) {
         return Err(format!("benchmark boot failed\n{}", b.dump()));

@@ -36,7 +36,7 @@ fn manifest(app: &str) -> String {
     } else {
         ""
     };
-    // tierup runs 48 s interpreted (guest time): once is enough.
+    // tierup runs minutes interpreted (guest time): once is enough.
     let counted = if app == "tierup" { "" } else { "interp-count," };
     format!(
         "version = 1\nfiles = [\"{app}.ll\"]\n\n[[service]]\nname = \"supervisor\"\n\n\
