@@ -63,7 +63,7 @@ pub fn run() -> Result<i32, String> {
          the app at O2 with the counting `auto`'s compiled code does (`O2-count`: calls, loops and \
          naming the running function for the sampling profiler) against plain O2, compile waits left out, and \
          interpreted with the counting `auto`'s interpreter does (`interp-count`: the same and \
-         branch edges) against plain interpreted (not for tierup, which runs 48 s interpreted). First output: from the start of `main` to the program's \
+         branch edges) against plain interpreted (not for tierup, which runs minutes interpreted). First output: from the start of `main` to the program's \
          first call of a C output function (`app.first_output`), under `auto` and at O0 (whose \
          first calls wait for the JIT).\n",
         git_commit()
