@@ -12,7 +12,7 @@ use crate::checked::{CheckedOps, Ops, Pc};
 use crate::exec::{self, CALL_REGS, Op};
 use crate::format::*;
 use crate::mem;
-use crate::ops::{bin, bin128, cast, fbin, fcmp, fun, icmp, icmp128, overflow, wide};
+use crate::ops::{bin, bin128, cast, fbin, fcmp, fmuladd, fun, icmp, icmp128, overflow, wide};
 use crate::step::{self, WINDOW};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -728,11 +728,7 @@ impl<'m> Interp<'m> {
     /// runs here (one look at the entry: the fast loop's calls).
     #[inline(always)]
     fn interpreted_entry(&self, m: &dyn Machine, func: u32) -> Option<(&Entry<'m>, &Start)> {
-        let entry = &self.entries[func as usize];
-        let start = match entry.start.get() {
-            Some(start) => start,
-            None => self.first_call(m, func),
-        };
+        let (entry, start) = self.entry_start(m, func);
         let (word, value) = start.interpreted_while;
         let here = word.load(Ordering::Acquire) == value || m.compiled(func).is_none();
         here.then_some((entry, start))
@@ -740,10 +736,18 @@ impl<'m> Interp<'m> {
 
     #[inline(always)]
     fn start(&self, m: &dyn Machine, func: u32) -> &Start {
-        match self.entries[func as usize].start.get() {
+        self.entry_start(m, func).1
+    }
+
+    /// `func`'s entry and what its first call finds out (found then).
+    #[inline(always)]
+    fn entry_start(&self, m: &dyn Machine, func: u32) -> (&Entry<'m>, &Start) {
+        let entry = &self.entries[func as usize];
+        let start = match entry.start.get() {
             Some(start) => start,
             None => self.first_call(m, func),
-        }
+        };
+        (entry, start)
     }
 
     /// `start` at the function's first call.

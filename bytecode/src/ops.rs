@@ -125,6 +125,17 @@ fn compare<U: Ord, S: Ord>(p: IntPred, u: (U, U), s: (S, S)) -> bool {
     }
 }
 
+/// `llvm.fmuladd` (C's `a * b + c` at -O0 with contraction allowed):
+/// the product rounded, then the sum (LLVM lets it be either that or one
+/// fused operation); every form of the interpreter computes it here.
+#[inline(always)]
+pub(crate) fn fmuladd(f: Float, a: u64, b: u64, c: u64) -> u64 {
+    match f {
+        Float::F32 => from_f32(f32_of(a) * f32_of(b) + f32_of(c)),
+        Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
+    }
+}
+
 #[inline(always)]
 pub(crate) fn fbin(op: FBinOp, f: Float, a: u64, b: u64) -> u64 {
     macro_rules! apply {

@@ -4,9 +4,10 @@
 
 use crate::checked::Pc;
 use crate::exec::Op;
-use crate::format::Size;
+use crate::format::{Float, Size};
 use crate::interp::{Trap, f64_of};
 use crate::mem;
+use crate::ops::fmuladd;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Registers a frame can name (`Reg` is 16 bits): the loop sees its
@@ -245,10 +246,7 @@ pub(crate) fn step(
             let at = indexed!(base, index, 8);
             set!(d, at);
             set!(v, mem::load(at, Size::B8));
-            set!(
-                md,
-                (f64_of(get!(ma)) * f64_of(get!(v)) + f64_of(get!(mc))).to_bits()
-            );
+            set!(md, fmuladd(Float::F64, get!(ma), get!(v), get!(mc)));
             pc.skip(2);
         }
         Op::I32ToF64DivMoveJump {
@@ -315,10 +313,7 @@ pub(crate) fn step(
             pc.skip(1);
         }
         Op::F64MulAddStore { d, a, b, c, addr } => {
-            set!(
-                d,
-                (f64_of(get!(a)) * f64_of(get!(b)) + f64_of(get!(c))).to_bits()
-            );
+            set!(d, fmuladd(Float::F64, get!(a), get!(b), get!(c)));
             mem::store(get!(addr), Size::B8, get!(d));
             pc.skip(1);
         }
@@ -332,10 +327,7 @@ pub(crate) fn step(
             c2,
         } => {
             set!(d1, (f64_of(get!(a1)) * f64_of(get!(b1))).to_bits());
-            set!(
-                d2,
-                (f64_of(get!(a2)) * f64_of(get!(b2)) + f64_of(get!(c2))).to_bits()
-            );
+            set!(d2, fmuladd(Float::F64, get!(a2), get!(b2), get!(c2)));
             pc.skip(1);
         }
         Op::F64NegMul { d1, a1, d2, a2, b2 } => {
@@ -371,10 +363,7 @@ pub(crate) fn step(
         Op::F64Sub { d, a, b } => set!(d, (f64_of(get!(a)) - f64_of(get!(b))).to_bits()),
         Op::F64Mul { d, a, b } => set!(d, (f64_of(get!(a)) * f64_of(get!(b))).to_bits()),
         Op::F64Div { d, a, b } => set!(d, (f64_of(get!(a)) / f64_of(get!(b))).to_bits()),
-        Op::F64MulAdd { d, a, b, c } => set!(
-            d,
-            (f64_of(get!(a)) * f64_of(get!(b)) + f64_of(get!(c))).to_bits()
-        ),
+        Op::F64MulAdd { d, a, b, c } => set!(d, fmuladd(Float::F64, get!(a), get!(b), get!(c))),
         Op::I32ToF64 { d, a } => set!(d, (get!(a) as i32 as f64).to_bits()),
         Op::I64ToF64 { d, a } => set!(d, (get!(a) as i64 as f64).to_bits()),
         Op::SDiv32 { d, a, b } => {

@@ -2874,6 +2874,17 @@ fn fused_run(
     (op, Interp::new(&module).call1(&Alone, 0, args, None))
 }
 
+/// [`fused_run`] of code that does not trap: the op and the result.
+fn fused_ok(
+    params: Vec<Class>,
+    ret: Class,
+    code: Vec<Inst>,
+    args: &[u64],
+) -> (crate::exec::Op, u64) {
+    let (op, got) = fused_run(params, ret, code, args);
+    (op, got.expect("the code does not trap"))
+}
+
 /// Frequent pairs of operations run as one op (`exec::arithmetic_pair`),
 /// each reading its registers after the one before wrote its own, with
 /// the results of the two.
@@ -2882,10 +2893,7 @@ fn arithmetic_pairs_are_one_op_and_compute_as_two() {
     use crate::exec::Op;
     use Inst::*;
     let f64c = Class::F64;
-    let run = |params, ret, code, args: &[u64]| {
-        let (op, got) = fused_run(params, ret, code, args);
-        (op, got.unwrap())
-    };
+    let run = fused_ok;
     let f = |x: f64| x.to_bits();
     // d1 = a + b; d2 = d1 + c, in 32 and 64 bits.
     for (w, class, mask) in [
@@ -3254,10 +3262,7 @@ fn loads_fused_with_what_follows_compute_as_before() {
     use crate::exec::Op;
     use Inst::*;
     let f64c = Class::F64;
-    let run = |params, ret, code, args: &[u64]| {
-        let (op, got) = fused_run(params, ret, code, args);
-        (op, got.unwrap())
-    };
+    let run = fused_ok;
     let f = |x: f64| x.to_bits();
     let load = |size, dst, addr| Load { size, dst, addr };
     let field = |dst, a, imm| AddImm { dst, a, imm };

@@ -69,10 +69,7 @@ impl<'m> Interp<'m> {
                 Inst::FUn { op, f, dst, a } => fr[*dst as usize] = fun(*op, *f, fr[*a as usize]),
                 Inst::FMulAdd { f, dst, a, b, c } => {
                     let (a, b, c) = (fr[*a as usize], fr[*b as usize], fr[*c as usize]);
-                    fr[*dst as usize] = match f {
-                        Float::F32 => from_f32(f32_of(a) * f32_of(b) + f32_of(c)),
-                        Float::F64 => (f64_of(a) * f64_of(b) + f64_of(c)).to_bits(),
-                    }
+                    fr[*dst as usize] = fmuladd(*f, a, b, c)
                 }
                 Inst::Wide { op, dst, a, b } => {
                     let x = wide(fr[*a as usize], fr[*a as usize + 1]);
